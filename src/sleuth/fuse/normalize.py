@@ -1,0 +1,40 @@
+"""Per-list score normalization (scores of one query's candidates from one retriever)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+__all__ = ["NORMALIZERS", "minmax", "zscore"]
+
+
+def minmax(scores: np.ndarray) -> np.ndarray:
+    """Map to [0, 1]; a list of equal scores maps to all ones.
+
+    >>> minmax(np.array([3.0, 2.0, 1.0])).tolist()
+    [1.0, 0.5, 0.0]
+    """
+    if scores.size == 0:
+        return scores.astype(np.float32)
+    lo, hi = float(scores.min()), float(scores.max())
+    if hi - lo < 1e-12:
+        return np.ones_like(scores, np.float32)
+    return ((scores - lo) / (hi - lo)).astype(np.float32)
+
+
+def zscore(scores: np.ndarray) -> np.ndarray:
+    """Subtract the mean, divide by the standard deviation; a flat list maps to zeros.
+
+    >>> zscore(np.array([3.0, 2.0, 1.0])).round(3).tolist()
+    [1.225, 0.0, -1.225]
+    """
+    if scores.size == 0:
+        return scores.astype(np.float32)
+    sd = float(scores.std())
+    if sd < 1e-12:
+        return np.zeros_like(scores, np.float32)
+    return ((scores - scores.mean()) / sd).astype(np.float32)
+
+
+NORMALIZERS: dict[str, Callable[[np.ndarray], np.ndarray]] = {"minmax": minmax, "zscore": zscore}

@@ -1,0 +1,224 @@
+"""BM25 (Lucene variant, as bm25s) with incremental adds and deletes.
+
+Postings live in two term-major (CSC) segments: ``main`` and a small ``delta`` holding rows added
+since the last merge; adds rebuild only the delta, deletes are tombstones. Scores are computed at
+query time from term frequencies, so IDF and average length are always those of the live
+collection (exactly bm25s's scores after any sequence of writes). The delta merges into main once
+it exceeds an eighth of it; a merge also drops dead rows when they are over a quarter.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+
+from sleuth.config import BM25Config
+from sleuth.errors import CorruptIndex
+from sleuth.indexes._bm25_kernel import search_kernel
+from sleuth.indexes.base import Growable, RowIndex, read_npz, write_npz
+from sleuth.indexes.tokenize import Analyzer
+from sleuth.types import Candidates
+
+__all__ = ["BM25Index"]
+
+_EMPTY = (np.zeros(1, np.int64), np.zeros(0, np.int32), np.zeros(0, np.float32))
+
+
+class BM25Index(RowIndex):
+    kind = "bm25"
+
+    def __init__(self, config: BM25Config) -> None:
+        super().__init__()
+        self.config = config
+        self.analyzer = Analyzer(config.stemmer, config.stopwords)
+        self.vocab: dict[str, int] = {}
+        self.df = Growable(np.int64)
+        self.fwd_ptr = Growable(np.int64, data=np.zeros(1, np.int64))
+        self.fwd_terms = Growable(np.int32)
+        self.fwd_tfs = Growable(np.float32)
+        self.row_len = Growable(np.float32)
+        self.total_len = 0.0
+        self.main: tuple[np.ndarray, np.ndarray, np.ndarray] = _EMPTY
+        self.main_rows = 0
+        self.delta: tuple[np.ndarray, np.ndarray, np.ndarray] = _EMPTY
+        self._idf: np.ndarray | None = None
+        self._main_tfn: tuple[float, np.ndarray] | None = None  # (avgdl, tf normalized)
+
+    # -- writes ------------------------------------------------------------------------------
+
+    def add(self, docnos: np.ndarray, texts: list[str]) -> None:
+        if not texts:
+            return
+        self._add_rows(np.asarray(docnos, np.int64))
+        ptr, terms, tfs, lengths = [], [], [], []
+        for tokens in self.analyzer.many(texts):
+            counts = Counter(self.vocab.setdefault(tok, len(self.vocab)) for tok in tokens)
+            terms.append(np.fromiter(counts.keys(), np.int32, len(counts)))
+            tfs.append(np.fromiter(counts.values(), np.float32, len(counts)))
+            ptr.append(len(counts))
+            lengths.append(len(tokens))
+        all_terms = np.concatenate(terms)
+        self.fwd_ptr.extend(self.fwd_ptr.view[-1] + np.cumsum(ptr))
+        self.fwd_terms.extend(all_terms)
+        self.fwd_tfs.extend(np.concatenate(tfs))
+        self.row_len.extend(np.asarray(lengths, np.float32))
+        self.total_len += float(sum(lengths))
+        if self.df.size < len(self.vocab):
+            self.df.extend(np.zeros(len(self.vocab) - self.df.size, np.int64))
+        np.add.at(self.df.view, all_terms, 1)
+        self._idf = None
+        if self.n_rows - self.main_rows > max(2048, self.main_rows // 8):
+            self._merge()
+        else:
+            self.delta = self._postings(self.main_rows, self.n_rows)
+
+    def remove(self, docnos: np.ndarray | list[int]) -> np.ndarray:
+        rows = super().remove(docnos)
+        ptr, terms = self.fwd_ptr.view, self.fwd_terms.view
+        for r in rows.tolist():
+            self.df.view[terms[ptr[r] : ptr[r + 1]]] -= 1
+            self.total_len -= float(self.row_len.view[r])
+        if rows.size:
+            self._idf = None
+        return rows
+
+    def _postings(self, start: int, stop: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """CSC postings (term -> rows, tfs) for rows [start, stop), row numbers global."""
+        if stop <= start:
+            return _EMPTY
+        ptr = self.fwd_ptr.view[start : stop + 1]
+        lo, hi = int(ptr[0]), int(ptr[-1])
+        csr = sp.csr_matrix(
+            (self.fwd_tfs.view[lo:hi], self.fwd_terms.view[lo:hi], ptr - lo),
+            shape=(stop - start, len(self.vocab)),
+        )
+        csc = csr.tocsc()
+        csc.sort_indices()
+        return csc.indptr.astype(np.int64), (csc.indices + start).astype(np.int32), csc.data
+
+    def _merge(self) -> None:
+        if self.dead_fraction() > 0.25:
+            self._compact()
+        self.main = self._postings(0, self.n_rows)
+        self.main_rows = self.n_rows
+        self._main_tfn = None
+        self.delta = _EMPTY
+
+    def _compact(self) -> None:
+        live = np.flatnonzero(self.row_live.view)
+        ptr = self.fwd_ptr.view
+        counts = (ptr[live + 1] - ptr[live]).astype(np.int64)
+        take = np.concatenate([np.arange(ptr[r], ptr[r + 1]) for r in live]) if live.size else []
+        take = np.asarray(take, np.int64)
+        terms, tfs = self.fwd_terms.view[take], self.fwd_tfs.view[take]
+        docnos, lengths = self.row_docno.view[live], self.row_len.view[live]
+        self.fwd_ptr = Growable(np.int64, data=np.concatenate([[0], np.cumsum(counts)]))
+        self.fwd_terms = Growable(np.int32, data=terms)
+        self.fwd_tfs = Growable(np.float32, data=tfs)
+        self.row_len = Growable(np.float32, data=lengths)
+        self.row_docno = Growable(np.int64, data=docnos)
+        self.row_live = Growable(np.bool_, data=np.ones(live.size, bool))
+        self.docno_row = dict(zip(docnos.tolist(), range(live.size)))
+
+    # -- reads -------------------------------------------------------------------------------
+
+    def idf(self) -> np.ndarray:
+        if self._idf is None:
+            n = float(len(self))
+            df = self.df.view.astype(np.float64)
+            self._idf = np.log1p((n - df + 0.5) / (df + 0.5)).astype(np.float32)
+        return self._idf
+
+    def query_terms(self, query: str) -> np.ndarray:
+        """int32 term ids of the query's tokens that the collection knows (repeats kept)."""
+        ids = [self.vocab.get(tok, -1) for tok in self.analyzer(query)]
+        return np.asarray([i for i in ids if i >= 0], np.int32)
+
+    def search_batch(
+        self, queries: list[str], k: int, docno_mask: np.ndarray | None = None
+    ) -> Candidates:
+        """Top ``k`` docnos per query among items containing a query term (and passing the mask)."""
+        nq = len(queries)
+        out = Candidates.empty(nq, k)
+        if len(self) == 0 or nq == 0:
+            return out
+        terms = [self.query_terms(q) for q in queries]
+        q_ptr = np.concatenate([[0], np.cumsum([t.size for t in terms])]).astype(np.int64)
+        q_terms = np.concatenate(terms) if q_ptr[-1] else np.zeros(0, np.int32)
+        rows = np.full((nq, k), -1, np.int64)
+        scores = np.full((nq, k), -np.inf, np.float32)
+        avgdl = max(self.total_len / len(self), 1e-9)
+        search_kernel(
+            self.main[0], self.main[1], self._normalized_main(avgdl), *self.delta, self.idf(),
+            self.row_len.view,
+            self.allowed_rows(docno_mask), np.float32(avgdl), np.float32(self.config.k1),
+            np.float32(self.config.b), q_ptr, q_terms, k, rows, scores,
+        )
+        docnos = np.where(rows >= 0, self.row_docno.view[np.maximum(rows, 0)], -1)
+        return Candidates(docnos, scores)
+
+    def _norm(self, avgdl: float) -> np.ndarray:
+        k1, b = self.config.k1, self.config.b
+        return (k1 * (1.0 - b + b * self.row_len.view / avgdl)).astype(np.float32)
+
+    def _normalized_main(self, avgdl: float) -> np.ndarray:
+        """Main's tf / (tf + k1 (1 - b + b len/avgdl)) per posting, cached until avgdl moves.
+
+        Precomputing it (as bm25s does for whole scores) halves query time; IDF stays live.
+        """
+        if self._main_tfn is None or self._main_tfn[0] != avgdl:
+            _, rows, tfs = self.main
+            tfn = tfs / (tfs + self._norm(avgdl)[rows])
+            self._main_tfn = (avgdl, tfn.astype(np.float32))
+        return self._main_tfn[1]
+
+    # -- persistence -------------------------------------------------------------------------
+
+    def save(self, path: Path) -> None:
+        manifest = {**self.manifest(), "config": self.config.to_dict(), "vocab": list(self.vocab)}
+        write_npz(path, manifest, {
+            "fwd_ptr": self.fwd_ptr.view, "fwd_terms": self.fwd_terms.view,
+            "fwd_tfs": self.fwd_tfs.view, "row_len": self.row_len.view,
+            "row_docno": self.row_docno.view, "row_live": self.row_live.view,
+        })
+
+    @classmethod
+    def load(cls, path: Path, config: BM25Config) -> BM25Index | None:
+        """The saved index, or None when it was built with another configuration."""
+        manifest, arrays = read_npz(path, cls.kind)
+        if manifest.get("config") != config.to_dict():
+            return None
+        _check_shapes(path, arrays, len(manifest["vocab"]))
+        index = cls(config)
+        index.seq = int(manifest["seq"])
+        index.vocab = {tok: i for i, tok in enumerate(manifest["vocab"])}
+        index.fwd_ptr = Growable(np.int64, data=arrays["fwd_ptr"])
+        index.fwd_terms = Growable(np.int32, data=arrays["fwd_terms"])
+        index.fwd_tfs = Growable(np.float32, data=arrays["fwd_tfs"])
+        index.row_len = Growable(np.float32, data=arrays["row_len"])
+        index.row_docno = Growable(np.int64, data=arrays["row_docno"])
+        index.row_live = Growable(np.bool_, data=arrays["row_live"])
+        live = index.row_live.view
+        index.docno_row = {int(index.row_docno.view[r]): int(r) for r in np.flatnonzero(live)}
+        index.total_len = float(index.row_len.view[live].sum())
+        per_row = np.diff(index.fwd_ptr.view)
+        live_terms = index.fwd_terms.view[np.repeat(live, per_row)]
+        index.df = Growable(np.int64, data=np.bincount(live_terms, minlength=len(index.vocab)))
+        index._merge()
+        return index
+
+
+def _check_shapes(path: Path, arrays: dict[str, np.ndarray], n_terms: int) -> None:
+    ptr, terms = arrays["fwd_ptr"], arrays["fwd_terms"]
+    rows = ptr.shape[0] - 1
+    ok = (
+        rows >= 0
+        and int(ptr[-1]) == terms.shape[0] == arrays["fwd_tfs"].shape[0]
+        and all(arrays[a].shape[0] == rows for a in ("row_len", "row_docno", "row_live"))
+        and (terms.shape[0] == 0 or 0 <= int(terms.min()) <= int(terms.max()) < n_terms)
+    )
+    if not ok:
+        raise CorruptIndex(f"{path}: BM25 arrays are inconsistent", path=str(path))

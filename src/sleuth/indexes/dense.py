@@ -1,0 +1,174 @@
+"""Dense vectors: exact inner-product search below a size threshold, faiss HNSW above it.
+
+The float32 matrix is kept as the source for exact scans, so a filter that leaves few items
+is answered exactly over just those (a graph walk would starve); a broad filter or tombstones
+go to HNSW as an ID selector, and any query HNSW leaves short of ``k`` falls back to exact.
+Deletes are tombstones; once over a fifth of the rows are dead the index is compacted.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import faiss
+import numpy as np
+
+from sleuth.config import DenseConfig
+from sleuth.errors import CorruptIndex
+from sleuth.indexes.base import Growable, RowIndex, read_npz, write_npz
+from sleuth.types import Candidates
+
+__all__ = ["DenseIndex", "exact_top_k"]
+
+
+def exact_top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Column indices and values of the k largest entries per row, best first.
+
+    ``scores: float32[nq, n]`` -> ``(int64[nq, min(k, n)], float32[nq, min(k, n)])``.
+    """
+    n = scores.shape[1]
+    m = min(k, n)
+    if m == 0:
+        return np.zeros((scores.shape[0], 0), np.int64), np.zeros((scores.shape[0], 0), np.float32)
+    part = np.argpartition(-scores, m - 1, axis=1)[:, :m] if m < n else np.tile(np.arange(n), (scores.shape[0], 1))
+    vals = np.take_along_axis(scores, part, 1)
+    order = np.argsort(-vals, axis=1, kind="stable")
+    return np.take_along_axis(part, order, 1), np.take_along_axis(vals, order, 1)
+
+
+class DenseIndex(RowIndex):
+    kind = "dense"
+
+    def __init__(self, config: DenseConfig, dim: int) -> None:
+        super().__init__()
+        self.config = config
+        self.dim = dim
+        self.vectors = Growable(np.float32, width=dim)
+        self.hnsw: faiss.IndexHNSWFlat | None = None
+
+    def add(self, docnos: np.ndarray, vectors: np.ndarray) -> None:
+        if vectors.shape[0] == 0:
+            return
+        vectors = np.ascontiguousarray(vectors, np.float32)
+        if vectors.ndim != 2 or vectors.shape[1] != self.dim:
+            raise ValueError(f"expected vectors of shape (n, {self.dim}), got {vectors.shape}")
+        self._add_rows(np.asarray(docnos, np.int64))
+        self.vectors.extend(vectors)
+        if self.hnsw is not None:
+            self.hnsw.add(vectors)
+        elif len(self) >= self.config.exact_threshold:
+            self._build_hnsw()
+
+    def remove(self, docnos: np.ndarray | list[int]) -> np.ndarray:
+        rows = super().remove(docnos)
+        if self.hnsw is not None and self.dead_fraction() > 0.2:
+            self.compact()
+        return rows
+
+    def compact(self) -> None:
+        live = np.flatnonzero(self.row_live.view)
+        docnos = self.row_docno.view[live]
+        self.vectors = Growable(np.float32, width=self.dim, data=self.vectors.view[live])
+        self.row_docno = Growable(np.int64, data=docnos)
+        self.row_live = Growable(np.bool_, data=np.ones(live.size, bool))
+        self.docno_row = dict(zip(docnos.tolist(), range(live.size)))
+        self.hnsw = None
+        if len(self) >= self.config.exact_threshold:
+            self._build_hnsw()
+
+    def _build_hnsw(self) -> None:
+        index = faiss.IndexHNSWFlat(self.dim, self.config.hnsw_m, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = self.config.ef_construction
+        index.add(self.vectors.view)
+        self.hnsw = index
+
+    def vector_of(self, docno: int) -> np.ndarray | None:
+        row = self.docno_row.get(int(docno))
+        return None if row is None else self.vectors.view[row]
+
+    # -- search ------------------------------------------------------------------------------
+
+    def search_batch(
+        self, queries: np.ndarray, k: int, docno_mask: np.ndarray | None = None
+    ) -> Candidates:
+        """Top ``k`` docnos by inner product. ``queries: float32[nq, dim]``."""
+        queries = np.ascontiguousarray(queries, np.float32)
+        nq = queries.shape[0]
+        out = Candidates.empty(nq, k)
+        if len(self) == 0 or nq == 0:
+            return out
+        filtered = docno_mask is not None
+        allowed = self.allowed_rows(docno_mask)
+        n_allowed = int(allowed.sum()) if filtered else len(self)
+        if n_allowed == 0:
+            return out
+        if self.hnsw is None or (filtered and n_allowed < self.config.filter_exact_below):
+            self._exact(queries, k, allowed, n_allowed, out, np.arange(nq))
+            return out
+        params = faiss.SearchParametersHNSW()
+        params.efSearch = max(self.config.ef_search, k)
+        bitmap = None
+        if filtered or len(self) < self.n_rows:
+            bitmap = np.packbits(allowed, bitorder="little")
+            params.sel = faiss.IDSelectorBitmap(allowed.shape[0], faiss.swig_ptr(bitmap))
+        scores, rows = self.hnsw.search(queries, k, params=params)
+        found = rows >= 0
+        out.docnos[found] = self.row_docno.view[rows[found]]
+        out.scores[found] = scores[found]
+        short = np.flatnonzero(found.sum(1) < min(k, n_allowed))
+        if short.size:
+            self._exact(queries[short], k, allowed, n_allowed, out, short)
+        return out
+
+    def _exact(self, queries: np.ndarray, k: int, allowed: np.ndarray, n_allowed: int,
+               out: Candidates, where: np.ndarray) -> None:
+        if n_allowed < allowed.shape[0] // 2:
+            rows = np.flatnonzero(allowed)
+            scores = queries @ self.vectors.view[rows].T
+        else:
+            rows = None
+            scores = queries @ self.vectors.view.T
+            scores[:, ~allowed] = -np.inf
+        idx, vals = exact_top_k(scores, min(k, n_allowed))
+        if rows is not None:
+            idx = rows[idx]
+        m = idx.shape[1]
+        out.docnos[where, :m] = self.row_docno.view[idx]
+        out.scores[where, :m] = vals
+        out.docnos[where, m:] = -1
+        out.scores[where, m:] = -np.inf
+
+    # -- persistence -------------------------------------------------------------------------
+
+    def save(self, path: Path) -> None:
+        arrays = {
+            "vectors": self.vectors.view,
+            "row_docno": self.row_docno.view,
+            "row_live": self.row_live.view,
+        }
+        if self.hnsw is not None:
+            arrays["hnsw"] = faiss.serialize_index(self.hnsw)
+        manifest = {**self.manifest(), "config": self.config.to_dict(), "dim": self.dim}
+        write_npz(path, manifest, arrays)
+
+    @classmethod
+    def load(cls, path: Path, config: DenseConfig, dim: int) -> DenseIndex | None:
+        """The saved index, or None when built with another configuration or dimension."""
+        manifest, arrays = read_npz(path, cls.kind)
+        if manifest.get("config") != config.to_dict() or manifest.get("dim") != dim:
+            return None
+        index = cls(config, dim)
+        index.seq = int(manifest["seq"])
+        vectors = arrays["vectors"]
+        if vectors.ndim != 2 or vectors.shape[1] != dim or vectors.shape[0] != arrays["row_docno"].shape[0]:
+            raise CorruptIndex(f"{path}: vector matrix does not match its rows")
+        index.vectors = Growable(np.float32, width=dim, data=vectors)
+        index.row_docno = Growable(np.int64, data=arrays["row_docno"])
+        index.row_live = Growable(np.bool_, data=arrays["row_live"])
+        live = np.flatnonzero(index.row_live.view)
+        index.docno_row = dict(zip(index.row_docno.view[live].tolist(), live.tolist()))
+        if "hnsw" in arrays:
+            index.hnsw = faiss.deserialize_index(arrays["hnsw"])
+            if index.hnsw.ntotal != vectors.shape[0]:
+                raise CorruptIndex(f"{path}: HNSW graph does not match its vectors")
+        return index

@@ -1,0 +1,23 @@
+"""Getting items in: readers for JSONL, CSV, JSON and BEIR folders."""
+
+from __future__ import annotations
+
+from sleuth.io.readers import (
+    BeirData,
+    read_beir,
+    read_beir_corpus,
+    read_csv,
+    read_items,
+    read_json,
+    read_jsonl,
+)
+
+__all__ = [
+    "BeirData",
+    "read_beir",
+    "read_beir_corpus",
+    "read_csv",
+    "read_items",
+    "read_json",
+    "read_jsonl",
+]

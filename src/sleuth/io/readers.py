@@ -1,0 +1,337 @@
+"""Read item files (JSONL, CSV, JSON, BEIR folders) into validated items.
+
+Every reader parses the whole file before returning, so a caller that commits only on success
+never ingests half a file. Errors name the file and line (``corpus.jsonl:12: ...``) and carry
+``path`` and ``line`` in ``details`` so the CLI and the server can point at the culprit.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from sleuth.errors import InvalidInput, SleuthError
+from sleuth.types import RESERVED_NAMES, Item, parse_item
+
+__all__ = [
+    "BeirData",
+    "read_beir",
+    "read_beir_corpus",
+    "read_csv",
+    "read_items",
+    "read_json",
+    "read_jsonl",
+]
+
+TextFields = tuple[str, ...]
+DEFAULT_TEXT_FIELDS: TextFields = ("title", "text")
+FORMATS = "a BEIR folder (with corpus.jsonl), .jsonl, .ndjson, .csv or .json"
+# BEIR keeps documents whose title and text are both empty (Cranfield has two); they must still
+# exist so that qrels pointing at them resolve, but parse_item rightly refuses an item with no text.
+EMPTY_DOCUMENT = "(empty document)"
+
+_INT = re.compile(r"^[+-]?(0|[1-9][0-9]*)$")  # no leading zeros: "007" is a code, not a number
+_FLOAT = re.compile(r"^[+-]?((0|[1-9][0-9]*)(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?$")
+_BOOLS = {"true": True, "false": False}
+_GRADE = re.compile(r"^[+-]?[0-9]+$")
+
+
+def read_items(path: str | Path, text_fields: TextFields = DEFAULT_TEXT_FIELDS) -> list[Item]:
+    """Read every item of a file or BEIR folder, choosing the reader from what ``path`` is.
+
+    >>> items = read_items("data/products.jsonl")  # doctest: +SKIP
+    """
+    path = _existing(path)
+    if path.is_dir():
+        if (path / "corpus.jsonl").is_file():
+            return read_beir_corpus(path, text_fields)
+        raise InvalidInput(
+            f"{path} is a folder without corpus.jsonl; expected {FORMATS}", path=str(path)
+        )
+    suffix = path.suffix.lower()
+    if suffix in (".jsonl", ".ndjson"):
+        return read_jsonl(path, text_fields)
+    if suffix == ".csv":
+        return read_csv(path, text_fields)
+    if suffix == ".json":
+        return read_json(path, text_fields)
+    raise InvalidInput(
+        f"{path}: unknown item file format {suffix or '(no extension)'!r}; expected {FORMATS}",
+        path=str(path),
+        allowed=[".jsonl", ".ndjson", ".csv", ".json", "BEIR folder"],
+    )
+
+
+def read_jsonl(path: str | Path, text_fields: TextFields = DEFAULT_TEXT_FIELDS) -> list[Item]:
+    """Items from a file holding one JSON object per line; blank lines are skipped."""
+    path = _existing(path)
+    items = []
+    for line_no, raw in _jsonl_objects(path):
+        if "id" not in raw and "_id" in raw:
+            raise _located(
+                path,
+                line_no,
+                "item has '_id' but no 'id'; for a BEIR corpus pass "
+                "the folder that holds corpus.jsonl",
+            )
+        items.append(_parse(raw, text_fields, path, line_no))
+    return items
+
+
+def read_csv(path: str | Path, text_fields: TextFields = DEFAULT_TEXT_FIELDS) -> list[Item]:
+    """Items from a UTF-8 CSV file whose header row names the columns and includes ``id``.
+
+    Empty cells are left out. Cells of attribute columns become int (no leading zeros), float,
+    bool (``true``/``false``, any case) or else stay strings; ISO dates stay strings, which
+    ``parse_item`` types as date-times. The ``id`` and text columns are always strings.
+    """
+    path = _existing(path)
+    items = []
+    with _open_text(path) as f:
+        reader = csv.DictReader(f)
+        header = reader.fieldnames
+        if not header:
+            raise InvalidInput(
+                f"{path}: empty file; a header row naming the columns (with 'id') is required",
+                path=str(path),
+                line=1,
+            )
+        bad = [name for name in header if not name or name.strip() != name]
+        duplicates = sorted({name for name in header if header.count(name) > 1})
+        if bad or duplicates or "id" not in header:
+            raise _located(
+                path,
+                1,
+                f"the header row must name every column once and include 'id'; got {header!r}",
+            )
+        try:
+            for row in reader:
+                line_no = reader.line_num
+                if None in row:
+                    raise _located(
+                        path,
+                        line_no,
+                        f"row has {len(header) + len(row[None])} "
+                        f"cells but the header has {len(header)}",
+                    )
+                raw = {
+                    name: cell if name == "id" or name in text_fields else _convert_cell(cell)
+                    for name, cell in row.items()
+                    if cell  # empty (or missing trailing) cells are omitted
+                }
+                items.append(_parse(raw, text_fields, path, line_no))
+        except csv.Error as exc:
+            raise _located(path, reader.line_num, f"malformed CSV: {exc}") from None
+    return items
+
+
+def read_json(path: str | Path, text_fields: TextFields = DEFAULT_TEXT_FIELDS) -> list[Item]:
+    """Items from a file holding one JSON array of objects; errors name the item's index."""
+    path = _existing(path)
+    with _open_text(path) as f:
+        try:
+            data = json.load(f)
+        except json.JSONDecodeError as exc:
+            raise _located(path, exc.lineno, f"invalid JSON: {exc.msg}") from None
+    if not isinstance(data, list):
+        raise InvalidInput(
+            f"{path}: a .json item file must hold an array of objects, got "
+            f"{type(data).__name__}; use .jsonl for one object per line",
+            path=str(path),
+        )
+    items = []
+    for index, raw in enumerate(data):
+        try:
+            items.append(parse_item(raw, text_fields))
+        except SleuthError as exc:
+            raise InvalidInput(
+                f"{path}: item {index}: {exc.message}",
+                **{**exc.details, "path": str(path), "index": index},
+            ) from None
+    return items
+
+
+def read_beir_corpus(path: str | Path, text_fields: TextFields = DEFAULT_TEXT_FIELDS) -> list[Item]:
+    """Items from a BEIR folder's ``corpus.jsonl`` (``_id``, ``title``, ``text``, ``metadata``).
+
+    ``_id`` becomes ``id``; scalar ``metadata`` values become attributes (lists and objects are
+    skipped, as are keys that clash with the item's own). A document whose title and text are
+    both empty keeps its id with the text ``"(empty document)"``, so qrels naming it still resolve.
+    """
+    path = _existing(path)
+    corpus = path / "corpus.jsonl" if path.is_dir() else path
+    corpus = _existing(corpus)
+    items = []
+    for line_no, record in _jsonl_objects(corpus):
+        doc_id = record.get("_id")
+        if isinstance(doc_id, int) and not isinstance(doc_id, bool):
+            doc_id = str(doc_id)
+        if not isinstance(doc_id, str):
+            raise _located(
+                corpus,
+                line_no,
+                f"a BEIR document needs a string '_id', got {type(doc_id).__name__}",
+            )
+        raw: dict[str, Any] = {"id": doc_id}
+        if record.get("title"):
+            raw["title"] = record["title"]
+        raw["text"] = record.get("text")
+        if not any(isinstance(v, str) and v.strip() for v in (raw.get("title"), raw["text"])):
+            raw["text"] = EMPTY_DOCUMENT
+        metadata = record.get("metadata")
+        if isinstance(metadata, dict):
+            for key, value in metadata.items():
+                if key in raw or key in RESERVED_NAMES or key == "_id" or not _scalar(value):
+                    continue
+                raw[key] = value
+        items.append(_parse(raw, text_fields, corpus, line_no))
+    return items
+
+
+@dataclass(frozen=True)
+class BeirData:
+    """A BEIR dataset: the corpus, the queries that have judgements, and those judgements.
+
+    ``qrels`` maps query id → document id → graded relevance (0 means judged not relevant).
+    """
+
+    corpus: list[Item]
+    queries: dict[str, str] = field(default_factory=dict)
+    qrels: dict[str, dict[str, int]] = field(default_factory=dict)
+
+
+def read_beir(path: str | Path, *, split: str = "test") -> BeirData:
+    """Read a BEIR folder: ``corpus.jsonl``, ``queries.jsonl`` and ``qrels/{split}.tsv``.
+
+    Only queries with at least one judgement in the split are kept (BEIR's queries.jsonl often
+    holds every split's queries). The qrels file is tab separated with an optional header,
+    ``query-id corpus-id score``; TREC's four columns ``qid 0 docid score`` are accepted too.
+
+    >>> data = read_beir("/work/shared/data/beir/scifact")  # doctest: +SKIP
+    >>> len(data.corpus), len(data.queries)  # doctest: +SKIP
+    (5183, 300)
+    """
+    folder = _existing(path)
+    if not folder.is_dir():
+        raise InvalidInput(
+            f"{folder} is not a folder; a BEIR dataset is a folder with "
+            "corpus.jsonl, queries.jsonl and qrels/",
+            path=str(folder),
+        )
+    qrels = _read_qrels(_existing(folder / "qrels" / f"{split}.tsv"))
+    queries: dict[str, str] = {}
+    queries_path = _existing(folder / "queries.jsonl")
+    for line_no, record in _jsonl_objects(queries_path):
+        qid, text = record.get("_id"), record.get("text")
+        if isinstance(qid, int) and not isinstance(qid, bool):
+            qid = str(qid)
+        if not isinstance(qid, str) or not isinstance(text, str):
+            raise _located(queries_path, line_no, "a query needs a string '_id' and 'text'")
+        if qid in qrels:
+            queries[qid] = text
+    if qrels and not queries:
+        raise InvalidInput(
+            f"{folder}: no query id of qrels/{split}.tsv is in queries.jsonl", path=str(folder)
+        )
+    # Judgements for queries that do not exist cannot be evaluated; keep the two in step.
+    qrels = {qid: qrels[qid] for qid in queries}
+    return BeirData(corpus=read_beir_corpus(folder), queries=queries, qrels=qrels)
+
+
+def _read_qrels(path: Path) -> dict[str, dict[str, int]]:
+    qrels: dict[str, dict[str, int]] = {}
+    seen_data = False
+    with _open_text(path) as f:
+        for line_no, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            cols = line.rstrip("\r\n").split("\t") if "\t" in line else line.split()
+            if len(cols) not in (3, 4):
+                raise _located(
+                    path,
+                    line_no,
+                    f"expected 3 tab-separated columns (query-id, "
+                    f"corpus-id, score) or 4 (TREC), got {len(cols)}",
+                )
+            qid, docid, score = cols[0], cols[-2], cols[-1].strip()
+            if not _GRADE.match(score):
+                if not seen_data:  # a header row: its last column is a name, not a grade
+                    seen_data = True
+                    continue
+                raise _located(path, line_no, f"relevance {score!r} is not an integer")
+            seen_data = True
+            qrels.setdefault(qid.strip(), {})[docid.strip()] = int(score)
+    return qrels
+
+
+def _jsonl_objects(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, object) for each non-blank line; a line that is no JSON object raises."""
+    with _open_text(path) as f:
+        for line_no, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                value = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise _located(path, line_no, f"invalid JSON: {exc.msg} (column {exc.colno})")
+            if not isinstance(value, dict):
+                raise _located(path, line_no, f"expected a JSON object, got {type(value).__name__}")
+            yield line_no, value
+
+
+def _parse(raw: Any, text_fields: TextFields, path: Path, line_no: int) -> Item:
+    try:
+        return parse_item(raw, text_fields)
+    except SleuthError as exc:
+        raise _located(path, line_no, exc.message, **exc.details) from None
+
+
+def _located(path: Path, line_no: int, message: str, **details: Any) -> InvalidInput:
+    return InvalidInput(
+        f"{path}:{line_no}: {message}", **{**details, "path": str(path), "line": line_no}
+    )
+
+
+def _convert_cell(cell: str) -> Any:
+    text = cell.strip()
+    if _INT.match(text):
+        return int(text)
+    if _FLOAT.match(text):
+        return float(text)
+    return _BOOLS.get(text.lower(), cell)
+
+
+def _scalar(value: Any) -> bool:
+    if isinstance(value, float):
+        return math.isfinite(value)
+    return isinstance(value, (str, int, bool))
+
+
+def _existing(path: str | Path) -> Path:
+    path = Path(path)
+    if not path.exists():
+        raise InvalidInput(f"{path} does not exist", path=str(path))
+    return path
+
+
+@contextmanager
+def _open_text(path: Path) -> Iterator[IO[str]]:
+    # utf-8-sig: spreadsheet exports start with a byte-order mark that would corrupt "id".
+    try:
+        f = path.open(encoding="utf-8-sig", newline="")
+    except OSError as exc:
+        raise InvalidInput(f"{path}: cannot read: {exc.strerror}", path=str(path)) from None
+    with f:
+        try:
+            yield f
+        except UnicodeDecodeError as exc:
+            raise InvalidInput(
+                f"{path}: not UTF-8 text ({exc.reason}); save it as UTF-8", path=str(path)
+            ) from None

@@ -1,0 +1,27 @@
+"""Progress bars (rich) for long jobs, shown when asked or when stderr is a terminal."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+__all__ = ["progress_bar"]
+
+
+@contextmanager
+def progress_bar(label: str, total: int, show: bool | None) -> Iterator[Callable[[int], None]]:
+    """Yield ``advance(n)``. ``show=None``: only on an interactive terminal; never for tiny jobs."""
+    if show is None:
+        show = sys.stderr.isatty()
+    if not show or total < 64:
+        yield lambda n: None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    with Progress(
+        "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
+        TimeRemainingColumn(), transient=False,
+    ) as bar:
+        task = bar.add_task(label, total=total)
+        yield lambda n: bar.advance(task, n)

@@ -1,0 +1,186 @@
+"""The ``where`` filter language, validated once against the attribute types, then evaluated
+as a numpy mask over docnos that every retriever applies inside its search.
+
+::
+
+    {"module": "os"}                                  equality shorthand
+    {"year": {"gte": 2000, "lt": 2010}}               several operators on one attribute: and
+    {"tags": {"in": ["a", "b"]}}                      list attributes: eq = contains, in = any of
+    {"and": [...]}, {"or": [...]}, {"not": {...}}     combinators
+    {"note": {"exists": true}}
+
+``ne`` and ``nin`` are the negations of ``eq`` and ``in``, so they also match items without the
+attribute. Datetimes compare with ISO 8601 strings.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import operator
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from sleuth.errors import InvalidInput
+from sleuth.store.attributes import AttributeTable, Column
+from sleuth.types import attr_type_of, to_timestamp
+
+__all__ = ["OPERATORS", "Filter", "compile_filter"]
+
+MAX_DEPTH = 16
+OPERATORS: dict[str, tuple[str, ...]] = {
+    "str": ("eq", "ne", "in", "nin", "exists"),
+    "bool": ("eq", "ne", "exists"),
+    "number": ("eq", "ne", "in", "nin", "gt", "gte", "lt", "lte", "exists"),
+    "datetime": ("eq", "ne", "in", "nin", "gt", "gte", "lt", "lte", "exists"),
+    "list": ("eq", "ne", "in", "nin", "exists"),
+}
+ALL_OPERATORS = ("eq", "ne", "in", "nin", "gt", "gte", "lt", "lte", "exists", "and", "or", "not")
+_COMPARE = {"gt": operator.gt, "gte": operator.ge, "lt": operator.lt, "lte": operator.le}
+
+Filter = Callable[[AttributeTable], np.ndarray]
+
+
+def compile_filter(where: Any, types: dict[str, str]) -> Filter:
+    """Validate ``where`` against the attribute ``types``; return table -> bool mask (live only)."""
+    node = _compile(where, types, 0)
+    return lambda table: node(table) & table.live
+
+
+def _compile(where: Any, types: dict[str, str], depth: int) -> Filter:
+    if depth > MAX_DEPTH:
+        raise InvalidInput(f"filter is nested deeper than {MAX_DEPTH} levels")
+    if not isinstance(where, dict) or not where:
+        raise InvalidInput(
+            f"a filter must be a non-empty JSON object, got {where!r:.80}; "
+            'e.g. {"module": "os"} or {"year": {"gte": 2000}}'
+        )
+    parts: list[Filter] = []
+    for key, value in where.items():
+        if key in ("and", "or"):
+            if not isinstance(value, list) or not value:
+                raise InvalidInput(f"'{key}' takes a non-empty list of filters, got {value!r:.80}")
+            subs = [_compile(v, types, depth + 1) for v in value]
+            parts.append(_all(subs) if key == "and" else _any(subs))
+        elif key == "not":
+            sub = _compile(value, types, depth + 1)
+            parts.append(lambda t, sub=sub: ~sub(t))
+        elif key in types:
+            parts.extend(_attribute(key, types[key], value))
+        else:
+            known = ", ".join(sorted(types)) or "none yet"
+            raise InvalidInput(
+                f"unknown attribute {key!r} in filter; known attributes: {known}; "
+                "combinators: and, or, not",
+                attribute=key,
+            )
+    return _all(parts)
+
+
+def _all(parts: list[Filter]) -> Filter:
+    if len(parts) == 1:
+        return parts[0]
+
+    def both(t: AttributeTable) -> np.ndarray:
+        mask = parts[0](t)
+        for part in parts[1:]:
+            mask = mask & part(t)
+        return mask
+
+    return both
+
+
+def _any(parts: list[Filter]) -> Filter:
+    def either(t: AttributeTable) -> np.ndarray:
+        mask = parts[0](t)
+        for part in parts[1:]:
+            mask = mask | part(t)
+        return mask
+
+    return either
+
+
+def _attribute(name: str, kind: str, spec: Any) -> list[Filter]:
+    if not isinstance(spec, dict):
+        spec = {"eq": spec}
+    if not spec:
+        raise InvalidInput(f"filter on {name!r} has no operator; allowed: {', '.join(OPERATORS[kind])}")
+    out = []
+    for op, value in spec.items():
+        if op not in OPERATORS[kind]:
+            what = "unknown operator" if op not in ALL_OPERATORS else f"operator not allowed on {kind}"
+            raise InvalidInput(
+                f"{what} {op!r} on attribute {name!r} ({kind}); "
+                f"allowed: {', '.join(OPERATORS[kind])}",
+                attribute=name,
+                operator=op,
+                allowed=list(OPERATORS[kind]),
+            )
+        out.append(_operator(name, kind, op, value))
+    return out
+
+
+def _operator(name: str, kind: str, op: str, value: Any) -> Filter:
+    if op == "exists":
+        if not isinstance(value, bool):
+            raise InvalidInput(f"'exists' on {name!r} takes true or false, got {value!r}")
+        return lambda t: (_column(t, name).present() == value)
+    if op in ("ne", "nin"):
+        positive = _operator(name, kind, "eq" if op == "ne" else "in", value)
+        return lambda t: ~positive(t)
+    if op == "in":
+        if not isinstance(value, list) or not value:
+            raise InvalidInput(f"'in' on {name!r} takes a non-empty list, got {value!r:.80}")
+        scalars = [_scalar(name, kind, v) for v in value]
+        if kind == "list":
+            return lambda t: _contains_any(_column(t, name), scalars)
+        return _any([_equals(name, kind, v) for v in scalars])
+    scalar = _scalar(name, kind, value)
+    if op == "eq":
+        if kind == "list":
+            return lambda t: _contains_any(_column(t, name), [scalar])
+        return _equals(name, kind, scalar)
+    compare = _COMPARE[op]
+    return lambda t: compare(_column(t, name).values, scalar)
+
+
+def _scalar(name: str, kind: str, value: Any) -> Any:
+    """A filter value converted to the column's representation, or a clear type error."""
+    got = attr_type_of(value)
+    want = "str" if kind == "list" else kind
+    ok = got == want or (want == "str" and got == "datetime") or (
+        want == "datetime" and isinstance(value, dt.datetime)
+    )
+    if not ok:
+        shown = "an ISO 8601 date-time string" if want == "datetime" else want
+        raise InvalidInput(
+            f"filter value {value!r:.60} for attribute {name!r} must be {shown} "
+            f"(the attribute is {kind}), got {type(value).__name__}",
+            attribute=name,
+            expected=kind,
+        )
+    if want == "datetime":
+        return to_timestamp(value)
+    if want == "number":
+        return float(value)
+    return value
+
+
+def _equals(name: str, kind: str, scalar: Any) -> Filter:
+    if kind == "str":
+        return lambda t: _column(t, name).values == _column(t, name).code(scalar)
+    if kind == "bool":
+        return lambda t: _column(t, name).values == int(scalar)
+    return lambda t: _column(t, name).values == scalar
+
+
+def _contains_any(column: Column, values: list[str]) -> np.ndarray:
+    codes = {column.code(v) for v in values}
+    return np.fromiter(
+        (bool(s and not codes.isdisjoint(s)) for s in column.values), bool, column.values.shape[0]
+    )
+
+
+def _column(table: AttributeTable, name: str) -> Column:
+    return table.columns[name]

@@ -1,0 +1,346 @@
+"""SQLite (WAL) store: items, vectors keyed by (encoder, content hash), and the change log.
+
+Every item version gets a fresh ``docno`` (never reused); an upsert of a changed item logs a
+``del`` of the old docno and an ``add`` of the new one. Derived indexes replay this log from the
+sequence number they last applied, so they catch up after a crash or a write by another process.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sleuth.errors import Conflict, InvalidCollection, InvalidInput
+from sleuth.types import Item, attr_type_of, plain_attributes
+
+__all__ = ["FORMAT_VERSION", "Change", "Store", "StoredItem"]
+
+FORMAT_VERSION = 1
+FILENAME = "sleuth.sqlite"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS items (
+    docno INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    fields TEXT NOT NULL,
+    attrs TEXT NOT NULL,
+    hash TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS changes (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    op TEXT NOT NULL CHECK (op IN ('add', 'del')),
+    docno INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS vectors (
+    encoder TEXT NOT NULL,
+    hash TEXT NOT NULL,
+    vector BLOB NOT NULL,
+    PRIMARY KEY (encoder, hash)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS attributes (name TEXT PRIMARY KEY, type TEXT NOT NULL);
+"""
+
+
+@dataclass(frozen=True)
+class StoredItem:
+    docno: int
+    item: Item
+    hash: str
+
+
+@dataclass(frozen=True)
+class Change:
+    seq: int
+    op: str  # "add" | "del"
+    docno: int
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    added: int
+    updated: int
+    unchanged: int
+    deleted: int
+    seq: int
+
+
+class Store:
+    """One collection's database. Writes are serialized; reads use a connection per thread."""
+
+    def __init__(self, folder: Path, *, busy_timeout_s: float = 30.0) -> None:
+        self.path = folder / FILENAME
+        self._busy_ms = int(busy_timeout_s * 1000)
+        self._local = threading.local()
+        self._write_lock = threading.Lock()
+        self._writer = self._connect()
+        self._writer.executescript(_SCHEMA)
+
+    def _connect(self) -> sqlite3.Connection:
+        con = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        con.execute(f"PRAGMA busy_timeout={self._busy_ms}")
+        con.execute("PRAGMA journal_mode=WAL")
+        # FULL: an acknowledged write survives power loss, not only a process crash.
+        con.execute("PRAGMA synchronous=FULL")
+        return con
+
+    @property
+    def _reader(self) -> sqlite3.Connection:
+        con = getattr(self._local, "con", None)
+        if con is None:
+            con = self._local.con = self._connect()
+        return con
+
+    def close(self) -> None:
+        self._writer.close()
+        con = getattr(self._local, "con", None)
+        if con is not None:
+            con.close()
+            self._local.con = None
+
+    # -- metadata ---------------------------------------------------------------------------
+
+    def get_meta(self, key: str) -> Any:
+        row = self._reader.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else json.loads(row[0])
+
+    def set_meta(self, values: dict[str, Any]) -> None:
+        with self._transaction() as con:
+            con.executemany(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+                [(k, json.dumps(v)) for k, v in values.items()],
+            )
+
+    def attribute_types(self) -> dict[str, str]:
+        return dict(self._reader.execute("SELECT name, type FROM attributes").fetchall())
+
+    # -- reads -------------------------------------------------------------------------------
+
+    def last_seq(self) -> int:
+        row = self._reader.execute("SELECT seq FROM sqlite_sequence WHERE name = 'changes'")
+        found = row.fetchone()
+        return 0 if found is None else int(found[0])
+
+    def count(self) -> int:
+        return int(self._reader.execute("SELECT count(*) FROM items").fetchone()[0])
+
+    def changes_since(self, seq: int) -> tuple[list[Change], int]:
+        """Changes after ``seq`` and the sequence number they lead to (one read snapshot)."""
+        con = self._reader
+        con.execute("BEGIN")
+        try:
+            rows = con.execute(
+                "SELECT seq, op, docno FROM changes WHERE seq > ? ORDER BY seq", (seq,)
+            ).fetchall()
+        finally:
+            con.execute("COMMIT")
+        changes = [Change(*r) for r in rows]
+        return changes, (changes[-1].seq if changes else seq)
+
+    def docnos_of(self, ids: Sequence[str]) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for chunk in _chunks(list(ids), 500):
+            marks = ",".join("?" * len(chunk))
+            out.update(
+                self._reader.execute(
+                    f"SELECT id, docno FROM items WHERE id IN ({marks})", chunk
+                ).fetchall()
+            )
+        return out
+
+    def items(self, docnos: Sequence[int]) -> dict[int, StoredItem]:
+        """Live items by docno (docnos that were deleted since are absent)."""
+        out: dict[int, StoredItem] = {}
+        for chunk in _chunks([int(d) for d in docnos], 500):
+            marks = ",".join("?" * len(chunk))
+            for row in self._reader.execute(
+                f"SELECT docno, id, fields, attrs, hash FROM items WHERE docno IN ({marks})", chunk
+            ):
+                out[row[0]] = _stored(row)
+        return out
+
+    def iter_items(self, batch: int = 2000) -> Iterator[list[StoredItem]]:
+        last = -1
+        while True:
+            rows = self._reader.execute(
+                "SELECT docno, id, fields, attrs, hash FROM items WHERE docno > ? "
+                "ORDER BY docno LIMIT ?",
+                (last, batch),
+            ).fetchall()
+            if not rows:
+                return
+            yield [_stored(r) for r in rows]
+            last = rows[-1][0]
+
+    def vectors(self, encoder: str, hashes: Sequence[str], dim: int) -> dict[str, np.ndarray]:
+        out: dict[str, np.ndarray] = {}
+        for chunk in _chunks(sorted(set(hashes)), 500):
+            marks = ",".join("?" * len(chunk))
+            for h, blob in self._reader.execute(
+                f"SELECT hash, vector FROM vectors WHERE encoder = ? AND hash IN ({marks})",
+                [encoder, *chunk],
+            ):
+                vec = np.frombuffer(blob, dtype=np.float32)
+                if vec.shape[0] == dim:
+                    out[h] = vec
+        return out
+
+    # -- writes ------------------------------------------------------------------------------
+
+    def put_vectors(self, encoder: str, vectors: dict[str, np.ndarray]) -> None:
+        """Cache vectors; separate from item writes so an interrupted ingest keeps its work."""
+        with self._transaction() as con:
+            con.executemany(
+                "INSERT OR IGNORE INTO vectors (encoder, hash, vector) VALUES (?, ?, ?)",
+                [(encoder, h, np.ascontiguousarray(v, np.float32).tobytes()) for h, v in vectors.items()],
+            )
+
+    def write(
+        self,
+        upserts: Sequence[tuple[Item, str]],
+        deletes: Sequence[str],
+        *,
+        must_be_new: bool,
+    ) -> WriteResult:
+        """Apply one batch in one transaction: all of it or none of it."""
+        added = updated = unchanged = deleted = 0
+        with self._transaction() as con:
+            schema = dict(con.execute("SELECT name, type FROM attributes").fetchall())
+            new_types = _check_types([item for item, _ in upserts], schema)
+            con.executemany("INSERT INTO attributes (name, type) VALUES (?, ?)", new_types.items())
+            for item_id in deletes:
+                row = con.execute("SELECT docno FROM items WHERE id = ?", (item_id,)).fetchone()
+                if row is not None:
+                    self._delete(con, row[0])
+                    deleted += 1
+            for item, content_hash in upserts:
+                fields = json.dumps(dict(item.fields), ensure_ascii=False, sort_keys=True)
+                attrs = json.dumps(plain_attributes(item.attributes), ensure_ascii=False,
+                                   sort_keys=True)
+                row = con.execute(
+                    "SELECT docno, fields, attrs FROM items WHERE id = ?", (item.id,)
+                ).fetchone()
+                if row is not None:
+                    if must_be_new:
+                        raise Conflict(
+                            f"item {item.id!r} already exists; use upsert() to replace it",
+                            id=item.id,
+                        )
+                    if row[1] == fields and row[2] == attrs:
+                        unchanged += 1
+                        continue
+                    self._delete(con, row[0])
+                    updated += 1
+                else:
+                    added += 1
+                cur = con.execute(
+                    "INSERT INTO items (id, fields, attrs, hash) VALUES (?, ?, ?, ?)",
+                    (item.id, fields, attrs, content_hash),
+                )
+                con.execute("INSERT INTO changes (op, docno) VALUES ('add', ?)", (cur.lastrowid,))
+            seq = con.execute("SELECT seq FROM sqlite_sequence WHERE name = 'changes'").fetchone()
+        return WriteResult(added, updated, unchanged, deleted, 0 if seq is None else int(seq[0]))
+
+    @staticmethod
+    def _delete(con: sqlite3.Connection, docno: int) -> None:
+        con.execute("DELETE FROM items WHERE docno = ?", (docno,))
+        con.execute("INSERT INTO changes (op, docno) VALUES ('del', ?)", (docno,))
+
+    def _transaction(self) -> _Transaction:
+        return _Transaction(self._writer, self._write_lock)
+
+
+class _Transaction:
+    """``BEGIN IMMEDIATE`` … ``COMMIT``, rolled back on any error (also KeyboardInterrupt)."""
+
+    def __init__(self, con: sqlite3.Connection, lock: threading.Lock) -> None:
+        self.con = con
+        self.lock = lock
+
+    def __enter__(self) -> sqlite3.Connection:
+        self.lock.acquire()
+        try:
+            self.con.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            self.lock.release()
+            raise Conflict(
+                f"the collection database is locked by another writer ({exc}); retry later"
+            ) from None
+        return self.con
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        try:
+            self.con.execute("ROLLBACK" if exc_type else "COMMIT")
+        finally:
+            self.lock.release()
+
+
+def _stored(row: tuple[Any, ...]) -> StoredItem:
+    docno, item_id, fields, attrs, content_hash = row
+    return StoredItem(
+        docno=docno,
+        item=Item(id=item_id, fields=json.loads(fields), attributes=json.loads(attrs)),
+        hash=content_hash,
+    )
+
+
+def _check_types(items: Sequence[Item], schema: dict[str, str]) -> dict[str, str]:
+    """Attribute types must stay what they were first seen as; returns the newly seen ones."""
+    new: dict[str, str] = {}
+    for item in items:
+        for name, value in item.attributes.items():
+            kind = attr_type_of(value)
+            known = schema.get(name) or new.get(name)
+            if known is None:
+                new[name] = kind  # type: ignore[assignment]
+            elif known != kind and not (known == "str" and kind == "datetime"):
+                raise InvalidInput(
+                    f"item {item.id!r}: attribute {name!r} is {kind} but the collection "
+                    f"stores {known} values under that name",
+                    id=item.id,
+                    attribute=name,
+                    expected=known,
+                    got=kind,
+                )
+    return new
+
+
+def _chunks(values: list[Any], size: int) -> Iterator[list[Any]]:
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+def check_folder(folder: Path) -> bool:
+    """True if ``folder`` holds a collection, False if it is absent or empty; else an error."""
+    if not folder.exists():
+        return False
+    if not folder.is_dir():
+        raise InvalidCollection(f"{folder} is a file, not a collection folder")
+    if (folder / FILENAME).exists():
+        return True
+    if any(folder.iterdir()):
+        raise InvalidCollection(
+            f"{folder} is not a sleuth collection (no {FILENAME}) and is not empty; "
+            "give a new or empty folder to create one",
+            path=str(folder),
+        )
+    return False
+
+
+def check_version(version: Any, folder: Path) -> None:
+    if not isinstance(version, int):
+        raise InvalidCollection(f"{folder}: missing or unreadable format version", path=str(folder))
+    if version > FORMAT_VERSION:
+        raise InvalidCollection(
+            f"{folder} was written by a newer sleuth (format {version}; this version reads up to "
+            f"{FORMAT_VERSION}); upgrade sleuth to open it",
+            path=str(folder),
+            format_version=version,
+        )

@@ -1,0 +1,190 @@
+"""Items, hits and candidate lists: the values that flow through the funnel."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+import numpy as np
+
+from sleuth.errors import InvalidInput
+
+__all__ = [
+    "AttrType", "Candidates", "Hit", "Item", "attr_type_of", "parse_item", "plain_attributes",
+]
+
+# Attribute types, as named in error messages and the schema.
+AttrType = str  # one of ATTR_TYPES
+ATTR_TYPES = ("str", "number", "bool", "list", "datetime")
+RESERVED_NAMES = frozenset({"id", "and", "or", "not"})
+MAX_ID_LENGTH = 512
+
+_ISO = re.compile(
+    r"^\d{4}-\d{2}-\d{2}"
+    r"([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:?\d{2})?)?$"
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Item:
+    """One catalog entry: a string id, text fields and typed attributes."""
+
+    id: str
+    fields: Mapping[str, str] = field(default_factory=dict)
+    attributes: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, **self.fields, **plain_attributes(self.attributes)}
+
+
+def plain_attributes(attributes: Mapping[str, Any]) -> dict[str, Any]:
+    """Attributes as JSON values (datetimes as ISO 8601 strings)."""
+    return {
+        name: value.isoformat() if isinstance(value, dt.datetime) else value
+        for name, value in attributes.items()
+    }
+
+
+@dataclass(frozen=True, kw_only=True)
+class Hit:
+    """One result: the item's id, its final score, its stored fields and attributes.
+
+    ``explain`` (when asked for) holds each retriever's rank and score and the stage timings.
+    """
+
+    id: str
+    score: float
+    fields: Mapping[str, str]
+    attributes: Mapping[str, Any]
+    explain: Mapping[str, Any] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "id": self.id,
+            "score": self.score,
+            "fields": dict(self.fields),
+            "attributes": plain_attributes(self.attributes),
+        }
+        if self.explain is not None:
+            out["explain"] = self.explain
+        return out
+
+
+@dataclass(frozen=True)
+class Candidates:
+    """A batch of ranked candidate lists from one stage.
+
+    ``docnos: int64[nq, k]`` padded with -1, ``scores: float32[nq, k]`` padded with -inf,
+    each row sorted by descending score.
+    """
+
+    docnos: np.ndarray
+    scores: np.ndarray
+
+    @classmethod
+    def empty(cls, nq: int, k: int) -> Candidates:
+        return cls(np.full((nq, k), -1, np.int64), np.full((nq, k), -np.inf, np.float32))
+
+    def row(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        """The valid (docnos, scores) of query ``i``, padding removed."""
+        keep = self.docnos[i] >= 0
+        return self.docnos[i][keep], self.scores[i][keep]
+
+
+def attr_type_of(value: Any) -> AttrType | None:
+    """The attribute type of a Python value, or None when it is not an allowed value."""
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, (int, float)):
+        return "number" if math.isfinite(value) else None
+    if isinstance(value, dt.datetime):
+        return "datetime"
+    if isinstance(value, str):
+        return "datetime" if _ISO.match(value) else "str"
+    if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+        return "list"
+    return None
+
+
+def to_timestamp(value: Any) -> float:
+    """Seconds since the epoch (UTC; naive times are taken as UTC) of a datetime or ISO string."""
+    if isinstance(value, str):
+        text = value.replace("Z", "+00:00")
+        if len(text) == 10:
+            text += "T00:00:00"
+        try:
+            value = dt.datetime.fromisoformat(text)
+        except ValueError as exc:
+            raise InvalidInput(f"{value!r} is not an ISO 8601 date-time: {exc}") from None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.timezone.utc)
+    return float(value.timestamp())
+
+
+def parse_item(raw: Any, text_fields: tuple[str, ...]) -> Item:
+    """Validate one item given as a dict (or an ``Item``) and split text fields from attributes.
+
+    Keys named in ``text_fields`` are text; every other key except ``id`` is an attribute.
+    >>> parse_item({"id": "a", "title": "Hi", "year": 2020}, ("title", "text")).attributes
+    {'year': 2020}
+    """
+    if isinstance(raw, Item):
+        raw = {"id": raw.id, **raw.fields, **raw.attributes}
+    if not isinstance(raw, Mapping):
+        raise InvalidInput(f"an item must be a JSON object (dict), got {type(raw).__name__}")
+    if "id" not in raw:
+        raise InvalidInput("item has no 'id': every item needs a string id", keys=sorted(raw)[:20])
+    item_id = raw["id"]
+    if not isinstance(item_id, str):
+        raise InvalidInput(
+            f"item id must be a string, got {type(item_id).__name__} {item_id!r}",
+            id=repr(item_id),
+        )
+    if not item_id or len(item_id) > MAX_ID_LENGTH or item_id != item_id.strip():
+        raise InvalidInput(
+            f"item id {item_id!r} is not allowed: ids are 1 to {MAX_ID_LENGTH} characters "
+            "without leading or trailing white space",
+            id=item_id,
+        )
+    fields: dict[str, str] = {}
+    attributes: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key == "id":
+            continue
+        if not isinstance(key, str) or not key or key in RESERVED_NAMES:
+            raise InvalidInput(
+                f"item {item_id!r}: field name {key!r} is not allowed "
+                f"(reserved: {', '.join(sorted(RESERVED_NAMES))})",
+                id=item_id,
+            )
+        if key in text_fields:
+            if value is None:
+                continue
+            if not isinstance(value, str):
+                raise InvalidInput(
+                    f"item {item_id!r}: text field {key!r} must be a string, "
+                    f"got {type(value).__name__}",
+                    id=item_id,
+                    field=key,
+                )
+            fields[key] = value
+        elif value is not None:
+            if attr_type_of(value) is None:
+                raise InvalidInput(
+                    f"item {item_id!r}: attribute {key!r} has a value of type "
+                    f"{type(value).__name__} ({value!r:.60}); allowed: str, int, float (finite), "
+                    "bool, list of str, ISO 8601 date-time",
+                    id=item_id,
+                    field=key,
+                )
+            attributes[key] = list(value) if isinstance(value, tuple) else value
+    if not any(v.strip() for v in fields.values()):
+        raise InvalidInput(
+            f"item {item_id!r} has no text: give at least one non-empty text field "
+            f"({', '.join(text_fields)})",
+            id=item_id,
+        )
+    return Item(id=item_id, fields=fields, attributes=attributes)
