@@ -17,11 +17,12 @@ def progress_bar(label: str, total: int, show: bool | None) -> Iterator[Callable
     if not show or total < 64:
         yield lambda n: None
         return
+    from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
     with Progress(
         "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
-        TimeRemainingColumn(), transient=False,
+        TimeRemainingColumn(), console=Console(stderr=True), transient=False,
     ) as bar:
         task = bar.add_task(label, total=total)
         yield lambda n: bar.advance(task, n)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -120,7 +121,7 @@ def to_timestamp(value: Any) -> float:
         except ValueError as exc:
             raise InvalidInput(f"{value!r} is not an ISO 8601 date-time: {exc}") from None
     if value.tzinfo is None:
-        value = value.replace(tzinfo=dt.timezone.utc)
+        value = value.replace(tzinfo=dt.UTC)
     return float(value.timestamp())
 
 

@@ -49,6 +49,8 @@ class SentenceEncoder(Encoder):
         if self._model is None:
             os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never reach for a hub at run time
             os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+            os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+            os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
             from sentence_transformers import SentenceTransformer
 
             self._model = SentenceTransformer(str(self.path), device=self.device)
@@ -56,7 +58,9 @@ class SentenceEncoder(Encoder):
 
     @property
     def dim(self) -> int:  # type: ignore[override]
-        return int(self.model.get_sentence_embedding_dimension())
+        model = self.model
+        get_dim = getattr(model, "get_embedding_dimension", None)
+        return int(get_dim() if get_dim else model.get_sentence_embedding_dimension())
 
     @property
     def max_tokens(self) -> int:  # type: ignore[override]

@@ -20,8 +20,11 @@ def _union(lists: Sequence[Ranked]) -> np.ndarray:
 
 
 def _sorted(docnos: np.ndarray, fused: np.ndarray) -> Ranked:
-    order = np.lexsort((docnos, -fused))
-    return docnos[order], fused[order].astype(np.float32)
+    # Sort on the float32 scores returned: sums that differ only in float64 rounding (lists
+    # added in another order) are ties, broken by docno, not by that rounding noise.
+    scores = fused.astype(np.float32)
+    order = np.lexsort((docnos, -scores))
+    return docnos[order], scores[order]
 
 
 def rrf(lists: Sequence[Ranked], *, k: int = 60, weights: Sequence[float] | None = None) -> Ranked:

@@ -1,0 +1,203 @@
+"""The ``sleuth`` command: a thin shell over the Python API."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from sleuth.errors import InvalidInput, SleuthError
+
+app = typer.Typer(help="sleuth: search and recommendations on embeddings.", no_args_is_help=True,
+                  pretty_exceptions_enable=False)
+eval_app = typer.Typer(help="Evaluate on benchmark data.", no_args_is_help=True)
+app.add_typer(eval_app, name="eval")
+
+Collection = Annotated[Path, typer.Argument(help="The collection folder.")]
+K = Annotated[int, typer.Option("--k", "-k", help="How many results (1 to 1000).")]
+Where = Annotated[str | None, typer.Option(help='A JSON filter, e.g. \'{"kind": "function"}\'.')]
+AsJson = Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")]
+
+
+def _open(path: Path, encoder: str | None = None, *, must_exist: bool = True) -> Any:
+    import sleuth
+    from sleuth.store.sqlite import FILENAME
+
+    if must_exist and not (path / FILENAME).exists():
+        raise InvalidInput(f"{path} is not a sleuth collection (create one with `sleuth add`)")
+    return sleuth.open(path, encoder=encoder)
+
+
+def _where(text: str | None) -> dict[str, Any] | None:
+    if text is None:
+        return None
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidInput(f"--where is not valid JSON: {exc}") from None
+    return value  # type: ignore[no-any-return]
+
+
+def _print_hits(hits: list[Any], as_json: bool) -> None:
+    if as_json:
+        print(json.dumps([h.to_dict() for h in hits], ensure_ascii=False, indent=1))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("#", "id", "score", "title / text", show_lines=False)
+    for rank, hit in enumerate(hits, 1):
+        text = next((v for v in hit.fields.values() if v), "")
+        table.add_row(str(rank), hit.id, f"{hit.score:.4f}", text[:90].replace("\n", " "))
+    Console().print(table)
+
+
+@app.command()
+def add(
+    collection: Collection,
+    path: Annotated[Path, typer.Argument(help="JSONL/JSON/CSV of items, or a BEIR folder.")],
+    encoder: Annotated[str | None, typer.Option(help="For a new collection: minilm, hashing, "
+                                                "or a model folder.")] = None,
+    replace: Annotated[bool, typer.Option("--upsert/--no-upsert",
+                                          help="Replace items whose id exists.")] = True,
+) -> None:
+    """Add items from a file. The whole file is validated first and committed in one batch."""
+    from sleuth.io.readers import read_items
+
+    col = _open(collection, encoder, must_exist=False)
+    with col:
+        items = read_items(path, col.config.text_fields)
+        result = (col.upsert if replace else col.add)(items, progress=True)
+        print(f"added {result.added}, updated {result.updated}, unchanged {result.unchanged}; "
+              f"{col.count()} items in {collection}", file=sys.stderr)
+
+
+@app.command()
+def search(
+    collection: Collection,
+    query: Annotated[str, typer.Argument(help="The query text.")],
+    k: K = 10,
+    mode: Annotated[str, typer.Option(help="lexical, dense or hybrid.")] = "hybrid",
+    where: Where = None,
+    explain: Annotated[bool, typer.Option(help="Show each retriever's rank and score.")] = False,
+    as_json: AsJson = False,
+) -> None:
+    """Search a collection."""
+    with _open(collection) as col:
+        hits = col.search(query, k=k, mode=mode, where=_where(where), explain=explain)
+    _print_hits(hits, as_json or explain)
+
+
+@app.command()
+def similar(collection: Collection, item_id: str, k: K = 10, where: Where = None,
+            as_json: AsJson = False) -> None:
+    """Items similar to an item."""
+    with _open(collection) as col:
+        hits = col.similar(item_id, k=k, where=_where(where))
+    _print_hits(hits, as_json)
+
+
+@app.command()
+def get(collection: Collection, item_id: str) -> None:
+    """Print one item as JSON."""
+    with _open(collection) as col:
+        print(json.dumps(col.get(item_id).to_dict(), ensure_ascii=False, indent=1))
+
+
+@app.command()
+def delete(
+    collection: Collection,
+    ids: Annotated[list[str], typer.Argument(help="Item ids.")],
+    missing_ok: Annotated[bool, typer.Option(help="Ignore ids that do not exist.")] = False,
+) -> None:
+    """Delete items (all or none)."""
+    with _open(collection) as col:
+        n = col.delete(ids, missing_ok=missing_ok)
+    print(f"deleted {n}", file=sys.stderr)
+
+
+@app.command()
+def info(collection: Collection) -> None:
+    """Sizes, encoder, attribute types and configuration, as JSON."""
+    with _open(collection) as col:
+        print(json.dumps(col.info(), indent=1))
+
+
+@app.command()
+def rebuild(collection: Collection) -> None:
+    """Rebuild the derived indexes from the store (no re-encoding)."""
+    with _open(collection) as col:
+        col.rebuild()
+        print(f"rebuilt the indexes of {collection} ({col.count()} items)", file=sys.stderr)
+
+
+@eval_app.command("beir")
+def eval_beir(
+    path: Annotated[Path, typer.Argument(help="A BEIR folder (corpus.jsonl, queries.jsonl, "
+                                         "qrels/test.tsv).")],
+    mode: Annotated[str, typer.Option(help="Comma-separated modes, or all.")] = "all",
+    encoder: Annotated[str, typer.Option(help="minilm, hashing, or a model folder.")] = "minilm",
+    cache_dir: Annotated[Path | None, typer.Option(help="Where built collections are kept "
+                                                   "(default $SLEUTH_CACHE/eval).")] = None,
+    as_json: AsJson = False,
+) -> None:
+    """nDCG@10, Recall@100, MRR@10, latency and indexing throughput per mode."""
+    from sleuth.evaluate.beir import evaluate_beir, parse_modes
+
+    report = evaluate_beir(path, parse_modes(mode), encoder=encoder, cache_dir=cache_dir,
+                           progress=True)
+    if as_json:
+        print(json.dumps(report))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("mode", "nDCG@10", "Recall@100", "MRR@10", "p50 ms", "p95 ms",
+                  title=f"{report['dataset']}: {report['docs']} docs, {report['queries']} queries, "
+                  f"indexed at {report['index']['items_per_s']} items/s")
+    for name, r in report["runs"].items():
+        table.add_row(name, f"{r['ndcg@10']:.4f}", f"{r['recall@100']:.4f}", f"{r['mrr@10']:.4f}",
+                      f"{r['p50_ms']:.1f}", f"{r['p95_ms']:.1f}")
+    Console().print(table)
+
+
+@app.command()
+def demo(
+    path: Annotated[Path, typer.Option(help="Where the demo collection lives.")] = Path("demo-data/stdlib"),
+    encoder: Annotated[str, typer.Option(help="minilm or hashing.")] = "minilm",
+) -> None:
+    """Build the demo collection (the installed Python standard library's documentation) once,
+    then run example searches."""
+    import sleuth
+    from sleuth.demo import stdlib_items
+
+    with sleuth.open(path, encoder=encoder) as col:
+        if col.count() == 0:
+            items = stdlib_items()
+            print(f"building the demo collection in {path}: {len(items)} documentation entries "
+                  "of the Python standard library", file=sys.stderr)
+            col.add(items, progress=True)
+        examples = [
+            ("how do I join two file paths", None),
+            ("read a csv file row by row", None),
+            ("parse command line arguments", {"kind": "class"}),
+            ("run several coroutines concurrently", {"module": "asyncio"}),
+        ]
+        for query, where in examples:
+            print(f"\n> {query}" + (f"   where {json.dumps(where)}" if where else ""))
+            _print_hits(col.search(query, k=5, where=where), False)
+
+
+def main() -> None:
+    try:
+        app()
+    except SleuthError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
