@@ -48,10 +48,12 @@ def _print_hits(hits: list[Any], as_json: bool) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table("#", "id", "score", "title / text", show_lines=False)
+    table = Table("#", "id", "score", "title", "text", show_lines=False)
     for rank, hit in enumerate(hits, 1):
-        text = next((v for v in hit.fields.values() if v), "")
-        table.add_row(str(rank), hit.id, f"{hit.score:.4f}", text[:90].replace("\n", " "))
+        fields = dict(hit.fields)
+        title = fields.pop("title", "")
+        text = " ".join(fields.values()).replace("\n", " ")
+        table.add_row(str(rank), hit.id, f"{hit.score:.4f}", title[:60], text[:80])
     Console().print(table)
 
 

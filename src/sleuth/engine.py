@@ -66,27 +66,16 @@ def open_collection(
                     stored=stored.to_dict(),
                 )
             config = stored
-            enc = get_encoder(encoder if encoder is not None else store.get_meta("encoder"))
-            if enc.id != store.get_meta("encoder_id"):
-                raise Conflict(
-                    f"{folder} was built with encoder {store.get_meta('encoder_id')!r}, not "
-                    f"{enc.id!r}; vectors of different models do not mix. Open it with its own "
-                    "encoder or build a new collection",
-                    stored=store.get_meta("encoder_id"),
-                    given=enc.id,
-                )
+            enc = _stored_encoder(store, encoder)
             dim = int(store.get_meta("dim"))
         else:
             config = config or CollectionConfig()
             enc = get_encoder(encoder if encoder is not None else config.encoder)
-            spec = encoder if isinstance(encoder, str) else config.encoder
-            if isinstance(encoder, Encoder):
-                spec = encoder.id
             dim = enc.dim
             store.set_meta({
                 "format_version": FORMAT_VERSION,
                 "config": config.to_dict(),
-                "encoder": str(Path(spec).resolve()) if Path(spec).is_dir() else spec,
+                "encoder": _encoder_spec(enc),
                 "encoder_id": enc.id,
                 "dim": dim,
             })
@@ -143,8 +132,10 @@ class Collection:
         return fresh()
 
     def close(self) -> None:
-        """Save the indexes if they changed, and release the database."""
+        """Save the indexes if they changed, and release the database. Closing twice is fine."""
         with self._lock:
+            if self.store.closed:
+                return
             try:
                 self.save()
             finally:
@@ -201,9 +192,12 @@ class Collection:
         removed = [c.docno for c in mine if c.op == "del"]
         added = [items[c.docno] for c in mine if c.op == "add" and c.docno in items]
         if isinstance(target, AttributeTable):
+            types = self.store.attribute_types()
+            if any(types.get(name) != kind for name, kind in target.types.items()):
+                self._reload_attributes(types)  # a type widened (date-time -> str)
+                return
             for docno in removed:
                 target.remove(docno)
-            types = self.store.attribute_types()
             for stored in added:
                 target.add(stored.docno, dict(stored.item.attributes), types)
             return
@@ -215,6 +209,13 @@ class Collection:
             target.add(docnos, [self._text(s.item) for s in added])
         else:
             target.add(docnos, self._vectors_of(added))
+
+    def _reload_attributes(self, types: dict[str, str]) -> None:
+        table = AttributeTable(types)
+        for batch in self.store.iter_items():
+            for stored in batch:
+                table.add(stored.docno, dict(stored.item.attributes), types)
+        self.attributes = table
 
     def _vectors_of(self, stored: list[StoredItem]) -> np.ndarray:
         found = self.store.vectors(self.encoder.id, [s.hash for s in stored], self.dim)
@@ -471,6 +472,40 @@ class Collection:
             mask[docno] = False
             cands = self.dense.search_batch(vector[None, :], k, mask)
         return self._hits([cands.row(0)], None, {}, time.perf_counter())[0]
+
+
+def _encoder_spec(encoder: Encoder) -> str:
+    """How to recreate ``encoder`` on open: its name, or the absolute folder of a local model."""
+    from sleuth.encoders.sentence import SentenceEncoder, bundled_minilm
+
+    if isinstance(encoder, SentenceEncoder):
+        if encoder.path == bundled_minilm():
+            return "minilm"
+        return str(Path(encoder.path).resolve())
+    return encoder.id
+
+
+def _stored_encoder(store: Store, given: str | Encoder | None) -> Encoder:
+    stored_id = store.get_meta("encoder_id")
+    if given is None:
+        try:
+            enc = get_encoder(store.get_meta("encoder"))
+        except InvalidInput:
+            raise InvalidInput(
+                f"{store.path.parent} was built with encoder {stored_id!r}, which sleuth cannot "
+                "recreate by name; pass the same encoder object as encoder="
+            ) from None
+    else:
+        enc = get_encoder(given)
+    if enc.id != stored_id:
+        raise Conflict(
+            f"{store.path.parent} was built with encoder {stored_id!r}, not {enc.id!r}; vectors "
+            "of different models do not mix. Open it with its own encoder or build a new "
+            "collection",
+            stored=stored_id,
+            given=enc.id,
+        )
+    return enc
 
 
 def _check_k(k: Any) -> None:

@@ -24,16 +24,21 @@ def minmax(scores: np.ndarray) -> np.ndarray:
 
 
 def zscore(scores: np.ndarray) -> np.ndarray:
-    """Subtract the mean, divide by the standard deviation; a flat list maps to zeros.
+    """Subtract the mean, divide by the standard deviation; a flat list maps to all ones.
 
-    >>> zscore(np.array([3.0, 2.0, 1.0])).round(3).tolist()
+    A flat list (one candidate, or equal scores) says nothing about order, but its candidates
+    were retrieved: ones keep them above the documents the list did not return (which
+    ``weighted_sum`` scores 0). Zeros would tie them, and a query's only lexical match would
+    get no lexical credit at all.
+
+    >>> zscore(np.array([3.0, 2.0, 1.0])).astype(float).round(3).tolist()
     [1.225, 0.0, -1.225]
     """
     if scores.size == 0:
         return scores.astype(np.float32)
     sd = float(scores.std())
     if sd < 1e-12:
-        return np.zeros_like(scores, np.float32)
+        return np.ones_like(scores, np.float32)
     return ((scores - scores.mean()) / sd).astype(np.float32)
 
 

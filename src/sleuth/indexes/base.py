@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import zipfile
 from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any, ClassVar
@@ -116,14 +115,26 @@ def write_npz(path: Path, manifest: dict[str, Any], arrays: dict[str, np.ndarray
         os.close(dir_fd)
 
 
-def read_npz(path: Path, kind: str) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """Manifest and arrays of an index file; CorruptIndex if unreadable or of another kind."""
+def read_npz(
+    path: Path, kind: str, required: tuple[str, ...] = ()
+) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """Manifest and arrays of an index file; CorruptIndex if unreadable, of another kind, or
+    lacking one of the ``required`` arrays."""
     try:
         with np.load(path, allow_pickle=False) as data:
             arrays = {name: data[name] for name in data.files}
         manifest = json.loads(arrays.pop("__manifest__").tobytes())
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+    except Exception as exc:  # a damaged zip raises many types (NotImplementedError, ...)
         raise CorruptIndex(f"index file {path} is unreadable: {exc}", path=str(path)) from None
-    if manifest.get("kind") != kind or manifest.get("format") != INDEX_FORMAT:
+    if (
+        not isinstance(manifest, dict)
+        or manifest.get("kind") != kind
+        or manifest.get("format") != INDEX_FORMAT
+    ):
         raise CorruptIndex(f"index file {path} is not a {kind} index of format {INDEX_FORMAT}")
+    missing = [name for name in required if name not in arrays]
+    if not isinstance(manifest.get("seq"), int):
+        missing.append("seq (manifest)")
+    if missing:
+        raise CorruptIndex(f"index file {path} lacks {', '.join(missing)}", path=str(path))
     return manifest, arrays

@@ -24,6 +24,7 @@ from sleuth.types import Candidates
 
 __all__ = ["BM25Index"]
 
+_ARRAYS = ("fwd_ptr", "fwd_terms", "fwd_tfs", "row_len", "row_docno", "row_live")
 _EMPTY = (np.zeros(1, np.int64), np.zeros(0, np.int32), np.zeros(0, np.float32))
 
 
@@ -188,9 +189,11 @@ class BM25Index(RowIndex):
     @classmethod
     def load(cls, path: Path, config: BM25Config) -> BM25Index | None:
         """The saved index, or None when it was built with another configuration."""
-        manifest, arrays = read_npz(path, cls.kind)
+        manifest, arrays = read_npz(path, cls.kind, _ARRAYS)
         if manifest.get("config") != config.to_dict():
             return None
+        if not isinstance(manifest.get("vocab"), list):
+            raise CorruptIndex(f"{path}: BM25 vocabulary missing", path=str(path))
         _check_shapes(path, arrays, len(manifest["vocab"]))
         index = cls(config)
         index.seq = int(manifest["seq"])

@@ -61,7 +61,8 @@ class DenseIndex(RowIndex):
 
     def remove(self, docnos: np.ndarray | list[int]) -> np.ndarray:
         rows = super().remove(docnos)
-        if self.hnsw is not None and self.dead_fraction() > 0.2:
+        # Exact mode too: dead rows cost memory, scan time and file size (upserts add a row).
+        if self.dead_fraction() > 0.2:
             self.compact()
         return rows
 
@@ -154,13 +155,15 @@ class DenseIndex(RowIndex):
     @classmethod
     def load(cls, path: Path, config: DenseConfig, dim: int) -> DenseIndex | None:
         """The saved index, or None when built with another configuration or dimension."""
-        manifest, arrays = read_npz(path, cls.kind)
+        manifest, arrays = read_npz(path, cls.kind, ("vectors", "row_docno", "row_live"))
         if manifest.get("config") != config.to_dict() or manifest.get("dim") != dim:
             return None
         index = cls(config, dim)
         index.seq = int(manifest["seq"])
         vectors = arrays["vectors"]
-        if vectors.ndim != 2 or vectors.shape[1] != dim or vectors.shape[0] != arrays["row_docno"].shape[0]:
+        rows = arrays["row_docno"].shape[0]
+        if (vectors.ndim != 2 or vectors.shape[1] != dim or vectors.shape[0] != rows
+                or arrays["row_live"].shape != (rows,)):
             raise CorruptIndex(f"{path}: vector matrix does not match its rows")
         index.vectors = Growable(np.float32, width=dim, data=vectors)
         index.row_docno = Growable(np.int64, data=arrays["row_docno"])
@@ -168,7 +171,10 @@ class DenseIndex(RowIndex):
         live = np.flatnonzero(index.row_live.view)
         index.docno_row = dict(zip(index.row_docno.view[live].tolist(), live.tolist()))
         if "hnsw" in arrays:
-            index.hnsw = faiss.deserialize_index(arrays["hnsw"])
+            try:
+                index.hnsw = faiss.deserialize_index(arrays["hnsw"])
+            except RuntimeError as exc:
+                raise CorruptIndex(f"{path}: unreadable HNSW graph: {exc}") from None
             if index.hnsw.ntotal != vectors.shape[0]:
                 raise CorruptIndex(f"{path}: HNSW graph does not match its vectors")
         return index

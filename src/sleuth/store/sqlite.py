@@ -80,6 +80,7 @@ class Store:
         self._busy_ms = int(busy_timeout_s * 1000)
         self._local = threading.local()
         self._write_lock = threading.Lock()
+        self._closed = False
         self._writer = self._connect()
         self._writer.executescript(_SCHEMA)
 
@@ -93,12 +94,21 @@ class Store:
 
     @property
     def _reader(self) -> sqlite3.Connection:
+        if self._closed:
+            raise Conflict(f"the collection at {self.path.parent} is closed; open it again")
         con = getattr(self._local, "con", None)
         if con is None:
             con = self._local.con = self._connect()
         return con
 
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
     def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
         self._writer.close()
         con = getattr(self._local, "con", None)
         if con is not None:
@@ -213,8 +223,9 @@ class Store:
         added = updated = unchanged = deleted = 0
         with self._transaction() as con:
             schema = dict(con.execute("SELECT name, type FROM attributes").fetchall())
-            new_types = _check_types([item for item, _ in upserts], schema)
-            con.executemany("INSERT INTO attributes (name, type) VALUES (?, ?)", new_types.items())
+            changed = _check_types([item for item, _ in upserts], schema)
+            con.executemany("INSERT OR REPLACE INTO attributes (name, type) VALUES (?, ?)",
+                            changed.items())
             for item_id in deletes:
                 row = con.execute("SELECT docno FROM items WHERE id = ?", (item_id,)).fetchone()
                 if row is not None:
@@ -254,6 +265,8 @@ class Store:
         con.execute("INSERT INTO changes (op, docno) VALUES ('del', ?)", (docno,))
 
     def _transaction(self) -> _Transaction:
+        if self._closed:
+            raise Conflict(f"the collection at {self.path.parent} is closed; open it again")
         return _Transaction(self._writer, self._write_lock)
 
 
@@ -292,14 +305,16 @@ def _stored(row: tuple[Any, ...]) -> StoredItem:
 
 
 def _check_types(items: Sequence[Item], schema: dict[str, str]) -> dict[str, str]:
-    """Attribute types must stay what they were first seen as; returns the newly seen ones."""
-    new: dict[str, str] = {}
+    """Attribute types must stay what they were first seen as, except that a date-time attribute
+    that receives a plain string widens to str (its values were never all dates). Returns the
+    types to write: newly seen or widened ones."""
+    changed: dict[str, str] = {}
     for item in items:
         for name, value in item.attributes.items():
             kind = attr_type_of(value)
-            known = schema.get(name) or new.get(name)
-            if known is None:
-                new[name] = kind  # type: ignore[assignment]
+            known = changed.get(name) or schema.get(name)
+            if known is None or (known == "datetime" and kind == "str"):
+                changed[name] = kind  # type: ignore[assignment]
             elif known != kind and not (known == "str" and kind == "datetime"):
                 raise InvalidInput(
                     f"item {item.id!r}: attribute {name!r} is {kind} but the collection "
@@ -309,7 +324,7 @@ def _check_types(items: Sequence[Item], schema: dict[str, str]) -> dict[str, str
                     expected=known,
                     got=kind,
                 )
-    return new
+    return changed
 
 
 def _chunks(values: list[Any], size: int) -> Iterator[list[Any]]:

@@ -1,0 +1,62 @@
+"""``sleuth eval beir`` on the shared BEIR data: the JSON contract, parity with bm25s, and the
+bundled model's quality. Skipped with a message when ../shared/data is absent."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from sleuth.evaluate.beir import evaluate_beir, parse_modes
+from sleuth.errors import InvalidInput
+
+DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "beir"
+pytestmark = pytest.mark.data
+
+
+def beir(name: str) -> Path:
+    path = DATA / name
+    if not (path / "corpus.jsonl").exists():
+        pytest.skip(f"{path} is absent: the evaluation data lives in ../shared/data")
+    return path
+
+
+def test_parse_modes_lists_known_modes_on_error() -> None:
+    assert parse_modes("all") == ["lexical", "dense", "hybrid"]
+    assert parse_modes("dense, lexical") == ["dense", "lexical"]
+    with pytest.raises(InvalidInput, match="allowed: lexical, dense, hybrid or all"):
+        parse_modes("lexical,colbert")
+
+
+@pytest.mark.slow
+def test_cli_json_contract_and_bm25_parity_on_scifact(tmp_path: Path) -> None:
+    """Lexical nDCG@10 must match bm25s's published-parity 0.686 (hashing encoder: no model)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "sleuth.cli", "eval", "beir", str(beir("scifact")),
+         "--mode", "lexical", "--encoder", "hashing", "--cache-dir", str(tmp_path), "--json"],
+        capture_output=True, text=True, timeout=900, check=True,
+    )
+    report = json.loads(done.stdout)
+    assert (report["dataset"], report["docs"], report["queries"]) == ("scifact", 5183, 300)
+    assert report["index"]["items_per_s"] > 0
+    run = report["runs"]["lexical"]
+    assert set(run) >= {"ndcg@10", "recall@100", "mrr@10", "p50_ms", "p95_ms"}
+    assert run["ndcg@10"] >= 0.68
+    assert run["p50_ms"] <= run["p95_ms"]
+    # The second run reuses the cached collection (no rebuild: same build figures).
+    again = subprocess.run(done.args, capture_output=True, text=True, timeout=900, check=True)
+    assert json.loads(again.stdout)["index"] == report["index"]
+
+
+@pytest.mark.slow
+@pytest.mark.model
+def test_minilm_hybrid_beats_both_parts_on_cranfield(tmp_path: Path) -> None:
+    report = evaluate_beir(beir("cranfield"), ["lexical", "dense", "hybrid"], encoder="minilm",
+                           cache_dir=tmp_path)
+    ndcg = {mode: r["ndcg@10"] for mode, r in report["runs"].items()}
+    assert ndcg["lexical"] >= 0.37  # bm25s: 0.374
+    assert ndcg["dense"] >= 0.375  # all-MiniLM-L6-v2 exact search: 0.382
+    assert ndcg["hybrid"] > max(ndcg["lexical"], ndcg["dense"]) + 0.02
