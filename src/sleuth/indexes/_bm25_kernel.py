@@ -1,61 +1,14 @@
-"""The BM25 scoring loop, compiled with numba: accumulate over postings, then top-k."""
+"""The BM25 scoring loop, compiled with numba: accumulate over postings, then a k-sized heap.
+
+Like bm25s, main's postings carry precomputed weights (idf × normalized tf) and scores go into a
+dense array per query; rows added since the last merge (the delta) are weighted here from their
+raw term frequencies. Filters and tombstones only matter when choosing the top k.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 from numba import njit
-
-
-@njit(cache=True, nogil=True)
-def _accumulate(ptr, rows, tfs, t, w, norm, eager, allowed, scores, touched, n):  # type: ignore[no-untyped-def]
-    if t >= ptr.shape[0] - 1:
-        return n
-    for p in range(ptr[t], ptr[t + 1]):
-        r = rows[p]
-        if not allowed[r]:
-            continue
-        if eager:
-            s = w * tfs[p]
-        else:
-            s = w * tfs[p] / (tfs[p] + norm[r])
-        if scores[r] == 0.0:
-            touched[n] = r
-            n += 1
-        scores[r] += s
-    return n
-
-
-@njit(cache=True, nogil=True)
-def search_kernel(  # type: ignore[no-untyped-def]
-    main_ptr, main_rows, main_tfn, delta_ptr, delta_rows, delta_tfs,
-    idf, row_len, allowed, avgdl, k1, b, q_ptr, q_terms, k, out_rows, out_scores,
-):
-    """Fill ``out_rows: int64[nq, k]`` (-1 padded) and ``out_scores: float32[nq, k]``.
-
-    ``main_tfn`` holds main's term frequencies already length-normalized (tf / (tf + norm));
-    the delta's raw frequencies are normalized here.
-    """
-    n_rows = row_len.shape[0]
-    # The length normalization of each row, once per batch instead of once per posting.
-    norm = (k1 * (1.0 - b + b * row_len / avgdl)).astype(np.float32)
-    scores = np.zeros(n_rows, np.float32)
-    touched = np.empty(n_rows, np.int64)
-    for qi in range(q_ptr.shape[0] - 1):
-        n = 0
-        for j in range(q_ptr[qi], q_ptr[qi + 1]):
-            t = q_terms[j]
-            w = idf[t]
-            n = _accumulate(main_ptr, main_rows, main_tfn, t, w, norm, True, allowed, scores,
-                            touched, n)
-            n = _accumulate(delta_ptr, delta_rows, delta_tfs, t, w, norm, False, allowed, scores,
-                            touched, n)
-        cand = touched[:n]
-        vals = np.empty(n, np.float32)
-        for i in range(n):
-            vals[i] = scores[cand[i]]
-        m = _top_k(cand, vals, k, out_rows[qi], out_scores[qi])
-        for i in range(n):
-            scores[cand[i]] = 0.0
 
 
 @njit(cache=True, nogil=True)
@@ -82,22 +35,59 @@ def _sift(heap_v, heap_r, pos, size):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True, nogil=True)
-def _top_k(cand, vals, k, out_rows, out_scores):  # type: ignore[no-untyped-def]
-    """Write the k best (score desc, row asc on ties) into the outputs with a k-sized min-heap."""
-    n = cand.shape[0]
-    m = min(k, n)
-    if m == 0:
-        return 0
-    heap_v = vals[:m].copy()
-    heap_r = cand[:m].copy()
-    for pos in range(m // 2 - 1, -1, -1):
-        _sift(heap_v, heap_r, pos, m)
-    for i in range(m, n):
-        if _worse(heap_v[0], heap_r[0], vals[i], cand[i]):
-            heap_v[0], heap_r[0] = vals[i], cand[i]
-            _sift(heap_v, heap_r, 0, m)
-    for size in range(m - 1, -1, -1):  # pop the worst to the back: ends sorted best first
-        out_rows[size], out_scores[size] = heap_r[0], heap_v[0]
-        heap_v[0], heap_r[0] = heap_v[size], heap_r[size]
-        _sift(heap_v, heap_r, 0, size)
-    return m
+def _top_k(scores, allowed, k, out_rows, out_scores):  # type: ignore[no-untyped-def]
+    """The k best allowed rows with a positive score, best first, into the outputs.
+
+    The min-heap starts full of (0, -1) sentinels, so the scan has one well-predicted branch
+    (``s > worst``); rows come in ascending order, so a later row with an equal score never
+    displaces an earlier one (ties go to the lower row).
+    """
+    heap_v = np.zeros(k, np.float32)
+    heap_r = np.full(k, -1, np.int64)
+    for r in range(scores.shape[0]):
+        s = scores[r]
+        if s > heap_v[0] and allowed[r]:
+            heap_v[0], heap_r[0] = s, r
+            _sift(heap_v, heap_r, 0, k)
+    for last in range(k - 1, -1, -1):  # pop the worst to the back: ends sorted best first
+        if heap_r[0] >= 0:
+            out_rows[last], out_scores[last] = heap_r[0], heap_v[0]
+        heap_v[0], heap_r[0] = heap_v[last], heap_r[last]
+        _sift(heap_v, heap_r, 0, last)
+    # Sentinels sorted to the front of the output when fewer than k rows scored: shift up.
+    found = 0
+    for i in range(k):
+        if out_rows[i] >= 0:
+            out_rows[found], out_scores[found] = out_rows[i], out_scores[i]
+            found += 1
+    for i in range(found, k):
+        out_rows[i], out_scores[i] = -1, -np.inf
+
+
+@njit(cache=True, nogil=True)
+def search_kernel(  # type: ignore[no-untyped-def]
+    main_ptr, main_rows, main_w, delta_ptr, delta_rows, delta_tfs,
+    idf, norm, allowed, q_ptr, q_terms, k, out_rows, out_scores,
+):
+    """Fill ``out_rows: int64[nq, k]`` (-1 padded) and ``out_scores: float32[nq, k]``.
+
+    ``main_w``: main's per-posting weights idf × tf / (tf + norm); ``norm: float32[n_rows]``
+    the length normalization k1 (1 - b + b len / avgdl); ``allowed: bool[n_rows]``.
+    """
+    scores = np.zeros(norm.shape[0], np.float32)
+    n_main = main_ptr.shape[0] - 1
+    n_delta = delta_ptr.shape[0] - 1
+    for qi in range(q_ptr.shape[0] - 1):
+        for j in range(q_ptr[qi], q_ptr[qi + 1]):
+            t = q_terms[j]
+            if t < n_main:
+                for p in range(main_ptr[t], main_ptr[t + 1]):
+                    scores[main_rows[p]] += main_w[p]
+            if t < n_delta:
+                w = idf[t]
+                for p in range(delta_ptr[t], delta_ptr[t + 1]):
+                    r = delta_rows[p]
+                    tf = delta_tfs[p]
+                    scores[r] += w * tf / (tf + norm[r])
+        _top_k(scores, allowed, k, out_rows[qi], out_scores[qi])
+        scores[:] = 0.0

@@ -46,7 +46,7 @@ class BM25Index(RowIndex):
         self.main_rows = 0
         self.delta: tuple[np.ndarray, np.ndarray, np.ndarray] = _EMPTY
         self._idf: np.ndarray | None = None
-        self._main_tfn: tuple[float, np.ndarray] | None = None  # (avgdl, tf normalized)
+        self._main_w: np.ndarray | None = None  # main's idf × normalized tf per posting
 
     # -- writes ------------------------------------------------------------------------------
 
@@ -70,7 +70,7 @@ class BM25Index(RowIndex):
         if self.df.size < len(self.vocab):
             self.df.extend(np.zeros(len(self.vocab) - self.df.size, np.int64))
         np.add.at(self.df.view, all_terms, 1)
-        self._idf = None
+        self._idf = self._main_w = None
         if self.n_rows - self.main_rows > max(2048, self.main_rows // 8):
             self._merge()
         else:
@@ -83,7 +83,7 @@ class BM25Index(RowIndex):
             self.df.view[terms[ptr[r] : ptr[r + 1]]] -= 1
             self.total_len -= float(self.row_len.view[r])
         if rows.size:
-            self._idf = None
+            self._idf = self._main_w = None
         return rows
 
     def _postings(self, start: int, stop: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -105,7 +105,7 @@ class BM25Index(RowIndex):
             self._compact()
         self.main = self._postings(0, self.n_rows)
         self.main_rows = self.n_rows
-        self._main_tfn = None
+        self._main_w = None
         self.delta = _EMPTY
 
     def _compact(self) -> None:
@@ -151,30 +151,32 @@ class BM25Index(RowIndex):
         q_terms = np.concatenate(terms) if q_ptr[-1] else np.zeros(0, np.int32)
         rows = np.full((nq, k), -1, np.int64)
         scores = np.full((nq, k), -np.inf, np.float32)
-        avgdl = max(self.total_len / len(self), 1e-9)
+        norm = self._norm()
         search_kernel(
-            self.main[0], self.main[1], self._normalized_main(avgdl), *self.delta, self.idf(),
-            self.row_len.view,
-            self.allowed_rows(docno_mask), np.float32(avgdl), np.float32(self.config.k1),
-            np.float32(self.config.b), q_ptr, q_terms, k, rows, scores,
+            self.main[0], self.main[1], self._main_weights(norm), *self.delta, self.idf(), norm,
+            self.allowed_rows(docno_mask), q_ptr, q_terms, k, rows, scores,
         )
         docnos = np.where(rows >= 0, self.row_docno.view[np.maximum(rows, 0)], -1)
         return Candidates(docnos, scores)
 
-    def _norm(self, avgdl: float) -> np.ndarray:
+    def _norm(self) -> np.ndarray:
+        """k1 (1 - b + b len / avgdl) per row, from the live collection's average length."""
+        avgdl = max(self.total_len / max(len(self), 1), 1e-9)
         k1, b = self.config.k1, self.config.b
         return (k1 * (1.0 - b + b * self.row_len.view / avgdl)).astype(np.float32)
 
-    def _normalized_main(self, avgdl: float) -> np.ndarray:
-        """Main's tf / (tf + k1 (1 - b + b len/avgdl)) per posting, cached until avgdl moves.
+    def _main_weights(self, norm: np.ndarray) -> np.ndarray:
+        """Main's idf × tf / (tf + norm) per posting, cached until the next write.
 
-        Precomputing it (as bm25s does for whole scores) halves query time; IDF stays live.
+        Precomputing whole scores as bm25s does halves query time; a write invalidates them
+        (IDF and average length move), and the next search pays one pass over main's postings.
         """
-        if self._main_tfn is None or self._main_tfn[0] != avgdl:
-            _, rows, tfs = self.main
-            tfn = tfs / (tfs + self._norm(avgdl)[rows])
-            self._main_tfn = (avgdl, tfn.astype(np.float32))
-        return self._main_tfn[1]
+        if self._main_w is None:
+            ptr, rows, tfs = self.main
+            terms = np.repeat(np.arange(ptr.shape[0] - 1), np.diff(ptr))
+            idf = self.idf()[terms] if terms.size else np.zeros(0, np.float32)
+            self._main_w = (idf * tfs / (tfs + norm[rows])).astype(np.float32)
+        return self._main_w
 
     # -- persistence -------------------------------------------------------------------------
 
