@@ -2,7 +2,7 @@
 
 >>> import sleuth
 >>> col = sleuth.open("my-collection", encoder="hashing")  # doctest: +SKIP
->>> col.add([{"id": "1", "title": "Sorting", "text": "How to sort a list", "kind": "howto"}])  # doctest: +SKIP
+>>> col.add([{"id": "1", "text": "How to sort a list", "kind": "howto"}])  # doctest: +SKIP
 >>> col.search("sort a list", k=5, where={"kind": "howto"})  # doctest: +SKIP
 """
 

@@ -11,8 +11,11 @@ import typer
 
 from sleuth.errors import InvalidInput, SleuthError
 
-app = typer.Typer(help="sleuth: search and recommendations on embeddings.", no_args_is_help=True,
-                  pretty_exceptions_enable=False)
+app = typer.Typer(
+    help="sleuth: search and recommendations on embeddings.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
 eval_app = typer.Typer(help="Evaluate on benchmark data.", no_args_is_help=True)
 app.add_typer(eval_app, name="eval")
 
@@ -61,10 +64,12 @@ def _print_hits(hits: list[Any], as_json: bool) -> None:
 def add(
     collection: Collection,
     path: Annotated[Path, typer.Argument(help="JSONL/JSON/CSV of items, or a BEIR folder.")],
-    encoder: Annotated[str | None, typer.Option(help="For a new collection: minilm, hashing, "
-                                                "or a model folder.")] = None,
-    replace: Annotated[bool, typer.Option("--upsert/--no-upsert",
-                                          help="Replace items whose id exists.")] = True,
+    encoder: Annotated[
+        str | None, typer.Option(help="For a new collection: minilm, hashing, or a model folder.")
+    ] = None,
+    replace: Annotated[
+        bool, typer.Option("--upsert/--no-upsert", help="Replace items whose id exists.")
+    ] = True,
 ) -> None:
     """Add items from a file. The whole file is validated first and committed in one batch."""
     from sleuth.io.readers import read_items
@@ -73,8 +78,11 @@ def add(
     with col:
         items = read_items(path, col.config.text_fields)
         result = (col.upsert if replace else col.add)(items, progress=True)
-        print(f"added {result.added}, updated {result.updated}, unchanged {result.unchanged}; "
-              f"{col.count()} items in {collection}", file=sys.stderr)
+        print(
+            f"added {result.added}, updated {result.updated}, unchanged {result.unchanged}; "
+            f"{col.count()} items in {collection}",
+            file=sys.stderr,
+        )
 
 
 @app.command()
@@ -94,8 +102,9 @@ def search(
 
 
 @app.command()
-def similar(collection: Collection, item_id: str, k: K = 10, where: Where = None,
-            as_json: AsJson = False) -> None:
+def similar(
+    collection: Collection, item_id: str, k: K = 10, where: Where = None, as_json: AsJson = False
+) -> None:
     """Items similar to an item."""
     with _open(collection) as col:
         hits = col.similar(item_id, k=k, where=_where(where))
@@ -138,37 +147,56 @@ def rebuild(collection: Collection) -> None:
 
 @eval_app.command("beir")
 def eval_beir(
-    path: Annotated[Path, typer.Argument(help="A BEIR folder (corpus.jsonl, queries.jsonl, "
-                                         "qrels/test.tsv).")],
+    path: Annotated[
+        Path, typer.Argument(help="A BEIR folder (corpus.jsonl, queries.jsonl, qrels/test.tsv).")
+    ],
     mode: Annotated[str, typer.Option(help="Comma-separated modes, or all.")] = "all",
     encoder: Annotated[str, typer.Option(help="minilm, hashing, or a model folder.")] = "minilm",
-    cache_dir: Annotated[Path | None, typer.Option(help="Where built collections are kept "
-                                                   "(default $SLEUTH_CACHE/eval).")] = None,
+    cache_dir: Annotated[
+        Path | None,
+        typer.Option(help="Where built collections are kept (default $SLEUTH_CACHE/eval)."),
+    ] = None,
     as_json: AsJson = False,
 ) -> None:
     """nDCG@10, Recall@100, MRR@10, latency and indexing throughput per mode."""
     from sleuth.evaluate.beir import evaluate_beir, parse_modes
 
-    report = evaluate_beir(path, parse_modes(mode), encoder=encoder, cache_dir=cache_dir,
-                           progress=True)
+    report = evaluate_beir(
+        path, parse_modes(mode), encoder=encoder, cache_dir=cache_dir, progress=True
+    )
     if as_json:
         print(json.dumps(report))
         return
     from rich.console import Console
     from rich.table import Table
 
-    table = Table("mode", "nDCG@10", "Recall@100", "MRR@10", "p50 ms", "p95 ms",
-                  title=f"{report['dataset']}: {report['docs']} docs, {report['queries']} queries, "
-                  f"indexed at {report['index']['items_per_s']} items/s")
+    table = Table(
+        "mode",
+        "nDCG@10",
+        "Recall@100",
+        "MRR@10",
+        "p50 ms",
+        "p95 ms",
+        title=f"{report['dataset']}: {report['docs']} docs, {report['queries']} queries, "
+        f"indexed at {report['index']['items_per_s']} items/s",
+    )
     for name, r in report["runs"].items():
-        table.add_row(name, f"{r['ndcg@10']:.4f}", f"{r['recall@100']:.4f}", f"{r['mrr@10']:.4f}",
-                      f"{r['p50_ms']:.1f}", f"{r['p95_ms']:.1f}")
+        table.add_row(
+            name,
+            f"{r['ndcg@10']:.4f}",
+            f"{r['recall@100']:.4f}",
+            f"{r['mrr@10']:.4f}",
+            f"{r['p50_ms']:.1f}",
+            f"{r['p95_ms']:.1f}",
+        )
     Console().print(table)
 
 
 @app.command()
 def demo(
-    path: Annotated[Path, typer.Option(help="Where the demo collection lives.")] = Path("demo-data/stdlib"),
+    path: Annotated[Path, typer.Option(help="Where the demo collection lives.")] = Path(
+        "demo-data/stdlib"
+    ),
     encoder: Annotated[str, typer.Option(help="minilm or hashing.")] = "minilm",
 ) -> None:
     """Build the demo collection (the installed Python standard library's documentation) once,
@@ -179,8 +207,11 @@ def demo(
     with sleuth.open(path, encoder=encoder) as col:
         if col.count() == 0:
             items = stdlib_items()
-            print(f"building the demo collection in {path}: {len(items)} documentation entries "
-                  "of the Python standard library", file=sys.stderr)
+            print(
+                f"building the demo collection in {path}: {len(items)} documentation entries "
+                "of the Python standard library",
+                file=sys.stderr,
+            )
             col.add(items, progress=True)
         examples = [
             ("how do I join two file paths", None),

@@ -72,13 +72,15 @@ def open_collection(
             config = config or CollectionConfig()
             enc = get_encoder(encoder if encoder is not None else config.encoder)
             dim = enc.dim
-            store.set_meta({
-                "format_version": FORMAT_VERSION,
-                "config": config.to_dict(),
-                "encoder": _encoder_spec(enc),
-                "encoder_id": enc.id,
-                "dim": dim,
-            })
+            store.set_meta(
+                {
+                    "format_version": FORMAT_VERSION,
+                    "config": config.to_dict(),
+                    "encoder": _encoder_spec(enc),
+                    "encoder_id": enc.id,
+                    "dim": dim,
+                }
+            )
     except BaseException:
         store.close()
         raise
@@ -88,8 +90,16 @@ def open_collection(
 class Collection:
     """A searchable catalog in one folder. Use ``sleuth.open(path)`` to get one."""
 
-    def __init__(self, folder: Path, store: Store, config: CollectionConfig, encoder: Encoder,
-                 dim: int, *, lock_timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        folder: Path,
+        store: Store,
+        config: CollectionConfig,
+        encoder: Encoder,
+        dim: int,
+        *,
+        lock_timeout: float = 30.0,
+    ) -> None:
         self.path = folder
         self.store = store
         self.config = config
@@ -108,13 +118,20 @@ class Collection:
         """Load saved indexes (rebuilding any missing, corrupt or stale one), then catch up."""
         self.attributes = AttributeTable(self.store.attribute_types())
         self._attr_seq = 0
-        self.bm25 = self._load_index("bm25", lambda p: BM25Index.load(p, self.config.bm25),
-                                     lambda: BM25Index(self.config.bm25))
+        self.bm25 = self._load_index(
+            "bm25",
+            lambda p: BM25Index.load(p, self.config.bm25),
+            lambda: BM25Index(self.config.bm25),
+        )
         self.dense = self._load_index(
-            "dense", lambda p: DenseIndex.load(p, self.config.dense, self.dim),
+            "dense",
+            lambda p: DenseIndex.load(p, self.config.dense, self.dim),
             lambda: DenseIndex(self.config.dense, self.dim),
         )
-        self.retrievers = {"lexical": LexicalRetriever(self.bm25), "dense": DenseRetriever(self.dense)}
+        self.retrievers = {
+            "lexical": LexicalRetriever(self.bm25),
+            "dense": DenseRetriever(self.dense),
+        }
         self._saved_seq = min(self.bm25.seq, self.dense.seq)
         self._refresh()
 
@@ -185,7 +202,9 @@ class Collection:
             if seq - self._saved_seq >= max(1000, self.store.count() // 10):
                 self.save()
 
-    def _apply(self, target: Any, since: int, changes: list[Any], items: dict[int, StoredItem]) -> None:
+    def _apply(
+        self, target: Any, since: int, changes: list[Any], items: dict[int, StoredItem]
+    ) -> None:
         mine = [c for c in changes if c.seq > since]
         if not mine:
             return
@@ -229,7 +248,9 @@ class Collection:
     def _text(self, item: Item) -> str:
         return " ".join(item.fields[f] for f in self.config.text_fields if item.fields.get(f))
 
-    def _encode(self, texts: dict[str, str], progress: bool | None) -> tuple[dict[str, np.ndarray], int]:
+    def _encode(
+        self, texts: dict[str, str], progress: bool | None
+    ) -> tuple[dict[str, np.ndarray], int]:
         """Vectors for content hashes, longest texts first; each chunk is cached as it is done,
         so an interrupted ingest resumes where it stopped."""
         hashes = sorted(texts, key=lambda h: -len(texts[h]))
@@ -251,8 +272,14 @@ class Collection:
                 advance(len(chunk))
         return out, truncated
 
-    def _write(self, items: Iterable[Any], deletes: Sequence[str], *, must_be_new: bool,
-               progress: bool | None) -> WriteResult:
+    def _write(
+        self,
+        items: Iterable[Any],
+        deletes: Sequence[str],
+        *,
+        must_be_new: bool,
+        progress: bool | None,
+    ) -> WriteResult:
         parsed: list[Item] = []
         seen: set[str] = set()
         for i, raw in enumerate(items):
@@ -261,8 +288,9 @@ class Collection:
             except InvalidInput as exc:
                 raise InvalidInput(f"item {i}: {exc.message}", index=i, **exc.details) from None
             if item.id in seen:
-                raise InvalidInput(f"item {i}: id {item.id!r} appears twice in this batch",
-                                   index=i, id=item.id)
+                raise InvalidInput(
+                    f"item {i}: id {item.id!r} appears twice in this batch", index=i, id=item.id
+                )
             seen.add(item.id)
             parsed.append(item)
         texts = {self._content_hash(t): t for t in (self._text(item) for item in parsed)}
@@ -279,7 +307,8 @@ class Collection:
         with self._writer, self._lock:
             result = self.store.write(
                 [(item, self._content_hash(self._text(item))) for item in parsed],
-                deletes, must_be_new=must_be_new,
+                deletes,
+                must_be_new=must_be_new,
             )
             self._refresh()
         return result
@@ -307,8 +336,10 @@ class Collection:
             found = self.store.docnos_of(ids)
             missing = [i for i in ids if i not in found]
             if missing:
-                raise NotFound(f"no item with id {missing[0]!r} ({len(missing)} missing); "
-                               "nothing was deleted", ids=missing[:20])
+                raise NotFound(
+                    f"no item with id {missing[0]!r} ({len(missing)} missing); nothing was deleted",
+                    ids=missing[:20],
+                )
         with self._writer, self._lock:
             result = self.store.write([], list(ids), must_be_new=False)
             self._refresh()
@@ -339,15 +370,29 @@ class Collection:
             "attributes": dict(self.attributes.types),
             "seq": self.store.last_seq(),
             "indexes": {
-                "bm25": {"rows": self.bm25.n_rows, "live": len(self.bm25), "terms": len(self.bm25.vocab)},
-                "dense": {"rows": self.dense.n_rows, "live": len(self.dense),
-                          "kind": "hnsw" if self.dense.hnsw is not None else "exact"},
+                "bm25": {
+                    "rows": self.bm25.n_rows,
+                    "live": len(self.bm25),
+                    "terms": len(self.bm25.vocab),
+                },
+                "dense": {
+                    "rows": self.dense.n_rows,
+                    "live": len(self.dense),
+                    "kind": "hnsw" if self.dense.hnsw is not None else "exact",
+                },
             },
             "config": self.config.to_dict(),
         }
 
-    def search(self, query: str, k: int = 10, *, where: dict[str, Any] | None = None,
-               mode: str = "hybrid", explain: bool = False) -> list[Hit]:
+    def search(
+        self,
+        query: str,
+        k: int = 10,
+        *,
+        where: dict[str, Any] | None = None,
+        mode: str = "hybrid",
+        explain: bool = False,
+    ) -> list[Hit]:
         """The ``k`` best items for ``query``.
 
         ``mode``: "lexical" (BM25), "dense" (vectors) or "hybrid" (both, fused; see
@@ -360,9 +405,15 @@ class Collection:
         """
         return self.search_batch([query], k, where=where, mode=mode, explain=explain)[0]
 
-    def search_batch(self, queries: Sequence[str], k: int = 10, *,
-                     where: dict[str, Any] | None = None, mode: str = "hybrid",
-                     explain: bool = False) -> list[list[Hit]]:
+    def search_batch(
+        self,
+        queries: Sequence[str],
+        k: int = 10,
+        *,
+        where: dict[str, Any] | None = None,
+        mode: str = "hybrid",
+        explain: bool = False,
+    ) -> list[list[Hit]]:
         _check_k(k)
         if mode not in MODES:
             raise InvalidInput(f"unknown mode {mode!r}; allowed: {', '.join(MODES)}", mode=mode)
@@ -390,8 +441,9 @@ class Collection:
     def _encode_queries(self, texts: list[str]) -> np.ndarray:
         return self.encoder.encode_queries(texts)
 
-    def _hybrid(self, batch: QueryBatch, k: int, mask: np.ndarray | None,
-                timings: dict[str, float]) -> tuple[list[Any], dict[str, list[Any]]]:
+    def _hybrid(
+        self, batch: QueryBatch, k: int, mask: np.ndarray | None, timings: dict[str, float]
+    ) -> tuple[list[Any], dict[str, list[Any]]]:
         fusion = self.config.fusion
         depth = max(k, fusion.depth)
         lists: dict[str, Candidates] = {}
@@ -420,9 +472,13 @@ class Collection:
         per_source = {n: [c.row(i) for i in range(len(batch.texts))] for n, c in lists.items()}
         return results, per_source
 
-    def _hits(self, results: list[tuple[np.ndarray, np.ndarray]],
-              per_source: dict[str, list[Any]] | None, timings: dict[str, float],
-              t0: float) -> list[list[Hit]]:
+    def _hits(
+        self,
+        results: list[tuple[np.ndarray, np.ndarray]],
+        per_source: dict[str, list[Any]] | None,
+        timings: dict[str, float],
+        t0: float,
+    ) -> list[list[Hit]]:
         t = time.perf_counter()
         wanted = sorted({int(d) for docnos, _ in results for d in docnos})
         stored = self.store.items(wanted)
@@ -445,18 +501,29 @@ class Collection:
                 if ranks is not None:
                     explain = {
                         "retrievers": {
-                            name: ({"rank": r[docno][0], "score": r[docno][1]} if docno in r else None)
+                            name: (
+                                {"rank": r[docno][0], "score": r[docno][1]} if docno in r else None
+                            )
                             for name, r in ranks.items()
                         },
                         "score": score,
                         "timings_ms": dict(timings),
                     }
-                hits.append(Hit(id=item.item.id, score=score, fields=item.item.fields,
-                                attributes=item.item.attributes, explain=explain))
+                hits.append(
+                    Hit(
+                        id=item.item.id,
+                        score=score,
+                        fields=item.item.fields,
+                        attributes=item.item.attributes,
+                        explain=explain,
+                    )
+                )
             out.append(hits)
         return out
 
-    def similar(self, item_id: str, k: int = 10, *, where: dict[str, Any] | None = None) -> list[Hit]:
+    def similar(
+        self, item_id: str, k: int = 10, *, where: dict[str, Any] | None = None
+    ) -> list[Hit]:
         """Items whose dense vectors are nearest to ``item_id``'s (the item itself excluded)."""
         _check_k(k)
         with self._lock:
@@ -527,4 +594,3 @@ def _check_query(q: Any) -> None:
 
 def _ms(start: float) -> float:
     return round((time.perf_counter() - start) * 1000, 3)
-

@@ -14,7 +14,13 @@ import numpy as np
 from sleuth.errors import InvalidInput
 
 __all__ = [
-    "AttrType", "Candidates", "Hit", "Item", "attr_type_of", "parse_item", "plain_attributes",
+    "AttrType",
+    "Candidates",
+    "Hit",
+    "Item",
+    "attr_type_of",
+    "parse_item",
+    "plain_attributes",
 ]
 
 # Attribute types, as named in error messages and the schema.

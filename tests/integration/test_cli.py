@@ -34,15 +34,25 @@ def collection(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_add_then_search_json_finds_the_item_with_the_unique_token(collection: Path) -> None:
-    hits = json.loads(run("search", str(collection), unique_token(7), "--json",
-                          "--mode", "lexical").stdout)
+    hits = json.loads(
+        run("search", str(collection), unique_token(7), "--json", "--mode", "lexical").stdout
+    )
     assert hits[0]["id"] == CATALOG[7]["id"]
 
 
 def test_search_where_filters_and_k_are_honoured(collection: Path) -> None:
-    hits: list[dict[str, Any]] = json.loads(run(
-        "search", str(collection), "recipe oven", "--k", "4", "--where",
-        '{"color": "red"}', "--json").stdout)
+    hits: list[dict[str, Any]] = json.loads(
+        run(
+            "search",
+            str(collection),
+            "recipe oven",
+            "--k",
+            "4",
+            "--where",
+            '{"color": "red"}',
+            "--json",
+        ).stdout
+    )
     assert len(hits) == 4
     assert {h["attributes"]["color"] for h in hits} == {"red"}
 
@@ -60,8 +70,9 @@ def test_info_get_similar_delete_round_trip(collection: Path) -> None:
     assert gone.returncode == 1 and "no item with id" in gone.stderr
 
 
-def test_bad_input_exits_1_with_a_message_and_no_traceback(collection: Path,
-                                                            tmp_path: Path) -> None:
+def test_bad_input_exits_1_with_a_message_and_no_traceback(
+    collection: Path, tmp_path: Path
+) -> None:
     bad_where = run("search", str(collection), "x", "--where", '{"color": {"near": 1}}', ok=False)
     assert bad_where.returncode == 1
     assert "unknown operator 'near'" in bad_where.stderr and "Traceback" not in bad_where.stderr

@@ -51,8 +51,9 @@ def snapshot(col: sleuth.Collection) -> dict[tuple[str, str], list[sleuth.Hit]]:
     return out
 
 
-def assert_same_snapshot(a: dict[tuple[str, str], list[sleuth.Hit]],
-                         b: dict[tuple[str, str], list[sleuth.Hit]]) -> None:
+def assert_same_snapshot(
+    a: dict[tuple[str, str], list[sleuth.Hit]], b: dict[tuple[str, str], list[sleuth.Hit]]
+) -> None:
     assert a.keys() == b.keys()
     for key in a:
         assert a[key], key  # every query finds something: the comparison is not vacuous
@@ -83,10 +84,17 @@ def test_add_get_count(col: sleuth.Collection) -> None:
     raw = CATALOG[14]
     assert got.id == raw["id"]
     assert dict(got.fields) == {"title": raw["title"], "text": raw["text"]}
-    assert dict(got.attributes) == {k: v for k, v in raw.items()
-                                    if k not in ("id", "title", "text")}
-    assert col.info()["attributes"] == {"color": "str", "price": "number", "in_stock": "bool",
-                                        "tags": "list", "released": "datetime", "note": "str"}
+    assert dict(got.attributes) == {
+        k: v for k, v in raw.items() if k not in ("id", "title", "text")
+    }
+    assert col.info()["attributes"] == {
+        "color": "str",
+        "price": "number",
+        "in_stock": "bool",
+        "tags": "list",
+        "released": "datetime",
+        "note": "str",
+    }
     with pytest.raises(sleuth.NotFound, match="no item with id 'nope'"):
         col.get("nope")
 
@@ -131,8 +139,10 @@ def test_changed_item_is_reindexed(col: sleuth.Collection) -> None:
     assert all(h.score < 0.999 for h in col.search(text_of(old), k=N_ITEMS, mode="dense"))
     # attributes: the new values only (price and tags were dropped)
     assert old["id"] in {h.id for h in col.search("wombat", where={"color": "blue"})}
-    assert old["id"] not in {h.id for h in col.search("wombat", where={"price": {"exists": True}},
-                                                       mode="dense", k=N_ITEMS)}
+    assert old["id"] not in {
+        h.id
+        for h in col.search("wombat", where={"price": {"exists": True}}, mode="dense", k=N_ITEMS)
+    }
     assert dict(col.get(old["id"]).fields) == {"title": "Fresh", "text": new["text"]}
 
 
@@ -148,8 +158,7 @@ def test_delete_removes_from_every_mode(col: sleuth.Collection) -> None:
         col.get(gone["id"])
     with pytest.raises(sleuth.NotFound):
         col.similar(gone["id"])
-    assert all(gone["id"] not in {h.id for h in col.similar(item_id(i), k=N_ITEMS)}
-               for i in (0, 2))
+    assert all(gone["id"] not in {h.id for h in col.similar(item_id(i), k=N_ITEMS)} for i in (0, 2))
     with pytest.raises(sleuth.NotFound, match="nothing was deleted"):
         col.delete([item_id(11), gone["id"]])
     assert col.get(item_id(11)).id == item_id(11)
@@ -213,8 +222,10 @@ FILTERS: list[tuple[dict[str, Any], Callable[[dict[str, Any]], bool]]] = [
     ({"tags": {"nin": ["sale", "odd"]}}, lambda it: not {"sale", "odd"} & set(it["tags"])),
     ({"released": {"lt": "2020-01-05"}}, lambda it: it["released"] < "2020-01-05"),
     ({"note": {"exists": True}}, lambda it: "note" in it),
-    ({"or": [{"color": "blue"}, {"not": {"price": {"lt": 80}}}]},
-     lambda it: it["color"] == "blue" or not it["price"] < 80),
+    (
+        {"or": [{"color": "blue"}, {"not": {"price": {"lt": 80}}}]},
+        lambda it: it["color"] == "blue" or not it["price"] < 80,
+    ),
 ]
 
 
@@ -233,7 +244,8 @@ def test_where_returns_k_when_k_match_and_never_leaks(
     # lexical: only matching items that contain a query term
     hits = col.search("comet recipe", k=N_ITEMS, where=where, mode="lexical")
     assert {h.id for h in hits} == matching & ids_where(
-        lambda it: it["tags"][0] in ("astronomy", "cooking"))
+        lambda it: it["tags"][0] in ("astronomy", "cooking")
+    )
 
 
 def test_similar_excludes_itself(col: sleuth.Collection) -> None:
@@ -264,7 +276,8 @@ def test_explain(col: sleuth.Collection) -> None:
             if h.id in ranking:
                 assert per[name]["rank"] == ranking.index(h.id) + 1
                 assert per[name]["score"] == pytest.approx(
-                    col.search(q, k=100, mode=name)[ranking.index(h.id)].score)
+                    col.search(q, k=100, mode=name)[ranking.index(h.id)].score
+                )
             else:
                 assert per[name] is None
         timings = h.explain["timings_ms"]
@@ -272,8 +285,7 @@ def test_explain(col: sleuth.Collection) -> None:
             assert timings[key] >= 0, key
         assert timings["total_ms"] >= max(timings["lexical_ms"], timings["dense_ms"])
     nebula = col.search("nebula", k=20, explain=True)  # dense-only hits say so
-    assert any(h.explain is not None and h.explain["retrievers"]["lexical"] is None
-               for h in nebula)
+    assert any(h.explain is not None and h.explain["retrievers"]["lexical"] is None for h in nebula)
     single = col.search(q, k=3, mode="lexical", explain=True)[0].explain
     assert single is not None and set(single["retrievers"]) == {"lexical"}
     assert all(h.explain is None for h in col.search(q, k=3))
@@ -384,12 +396,16 @@ def test_folder_that_is_not_a_collection(tmp_path: Path) -> None:
         assert col.count() == 0
 
 
-@pytest.mark.parametrize(("sql", "match"), [
-    ("UPDATE meta SET value = '2' WHERE key = 'format_version'", "newer sleuth"),
-    ("DELETE FROM meta WHERE key = 'format_version'", "missing or unreadable format version"),
-])
-def test_format_version_checked(col: sleuth.Collection, col_path: Path, sql: str,
-                                match: str) -> None:
+@pytest.mark.parametrize(
+    ("sql", "match"),
+    [
+        ("UPDATE meta SET value = '2' WHERE key = 'format_version'", "newer sleuth"),
+        ("DELETE FROM meta WHERE key = 'format_version'", "missing or unreadable format version"),
+    ],
+)
+def test_format_version_checked(
+    col: sleuth.Collection, col_path: Path, sql: str, match: str
+) -> None:
     col.close()
     with sqlite3.connect(col_path / "sleuth.sqlite") as con:
         con.execute(sql)
@@ -412,10 +428,14 @@ BAD_ITEMS: list[tuple[Any, str]] = [
     ({"id": "t1", "text": "x", "price": float("nan")}, "attribute 'price' has a value of type"),
     ({"id": "t1", "text": "x", "tags": ["a", 1]}, "attribute 'tags' has a value of type list"),
     ({"id": "t1", "text": "x", "and": 1}, "field name 'and' is not allowed"),
-    ({"id": "t1", "text": "x", "price": "cheap"},
-     "attribute 'price' is str but the collection stores number"),
-    ({"id": "t1", "text": "x", "in_stock": 1},
-     "attribute 'in_stock' is number but the collection stores bool"),
+    (
+        {"id": "t1", "text": "x", "price": "cheap"},
+        "attribute 'price' is str but the collection stores number",
+    ),
+    (
+        {"id": "t1", "text": "x", "in_stock": 1},
+        "attribute 'in_stock' is number but the collection stores bool",
+    ),
     ("just a string", "must be a JSON object"),
 ]
 
@@ -465,22 +485,30 @@ def test_k_at_max_is_allowed(col: sleuth.Collection) -> None:
     assert len(col.search("comet", k=MAX_K, mode="dense")) == N_ITEMS
 
 
-@pytest.mark.parametrize(("call", "message"), [
-    (lambda c: c.search(""), "the query is empty"),
-    (lambda c: c.search("   \n"), "the query is empty"),
-    (lambda c: c.search(None), "a query must be a string, got NoneType"),
-    (lambda c: c.search("x" * (MAX_QUERY_CHARS + 1)), f"the maximum is {MAX_QUERY_CHARS}"),
-    (lambda c: c.search("comet", mode="fuzzy"),
-     "unknown mode 'fuzzy'; allowed: lexical, dense, hybrid"),
-    (lambda c: c.search_batch([]), "non-empty list of strings"),
-    (lambda c: c.search_batch("comet"), "non-empty list of strings"),
-    (lambda c: c.search("comet", where={"colour": "red"}),
-     "unknown attribute 'colour' in filter; known attributes: color, in_stock, note, price, "
-     "released, tags"),
-    (lambda c: c.search("comet", where={"price": "cheap"}), "must be number"),
-])
-def test_bad_queries(col: sleuth.Collection, call: Callable[[sleuth.Collection], Any],
-                     message: str) -> None:
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda c: c.search(""), "the query is empty"),
+        (lambda c: c.search("   \n"), "the query is empty"),
+        (lambda c: c.search(None), "a query must be a string, got NoneType"),
+        (lambda c: c.search("x" * (MAX_QUERY_CHARS + 1)), f"the maximum is {MAX_QUERY_CHARS}"),
+        (
+            lambda c: c.search("comet", mode="fuzzy"),
+            "unknown mode 'fuzzy'; allowed: lexical, dense, hybrid",
+        ),
+        (lambda c: c.search_batch([]), "non-empty list of strings"),
+        (lambda c: c.search_batch("comet"), "non-empty list of strings"),
+        (
+            lambda c: c.search("comet", where={"colour": "red"}),
+            "unknown attribute 'colour' in filter; known attributes: color, in_stock, note, price, "
+            "released, tags",
+        ),
+        (lambda c: c.search("comet", where={"price": "cheap"}), "must be number"),
+    ],
+)
+def test_bad_queries(
+    col: sleuth.Collection, call: Callable[[sleuth.Collection], Any], message: str
+) -> None:
     with pytest.raises(sleuth.InvalidInput) as err:
         call(col)
     assert message in str(err.value)
@@ -518,8 +546,11 @@ def test_rrf_fusion_scores_follow_the_ranks(tmp_path: Path) -> None:
             assert h.explain is not None
             expected = sum(
                 w / (fusion.rrf_k + r["rank"])
-                for w, r in zip(fusion.weights, (h.explain["retrievers"]["lexical"],
-                                                 h.explain["retrievers"]["dense"]), strict=True)
+                for w, r in zip(
+                    fusion.weights,
+                    (h.explain["retrievers"]["lexical"], h.explain["retrievers"]["dense"]),
+                    strict=True,
+                )
                 if r is not None
             )
             assert h.score == pytest.approx(expected, rel=1e-6)
@@ -527,8 +558,9 @@ def test_rrf_fusion_scores_follow_the_ranks(tmp_path: Path) -> None:
 
 def test_adaptive_fusion_and_minmax(tmp_path: Path) -> None:
     fusion = sleuth.FusionConfig(normalization="minmax", adaptive=True)
-    with sleuth.open(tmp_path / "c", encoder="hashing",
-                     config=sleuth.CollectionConfig(fusion=fusion)) as col:
+    with sleuth.open(
+        tmp_path / "c", encoder="hashing", config=sleuth.CollectionConfig(fusion=fusion)
+    ) as col:
         col.add(CATALOG)
         for i in (3, 30):
             assert col.search(unique_token(i), k=5)[0].id == item_id(i)
@@ -538,8 +570,12 @@ def test_adaptive_fusion_and_minmax(tmp_path: Path) -> None:
 def test_custom_text_fields(tmp_path: Path) -> None:
     config = sleuth.CollectionConfig(text_fields=("name", "body"))
     with sleuth.open(tmp_path / "c", encoder="hashing", config=config) as col:
-        col.add([{"id": "a", "name": "Ocelot", "body": "a wild cat", "title": "ignored"},
-                 {"id": "b", "body": "a tame dog", "text": "ignored"}])
+        col.add(
+            [
+                {"id": "a", "name": "Ocelot", "body": "a wild cat", "title": "ignored"},
+                {"id": "b", "body": "a tame dog", "text": "ignored"},
+            ]
+        )
         assert dict(col.get("a").fields) == {"name": "Ocelot", "body": "a wild cat"}
         assert dict(col.get("a").attributes) == {"title": "ignored"}
         assert [h.id for h in col.search("ocelot", mode="lexical")] == ["a"]
@@ -552,8 +588,13 @@ def test_custom_text_fields(tmp_path: Path) -> None:
 def test_identical_texts_share_one_vector(tmp_path: Path) -> None:
     encoder = CountingEncoder()
     with sleuth.open(tmp_path / "c", encoder=encoder) as col:
-        col.add([{"id": "a", "text": "same words"}, {"id": "b", "text": "same words"},
-                 {"id": "c", "text": "other words entirely"}])
+        col.add(
+            [
+                {"id": "a", "text": "same words"},
+                {"id": "b", "text": "same words"},
+                {"id": "c", "text": "other words entirely"},
+            ]
+        )
         assert encoder.documents == 2
         top = col.search("same words", k=2, mode="dense")
         assert {h.id for h in top} == {"a", "b"}
@@ -587,8 +628,9 @@ def test_attribute_type_does_not_depend_on_item_order(tmp_path: Path) -> None:
     assert outcomes[0] == outcomes[1]
 
 
-def test_encoder_name_is_not_mistaken_for_a_folder(tmp_path: Path,
-                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_encoder_name_is_not_mistaken_for_a_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     (tmp_path / "hashing").mkdir()  # an unrelated folder that happens to share the name
     with sleuth.open(tmp_path / "c", encoder="hashing") as col:

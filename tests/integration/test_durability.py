@@ -57,7 +57,8 @@ def run_and_kill(path: Path, first: int, rng: random.Random, *, aim: str) -> tup
     """
     proc = subprocess.Popen(
         [sys.executable, "-c", WRITER, str(path), str(first), "50", str(BATCH)],
-        stdout=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     assert proc.stdout is not None
     wanted = first + rng.randint(1, 2)
@@ -151,8 +152,12 @@ def test_two_processes_write_one_collection(tmp_path: Path) -> None:
     watcher = sleuth.open(path, encoder="hashing")  # open before, read after: must catch up
     watcher.add([{"id": "seed", "text": "seed item common"}])
     procs = [
-        subprocess.Popen([sys.executable, "-c", CONCURRENT, str(path), prefix, str(batches),
-                          str(size)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [sys.executable, "-c", CONCURRENT, str(path), prefix, str(batches), str(size)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         for prefix in ("p", "q")
     ]
     for proc in procs:
@@ -182,8 +187,10 @@ def test_writer_lock_timeout_is_a_conflict(tmp_path: Path) -> None:
     with sleuth.open(path, encoder="hashing", lock_timeout=0.5) as col:
         col.add([{"id": "a", "text": "first item"}])
         with WriterLock(path / "write.lock", timeout=1.0):
-            for write in (lambda: col.add([{"id": "b", "text": "second item"}]),
-                          lambda: col.delete(["a"])):
+            for write in (
+                lambda: col.add([{"id": "b", "text": "second item"}]),
+                lambda: col.delete(["a"]),
+            ):
                 started = time.monotonic()
                 with pytest.raises(sleuth.Conflict) as err:
                     write()
@@ -202,11 +209,16 @@ def test_writer_lock_timeout_is_a_conflict(tmp_path: Path) -> None:
 def test_writer_lock_is_released_when_its_process_dies(tmp_path: Path) -> None:
     lock_path = tmp_path / "write.lock"
     holder = subprocess.Popen(
-        [sys.executable, "-c",
-         "import sys, time\nfrom pathlib import Path\nfrom sleuth.store import WriterLock\n"
-         "with WriterLock(Path(sys.argv[1])):\n    print('locked', flush=True)\n"
-         "    time.sleep(60)\n", str(lock_path)],
-        stdout=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-c",
+            "import sys, time\nfrom pathlib import Path\nfrom sleuth.store import WriterLock\n"
+            "with WriterLock(Path(sys.argv[1])):\n    print('locked', flush=True)\n"
+            "    time.sleep(60)\n",
+            str(lock_path),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
     )
     assert holder.stdout is not None
     assert holder.stdout.readline().strip() == "locked"

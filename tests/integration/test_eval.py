@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from sleuth.evaluate.beir import evaluate_beir, parse_modes
 from sleuth.errors import InvalidInput
+from sleuth.evaluate.beir import evaluate_beir, parse_modes
 
 DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "beir"
 pytestmark = pytest.mark.data
@@ -35,9 +35,25 @@ def test_parse_modes_lists_known_modes_on_error() -> None:
 def test_cli_json_contract_and_bm25_parity_on_scifact(tmp_path: Path) -> None:
     """Lexical nDCG@10 must match bm25s's published-parity 0.686 (hashing encoder: no model)."""
     done = subprocess.run(
-        [sys.executable, "-m", "sleuth.cli", "eval", "beir", str(beir("scifact")),
-         "--mode", "lexical", "--encoder", "hashing", "--cache-dir", str(tmp_path), "--json"],
-        capture_output=True, text=True, timeout=900, check=True,
+        [
+            sys.executable,
+            "-m",
+            "sleuth.cli",
+            "eval",
+            "beir",
+            str(beir("scifact")),
+            "--mode",
+            "lexical",
+            "--encoder",
+            "hashing",
+            "--cache-dir",
+            str(tmp_path),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=True,
     )
     report = json.loads(done.stdout)
     assert (report["dataset"], report["docs"], report["queries"]) == ("scifact", 5183, 300)
@@ -54,8 +70,9 @@ def test_cli_json_contract_and_bm25_parity_on_scifact(tmp_path: Path) -> None:
 @pytest.mark.slow
 @pytest.mark.model
 def test_minilm_hybrid_beats_both_parts_on_cranfield(tmp_path: Path) -> None:
-    report = evaluate_beir(beir("cranfield"), ["lexical", "dense", "hybrid"], encoder="minilm",
-                           cache_dir=tmp_path)
+    report = evaluate_beir(
+        beir("cranfield"), ["lexical", "dense", "hybrid"], encoder="minilm", cache_dir=tmp_path
+    )
     ndcg = {mode: r["ndcg@10"] for mode, r in report["runs"].items()}
     assert ndcg["lexical"] >= 0.37  # bm25s: 0.374
     assert ndcg["dense"] >= 0.375  # all-MiniLM-L6-v2 exact search: 0.382

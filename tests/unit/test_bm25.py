@@ -39,8 +39,13 @@ PARITY_CONFIGS = [
 def bm25s_tokenize(texts: list[str], config: BM25Config) -> list[list[str]]:
     stemmer = Stemmer.Stemmer(config.stemmer) if config.stemmer else None
     stopwords = "en" if config.stopwords else None
-    return bm25s.tokenize(texts, stopwords=stopwords, stemmer=stemmer,  # type: ignore[no-any-return]
-                          return_ids=False, show_progress=False)
+    return bm25s.tokenize(
+        texts,
+        stopwords=stopwords,
+        stemmer=stemmer,  # type: ignore[no-any-return]
+        return_ids=False,
+        show_progress=False,
+    )
 
 
 def bm25s_index(corpus: list[str], config: BM25Config) -> bm25s.BM25:
@@ -189,8 +194,9 @@ OPS = st.lists(
 
 @settings(max_examples=30, deadline=None)
 @given(ops=OPS, seed=st.integers(0, 3))
-def test_incremental_property(ops: list[tuple[str, float]], seed: int, tmp_path_factory:
-                              pytest.TempPathFactory) -> None:
+def test_incremental_property(
+    ops: list[tuple[str, float]], seed: int, tmp_path_factory: pytest.TempPathFactory
+) -> None:
     """Small random sequences, with save/load (which merges and compacts) among the ops."""
     docs = synthetic_docs(500, seed)
     path = tmp_path_factory.mktemp("bm25") / "bm25.npz"
@@ -244,8 +250,11 @@ def test_save_load_round_trip(saved: tuple[BM25Index, Path], corpus: list[str]) 
     np.testing.assert_allclose(b.scores, a.scores, rtol=1e-6)
     same = a.docnos == b.docnos
     # a differing docno is only allowed where the scores tie
-    assert np.all(same | np.isclose(a.scores, np.roll(a.scores, 1, axis=1), rtol=1e-6)
-                  | np.isclose(a.scores, np.roll(a.scores, -1, axis=1), rtol=1e-6))
+    assert np.all(
+        same
+        | np.isclose(a.scores, np.roll(a.scores, 1, axis=1), rtol=1e-6)
+        | np.isclose(a.scores, np.roll(a.scores, -1, axis=1), rtol=1e-6)
+    )
     assert not np.isin(b.docnos, np.arange(0, 40)).any()
     # the loaded index keeps taking writes
     loaded.add(np.array([5000]), ["a unique zzyzx term"])

@@ -17,8 +17,9 @@ DIM = 24
 N_HNSW = 3000
 # Small thresholds so a few thousand vectors take the HNSW path; a cheaper graph than the
 # default keeps the build fast, recall must still hold.
-HNSW_CONFIG = DenseConfig(exact_threshold=200, filter_exact_below=100, hnsw_m=16,
-                          ef_construction=64, ef_search=64)
+HNSW_CONFIG = DenseConfig(
+    exact_threshold=200, filter_exact_below=100, hnsw_m=16, ef_construction=64, ef_search=64
+)
 
 
 def unit_vectors(n: int, seed: int, dim: int = DIM) -> np.ndarray:
@@ -30,8 +31,9 @@ def docnos_of(n: int) -> np.ndarray:
     return np.arange(n, dtype=np.int64) * 3 + 5  # gaps, not starting at 0: rows != docnos
 
 
-def brute_force(queries: np.ndarray, vectors: np.ndarray, docnos: np.ndarray,
-                allowed: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+def brute_force(
+    queries: np.ndarray, vectors: np.ndarray, docnos: np.ndarray, allowed: np.ndarray, k: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Top-k (docnos, scores) per query over the allowed vectors, with numpy only."""
     scores = queries @ vectors[allowed].T
     order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
@@ -165,8 +167,9 @@ def hnsw_data() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 @pytest.fixture(scope="module")
-def hnsw_file(hnsw_data: tuple[np.ndarray, np.ndarray, np.ndarray],
-              tmp_path_factory: pytest.TempPathFactory) -> Path:
+def hnsw_file(
+    hnsw_data: tuple[np.ndarray, np.ndarray, np.ndarray], tmp_path_factory: pytest.TempPathFactory
+) -> Path:
     """An HNSW index saved once; tests load their own copy (they may modify it)."""
     vectors, _, docnos = hnsw_data
     index = DenseIndex(HNSW_CONFIG, DIM)
@@ -204,8 +207,9 @@ def test_hnsw_recall(hnsw: DenseIndex, hnsw_data: tuple[np.ndarray, ...]) -> Non
     assert recall(out.docnos, truth) >= 0.95
     # every score is the true inner product of the docno it names
     rows = (out.docnos - 5) // 3
-    np.testing.assert_allclose(out.scores, np.einsum("qd,qkd->qk", queries, vectors[rows]),
-                               atol=1e-5)
+    np.testing.assert_allclose(
+        out.scores, np.einsum("qd,qkd->qk", queries, vectors[rows]), atol=1e-5
+    )
 
 
 def test_hnsw_deletes_never_returned(hnsw: DenseIndex, hnsw_data: tuple[np.ndarray, ...]) -> None:
@@ -231,7 +235,10 @@ def test_hnsw_deletes_never_returned(hnsw: DenseIndex, hnsw_data: tuple[np.ndarr
     seed=st.integers(0, 10_000),
 )
 def test_filtered_search_returns_k_whenever_k_allowed(
-    shared_hnsw: DenseIndex, hnsw_data: tuple[np.ndarray, ...], n_allowed: int, k: int,
+    shared_hnsw: DenseIndex,
+    hnsw_data: tuple[np.ndarray, ...],
+    n_allowed: int,
+    k: int,
     seed: int,
 ) -> None:
     vectors, queries, docnos = hnsw_data
@@ -279,9 +286,13 @@ def test_compaction_keeps_results(hnsw: DenseIndex, hnsw_data: tuple[np.ndarray,
 
 
 def test_compaction_below_threshold_falls_back_to_exact(hnsw_file: Path) -> None:
-    index = DenseIndex.load(hnsw_file, DenseConfig(exact_threshold=200, filter_exact_below=100,
-                                                   hnsw_m=16, ef_construction=64,
-                                                   ef_search=64), DIM)
+    index = DenseIndex.load(
+        hnsw_file,
+        DenseConfig(
+            exact_threshold=200, filter_exact_below=100, hnsw_m=16, ef_construction=64, ef_search=64
+        ),
+        DIM,
+    )
     assert index is not None
     index.remove(docnos_of(N_HNSW)[: N_HNSW - 150])
     assert index.hnsw is None and len(index) == 150
@@ -290,8 +301,9 @@ def test_compaction_below_threshold_falls_back_to_exact(hnsw_file: Path) -> None
 # -- persistence ------------------------------------------------------------------------------
 
 
-def test_save_load_round_trip_hnsw(hnsw_file: Path, hnsw: DenseIndex, tmp_path: Path,
-                                   hnsw_data: tuple[np.ndarray, ...]) -> None:
+def test_save_load_round_trip_hnsw(
+    hnsw_file: Path, hnsw: DenseIndex, tmp_path: Path, hnsw_data: tuple[np.ndarray, ...]
+) -> None:
     _, queries, docnos = hnsw_data
     assert hnsw.seq == 77 and hnsw.hnsw is not None and len(hnsw) == N_HNSW
     hnsw.remove(docnos[:50])

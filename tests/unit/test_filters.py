@@ -194,9 +194,7 @@ def test_filters_never_leak(
     assert table.types == TYPES
     mask = compile_filter(where, dict(table.types))(table)
     got = set(np.flatnonzero(mask).tolist())
-    expected = {
-        i * gap for i, attrs in enumerate(items) if not dead[i] and ref_eval(where, attrs)
-    }
+    expected = {i * gap for i, attrs in enumerate(items) if not dead[i] and ref_eval(where, attrs)}
     event("matches: none" if not expected else "matches: some")
     assert got == expected, where
 
@@ -209,12 +207,21 @@ def test_every_operator_on_every_type(kind: str) -> None:
         "number": [1, 2.5, -3, 7],
         "bool": [True, False, True, False],
         "list": [["x"], ["x", "y"], [], ["z"]],
-        "datetime": ["2021-03-01T00:00:00Z", "2021-03-02", "2021-03-01T02:00:00+02:00",
-                     "2021-03-03T00:00:00"],
+        "datetime": [
+            "2021-03-01T00:00:00Z",
+            "2021-03-02",
+            "2021-03-01T02:00:00+02:00",
+            "2021-03-03T00:00:00",
+        ],
     }
     samples = all_samples[kind]
-    probe: Any = {"str": "a", "number": 2.5, "bool": True, "list": "x",
-                  "datetime": "2021-03-02T00:00:00+00:00"}[kind]
+    probe: Any = {
+        "str": "a",
+        "number": 2.5,
+        "bool": True,
+        "list": "x",
+        "datetime": "2021-03-02T00:00:00+00:00",
+    }[kind]
     name = next(n for n, k in TYPES.items() if k == kind)
     items = [{name: v} for v in samples] + [{}]  # the last item lacks the attribute
     table = build_table(items, [False] * len(items), 1)

@@ -150,8 +150,7 @@ def ranked_lists(draw: st.DrawFn, max_lists: int = 4) -> list[Ranked]:
     for _ in range(n_lists):
         docnos = draw(st.lists(st.integers(0, 30), unique=True, max_size=12))
         scores = sorted(
-            draw(st.lists(st.floats(-5, 5, width=32), min_size=len(docnos),
-                          max_size=len(docnos))),
+            draw(st.lists(st.floats(-5, 5, width=32), min_size=len(docnos), max_size=len(docnos))),
             reverse=True,
         )
         out.append(ranked(docnos, scores))

@@ -179,7 +179,7 @@ def test_missing_path_and_plain_folder(tmp_path: Path) -> None:
     with pytest.raises(InvalidInput) as info:
         read_items(missing)
     assert str(missing) in info.value.message
-    with pytest.raises(InvalidInput, match="corpus.jsonl"):
+    with pytest.raises(InvalidInput, match=r"corpus\.jsonl"):
         read_items(tmp_path)
 
 
@@ -245,8 +245,8 @@ def test_beir_bad_grade_after_data_is_an_error(tmp_path: Path) -> None:
 
 def test_beir_missing_files_are_named(tmp_path: Path) -> None:
     root = make_beir(tmp_path / "beir", "q1\td1\t1\n")
-    with pytest.raises(InvalidInput, match="dev.tsv"):
+    with pytest.raises(InvalidInput, match=r"dev\.tsv"):
         read_beir(root, split="dev")
     (root / "queries.jsonl").unlink()
-    with pytest.raises(InvalidInput, match="queries.jsonl"):
+    with pytest.raises(InvalidInput, match=r"queries\.jsonl"):
         read_beir(root)

@@ -67,22 +67,31 @@ class SentenceEncoder(Encoder):
         return int(self.model.max_seq_length)
 
     def _count_truncated(self, texts: list[str]) -> int:
-        lengths = self.model.tokenizer(texts, add_special_tokens=True, truncation=False,
-                                       return_length=True, verbose=False)["length"]
+        lengths = self.model.tokenizer(
+            texts, add_special_tokens=True, truncation=False, return_length=True, verbose=False
+        )["length"]
         return int(sum(1 for n in lengths if n > self.max_tokens))
 
     def encode(self, texts: list[str], *, batch_size: int = 32) -> Encoded:
         if not texts:
             return Encoded(np.zeros((0, self.dim), np.float32))
         vectors = self.model.encode(
-            texts, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True,
+            texts,
+            batch_size=batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
             show_progress_bar=False,
         )
         return Encoded(np.asarray(vectors, np.float32), self._count_truncated(texts))
 
     def encode_queries(self, texts: list[str]) -> np.ndarray:
         return np.asarray(
-            self.model.encode(texts, batch_size=64, normalize_embeddings=True,
-                              convert_to_numpy=True, show_progress_bar=False),
+            self.model.encode(
+                texts,
+                batch_size=64,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            ),
             np.float32,
         )

@@ -55,8 +55,12 @@ def _fingerprint(path: Path, encoder: str, config: CollectionConfig) -> str:
     return digest.hexdigest()[:12]
 
 
-def run_queries(col: Collection, queries: dict[str, str], mode: str, k: int = 100,
-                ) -> tuple[dict[str, dict[str, float]], list[float]]:
+def run_queries(
+    col: Collection,
+    queries: dict[str, str],
+    mode: str,
+    k: int = 100,
+) -> tuple[dict[str, dict[str, float]], list[float]]:
     """A ranx-style run ``{qid: {doc id: score}}`` and per-query latencies in ms (one caller)."""
     run: dict[str, dict[str, float]] = {}
     latencies = []
@@ -99,8 +103,11 @@ def evaluate_beir(
             col.upsert(data.corpus, progress=progress)
             col.save()
             seconds = time.perf_counter() - start
-            build = {"items": len(data.corpus), "seconds": seconds,
-                     "items_per_s": len(data.corpus) / seconds}
+            build = {
+                "items": len(data.corpus),
+                "seconds": seconds,
+                "items_per_s": len(data.corpus) / seconds,
+            }
             stats_file.write_text(json.dumps(build))
         qrels = Qrels(data.qrels)
         runs: dict[str, Any] = {}
@@ -117,7 +124,9 @@ def evaluate_beir(
         "queries": len(data.queries),
         "encoder": encoder,
         "collection": str(cache),
-        "index": {"items_per_s": round(build["items_per_s"], 1),
-                  "seconds": round(build["seconds"], 2)},
+        "index": {
+            "items_per_s": round(build["items_per_s"], 1),
+            "seconds": round(build["seconds"], 2),
+        },
         "runs": runs,
     }

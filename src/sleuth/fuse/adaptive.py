@@ -12,8 +12,9 @@ import numpy as np
 __all__ = ["adaptive_alpha"]
 
 
-def adaptive_alpha(term_idf: np.ndarray, n_docs: int, alpha: float, *, strength: float = 0.5,
-                   pivot: float = 0.5) -> float:
+def adaptive_alpha(
+    term_idf: np.ndarray, n_docs: int, alpha: float, *, strength: float = 0.5, pivot: float = 0.5
+) -> float:
     """The dense weight for one query (``alpha`` is the fixed default it moves around).
 
     No known term: the lexical list is empty, the weight goes to dense (1.0). Otherwise the

@@ -24,8 +24,9 @@ def _sift(heap_v, heap_r, pos, size):  # type: ignore[no-untyped-def]
         child = 2 * pos + 1
         if child >= size:
             break
-        if child + 1 < size and _worse(heap_v[child + 1], heap_r[child + 1], heap_v[child],
-                                       heap_r[child]):
+        if child + 1 < size and _worse(
+            heap_v[child + 1], heap_r[child + 1], heap_v[child], heap_r[child]
+        ):
             child += 1
         if not _worse(heap_v[child], heap_r[child], v, r):
             break
@@ -66,8 +67,20 @@ def _top_k(scores, allowed, k, out_rows, out_scores):  # type: ignore[no-untyped
 
 @njit(cache=True, nogil=True)
 def search_kernel(  # type: ignore[no-untyped-def]
-    main_ptr, main_rows, main_w, delta_ptr, delta_rows, delta_tfs,
-    idf, norm, allowed, q_ptr, q_terms, k, out_rows, out_scores,
+    main_ptr,
+    main_rows,
+    main_w,
+    delta_ptr,
+    delta_rows,
+    delta_tfs,
+    idf,
+    norm,
+    allowed,
+    q_ptr,
+    q_terms,
+    k,
+    out_rows,
+    out_scores,
 ):
     """Fill ``out_rows: int64[nq, k]`` (-1 padded) and ``out_scores: float32[nq, k]``.
 

@@ -34,8 +34,9 @@ class Growable:
     def extend(self, values: np.ndarray) -> None:
         need = self.size + values.shape[0]
         if need > self._buf.shape[0]:
-            grown = np.empty((max(need, 2 * self._buf.shape[0], 64), *self._buf.shape[1:]),
-                             self._buf.dtype)
+            grown = np.empty(
+                (max(need, 2 * self._buf.shape[0], 64), *self._buf.shape[1:]), self._buf.dtype
+            )
             grown[: self.size] = self._buf[: self.size]
             self._buf = grown
         self._buf[self.size : need] = values
@@ -104,7 +105,8 @@ def write_npz(path: Path, manifest: dict[str, Any], arrays: dict[str, np.ndarray
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     meta = np.frombuffer(json.dumps(manifest).encode(), np.uint8)
     with open(tmp, "wb") as fh:
-        np.savez(fh, __manifest__=meta, **arrays)
+        savez: Any = np.savez  # numpy's stub types **kwds as the allow_pickle flag
+        savez(fh, __manifest__=meta, **arrays)
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)

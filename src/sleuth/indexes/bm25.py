@@ -112,9 +112,8 @@ class BM25Index(RowIndex):
         live = np.flatnonzero(self.row_live.view)
         ptr = self.fwd_ptr.view
         counts = (ptr[live + 1] - ptr[live]).astype(np.int64)
-        take = np.concatenate([np.arange(ptr[r], ptr[r + 1]) for r in live]) if live.size else []
-        take = np.asarray(take, np.int64)
-        terms, tfs = self.fwd_terms.view[take], self.fwd_tfs.view[take]
+        keep = np.repeat(self.row_live.view, np.diff(ptr))  # postings of live rows
+        terms, tfs = self.fwd_terms.view[keep], self.fwd_tfs.view[keep]
         docnos, lengths = self.row_docno.view[live], self.row_len.view[live]
         self.fwd_ptr = Growable(np.int64, data=np.concatenate([[0], np.cumsum(counts)]))
         self.fwd_terms = Growable(np.int32, data=terms)
@@ -153,8 +152,18 @@ class BM25Index(RowIndex):
         scores = np.full((nq, k), -np.inf, np.float32)
         norm = self._norm()
         search_kernel(
-            self.main[0], self.main[1], self._main_weights(norm), *self.delta, self.idf(), norm,
-            self.allowed_rows(docno_mask), q_ptr, q_terms, k, rows, scores,
+            self.main[0],
+            self.main[1],
+            self._main_weights(norm),
+            *self.delta,
+            self.idf(),
+            norm,
+            self.allowed_rows(docno_mask),
+            q_ptr,
+            q_terms,
+            k,
+            rows,
+            scores,
         )
         docnos = np.where(rows >= 0, self.row_docno.view[np.maximum(rows, 0)], -1)
         return Candidates(docnos, scores)
@@ -182,11 +191,18 @@ class BM25Index(RowIndex):
 
     def save(self, path: Path) -> None:
         manifest = {**self.manifest(), "config": self.config.to_dict(), "vocab": list(self.vocab)}
-        write_npz(path, manifest, {
-            "fwd_ptr": self.fwd_ptr.view, "fwd_terms": self.fwd_terms.view,
-            "fwd_tfs": self.fwd_tfs.view, "row_len": self.row_len.view,
-            "row_docno": self.row_docno.view, "row_live": self.row_live.view,
-        })
+        write_npz(
+            path,
+            manifest,
+            {
+                "fwd_ptr": self.fwd_ptr.view,
+                "fwd_terms": self.fwd_terms.view,
+                "fwd_tfs": self.fwd_tfs.view,
+                "row_len": self.row_len.view,
+                "row_docno": self.row_docno.view,
+                "row_live": self.row_live.view,
+            },
+        )
 
     @classmethod
     def load(cls, path: Path, config: BM25Config) -> BM25Index | None:

@@ -9,6 +9,7 @@ Deletes are tombstones; once over a fifth of the rows are dead the index is comp
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import faiss
 import numpy as np
@@ -30,7 +31,11 @@ def exact_top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     m = min(k, n)
     if m == 0:
         return np.zeros((scores.shape[0], 0), np.int64), np.zeros((scores.shape[0], 0), np.float32)
-    part = np.argpartition(-scores, m - 1, axis=1)[:, :m] if m < n else np.tile(np.arange(n), (scores.shape[0], 1))
+    part = (
+        np.argpartition(-scores, m - 1, axis=1)[:, :m]
+        if m < n
+        else np.tile(np.arange(n), (scores.shape[0], 1))
+    )
     vals = np.take_along_axis(scores, part, 1)
     order = np.argsort(-vals, axis=1, kind="stable")
     return np.take_along_axis(part, order, 1), np.take_along_axis(vals, order, 1)
@@ -44,7 +49,7 @@ class DenseIndex(RowIndex):
         self.config = config
         self.dim = dim
         self.vectors = Growable(np.float32, width=dim)
-        self.hnsw: faiss.IndexHNSWFlat | None = None
+        self.hnsw: Any = None  # faiss.IndexHNSWFlat once built
 
     def add(self, docnos: np.ndarray, vectors: np.ndarray) -> None:
         if vectors.shape[0] == 0:
@@ -106,7 +111,7 @@ class DenseIndex(RowIndex):
         if self.hnsw is None or (filtered and n_allowed < self.config.filter_exact_below):
             self._exact(queries, k, allowed, n_allowed, out, np.arange(nq))
             return out
-        params = faiss.SearchParametersHNSW()
+        params = faiss.SearchParametersHNSW()  # type: ignore[attr-defined]
         params.efSearch = max(self.config.ef_search, k)
         bitmap = None
         if filtered or len(self) < self.n_rows:
@@ -121,8 +126,15 @@ class DenseIndex(RowIndex):
             self._exact(queries[short], k, allowed, n_allowed, out, short)
         return out
 
-    def _exact(self, queries: np.ndarray, k: int, allowed: np.ndarray, n_allowed: int,
-               out: Candidates, where: np.ndarray) -> None:
+    def _exact(
+        self,
+        queries: np.ndarray,
+        k: int,
+        allowed: np.ndarray,
+        n_allowed: int,
+        out: Candidates,
+        where: np.ndarray,
+    ) -> None:
         if n_allowed < allowed.shape[0] // 2:
             rows = np.flatnonzero(allowed)
             scores = queries @ self.vectors.view[rows].T
@@ -162,8 +174,12 @@ class DenseIndex(RowIndex):
         index.seq = int(manifest["seq"])
         vectors = arrays["vectors"]
         rows = arrays["row_docno"].shape[0]
-        if (vectors.ndim != 2 or vectors.shape[1] != dim or vectors.shape[0] != rows
-                or arrays["row_live"].shape != (rows,)):
+        if (
+            vectors.ndim != 2
+            or vectors.shape[1] != dim
+            or vectors.shape[0] != rows
+            or arrays["row_live"].shape != (rows,)
+        ):
             raise CorruptIndex(f"{path}: vector matrix does not match its rows")
         index.vectors = Growable(np.float32, width=dim, data=vectors)
         index.row_docno = Growable(np.int64, data=arrays["row_docno"])

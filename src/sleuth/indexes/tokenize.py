@@ -22,7 +22,9 @@ _STOPWORDS = {"english": frozenset(STOPWORDS_EN)}
 class Analyzer:
     def __init__(self, stemmer: str | None = "english", stopwords: str | None = "english") -> None:
         if stopwords is not None and stopwords not in _STOPWORDS:
-            raise InvalidInput(f"stopwords {stopwords!r} unknown; allowed: {', '.join(_STOPWORDS)}, null")
+            raise InvalidInput(
+                f"stopwords {stopwords!r} unknown; allowed: {', '.join(_STOPWORDS)}, null"
+            )
         try:
             self._stemmer = Stemmer.Stemmer(stemmer) if stemmer else None
         except KeyError:

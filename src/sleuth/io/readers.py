@@ -280,7 +280,9 @@ def _jsonl_objects(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
             try:
                 value = json.loads(line)
             except json.JSONDecodeError as exc:
-                raise _located(path, line_no, f"invalid JSON: {exc.msg} (column {exc.colno})")
+                raise _located(
+                    path, line_no, f"invalid JSON: {exc.msg} (column {exc.colno})"
+                ) from None
             if not isinstance(value, dict):
                 raise _located(path, line_no, f"expected a JSON object, got {type(value).__name__}")
             yield line_no, value

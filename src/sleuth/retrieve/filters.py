@@ -64,8 +64,7 @@ def _compile(where: Any, types: dict[str, str], depth: int) -> Filter:
             subs = [_compile(v, types, depth + 1) for v in value]
             parts.append(_all(subs) if key == "and" else _any(subs))
         elif key == "not":
-            sub = _compile(value, types, depth + 1)
-            parts.append(lambda t, sub=sub: ~sub(t))
+            parts.append(_negate(_compile(value, types, depth + 1)))
         elif key in types:
             parts.extend(_attribute(key, types[key], value))
         else:
@@ -91,6 +90,10 @@ def _all(parts: list[Filter]) -> Filter:
     return both
 
 
+def _negate(part: Filter) -> Filter:
+    return lambda t: ~part(t)
+
+
 def _any(parts: list[Filter]) -> Filter:
     def either(t: AttributeTable) -> np.ndarray:
         mask = parts[0](t)
@@ -105,11 +108,15 @@ def _attribute(name: str, kind: str, spec: Any) -> list[Filter]:
     if not isinstance(spec, dict):
         spec = {"eq": spec}
     if not spec:
-        raise InvalidInput(f"filter on {name!r} has no operator; allowed: {', '.join(OPERATORS[kind])}")
+        raise InvalidInput(
+            f"filter on {name!r} has no operator; allowed: {', '.join(OPERATORS[kind])}"
+        )
     out = []
     for op, value in spec.items():
         if op not in OPERATORS[kind]:
-            what = "unknown operator" if op not in ALL_OPERATORS else f"operator not allowed on {kind}"
+            what = (
+                "unknown operator" if op not in ALL_OPERATORS else f"operator not allowed on {kind}"
+            )
             raise InvalidInput(
                 f"{what} {op!r} on attribute {name!r} ({kind}); "
                 f"allowed: {', '.join(OPERATORS[kind])}",
@@ -125,10 +132,9 @@ def _operator(name: str, kind: str, op: str, value: Any) -> Filter:
     if op == "exists":
         if not isinstance(value, bool):
             raise InvalidInput(f"'exists' on {name!r} takes true or false, got {value!r}")
-        return lambda t: (_column(t, name).present() == value)
+        return lambda t: _column(t, name).present() == value
     if op in ("ne", "nin"):
-        positive = _operator(name, kind, "eq" if op == "ne" else "in", value)
-        return lambda t: ~positive(t)
+        return _negate(_operator(name, kind, "eq" if op == "ne" else "in", value))
     if op == "in":
         if not isinstance(value, list) or not value:
             raise InvalidInput(f"'in' on {name!r} takes a non-empty list, got {value!r:.80}")
@@ -149,8 +155,10 @@ def _scalar(name: str, kind: str, value: Any) -> Any:
     """A filter value converted to the column's representation, or a clear type error."""
     got = attr_type_of(value)
     want = "str" if kind == "list" else kind
-    ok = got == want or (want == "str" and got == "datetime") or (
-        want == "datetime" and isinstance(value, dt.datetime)
+    ok = (
+        got == want
+        or (want == "str" and got == "datetime")
+        or (want == "datetime" and isinstance(value, dt.datetime))
     )
     if not ok:
         shown = "an ISO 8601 date-time string" if want == "datetime" else want

@@ -209,7 +209,10 @@ class Store:
         with self._transaction() as con:
             con.executemany(
                 "INSERT OR IGNORE INTO vectors (encoder, hash, vector) VALUES (?, ?, ?)",
-                [(encoder, h, np.ascontiguousarray(v, np.float32).tobytes()) for h, v in vectors.items()],
+                [
+                    (encoder, h, np.ascontiguousarray(v, np.float32).tobytes())
+                    for h, v in vectors.items()
+                ],
             )
 
     def write(
@@ -224,8 +227,9 @@ class Store:
         with self._transaction() as con:
             schema = dict(con.execute("SELECT name, type FROM attributes").fetchall())
             changed = _check_types([item for item, _ in upserts], schema)
-            con.executemany("INSERT OR REPLACE INTO attributes (name, type) VALUES (?, ?)",
-                            changed.items())
+            con.executemany(
+                "INSERT OR REPLACE INTO attributes (name, type) VALUES (?, ?)", changed.items()
+            )
             for item_id in deletes:
                 row = con.execute("SELECT docno FROM items WHERE id = ?", (item_id,)).fetchone()
                 if row is not None:
@@ -233,8 +237,9 @@ class Store:
                     deleted += 1
             for item, content_hash in upserts:
                 fields = json.dumps(dict(item.fields), ensure_ascii=False, sort_keys=True)
-                attrs = json.dumps(plain_attributes(item.attributes), ensure_ascii=False,
-                                   sort_keys=True)
+                attrs = json.dumps(
+                    plain_attributes(item.attributes), ensure_ascii=False, sort_keys=True
+                )
                 row = con.execute(
                     "SELECT docno, fields, attrs FROM items WHERE id = ?", (item.id,)
                 ).fetchone()
