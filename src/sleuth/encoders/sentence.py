@@ -33,9 +33,12 @@ def bundled_minilm() -> Path:
 class SentenceEncoder(Encoder):
     """The model loads on first use, so lexical-only work never pays for it."""
 
-    def __init__(self, path: Path, *, name: str | None = None, device: str = "cpu") -> None:
+    def __init__(
+        self, path: Path, *, name: str | None = None, device: str = "cpu", query_threads: int = 1
+    ) -> None:
         self.path = path
         self.device = device
+        self.query_threads = query_threads
         self._model: Any = None
         # Identity: the folder's name plus a digest of its configuration, not its location.
         digest = hashlib.sha256()
@@ -85,13 +88,21 @@ class SentenceEncoder(Encoder):
         return Encoded(np.asarray(vectors, np.float32), self._count_truncated(texts))
 
     def encode_queries(self, texts: list[str]) -> np.ndarray:
-        return np.asarray(
-            self.model.encode(
+        """Queries run on ``query_threads`` torch threads (1 by default): a short query gains
+        little from a second thread, and when another process holds a core, OpenMP threads
+        spinning on it turned a 10 ms encode into 400 ms (measured here)."""
+        import torch
+
+        before = torch.get_num_threads()
+        torch.set_num_threads(min(self.query_threads, before))
+        try:
+            vectors = self.model.encode(
                 texts,
                 batch_size=64,
                 normalize_embeddings=True,
                 convert_to_numpy=True,
                 show_progress_bar=False,
-            ),
-            np.float32,
-        )
+            )
+        finally:
+            torch.set_num_threads(before)
+        return np.asarray(vectors, np.float32)

@@ -8,6 +8,7 @@ Deletes are tombstones; once over a fifth of the rows are dead the index is comp
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,26 @@ from sleuth.indexes.base import Growable, RowIndex, read_npz, write_npz
 from sleuth.types import Candidates
 
 __all__ = ["DenseIndex", "exact_top_k"]
+
+
+_BLAS: Any = None
+
+
+def _one_blas_thread(n_queries: int) -> Any:
+    """A context that keeps BLAS to one thread for small query batches.
+
+    One query against a few thousand vectors takes 0.3 ms on one thread, but 8 ms with
+    OpenBLAS's two threads when another process holds a core (measured here): its threads
+    spin-wait. Large batches keep every thread.
+    """
+    global _BLAS
+    if n_queries >= 32:
+        return contextlib.nullcontext()
+    if _BLAS is None:
+        from threadpoolctl import ThreadpoolController
+
+        _BLAS = ThreadpoolController()
+    return _BLAS.limit(limits=1, user_api="blas")
 
 
 def exact_top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -135,13 +156,14 @@ class DenseIndex(RowIndex):
         out: Candidates,
         where: np.ndarray,
     ) -> None:
-        if n_allowed < allowed.shape[0] // 2:
-            rows = np.flatnonzero(allowed)
-            scores = queries @ self.vectors.view[rows].T
-        else:
-            rows = None
-            scores = queries @ self.vectors.view.T
-            scores[:, ~allowed] = -np.inf
+        with _one_blas_thread(queries.shape[0]):
+            if n_allowed < allowed.shape[0] // 2:
+                rows = np.flatnonzero(allowed)
+                scores = queries @ self.vectors.view[rows].T
+            else:
+                rows = None
+                scores = queries @ self.vectors.view.T
+                scores[:, ~allowed] = -np.inf
         idx, vals = exact_top_k(scores, min(k, n_allowed))
         if rows is not None:
             idx = rows[idx]
