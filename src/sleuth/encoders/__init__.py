@@ -32,7 +32,11 @@ def get_encoder(spec: str | Encoder) -> Encoder:
         return HashingEncoder(dim=int(dim) if dim else 256)
     path = Path(spec).expanduser()
     if (path / "modules.json").exists() or (path / "config.json").exists():
-        from sleuth.encoders.sentence import SentenceEncoder
+        from sleuth.encoders.sentence import SentenceEncoder, bundled_minilm
 
-        return SentenceEncoder(path)
+        try:  # the bundled model given by its folder is the same encoder as "minilm"
+            bundled = path.resolve() == bundled_minilm().resolve()
+        except InvalidInput:
+            bundled = False
+        return SentenceEncoder(path, name="all-MiniLM-L6-v2" if bundled else None)
     raise InvalidInput(f"unknown encoder {spec!r}; known: {', '.join(KNOWN)}", encoder=spec)
