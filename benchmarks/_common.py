@@ -189,6 +189,7 @@ def print_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]
     cells = [[_fmt(v) for v in row] for row in rows]
     try:
         from rich.console import Console
+        from rich.markup import escape
         from rich.table import Table
     except ImportError:
         widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
@@ -201,7 +202,7 @@ def print_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]
     for i, column in enumerate(columns):
         table.add_column(column, justify="left" if i == 0 else "right")
     for row in cells:
-        table.add_row(*row)
+        table.add_row(*(escape(v) for v in row))  # "[...]" in a label is text, not markup
     Console(width=max(Console().width, 120)).print(table)
 
 

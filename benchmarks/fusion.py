@@ -38,8 +38,11 @@ def configs(col: sleuth.Collection) -> dict[str, Any]:
         "lexical": lambda t, lex, den: lex,
         "dense": lambda t, lex, den: den,
     }
+    def reciprocal(k: int) -> Any:
+        return lambda text, lex, den: rrf([lex, den], k=k)
+
     for k in (10, 30, 60, 100):
-        out[f"rrf k={k}"] = (lambda k: lambda t, lex, den: rrf([lex, den], k=k))(k)
+        out[f"rrf k={k}"] = reciprocal(k)
     for norm in ("minmax", "zscore"):
         for alpha in (0.3, 0.4, 0.5, 0.6, 0.7):
             out[f"{norm} a={alpha}"] = score(norm, alpha)
@@ -65,7 +68,8 @@ def main() -> None:
                 qrels = Qrels(data.qrels)
                 column = f"{name} {split}"
 
-                def to_run(rows: list[Any]) -> Run:
+                def to_run(rows: list[Any], ids: dict[int, str] = ids,
+                           qids: list[str] = qids) -> Run:
                     return Run({q: {ids[int(d)]: float(s) for d, s in zip(*rows[i])}
                                 for i, q in enumerate(qids)})
 

@@ -113,12 +113,23 @@ def main() -> None:
     def raw_encode(q: str) -> Any:
         return model.encode([q], normalize_embeddings=True, show_progress_bar=False)
 
+    def raw_encode_1_thread(q: str) -> Any:
+        # What sleuth's encoder does for queries (SentenceEncoder.query_threads = 1).
+        before = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            return raw_encode(q)
+        finally:
+            torch.set_num_threads(before)
+
     fns: dict[str, Callable[[str], Any]] = {m: searcher(m) for m in MODES}
     fns["raw encode"] = raw_encode
+    fns["raw encode [torch 1 thread]"] = raw_encode_1_thread
     samples = measure(fns, queries, args.repeat)
     # Diagnostic: the same again with numpy's BLAS pool held to one thread. torch (OpenMP) and
     # numpy (OpenBLAS) each keep two spinning worker threads on this 2-core machine; a dense
-    # search alternates between them, and the pools' spin-waits collide.
+    # search alternates between them, and the pools' spin-waits collide (measured: 108 ms vs
+    # 10 ms hybrid). sleuth now limits BLAS itself for small batches; equal rows confirm it.
     diag: dict[str, list[list[float]]] = {}
     try:
         from threadpoolctl import threadpool_limits
@@ -149,7 +160,8 @@ def main() -> None:
         if name.startswith(("lexical", "raw")):
             return None
         tag = name[name.index(" ["):] if " [" in name else ""
-        return results[name]["median_ms"] - results[f"raw encode{tag}"]["median_ms"]
+        base = results.get(f"raw encode{tag}", results["raw encode"])
+        return results[name]["median_ms"] - base["median_ms"]
 
     rows = [[n, r["median_ms"], r["p95_ms"], r["p99_ms"], beyond_encode(n),
              " ".join(f"{x:.1f}" for x in r["runs_median_ms"])] for n, r in results.items()]
@@ -164,6 +176,10 @@ def main() -> None:
                     target=TARGET_MS, target_on="value", unit="ms"),
         summary_row("hybrid search latency, p95", results["hybrid"]["p95_ms"],
                     results["raw encode"]["p95_ms"], higher_is_better=False, unit="ms"),
+        summary_row("hybrid median vs raw encode on 1 torch thread (as sleuth encodes queries)",
+                    results["hybrid"]["median_ms"],
+                    results["raw encode [torch 1 thread]"]["median_ms"], higher_is_better=False,
+                    unit="ms"),
         summary_row("dense search latency, median", results["dense"]["median_ms"], enc,
                     higher_is_better=False, unit="ms"),
         summary_row("lexical search latency, median", results["lexical"]["median_ms"], None,

@@ -71,6 +71,7 @@ class DenseIndex(RowIndex):
         self.dim = dim
         self.vectors = Growable(np.float32, width=dim)
         self.hnsw: Any = None  # faiss.IndexHNSWFlat once built
+        self._plain: Any = None
 
     def add(self, docnos: np.ndarray, vectors: np.ndarray) -> None:
         if vectors.shape[0] == 0:
@@ -125,6 +126,15 @@ class DenseIndex(RowIndex):
         if len(self) == 0 or nq == 0:
             return out
         filtered = docno_mask is not None
+        if self.hnsw is not None and not filtered and len(self) == self.n_rows:
+            # The common case, kept lean: no filter, no tombstones, no selector.
+            scores, rows = self.hnsw.search(queries, k, params=self._params(k))
+            if rows.min() >= 0:
+                return Candidates(self.row_docno.view[rows], scores)
+            found = rows >= 0
+            out.docnos[found] = self.row_docno.view[rows[found]]
+            out.scores[found] = scores[found]
+            return out
         allowed = self.allowed_rows(docno_mask)
         n_allowed = int(allowed.sum()) if filtered else len(self)
         if n_allowed == 0:
@@ -134,10 +144,8 @@ class DenseIndex(RowIndex):
             return out
         params = faiss.SearchParametersHNSW()  # type: ignore[attr-defined]
         params.efSearch = max(self.config.ef_search, k)
-        bitmap = None
-        if filtered or len(self) < self.n_rows:
-            bitmap = np.packbits(allowed, bitorder="little")
-            params.sel = faiss.IDSelectorBitmap(allowed.shape[0], faiss.swig_ptr(bitmap))
+        bitmap = np.packbits(allowed, bitorder="little")
+        params.sel = faiss.IDSelectorBitmap(allowed.shape[0], faiss.swig_ptr(bitmap))
         scores, rows = self.hnsw.search(queries, k, params=params)
         found = rows >= 0
         out.docnos[found] = self.row_docno.view[rows[found]]
@@ -146,6 +154,14 @@ class DenseIndex(RowIndex):
         if short.size:
             self._exact(queries[short], k, allowed, n_allowed, out, short)
         return out
+
+    def _params(self, k: int) -> Any:
+        """Selector-free search parameters, made once per efSearch (SWIG objects are costly)."""
+        ef = max(self.config.ef_search, k)
+        if self._plain is None or self._plain.efSearch != ef:
+            self._plain = faiss.SearchParametersHNSW()  # type: ignore[attr-defined]
+            self._plain.efSearch = ef
+        return self._plain
 
     def _exact(
         self,
