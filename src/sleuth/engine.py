@@ -26,7 +26,7 @@ from sleuth.indexes.bm25 import BM25Index
 from sleuth.indexes.dense import DenseIndex
 from sleuth.progress import progress_bar
 from sleuth.retrieve import DenseRetriever, LexicalRetriever, QueryBatch, compile_filter
-from sleuth.store import FORMAT_VERSION, AttributeTable, Store, StoredItem, WriterLock
+from sleuth.store import FORMAT_VERSION, AttributeTable, Change, Store, StoredItem, WriterLock
 from sleuth.store.sqlite import WriteResult, check_folder, check_version
 from sleuth.types import Candidates, Hit, Item, parse_item
 
@@ -76,7 +76,7 @@ def open_collection(
                 {
                     "format_version": FORMAT_VERSION,
                     "config": config.to_dict(),
-                    "encoder": _encoder_spec(enc),
+                    "encoder": enc.spec,
                     "encoder_id": enc.id,
                     "dim": dim,
                 }
@@ -195,39 +195,29 @@ class Collection:
             since = min(self._attr_seq, self.bm25.seq, self.dense.seq)
             changes, seq = self.store.changes_since(since)
             items = self.store.items(sorted({c.docno for c in changes if c.op == "add"}))
-            self._apply(self.attributes, self._attr_seq, changes, items)
-            self._apply(self.bm25, self.bm25.seq, changes, items)
-            self._apply(self.dense, self.dense.seq, changes, items)
+            removed, added = _delta(changes, self._attr_seq, items)
+            self._apply_attributes(removed, added)
+            removed, added = _delta(changes, self.bm25.seq, items)
+            self.bm25.remove(removed)
+            self.bm25.add(_docnos(added), [self._text(s.item) for s in added])
+            removed, added = _delta(changes, self.dense.seq, items)
+            self.dense.remove(removed)
+            self.dense.add(_docnos(added), self._vectors_of(added))
             self._attr_seq = self.bm25.seq = self.dense.seq = seq
             if seq - self._saved_seq >= max(1000, self.store.count() // 10):
                 self.save()
 
-    def _apply(
-        self, target: Any, since: int, changes: list[Any], items: dict[int, StoredItem]
-    ) -> None:
-        mine = [c for c in changes if c.seq > since]
-        if not mine:
+    def _apply_attributes(self, removed: list[int], added: list[StoredItem]) -> None:
+        if not removed and not added:
             return
-        removed = [c.docno for c in mine if c.op == "del"]
-        added = [items[c.docno] for c in mine if c.op == "add" and c.docno in items]
-        if isinstance(target, AttributeTable):
-            types = self.store.attribute_types()
-            if any(types.get(name) != kind for name, kind in target.types.items()):
-                self._reload_attributes(types)  # a type widened (date-time -> str)
-                return
-            for docno in removed:
-                target.remove(docno)
-            for stored in added:
-                target.add(stored.docno, dict(stored.item.attributes), types)
+        types = self.store.attribute_types()
+        if any(types.get(name) != kind for name, kind in self.attributes.types.items()):
+            self._reload_attributes(types)  # a type widened (date-time -> str)
             return
-        target.remove(removed)
-        if not added:
-            return
-        docnos = np.array([s.docno for s in added], np.int64)
-        if isinstance(target, BM25Index):
-            target.add(docnos, [self._text(s.item) for s in added])
-        else:
-            target.add(docnos, self._vectors_of(added))
+        for docno in removed:
+            self.attributes.remove(docno)
+        for stored in added:
+            self.attributes.add(stored.docno, dict(stored.item.attributes), types)
 
     def _reload_attributes(self, types: dict[str, str]) -> None:
         table = AttributeTable(types)
@@ -241,7 +231,9 @@ class Collection:
         missing = [s for s in stored if s.hash not in found]
         if missing:  # e.g. the vector cache was cleared: encode again, once
             found.update(self._encode({s.hash: self._text(s.item) for s in missing}, False)[0])
-        return np.stack([found[s.hash] for s in stored]) if stored else np.zeros((0, self.dim))
+        if not stored:
+            return np.zeros((0, self.dim), np.float32)
+        return np.stack([found[s.hash] for s in stored])
 
     # -- writes ------------------------------------------------------------------------------
 
@@ -293,7 +285,9 @@ class Collection:
                 )
             seen.add(item.id)
             parsed.append(item)
-        texts = {self._content_hash(t): t for t in (self._text(item) for item in parsed)}
+        hashed = [(item, self._text(item)) for item in parsed]
+        upserts = [(item, self._content_hash(text)) for item, text in hashed]
+        texts = {h: text for (_, h), (_, text) in zip(upserts, hashed)}
         cached = self.store.vectors(self.encoder.id, list(texts), self.dim)
         todo = {h: t for h, t in texts.items() if h not in cached}
         _, truncated = self._encode(todo, progress)
@@ -305,11 +299,7 @@ class Collection:
                 stacklevel=3,
             )
         with self._writer, self._lock:
-            result = self.store.write(
-                [(item, self._content_hash(self._text(item))) for item in parsed],
-                deletes,
-                must_be_new=must_be_new,
-            )
+            result = self.store.write(upserts, deletes, must_be_new=must_be_new)
             self._refresh()
         return result
 
@@ -541,15 +531,18 @@ class Collection:
         return self._hits([cands.row(0)], None, {}, time.perf_counter())[0]
 
 
-def _encoder_spec(encoder: Encoder) -> str:
-    """How to recreate ``encoder`` on open: its name, or the absolute folder of a local model."""
-    from sleuth.encoders.sentence import SentenceEncoder, bundled_minilm
+def _delta(
+    changes: list[Change], since: int, items: dict[int, StoredItem]
+) -> tuple[list[int], list[StoredItem]]:
+    """The docnos deleted and the items (still live) added after ``since``."""
+    mine = [c for c in changes if c.seq > since]
+    removed = [c.docno for c in mine if c.op == "del"]
+    added = [items[c.docno] for c in mine if c.op == "add" and c.docno in items]
+    return removed, added
 
-    if isinstance(encoder, SentenceEncoder):
-        if encoder.path == bundled_minilm():
-            return "minilm"
-        return str(Path(encoder.path).resolve())
-    return encoder.id
+
+def _docnos(stored: list[StoredItem]) -> np.ndarray:
+    return np.array([s.docno for s in stored], np.int64)
 
 
 def _stored_encoder(store: Store, given: str | Encoder | None) -> Encoder:

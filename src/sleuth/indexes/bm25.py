@@ -47,6 +47,7 @@ class BM25Index(RowIndex):
         self.delta: tuple[np.ndarray, np.ndarray, np.ndarray] = _EMPTY
         self._idf: np.ndarray | None = None
         self._main_w: np.ndarray | None = None  # main's idf × normalized tf per posting
+        self._row_norm: np.ndarray | None = None  # k1 (1 - b + b len / avgdl) per row
 
     # -- writes ------------------------------------------------------------------------------
 
@@ -70,7 +71,7 @@ class BM25Index(RowIndex):
         if self.df.size < len(self.vocab):
             self.df.extend(np.zeros(len(self.vocab) - self.df.size, np.int64))
         np.add.at(self.df.view, all_terms, 1)
-        self._idf = self._main_w = None
+        self._idf = self._main_w = self._row_norm = None
         if self.n_rows - self.main_rows > max(2048, self.main_rows // 8):
             self._merge()
         else:
@@ -83,7 +84,7 @@ class BM25Index(RowIndex):
             self.df.view[terms[ptr[r] : ptr[r + 1]]] -= 1
             self.total_len -= float(self.row_len.view[r])
         if rows.size:
-            self._idf = self._main_w = None
+            self._idf = self._main_w = self._row_norm = None
         return rows
 
     def _postings(self, start: int, stop: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -105,7 +106,7 @@ class BM25Index(RowIndex):
             self._compact()
         self.main = self._postings(0, self.n_rows)
         self.main_rows = self.n_rows
-        self._main_w = None
+        self._main_w = self._row_norm = None
         self.delta = _EMPTY
 
     def _compact(self) -> None:
@@ -169,10 +170,13 @@ class BM25Index(RowIndex):
         return Candidates(docnos, scores)
 
     def _norm(self) -> np.ndarray:
-        """k1 (1 - b + b len / avgdl) per row, from the live collection's average length."""
-        avgdl = max(self.total_len / max(len(self), 1), 1e-9)
-        k1, b = self.config.k1, self.config.b
-        return (k1 * (1.0 - b + b * self.row_len.view / avgdl)).astype(np.float32)
+        """k1 (1 - b + b len / avgdl) per row, from the live collection's average length;
+        cached until the next write, so a search does not redo it for every row."""
+        if self._row_norm is None:
+            avgdl = max(self.total_len / max(len(self), 1), 1e-9)
+            k1, b = self.config.k1, self.config.b
+            self._row_norm = (k1 * (1.0 - b + b * self.row_len.view / avgdl)).astype(np.float32)
+        return self._row_norm
 
     def _main_weights(self, norm: np.ndarray) -> np.ndarray:
         """Main's idf × tf / (tf + norm) per posting, cached until the next write.

@@ -214,7 +214,7 @@ def read_beir(path: str | Path, *, split: str = "test") -> BeirData:
     holds every split's queries). The qrels file is tab separated with an optional header,
     ``query-id corpus-id score``; TREC's four columns ``qid 0 docid score`` are accepted too.
 
-    >>> data = read_beir("/work/shared/data/beir/scifact")  # doctest: +SKIP
+    >>> data = read_beir("../shared/data/beir/scifact")  # doctest: +SKIP
     >>> len(data.corpus), len(data.queries)  # doctest: +SKIP
     (5183, 300)
     """
