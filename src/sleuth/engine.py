@@ -8,6 +8,7 @@ replayed on open.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import threading
 import time
@@ -26,7 +27,15 @@ from sleuth.indexes.bm25 import BM25Index
 from sleuth.indexes.dense import DenseIndex
 from sleuth.progress import progress_bar
 from sleuth.retrieve import DenseRetriever, LexicalRetriever, QueryBatch, compile_filter
-from sleuth.store import FORMAT_VERSION, AttributeTable, Change, Store, StoredItem, WriterLock
+from sleuth.store import (
+    FORMAT_VERSION,
+    AttributeTable,
+    Change,
+    ReadWriteLock,
+    Store,
+    StoredItem,
+    WriterLock,
+)
 from sleuth.store.sqlite import WriteResult, check_folder, check_version
 from sleuth.types import Candidates, Hit, Item, parse_item
 
@@ -105,35 +114,50 @@ class Collection:
         self.config = config
         self.encoder = encoder
         self.dim = dim
-        self._lock = threading.RLock()
+        # Three locks, always taken in this order: ``_apply`` serializes this process's writers
+        # and index updates; ``_writer`` (a file lock) serializes writers across processes; ``_rw``
+        # lets searches share the in-memory indexes and excludes them only while an update is
+        # applied to them.
+        self._apply = threading.RLock()
         self._writer = WriterLock(folder / "write.lock", timeout=lock_timeout)
+        self._rw = ReadWriteLock()
         self._index_dir = folder / "index"
         self._index_dir.mkdir(exist_ok=True)
-        self._saved_seq = 0
-        self._load()
+        self._ix = self._open_indexes()
+        self._saved_seq = min(self._ix.bm25.seq, self._ix.dense.seq)
+        self._refresh()
 
     # -- lifecycle ---------------------------------------------------------------------------
 
-    def _load(self) -> None:
-        """Load saved indexes (rebuilding any missing, corrupt or stale one), then catch up."""
-        self.attributes = AttributeTable(self.store.attribute_types())
-        self._attr_seq = 0
-        self.bm25 = self._load_index(
+    @property
+    def bm25(self) -> BM25Index:
+        return self._ix.bm25
+
+    @property
+    def dense(self) -> DenseIndex:
+        return self._ix.dense
+
+    @property
+    def attributes(self) -> AttributeTable:
+        return self._ix.attributes
+
+    @property
+    def retrievers(self) -> dict[str, Any]:
+        return self._ix.retrievers
+
+    def _open_indexes(self) -> _Indexes:
+        """The saved indexes (a missing, corrupt or stale one starts empty), not yet caught up."""
+        bm25 = self._load_index(
             "bm25",
             lambda p: BM25Index.load(p, self.config.bm25),
             lambda: BM25Index(self.config.bm25),
         )
-        self.dense = self._load_index(
+        dense = self._load_index(
             "dense",
             lambda p: DenseIndex.load(p, self.config.dense, self.dim),
             lambda: DenseIndex(self.config.dense, self.dim),
         )
-        self.retrievers = {
-            "lexical": LexicalRetriever(self.bm25),
-            "dense": DenseRetriever(self.dense),
-        }
-        self._saved_seq = min(self.bm25.seq, self.dense.seq)
-        self._refresh()
+        return _Indexes(AttributeTable(self.store.attribute_types()), bm25, dense)
 
     def _load_index(self, name: str, load: Any, fresh: Any) -> Any:
         path = self._index_dir / f"{name}.npz"
@@ -145,18 +169,19 @@ class Collection:
                 reason = "it was built with another configuration or is ahead of the store"
             except CorruptIndex as exc:
                 reason = str(exc)
-            warnings.warn(f"rebuilding the {name} index of {self.path}: {reason}", stacklevel=3)
+            warnings.warn(f"rebuilding the {name} index of {self.path}: {reason}", stacklevel=4)
         return fresh()
 
     def close(self) -> None:
         """Save the indexes if they changed, and release the database. Closing twice is fine."""
-        with self._lock:
+        with self._apply:
             if self.store.closed:
                 return
             try:
                 self.save()
             finally:
-                self.store.close()
+                with self._rw.write():  # let running searches finish first
+                    self.store.close()
 
     def __enter__(self) -> Collection:
         return self
@@ -166,65 +191,87 @@ class Collection:
 
     def save(self) -> None:
         """Write every index that has unsaved changes (atomically, one file each)."""
-        with self._lock:
+        with self._apply:
             self._refresh()
-            if self._saved_seq == self.bm25.seq == self.dense.seq and all(
+            ix = self._ix
+            if self._saved_seq == ix.bm25.seq == ix.dense.seq and all(
                 (self._index_dir / f"{n}.npz").exists() for n in ("bm25", "dense")
             ):
                 return
-            self.bm25.save(self._index_dir / "bm25.npz")
-            self.dense.save(self._index_dir / "dense.npz")
-            self._saved_seq = self.bm25.seq
+            self._save(ix)
+
+    def _save(self, ix: _Indexes) -> None:
+        # Only threads holding ``_apply`` change the indexes, so searches go on while this writes.
+        ix.bm25.save(self._index_dir / "bm25.npz")
+        ix.dense.save(self._index_dir / "dense.npz")
+        self._saved_seq = ix.bm25.seq
 
     def rebuild(self) -> None:
-        """Drop the derived indexes and rebuild them from the store (vectors are reused)."""
-        with self._lock:
+        """Drop the derived indexes and rebuild them from the store (vectors are reused).
+        Searches go on against the old indexes until the new ones are complete."""
+        with self._apply:
             for name in ("bm25", "dense"):
                 (self._index_dir / f"{name}.npz").unlink(missing_ok=True)
-            self._load()
-            self.save()
+            ix = self._open_indexes()
+            self._catch_up(ix, live=False)
+            with self._rw.write():
+                self._ix = ix
+            self._save(ix)
 
     # -- catching up with the store ----------------------------------------------------------
 
-    def _refresh(self) -> None:
-        """Apply the store's changes that the in-memory state has not seen yet."""
-        with self._lock:
-            last = self.store.last_seq()
-            if last == self._attr_seq == self.bm25.seq == self.dense.seq:
-                return
-            since = min(self._attr_seq, self.bm25.seq, self.dense.seq)
-            changes, seq = self.store.changes_since(since)
-            items = self.store.items(sorted({c.docno for c in changes if c.op == "add"}))
-            removed, added = _delta(changes, self._attr_seq, items)
-            self._apply_attributes(removed, added)
-            removed, added = _delta(changes, self.bm25.seq, items)
-            self.bm25.remove(removed)
-            self.bm25.add(_docnos(added), [self._text(s.item) for s in added])
-            removed, added = _delta(changes, self.dense.seq, items)
-            self.dense.remove(removed)
-            self.dense.add(_docnos(added), self._vectors_of(added))
-            self._attr_seq = self.bm25.seq = self.dense.seq = seq
-            if seq - self._saved_seq >= max(1000, self.store.count() // 10):
-                self.save()
+    def _refresh(self, *, wait: bool = True) -> None:
+        """Apply the store's changes that the in-memory state has not seen yet.
 
-    def _apply_attributes(self, removed: list[int], added: list[StoredItem]) -> None:
-        if not removed and not added:
+        With ``wait=False`` (searches), a thread that finds another one applying a write does not
+        wait: it searches the state before that write, which is consistent.
+        """
+        if not self._apply.acquire(blocking=wait):
             return
+        try:
+            ix = self._ix
+            self._catch_up(ix, live=True)
+            if ix.seq - self._saved_seq >= max(1000, self.store.count() // 10):
+                self._save(ix)
+        finally:
+            self._apply.release()
+
+    def _catch_up(self, ix: _Indexes, *, live: bool) -> None:
+        """Bring ``ix`` up to the store. The slow parts (reading the store, tokenizing, fetching
+        vectors) run first; searches are held back only while the prepared changes are applied."""
+        last = self.store.last_seq()
+        if last == ix.attr_seq == ix.bm25.seq == ix.dense.seq:
+            return
+        changes, seq = self.store.changes_since(ix.seq)
+        items = self.store.items(sorted({c.docno for c in changes if c.op == "add"}))
+        attr_removed, attr_added = _delta(changes, ix.attr_seq, items)
         types = self.store.attribute_types()
-        if any(types.get(name) != kind for name, kind in self.attributes.types.items()):
-            self._reload_attributes(types)  # a type widened (date-time -> str)
-            return
-        for docno in removed:
-            self.attributes.remove(docno)
-        for stored in added:
-            self.attributes.add(stored.docno, dict(stored.item.attributes), types)
+        widened = any(types.get(name) != kind for name, kind in ix.attributes.types.items())
+        table = self._attribute_table(types) if widened else None  # date-time widened to str
+        bm25_removed, bm25_added = _delta(changes, ix.bm25.seq, items)
+        tokens = ix.bm25.analyzer.many([self._text(s.item) for s in bm25_added])
+        dense_removed, dense_added = _delta(changes, ix.dense.seq, items)
+        vectors = self._vectors_of(dense_added)
+        with self._rw.write() if live else contextlib.nullcontext():
+            if table is not None:
+                ix.attributes = table
+            else:
+                for docno in attr_removed:
+                    ix.attributes.remove(docno)
+                for stored in attr_added:
+                    ix.attributes.add(stored.docno, dict(stored.item.attributes), types)
+            ix.bm25.remove(bm25_removed)
+            ix.bm25.add_tokens(_docnos(bm25_added), tokens)
+            ix.dense.remove(dense_removed)
+            ix.dense.add(_docnos(dense_added), vectors)
+            ix.attr_seq = ix.bm25.seq = ix.dense.seq = seq
 
-    def _reload_attributes(self, types: dict[str, str]) -> None:
+    def _attribute_table(self, types: dict[str, str]) -> AttributeTable:
         table = AttributeTable(types)
         for batch in self.store.iter_items():
             for stored in batch:
                 table.add(stored.docno, dict(stored.item.attributes), types)
-        self.attributes = table
+        return table
 
     def _vectors_of(self, stored: list[StoredItem]) -> np.ndarray:
         found = self.store.vectors(self.encoder.id, [s.hash for s in stored], self.dim)
@@ -298,7 +345,7 @@ class Collection:
                 "(BM25 sees the whole text)",
                 stacklevel=3,
             )
-        with self._writer, self._lock:
+        with self._apply, self._writer:
             result = self.store.write(upserts, deletes, must_be_new=must_be_new)
             self._refresh()
         return result
@@ -330,7 +377,7 @@ class Collection:
                     f"no item with id {missing[0]!r} ({len(missing)} missing); nothing was deleted",
                     ids=missing[:20],
                 )
-        with self._writer, self._lock:
+        with self._apply, self._writer:
             result = self.store.write([], list(ids), must_be_new=False)
             self._refresh()
         return result.deleted
@@ -351,28 +398,30 @@ class Collection:
         return stored.item
 
     def info(self) -> dict[str, Any]:
-        self._refresh()
-        return {
-            "path": str(self.path),
-            "items": self.count(),
-            "encoder": self.encoder.id,
-            "dim": self.dim,
-            "attributes": dict(self.attributes.types),
-            "seq": self.store.last_seq(),
-            "indexes": {
-                "bm25": {
-                    "rows": self.bm25.n_rows,
-                    "live": len(self.bm25),
-                    "terms": len(self.bm25.vocab),
+        self._refresh(wait=False)
+        with self._rw.read():
+            ix = self._ix
+            return {
+                "path": str(self.path),
+                "items": self.count(),
+                "encoder": self.encoder.id,
+                "dim": self.dim,
+                "attributes": dict(ix.attributes.types),
+                "seq": ix.seq,
+                "indexes": {
+                    "bm25": {
+                        "rows": ix.bm25.n_rows,
+                        "live": len(ix.bm25),
+                        "terms": len(ix.bm25.vocab),
+                    },
+                    "dense": {
+                        "rows": ix.dense.n_rows,
+                        "live": len(ix.dense),
+                        "kind": "hnsw" if ix.dense.hnsw is not None else "exact",
+                    },
                 },
-                "dense": {
-                    "rows": self.dense.n_rows,
-                    "live": len(self.dense),
-                    "kind": "hnsw" if self.dense.hnsw is not None else "exact",
-                },
-            },
-            "config": self.config.to_dict(),
-        }
+                "config": self.config.to_dict(),
+            }
 
     def search(
         self,
@@ -413,16 +462,17 @@ class Collection:
             _check_query(q)
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
-        with self._lock:
-            self._refresh()
-            mask = compile_filter(where, self.attributes.types)(self.attributes) if where else None
+        self._refresh(wait=False)
+        with self._rw.read():
+            ix = self._ix
+            mask = compile_filter(where, ix.attributes.types)(ix.attributes) if where else None
             timings["filter_ms"] = _ms(t0)
             batch = QueryBatch(list(queries), self._encode_queries)
             if mode == "hybrid":
-                results, per_source = self._hybrid(batch, k, mask, timings)
+                results, per_source = self._hybrid(ix, batch, k, mask, timings)
             else:
                 t = time.perf_counter()
-                cands = self.retrievers[mode].retrieve(batch, k, mask)
+                cands = ix.retrievers[mode].retrieve(batch, k, mask)
                 timings[f"{mode}_ms"] = _ms(t)
                 results = [cands.row(i) for i in range(len(queries))]
                 per_source = {mode: results}
@@ -432,18 +482,23 @@ class Collection:
         return self.encoder.encode_queries(texts)
 
     def _hybrid(
-        self, batch: QueryBatch, k: int, mask: np.ndarray | None, timings: dict[str, float]
+        self,
+        ix: _Indexes,
+        batch: QueryBatch,
+        k: int,
+        mask: np.ndarray | None,
+        timings: dict[str, float],
     ) -> tuple[list[Any], dict[str, list[Any]]]:
         fusion = self.config.fusion
         depth = max(k, fusion.depth)
         lists: dict[str, Candidates] = {}
-        for name, retriever in self.retrievers.items():
+        for name, retriever in ix.retrievers.items():
             t = time.perf_counter()
             lists[name] = retriever.retrieve(batch, depth, mask)
             timings[f"{name}_ms"] = _ms(t)
         t = time.perf_counter()
         results = []
-        n_docs = max(len(self.bm25), 1)
+        n_docs = max(len(ix.bm25), 1)
         for i, text in enumerate(batch.texts):
             lex, den = lists["lexical"].row(i), lists["dense"].row(i)
             if fusion.method == "rrf":
@@ -451,7 +506,7 @@ class Collection:
             else:
                 alpha = fusion.alpha
                 if fusion.adaptive:
-                    idf = self.bm25.idf()[self.bm25.query_terms(text)]
+                    idf = ix.bm25.idf()[ix.bm25.query_terms(text)]
                     alpha = adaptive_alpha(idf, n_docs, fusion.alpha)
                 norm = NORMALIZERS[fusion.normalization]
                 docnos, scores = weighted_sum(
@@ -516,19 +571,39 @@ class Collection:
     ) -> list[Hit]:
         """Items whose dense vectors are nearest to ``item_id``'s (the item itself excluded)."""
         _check_k(k)
-        with self._lock:
-            self._refresh()
+        self._refresh(wait=False)
+        with self._rw.read():
+            ix = self._ix
             docno = self.store.docnos_of([item_id]).get(item_id)
-            vector = None if docno is None else self.dense.vector_of(docno)
+            vector = None if docno is None else ix.dense.vector_of(docno)
             if docno is None or vector is None:
                 raise NotFound(f"no item with id {item_id!r}", id=item_id)
             if where:
-                mask = compile_filter(where, self.attributes.types)(self.attributes).copy()
+                mask = compile_filter(where, ix.attributes.types)(ix.attributes).copy()
             else:
-                mask = self.attributes.live.copy()
+                mask = ix.attributes.live.copy()
             mask[docno] = False
-            cands = self.dense.search_batch(vector[None, :], k, mask)
+            cands = ix.dense.search_batch(vector[None, :], k, mask)
         return self._hits([cands.row(0)], None, {}, time.perf_counter())[0]
+
+
+class _Indexes:
+    """What searches read: the attribute columns and the derived indexes, each at the change-log
+    sequence number it reflects. ``rebuild`` swaps in a whole new one."""
+
+    def __init__(self, attributes: AttributeTable, bm25: BM25Index, dense: DenseIndex) -> None:
+        self.attributes = attributes
+        self.attr_seq = 0
+        self.bm25 = bm25
+        self.dense = dense
+        self.retrievers: dict[str, Any] = {
+            "lexical": LexicalRetriever(bm25),
+            "dense": DenseRetriever(dense),
+        }
+
+    @property
+    def seq(self) -> int:
+        return min(self.attr_seq, self.bm25.seq, self.dense.seq)
 
 
 def _delta(

@@ -6,8 +6,11 @@ it, as the model was trained; the count of truncated inputs is reported, never h
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +68,12 @@ class SentenceEncoder(Encoder):
 
     @property
     def model(self) -> Any:
+        if self._model is not None:
+            return self._model
+        with _load_lock:  # two server threads asking at once load it once
+            return self._load()
+
+    def _load(self) -> Any:
         if self._model is None:
             os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never reach for a hub at run time
             os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -107,11 +116,7 @@ class SentenceEncoder(Encoder):
         """Queries run on ``query_threads`` torch threads (1 by default): a short query gains
         little from a second thread, and when another process holds a core, OpenMP threads
         spinning on it turned a 10 ms encode into 400 ms (measured here)."""
-        import torch
-
-        before = torch.get_num_threads()
-        torch.set_num_threads(min(self.query_threads, before))
-        try:
+        with _query_threads(self.query_threads):
             vectors = self.model.encode(
                 texts,
                 batch_size=64,
@@ -119,6 +124,31 @@ class SentenceEncoder(Encoder):
                 convert_to_numpy=True,
                 show_progress_bar=False,
             )
-        finally:
-            torch.set_num_threads(before)
         return np.asarray(vectors, np.float32)
+
+
+_load_lock = threading.Lock()
+_threads_lock = threading.Lock()
+_threads_users = 0
+_threads_before = 0
+
+
+@contextlib.contextmanager
+def _query_threads(n: int) -> Iterator[None]:
+    """torch's thread count is process-wide: the first concurrent query lowers it, the last one
+    restores it (a save/restore per call would race between server threads)."""
+    import torch
+
+    global _threads_users, _threads_before
+    with _threads_lock:
+        if _threads_users == 0:
+            _threads_before = torch.get_num_threads()
+            torch.set_num_threads(min(n, _threads_before))
+        _threads_users += 1
+    try:
+        yield
+    finally:
+        with _threads_lock:
+            _threads_users -= 1
+            if _threads_users == 0:
+                torch.set_num_threads(_threads_before)

@@ -52,11 +52,15 @@ class BM25Index(RowIndex):
     # -- writes ------------------------------------------------------------------------------
 
     def add(self, docnos: np.ndarray, texts: list[str]) -> None:
-        if not texts:
+        self.add_tokens(docnos, self.analyzer.many(texts))
+
+    def add_tokens(self, docnos: np.ndarray, analyzed: list[list[str]]) -> None:
+        """``add`` with texts already analyzed (so the slow part can run outside a lock)."""
+        if not analyzed:
             return
         self._add_rows(np.asarray(docnos, np.int64))
         ptr, terms, tfs, lengths = [], [], [], []
-        for tokens in self.analyzer.many(texts):
+        for tokens in analyzed:
             counts = Counter(self.vocab.setdefault(tok, len(self.vocab)) for tok in tokens)
             terms.append(np.fromiter(counts.keys(), np.int32, len(counts)))
             tfs.append(np.fromiter(counts.values(), np.float32, len(counts)))

@@ -1,16 +1,21 @@
-"""A cross-process writer lock, so a second writer waits, then fails with a clear message."""
+"""Locks: a cross-process writer lock (a second writer waits, then fails with a clear message),
+and an in-process readers-writer lock so searches share the indexes and only an index update
+excludes them."""
 
 from __future__ import annotations
 
 import fcntl
 import os
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
 
 from sleuth.errors import Conflict
 
-__all__ = ["WriterLock"]
+__all__ = ["ReadWriteLock", "WriterLock"]
 
 
 class WriterLock:
@@ -55,3 +60,43 @@ class WriterLock:
             fcntl.flock(self._fd, fcntl.LOCK_UN)
             os.close(self._fd)
             self._fd = None
+
+
+class ReadWriteLock:
+    """Many readers at once, or one writer. A waiting writer holds back new readers, so a steady
+    stream of searches cannot starve an index update. Not re-entrant."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition(threading.Lock())
+        self._readers = 0
+        self._writing = False
+        self._writers_waiting = 0
+
+    @contextmanager
+    def read(self) -> Iterator[None]:
+        with self._cond:
+            while self._writing or self._writers_waiting:
+                self._cond.wait()
+            self._readers += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._readers -= 1
+                if not self._readers:
+                    self._cond.notify_all()
+
+    @contextmanager
+    def write(self) -> Iterator[None]:
+        with self._cond:
+            self._writers_waiting += 1
+            while self._writing or self._readers:
+                self._cond.wait()
+            self._writers_waiting -= 1
+            self._writing = True
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._writing = False
+                self._cond.notify_all()

@@ -79,6 +79,7 @@ class Store:
         self.path = folder / FILENAME
         self._busy_ms = int(busy_timeout_s * 1000)
         self._local = threading.local()
+        self._readers: list[sqlite3.Connection] = []  # one per thread that read; closed on close
         self._write_lock = threading.Lock()
         self._closed = False
         self._writer = self._connect()
@@ -99,6 +100,8 @@ class Store:
         con = getattr(self._local, "con", None)
         if con is None:
             con = self._local.con = self._connect()
+            with self._write_lock:
+                self._readers.append(con)
         return con
 
     @property
@@ -110,10 +113,10 @@ class Store:
             return
         self._closed = True
         self._writer.close()
-        con = getattr(self._local, "con", None)
-        if con is not None:
-            con.close()
-            self._local.con = None
+        with self._write_lock:
+            for con in self._readers:
+                con.close()
+            self._readers.clear()
 
     # -- metadata ---------------------------------------------------------------------------
 
