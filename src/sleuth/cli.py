@@ -224,6 +224,70 @@ def demo(
             _print_hits(col.search(query, k=5, where=where), False)
 
 
+@app.command()
+def serve(
+    data: Annotated[
+        Path, typer.Option(help="The data folder: one subfolder per collection.")
+    ] = Path("sleuth-data"),
+    host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port (0: any free port).")] = 8080,
+    demo: Annotated[
+        bool, typer.Option(help="Build the demo collection 'stdlib' first if it is absent.")
+    ] = False,
+    encoder: Annotated[str, typer.Option(help="Encoder for the demo collection.")] = "minilm",
+) -> None:
+    """Run the HTTP server and web page. Set SLEUTH_API_KEY to require a key."""
+    import os
+
+    import uvicorn
+
+    from sleuth.catalog import Engine
+    from sleuth.server import create_app
+
+    engine = Engine(data)
+    if demo and "stdlib" not in engine.names():
+        from sleuth.demo import stdlib_items
+
+        items = stdlib_items()
+        print(
+            f"building the demo collection {data / 'stdlib'}: {len(items)} documentation entries "
+            "of the Python standard library (once)",
+            file=sys.stderr,
+        )
+        engine.create("stdlib", encoder=encoder).add(items, progress=True)
+        engine.close()
+    if host not in ("127.0.0.1", "localhost", "::1") and not os.environ.get("SLEUTH_API_KEY"):
+        print(
+            f"warning: binding to {host} without an API key: anyone who can reach this address "
+            "can read and change the data. Set SLEUTH_API_KEY to require one.",
+            file=sys.stderr,
+        )
+    config = uvicorn.Config(
+        create_app(engine), host=host, port=port, log_level="warning", access_log=False
+    )
+    server = uvicorn.Server(config)
+
+    async def announce() -> None:
+        import asyncio
+
+        while not server.started:
+            await asyncio.sleep(0.05)
+        for s in server.servers:
+            for sock in s.sockets:
+                bound_host, bound_port = sock.getsockname()[:2]
+                shown = f"[{bound_host}]" if ":" in bound_host else bound_host
+                print(f"sleuth is serving {data} at http://{shown}:{bound_port}/", flush=True)
+
+    import asyncio
+
+    async def run() -> None:
+        task = asyncio.create_task(announce())
+        await server.serve()
+        task.cancel()
+
+    asyncio.run(run())
+
+
 def main() -> None:
     try:
         app()

@@ -14,6 +14,7 @@ import threading
 import time
 import warnings
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -68,7 +69,7 @@ def open_collection(
         if exists:
             check_version(store.get_meta("format_version"), folder)
             stored = CollectionConfig.from_dict(store.get_meta("config"))
-            if config is not None and config != stored:
+            if config is not None and replace(config, encoder=stored.encoder) != stored:
                 raise Conflict(
                     f"{folder} was created with another configuration; open it without config= "
                     "(its own is used) or create a new collection",
@@ -80,6 +81,7 @@ def open_collection(
         else:
             config = config or CollectionConfig()
             enc = get_encoder(encoder if encoder is not None else config.encoder)
+            config = replace(config, encoder=enc.spec)  # the one actually used
             dim = enc.dim
             store.set_meta(
                 {
@@ -123,6 +125,7 @@ class Collection:
         self._rw = ReadWriteLock()
         self._index_dir = folder / "index"
         self._index_dir.mkdir(exist_ok=True)
+        self.encoded_texts = 0  # texts this object sent to the encoder (cache misses)
         self._ix = self._open_indexes()
         self._saved_seq = min(self._ix.bm25.seq, self._ix.dense.seq)
         self._refresh()
@@ -306,6 +309,7 @@ class Collection:
                     )
                 vectors = dict(zip(chunk, encoded.vectors))
                 self.store.put_vectors(self.encoder.id, vectors)
+                self.encoded_texts += len(chunk)
                 out.update(vectors)
                 truncated += encoded.truncated
                 advance(len(chunk))

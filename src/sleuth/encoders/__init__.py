@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 from sleuth.encoders.base import Encoder
@@ -22,9 +23,9 @@ def get_encoder(spec: str | Encoder) -> Encoder:
     if isinstance(spec, Encoder):
         return spec
     if spec == "minilm":
-        from sleuth.encoders.sentence import SentenceEncoder, bundled_minilm
+        from sleuth.encoders.sentence import bundled_minilm
 
-        return SentenceEncoder(bundled_minilm())
+        return _model(bundled_minilm())
     if spec == "hashing" or spec.startswith("hashing:"):
         _, _, dim = spec.partition(":")
         if dim and not dim.isdigit():
@@ -32,7 +33,20 @@ def get_encoder(spec: str | Encoder) -> Encoder:
         return HashingEncoder(dim=int(dim) if dim else 256)
     path = Path(spec).expanduser()
     if (path / "modules.json").exists() or (path / "config.json").exists():
-        from sleuth.encoders.sentence import SentenceEncoder
-
-        return SentenceEncoder(path)
+        return _model(path)
     raise InvalidInput(f"unknown encoder {spec!r}; known: {', '.join(KNOWN)}", encoder=spec)
+
+
+_models: dict[Path, Encoder] = {}
+_models_lock = threading.Lock()
+
+
+def _model(path: Path) -> Encoder:
+    """One encoder per model folder and process: collections that share a model load it once."""
+    from sleuth.encoders.sentence import SentenceEncoder
+
+    with _models_lock:
+        key = path.resolve()
+        if key not in _models:
+            _models[key] = SentenceEncoder(key)
+        return _models[key]

@@ -1,0 +1,107 @@
+"""One mapping from what went wrong to an HTTP status and a JSON body:
+``{"error": {"type", "message", "details"}}``. Bad input is never a 500."""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from sleuth.errors import (
+    Conflict,
+    CorruptIndex,
+    InvalidCollection,
+    InvalidInput,
+    NotFound,
+    SleuthError,
+)
+from sleuth.server.schemas import ErrorResponse
+
+__all__ = ["ERROR_RESPONSES", "ApiError", "error_response", "install_error_handlers"]
+
+log = logging.getLogger("sleuth.server")
+
+STATUS: dict[type[SleuthError], int] = {
+    InvalidInput: 422,
+    NotFound: 404,
+    Conflict: 409,
+    InvalidCollection: 409,
+    CorruptIndex: 500,
+}
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorResponse, "description": description}
+    for status, description in {
+        400: "Malformed request (e.g. the body is not JSON)",
+        401: "Missing or wrong API key",
+        404: "No such collection or item",
+        409: "Conflict: the name or id exists, or the collection is busy",
+        413: "Over a documented limit: body size or items per batch",
+        422: "Invalid input: says what was wrong and what is allowed",
+    }.items()
+}
+
+
+class ApiError(Exception):
+    """An error the server itself raises (limits, authentication)."""
+
+    def __init__(self, status: int, type_: str, message: str, **details: Any) -> None:
+        super().__init__(message)
+        self.status, self.type, self.message, self.details = status, type_, message, details
+
+
+def error_response(
+    status: int, type_: str, message: str, details: dict[str, Any] | None = None
+) -> JSONResponse:
+    body = {"error": {"type": type_, "message": message, "details": details or {}}}
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(SleuthError)
+    async def sleuth_error(_: Request, exc: SleuthError) -> JSONResponse:
+        status = next(s for cls, s in STATUS.items() if isinstance(exc, cls))
+        return error_response(status, _snake(type(exc).__name__), exc.message, exc.details)
+
+    @app.exception_handler(ApiError)
+    async def api_error(_: Request, exc: ApiError) -> JSONResponse:
+        return error_response(exc.status, exc.type, exc.message, exc.details)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = exc.errors()
+        if any(e.get("type") == "json_invalid" for e in errors):
+            return error_response(400, "bad_request", "the request body is not valid JSON")
+        first = errors[0] if errors else {"loc": (), "msg": "invalid request"}
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        problems = [
+            {"at": ".".join(str(p) for p in e.get("loc", ())), "problem": e.get("msg", "")}
+            for e in errors[:20]
+        ]
+        return error_response(
+            422, "invalid_input", f"{where}: {first.get('msg')}", {"errors": problems}
+        )
+
+    @app.exception_handler(HTTPException)
+    async def http_error(_: Request, exc: HTTPException) -> JSONResponse:
+        kind = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        message = str(exc.detail) if exc.status_code != 404 else "no such endpoint"
+        response = error_response(exc.status_code, kind, message)
+        if exc.headers:
+            response.headers.update(exc.headers)
+        return response
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        return error_response(500, "internal", f"internal error: {type(exc).__name__}")

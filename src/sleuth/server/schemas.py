@@ -1,0 +1,133 @@
+"""Request and response bodies of the HTTP API (they make the OpenAPI document)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from sleuth.catalog import NAME_PATTERN
+from sleuth.engine import MAX_K, MAX_QUERY_CHARS
+
+__all__ = [
+    "CollectionCreate",
+    "CollectionInfo",
+    "CollectionList",
+    "ErrorResponse",
+    "Health",
+    "HitOut",
+    "ItemsWrite",
+    "SearchRequest",
+    "SearchResponse",
+    "WriteResultOut",
+]
+
+Mode = Literal["lexical", "dense", "hybrid"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ErrorBody(BaseModel):
+    type: str = Field(description="invalid_input, not_found, conflict, too_large, unauthorized…")
+    message: str = Field(description="What was wrong and what is allowed.")
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorBody
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+    ready: bool
+    version: str
+    collections: int
+
+
+class CollectionCreate(_Strict):
+    name: str = Field(pattern=NAME_PATTERN, description="Letters, digits, '_', '-', '.'.")
+    encoder: str | None = Field(
+        None, description='"minilm" (default), "hashing[:dim]" or a model folder on the server.'
+    )
+    config: dict[str, Any] | None = Field(
+        None,
+        description="A CollectionConfig as JSON: text_fields, bm25, dense, fusion.",
+        examples=[{"text_fields": ["title", "text"], "fusion": {"method": "rrf"}}],
+    )
+
+
+class CollectionSummary(BaseModel):
+    name: str
+    items: int
+
+
+class CollectionList(BaseModel):
+    collections: list[CollectionSummary]
+
+
+class CollectionInfo(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    name: str
+    items: int
+    encoder: str
+    dim: int
+    attributes: dict[str, str]
+    seq: int
+    indexes: dict[str, dict[str, Any]]
+    config: dict[str, Any]
+
+
+class ItemIn(BaseModel):
+    """An item: ``id``, text fields (the collection's ``text_fields``) and attributes, flat."""
+
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={
+            "examples": [{"id": "a1", "text": "How to sort a list", "kind": "howto"}]
+        },
+    )
+
+    id: str
+
+
+class ItemsWrite(_Strict):
+    items: list[ItemIn] = Field(description="Written in one transaction: all or none.")
+    mode: Literal["upsert", "add"] = Field(
+        "upsert", description="upsert replaces existing ids; add refuses them (409)."
+    )
+
+
+class WriteResultOut(BaseModel):
+    added: int
+    updated: int
+    unchanged: int
+    deleted: int
+    seq: int = Field(description="The change-log sequence number after this write.")
+
+
+class SearchRequest(_Strict):
+    query: str = Field(min_length=1, max_length=MAX_QUERY_CHARS)
+    k: int = Field(10, ge=1, le=MAX_K)
+    mode: Mode = "hybrid"
+    where: dict[str, Any] | None = Field(
+        None,
+        description='A filter on attributes, e.g. {"kind": "function"} or '
+        '{"lines": {"gte": 10}}; operators eq ne in nin gt gte lt lte exists, and/or/not.',
+    )
+    explain: bool = False
+
+
+class HitOut(BaseModel):
+    id: str
+    score: float
+    fields: dict[str, str]
+    attributes: dict[str, Any]
+    explain: dict[str, Any] | None = None
+
+
+class SearchResponse(BaseModel):
+    hits: list[HitOut]
+    took_ms: float
