@@ -8,7 +8,16 @@ of a query or filter from the rules instead of copying it from a run.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -81,3 +90,69 @@ def assert_same_hits(a: list[sleuth.Hit], b: list[sleuth.Hit], *, rtol: float = 
             assert abs(sa[j] - sa[i]) <= tol, f"{hb.id} at {i} in b but at {j} in a: not a tie"
         else:
             assert abs(sa[-1] - sa[i]) <= tol, f"{hb.id} missing from a and not tied at the cut"
+
+
+@contextlib.contextmanager
+def live_server(engine: Any, **app_options: Any) -> Iterator[str]:
+    """A real uvicorn server for ``create_app(engine)`` on a free loopback port, in a thread;
+    yields its base URL and shuts it down (running the app's lifespan) afterwards."""
+    import uvicorn
+
+    from sleuth.server import create_app
+
+    config = uvicorn.Config(
+        create_app(engine, **app_options), host="127.0.0.1", port=0, log_level="warning"
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the test server did not start")
+        time.sleep(0.02)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(30)
+
+
+class ServerProcess:
+    """``sleuth serve`` in a child process (so a test can SIGKILL it); ``url`` once it listens."""
+
+    def __init__(self, data: Path, *args: str) -> None:
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "sleuth.cli",
+                "serve",
+                "--data",
+                str(data),
+                "--port",
+                "0",
+                "--encoder",
+                "hashing",
+                *args,
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        line = self.proc.stdout.readline() if self.proc.stdout else ""
+        match = re.search(r"(http://\S+?)/?$", line.strip())
+        if match is None:
+            self.proc.kill()
+            err = self.proc.stderr.read() if self.proc.stderr else ""
+            raise RuntimeError(f"the server did not start: {line!r} {err[-2000:]}")
+        self.url = match.group(1)
+
+    def kill(self) -> None:
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(30)
+
+    def stop(self) -> None:
+        self.proc.send_signal(signal.SIGTERM)
+        self.proc.wait(60)

@@ -15,6 +15,7 @@ import uuid
 from pathlib import Path
 
 from sleuth.config import CollectionConfig
+from sleuth.encoders import Encoder
 from sleuth.engine import Collection, open_collection
 from sleuth.errors import Conflict, InvalidInput, NotFound
 from sleuth.store.sqlite import FILENAME
@@ -28,12 +29,20 @@ _TRASH = ".deleting-"
 
 class Engine:
     """Collections under ``data``, opened on first use and kept open until ``close()``.
+    ``default_encoder`` is used by ``create`` when no ``encoder=`` is given (over the config's).
 
     Thread-safe: a server's request threads share one ``Engine``.
     """
 
-    def __init__(self, data: str | Path, *, lock_timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        data: str | Path,
+        *,
+        default_encoder: str | None = None,
+        lock_timeout: float = 30.0,
+    ) -> None:
         self.path = Path(data)
+        self.default_encoder = default_encoder  # for new collections that name none
         self.path.mkdir(parents=True, exist_ok=True)
         self.lock_timeout = lock_timeout
         self._open: dict[str, Collection] = {}
@@ -62,13 +71,15 @@ class Engine:
         name: str,
         *,
         config: CollectionConfig | None = None,
-        encoder: str | None = None,
+        encoder: str | Encoder | None = None,
     ) -> Collection:
         """A new, empty collection. An existing name is a ``Conflict``."""
         folder = self._folder(name)
         with self._lock:
             if (folder / FILENAME).exists():
                 raise Conflict(f"a collection named {name!r} already exists", collection=name)
+            if encoder is None:
+                encoder = self.default_encoder
             col = open_collection(
                 folder, encoder=encoder, config=config, lock_timeout=self.lock_timeout
             )

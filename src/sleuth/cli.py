@@ -234,7 +234,9 @@ def serve(
     demo: Annotated[
         bool, typer.Option(help="Build the demo collection 'stdlib' first if it is absent.")
     ] = False,
-    encoder: Annotated[str, typer.Option(help="Encoder for the demo collection.")] = "minilm",
+    encoder: Annotated[
+        str, typer.Option(help="Encoder of new collections that name none (and of the demo).")
+    ] = "minilm",
 ) -> None:
     """Run the HTTP server and web page. Set SLEUTH_API_KEY to require a key."""
     import os
@@ -244,7 +246,7 @@ def serve(
     from sleuth.catalog import Engine
     from sleuth.server import create_app
 
-    engine = Engine(data)
+    engine = Engine(data, default_encoder=encoder)
     if demo and "stdlib" not in engine.names():
         from sleuth.demo import stdlib_items
 
@@ -254,7 +256,7 @@ def serve(
             "of the Python standard library (once)",
             file=sys.stderr,
         )
-        engine.create("stdlib", encoder=encoder).add(items, progress=True)
+        engine.create("stdlib").add(items, progress=True)
         engine.close()
     if host not in ("127.0.0.1", "localhost", "::1") and not os.environ.get("SLEUTH_API_KEY"):
         print(

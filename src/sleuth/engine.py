@@ -63,6 +63,7 @@ def open_collection(
     """
     folder = Path(path)
     exists = check_folder(folder)
+    new_folder = not folder.exists()
     folder.mkdir(parents=True, exist_ok=True)
     store = Store(folder, busy_timeout_s=lock_timeout)
     try:
@@ -94,6 +95,11 @@ def open_collection(
             )
     except BaseException:
         store.close()
+        if not exists:  # a collection that could not be created leaves nothing behind
+            for leftover in folder.glob(f"{store.path.name}*"):
+                leftover.unlink()
+            if new_folder:
+                folder.rmdir()
         raise
     return Collection(folder, store, config, enc, dim, lock_timeout=lock_timeout)
 

@@ -172,7 +172,8 @@ def create_app(
     @api.post("/collections", response_model=CollectionInfo, status_code=201, tags=["collections"])
     def create_collection(body: CollectionCreate) -> Any:
         config = CollectionConfig.from_dict(body.config) if body.config is not None else None
-        engine.create(body.name, config=config, encoder=body.encoder)
+        encoder = body.encoder or (body.config or {}).get("encoder")
+        engine.create(body.name, config=config, encoder=encoder)
         return info_of(body.name)
 
     @api.get("/collections/{name}", response_model=CollectionInfo, tags=["collections"])
@@ -287,13 +288,9 @@ def _ms(start: float) -> float:
     return round((time.perf_counter() - start) * 1000, 3)
 
 
-class _TooLarge(Exception):
-    pass
-
-
 class _BodyLimit:
-    """413 for a body over ``max_bytes``: at once from Content-Length, or while a chunked body
-    streams in, before it is all read."""
+    """413 for a body over ``max_bytes``: at once from Content-Length; a body without one
+    (chunked) is read up to the limit first, then handed on."""
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
@@ -306,28 +303,35 @@ class _BodyLimit:
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None:
             if not declared.isdigit():
-                await error_response(400, "bad_request", "Content-Length is not a number")(
-                    scope, receive, send
-                )
-                return
-            if int(declared) > self.max_bytes:
+                response = error_response(400, "bad_request", "Content-Length is not a number")
+                await response(scope, receive, send)
+            elif int(declared) > self.max_bytes:
+                await self._reject(scope, receive, send)
+            else:
+                await self.app(scope, receive, send)
+            return
+        chunks, size, more = [], 0, True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":
+                return  # the client went away
+            chunks.append(message.get("body", b""))
+            size += len(chunks[-1])
+            if size > self.max_bytes:
                 await self._reject(scope, receive, send)
                 return
-        received = 0
+            more = message.get("more_body", False)
+        body = b"".join(chunks)
+        sent = False
 
-        async def counted() -> Message:
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    raise _TooLarge
-            return message
+        async def replay() -> Message:
+            nonlocal sent
+            if sent:
+                return await receive()
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
 
-        try:
-            await self.app(scope, counted, send)
-        except _TooLarge:
-            await self._reject(scope, receive, send)
+        await self.app(scope, replay, send)
 
     async def _reject(self, scope: Scope, receive: Receive, send: Send) -> None:
         response = error_response(
