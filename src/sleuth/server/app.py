@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Response
-from fastapi.responses import FileResponse, PlainTextResponse
+from fastapi.responses import FileResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -113,15 +113,13 @@ def create_app(
         responses=ERROR_RESPONSES,
     )
     install_error_handlers(app)
-    bearer = HTTPBearer(auto_error=False, description="Needed when the server has an API key.")
+    bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer <SLEUTH_API_KEY>")
 
     def authorized(
         credentials: HTTPAuthorizationCredentials | None = Depends(bearer),  # noqa: B008
     ) -> None:
-        if api_key is None:
-            return
         given = credentials.credentials if credentials is not None else ""
-        if not hmac.compare_digest(given.encode(), api_key.encode()):
+        if not hmac.compare_digest(given.encode(), (api_key or "").encode()):
             raise ApiError(
                 401,
                 "unauthorized",
@@ -130,7 +128,8 @@ def create_app(
                 else "wrong API key",
             )
 
-    api = APIRouter(dependencies=[Depends(authorized)])
+    # Without a key, no security is declared, so the OpenAPI document says what is true.
+    api = APIRouter(dependencies=[Depends(authorized)] if api_key else [])
 
     # -- health and metrics ------------------------------------------------------------------
 
@@ -149,9 +148,13 @@ def create_app(
 
     @api.get(
         "/metrics",
-        response_class=PlainTextResponse,
         tags=["ops"],
-        responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text format"}},
+        responses={
+            200: {
+                "content": {"text/plain": {"schema": {"type": "string"}}},
+                "description": "Prometheus text format",
+            }
+        },
     )
     def prometheus() -> Response:
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)

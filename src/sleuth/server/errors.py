@@ -11,6 +11,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
+from starlette.routing import Match
 
 from sleuth.errors import (
     Conflict,
@@ -56,11 +57,26 @@ class ApiError(Exception):
 
 
 def error_response(
-    status: int, type_: str, message: str, details: dict[str, Any] | None = None
+    status: int,
+    type_: str,
+    message: str,
+    details: dict[str, Any] | None = None,
+    *,
+    headers: dict[str, str] | None = None,
 ) -> JSONResponse:
     body = {"error": {"type": type_, "message": message, "details": details or {}}}
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    headers = dict(headers or {})
+    if status == 401:
+        headers["WWW-Authenticate"] = "Bearer"
     return JSONResponse(body, status_code=status, headers=headers)
+
+
+def _methods_of(request: Request) -> list[str]:
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        if route.matches(request.scope)[0] is not Match.NONE:
+            methods |= getattr(route, "methods", None) or set()
+    return sorted(methods)
 
 
 def _snake(name: str) -> str:
@@ -93,13 +109,19 @@ def install_error_handlers(app: FastAPI) -> None:
         )
 
     @app.exception_handler(HTTPException)
-    async def http_error(_: Request, exc: HTTPException) -> JSONResponse:
-        kind = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+    async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
+        if exc.status_code == 405:  # name every method of the path, not only the first route's
+            allowed = _methods_of(request)
+            return error_response(
+                405,
+                "method_not_allowed",
+                f"{request.method} is not allowed here; allowed: {', '.join(allowed)}",
+                {"allowed": allowed},
+                headers={"Allow": ", ".join(allowed)},
+            )
+        kind = {404: "not_found"}.get(exc.status_code, "http_error")
         message = str(exc.detail) if exc.status_code != 404 else "no such endpoint"
-        response = error_response(exc.status_code, kind, message)
-        if exc.headers:
-            response.headers.update(exc.headers)
-        return response
+        return error_response(exc.status_code, kind, message, headers=exc.headers)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
