@@ -109,6 +109,19 @@ def test_exact_top_k() -> None:
     assert exact_top_k(np.zeros((2, 0), np.float32), 5)[0].shape == (2, 0)
 
 
+@given(
+    st.lists(st.integers(0, 3), min_size=1, max_size=40).map(lambda v: np.array([v], np.float32)),
+    st.integers(1, 45),
+)
+def test_exact_top_k_breaks_ties_by_column(scores: np.ndarray, k: int) -> None:
+    """Many equal scores (as hashing vectors give): the answer is the full sort's, so it
+    does not depend on how argpartition split the ties."""
+    idx, vals = exact_top_k(scores, k)
+    expected = np.lexsort((np.arange(scores.shape[1]), -scores[0]))[:k]
+    assert idx[0].tolist() == expected.tolist()
+    assert vals[0].tolist() == scores[0, expected].tolist()
+
+
 def test_empty_index_and_empty_filter() -> None:
     index = DenseIndex(DenseConfig(), DIM)
     out = index.search_batch(unit_vectors(2, 0), 4)

@@ -1,0 +1,108 @@
+// The page's entry point: tabs, the collection picker, the API key dialog, and the two views.
+
+import { api, forgetKey, path, saveKey, setKeyPrompt, storedKey } from "./api.js";
+import { $, $$, clearError, fmtCount, h, showError } from "./dom.js";
+import { createEvaluation } from "./evaluation.js";
+import { createSearch } from "./search.js";
+
+const COLLECTION = "sleuth.collection";
+
+/** Open the key dialog; resolves to the key entered, or null when cancelled. */
+function promptForKey(message) {
+  const dialog = $("#auth");
+  const input = $("#auth-input");
+  $("#auth-message").textContent = message;
+  $("#auth-forget").hidden = !storedKey();
+  input.value = "";
+  if (!dialog.open) dialog.showModal();
+  input.focus();
+  return new Promise((resolve) => {
+    dialog.addEventListener(
+      "close",
+      () => {
+        const key = input.value.trim();
+        resolve(dialog.returnValue === "ok" && key ? key : null);
+        input.value = "";
+        updateKeyButton();
+      },
+      { once: true },
+    );
+  });
+}
+
+function updateKeyButton() {
+  $("#key-button").hidden = !storedKey();
+}
+
+const search = createSearch();
+const evaluation = createEvaluation();
+
+function showView(name) {
+  const view = name === "eval" ? "eval" : "search";
+  for (const tab of $$("[role=tab]")) tab.setAttribute("aria-selected", String(tab.dataset.view === view));
+  $("#view-search").hidden = view !== "search";
+  $("#view-eval").hidden = view !== "eval";
+  $(".collection-picker").classList.toggle("faded", view !== "search");
+  if (view === "eval") evaluation.open();
+  const hash = view === "eval" ? "#eval" : "";
+  if (location.hash !== hash) history.replaceState(null, "", hash || location.pathname);
+}
+
+async function selectCollection(name) {
+  clearError();
+  try {
+    const info = await api(path("collections", name));
+    localStorage.setItem(COLLECTION, name);
+    $("#collection-info").textContent = `${fmtCount(info.items)} items · ${info.encoder}`;
+    search.setCollection(info);
+  } catch (error) {
+    $("#collection-info").textContent = "";
+    search.setCollection(null);
+    showError(error);
+  }
+}
+
+async function loadCollections() {
+  const select = $("#collection-select");
+  let collections;
+  try {
+    ({ collections } = await api("collections"));
+  } catch (error) {
+    showError(error);
+    return;
+  }
+  updateKeyButton();
+  select.replaceChildren(...collections.map((c) => h("option", { value: c.name }, c.name)));
+  select.disabled = !collections.length;
+  if (!collections.length) {
+    select.append(h("option", { value: "" }, "no collections"));
+    $("#collection-info").textContent = "";
+    search.setCollection(null);
+    return;
+  }
+  const saved = localStorage.getItem(COLLECTION);
+  select.value = collections.some((c) => c.name === saved) ? saved : collections[0].name;
+  await selectCollection(select.value);
+}
+
+setKeyPrompt(promptForKey);
+$("#auth-cancel").addEventListener("click", () => $("#auth").close("cancel"));
+$("#auth-forget").addEventListener("click", () => {
+  forgetKey();
+  $("#auth").close("cancel");
+});
+$("#key-button").addEventListener("click", async () => {
+  const key = await promptForKey("Change the API key sent with every call, or forget it.");
+  if (key) {
+    saveKey(key);
+    loadCollections();
+  }
+  updateKeyButton();
+});
+$("#collection-select").addEventListener("change", (event) => selectCollection(event.target.value));
+for (const tab of $$("[role=tab]")) tab.addEventListener("click", () => showView(tab.dataset.view));
+window.addEventListener("hashchange", () => showView(location.hash.slice(1)));
+
+updateKeyButton();
+showView(location.hash.slice(1));
+loadCollections();
