@@ -12,6 +12,7 @@ import datetime as dt
 import json
 import os
 import platform
+import shutil
 import statistics
 import sys
 import time
@@ -29,6 +30,7 @@ __all__ = [
     "Timing",
     "compare",
     "machine_info",
+    "open_cached",
     "print_table",
     "ratio",
     "require_data",
@@ -256,3 +258,23 @@ def _json_default(value: Any) -> Any:
     if isinstance(value, Path):
         return str(value)
     raise TypeError(f"not JSON serializable: {type(value).__name__}")
+
+
+def open_cached(folder: Any, corpus: list[Any], rebuild: bool = False) -> Any:
+    """The cached SciFact collection, built (or completed after an interruption) if needed."""
+    import sleuth
+
+    path = CACHE_DIR / "scifact-minilm"
+    if rebuild and path.exists():
+        shutil.rmtree(path)
+    col = sleuth.open(path, encoder="minilm")
+    if col.count() != len(corpus):
+        print(f"building {path} ({len(corpus):,} documents; encoding takes minutes, vectors are "
+              "cached as they are done, so an interrupted build resumes)")
+        t = time.perf_counter()
+        col.upsert(corpus, progress=True)
+        col.save()
+        print(f"built in {time.perf_counter() - t:.0f} s")
+    else:
+        print(f"reusing {path} ({col.count():,} items)")
+    return col

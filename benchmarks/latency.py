@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import statistics
 import time
 from collections.abc import Callable
@@ -24,8 +23,8 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import numpy as np
 from _common import (
-    CACHE_DIR,
     machine_info,
+    open_cached,
     print_table,
     require_data,
     summary_row,
@@ -36,26 +35,6 @@ NAME = "latency"
 K = 10
 TARGET_MS = 25.0  # hybrid median
 MODES = ("hybrid", "lexical", "dense")
-
-
-def open_cached(folder: Any, corpus: list[Any], rebuild: bool) -> Any:
-    """The cached SciFact collection, built (or completed after an interruption) if needed."""
-    import sleuth
-
-    path = CACHE_DIR / "scifact-minilm"
-    if rebuild and path.exists():
-        shutil.rmtree(path)
-    col = sleuth.open(path, encoder="minilm")
-    if col.count() != len(corpus):
-        print(f"building {path} ({len(corpus):,} documents; encoding takes minutes, vectors are "
-              "cached as they are done, so an interrupted build resumes)")
-        t = time.perf_counter()
-        col.upsert(corpus, progress=True)
-        col.save()
-        print(f"built in {time.perf_counter() - t:.0f} s")
-    else:
-        print(f"reusing {path} ({col.count():,} items)")
-    return col
 
 
 def percentile(values: list[float], q: float) -> float:

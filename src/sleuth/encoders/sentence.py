@@ -103,13 +103,14 @@ class SentenceEncoder(Encoder):
     def encode(self, texts: list[str], *, batch_size: int = 32) -> Encoded:
         if not texts:
             return Encoded(np.zeros((0, self.dim), np.float32))
-        vectors = self.model.encode(
-            texts,
-            batch_size=batch_size,
-            normalize_embeddings=True,
-            convert_to_numpy=True,
-            show_progress_bar=False,
-        )
+        with _documents_lock:  # concurrent batches take turns: parallel forwards only thrash
+            vectors = self.model.encode(
+                texts,
+                batch_size=batch_size,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            )
         return Encoded(np.asarray(vectors, np.float32), self._count_truncated(texts))
 
     def encode_queries(self, texts: list[str]) -> np.ndarray:
@@ -128,27 +129,17 @@ class SentenceEncoder(Encoder):
 
 
 _load_lock = threading.Lock()
-_threads_lock = threading.Lock()
-_threads_users = 0
-_threads_before = 0
-
+_documents_lock = threading.Lock()
 
 @contextlib.contextmanager
 def _query_threads(n: int) -> Iterator[None]:
-    """torch's thread count is process-wide: the first concurrent query lowers it, the last one
-    restores it (a save/restore per call would race between server threads)."""
+    """torch's intra-op thread count (OpenMP) belongs to the calling thread, so a server thread
+    encoding a query lowers its own count and leaves a concurrent ingest's alone."""
     import torch
 
-    global _threads_users, _threads_before
-    with _threads_lock:
-        if _threads_users == 0:
-            _threads_before = torch.get_num_threads()
-            torch.set_num_threads(min(n, _threads_before))
-        _threads_users += 1
+    before = torch.get_num_threads()
+    torch.set_num_threads(min(n, before))
     try:
         yield
     finally:
-        with _threads_lock:
-            _threads_users -= 1
-            if _threads_users == 0:
-                torch.set_num_threads(_threads_before)
+        torch.set_num_threads(before)
