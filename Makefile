@@ -4,7 +4,13 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup serve demo test lint bench clean
+# The browser tests drive Debian's Chromium; installed once, with sudo when not root.
+CHROMIUM := /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+DATA ?= demo-data
+PORT ?= 8080
+
+.PHONY: setup serve demo test lint bench openapi clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,13 +22,22 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
-serve: demo
+# Builds the demo collection (Python's standard library docs) on first run, then serves it.
+serve: $(STAMP)
+	$(BIN)/sleuth serve --data $(DATA) --port $(PORT) --demo
 
 demo: $(STAMP)
 	$(BIN)/sleuth demo
 
-test: $(STAMP)
+$(CHROMIUM):
+	$(SUDO) apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium
+
+test: $(STAMP) $(CHROMIUM)
 	$(BIN)/python -m pytest -q
+
+openapi: $(STAMP)
+	$(BIN)/python -m sleuth.server.openapi docs/openapi.json
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

@@ -48,16 +48,24 @@ function showView(name) {
   if (location.hash !== hash) history.replaceState(null, "", hash || location.pathname);
 }
 
-async function selectCollection(name) {
+let current = null; // the collection shown or loading
+
+async function selectCollection(name, { force = false } = {}) {
+  if (name === current && !force) return;
+  current = name;
   clearError();
+  search.setCollection(null); // no searching the old one while the new one loads
+  $("#collection-info").textContent = "loading…";
   try {
     const info = await api(path("collections", name));
+    if (name !== current) return;
     localStorage.setItem(COLLECTION, name);
     $("#collection-info").textContent = `${fmtCount(info.items)} items · ${info.encoder}`;
     search.setCollection(info);
   } catch (error) {
+    if (name !== current) return;
+    current = null;
     $("#collection-info").textContent = "";
-    search.setCollection(null);
     showError(error);
   }
 }
@@ -76,13 +84,14 @@ async function loadCollections() {
   select.disabled = !collections.length;
   if (!collections.length) {
     select.append(h("option", { value: "" }, "no collections"));
+    current = null;
     $("#collection-info").textContent = "";
     search.setCollection(null);
     return;
   }
-  const saved = localStorage.getItem(COLLECTION);
-  select.value = collections.some((c) => c.name === saved) ? saved : collections[0].name;
-  await selectCollection(select.value);
+  const wanted = current ?? localStorage.getItem(COLLECTION);
+  select.value = collections.some((c) => c.name === wanted) ? wanted : collections[0].name;
+  await selectCollection(select.value, { force: true });
 }
 
 setKeyPrompt(promptForKey);

@@ -8,20 +8,14 @@ const WIDTH = 560;
 const HEIGHT = 280;
 const MARGIN = { top: 30, right: 16, bottom: 36, left: 52 };
 
-/** 1, 2, 2.5 or 5 times a power of ten, at least ``x``. */
-function niceStep(x) {
-  const power = 10 ** Math.floor(Math.log10(x));
-  const f = x / power;
-  return (f <= 1 ? 1 : f <= 2 ? 2 : f <= 2.5 ? 2.5 : f <= 5 ? 5 : 10) * power;
-}
-
+/** Ticks from 0 to at least ``max`` in at most 5 steps of 1, 2, 2.5 or 5 times a power of 10. */
 function ticksFor(max) {
   if (!(max > 0)) return [0, 1];
-  const step = niceStep(max / 4);
-  const ticks = [];
-  for (let i = 0; i * step < max * (1 + 1e-9) || ticks.length < 2; i++) ticks.push(i * step);
-  if (ticks[ticks.length - 1] < max) ticks.push(ticks.length * step);
-  return ticks;
+  const power = 10 ** Math.floor(Math.log10(max / 5));
+  const steps = [1, 2, 2.5, 5, 10].map((f) => f * power);
+  const step = steps.find((s) => Math.ceil(max / s - 1e-9) <= 5);
+  const n = Math.max(1, Math.ceil(max / step - 1e-9));
+  return Array.from({ length: n + 1 }, (_, i) => i * step);
 }
 
 /**
@@ -31,7 +25,7 @@ function ticksFor(max) {
  */
 export function barChart({ categories, series, format, colorBy = "series", label, testid }) {
   const values = series.flatMap((s) => s.values).filter(Number.isFinite);
-  const ticks = ticksFor(Math.max(0, ...values));
+  const ticks = ticksFor(Math.max(0, ...values) * 1.08); // headroom for the value labels
   const top = ticks[ticks.length - 1];
   const plotW = WIDTH - MARGIN.left - MARGIN.right;
   const plotH = HEIGHT - MARGIN.top - MARGIN.bottom;
@@ -46,8 +40,24 @@ export function barChart({ categories, series, format, colorBy = "series", label
     svg(
       "g",
       { class: "tick" },
-      svg("line", { x1: MARGIN.left, x2: WIDTH - MARGIN.right, y1: y(t), y2: y(t), class: t ? "grid" : "axis" }),
-      svg("text", { x: MARGIN.left - 8, y: y(t), class: "tick-label", "text-anchor": "end", "dominant-baseline": "middle" }, t.toFixed(digits)),
+      svg("line", {
+        class: t ? "grid" : "axis",
+        x1: MARGIN.left,
+        x2: WIDTH - MARGIN.right,
+        y1: y(t),
+        y2: y(t),
+      }),
+      svg(
+        "text",
+        {
+          class: "tick-label",
+          x: MARGIN.left - 8,
+          y: y(t),
+          "text-anchor": "end",
+          "dominant-baseline": "middle",
+        },
+        t.toFixed(digits),
+      ),
     ),
   );
   const groups = categories.map((category, ci) => {
@@ -74,14 +84,27 @@ export function barChart({ categories, series, format, colorBy = "series", label
           },
           svg("title", null, `${category} · ${s.name}: ${format(v)}`),
         ),
-        svg("text", { class: "bar-label", x: x + barW / 2, y: y(v) - 6, "text-anchor": "middle" }, format(v)),
+        svg(
+          "text",
+          { class: "bar-label", x: x + barW / 2, y: y(v) - 6, "text-anchor": "middle" },
+          format(v),
+        ),
       );
     });
     return svg(
       "g",
       { class: "bar-group", testid: "bar-group", dataset: { category } },
       bars,
-      svg("text", { class: "category-label", x: MARGIN.left + ci * band + band / 2, y: HEIGHT - MARGIN.bottom + 20, "text-anchor": "middle" }, category),
+      svg(
+        "text",
+        {
+          class: "category-label",
+          x: MARGIN.left + ci * band + band / 2,
+          y: HEIGHT - MARGIN.bottom + 20,
+          "text-anchor": "middle",
+        },
+        category,
+      ),
     );
   });
   const legend =

@@ -48,7 +48,13 @@ export function createDetail(panel, { onShow } = {}) {
       ),
       h(
         "button",
-        { type: "button", class: "icon-button", testid: "detail-close", "aria-label": "Close", onclick: close },
+        {
+          type: "button",
+          class: "icon-button",
+          testid: "detail-close",
+          "aria-label": "Close",
+          onclick: close,
+        },
         "×",
       ),
     );
@@ -62,7 +68,12 @@ export function createDetail(panel, { onShow } = {}) {
     const texts = textFields.filter((f) => f !== "title" && typeof item[f] === "string");
     return [
       texts.map((f) =>
-        h("section", { class: "detail-field" }, texts.length > 1 && h("h3", null, f), h("div", { class: "detail-text", testid: "detail-text" }, item[f])),
+        h(
+          "section",
+          { class: "detail-field" },
+          texts.length > 1 && h("h3", null, f),
+          h("div", { class: "detail-text", testid: "detail-text" }, item[f]),
+        ),
       ),
       Object.keys(attributes).length > 0 &&
         h(
@@ -74,7 +85,9 @@ export function createDetail(panel, { onShow } = {}) {
             { class: "attr-table", testid: "detail-attributes" },
             Object.entries(attributes)
               .sort(([a], [b]) => a.localeCompare(b))
-              .map(([k, v]) => h("tr", { dataset: { attr: k } }, h("th", null, k), h("td", null, fmtValue(v)))),
+              .map(([k, v]) =>
+                h("tr", { dataset: { attr: k } }, h("th", null, k), h("td", null, fmtValue(v))),
+              ),
           ),
         ),
     ];
@@ -99,7 +112,7 @@ export function createDetail(panel, { onShow } = {}) {
               onclick: () => show(hit.id),
             },
             h("span", { class: "similar-title" }, hit.fields.title || hit.id),
-            h("span", { class: "similar-score", title: "cosine similarity" }, fmtScore(hit.score)),
+            h("span", { class: "similar-score", title: "similarity" }, fmtScore(hit.score)),
             h("span", { class: "chips" }, chips(hit.attributes).slice(0, 3)),
           ),
         ),
@@ -115,18 +128,25 @@ export function createDetail(panel, { onShow } = {}) {
     panel.dataset.state = "loading";
     panel.replaceChildren(header(id, null), h("p", { class: "muted loading" }, "Loading…"));
     onShow?.(id);
+    const { top } = panel.getBoundingClientRect(); // below the results in narrow layouts
+    if (top < 0 || top > window.innerHeight - 80) panel.scrollIntoView({ block: "start" });
     const base = path("collections", collection.name, "items", id);
+    // The item alone is still worth showing when its neighbours cannot be had.
+    const similar = api(`${base}/similar?k=${SIMILAR_K}`).then(
+      (answer) => similarList(answer.hits),
+      (error) => h("p", { class: "muted", testid: "similar-error" }, `Unavailable: ${error.message}`),
+    );
     try {
-      const [item, similar] = await Promise.all([
-        api(base),
-        api(`${base}/similar?k=${SIMILAR_K}`),
-      ]);
+      const item = await api(base);
+      const neighbours = await similar;
       if (mine !== ticket) return;
       panel.replaceChildren(
         header(id, item.title && item.title !== id ? item.title : null),
-        h("div", { class: "detail-scroll" },
+        h(
+          "div",
+          { class: "detail-scroll" },
           itemBody(item),
-          h("section", { class: "detail-field" }, h("h3", null, "Similar items"), similarList(similar.hits)),
+          h("section", { class: "detail-field" }, h("h3", null, "Similar items"), neighbours),
         ),
       );
       panel.dataset.state = "done";

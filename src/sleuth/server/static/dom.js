@@ -47,7 +47,7 @@ export function fmtCount(value) {
 
 /** A short text for an attribute value (lists joined, booleans as yes/no). */
 export function fmtValue(value) {
-  if (Array.isArray(value)) return value.map(fmtValue).join(", ");
+  if (Array.isArray(value)) return value.length ? value.map(fmtValue).join(", ") : "—";
   if (typeof value === "boolean") return value ? "true" : "false";
   if (value === null || value === undefined) return "—";
   if (typeof value === "object") return JSON.stringify(value);

@@ -47,7 +47,16 @@ function metricsTable(report, modes) {
   return h(
     "table",
     { class: "metrics", testid: "metrics-table" },
-    h("thead", null, h("tr", null, h("th", null, "mode"), metrics.map((m) => h("th", { class: "num" }, HEADINGS[m] || m)))),
+    h(
+      "thead",
+      null,
+      h(
+        "tr",
+        null,
+        h("th", null, "mode"),
+        metrics.map((m) => h("th", { class: "num" }, HEADINGS[m] || m)),
+      ),
+    ),
     h(
       "tbody",
       null,
@@ -71,23 +80,28 @@ function metricsTable(report, modes) {
 function render(report, source) {
   const modes = modesOf(report);
   const values = (metric) => modes.map((mode) => report.runs[mode][metric]);
+  const speed = report.index?.items_per_s;
   const meta = [
     ["dataset", report.dataset],
     ["documents", fmtCount(report.docs)],
     ["queries", fmtCount(report.queries)],
     ["encoder", report.encoder],
-    ["indexing", report.index?.items_per_s != null ? `${fmtCount(Math.round(report.index.items_per_s))} items/s` : null],
+    ["indexing", speed != null ? `${fmtCount(Math.round(speed))} items/s` : null],
     ["source", source],
   ].filter(([, v]) => v != null && v !== "—");
   $("#report").replaceChildren(
-    h("dl", { class: "report-meta", testid: "report-meta" }, meta.map(([k, v]) => h("div", null, h("dt", null, k), h("dd", null, v)))),
+    h(
+      "dl",
+      { class: "report-meta", testid: "report-meta" },
+      meta.map(([k, v]) => h("div", null, h("dt", null, k), h("dd", null, v))),
+    ),
     h(
       "div",
       { class: "charts" },
       h(
         "figure",
         { class: "card chart-card" },
-        h("figcaption", null, "Quality ", h("span", { class: "muted" }, "nDCG@10 by mode, higher is better")),
+        h("figcaption", null, "Quality", h("span", { class: "muted" }, "nDCG@10, higher is better")),
         barChart({
           testid: "chart-ndcg",
           label: "nDCG@10",
@@ -100,7 +114,7 @@ function render(report, source) {
       h(
         "figure",
         { class: "card chart-card" },
-        h("figcaption", null, "Latency ", h("span", { class: "muted" }, "per query in ms, lower is better")),
+        h("figcaption", null, "Latency", h("span", { class: "muted" }, "ms per query, lower is better")),
         barChart({
           testid: "chart-latency",
           label: "ms",
@@ -122,8 +136,8 @@ export function createEvaluation() {
   const select = $("#report-select");
   const file = $("#report-file");
   const empty = $("#eval-empty");
-  const local = new Map();
-  let listed = false;
+  const local = new Map(); // "file:NAME" -> a report loaded from this computer
+  let shown = null;
 
   async function show(value) {
     clearError();
@@ -132,9 +146,12 @@ export function createEvaluation() {
         render(local.get(value), value.slice(5));
       } else {
         const report = checkReport(await api(path("reports", value)), `report ${value}`);
-        if (select.value === value) render(report, `${value}.json on the server`);
+        if (select.value !== value) return; // another was picked meanwhile
+        render(report, `${value}.json on the server`);
       }
+      shown = value;
     } catch (error) {
+      shown = null;
       $("#report").hidden = true;
       showError(error);
     }
@@ -148,12 +165,14 @@ export function createEvaluation() {
       showError(error);
       return;
     }
-    listed = true;
+    const before = select.value;
     select.replaceChildren(...names.map((n) => h("option", { value: n }, n)));
     for (const [value] of local) select.append(h("option", { value }, `${value.slice(5)} (local file)`));
     select.disabled = !select.options.length;
+    if (select.disabled) select.append(h("option", { value: "" }, "no reports yet"));
     empty.hidden = names.length > 0 || local.size > 0;
-    if (select.options.length) show(select.value);
+    if ([...select.options].some((o) => o.value === before)) select.value = before;
+    if (!select.disabled && select.value !== shown) show(select.value);
   }
 
   select.addEventListener("change", () => show(select.value));
@@ -172,6 +191,7 @@ export function createEvaluation() {
         checkReport(report, chosen.name);
         const value = `file:${chosen.name}`;
         local.set(value, report);
+        select.querySelector('option[value=""]')?.remove();
         if (![...select.options].some((o) => o.value === value)) {
           select.append(h("option", { value }, `${chosen.name} (local file)`));
         }
@@ -190,10 +210,7 @@ export function createEvaluation() {
   });
 
   return {
-    /** Called when the view opens: list the reports the first time. */
-    open() {
-      if (!listed) list();
-    },
-    refresh: list,
+    /** Called when the view opens: list the reports (new ones may have been saved). */
+    open: list,
   };
 }

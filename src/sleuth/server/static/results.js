@@ -121,7 +121,7 @@ function explainView(explain) {
     h(
       "table",
       { class: "explain-table" },
-      h("thead", null, h("tr", null, h("th", null, "retriever"), h("th", null, "rank"), h("th", null, "score"))),
+      h("thead", null, h("tr", null, ["retriever", "rank", "score"].map((c) => h("th", null, c)))),
       h(
         "tbody",
         null,
@@ -153,7 +153,7 @@ function hitCard(hit, rank, pattern, onOpen) {
       h("span", { class: "hit-title", testid: "hit-title" }, highlighted(title, pattern)),
       h("span", { class: "hit-score", testid: "hit-score", title: "score" }, fmtScore(hit.score)),
     ),
-    title !== hit.id && h("div", { class: "hit-id mono" }, hit.id),
+    !title.includes(hit.id) && h("div", { class: "hit-id mono" }, hit.id),
     text && h("p", { class: "snippet", testid: "snippet" }, highlighted(snippetOf(text, pattern), pattern)),
     h("div", { class: "chips" }, chips(hit.attributes)),
   );
@@ -192,8 +192,16 @@ export function createResults({ list, summary, timings, onOpen }) {
       list.dataset.state = "loading";
       list.setAttribute("aria-busy", "true");
     },
+    /** The form was not sent (bad input): what is shown stays, but the search is over. */
+    refused() {
+      done("error");
+    },
     fail() {
+      // Stale hits under an error would read as the answer to the failed request.
       list.removeAttribute("aria-busy");
+      list.replaceChildren();
+      summary.replaceChildren();
+      timings.hidden = true;
       done("error");
     },
     clear() {
@@ -218,14 +226,20 @@ export function createResults({ list, summary, timings, onOpen }) {
       summary.replaceChildren(
         h("strong", null, `${hits.length} ${hits.length === 1 ? "hit" : "hits"}`),
         ` in ${fmtMs(response.took_ms)} ms · ${request.mode}`,
-        request.where && h("span", { class: "summary-filter mono" }, ` · where ${JSON.stringify(request.where)}`),
+        ...(request.where
+          ? [h("span", { class: "summary-filter mono" }, ` · where ${JSON.stringify(request.where)}`)]
+          : []),
       );
       // The stages are the search's, repeated in every hit: show them once.
       const stages = hits.find((hit) => hit.explain && hit.explain.timings_ms);
       timings.hidden = !stages;
-      timings.replaceChildren(
-        ...(stages ? [h("span", { class: "timings-label" }, "Stage timings"), stageBar(stages.explain.timings_ms)] : []),
-      );
+      timings.replaceChildren();
+      if (stages) {
+        timings.append(
+          h("span", { class: "timings-label" }, "Stage timings"),
+          stageBar(stages.explain.timings_ms),
+        );
+      }
       done("done");
     },
     select(id) {

@@ -42,15 +42,14 @@ export function createSearch() {
 
   async function run() {
     clearError();
-    if (!collection) {
-      showError(new InputError("there is no collection to search: create one first"));
-      return;
-    }
+    if (!collection) return; // the button is disabled until one is loaded
     let body;
     try {
       body = request();
     } catch (error) {
+      results.refused();
       showError(error);
+      if (!query.value.trim()) query.focus();
       return;
     }
     const mine = ++ticket;
@@ -69,7 +68,7 @@ export function createSearch() {
         showError(error);
       }
     } finally {
-      if (mine === ticket) $("#search-button").disabled = false;
+      if (mine === ticket) $("#search-button").disabled = !collection;
     }
   }
 
@@ -99,6 +98,7 @@ export function createSearch() {
       filters.setAttributes(info ? info.attributes : {});
       detail.setCollection(info);
       results.clear();
+      $("#search-button").disabled = !info;
       query.placeholder = info ? `Search ${info.name}…` : "No collection to search";
     },
   };
