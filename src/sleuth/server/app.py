@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import mimetypes
 import os
 import re
 import time
@@ -48,6 +49,7 @@ from sleuth.server.schemas import (
 __all__ = ["Limits", "create_app"]
 
 STATIC = Path(__file__).parent / "static"
+mimetypes.add_type("text/javascript", ".js")  # some systems map .js to text/plain: modules break
 REPORT_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$"
 
 
