@@ -230,7 +230,7 @@ def serve(
         Path, typer.Option(help="The data folder: one subfolder per collection.")
     ] = Path("sleuth-data"),
     host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port (0: any free port).")] = 8080,
+    port: Annotated[int, typer.Option(help="Port (0: any free port).", min=0, max=65535)] = 8080,
     demo: Annotated[
         bool, typer.Option(help="Build the demo collection 'stdlib' first if it is absent.")
     ] = False,

@@ -223,11 +223,13 @@ def test_binding_beyond_loopback_without_a_key_warns(tmp_path: Path) -> None:
 
     from sleuth.cli import app
 
-    # Port -1 makes uvicorn fail right after the warning, so nothing keeps running.
+    # 203.0.113.1 (TEST-NET-3) is no address of this machine: uvicorn fails to bind right after
+    # the warning, so nothing keeps running.
     result = CliRunner().invoke(
-        app, ["serve", "--data", str(tmp_path), "--host", "0.0.0.0", "--port", "-1"]
+        app, ["serve", "--data", str(tmp_path), "--host", "203.0.113.1", "--port", "0"]
     )
     assert "without an API key" in result.output
+    assert result.exit_code != 0
 
 
 # -- metrics ---------------------------------------------------------------------------------

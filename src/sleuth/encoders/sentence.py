@@ -131,6 +131,7 @@ class SentenceEncoder(Encoder):
 _load_lock = threading.Lock()
 _documents_lock = threading.Lock()
 
+
 @contextlib.contextmanager
 def _query_threads(n: int) -> Iterator[None]:
     """torch's intra-op thread count (OpenMP) belongs to the calling thread, so a server thread

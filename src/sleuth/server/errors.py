@@ -121,7 +121,7 @@ def install_error_handlers(app: FastAPI) -> None:
             )
         kind = {404: "not_found"}.get(exc.status_code, "http_error")
         message = str(exc.detail) if exc.status_code != 404 else "no such endpoint"
-        return error_response(exc.status_code, kind, message, headers=exc.headers)
+        return error_response(exc.status_code, kind, message, headers=dict(exc.headers or {}))
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
