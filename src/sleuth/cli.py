@@ -240,6 +240,8 @@ def serve(
 ) -> None:
     """Run the HTTP server and web page. Set SLEUTH_API_KEY to require a key."""
     import os
+    import threading
+    import time
 
     import uvicorn
 
@@ -269,25 +271,22 @@ def serve(
     )
     server = uvicorn.Server(config)
 
-    async def announce() -> None:
-        import asyncio
-
+    def announce() -> None:  # once bound, so port 0 prints the real port
         while not server.started:
-            await asyncio.sleep(0.05)
-        for s in server.servers:
-            for sock in s.sockets:
+            if server.should_exit:
+                return
+            time.sleep(0.05)
+        for listener in server.servers:
+            for sock in listener.sockets:
                 bound_host, bound_port = sock.getsockname()[:2]
                 shown = f"[{bound_host}]" if ":" in bound_host else bound_host
                 print(f"sleuth is serving {data} at http://{shown}:{bound_port}/", flush=True)
 
-    import asyncio
-
-    async def run() -> None:
-        task = asyncio.create_task(announce())
-        await server.serve()
-        task.cancel()
-
-    asyncio.run(run())
+    threading.Thread(target=announce, daemon=True).start()
+    try:
+        server.run()
+    finally:
+        server.should_exit = True  # also ends the announcer when binding failed
 
 
 def main() -> None:
