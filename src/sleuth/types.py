@@ -16,9 +16,11 @@ from sleuth.errors import InvalidInput
 __all__ = [
     "AttrType",
     "Candidates",
+    "Event",
     "Hit",
     "Item",
     "attr_type_of",
+    "parse_event",
     "parse_item",
     "plain_attributes",
 ]
@@ -195,3 +197,92 @@ def parse_item(raw: Any, text_fields: tuple[str, ...]) -> Item:
             id=item_id,
         )
     return Item(id=item_id, fields=fields, attributes=attributes)
+
+
+MAX_USER_LENGTH = 512
+
+
+@dataclass(frozen=True, kw_only=True)
+class Event:
+    """A user's interaction with an item: ``kind`` (view, click, purchase, rating…) weighs it;
+    ``value`` (e.g. the rating) is optional; ``ts`` is seconds since the epoch; ``event_id``
+    makes a retried write idempotent."""
+
+    user: str
+    item: str
+    kind: str = "view"
+    value: float | None = None
+    ts: float | None = None
+    event_id: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"user": self.user, "item": self.item, "kind": self.kind}
+        for name in ("value", "ts", "event_id"):
+            if getattr(self, name) is not None:
+                out[name] = getattr(self, name)
+        return out
+
+
+_EVENT_KEYS = ("user", "item", "kind", "value", "ts", "event_id")
+
+
+def parse_event(raw: Any, kinds: Mapping[str, float] | None = None) -> Event:
+    """Validate one event given as a dict (or an ``Event``); ``kinds`` are the allowed kinds.
+
+    ``ts`` may be a number (epoch seconds) or an ISO 8601 string.
+    """
+    if isinstance(raw, Event):
+        raw = raw.to_dict()
+    if not isinstance(raw, Mapping):
+        raise InvalidInput(f"an event must be an object, got {type(raw).__name__}")
+    unknown = sorted(set(raw) - set(_EVENT_KEYS))
+    if unknown:
+        raise InvalidInput(
+            f"unknown event key(s) {', '.join(map(repr, unknown))}; allowed: "
+            + ", ".join(_EVENT_KEYS),
+            keys=unknown,
+        )
+    out: dict[str, Any] = {}
+    for name in ("user", "item"):
+        value = raw.get(name)
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = str(value)
+        if not isinstance(value, str) or not value.strip() or len(value) > MAX_USER_LENGTH:
+            raise InvalidInput(
+                f"event {name} must be a non-empty string of at most {MAX_USER_LENGTH} "
+                f"characters, got {value!r}",
+                field=name,
+            )
+        out[name] = value
+    kind = raw.get("kind", "view")
+    if not isinstance(kind, str) or (kinds is not None and kind not in kinds):
+        allowed = ", ".join(kinds) if kinds is not None else "a string"
+        raise InvalidInput(f"unknown event kind {kind!r}; allowed: {allowed}", kind=repr(kind))
+    out["kind"] = kind
+    value = raw.get("value")
+    if value is not None:
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not math.isfinite(value)
+        ):
+            raise InvalidInput(f"event value must be a finite number, got {value!r}")
+        out["value"] = float(value)
+    ts = raw.get("ts")
+    if ts is not None:
+        if isinstance(ts, str):
+            if not _ISO.match(ts):
+                raise InvalidInput(f"event ts must be epoch seconds or ISO 8601, got {ts!r}")
+            parsed = dt.datetime.fromisoformat(ts.replace("Z", "+00:00"))
+            if parsed.tzinfo is None:
+                parsed = parsed.replace(tzinfo=dt.UTC)
+            ts = parsed.timestamp()
+        if isinstance(ts, bool) or not isinstance(ts, int | float) or not math.isfinite(ts):
+            raise InvalidInput(f"event ts must be epoch seconds or ISO 8601, got {ts!r}")
+        out["ts"] = float(ts)
+    event_id = raw.get("event_id")
+    if event_id is not None:
+        if not isinstance(event_id, str) or not event_id or len(event_id) > MAX_USER_LENGTH:
+            raise InvalidInput(f"event_id must be a non-empty string, got {event_id!r}")
+        out["event_id"] = event_id
+    return Event(**out)

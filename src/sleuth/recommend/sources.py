@@ -1,0 +1,157 @@
+"""Candidate sources learned from interactions. Each is fitted on ``Interactions`` and scores
+every item for a list of user histories (read at request time, so a new event counts at once).
+
+- ``Popularity``: weighted counts with an optional half-life: the cold-user fallback.
+- ``ItemKNN``: cosine between items' user sets; a user's score sums their items' neighbours.
+- ``EASE``: Steck's closed-form item-item model (one l2-regularized inverse of the item Gram
+  matrix); quadratic memory in the items, so only for catalogs up to ``max_items``.
+- ``CoVisit``: windowed, weighted co-occurrence in time order (item b within ``window`` events
+  after item a), scored from the user's most recent items with a recency decay: the sequential
+  signal that dominates next-item prediction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import ClassVar
+
+import numpy as np
+import scipy.sparse as sp
+
+from sleuth.errors import InvalidInput
+from sleuth.recommend.interactions import History, Interactions
+
+__all__ = ["EASE", "CoVisit", "ItemKNN", "Popularity", "Source"]
+
+
+class Source:
+    name: ClassVar[str]
+    n_items = 0
+
+    def fit(self, data: Interactions) -> Source:
+        raise NotImplementedError
+
+    def score(self, histories: Sequence[History]) -> np.ndarray:
+        """float32[len(histories), n_items]; higher is better."""
+        raise NotImplementedError
+
+    def _profile(self, histories: Sequence[History]) -> sp.csr_matrix:
+        """Binary users × items matrix of the histories."""
+        rows = np.repeat(np.arange(len(histories)), [h.items.size for h in histories])
+        cols = np.concatenate([h.items for h in histories]) if histories else np.zeros(0, int)
+        m = sp.csr_matrix(
+            (np.ones(cols.size, np.float32), (rows, cols)), shape=(len(histories), self.n_items)
+        )
+        m.sum_duplicates()
+        m.data[:] = 1.0
+        return m
+
+
+class Popularity(Source):
+    name = "popularity"
+
+    def __init__(self, half_life_days: float | None = None) -> None:
+        self.half_life_days = half_life_days
+
+    def fit(self, data: Interactions) -> Popularity:
+        self.n_items = data.n_items
+        w = data.weights.astype(np.float64)
+        if self.half_life_days and data.ts.size:
+            age_days = (data.ts.max() - data.ts) / 86400.0
+            w = w * 0.5 ** (age_days / self.half_life_days)
+        self.counts = np.bincount(data.items, w, minlength=data.n_items).astype(np.float32)
+        return self
+
+    def score(self, histories: Sequence[History]) -> np.ndarray:
+        return np.tile(self.counts, (len(histories), 1))
+
+
+class ItemKNN(Source):
+    name = "item-knn"
+
+    def fit(self, data: Interactions) -> ItemKNN:
+        self.n_items = data.n_items
+        x = data.matrix()
+        gram = (x.T @ x).tocsr().astype(np.float32)
+        norms = np.sqrt(gram.diagonal()).clip(1e-9)
+        sim = sp.diags(1 / norms) @ gram @ sp.diags(1 / norms)
+        sim.setdiag(0)
+        sim.eliminate_zeros()
+        self.sim = sim.tocsr()
+        return self
+
+    def score(self, histories: Sequence[History]) -> np.ndarray:
+        return np.asarray((self._profile(histories) @ self.sim).todense(), np.float32)
+
+
+class EASE(Source):
+    name = "ease"
+
+    def __init__(self, l2: float = 100.0, max_items: int = 20_000) -> None:
+        self.l2 = l2
+        self.max_items = max_items
+
+    def fit(self, data: Interactions) -> EASE:
+        if data.n_items > self.max_items:
+            raise InvalidInput(
+                f"EASE needs an items × items dense matrix: {data.n_items} items is over its "
+                f"limit of {self.max_items}; use item-knn or co-visit for this catalog",
+                items=data.n_items,
+                limit=self.max_items,
+            )
+        self.n_items = data.n_items
+        x = data.matrix()
+        gram = (x.T @ x).toarray().astype(np.float64)
+        gram[np.diag_indices_from(gram)] += self.l2
+        p = np.linalg.inv(gram)
+        b = -p / np.diag(p)
+        np.fill_diagonal(b, 0.0)
+        self.b = b.astype(np.float32)
+        return self
+
+    def score(self, histories: Sequence[History]) -> np.ndarray:
+        return np.asarray(self._profile(histories) @ self.b, np.float32)
+
+
+class CoVisit(Source):
+    name = "co-visit"
+
+    def __init__(
+        self, window: int = 3, decay: float = 0.5, recent: int = 5, recency: float = 0.6
+    ) -> None:
+        self.window, self.decay, self.recent, self.recency = window, decay, recent, recency
+
+    def fit(self, data: Interactions) -> CoVisit:
+        self.n_items = data.n_items
+        rows, cols, vals = [], [], []
+        same_user = data.users[1:] == data.users[:-1]
+        for gap in range(1, self.window + 1):
+            ok = data.users[gap:] == data.users[:-gap] if gap > 1 else same_user
+            rows.append(data.items[:-gap][ok])
+            cols.append(data.items[gap:][ok])
+            vals.append(np.full(int(ok.sum()), self.decay ** (gap - 1), np.float32))
+        n = data.n_items
+        t = sp.csr_matrix(
+            (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n, n)
+        )
+        t.sum_duplicates()
+        t = sp.diags(1.0 / (np.asarray(t.sum(1)).ravel() + 1.0)) @ t
+        self.t = t.tocsr().astype(np.float32)
+        return self
+
+    def score(self, histories: Sequence[History]) -> np.ndarray:
+        rows, cols, vals = [], [], []
+        for r, h in enumerate(histories):
+            last = h.items[-self.recent :][::-1]
+            rows.append(np.full(last.size, r))
+            cols.append(last)
+            vals.append(self.recency ** np.arange(last.size, dtype=np.float32))
+        n = len(histories)
+        recent = sp.csr_matrix(
+            (
+                np.concatenate(vals) if vals else [],
+                (np.concatenate(rows) if rows else [], np.concatenate(cols) if cols else []),
+            ),
+            shape=(n, self.n_items),
+        )
+        return np.asarray((recent @ self.t).todense(), np.float32)
