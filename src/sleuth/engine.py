@@ -14,7 +14,7 @@ import threading
 import time
 import warnings
 from collections.abc import Iterable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ from sleuth.fuse import NORMALIZERS, adaptive_alpha, rrf, weighted_sum
 from sleuth.indexes.bm25 import BM25Index
 from sleuth.indexes.dense import DenseIndex
 from sleuth.progress import progress_bar
+from sleuth.recommend.recommender import Recommender
 from sleuth.retrieve import DenseRetriever, LexicalRetriever, QueryBatch, compile_filter
 from sleuth.store import (
     FORMAT_VERSION,
@@ -38,14 +39,28 @@ from sleuth.store import (
     WriterLock,
 )
 from sleuth.store.sqlite import WriteResult, check_folder, check_version
-from sleuth.types import Candidates, Hit, Item, parse_item
+from sleuth.types import Candidates, Event, Hit, Item, parse_event, parse_item
 
-__all__ = ["MAX_K", "MAX_QUERY_CHARS", "MODES", "Collection", "WriteResult", "open_collection"]
+__all__ = [
+    "MAX_K",
+    "MAX_QUERY_CHARS",
+    "MODES",
+    "Collection",
+    "RecordResult",
+    "WriteResult",
+    "open_collection",
+]
 
 MODES = ("lexical", "dense", "hybrid")
 MAX_K = 1000
 MAX_QUERY_CHARS = 10_000
 ENCODE_CHUNK = 256
+
+
+@dataclass(frozen=True)
+class RecordResult:
+    recorded: int
+    duplicates: int  # events whose event_id was already recorded (retries)
 
 
 def open_collection(
@@ -132,6 +147,8 @@ class Collection:
         self._index_dir = folder / "index"
         self._index_dir.mkdir(exist_ok=True)
         self.encoded_texts = 0  # texts this object sent to the encoder (cache misses)
+        self._recommender = Recommender(config.recommend)
+        self._fit_lock = threading.Lock()
         self._ix = self._open_indexes()
         self._saved_seq = min(self._ix.bm25.seq, self._ix.dense.seq)
         self._refresh()
@@ -579,22 +596,163 @@ class Collection:
     def similar(
         self, item_id: str, k: int = 10, *, where: dict[str, Any] | None = None
     ) -> list[Hit]:
-        """Items whose dense vectors are nearest to ``item_id``'s (the item itself excluded)."""
+        """Items like ``item_id`` (itself excluded): nearest by dense vector, fused with the
+        items most often next to it in user histories once there are events."""
         _check_k(k)
+        t0 = time.perf_counter()
         self._refresh(wait=False)
+        rec = self._fitted_recommender()
+        depth = max(k, self.config.recommend.depth)
         with self._rw.read():
             ix = self._ix
             docno = self.store.docnos_of([item_id]).get(item_id)
             vector = None if docno is None else ix.dense.vector_of(docno)
             if docno is None or vector is None:
                 raise NotFound(f"no item with id {item_id!r}", id=item_id)
-            if where:
-                mask = compile_filter(where, ix.attributes.types)(ix.attributes).copy()
-            else:
-                mask = ix.attributes.live.copy()
+            mask = self._mask(ix, where)
             mask[docno] = False
-            cands = ix.dense.search_batch(vector[None, :], k, mask)
-        return self._hits([cands.row(0)], None, {}, time.perf_counter())[0]
+            lists = {"content": ix.dense.search_batch(vector[None, :], depth, mask).row(0)}
+            covisit = rec.neighbours(item_id, depth) if rec is not None else None
+            if covisit is not None:
+                lists["co-visit"] = self._in_catalog(covisit, mask)
+        weights = {"content": 0.5, "co-visit": 0.5}
+        docnos, scores = self._fuse(lists, weights, k)
+        return self._hits([(docnos, scores)], None, {}, t0)[0]
+
+    # -- events and recommendations ----------------------------------------------------------
+
+    def record(self, events: Iterable[Any]) -> RecordResult:
+        """Store interaction events in one transaction (all of them or none). An event whose
+        ``event_id`` was already recorded is a retry and is skipped. Events about items not in
+        the catalog are kept, and recommended only once the item exists."""
+        kinds = self.config.recommend.event_weights
+        now = time.time()
+        parsed = []
+        for i, raw in enumerate(events):
+            try:
+                event = parse_event(raw, kinds)
+            except InvalidInput as exc:
+                raise InvalidInput(f"event {i}: {exc.message}", index=i, **exc.details) from None
+            parsed.append(replace(event, ts=now) if event.ts is None else event)
+        with self._apply, self._writer:
+            recorded, duplicates = self.store.record(parsed)
+        return RecordResult(recorded, duplicates)
+
+    def recommend(
+        self,
+        user: str,
+        k: int = 10,
+        *,
+        where: dict[str, Any] | None = None,
+        exclude_seen: bool = True,
+        diversity: float = 0.0,
+        explain: bool = False,
+    ) -> list[Hit]:
+        """The ``k`` items ``user`` should see next.
+
+        Candidate sources (weights in ``RecommendConfig.sources``): co-visit (items that follow
+        the user's recent items in other histories), EASE, content (items near the user's
+        recency-weighted profile of item vectors) and time-decayed popularity (all a new user
+        gets). Each list is z-scored and the weighted sum ranks the union. ``where`` filters
+        inside every source; ``exclude_seen`` drops items the user interacted with;
+        ``diversity`` in [0, 1] re-ranks by MMR on the item vectors (0: pure relevance).
+        """
+        _check_k(k)
+        if not isinstance(user, str) or not user.strip():
+            raise InvalidInput(f"user must be a non-empty string, got {user!r}")
+        if isinstance(diversity, bool) or not isinstance(diversity, int | float):
+            raise InvalidInput(f"diversity must be a number from 0 to 1, got {diversity!r}")
+        if not 0.0 <= diversity <= 1.0:
+            raise InvalidInput(f"diversity must be from 0 to 1, got {diversity!r}")
+        t0 = time.perf_counter()
+        timings: dict[str, float] = {}
+        self._refresh(wait=False)
+        rec = self._fitted_recommender()
+        timings["fit_ms"] = _ms(t0)
+        config = self.config.recommend
+        depth = max(config.depth, 5 * k)
+        history = self.store.user_events(user)
+        t = time.perf_counter()
+        learned = rec.candidates(history, depth, exclude_seen=exclude_seen) if rec else {}
+        timings["learned_ms"] = _ms(t)
+        with self._rw.read():
+            ix = self._ix
+            mask = self._mask(ix, where)
+            seen = self.store.docnos_of([e.item for e in history])
+            if exclude_seen:
+                mask[[d for d in seen.values() if d < mask.size]] = False
+            lists = {name: self._in_catalog(c, mask) for name, c in learned.items()}
+            t = time.perf_counter()
+            profile = self._profile(ix, history, seen)
+            if profile is not None and config.sources.get("content", 0) > 0:
+                lists["content"] = ix.dense.search_batch(profile[None, :], depth, mask).row(0)
+            timings["content_ms"] = _ms(t)
+            t = time.perf_counter()
+            docnos, scores = self._fuse(lists, config.sources, depth if diversity else k)
+            if diversity and docnos.size:
+                docnos, scores = _mmr(ix.dense, docnos, scores, k, diversity)
+            timings["fuse_ms"] = _ms(t)
+        per_source = {name: [lst] for name, lst in lists.items()} if explain else None
+        return self._hits([(docnos[:k], scores[:k])], per_source, timings, t0)[0]
+
+    def _fitted_recommender(self) -> Recommender | None:
+        """The learned sources, refitted when the events grew enough (one fit at a time)."""
+        with self._fit_lock:
+            n_events = self.store.event_count()
+            if self._recommender.stale(n_events):
+                self._recommender.fit(self.store.events())
+            return self._recommender if self._recommender.data is not None else None
+
+    @staticmethod
+    def _mask(ix: _Indexes, where: dict[str, Any] | None) -> np.ndarray:
+        if where:
+            return compile_filter(where, ix.attributes.types)(ix.attributes).copy()
+        return ix.attributes.live.copy()
+
+    def _in_catalog(self, candidates: Any, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Candidate item ids as docnos, keeping those in the catalog that pass ``mask``."""
+        ids, scores = candidates
+        found = self.store.docnos_of(ids)
+        keep = [
+            (found[i], s)
+            for i, s in zip(ids, scores.tolist())
+            if i in found and found[i] < mask.size and mask[found[i]]
+        ]
+        return (
+            np.array([d for d, _ in keep], np.int64),
+            np.array([s for _, s in keep], np.float64),
+        )
+
+    def _profile(
+        self, ix: _Indexes, history: list[Event], docnos: dict[str, int]
+    ) -> np.ndarray | None:
+        """The recency-weighted mean of the user's item vectors (newest counts most)."""
+        vectors, weights = [], []
+        kinds = self.config.recommend.event_weights
+        for age, event in enumerate(reversed(history[-50:])):
+            docno = docnos.get(event.item)
+            vector = None if docno is None else ix.dense.vector_of(docno)
+            if vector is not None:
+                vectors.append(vector)
+                weights.append(kinds.get(event.kind, 1.0) * 0.9**age)
+        if not vectors:
+            return None
+        profile = np.average(np.stack(vectors), axis=0, weights=weights).astype(np.float32)
+        norm = float(np.linalg.norm(profile))
+        return profile / norm if norm > 0 else None
+
+    @staticmethod
+    def _fuse(
+        lists: dict[str, tuple[np.ndarray, np.ndarray]], weights: dict[str, float], k: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        used = [(name, lst) for name, lst in lists.items() if lst[0].size]
+        if not used:
+            return np.zeros(0, np.int64), np.zeros(0, np.float64)
+        zscore = NORMALIZERS["zscore"]
+        docnos, scores = weighted_sum(
+            [(d, zscore(s)) for _, (d, s) in used], [weights.get(n, 0.0) for n, _ in used]
+        )
+        return docnos[:k], scores[:k]
 
 
 class _Indexes:
@@ -624,6 +782,30 @@ def _delta(
     removed = [c.docno for c in mine if c.op == "del"]
     added = [items[c.docno] for c in mine if c.op == "add" and c.docno in items]
     return removed, added
+
+
+def _mmr(
+    dense: DenseIndex, docnos: np.ndarray, scores: np.ndarray, k: int, diversity: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Maximal marginal relevance: pick, one at a time, the item maximizing
+    ``(1 - diversity) * relevance - diversity * max similarity to the items picked``."""
+    vectors = [dense.vector_of(int(d)) for d in docnos]
+    keep = [i for i, v in enumerate(vectors) if v is not None]
+    if not keep:
+        return docnos[:k], scores[:k]
+    docnos, scores = docnos[keep], scores[keep]
+    v = np.stack([x for x in vectors if x is not None])
+    rel = (scores - scores.min()) / (np.ptp(scores) or 1.0)
+    sim = v @ v.T
+    picked: list[int] = []
+    closest = np.full(len(keep), -np.inf)
+    for _ in range(min(k, len(keep))):
+        gain = (1 - diversity) * rel - (diversity * closest if picked else 0.0)
+        gain[picked] = -np.inf
+        best = int(np.argmax(gain))
+        picked.append(best)
+        closest = np.maximum(closest, sim[best])
+    return docnos[picked], scores[picked]
 
 
 def _docnos(stored: list[StoredItem]) -> np.ndarray:

@@ -135,9 +135,18 @@ class CoVisit(Source):
             (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n, n)
         )
         t.sum_duplicates()
+        self.both = (t + t.T).tocsr().astype(np.float32)  # either order, for item-to-item
+        degree = np.asarray(self.both.sum(1)).ravel()
+        self.degree = np.sqrt(degree + 1.0).astype(np.float32)
         t = sp.diags(1.0 / (np.asarray(t.sum(1)).ravel() + 1.0)) @ t
         self.t = t.tocsr().astype(np.float32)
         return self
+
+    def neighbours(self, item: int) -> np.ndarray:
+        """Co-visitation of ``item`` with every item, either order, cosine-normalized so that
+        rare items do not win on a single shared user."""
+        row = np.asarray(self.both[item].todense(), np.float32).ravel()
+        return row / (self.degree * self.degree[item])
 
     def score(self, histories: Sequence[History]) -> np.ndarray:
         rows, cols, vals = [], [], []

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from sleuth.errors import Conflict, InvalidCollection, InvalidInput
-from sleuth.types import Item, attr_type_of, plain_attributes
+from sleuth.types import Event, Item, attr_type_of, plain_attributes
 
 __all__ = ["FORMAT_VERSION", "Change", "Store", "StoredItem"]
 
@@ -46,6 +46,16 @@ CREATE TABLE IF NOT EXISTS vectors (
     PRIMARY KEY (encoder, hash)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS attributes (name TEXT PRIMARY KEY, type TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    event_id TEXT UNIQUE,
+    user TEXT NOT NULL,
+    item TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    value REAL,
+    ts REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_by_user ON events (user, ts, seq);
 """
 
 
@@ -266,6 +276,46 @@ class Store:
                 con.execute("INSERT INTO changes (op, docno) VALUES ('add', ?)", (cur.lastrowid,))
             seq = con.execute("SELECT seq FROM sqlite_sequence WHERE name = 'changes'").fetchone()
         return WriteResult(added, updated, unchanged, deleted, 0 if seq is None else int(seq[0]))
+
+    # -- events ------------------------------------------------------------------------------
+
+    def record(self, events: Sequence[Event]) -> tuple[int, int]:
+        """Append events in one transaction; one whose ``event_id`` is already stored is a
+        retry and is skipped. Returns (recorded, skipped as duplicates)."""
+        rows = [(e.event_id, e.user, e.item, e.kind, e.value, e.ts) for e in events]
+        with self._transaction() as con:
+            before = con.total_changes
+            con.executemany(
+                "INSERT OR IGNORE INTO events (event_id, user, item, kind, value, ts) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+            recorded = con.total_changes - before
+        return recorded, len(rows) - recorded
+
+    def event_count(self) -> int:
+        return int(self._reader.execute("SELECT count(*) FROM events").fetchone()[0])
+
+    def events(self) -> list[Event]:
+        """Every event, in the order recorded."""
+        rows = self._reader.execute(
+            "SELECT user, item, kind, value, ts, event_id FROM events ORDER BY seq"
+        ).fetchall()
+        return [
+            Event(user=r[0], item=r[1], kind=r[2], value=r[3], ts=r[4], event_id=r[5]) for r in rows
+        ]
+
+    def user_events(self, user: str, limit: int = 1000) -> list[Event]:
+        """The user's latest ``limit`` events, oldest first."""
+        rows = self._reader.execute(
+            "SELECT user, item, kind, value, ts, event_id FROM events WHERE user = ? "
+            "ORDER BY ts DESC, seq DESC LIMIT ?",
+            (user, limit),
+        ).fetchall()
+        return [
+            Event(user=r[0], item=r[1], kind=r[2], value=r[3], ts=r[4], event_id=r[5])
+            for r in reversed(rows)
+        ]
 
     @staticmethod
     def _delete(con: sqlite3.Connection, docno: int) -> None:
