@@ -224,6 +224,85 @@ def demo(
             _print_hits(col.search(query, k=5, where=where), False)
 
 
+@eval_app.command("recs")
+def eval_recs(
+    path: Annotated[
+        Path,
+        typer.Argument(
+            help="Events: MovieLens u.data / ratings.dat (or their folder), SASRec 'user item' "
+            "lines (.txt), or CSV / JSONL with user,item[,kind,value,ts]."
+        ),
+    ],
+    format: Annotated[str, typer.Option(help="auto, movielens, sasrec, csv or jsonl.")] = "auto",
+    split: Annotated[str, typer.Option(help="loo (leave last out) or time.")] = "loo",
+    as_json: AsJson = False,
+) -> None:
+    """HR@10, NDCG@10, coverage, diversity and training time of every recommendation source,
+    leave-one-out with full ranking; popularity and item-kNN baselines in the same run."""
+    from sleuth.evaluate.recs import evaluate_recs
+
+    report = evaluate_recs(path, format=format, split=split, progress=True)
+    if as_json:
+        print(json.dumps(report))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(
+        "source",
+        "HR@10",
+        "NDCG@10",
+        "coverage",
+        "diversity",
+        "train s",
+        title=f"{report['dataset']}: {report['users']} users, {report['items']} items, "
+        f"{report['events']} events, split {report['split']}",
+    )
+    for name, r in report["runs"].items():
+        table.add_row(
+            name,
+            f"{r['hr@10']:.4f}",
+            f"{r['ndcg@10']:.4f}",
+            f"{r['coverage']:.3f}",
+            f"{r['diversity']:.3f}",
+            f"{r['train_s']:.2f}",
+        )
+    Console().print(table)
+
+
+@app.command()
+def record(
+    collection: Collection,
+    path: Annotated[Path, typer.Argument(help="An events file (see `sleuth eval recs --help`).")],
+    format: Annotated[str, typer.Option(help="auto, movielens, sasrec, csv or jsonl.")] = "auto",
+) -> None:
+    """Record interaction events, in one transaction (a bad line commits nothing)."""
+    from sleuth.io.events import read_events
+
+    with _open(collection) as col:
+        events = read_events(path, format=format, kinds=col.config.recommend.event_weights)
+        result = col.record(events)
+    print(f"recorded {result.recorded} events ({result.duplicates} already recorded)")
+
+
+@app.command()
+def recommend(
+    collection: Collection,
+    user: Annotated[str, typer.Argument(help="The user id.")],
+    k: K = 10,
+    where: Where = None,
+    include_seen: Annotated[bool, typer.Option(help="Allow items the user has seen.")] = False,
+    diversity: Annotated[float, typer.Option(help="0 (relevance) to 1 (variety), MMR.")] = 0.0,
+    as_json: AsJson = False,
+) -> None:
+    """What ``user`` should see next."""
+    with _open(collection) as col:
+        hits = col.recommend(
+            user, k, where=_where(where), exclude_seen=not include_seen, diversity=diversity
+        )
+    _print_hits(hits, as_json)
+
+
 @app.command()
 def serve(
     data: Annotated[

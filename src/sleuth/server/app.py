@@ -39,8 +39,11 @@ from sleuth.server.schemas import (
     CollectionCreate,
     CollectionInfo,
     CollectionList,
+    EventsWrite,
     Health,
     ItemsWrite,
+    RecommendRequest,
+    RecordResultOut,
     SearchRequest,
     SearchResponse,
     WriteResultOut,
@@ -59,6 +62,7 @@ class Limits:
 
     max_body_bytes: int = 32 * 2**20
     max_batch_items: int = 2000
+    max_batch_events: int = 50_000
     max_k: int = MAX_K
     max_filter_depth: int = MAX_DEPTH
 
@@ -68,6 +72,7 @@ class Limits:
         return {
             "max_body_bytes": self.max_body_bytes,
             "max_batch_items": self.max_batch_items,
+            "max_batch_events": self.max_batch_events,
             "max_k": self.max_k,
             "max_query_chars": MAX_QUERY_CHARS,
             "max_filter_depth": self.max_filter_depth,
@@ -195,16 +200,7 @@ def create_app(
     @api.post("/collections/{name}/items", response_model=WriteResultOut, tags=["items"])
     def write_items(name: str, body: ItemsWrite) -> Any:
         """Upsert (or add) a batch in one transaction. A 2xx answer means it is durable."""
-        if len(body.items) > limits.max_batch_items:
-            raise ApiError(
-                413,
-                "too_large",
-                f"the batch has {len(body.items)} items; the limit is {limits.max_batch_items} "
-                "per request (max_batch_items): split it",
-                limit="max_batch_items",
-                max=limits.max_batch_items,
-                got=len(body.items),
-            )
+        _check_batch(len(body.items), limits.max_batch_items, "max_batch_items", "items")
         if not body.items:
             raise InvalidInput("items is empty; send at least one item")
         col = engine.get(name)
@@ -248,6 +244,52 @@ def create_app(
         )
         return {"hits": [h.to_dict() for h in hits], "took_ms": _ms(start)}
 
+    # -- events and recommendations ----------------------------------------------------------
+
+    @api.post("/collections/{name}/events", response_model=RecordResultOut, tags=["recommend"])
+    def record_events(name: str, body: EventsWrite) -> Any:
+        """Record interaction events in one transaction. A 2xx answer means they are durable."""
+        _check_batch(len(body.events), limits.max_batch_events, "max_batch_events", "events")
+        events = [e.model_dump(exclude_none=True) for e in body.events]
+        return vars(engine.get(name).record(events))
+
+    def recommend_for(name: str, body: RecommendRequest) -> Any:
+        start = time.perf_counter()
+        hits = engine.get(name).recommend(
+            body.user,
+            body.k,
+            where=body.where,
+            exclude_seen=body.exclude_seen,
+            diversity=body.diversity,
+            explain=body.explain,
+        )
+        return {"hits": [h.to_dict() for h in hits], "took_ms": _ms(start)}
+
+    @api.post("/collections/{name}/recommend", response_model=SearchResponse, tags=["recommend"])
+    def recommend_post(name: str, body: RecommendRequest) -> Any:
+        """What ``user`` should see next (fused candidate sources; see explain)."""
+        return recommend_for(name, body)
+
+    @api.get("/collections/{name}/recommend", response_model=SearchResponse, tags=["recommend"])
+    def recommend_get(
+        name: str,
+        user: Annotated[str, Query(min_length=1, max_length=512)],
+        k: Annotated[int, Query(ge=1, le=MAX_K)] = 10,
+        where: Annotated[str | None, Query(description="A filter as JSON.")] = None,
+        exclude_seen: bool = True,
+        diversity: Annotated[float, Query(ge=0.0, le=1.0)] = 0.0,
+        explain: bool = False,
+    ) -> Any:
+        body = RecommendRequest(
+            user=user,
+            k=k,
+            where=_json_filter(where),
+            exclude_seen=exclude_seen,
+            diversity=diversity,
+            explain=explain,
+        )
+        return recommend_for(name, body)
+
     # -- evaluation reports (for the web page) -----------------------------------------------
 
     @api.get("/reports", tags=["evaluation"])
@@ -275,6 +317,18 @@ def create_app(
     app.add_middleware(_BodyLimit, max_bytes=limits.max_body_bytes)  # type: ignore[arg-type]
     app.add_middleware(metrics.middleware)  # type: ignore[arg-type]
     return app
+
+
+def _check_batch(size: int, limit: int, name: str, what: str) -> None:
+    if size > limit:
+        raise ApiError(
+            413,
+            "too_large",
+            f"the batch has {size} {what}; the limit is {limit} per request ({name}): split it",
+            limit=name,
+            max=limit,
+            got=size,
+        )
 
 
 def _json_filter(text: str | None) -> dict[str, Any] | None:

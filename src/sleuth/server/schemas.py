@@ -14,9 +14,12 @@ __all__ = [
     "CollectionInfo",
     "CollectionList",
     "ErrorResponse",
+    "EventsWrite",
     "Health",
     "HitOut",
     "ItemsWrite",
+    "RecommendRequest",
+    "RecordResultOut",
     "SearchRequest",
     "SearchResponse",
     "WriteResultOut",
@@ -117,6 +120,33 @@ class SearchRequest(_Strict):
         description='A filter on attributes, e.g. {"kind": "function"} or '
         '{"lines": {"gte": 10}}; operators eq ne in nin gt gte lt lte exists, and/or/not.',
     )
+    explain: bool = False
+
+
+class EventIn(_Strict):
+    user: str = Field(min_length=1, max_length=512)
+    item: str = Field(min_length=1, max_length=512)
+    kind: str = Field("view", description="One of the collection's recommend.event_weights.")
+    value: float | None = None
+    ts: float | str | None = Field(None, description="Epoch seconds or ISO 8601; default now.")
+    event_id: str | None = Field(None, description="Makes a retried write idempotent.")
+
+
+class EventsWrite(_Strict):
+    events: list[EventIn] = Field(description="Recorded in one transaction: all or none.")
+
+
+class RecordResultOut(BaseModel):
+    recorded: int
+    duplicates: int = Field(description="Events whose event_id was already recorded.")
+
+
+class RecommendRequest(_Strict):
+    user: str = Field(min_length=1, max_length=512)
+    k: int = Field(10, ge=1, le=MAX_K)
+    where: dict[str, Any] | None = None
+    exclude_seen: bool = True
+    diversity: float = Field(0.0, ge=0.0, le=1.0, description="MMR: 0 relevance, 1 variety.")
     explain: bool = False
 
 
