@@ -56,10 +56,15 @@ class Popularity(Source):
     def fit(self, data: Interactions) -> Popularity:
         self.n_items = data.n_items
         w = data.weights.astype(np.float64)
+        counts = np.bincount(data.items, w, minlength=data.n_items)
         if self.half_life_days and data.ts.size:
             age_days = (data.ts.max() - data.ts) / 86400.0
-            w = w * 0.5 ** (age_days / self.half_life_days)
-        self.counts = np.bincount(data.items, w, minlength=data.n_items).astype(np.float32)
+            decayed = np.bincount(
+                data.items, w * 0.5 ** (age_days / self.half_life_days), minlength=data.n_items
+            )
+            # All-time counts break ties where old events decayed to nothing.
+            counts = decayed + 1e-9 * counts / max(counts.max(), 1.0)
+        self.counts = counts.astype(np.float32)
         return self
 
     def score(self, histories: Sequence[History]) -> np.ndarray:

@@ -1,0 +1,160 @@
+"""Recording events and recommending from them, through the API, the CLI and the server.
+
+Users follow a simple rule: user ``u`` walks the items of topic ``u % 4`` in id order (items
+``i`` with ``i % 4 == topic``), so what should come next is known without running anything.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+
+import sleuth
+from sleuth.catalog import Engine
+from support import CATALOG, N_ITEMS, item_id, live_server
+
+N_USERS = 40
+TOPIC_ITEMS = {t: [i for i in range(N_ITEMS) if i % 4 == t] for t in range(4)}
+
+
+def walk(user: int, steps: int) -> list[dict[str, Any]]:
+    items = TOPIC_ITEMS[user % 4]
+    start = user // 4 % 3
+    return [
+        {
+            "user": f"u{user}",
+            "item": item_id(items[start + s]),
+            "ts": 1000.0 * user + s,
+            "event_id": f"u{user}-{s}",
+        }
+        for s in range(steps)
+    ]
+
+
+@pytest.fixture
+def events() -> list[dict[str, Any]]:
+    return [e for u in range(N_USERS) for e in walk(u, 6)]
+
+
+@pytest.fixture
+def rcol(col: sleuth.Collection, events: list[dict[str, Any]]) -> sleuth.Collection:
+    col.record(events)
+    return col
+
+
+def test_recommendations_follow_the_walk_and_exclude_what_was_seen(rcol: sleuth.Collection) -> None:
+    seen = [e["item"] for e in walk(5, 6)]
+    hits = rcol.recommend("u5", k=5, explain=True)
+    ids = [h.id for h in hits]
+    assert not set(ids) & set(seen)
+    topic = {item_id(i) for i in TOPIC_ITEMS[5 % 4]}
+    assert ids[0] in topic  # what other walkers of topic 1 did next
+    assert "co-visit" in hits[0].explain["retrievers"]  # type: ignore[index]
+    with_seen = [h.id for h in rcol.recommend("u5", k=30, exclude_seen=False)]
+    assert set(with_seen) & set(seen)
+
+
+def test_where_is_never_violated(rcol: sleuth.Collection) -> None:
+    for user in ("u1", "u2", "nobody"):
+        hits = rcol.recommend(user, k=10, where={"color": "red", "in_stock": True})
+        assert hits and all(
+            h.attributes["color"] == "red" and h.attributes["in_stock"] for h in hits
+        )
+
+
+def test_a_recorded_event_changes_the_next_recommendation(rcol: sleuth.Collection) -> None:
+    before = [h.id for h in rcol.recommend("u3", k=5)]
+    other_topic = TOPIC_ITEMS[(3 + 1) % 4]
+    rcol.record([{"user": "u3", "item": item_id(other_topic[0]), "ts": 10**9, "kind": "purchase"}])
+    after = [h.id for h in rcol.recommend("u3", k=5)]
+    assert after != before
+    assert item_id(other_topic[1]) in after  # what follows the new item in others' walks
+
+
+def test_cold_users_get_popularity_and_unknown_items_wait(rcol: sleuth.Collection) -> None:
+    ghosts = [{"user": f"g{u}", "item": "ghost", "ts": 5e9 + u} for u in range(30)]
+    rcol.record(ghosts)
+    rcol._recommender.fitted_events = 0  # force the refit that a larger log would bring
+    cold = [h.id for h in rcol.recommend("stranger", k=5)]
+    assert "ghost" not in cold and cold
+    rcol.add([{"id": "ghost", "text": "a late arrival"}])
+    assert rcol.recommend("stranger", k=5)[0].id == "ghost"
+
+
+def test_record_is_idempotent_and_all_or_nothing(
+    rcol: sleuth.Collection, events: list[dict[str, Any]]
+) -> None:
+    again = rcol.record(events[:10])
+    assert (again.recorded, again.duplicates) == (0, 10)
+    count = rcol.store.event_count()
+    with pytest.raises(sleuth.InvalidInput, match="event 1: unknown event kind 'hover'"):
+        rcol.record([{"user": "x", "item": "y"}, {"user": "x", "item": "y", "kind": "hover"}])
+    assert rcol.store.event_count() == count
+
+
+def test_diversity_spreads_the_list(rcol: sleuth.Collection) -> None:
+    def spread(ids: list[str]) -> float:
+        v = np.stack([rcol.dense.vector_of(rcol.store.docnos_of([i])[i]) for i in ids])
+        sim = v @ v.T
+        return float((sim.sum() - np.trace(sim)) / (len(ids) * (len(ids) - 1)))
+
+    plain = [h.id for h in rcol.recommend("nobody", k=8)]
+    varied = [h.id for h in rcol.recommend("nobody", k=8, diversity=0.9)]
+    assert spread(varied) < spread(plain)
+    with pytest.raises(sleuth.InvalidInput, match="diversity"):
+        rcol.recommend("u1", diversity=2)
+
+
+def test_similar_fuses_co_visitation(rcol: sleuth.Collection) -> None:
+    first = TOPIC_ITEMS[2]
+    ids = [h.id for h in rcol.similar(item_id(first[1]), k=3)]
+    assert item_id(first[2]) in ids or item_id(first[0]) in ids
+
+
+def test_server_events_and_recommend(tmp_path: Path, events: list[dict[str, Any]]) -> None:
+    engine = Engine(tmp_path / "data", default_encoder="hashing")
+    engine.create("docs").add(CATALOG)
+    with live_server(engine) as url, httpx.Client(base_url=url, timeout=30) as client:
+        r = client.post("/collections/docs/events", json={"events": events})
+        assert r.json() == {"recorded": len(events), "duplicates": 0}
+        bad = client.post(
+            "/collections/docs/events",
+            json={"events": [{"user": "u", "item": "a", "kind": "hover"}]},
+        )
+        assert bad.status_code == 422 and "hover" in bad.json()["error"]["message"]
+        got = client.get(
+            "/collections/docs/recommend",
+            params={"user": "u5", "k": 5, "where": '{"color": "red"}'},
+        )
+        posted = client.post(
+            "/collections/docs/recommend", json={"user": "u5", "k": 5, "where": {"color": "red"}}
+        )
+        assert [h["id"] for h in got.json()["hits"]] == [h["id"] for h in posted.json()["hits"]]
+        assert all(h["attributes"]["color"] == "red" for h in got.json()["hits"])
+
+
+def test_cli_record_and_recommend(tmp_path: Path, events: list[dict[str, Any]]) -> None:
+    path = tmp_path / "col"
+    with sleuth.open(path, encoder="hashing") as col:
+        col.add(CATALOG)
+    log = tmp_path / "events.jsonl"
+    log.write_text("".join(json.dumps(e) + "\n" for e in events))
+    cli = [sys.executable, "-m", "sleuth.cli"]
+    out = subprocess.run([*cli, "record", str(path), str(log)], capture_output=True, text=True)
+    assert out.returncode == 0 and f"recorded {len(events)} events" in out.stdout
+    out = subprocess.run(
+        [*cli, "recommend", str(path), "u5", "--k", "3", "--json"], capture_output=True, text=True
+    )
+    hits = json.loads(out.stdout)
+    assert len(hits) == 3 and not {h["id"] for h in hits} & {e["item"] for e in walk(5, 6)}
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"user": "u", "item": "a"}\n{"user": "u"}\n')
+    out = subprocess.run([*cli, "record", str(path), str(bad)], capture_output=True, text=True)
+    assert out.returncode == 1 and "bad.jsonl:2:" in out.stderr
