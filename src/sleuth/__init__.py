@@ -6,7 +6,14 @@
 >>> col.search("sort a list", k=5, where={"kind": "howto"})  # doctest: +SKIP
 """
 
-from sleuth.config import BM25Config, CollectionConfig, DenseConfig, FusionConfig
+from sleuth.catalog import Engine
+from sleuth.config import (
+    BM25Config,
+    CollectionConfig,
+    DenseConfig,
+    FusionConfig,
+    RecommendConfig,
+)
 from sleuth.engine import Collection, WriteResult
 from sleuth.engine import open_collection as open
 from sleuth.errors import (
@@ -28,12 +35,14 @@ __all__ = [
     "Conflict",
     "CorruptIndex",
     "DenseConfig",
+    "Engine",
     "FusionConfig",
     "Hit",
     "InvalidCollection",
     "InvalidInput",
     "Item",
     "NotFound",
+    "RecommendConfig",
     "SleuthError",
     "WriteResult",
     "__version__",

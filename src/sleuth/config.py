@@ -112,7 +112,13 @@ DEFAULT_EVENT_WEIGHTS = {
     "purchase": 5.0,
     "rating": 1.0,
 }
-DEFAULT_SOURCE_WEIGHTS = {"co-visit": 0.5, "ease": 0.5, "content": 0.2, "popularity": 0.05}
+DEFAULT_SOURCE_WEIGHTS = {
+    "co-visit": 0.5,
+    "ease": 0.5,
+    "content": 0.2,
+    "popularity": 0.05,
+    "multi-interest": 0.0,  # off by default: more diverse, less accurate (sleuth eval recs)
+}
 
 
 @dataclass(frozen=True, kw_only=True)

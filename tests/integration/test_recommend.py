@@ -158,3 +158,21 @@ def test_cli_record_and_recommend(tmp_path: Path, events: list[dict[str, Any]]) 
     bad.write_text('{"user": "u", "item": "a"}\n{"user": "u"}\n')
     out = subprocess.run([*cli, "record", str(path), str(bad)], capture_output=True, text=True)
     assert out.returncode == 1 and "bad.jsonl:2:" in out.stderr
+
+
+def test_multi_interest_source_can_be_switched_on(
+    tmp_path: Path, events: list[dict[str, Any]]
+) -> None:
+    weights = {
+        "co-visit": 0.0,
+        "ease": 0.0,
+        "content": 0.0,
+        "popularity": 0.0,
+        "multi-interest": 1.0,
+    }
+    config = sleuth.CollectionConfig(recommend=sleuth.RecommendConfig(sources=weights))
+    with sleuth.open(tmp_path / "mi", encoder="hashing", config=config) as col:
+        col.add(CATALOG)
+        col.record(events)
+        hits = col.recommend("u5", k=5, explain=True)
+        assert hits and all(set(h.explain["retrievers"]) == {"multi-interest"} for h in hits)  # type: ignore[index]

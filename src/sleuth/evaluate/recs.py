@@ -27,6 +27,7 @@ from sleuth.errors import InvalidInput
 from sleuth.io.events import read_events
 from sleuth.progress import progress_bar
 from sleuth.recommend.interactions import Interactions
+from sleuth.recommend.multi_interest import MultiInterest
 from sleuth.recommend.sources import EASE, CoVisit, ItemKNN, Popularity, Source
 
 __all__ = ["SPLITS", "evaluate_recs"]
@@ -41,6 +42,8 @@ GRID: dict[str, list[Callable[[], Source]]] = {
     "item-knn": [ItemKNN],
     "ease": [partial(EASE, l2=l2) for l2 in (50.0, 100.0, 300.0)],
     "co-visit": [partial(CoVisit, window=w, recent=r) for w in (2, 3, 5) for r in (3, 5)],
+    # One setting (8 clusters, 3 interests: best of 8/16/32 x 1/3 on ML-100K validation).
+    "multi-interest": [partial(MultiInterest, n_clusters=8, max_interests=3)],
 }
 FUSED = ("co-visit", "ease")
 FUSION_WEIGHTS = (0.5, 0.6, 0.7, 0.8, 0.9)

@@ -13,6 +13,7 @@ import numpy as np
 
 from sleuth.config import RecommendConfig
 from sleuth.recommend.interactions import History, Interactions
+from sleuth.recommend.multi_interest import MultiInterest
 from sleuth.recommend.sources import EASE, CoVisit, Popularity, Source
 from sleuth.types import Event
 
@@ -41,6 +42,8 @@ class Recommender:
             sources["co-visit"] = CoVisit(window=5, recent=5).fit(data)
         if "ease" in wanted and data.n_items <= EASE().max_items:
             sources["ease"] = EASE(l2=100.0).fit(data)
+        if "multi-interest" in wanted and data.n_items >= 8:
+            sources["multi-interest"] = MultiInterest(n_clusters=8, max_interests=3).fit(data)
         if "popularity" in wanted:
             sources["popularity"] = Popularity(self.config.popularity_half_life_days).fit(data)
         self.data, self.sources, self.fitted_events = data, sources, len(events)
