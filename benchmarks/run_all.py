@@ -28,6 +28,8 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     "ingest": ("items/s adding 1,000 SciFact documents with MiniLM", "sentence-transformers"),
     "latency": ("single-caller search latency, SciFact, hybrid / lexical / dense",
                 "sentence-transformers query encode"),
+    "recs": ("HR@10 / NDCG@10 on MovieLens-100K, leave-one-out, full ranking",
+             "implicit (ALS, BPR, item-item cosine)"),
     "load": ("32 HTTP clients for 30 s, 90% hybrid search / 10% upserts of 10, SciFact",
              "the engine without HTTP, one caller"),
 }

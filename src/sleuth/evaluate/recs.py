@@ -30,7 +30,7 @@ from sleuth.recommend.interactions import Interactions
 from sleuth.recommend.multi_interest import MultiInterest
 from sleuth.recommend.sources import EASE, CoVisit, ItemKNN, Popularity, Source
 
-__all__ = ["SPLITS", "evaluate_recs"]
+__all__ = ["SPLITS", "evaluate_recs", "ranking_metrics"]
 
 SPLITS = ("loo", "time")
 K = 10
@@ -83,7 +83,7 @@ def evaluate_recs(
             source.fit(test_train)
             train_s = time.perf_counter() - t
             scores[name] = _scores(source, test_train, test_users)
-            runs[name] = _metrics(scores[name], test_train, test_users, test)
+            runs[name] = ranking_metrics(scores[name], test_train, test_users, test)
             runs[name]["train_s"] = round(train_s, 3)
             runs[name]["params"] = _params(source)
             advance(1)
@@ -92,7 +92,7 @@ def evaluate_recs(
             a, b = fused
             weight = _tune_fusion(GRID[a], GRID[b], tune_train, users, val)
             name = f"fused({a}+{b})"
-            runs[name] = _metrics(_fuse(scores[a], scores[b], weight), test_train, test_users, test)
+            runs[name] = ranking_metrics(_fuse(scores[a], scores[b], weight), test_train, test_users, test)
             runs[name]["train_s"] = round(runs[a]["train_s"] + runs[b]["train_s"], 3)
             runs[name]["params"] = {"weight": {a: weight, b: round(1 - weight, 2)}}
         advance(1)
@@ -126,7 +126,7 @@ def _tune(
     results = []
     for make in grid:
         s = make().fit(train)
-        results.append(_metrics(_scores(s, train, users), train, users, val)["ndcg@10"])
+        results.append(ranking_metrics(_scores(s, train, users), train, users, val)["ndcg@10"])
     return grid[int(np.argmax(results))]
 
 
@@ -139,7 +139,7 @@ def _tune_fusion(
 ) -> float:
     a = _scores(_tune(grid_a, train, users, val)().fit(train), train, users)
     b = _scores(_tune(grid_b, train, users, val)().fit(train), train, users)
-    ndcg = [_metrics(_fuse(a, b, w), train, users, val)["ndcg@10"] for w in FUSION_WEIGHTS]
+    ndcg = [ranking_metrics(_fuse(a, b, w), train, users, val)["ndcg@10"] for w in FUSION_WEIGHTS]
     return FUSION_WEIGHTS[int(np.argmax(ndcg))]
 
 
@@ -165,7 +165,7 @@ def _fuse(a: np.ndarray, b: np.ndarray, weight: float) -> np.ndarray:
     return weight * _zscore(a) + (1 - weight) * _zscore(b)
 
 
-def _metrics(
+def ranking_metrics(
     scores: np.ndarray, train: Interactions, users: np.ndarray, targets: np.ndarray
 ) -> dict[str, Any]:
     top = np.argpartition(-scores, K, axis=1)[:, :K]
