@@ -92,7 +92,9 @@ def evaluate_recs(
             a, b = fused
             weight = _tune_fusion(GRID[a], GRID[b], tune_train, users, val)
             name = f"fused({a}+{b})"
-            runs[name] = ranking_metrics(_fuse(scores[a], scores[b], weight), test_train, test_users, test)
+            runs[name] = ranking_metrics(
+                _fuse(scores[a], scores[b], weight), test_train, test_users, test
+            )
             runs[name]["train_s"] = round(runs[a]["train_s"] + runs[b]["train_s"], 3)
             runs[name]["params"] = {"weight": {a: weight, b: round(1 - weight, 2)}}
         advance(1)

@@ -1,6 +1,16 @@
 """Recommendations learned from events: interactions, candidate sources, fusion."""
 
+from sleuth.recommend.idtable import IdTable
 from sleuth.recommend.interactions import History, Interactions
 from sleuth.recommend.sources import EASE, CoVisit, ItemKNN, Popularity, Source
 
-__all__ = ["EASE", "CoVisit", "History", "Interactions", "ItemKNN", "Popularity", "Source"]
+__all__ = [
+    "EASE",
+    "CoVisit",
+    "History",
+    "IdTable",
+    "Interactions",
+    "ItemKNN",
+    "Popularity",
+    "Source",
+]
