@@ -286,6 +286,21 @@ def record(
 
 
 @app.command()
+def train(
+    collection: Collection,
+    epochs: Annotated[int, typer.Option(help="At most this many epochs (early stopping).")] = 200,
+    dim: Annotated[int, typer.Option(help="Embedding size.")] = 64,
+    max_len: Annotated[int, typer.Option(help="Longest history the model reads.")] = 200,
+    seed: Annotated[int, typer.Option(help="Random seed (training is deterministic).")] = 0,
+) -> None:
+    """Train the sequential recommender (SASRec) on the recorded events; resumes an
+    interrupted run and warm-starts from the previous model."""
+    with _open(collection) as col:
+        summary = col.train(progress=True, epochs=epochs, dim=dim, max_len=max_len, seed=seed)
+    print(json.dumps(summary, indent=1))
+
+
+@app.command()
 def recommend(
     collection: Collection,
     user: Annotated[str, typer.Argument(help="The user id.")],

@@ -118,6 +118,7 @@ DEFAULT_SOURCE_WEIGHTS = {
     "content": 0.2,
     "popularity": 0.05,
     "multi-interest": 0.0,  # off by default: more diverse, less accurate (sleuth eval recs)
+    "sequential": 0.5,  # SASRec, once `sleuth train` has run
 }
 
 

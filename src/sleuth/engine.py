@@ -149,6 +149,8 @@ class Collection:
         self.encoded_texts = 0  # texts this object sent to the encoder (cache misses)
         self._recommender = Recommender(config.recommend)
         self._fit_lock = threading.Lock()
+        self._train_lock = threading.Lock()
+        self._sequential: Any = None
         self._ix = self._open_indexes()
         self._saved_seq = min(self._ix.bm25.seq, self._ix.dense.seq)
         self._refresh()
@@ -674,6 +676,9 @@ class Collection:
         history = self.store.user_events(user)
         t = time.perf_counter()
         learned = rec.candidates(history, depth, exclude_seen=exclude_seen) if rec else {}
+        sequential = self._sequential_model() if config.sources.get("sequential") else None
+        if sequential is not None and history:
+            learned["sequential"] = sequential.candidates(history, depth, exclude_seen=exclude_seen)
         timings["learned_ms"] = _ms(t)
         with self._rw.read():
             ix = self._ix
@@ -694,6 +699,34 @@ class Collection:
             timings["fuse_ms"] = _ms(t)
         per_source = {name: [lst] for name, lst in lists.items()} if explain else None
         return self._hits([(docnos[:k], scores[:k])], per_source, timings, t0)[0]
+
+    def train(self, *, progress: bool | None = None, **options: Any) -> dict[str, Any]:
+        """Train the sequential source (SASRec) on every recorded event, warm-starting from the
+        previous model when there is one, and save it in ``models/``. ``options``: ``SASRec``
+        settings (``dim``, ``blocks``, ``max_len``, ``epochs``, ``seed``…) and ``capacity``,
+        ``min_count`` of the item ID table. Returns the training summary."""
+        from sleuth.recommend.trained import TrainedSequential
+
+        with self._train_lock:
+            previous = self._sequential_model()
+            trained = TrainedSequential.train(
+                self.path / "models",
+                self.store.events(),
+                self.config.recommend.event_weights,
+                previous=previous,
+                progress=progress,
+                **options,
+            )
+            self._sequential = trained
+            return dict(trained.meta)
+
+    def _sequential_model(self) -> Any:
+        """The trained sequential source, loaded on first use (None before any training)."""
+        if self._sequential is None and (self.path / "models" / "sequential.json").exists():
+            from sleuth.recommend.trained import TrainedSequential
+
+            self._sequential = TrainedSequential.load(self.path / "models")
+        return self._sequential
 
     def _fitted_recommender(self) -> Recommender | None:
         """The learned sources, refitted when the events grew enough (one fit at a time)."""

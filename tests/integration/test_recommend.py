@@ -176,3 +176,32 @@ def test_multi_interest_source_can_be_switched_on(
         col.record(events)
         hits = col.recommend("u5", k=5, explain=True)
         assert hits and all(set(h.explain["retrievers"]) == {"multi-interest"} for h in hits)  # type: ignore[index]
+
+
+SMALL = {"dim": 16, "blocks": 1, "max_len": 10, "epochs": 4, "batch": 16, "seed": 3}
+
+
+def test_train_sequential_persists_warm_starts_and_is_deterministic(
+    tmp_path: Path, events: list[dict[str, Any]]
+) -> None:
+    def trained(name: str) -> sleuth.Collection:
+        col = sleuth.open(tmp_path / name, encoder="hashing")
+        col.add(CATALOG)
+        col.record(events)
+        summary = col.train(**SMALL)
+        assert summary["epochs"] >= 1 and summary["items_with_rows"] == len(
+            {e["item"] for e in events}
+        )
+        return col
+
+    a, b = trained("a"), trained("b")
+    hits_a = a.recommend("u5", k=5, explain=True)
+    assert [h.id for h in hits_a] == [h.id for h in b.recommend("u5", k=5)]  # same seed
+    assert any(h.explain["retrievers"].get("sequential") for h in hits_a)  # type: ignore[index]
+    a.close()
+    with sleuth.open(tmp_path / "a") as again:  # loaded from models/, not retrained
+        assert [h.id for h in again.recommend("u5", k=5)] == [h.id for h in hits_a]
+        again.record([{"user": "u5", "item": "new-item", "ts": 10**9}])
+        summary = again.train(**SMALL)
+        assert summary["warm_start"] is True and summary["events"] == len(events) + 1
+    b.close()

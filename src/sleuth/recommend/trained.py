@@ -1,0 +1,140 @@
+"""The trained sequential source of a collection: SASRec over its events, with item ids mapped to
+embedding rows by a bounded, collisionless ``IdTable``, kept in ``<collection>/models/``.
+
+Rows are stable across trainings (an id keeps its row until it is evicted), so a retrain warm-
+starts from the previous weights row for row; a row whose id was evicted is re-initialised. An
+item without a row (not yet admitted, or evicted) is left to the other sources, content among
+them. Training writes a checkpoint after every epoch, so an interrupted ``sleuth train`` resumes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sleuth.errors import InvalidInput
+from sleuth.recommend.idtable import IdTable
+from sleuth.recommend.interactions import History, Interactions
+from sleuth.recommend.sequential import SASRec
+from sleuth.types import Event
+
+__all__ = ["TrainedSequential"]
+
+MODEL, TABLE, META, CHECKPOINT = "sasrec.pt", "items.npz", "sequential.json", "checkpoint.pt"
+OBSERVE_CHUNK = 10_000
+
+
+class TrainedSequential:
+    def __init__(self, folder: Path, model: SASRec, table: IdTable, meta: dict[str, Any]) -> None:
+        self.folder, self.model, self.table, self.meta = folder, model, table, meta
+
+    @classmethod
+    def load(cls, folder: Path) -> TrainedSequential | None:
+        if not (folder / META).exists():
+            return None
+        meta = json.loads((folder / META).read_text())
+        return cls(folder, SASRec.load(folder / MODEL), IdTable.load(folder / TABLE), meta)
+
+    @classmethod
+    def train(
+        cls,
+        folder: Path,
+        events: Sequence[Event],
+        weights: dict[str, float],
+        *,
+        previous: TrainedSequential | None = None,
+        capacity: int | None = None,
+        min_count: int = 1,
+        progress: bool | None = None,
+        **options: Any,
+    ) -> TrainedSequential:
+        """Fit on ``events`` (all of the collection's, in recorded order). ``previous``: warm
+        start from it, its ID table included; ``capacity``: rows of a new ID table (default
+        twice the distinct items, at least 1,024); ``options``: ``SASRec`` settings."""
+        if not events:
+            raise InvalidInput("no events recorded: record some before training")
+        folder.mkdir(parents=True, exist_ok=True)
+        start = time.perf_counter()
+        if previous is not None:
+            table, seen = previous.table, int(previous.meta["events"])
+        else:
+            n_items = len({e.item for e in events})
+            table = IdTable(capacity or max(1024, 2 * n_items), 1, min_count=min_count)
+            seen = 0
+        new = sorted(events[seen:], key=lambda e: e.ts or 0.0)
+        reset: list[np.ndarray] = []
+        for i in range(0, len(new), OBSERVE_CHUNK):
+            chunk = new[i : i + OBSERVE_CHUNK]
+            table.observe([e.item for e in chunk], now=chunk[-1].ts or 0.0)
+            reset.append(table.last_reset)
+        rows = table.lookup([e.item for e in events])
+        keep = rows >= 0
+        users = sorted({e.user for e in events})
+        uidx = {u: i for i, u in enumerate(users)}
+        owners = [
+            o if o is not None else f"\0free{r}"
+            for r, o in enumerate(table.owners(np.arange(table.capacity)))
+        ]
+        data = Interactions(
+            users,
+            owners,
+            np.array([uidx[e.user] for e in events], np.int64)[keep],
+            rows[keep],
+            np.array([weights.get(e.kind, 1.0) for e in events], np.float32)[keep],
+            np.array([e.ts or 0.0 for e in events], np.float64)[keep],
+        )
+        warm = None
+        if previous is not None:
+            warm = previous.model
+            evicted = np.unique(np.concatenate(reset)) if reset else np.zeros(0, np.int64)
+            warm.reset_items(evicted)
+        model = SASRec(progress=progress, **options).fit(
+            data, checkpoint=folder / CHECKPOINT, warm_start=warm
+        )
+        meta = {
+            "events": len(events),
+            "trained_on": int(keep.sum()),
+            "items_with_rows": len(table),
+            "capacity": table.capacity,
+            "epochs": model.epoch,
+            "best_epoch": model.best_epoch,
+            "validation_ndcg@10": model.best_ndcg,
+            "train_s": round(time.perf_counter() - start, 2),
+            "warm_start": previous is not None,
+        }
+        model.save(folder / MODEL)
+        table.save(folder / TABLE)
+        _write_json(folder / META, meta)
+        (folder / CHECKPOINT).unlink(missing_ok=True)
+        return cls(folder, model, table, meta)
+
+    def candidates(
+        self, history: Sequence[Event], depth: int, *, exclude_seen: bool
+    ) -> tuple[list[str], np.ndarray]:
+        """The model's best ``depth`` item ids after this history (read now, not at training)."""
+        rows = self.table.lookup([e.item for e in history])
+        rows = rows[rows >= 0]
+        if rows.size == 0:
+            return [], np.zeros(0, np.float32)
+        scores = self.model.score(
+            [History(rows, np.ones(rows.size, np.float32), np.zeros(rows.size))]
+        )[0]
+        owners = self.table.owners(np.arange(scores.size))
+        scores[[r for r, o in enumerate(owners) if o is None]] = -np.inf
+        if exclude_seen:
+            scores[rows] = -np.inf
+        top = np.argsort(-scores)[:depth]
+        top = top[np.isfinite(scores[top])]
+        return [owners[r] or "" for r in top], scores[top]
+
+
+def _write_json(path: Path, value: dict[str, Any]) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(value, indent=1))
+    os.replace(tmp, path)
