@@ -235,13 +235,36 @@ def eval_recs(
     ],
     format: Annotated[str, typer.Option(help="auto, movielens, sasrec, csv or jsonl.")] = "auto",
     split: Annotated[str, typer.Option(help="loo (leave last out) or time.")] = "loo",
+    sources: Annotated[
+        str,
+        typer.Option(
+            help="Comma-separated sources to run besides popularity and item-knn: ease, "
+            "co-visit, multi-interest, sasrec (trains a model: minutes), content (needs item "
+            "texts); 'default' (all but sasrec and content) or 'all'."
+        ),
+    ] = "default",
+    items: Annotated[
+        Path | None,
+        typer.Option(help="Item texts for the content source (default: the MovieLens folder)."),
+    ] = None,
+    encoder: Annotated[str, typer.Option(help="Encoder of the item texts (content).")] = "minilm",
     as_json: AsJson = False,
 ) -> None:
     """HR@10, NDCG@10, coverage, diversity and training time of every recommendation source,
     leave-one-out with full ranking; popularity and item-kNN baselines in the same run."""
-    from sleuth.evaluate.recs import evaluate_recs
+    from sleuth.evaluate.recs import DEFAULT_SOURCES, SOURCES, evaluate_recs
 
-    report = evaluate_recs(path, format=format, split=split, progress=True)
+    named = {"all": SOURCES, "default": DEFAULT_SOURCES}
+    names = named.get(sources) or [s.strip() for s in sources.split(",") if s.strip()]
+    report = evaluate_recs(
+        path,
+        format=format,
+        split=split,
+        sources=names,
+        items=items,
+        encoder=encoder,
+        progress=True,
+    )
     if as_json:
         print(json.dumps(report))
         return

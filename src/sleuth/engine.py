@@ -27,6 +27,7 @@ from sleuth.fuse import NORMALIZERS, adaptive_alpha, rrf, weighted_sum
 from sleuth.indexes.bm25 import BM25Index
 from sleuth.indexes.dense import DenseIndex
 from sleuth.progress import progress_bar
+from sleuth.recommend.content import HORIZON, recency_profile
 from sleuth.recommend.recommender import Recommender
 from sleuth.retrieve import DenseRetriever, LexicalRetriever, QueryBatch, compile_filter
 from sleuth.store import (
@@ -759,20 +760,18 @@ class Collection:
     def _profile(
         self, ix: _Indexes, history: list[Event], docnos: dict[str, int]
     ) -> np.ndarray | None:
-        """The recency-weighted mean of the user's item vectors (newest counts most)."""
-        vectors, weights = [], []
+        """The recency-weighted profile of the user's item vectors (newest counts most)."""
         kinds = self.config.recommend.event_weights
-        for age, event in enumerate(reversed(history[-50:])):
+        vectors, weights = [], []
+        for event in history[-HORIZON:]:
             docno = docnos.get(event.item)
             vector = None if docno is None else ix.dense.vector_of(docno)
             if vector is not None:
                 vectors.append(vector)
-                weights.append(kinds.get(event.kind, 1.0) * 0.9**age)
+                weights.append(kinds.get(event.kind, 1.0))
         if not vectors:
             return None
-        profile = np.average(np.stack(vectors), axis=0, weights=weights).astype(np.float32)
-        norm = float(np.linalg.norm(profile))
-        return profile / norm if norm > 0 else None
+        return recency_profile(np.stack(vectors), np.array(weights))
 
     @staticmethod
     def _fuse(

@@ -229,3 +229,66 @@ def test_writer_lock_is_released_when_its_process_dies(tmp_path: Path) -> None:
     holder.stdout.close()
     with WriterLock(lock_path, timeout=2.0) as lock:
         assert lock._fd is not None
+
+
+RECORDER = r"""
+import sys
+import sleuth
+
+path, batches, size = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+col = sleuth.open(path, encoder="hashing")
+for b in range(batches):
+    col.record([{"user": f"u{i % 97}", "item": f"i{(b * 7 + i) % 50}", "kind": "view",
+                 "event_id": f"{b}-{i}", "ts": b * size + i} for i in range(size)])
+    print(f"committed {b}", flush=True)
+"""
+EVENTS = 20_000
+
+
+def test_sigkill_while_recording_keeps_whole_batches_and_retries_are_idempotent(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "col"
+    with sleuth.open(path, encoder="hashing") as col:
+        col.add([{"id": f"i{n}", "text": f"item {n}"} for n in range(50)])
+    rng = random.Random(7)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", RECORDER, str(path), "100", str(EVENTS)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    committed, stamps = -1, []
+    for line in proc.stdout:
+        committed = int(line.split()[1])
+        stamps.append(time.monotonic())
+        if committed >= 2:
+            time.sleep(rng.uniform(0.05, 0.95) * (stamps[-1] - stamps[0]) / committed)
+            break
+    os.kill(proc.pid, signal.SIGKILL)
+    committed = max([committed] + [int(x.split()[1]) for x in proc.stdout.read().splitlines()])
+    proc.wait()
+    proc.stdout.close()
+    assert proc.returncode == -signal.SIGKILL
+    with sleuth.open(path, encoder="hashing") as col:
+        n = col.store.event_count()
+        assert n % EVENTS == 0, f"a partial batch of events: {n}"
+        present = n // EVENTS
+        assert committed + 1 <= present <= committed + 2
+        # the client retries every batch it sent: the ones already in are skipped, not doubled
+        for b in range(present + 1):
+            retry = [
+                {
+                    "user": f"u{i % 97}",
+                    "item": f"i{(b * 7 + i) % 50}",
+                    "kind": "view",
+                    "event_id": f"{b}-{i}",
+                    "ts": b * EVENTS + i,
+                }
+                for i in range(EVENTS)
+            ]
+            result = col.record(retry)
+            expected = (0, EVENTS) if b < present else (EVENTS, 0)
+            assert (result.recorded, result.duplicates) == expected
+        assert col.store.event_count() == (present + 1) * EVENTS
+        assert len(col.recommend("someone new", k=5)) == 5  # popularity, from every event

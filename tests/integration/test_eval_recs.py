@@ -9,12 +9,16 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from sleuth.errors import InvalidInput
+from sleuth.evaluate.recs import evaluate_recs
+
 ML100K = Path(__file__).resolve().parents[3] / "shared" / "data" / "movielens" / "ml-100k"
-pytestmark = pytest.mark.data
 
 
+@pytest.mark.data
 def test_movielens_100k_leave_one_out() -> None:
     if not ML100K.exists():
         if os.environ.get("CI"):
@@ -40,3 +44,45 @@ def test_movielens_100k_leave_one_out() -> None:
     for run in runs.values():
         assert set(run) >= {"hr@10", "ndcg@10", "coverage", "diversity", "train_s"}
         assert 0 < run["coverage"] <= 1 and run["train_s"] < 600
+
+
+def walk_events(path: Path) -> Path:
+    """Users walk a ring of 30 items forward from a random start: the next item is knowable
+    from the last one (co-visit), and neighbours on the ring share a word (content)."""
+    rng = np.random.default_rng(0)
+    lines = ["user,item,ts"]
+    for u in range(60):
+        start = int(rng.integers(30))
+        lines += [f"u{u},m{(start + s) % 30},{s}" for s in range(8)]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_content_joins_the_fusion_and_bad_sources_are_refused(tmp_path: Path) -> None:
+    events = walk_events(tmp_path / "events.csv")
+    items = tmp_path / "items.jsonl"
+    items.write_text(
+        "".join(
+            json.dumps({"id": f"m{i}", "title": f"ring{i // 2} ring{(i + 1) // 2}"}) + "\n"
+            for i in range(30)
+        )
+    )
+    report = evaluate_recs(
+        events, sources=["co-visit", "ease", "content"], items=items, encoder="hashing"
+    )
+    runs = report["runs"]
+    assert set(runs) >= {"popularity", "item-knn", "co-visit", "ease", "content"}
+    assert runs["co-visit"]["hr@10"] > 0.9  # the walk is deterministic
+    assert runs["content"]["hr@10"] > runs["popularity"]["hr@10"]
+    fused = [n for n in runs if n.startswith("fused(")]
+    assert "fused(co-visit+ease)" in fused
+    for name in fused:
+        assert set(runs[name]["params"]["weight"]) == set(name[6:-1].split("+"))
+    with pytest.raises(InvalidInput, match="unknown source 'bpr'; allowed: popularity"):
+        evaluate_recs(events, sources=["bpr"])
+    with pytest.raises(InvalidInput, match="needs item texts"):
+        evaluate_recs(events, sources=["content"])
+    other = tmp_path / "other.jsonl"
+    other.write_text(json.dumps({"id": "zzz", "title": "nothing"}) + "\n")
+    with pytest.raises(InvalidInput, match="none of its item ids occur in the events"):
+        evaluate_recs(events, sources=["content"], items=other, encoder="hashing")

@@ -9,7 +9,10 @@ import pytest
 
 from sleuth.errors import InvalidInput
 from sleuth.io.events import read_events
-from sleuth.recommend import EASE, CoVisit, Interactions, ItemKNN, Popularity
+from sleuth.io.movielens import read_movies
+from sleuth.io.readers import read_items
+from sleuth.recommend import EASE, CoVisit, History, Interactions, ItemKNN, Popularity
+from sleuth.recommend.content import Content, recency_profile
 from sleuth.types import Event, parse_event
 
 KINDS = {"view": 1.0, "purchase": 5.0, "rating": 1.0}
@@ -128,3 +131,52 @@ def test_popularity_ease_and_knn_rank_sensibly() -> None:
     with pytest.raises(InvalidInput, match="over its limit"):
         EASE(max_items=2).fit(data)
     assert np.isfinite(ease).all()
+
+
+def test_content_source_follows_the_recent_profile() -> None:
+    data = interactions()
+    idx = data.item_index
+    # a and b point one way, c and d the other
+    vectors = {
+        "a": np.array([1.0, 0.0]),
+        "b": np.array([0.9, 0.1]),
+        "c": np.array([0.0, 1.0]),
+        "d": np.array([0.1, 0.9]),
+    }
+    model = Content(vectors).fit(data)
+
+    def scores(*items: str) -> np.ndarray:
+        codes = np.array([idx[i] for i in items])
+        history = History(codes, np.ones(codes.size, np.float32), np.arange(codes.size, 0.0))
+        return model.score([history])[0]
+
+    assert scores("a", "c")[idx["d"]] > scores("a", "c")[idx["b"]]  # c is newer: d is closer
+    assert scores("c", "a")[idx["b"]] > scores("c", "a")[idx["d"]]  # now a is newer
+    cold = Content({k: v for k, v in vectors.items() if k != "d"}).fit(data)
+    s = cold.score([data.history(1)])[0]  # d has no vector: it scores below everything
+    assert s[idx["d"]] < s[[idx["a"], idx["b"], idx["c"]]].min()
+    heavy = recency_profile(np.stack([vectors["a"], vectors["c"]]), np.array([10.0, 1.0]))
+    assert heavy is not None and heavy[0] > heavy[1]  # a purchase outweighs a newer view
+    assert recency_profile(np.zeros((0, 2)), np.zeros(0)) is None
+    with pytest.raises(InvalidInput, match="needs item vectors"):
+        Content({})
+
+
+def test_movielens_movies_become_items(tmp_path: Path) -> None:
+    dat = write(tmp_path, "movies.dat", "1::Toy Story (1995)::Animation|Children's|Comedy\n")
+    (movie,) = read_items(tmp_path)
+    assert movie.id == "1" and movie.fields["title"] == "Toy Story (1995)"
+    assert movie.attributes == {"genres": ["Animation", "Children's", "Comedy"], "year": 1995}
+    assert movie.fields["text"] == "Animation, Children's, Comedy"
+    dat.write_text("1::Toy Story (1995)::Comedy\n2::Heat (1995)\n")
+    with pytest.raises(InvalidInput, match=r"movies.dat:2: expected 'id::title::genres'"):
+        read_movies(dat)
+    item = tmp_path / "100k"
+    item.mkdir()
+    flags = "|".join("1" if g in (1, 5) else "0" for g in range(19))
+    write(item, "u.item", f"7|Heat (1995)|01-Jan-1995||http://x|{flags}\n8|Short|x||y|0|1\n")
+    with pytest.raises(InvalidInput, match=r"u.item:2: expected 24 '\|'-separated cells, got 7"):
+        read_items(item)
+    write(item, "u.item", f"7|Heat (1995)|01-Jan-1995||http://x|{flags}\n")
+    (heat,) = read_items(item)
+    assert heat.attributes["genres"] == ["Action", "Comedy"]

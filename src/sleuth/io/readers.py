@@ -32,7 +32,10 @@ __all__ = [
 
 TextFields = tuple[str, ...]
 DEFAULT_TEXT_FIELDS: TextFields = ("title", "text")
-FORMATS = "a BEIR folder (with corpus.jsonl), .jsonl, .ndjson, .csv or .json"
+FORMATS = (
+    "a BEIR folder (with corpus.jsonl), a MovieLens folder (u.item or movies.dat), .jsonl, "
+    ".ndjson, .csv or .json"
+)
 # BEIR keeps documents whose title and text are both empty (Cranfield has two); they must still
 # exist so that qrels pointing at them resolve, but parse_item rightly refuses an item with no text.
 EMPTY_DOCUMENT = "(empty document)"
@@ -52,6 +55,10 @@ def read_items(path: str | Path, text_fields: TextFields = DEFAULT_TEXT_FIELDS) 
     if path.is_dir():
         if (path / "corpus.jsonl").is_file():
             return read_beir_corpus(path, text_fields)
+        if any((path / name).is_file() for name in ("u.item", "movies.dat")):
+            from sleuth.io.movielens import read_movies
+
+            return read_movies(path, text_fields)
         raise InvalidInput(
             f"{path} is a folder without corpus.jsonl; expected {FORMATS}", path=str(path)
         )

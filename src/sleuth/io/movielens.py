@@ -1,0 +1,79 @@
+"""MovieLens movie lists as items: ``u.item`` (100K) and ``movies.dat`` (1M), Latin-1 files.
+
+Each movie becomes ``{"id", "title", "text": "<genres>", "genres": [...], "year": int}``, so a
+MovieLens folder can be both a catalog (``sleuth add``) and an events file (``sleuth record``).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from sleuth.errors import InvalidInput
+from sleuth.io.readers import _located
+from sleuth.types import Item, parse_item
+
+__all__ = ["MOVIE_FILES", "read_movies"]
+
+MOVIE_FILES = ("u.item", "movies.dat")
+# u.item's 19 genre flags, in the order of u.genre (which is used instead when present).
+GENRES_100K = (
+    *("unknown", "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime"),
+    *("Documentary", "Drama", "Fantasy", "Film-Noir", "Horror", "Musical", "Mystery"),
+    *("Romance", "Sci-Fi", "Thriller", "War", "Western"),
+)
+_YEAR = re.compile(r"\((\d{4})\)\s*$")
+
+
+def read_movies(path: str | Path, text_fields: tuple[str, ...] = ("title", "text")) -> list[Item]:
+    """The movies of a MovieLens folder or of its ``u.item`` / ``movies.dat`` file."""
+    path = Path(path)
+    if path.is_dir():
+        found = [path / name for name in MOVIE_FILES if (path / name).is_file()]
+        if not found:
+            raise InvalidInput(f"{path} has no {' or '.join(MOVIE_FILES)}", path=str(path))
+        path = found[0]
+    genres = _genres(path.parent / "u.genre")
+    items = []
+    with path.open(encoding="latin-1") as f:
+        for n, line in enumerate(f, 1):
+            text = line.rstrip("\r\n")
+            if not text:
+                continue
+            if path.name == "movies.dat" or "::" in text:
+                cells = text.split("::")
+                if len(cells) != 3:
+                    raise _located(path, n, f"expected 'id::title::genres', got {text[:80]!r}")
+                names = [g for g in cells[2].split("|") if g]
+            else:
+                cells = text.split("|")
+                if len(cells) != 5 + len(genres):
+                    raise _located(
+                        path, n, f"expected {5 + len(genres)} '|'-separated cells, got {len(cells)}"
+                    )
+                names = [g for g, flag in zip(genres, cells[5:]) if flag == "1"]
+            items.append(_movie(cells[0], cells[1], names, text_fields, path, n))
+    return items
+
+
+def _movie(
+    movie_id: str, title: str, genres: list[str], text_fields: tuple[str, ...], path: Path, n: int
+) -> Item:
+    raw: dict[str, Any] = {"id": movie_id, "title": title.strip() or f"movie {movie_id}"}
+    raw["text"] = ", ".join(genres) if genres else "unknown genre"
+    raw["genres"] = genres
+    year = _YEAR.search(title)
+    if year:
+        raw["year"] = int(year.group(1))
+    try:
+        return parse_item(raw, text_fields)
+    except InvalidInput as exc:
+        raise _located(path, n, exc.message, **exc.details) from None
+
+
+def _genres(path: Path) -> tuple[str, ...]:
+    if not path.is_file():
+        return GENRES_100K
+    pairs = [line.strip().split("|") for line in path.open(encoding="latin-1") if line.strip()]
+    return tuple(name for name, _ in sorted(pairs, key=lambda p: int(p[1])))

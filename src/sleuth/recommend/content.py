@@ -1,0 +1,66 @@
+"""The content source: items near a user's recency-weighted profile of item vectors.
+
+It needs no co-occurrence, so it is what a cold or long-tail item is found through: an item
+nobody has interacted with yet still has a text, hence a vector.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from sleuth.errors import InvalidInput
+from sleuth.recommend.interactions import History, Interactions
+from sleuth.recommend.sources import Source
+
+__all__ = ["HORIZON", "RECENCY", "Content", "recency_profile"]
+
+RECENCY = 0.9  # each older event counts this much less than the one after it
+HORIZON = 50  # only the newest events shape the profile
+
+
+def recency_profile(vectors: np.ndarray, weights: np.ndarray) -> np.ndarray | None:
+    """The unit-length weighted mean of ``vectors: float32[n, d]`` (in time order, oldest first),
+    each also decayed by ``RECENCY`` per newer event; None for an empty or zero profile."""
+    vectors, weights = vectors[-HORIZON:], np.asarray(weights, np.float64)[-HORIZON:]
+    if not len(vectors):
+        return None
+    decay = RECENCY ** np.arange(len(vectors))[::-1]
+    profile = (vectors * (weights * decay)[:, None]).sum(0)
+    norm = float(np.linalg.norm(profile))
+    return (profile / norm).astype(np.float32) if norm > 0 else None
+
+
+class Content(Source):
+    """Scores every item by cosine to the user's profile. ``vectors`` maps item ids to their
+    (text) vectors; an item without one scores lowest and adds nothing to a profile."""
+
+    name = "content"
+
+    def __init__(self, vectors: Mapping[str, np.ndarray]) -> None:
+        if not vectors:
+            raise InvalidInput("the content source needs item vectors; none were given")
+        self.vectors = vectors
+
+    def fit(self, data: Interactions) -> Content:
+        self.n_items = data.n_items
+        dim = len(next(iter(self.vectors.values())))
+        self.unit = np.zeros((data.n_items, dim), np.float32)
+        self.known = np.zeros(data.n_items, bool)
+        for code, item in enumerate(data.item_ids):
+            v = self.vectors.get(item)
+            if v is not None:
+                self.unit[code] = v / max(float(np.linalg.norm(v)), 1e-12)
+                self.known[code] = True
+        return self
+
+    def score(self, histories: Sequence[History]) -> np.ndarray:
+        out = np.full((len(histories), self.n_items), -1.0, np.float32)
+        for row, history in enumerate(histories):
+            known = self.known[history.items]
+            profile = recency_profile(self.unit[history.items[known]], history.weights[known])
+            if profile is not None:
+                out[row] = self.unit @ profile
+        out[:, ~self.known] = -2.0
+        return out
