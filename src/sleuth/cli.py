@@ -25,13 +25,21 @@ Where = Annotated[str | None, typer.Option(help='A JSON filter, e.g. \'{"kind": 
 AsJson = Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")]
 
 
-def _open(path: Path, encoder: str | None = None, *, must_exist: bool = True) -> Any:
+def _open(
+    path: Path, encoder: str | None = None, *, must_exist: bool = True, late: bool = False
+) -> Any:
     import sleuth
     from sleuth.store.sqlite import FILENAME
 
-    if must_exist and not (path / FILENAME).exists():
+    exists = (path / FILENAME).exists()
+    if must_exist and not exists:
         raise InvalidInput(f"{path} is not a sleuth collection (create one with `sleuth add`)")
-    return sleuth.open(path, encoder=encoder)
+    config = None
+    if late and not exists:
+        from sleuth.config import CollectionConfig, LateConfig
+
+        config = CollectionConfig(late=LateConfig(enabled=True))
+    return sleuth.open(path, encoder=encoder, config=config)
 
 
 def _where(text: str | None) -> dict[str, Any] | None:
@@ -70,11 +78,18 @@ def add(
     replace: Annotated[
         bool, typer.Option("--upsert/--no-upsert", help="Replace items whose id exists.")
     ] = True,
+    late: Annotated[
+        bool,
+        typer.Option(
+            help="For a new collection: store token vectors for late interaction (modes "
+            "hybrid+maxsim, muvera, maxsim-exact)."
+        ),
+    ] = False,
 ) -> None:
     """Add items from a file. The whole file is validated first and committed in one batch."""
     from sleuth.io.readers import read_items
 
-    col = _open(collection, encoder, must_exist=False)
+    col = _open(collection, encoder, must_exist=False, late=late)
     with col:
         items = read_items(path, col.config.text_fields)
         result = (col.upsert if replace else col.add)(items, progress=True)
@@ -90,7 +105,13 @@ def search(
     collection: Collection,
     query: Annotated[str, typer.Argument(help="The query text.")],
     k: K = 10,
-    mode: Annotated[str, typer.Option(help="lexical, dense or hybrid.")] = "hybrid",
+    mode: Annotated[
+        str,
+        typer.Option(
+            help="lexical, dense, hybrid; with late interaction also hybrid+maxsim, muvera, "
+            "maxsim-exact."
+        ),
+    ] = "hybrid",
     where: Where = None,
     explain: Annotated[bool, typer.Option(help="Show each retriever's rank and score.")] = False,
     as_json: AsJson = False,
@@ -150,7 +171,14 @@ def eval_beir(
     path: Annotated[
         Path, typer.Argument(help="A BEIR folder (corpus.jsonl, queries.jsonl, qrels/test.tsv).")
     ],
-    mode: Annotated[str, typer.Option(help="Comma-separated modes, or all.")] = "all",
+    mode: Annotated[
+        str,
+        typer.Option(
+            help="Comma-separated modes (lexical, dense, hybrid, hybrid+maxsim, muvera, "
+            "maxsim-exact), or all. A late-interaction mode builds the collection with token "
+            "vectors."
+        ),
+    ] = "lexical,dense,hybrid",
     encoder: Annotated[str, typer.Option(help="minilm, hashing, or a model folder.")] = "minilm",
     cache_dir: Annotated[
         Path | None,
@@ -177,6 +205,7 @@ def eval_beir(
         "MRR@10",
         "p50 ms",
         "p95 ms",
+        "bytes/item",
         title=f"{report['dataset']}: {report['docs']} docs, {report['queries']} queries, "
         f"indexed at {report['index']['items_per_s']} items/s",
     )
@@ -188,6 +217,7 @@ def eval_beir(
             f"{r['mrr@10']:.4f}",
             f"{r['p50_ms']:.1f}",
             f"{r['p95_ms']:.1f}",
+            f"{r['bytes_per_item']:,}",
         )
     Console().print(table)
 

@@ -7,8 +7,16 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from sleuth.errors import InvalidInput
+from sleuth.indexes.muvera import MuveraConfig
 
-__all__ = ["BM25Config", "CollectionConfig", "DenseConfig", "FusionConfig", "RecommendConfig"]
+__all__ = [
+    "BM25Config",
+    "CollectionConfig",
+    "DenseConfig",
+    "FusionConfig",
+    "LateConfig",
+    "RecommendConfig",
+]
 
 T = TypeVar("T")
 
@@ -104,6 +112,47 @@ class FusionConfig(_Config):
             raise InvalidInput(f"fusion.depth must be positive, got {self.depth}")
 
 
+TOKEN_DTYPES = ("float16", "int8")
+
+
+@dataclass(frozen=True, kw_only=True)
+class LateConfig(_Config):
+    """Late interaction (ColBERT-style MaxSim over token vectors); off unless ``enabled``.
+
+    Token vectors come from the collection's encoder (MiniLM: last hidden states), special
+    tokens always dropped, punctuation and stopwords by option, then optionally projected to
+    ``projection_dim`` by a fixed seeded orthogonal matrix, L2-normalized, pooled
+    ``pool_factor``-fold (clustering each item's vectors) and stored as ``dtype``.
+    ``rerank_depth``: how many fused (``hybrid+maxsim``) or FDE (``muvera``) candidates exact
+    MaxSim reranks. ``muvera``: the fixed-dimensional encoding's parameters.
+    """
+
+    enabled: bool = False
+    drop_punctuation: bool = True
+    drop_stopwords: bool = False
+    projection_dim: int | None = None
+    pool_factor: int = 1
+    dtype: str = "float16"
+    rerank_depth: int = 100
+    muvera: MuveraConfig = field(default_factory=MuveraConfig)
+
+    def __post_init__(self) -> None:
+        if self.dtype not in TOKEN_DTYPES:
+            raise InvalidInput(
+                f"late.dtype {self.dtype!r} unknown; allowed: {', '.join(TOKEN_DTYPES)}"
+            )
+        if self.projection_dim is not None and not 8 <= self.projection_dim <= 4096:
+            raise InvalidInput(
+                f"late.projection_dim must be from 8 to 4096 or null, got {self.projection_dim}"
+            )
+        if not 1 <= self.pool_factor <= 16:
+            raise InvalidInput(f"late.pool_factor must be from 1 to 16, got {self.pool_factor}")
+        if not 1 <= self.rerank_depth <= 10_000:
+            raise InvalidInput(
+                f"late.rerank_depth must be from 1 to 10000, got {self.rerank_depth}"
+            )
+
+
 DEFAULT_EVENT_WEIGHTS = {
     "view": 1.0,
     "click": 2.0,
@@ -165,6 +214,7 @@ class CollectionConfig(_Config):
     dense: DenseConfig = field(default_factory=DenseConfig)
     fusion: FusionConfig = field(default_factory=FusionConfig)
     recommend: RecommendConfig = field(default_factory=RecommendConfig)
+    late: LateConfig = field(default_factory=LateConfig)
 
     def __post_init__(self) -> None:
         if not self.text_fields or not all(isinstance(f, str) and f for f in self.text_fields):

@@ -20,16 +20,18 @@ from typing import Any
 
 import numpy as np
 
-from sleuth.config import CollectionConfig
+from sleuth.config import CollectionConfig, DenseConfig, LateConfig
 from sleuth.encoders import Encoder, get_encoder
 from sleuth.errors import Conflict, CorruptIndex, InvalidInput, NotFound
 from sleuth.fuse import NORMALIZERS, adaptive_alpha, rrf, weighted_sum
 from sleuth.indexes.bm25 import BM25Index
 from sleuth.indexes.dense import DenseIndex
+from sleuth.indexes.tokens import TokenIndex
 from sleuth.progress import progress_bar
 from sleuth.recommend.content import HORIZON, recency_profile
 from sleuth.recommend.recommender import Recommender
 from sleuth.retrieve import DenseRetriever, LexicalRetriever, QueryBatch, compile_filter
+from sleuth.retrieve.late import LateInteraction, MaxSimRetriever, MuveraRetriever, rerank
 from sleuth.store import (
     FORMAT_VERSION,
     AttributeTable,
@@ -43,6 +45,7 @@ from sleuth.store.sqlite import WriteResult, check_folder, check_version
 from sleuth.types import Candidates, Event, Hit, Item, parse_event, parse_item
 
 __all__ = [
+    "LATE_MODES",
     "MAX_K",
     "MAX_QUERY_CHARS",
     "MODES",
@@ -52,7 +55,8 @@ __all__ = [
     "open_collection",
 ]
 
-MODES = ("lexical", "dense", "hybrid")
+MODES = ("lexical", "dense", "hybrid", "hybrid+maxsim", "muvera", "maxsim-exact")
+LATE_MODES = ("hybrid+maxsim", "muvera", "maxsim-exact")
 MAX_K = 1000
 MAX_QUERY_CHARS = 10_000
 ENCODE_CHUNK = 256
@@ -98,6 +102,7 @@ def open_collection(
         else:
             config = config or CollectionConfig()
             enc = get_encoder(encoder if encoder is not None else config.encoder)
+            enc.check_tokens(config.late.enabled)
             config = replace(config, encoder=enc.spec)  # the one actually used
             dim = enc.dim
             store.set_meta(
@@ -152,8 +157,12 @@ class Collection:
         self._fit_lock = threading.Lock()
         self._train_lock = threading.Lock()
         self._sequential: Any = None
+        self.late = LateInteraction(config.late, encoder) if config.late.enabled else None
+        # Token vectors computed while encoding a write, waiting for the index update to take
+        # them (float16, by content hash); what is not here is encoded again from the text.
+        self._pending_tokens: dict[str, np.ndarray] = {}
         self._ix = self._open_indexes()
-        self._saved_seq = min(self._ix.bm25.seq, self._ix.dense.seq)
+        self._saved_seq = min(index.seq for index in self._ix.derived().values())
         self._refresh()
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -186,7 +195,21 @@ class Collection:
             lambda p: DenseIndex.load(p, self.config.dense, self.dim),
             lambda: DenseIndex(self.config.dense, self.dim),
         )
-        return _Indexes(AttributeTable(self.store.attribute_types()), bm25, dense)
+        ix = _Indexes(AttributeTable(self.store.attribute_types()), bm25, dense)
+        if self.late is not None:
+            late, dim, fde_dim = self.late, self.late.dim, self.late.muvera.fde_dim
+            tokens = self._load_index(
+                "tokens",
+                lambda p: TokenIndex.load(p, late.config, dim),
+                lambda: TokenIndex(late.config, dim),
+            )
+            fde = self._load_index(
+                "muvera",
+                lambda p: _load_fde(p, self.config.dense, fde_dim, late.config),
+                lambda: DenseIndex(self.config.dense, fde_dim),
+            )
+            ix.add_late(late, tokens, fde)
+        return ix
 
     def _load_index(self, name: str, load: Any, fresh: Any) -> Any:
         path = self._index_dir / f"{name}.npz"
@@ -223,23 +246,27 @@ class Collection:
         with self._apply:
             self._refresh()
             ix = self._ix
-            if self._saved_seq == ix.bm25.seq == ix.dense.seq and all(
-                (self._index_dir / f"{n}.npz").exists() for n in ("bm25", "dense")
+            derived = ix.derived()
+            if all(i.seq == self._saved_seq for i in derived.values()) and all(
+                (self._index_dir / f"{n}.npz").exists() for n in derived
             ):
                 return
             self._save(ix)
 
     def _save(self, ix: _Indexes) -> None:
         # Only threads holding ``_apply`` change the indexes, so searches go on while this writes.
-        ix.bm25.save(self._index_dir / "bm25.npz")
-        ix.dense.save(self._index_dir / "dense.npz")
+        for name, index in ix.derived().items():
+            if name == "muvera":  # the FDE parameters travel with it, so encodings reproduce
+                _save_fde(index, self._index_dir / "muvera.npz", self.config.late)
+            else:
+                index.save(self._index_dir / f"{name}.npz")
         self._saved_seq = ix.bm25.seq
 
     def rebuild(self) -> None:
         """Drop the derived indexes and rebuild them from the store (vectors are reused).
         Searches go on against the old indexes until the new ones are complete."""
         with self._apply:
-            for name in ("bm25", "dense"):
+            for name in ("bm25", "dense", "tokens", "muvera"):
                 (self._index_dir / f"{name}.npz").unlink(missing_ok=True)
             ix = self._open_indexes()
             self._catch_up(ix, live=False)
@@ -269,7 +296,7 @@ class Collection:
         """Bring ``ix`` up to the store. The slow parts (reading the store, tokenizing, fetching
         vectors) run first; searches are held back only while the prepared changes are applied."""
         last = self.store.last_seq()
-        if last == ix.attr_seq == ix.bm25.seq == ix.dense.seq:
+        if last == ix.seq and all(i.seq == last for i in ix.derived().values()):
             return
         changes, seq = self.store.changes_since(ix.seq)
         items = self.store.items(sorted({c.docno for c in changes if c.op == "add"}))
@@ -281,6 +308,18 @@ class Collection:
         tokens = ix.bm25.analyzer.many([self._text(s.item) for s in bm25_added])
         dense_removed, dense_added = _delta(changes, ix.dense.seq, items)
         vectors = self._vectors_of(dense_added)
+        tokens_removed: list[int] = []
+        tokens_added: list[StoredItem] = []
+        fde_removed: list[int] = []
+        fde_added: list[StoredItem] = []
+        sets: dict[int, np.ndarray] = {}
+        fdes = np.zeros((0, 0), np.float32)
+        if ix.tokens is not None and ix.fde is not None and self.late is not None:
+            tokens_removed, tokens_added = _delta(changes, ix.tokens.seq, items)
+            fde_removed, fde_added = _delta(changes, ix.fde.seq, items)
+            need = {s.docno: s for s in (*tokens_added, *fde_added)}
+            sets = dict(zip(need, self._tokens_of(list(need.values()))))
+            fdes = self.late.fde([sets[s.docno] for s in fde_added])
         with self._rw.write() if live else contextlib.nullcontext():
             if table is not None:
                 ix.attributes = table
@@ -293,6 +332,12 @@ class Collection:
             ix.bm25.add_tokens(_docnos(bm25_added), tokens)
             ix.dense.remove(dense_removed)
             ix.dense.add(_docnos(dense_added), vectors)
+            if ix.tokens is not None and ix.fde is not None:
+                ix.tokens.remove(tokens_removed)
+                ix.tokens.add(_docnos(tokens_added), [sets[s.docno] for s in tokens_added])
+                ix.fde.remove(fde_removed)
+                ix.fde.add(_docnos(fde_added), fdes)
+                ix.tokens.seq = ix.fde.seq = seq
             ix.attr_seq = ix.bm25.seq = ix.dense.seq = seq
 
     def _attribute_table(self, types: dict[str, str]) -> AttributeTable:
@@ -311,6 +356,20 @@ class Collection:
             return np.zeros((0, self.dim), np.float32)
         return np.stack([found[s.hash] for s in stored])
 
+    def _tokens_of(self, stored: list[StoredItem]) -> list[np.ndarray]:
+        """The stored token vectors of these items: computed while their write was encoded,
+        or (another process wrote them, or this is a rebuild) encoded again from the text."""
+        found = {s.hash: self._pending_tokens.pop(s.hash, None) for s in stored}
+        missing = list(dict.fromkeys(h for h, v in found.items() if v is None))
+        if missing and self.late is not None:
+            texts = {s.hash: self._text(s.item) for s in stored}
+            for start in range(0, len(missing), ENCODE_CHUNK):
+                chunk = missing[start : start + ENCODE_CHUNK]
+                encoded = self.encoder.encode([texts[h] for h in chunk], tokens=True)
+                sets = self.late.documents(encoded.tokens or [])
+                found.update(zip(chunk, sets))
+        return [np.asarray(found[s.hash], np.float32) for s in stored]
+
     # -- writes ------------------------------------------------------------------------------
 
     def _text(self, item: Item) -> str:
@@ -327,7 +386,11 @@ class Collection:
         with progress_bar("encoding", len(hashes), progress) as advance:
             for start in range(0, len(hashes), ENCODE_CHUNK):
                 chunk = hashes[start : start + ENCODE_CHUNK]
-                encoded = self.encoder.encode([texts[h] for h in chunk])
+                late = self.late
+                encoded = self.encoder.encode([texts[h] for h in chunk], tokens=late is not None)
+                if late is not None:
+                    for h, x in zip(chunk, late.documents(encoded.tokens or [])):
+                        self._pending_tokens[h] = x.astype(np.float16)
                 if encoded.vectors.shape[1] != self.dim:
                     raise Conflict(
                         f"encoder {self.encoder.id} returns {encoded.vectors.shape[1]} dimensions, "
@@ -375,9 +438,14 @@ class Collection:
                 "(BM25 sees the whole text)",
                 stacklevel=3,
             )
-        with self._apply, self._writer:
-            result = self.store.write(upserts, deletes, must_be_new=must_be_new)
-            self._refresh()
+        try:
+            with self._apply, self._writer:
+                result = self.store.write(upserts, deletes, must_be_new=must_be_new)
+                self._refresh()
+        except BaseException:
+            for h in todo:  # token vectors of a write that did not happen
+                self._pending_tokens.pop(h, None)
+            raise
         return result
 
     @staticmethod
@@ -449,9 +517,24 @@ class Collection:
                         "live": len(ix.dense),
                         "kind": "hnsw" if ix.dense.hnsw is not None else "exact",
                     },
+                    **self._late_info(ix),
                 },
                 "config": self.config.to_dict(),
             }
+
+    @staticmethod
+    def _late_info(ix: _Indexes) -> dict[str, Any]:
+        if ix.tokens is None or ix.fde is None:
+            return {}
+        return {
+            "tokens": {
+                "rows": ix.tokens.n_rows,
+                "live": len(ix.tokens),
+                "vectors": ix.tokens.n_tokens,
+                "bytes_per_item": round(ix.tokens.bytes_per_item()),
+            },
+            "muvera": {"rows": ix.fde.n_rows, "live": len(ix.fde), "dim": ix.fde.dim},
+        }
 
     def search(
         self,
@@ -465,9 +548,13 @@ class Collection:
         """The ``k`` best items for ``query``.
 
         ``mode``: "lexical" (BM25), "dense" (vectors) or "hybrid" (both, fused; see
-        ``FusionConfig``). ``where``: a filter (see ``sleuth.retrieve.filters``), applied inside
-        every retriever, so k hits come back whenever k items match. ``explain``: each hit
-        carries each retriever's rank and score, the fused score and the stage timings.
+        ``FusionConfig``); with late interaction (``LateConfig(enabled=True)``) also
+        "hybrid+maxsim" (the fused top ``rerank_depth`` reranked by MaxSim over token vectors),
+        "muvera" (MUVERA FDE candidates reranked by MaxSim) and "maxsim-exact" (MaxSim against
+        every item: the slow reference). ``where``: a filter (see ``sleuth.retrieve.filters``),
+        applied inside every retriever, so k hits come back whenever k items match.
+        ``explain``: each hit carries each retriever's rank and score, the fused score and the
+        stage timings.
 
         >>> col = sleuth.open(tmp, encoder="hashing")  # doctest: +SKIP
         >>> col.search("sorting lists", k=3, where={"kind": "function"})  # doctest: +SKIP
@@ -497,9 +584,22 @@ class Collection:
             ix = self._ix
             mask = compile_filter(where, ix.attributes.types)(ix.attributes) if where else None
             timings["filter_ms"] = _ms(t0)
-            batch = QueryBatch(list(queries), self._encode_queries)
+            batch = QueryBatch(
+                list(queries),
+                self._encode_queries,
+                self.encoder.encode_query_tokens if ix.tokens is not None else None,
+                tokens_first=mode == "hybrid+maxsim",
+            )
+            if mode in LATE_MODES and ix.tokens is None:
+                raise InvalidInput(
+                    f"mode {mode!r} needs late interaction, which this collection was created "
+                    "without; create one with config late.enabled = true",
+                    mode=mode,
+                )
             if mode == "hybrid":
                 results, per_source = self._hybrid(ix, batch, k, mask, timings)
+            elif mode == "hybrid+maxsim":
+                results, per_source = self._hybrid_maxsim(ix, batch, k, mask, timings)
             else:
                 t = time.perf_counter()
                 cands = ix.retrievers[mode].retrieve(batch, k, mask)
@@ -507,6 +607,28 @@ class Collection:
                 results = [cands.row(i) for i in range(len(queries))]
                 per_source = {mode: results}
         return self._hits(results, per_source if explain else None, timings, t0)
+
+    def _hybrid_maxsim(
+        self,
+        ix: _Indexes,
+        batch: QueryBatch,
+        k: int,
+        mask: np.ndarray | None,
+        timings: dict[str, float],
+    ) -> tuple[list[Any], dict[str, list[Any]]]:
+        """The fused top ``rerank_depth``, reranked by exact MaxSim."""
+        if ix.tokens is None or self.late is None:
+            raise InvalidInput("this collection has no token vectors")
+        depth = max(k, self.config.late.rerank_depth)
+        fused, per_source = self._hybrid(ix, batch, depth, mask, timings)
+        t = time.perf_counter()
+        queries = self.late.queries(batch.tokens)
+        timings["query_tokens_ms"] = _ms(t)
+        t = time.perf_counter()
+        results = rerank(ix.tokens, queries, [docnos for docnos, _ in fused], k)
+        timings["maxsim_ms"] = _ms(t)
+        per_source["hybrid"] = fused
+        return results, per_source
 
     def _encode_queries(self, texts: list[str]) -> np.ndarray:
         return self.encoder.encode_queries(texts)
@@ -522,9 +644,9 @@ class Collection:
         fusion = self.config.fusion
         depth = max(k, fusion.depth)
         lists: dict[str, Candidates] = {}
-        for name, retriever in ix.retrievers.items():
+        for name in ("lexical", "dense"):
             t = time.perf_counter()
-            lists[name] = retriever.retrieve(batch, depth, mask)
+            lists[name] = ix.retrievers[name].retrieve(batch, depth, mask)
             timings[f"{name}_ms"] = _ms(t)
         t = time.perf_counter()
         results = []
@@ -796,14 +918,28 @@ class _Indexes:
         self.attr_seq = 0
         self.bm25 = bm25
         self.dense = dense
+        self.tokens: TokenIndex | None = None
+        self.fde: DenseIndex | None = None
         self.retrievers: dict[str, Any] = {
             "lexical": LexicalRetriever(bm25),
             "dense": DenseRetriever(dense),
         }
 
+    def add_late(self, late: LateInteraction, tokens: TokenIndex, fde: DenseIndex) -> None:
+        self.tokens, self.fde = tokens, fde
+        self.retrievers["muvera"] = MuveraRetriever(late, fde, tokens)
+        self.retrievers["maxsim-exact"] = MaxSimRetriever(late, tokens)
+
+    def derived(self) -> dict[str, Any]:
+        """The indexes saved to files, by file name."""
+        out: dict[str, Any] = {"bm25": self.bm25, "dense": self.dense}
+        if self.tokens is not None and self.fde is not None:
+            out["tokens"], out["muvera"] = self.tokens, self.fde
+        return out
+
     @property
     def seq(self) -> int:
-        return min(self.attr_seq, self.bm25.seq, self.dense.seq)
+        return min(self.attr_seq, *(i.seq for i in self.derived().values()))
 
 
 def _delta(
@@ -838,6 +974,19 @@ def _mmr(
         picked.append(best)
         closest = np.maximum(closest, sim[best])
     return docnos[picked], scores[picked]
+
+
+def _save_fde(index: DenseIndex, path: Path, late: LateConfig) -> None:
+    index.save(path, extra={"muvera": late.muvera.to_dict(), "late": late.to_dict()})
+
+
+def _load_fde(path: Path, dense: DenseConfig, dim: int, late: LateConfig) -> DenseIndex | None:
+    """The saved FDE index, or None when its MUVERA parameters or token recipe differ."""
+    loaded = DenseIndex.load(path, dense, dim, with_manifest=True)
+    if loaded is None:
+        return None
+    index, manifest = loaded
+    return index if manifest.get("late") == late.to_dict() else None
 
 
 def _docnos(stored: list[StoredItem]) -> np.ndarray:

@@ -25,9 +25,16 @@ def beir(name: str) -> Path:
 
 
 def test_parse_modes_lists_known_modes_on_error() -> None:
-    assert parse_modes("all") == ["lexical", "dense", "hybrid"]
+    assert parse_modes("all") == [
+        "lexical",
+        "dense",
+        "hybrid",
+        "hybrid+maxsim",
+        "muvera",
+        "maxsim-exact",
+    ]
     assert parse_modes("dense, lexical") == ["dense", "lexical"]
-    with pytest.raises(InvalidInput, match="allowed: lexical, dense, hybrid or all"):
+    with pytest.raises(InvalidInput, match=r"allowed: lexical, dense, hybrid, hybrid\+maxsim"):
         parse_modes("lexical,colbert")
 
 
@@ -77,3 +84,15 @@ def test_minilm_hybrid_beats_both_parts_on_cranfield(tmp_path: Path) -> None:
     assert ndcg["lexical"] >= 0.37  # bm25s: 0.374
     assert ndcg["dense"] >= 0.375  # all-MiniLM-L6-v2 exact search: 0.382
     assert ndcg["hybrid"] > max(ndcg["lexical"], ndcg["dense"]) + 0.02
+
+
+@pytest.mark.slow
+@pytest.mark.model
+def test_muvera_keeps_the_quality_of_exact_maxsim_on_cranfield(tmp_path: Path) -> None:
+    modes = ["hybrid", "hybrid+maxsim", "muvera", "maxsim-exact"]
+    report = evaluate_beir(beir("cranfield"), modes, encoder="minilm", cache_dir=tmp_path)
+    runs = report["runs"]
+    assert runs["muvera"]["ndcg@10"] >= 0.95 * runs["maxsim-exact"]["ndcg@10"]
+    assert runs["maxsim-exact"]["ndcg@10"] >= 0.3  # MiniLM token states do match terms
+    # token vectors cost memory: the late modes read more bytes per item than hybrid
+    assert runs["muvera"]["bytes_per_item"] > runs["hybrid"]["bytes_per_item"]

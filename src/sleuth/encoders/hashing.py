@@ -8,6 +8,7 @@ import zlib
 import numpy as np
 
 from sleuth.encoders.base import Encoded, Encoder
+from sleuth.encoders.tokens import Tokens
 
 __all__ = ["HashingEncoder"]
 
@@ -25,12 +26,32 @@ class HashingEncoder(Encoder):
             raise ValueError(f"hashing encoder dimension must be in [8, 65536], got {dim}")
         self.dim = dim
         self.id = f"hashing:{dim}"
+        self._cache: dict[str, np.ndarray] = {}
 
-    def encode(self, texts: list[str], *, batch_size: int = 32) -> Encoded:
+    supports_tokens = True
+
+    def encode(self, texts: list[str], *, batch_size: int = 32, tokens: bool = False) -> Encoded:
         out = np.zeros((len(texts), self.dim), np.float32)
-        for i, text in enumerate(texts):
-            for word in _WORD.findall(text.lower()):
+        words = [_WORD.findall(text.lower()) for text in texts]
+        for i, found in enumerate(words):
+            for word in found:
                 h = zlib.crc32(word.encode())
                 out[i, h % self.dim] += 1.0 if (h >> 31) & 1 else -1.0
         norms = np.linalg.norm(out, axis=1, keepdims=True)
-        return Encoded(out / np.maximum(norms, 1e-12))
+        per_text = [Tokens(self._word_vectors(w), w) for w in words] if tokens else None
+        return Encoded(out / np.maximum(norms, 1e-12), tokens=per_text)
+
+    def _word_vectors(self, words: list[str]) -> np.ndarray:
+        """Token vectors: each word a fixed random unit vector (seeded by its crc32), so
+        MaxSim over them rewards exact word matches, as a lexical late interaction."""
+        out = np.empty((len(words), self.dim), np.float32)
+        for i, word in enumerate(words):
+            v = self._cache.get(word)
+            if v is None:
+                rng = np.random.default_rng(zlib.crc32(word.encode()))
+                v = rng.standard_normal(self.dim).astype(np.float32)
+                v /= np.linalg.norm(v)
+                if len(self._cache) < 100_000:
+                    self._cache[word] = v
+            out[i] = v
+        return out

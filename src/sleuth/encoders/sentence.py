@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from sleuth.encoders.base import Encoded, Encoder
+from sleuth.encoders.tokens import Tokens
 from sleuth.errors import InvalidInput
 
 __all__ = ["SentenceEncoder", "bundled_minilm"]
@@ -100,10 +101,14 @@ class SentenceEncoder(Encoder):
         )["length"]
         return int(sum(1 for n in lengths if n > self.max_tokens))
 
-    def encode(self, texts: list[str], *, batch_size: int = 32) -> Encoded:
+    supports_tokens = True
+
+    def encode(self, texts: list[str], *, batch_size: int = 32, tokens: bool = False) -> Encoded:
         if not texts:
-            return Encoded(np.zeros((0, self.dim), np.float32))
+            return Encoded(np.zeros((0, self.dim), np.float32), tokens=[] if tokens else None)
         with _documents_lock:  # concurrent batches take turns: parallel forwards only thrash
+            if tokens:
+                return self._forward(texts, batch_size, self._count_truncated(texts))
             vectors = self.model.encode(
                 texts,
                 batch_size=batch_size,
@@ -112,6 +117,39 @@ class SentenceEncoder(Encoder):
                 show_progress_bar=False,
             )
         return Encoded(np.asarray(vectors, np.float32), self._count_truncated(texts))
+
+    def encode_query_tokens(self, texts: list[str]) -> Encoded:
+        with _query_threads(self.query_threads):
+            return self._forward(texts, 64, 0)
+
+    def _forward(self, texts: list[str], batch_size: int, truncated: int) -> Encoded:
+        """One forward pass per batch gives both the pooled vector and the token vectors (the
+        model's last hidden states, special tokens and padding removed). Texts are batched
+        longest first, as ``SentenceTransformer.encode`` does, to waste little on padding."""
+        import torch
+
+        model = self.model
+        preprocess = getattr(model, "preprocess", None) or model.tokenize
+        special = np.array(sorted(model.tokenizer.all_special_ids))
+        order = np.argsort([-len(t) for t in texts], kind="stable")
+        vectors = np.empty((len(texts), self.dim), np.float32)
+        per_text: list[Tokens | None] = [None] * len(texts)
+        for start in range(0, len(texts), batch_size):
+            chosen = order[start : start + batch_size]
+            features = preprocess([texts[i] for i in chosen])
+            with torch.inference_mode():
+                out = model.forward(features)
+            pooled = out["sentence_embedding"].float().numpy()
+            vectors[chosen] = pooled / np.maximum(
+                np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12
+            )
+            ids = features["input_ids"].numpy()
+            keep = features["attention_mask"].numpy().astype(bool) & ~np.isin(ids, special)
+            states = out["token_embeddings"].float().numpy()
+            for row, i in enumerate(chosen.tolist()):
+                pieces = model.tokenizer.convert_ids_to_tokens(ids[row][keep[row]].tolist())
+                per_text[i] = Tokens(np.ascontiguousarray(states[row][keep[row]]), pieces)
+        return Encoded(vectors, truncated, [t for t in per_text if t is not None])
 
     def encode_queries(self, texts: list[str]) -> np.ndarray:
         """Queries run on ``query_threads`` torch threads (1 by default): a short query gains

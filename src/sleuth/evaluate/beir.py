@@ -12,19 +12,29 @@ import json
 import os
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from sleuth.config import CollectionConfig
-from sleuth.engine import MODES, Collection, open_collection
+from sleuth.engine import LATE_MODES, MODES, Collection, open_collection
 from sleuth.errors import InvalidInput
 from sleuth.io.readers import read_beir
 
 __all__ = ["default_cache_dir", "evaluate_beir", "parse_modes", "run_queries"]
 
 METRICS = ("ndcg@10", "recall@100", "mrr@10")
+# The index files each mode reads (their size per item is the mode's memory cost).
+READS = {
+    "lexical": ("bm25",),
+    "dense": ("dense",),
+    "hybrid": ("bm25", "dense"),
+    "hybrid+maxsim": ("bm25", "dense", "tokens"),
+    "muvera": ("muvera", "tokens"),
+    "maxsim-exact": ("tokens",),
+}
 
 
 def default_cache_dir() -> Path:
@@ -51,7 +61,10 @@ def _fingerprint(path: Path, encoder: str, config: CollectionConfig) -> str:
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
     digest.update(encoder.encode())
-    digest.update(json.dumps(config.to_dict(), sort_keys=True).encode())
+    settings = config.to_dict()
+    if not config.late.enabled:  # caches built before late interaction existed stay valid
+        settings.pop("late")
+    digest.update(json.dumps(settings, sort_keys=True).encode())
     return digest.hexdigest()[:12]
 
 
@@ -87,6 +100,8 @@ def evaluate_beir(
     folder = Path(path)
     data = read_beir(folder)
     config = config or CollectionConfig(encoder=encoder)
+    if any(m in LATE_MODES for m in modes) and not config.late.enabled:
+        config = replace(config, late=replace(config.late, enabled=True))
     cache = (cache_dir or default_cache_dir()) / (
         f"{folder.resolve().name}-{_fingerprint(folder, encoder, config)}"
     )
@@ -118,6 +133,8 @@ def evaluate_beir(
             runs[mode] = {m: round(float(scores[m]), 4) for m in METRICS}
             runs[mode]["p50_ms"] = round(float(np.percentile(latencies, 50)), 2)
             runs[mode]["p95_ms"] = round(float(np.percentile(latencies, 95)), 2)
+            files = [col.path / "index" / f"{name}.npz" for name in READS[mode]]
+            runs[mode]["bytes_per_item"] = round(sum(f.stat().st_size for f in files) / col.count())
     return {
         "dataset": folder.resolve().name,
         "docs": len(data.corpus),

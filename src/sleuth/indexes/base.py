@@ -89,6 +89,13 @@ class RowIndex(ABC):
         ok[inside] = docno_mask[docnos[inside]]
         return ok & live
 
+    def _renumber(self, live: np.ndarray) -> None:
+        """Keep only rows ``live`` (in order), numbered 0.. again: the row part of compacting."""
+        docnos = self.row_docno.view[live]
+        self.row_docno = Growable(np.int64, data=docnos)
+        self.row_live = Growable(np.bool_, data=np.ones(live.size, bool))
+        self.docno_row = dict(zip(docnos.tolist(), range(live.size)))
+
     def dead_fraction(self) -> float:
         return 1.0 - len(self) / max(self.n_rows, 1)
 

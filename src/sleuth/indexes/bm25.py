@@ -119,14 +119,11 @@ class BM25Index(RowIndex):
         counts = (ptr[live + 1] - ptr[live]).astype(np.int64)
         keep = np.repeat(self.row_live.view, np.diff(ptr))  # postings of live rows
         terms, tfs = self.fwd_terms.view[keep], self.fwd_tfs.view[keep]
-        docnos, lengths = self.row_docno.view[live], self.row_len.view[live]
         self.fwd_ptr = Growable(np.int64, data=np.concatenate([[0], np.cumsum(counts)]))
         self.fwd_terms = Growable(np.int32, data=terms)
         self.fwd_tfs = Growable(np.float32, data=tfs)
-        self.row_len = Growable(np.float32, data=lengths)
-        self.row_docno = Growable(np.int64, data=docnos)
-        self.row_live = Growable(np.bool_, data=np.ones(live.size, bool))
-        self.docno_row = dict(zip(docnos.tolist(), range(live.size)))
+        self.row_len = Growable(np.float32, data=self.row_len.view[live])
+        self._renumber(live)
 
     # -- reads -------------------------------------------------------------------------------
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, overload
 
 import faiss
 import numpy as np
@@ -104,11 +104,8 @@ class DenseIndex(RowIndex):
 
     def compact(self) -> None:
         live = np.flatnonzero(self.row_live.view)
-        docnos = self.row_docno.view[live]
         self.vectors = Growable(np.float32, width=self.dim, data=self.vectors.view[live])
-        self.row_docno = Growable(np.int64, data=docnos)
-        self.row_live = Growable(np.bool_, data=np.ones(live.size, bool))
-        self.docno_row = dict(zip(docnos.tolist(), range(live.size)))
+        self._renumber(live)
         self.hnsw = None
         if len(self) >= self.config.exact_threshold:
             self._build_hnsw()
@@ -200,7 +197,8 @@ class DenseIndex(RowIndex):
 
     # -- persistence -------------------------------------------------------------------------
 
-    def save(self, path: Path) -> None:
+    def save(self, path: Path, extra: dict[str, Any] | None = None) -> None:
+        """``extra``: more manifest entries (what the vectors were derived with)."""
         arrays = {
             "vectors": self.vectors.view,
             "row_docno": self.row_docno.view,
@@ -208,12 +206,27 @@ class DenseIndex(RowIndex):
         }
         if self.hnsw is not None:
             arrays["hnsw"] = faiss.serialize_index(self.hnsw)
-        manifest = {**self.manifest(), "config": self.config.to_dict(), "dim": self.dim}
+        manifest = {
+            **(extra or {}),
+            **self.manifest(),
+            "config": self.config.to_dict(),
+            "dim": self.dim,
+        }
         write_npz(path, manifest, arrays)
 
+    @overload
     @classmethod
-    def load(cls, path: Path, config: DenseConfig, dim: int) -> DenseIndex | None:
-        """The saved index, or None when built with another configuration or dimension."""
+    def load(cls, path: Path, config: DenseConfig, dim: int) -> DenseIndex | None: ...
+    @overload
+    @classmethod
+    def load(
+        cls, path: Path, config: DenseConfig, dim: int, *, with_manifest: Literal[True]
+    ) -> tuple[DenseIndex, dict[str, Any]] | None: ...
+
+    @classmethod
+    def load(cls, path: Path, config: DenseConfig, dim: int, *, with_manifest: bool = False) -> Any:
+        """The saved index (and its manifest with ``with_manifest``), or None when built with
+        another configuration or dimension."""
         manifest, arrays = read_npz(path, cls.kind, ("vectors", "row_docno", "row_live"))
         if manifest.get("config") != config.to_dict() or manifest.get("dim") != dim:
             return None
@@ -240,4 +253,4 @@ class DenseIndex(RowIndex):
                 raise CorruptIndex(f"{path}: unreadable HNSW graph: {exc}") from None
             if index.hnsw.ntotal != vectors.shape[0]:
                 raise CorruptIndex(f"{path}: HNSW graph does not match its vectors")
-        return index
+        return (index, manifest) if with_manifest else index

@@ -25,7 +25,7 @@ __all__ = [
     "WriteResultOut",
 ]
 
-Mode = Literal["lexical", "dense", "hybrid"]
+Mode = Literal["lexical", "dense", "hybrid", "hybrid+maxsim", "muvera", "maxsim-exact"]
 
 
 class _Strict(BaseModel):
