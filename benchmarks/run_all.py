@@ -32,6 +32,10 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
              "implicit (ALS, BPR, item-item cosine)"),
     "load": ("32 HTTP clients for 30 s, 90% hybrid search / 10% upserts of 10, SciFact",
              "the engine without HTTP, one caller"),
+    "late": ("late interaction on SciFact + Cranfield: modes, FDE size sweep, pooling, int8",
+             "maxsim-exact and float32 brute force"),
+    "muvera_peer": ("MUVERA FDE recall@100 vs exact MaxSim and encode time, same token vectors",
+                    "FastEmbed MUVERA"),
 }
 
 

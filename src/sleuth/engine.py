@@ -616,18 +616,33 @@ class Collection:
         mask: np.ndarray | None,
         timings: dict[str, float],
     ) -> tuple[list[Any], dict[str, list[Any]]]:
-        """The fused top ``rerank_depth``, reranked by exact MaxSim."""
+        """The fused top ``rerank_depth``, reranked by exact MaxSim blended with the fused
+        score (``LateConfig.rerank_weight``)."""
         if ix.tokens is None or self.late is None:
             raise InvalidInput("this collection has no token vectors")
-        depth = max(k, self.config.late.rerank_depth)
+        late = self.config.late
+        depth = max(k, late.rerank_depth)
         fused, per_source = self._hybrid(ix, batch, depth, mask, timings)
         t = time.perf_counter()
         queries = self.late.queries(batch.tokens)
         timings["query_tokens_ms"] = _ms(t)
         t = time.perf_counter()
-        results = rerank(ix.tokens, queries, [docnos for docnos, _ in fused], k)
+        maxsim = rerank(ix.tokens, queries, [docnos for docnos, _ in fused], depth)
+        zscore = NORMALIZERS["zscore"]
+        results = []
+        for (docnos, scores), late_list in zip(fused, maxsim):
+            if late.rerank_weight >= 1.0:
+                results.append((late_list[0][:k], late_list[1][:k]))
+                continue
+            # an item without token vectors takes the lowest MaxSim of the list (weighted_sum)
+            ds, ss = weighted_sum(
+                [(docnos, zscore(scores)), (late_list[0], zscore(late_list[1]))],
+                [1.0 - late.rerank_weight, late.rerank_weight],
+            )
+            results.append((ds[:k], ss[:k]))
         timings["maxsim_ms"] = _ms(t)
         per_source["hybrid"] = fused
+        per_source["maxsim"] = maxsim
         return results, per_source
 
     def _encode_queries(self, texts: list[str]) -> np.ndarray:

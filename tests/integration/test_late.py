@@ -68,8 +68,26 @@ def test_muvera_and_hybrid_maxsim_rerank_exactly(lcol: sleuth.Collection) -> Non
     scores = [h.score for h in reranked]
     assert scores == sorted(scores, reverse=True) and reranked[0].id == item_id(9)
     explain = reranked[0].explain
-    assert explain is not None and {"lexical", "dense", "hybrid"} <= set(explain["retrievers"])
+    assert explain is not None
+    assert {"lexical", "dense", "hybrid", "maxsim"} <= set(explain["retrievers"])
     assert {"maxsim_ms", "query_tokens_ms"} <= set(explain["timings_ms"])
+    # the final score blends the fused and MaxSim z-scores: never the raw MaxSim alone
+    assert explain["retrievers"]["maxsim"]["score"] == pytest.approx(exact[0].score, rel=1e-4)
+
+
+def test_rerank_weight_one_ranks_by_maxsim_alone(tmp_path: Path) -> None:
+    with sleuth.open(
+        tmp_path / "c", encoder="hashing", config=late_config(rerank_weight=1.0)
+    ) as col:
+        col.add(CATALOG)
+        query = f"sauce flour {unique_token(13)}"
+        assert_same_hits(
+            col.search(query, k=5, mode="maxsim-exact"),
+            col.search(query, k=5, mode="hybrid+maxsim"),
+            rtol=1e-4,
+        )
+    with pytest.raises(InvalidInput, match=r"late\.rerank_weight must be in \[0, 1\]"):
+        LateConfig(rerank_weight=1.5)
 
 
 def test_late_modes_obey_filters(lcol: sleuth.Collection) -> None:
