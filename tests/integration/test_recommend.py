@@ -205,3 +205,27 @@ def test_train_sequential_persists_warm_starts_and_is_deterministic(
         summary = again.train(**SMALL)
         assert summary["warm_start"] is True and summary["events"] == len(events) + 1
     b.close()
+
+
+def test_sequential_candidates_come_from_a_dense_search_of_the_item_embeddings(
+    tmp_path: Path, events: list[dict[str, Any]]
+) -> None:
+    from sleuth.recommend.interactions import History
+
+    with sleuth.open(tmp_path / "c", encoder="hashing") as col:
+        col.add(CATALOG)
+        col.record(events)
+        col.train(**SMALL)
+        model = col._sequential_model()
+        history = col.store.user_events("u5")
+        ids, scores = model.candidates(history, 10, exclude_seen=True)
+        # the same ranking as scoring every item with the model (the full logits)
+        rows = model.table.lookup([e.item for e in history])
+        full = model.model.score(
+            [History(rows, np.ones(rows.size, np.float32), np.zeros(rows.size))]
+        )[0]
+        full[rows] = -np.inf
+        owned = [r for r, o in enumerate(model.owners) if o]
+        best = sorted(owned, key=lambda r: -full[r])[: len(ids)]
+        np.testing.assert_allclose(scores, full[best], rtol=1e-5)
+        assert not {e.item for e in history} & set(ids)

@@ -16,11 +16,27 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from sleuth.errors import CorruptIndex
+from sleuth.errors import CorruptIndex, InvalidInput
 
-__all__ = ["Growable", "RowIndex", "read_npz", "write_npz"]
+__all__ = ["Growable", "RowIndex", "check_offsets", "read_npz", "write_npz"]
 
 INDEX_FORMAT = 1
+
+
+def check_offsets(offsets: np.ndarray, n_rows: int, what: str = "offsets") -> np.ndarray:
+    """``int64[n + 1]`` run boundaries over ``n_rows`` rows (item ``i`` owns rows
+    ``offsets[i]:offsets[i + 1]``), or InvalidInput saying what is wrong with them."""
+    offsets = np.asarray(offsets)
+    if (
+        offsets.ndim != 1
+        or offsets.size == 0
+        or offsets.dtype.kind not in "iu"
+        or offsets[0] != 0
+        or offsets[-1] != n_rows
+        or (np.diff(offsets) < 0).any()
+    ):
+        raise InvalidInput(f"{what} must be non-decreasing integers from 0 to {n_rows}")
+    return offsets.astype(np.int64, copy=False)
 
 
 class Growable:

@@ -15,32 +15,13 @@ from typing import Any, Literal, overload
 import faiss
 import numpy as np
 
+from sleuth._blas import one_blas_thread
 from sleuth.config import DenseConfig
 from sleuth.errors import CorruptIndex
 from sleuth.indexes.base import Growable, RowIndex, read_npz, write_npz
 from sleuth.types import Candidates
 
 __all__ = ["DenseIndex", "exact_top_k"]
-
-
-_BLAS: Any = None
-
-
-def _one_blas_thread(n_queries: int) -> Any:
-    """A context that keeps BLAS to one thread for small query batches.
-
-    One query against a few thousand vectors takes 0.3 ms on one thread, but 8 ms with
-    OpenBLAS's two threads when another process holds a core (measured here): its threads
-    spin-wait. Large batches keep every thread.
-    """
-    global _BLAS
-    if n_queries >= 32:
-        return contextlib.nullcontext()
-    if _BLAS is None:
-        from threadpoolctl import ThreadpoolController
-
-        _BLAS = ThreadpoolController()
-    return _BLAS.limit(limits=1, user_api="blas")
 
 
 def exact_top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -178,7 +159,8 @@ class DenseIndex(RowIndex):
         out: Candidates,
         where: np.ndarray,
     ) -> None:
-        with _one_blas_thread(queries.shape[0]):
+        # a small batch is a thin product: one BLAS thread (see sleuth._blas)
+        with one_blas_thread() if queries.shape[0] < 32 else contextlib.nullcontext():
             if n_allowed < allowed.shape[0] // 2:
                 rows = np.flatnonzero(allowed)
                 scores = queries @ self.vectors.view[rows].T

@@ -41,7 +41,9 @@ from typing import Any
 import numpy as np
 from scipy import sparse
 
+from sleuth._blas import one_blas_thread
 from sleuth.errors import InvalidInput
+from sleuth.indexes.base import check_offsets
 
 __all__ = ["Muvera", "MuveraConfig"]
 
@@ -50,23 +52,6 @@ _MAX_K_SIM = 10  # 1,024 buckets per repetition; more would leave nearly every b
 _BLOCK_ENTRIES = 1 << 21  # (1 << 19 .. 1 << 23 measured within 20%; this was the fastest)
 _PROJECT_FIRST_UP_TO = 32  # d_proj up to which tokens are projected before bucketing
 _SIMHASH, _AMS, _COUNT_SKETCH = 0, 1, 2  # keys separating the random streams by purpose
-
-
-_BLAS: Any = None
-
-
-def _one_blas_thread() -> Any:
-    """A context running BLAS on one thread. Encoding is GEMMs of a few hundred columns
-    between numpy passes that use one core anyway, and when another process holds a core
-    OpenBLAS's second thread spin-waits: on 2 shared cores one thread was 1.7-2x faster for
-    batches and 5x for a short query (0.08 vs 0.4 ms per GEMM), measured here. Callers who
-    want more cores can encode shards in parallel."""
-    global _BLAS
-    if _BLAS is None:
-        from threadpoolctl import ThreadpoolController
-
-        _BLAS = ThreadpoolController()
-    return _BLAS.limit(limits=1, user_api="blas")
 
 
 def _is_int(value: Any) -> bool:
@@ -222,18 +207,7 @@ class Muvera:
                 f"muvera: token vectors must be float[n, {self.dim}], got "
                 f"{tokens.dtype}{tokens.shape}"
             )
-        if (
-            offsets.ndim != 1
-            or offsets.size == 0
-            or offsets.dtype.kind not in "iu"
-            or offsets[0] != 0
-            or offsets[-1] != tokens.shape[0]
-            or (np.diff(offsets) < 0).any()
-        ):
-            raise InvalidInput(
-                f"muvera: offsets must be non-decreasing integers from 0 to {tokens.shape[0]}"
-            )
-        offsets = offsets.astype(np.int64)
+        offsets = check_offsets(offsets, tokens.shape[0], "muvera: offsets")
         n = offsets.size - 1
         out = np.empty((n, self.fde_dim), np.float32)
         # Blocks of items bound the work arrays: per item and repetition, its buckets (in
@@ -243,7 +217,7 @@ class Muvera:
         per_item = c.r_reps * buckets * self.dim
         per_token = max(c.r_reps * max(buckets, c.k_sim + c.d_proj), self.dim)
         max_items = max(1, _BLOCK_ENTRIES // per_item)
-        with _one_blas_thread():
+        with one_blas_thread():  # GEMMs of a few hundred columns (see sleuth._blas)
             first = 0
             while first < n:
                 end = offsets[first] + _BLOCK_ENTRIES // per_token

@@ -18,9 +18,10 @@ import math
 
 import numpy as np
 from scipy.cluster.hierarchy import linkage
-from threadpoolctl import threadpool_limits
 
+from sleuth._blas import one_blas_thread
 from sleuth.errors import InvalidInput
+from sleuth.indexes.base import check_offsets
 
 __all__ = ["pool_documents", "pool_tokens"]
 
@@ -114,18 +115,10 @@ def pool_documents(
     offsets = np.asarray(offsets)
     if tokens.ndim != 2:
         raise InvalidInput(f"tokens must be [n_tokens, d], got shape {tokens.shape}")
-    if (
-        offsets.ndim != 1
-        or offsets.size == 0
-        or offsets.dtype.kind not in "iu"
-        or offsets[0] != 0
-        or offsets[-1] != tokens.shape[0]
-        or (np.diff(offsets) < 0).any()
-    ):
-        raise InvalidInput(f"offsets must be non-decreasing integers from 0 to {tokens.shape[0]}")
+    offsets = check_offsets(offsets, tokens.shape[0])
     # The matrices are small (a few hundred rows): one BLAS thread is 2-3x faster than two
     # here, as the second thread's spin-wait costs more than it brings (measured on 2 cores).
-    with threadpool_limits(limits=1, user_api="blas"):
+    with one_blas_thread():
         parts = [pool_tokens(tokens[a:b], pool_factor) for a, b in itertools.pairwise(offsets)]
     out_offsets = np.zeros(offsets.size, np.int64)
     np.cumsum([p.shape[0] for p in parts], out=out_offsets[1:])

@@ -23,10 +23,10 @@ above documents whose best matches are negative), and ``maxsim_all`` never retur
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 
+from sleuth._blas import one_blas_thread
 from sleuth.errors import InvalidInput
 
 __all__ = ["from_int8", "maxsim", "maxsim_all", "to_int8"]
@@ -103,22 +103,6 @@ def _rows_of(offsets: np.ndarray, docs: np.ndarray) -> tuple[np.ndarray, np.ndar
     return shift + np.arange(total, dtype=np.int64), lengths
 
 
-_BLAS: Any = None
-
-
-def _one_blas_thread() -> Any:
-    """A context running BLAS on one thread, for one query's thin product (tens of columns):
-    reranking 100 SciFact documents took 36 ms on one thread against 59 ms on OpenBLAS's two
-    when another process held a core (their threads spin-wait), measured here. ``maxsim_all``
-    keeps every thread: its products are wide and nearly all of its time."""
-    global _BLAS
-    if _BLAS is None:
-        from threadpoolctl import ThreadpoolController
-
-        _BLAS = ThreadpoolController()
-    return _BLAS.limit(limits=1, user_api="blas")
-
-
 def _block(tokens: np.ndarray, scales: np.ndarray | None, rows: np.ndarray | slice) -> np.ndarray:
     """``float32[t, d]`` of the given rows; BLAS has no float16/int8 matmul worth using."""
     x = tokens[rows]  # a view when rows is a slice: never write into it
@@ -163,7 +147,7 @@ def maxsim(
     if (offsets[docs + 1] < offsets[docs]).any():
         raise InvalidInput("offsets must be non-decreasing")
     rows, lengths = _rows_of(offsets, docs)
-    with _one_blas_thread():
+    with one_blas_thread():  # a thin product (see sleuth._blas)
         sims = _block(tokens, scales, rows) @ query.T  # float32[doc tokens, query tokens]
     per_token = _segment_max(sims, lengths)
     out = per_token.sum(axis=1)  # -inf rows (empty docs) stay -inf

@@ -307,10 +307,15 @@ class SASRec(Source):
 
     def score(self, histories: Sequence[History]) -> np.ndarray:
         """float32[len(histories), n_items]: the next-item logits after each history's last
-        ``max_len`` items."""
+        ``max_len`` items (``user_vectors @ item_embeddings.T``)."""
+        return self.user_vectors(histories) @ self.item_embeddings.T
+
+    def user_vectors(self, histories: Sequence[History]) -> np.ndarray:
+        """float32[len(histories), dim]: the state after each history's last ``max_len`` items,
+        the query a dense index searches the item embeddings with."""
         if self._net is None:
-            raise InvalidInput("SASRec.score() before fit() or load()")
-        out = np.empty((len(histories), self.n_items), np.float32)
+            raise InvalidInput("SASRec.user_vectors() before fit() or load()")
+        out = np.empty((len(histories), self.dim), np.float32)
         self._net.eval()
         with torch.inference_mode():
             for start in range(0, len(histories), SCORE_BATCH):
@@ -323,7 +328,7 @@ class SASRec(Source):
                             f"..{s.max()} (items added after training need a refit or warm start)"
                         )
                 states = self._net(_pad([s + 1 for s in seqs], left=True))[:, -1]
-                out[start : start + len(chunk)] = self._net.logits(states).numpy()
+                out[start : start + len(chunk)] = states.numpy()
         return out
 
     @property

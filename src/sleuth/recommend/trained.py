@@ -18,7 +18,9 @@ from typing import Any
 
 import numpy as np
 
+from sleuth.config import DenseConfig
 from sleuth.errors import InvalidInput
+from sleuth.indexes.dense import DenseIndex
 from sleuth.recommend.idtable import IdTable
 from sleuth.recommend.interactions import History, Interactions
 from sleuth.recommend.sequential import SASRec
@@ -31,8 +33,18 @@ OBSERVE_CHUNK = 10_000
 
 
 class TrainedSequential:
+    """A trained SASRec, its ID table, and a dense index over the embeddings of the items that
+    own a row: a user's state vector is searched against it (exact below 20,000 items, HNSW
+    above), as any dense query is."""
+
     def __init__(self, folder: Path, model: SASRec, table: IdTable, meta: dict[str, Any]) -> None:
         self.folder, self.model, self.table, self.meta = folder, model, table, meta
+        embeddings = model.item_embeddings
+        owners = table.owners(np.arange(embeddings.shape[0]))
+        self.owners = [o or "" for o in owners]
+        rows = np.array([r for r, o in enumerate(owners) if o is not None], np.int64)
+        self.index = DenseIndex(DenseConfig(), embeddings.shape[1])
+        self.index.add(rows, embeddings[rows])
 
     @classmethod
     def load(cls, folder: Path) -> TrainedSequential | None:
@@ -122,16 +134,16 @@ class TrainedSequential:
         rows = rows[rows >= 0]
         if rows.size == 0:
             return [], np.zeros(0, np.float32)
-        scores = self.model.score(
+        user = self.model.user_vectors(
             [History(rows, np.ones(rows.size, np.float32), np.zeros(rows.size))]
-        )[0]
-        owners = self.table.owners(np.arange(scores.size))
-        scores[[r for r, o in enumerate(owners) if o is None]] = -np.inf
+        )
+        mask = None
         if exclude_seen:
-            scores[rows] = -np.inf
-        top = np.argsort(-scores)[:depth]
-        top = top[np.isfinite(scores[top])]
-        return [owners[r] or "" for r in top], scores[top]
+            mask = np.ones(len(self.owners), bool)
+            mask[rows] = False
+        found = self.index.search_batch(user, depth, mask)
+        top, scores = found.row(0)
+        return [self.owners[r] for r in top.tolist()], scores
 
 
 def _write_json(path: Path, value: dict[str, Any]) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from sleuth._blas import one_blas_thread
 from sleuth.config import LateConfig
 from sleuth.encoders import Encoder
 from sleuth.encoders.tokens import TokenPipeline, Tokens
@@ -37,7 +38,8 @@ class LateInteraction:
         if self.config.pool_factor > 1:
             from sleuth.indexes.pooling import pool_tokens
 
-            out = [pool_tokens(x, self.config.pool_factor) if len(x) > 1 else x for x in out]
+            with one_blas_thread():  # small clusterings (see sleuth._blas)
+                out = [pool_tokens(x, self.config.pool_factor) if len(x) > 1 else x for x in out]
         return out
 
     def queries(self, tokens: list[Tokens]) -> list[np.ndarray]:
