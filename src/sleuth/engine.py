@@ -45,6 +45,7 @@ from sleuth.store.sqlite import WriteResult, check_folder, check_version
 from sleuth.types import Candidates, Event, Hit, Item, parse_event, parse_item
 
 __all__ = [
+    "BASE_MODES",
     "LATE_MODES",
     "MAX_K",
     "MAX_QUERY_CHARS",
@@ -55,8 +56,9 @@ __all__ = [
     "open_collection",
 ]
 
-MODES = ("lexical", "dense", "hybrid", "hybrid+maxsim", "muvera", "maxsim-exact")
-LATE_MODES = ("hybrid+maxsim", "muvera", "maxsim-exact")
+BASE_MODES = ("lexical", "dense", "hybrid")
+LATE_MODES = ("hybrid+maxsim", "muvera", "maxsim-exact")  # need LateConfig(enabled=True)
+MODES = (*BASE_MODES, *LATE_MODES)
 MAX_K = 1000
 MAX_QUERY_CHARS = 10_000
 ENCODE_CHUNK = 256
@@ -387,7 +389,14 @@ class Collection:
             for start in range(0, len(hashes), ENCODE_CHUNK):
                 chunk = hashes[start : start + ENCODE_CHUNK]
                 late = self.late
-                encoded = self.encoder.encode([texts[h] for h in chunk], tokens=late is not None)
+                chunk_texts = [texts[h] for h in chunk]
+                # ``tokens`` only when wanted: an encoder written before late interaction
+                # existed takes no such argument
+                encoded = (
+                    self.encoder.encode(chunk_texts, tokens=True)
+                    if late is not None
+                    else self.encoder.encode(chunk_texts)
+                )
                 if late is not None:
                     for h, x in zip(chunk, late.documents(encoded.tokens or [])):
                         self._pending_tokens[h] = x.astype(np.float16)

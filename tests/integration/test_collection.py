@@ -14,7 +14,8 @@ import pytest
 import sleuth
 from sleuth.encoders import HashingEncoder
 from sleuth.encoders.base import Encoded
-from sleuth.engine import MAX_K, MAX_QUERY_CHARS, MODES
+from sleuth.engine import BASE_MODES as MODES  # the late modes: test_late.py
+from sleuth.engine import MAX_K, MAX_QUERY_CHARS
 from support import (
     CATALOG,
     N_ITEMS,
