@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from sleuth.config import CollectionConfig, DenseConfig, LateConfig
+from sleuth.config import CollectionConfig
 from sleuth.encoders import Encoder, get_encoder
 from sleuth.errors import Conflict, CorruptIndex, InvalidInput, NotFound
 from sleuth.fuse import NORMALIZERS, adaptive_alpha, rrf, weighted_sum
@@ -200,6 +200,7 @@ class Collection:
         ix = _Indexes(AttributeTable(self.store.attribute_types()), bm25, dense)
         if self.late is not None:
             late, dim, fde_dim = self.late, self.late.dim, self.late.muvera.fde_dim
+            recipe = late.config.to_dict()  # the MUVERA parameters and seed included
             tokens = self._load_index(
                 "tokens",
                 lambda p: TokenIndex.load(p, late.config, dim),
@@ -207,8 +208,8 @@ class Collection:
             )
             fde = self._load_index(
                 "muvera",
-                lambda p: _load_fde(p, self.config.dense, fde_dim, late.config),
-                lambda: DenseIndex(self.config.dense, fde_dim),
+                lambda p: DenseIndex.load(p, self.config.dense, fde_dim, derived_from=recipe),
+                lambda: DenseIndex(self.config.dense, fde_dim, derived_from=recipe),
             )
             ix.add_late(late, tokens, fde)
         return ix
@@ -258,10 +259,7 @@ class Collection:
     def _save(self, ix: _Indexes) -> None:
         # Only threads holding ``_apply`` change the indexes, so searches go on while this writes.
         for name, index in ix.derived().items():
-            if name == "muvera":  # the FDE parameters travel with it, so encodings reproduce
-                _save_fde(index, self._index_dir / "muvera.npz", self.config.late)
-            else:
-                index.save(self._index_dir / f"{name}.npz")
+            index.save(self._index_dir / f"{name}.npz")
         self._saved_seq = ix.bm25.seq
 
     def rebuild(self) -> None:
@@ -319,8 +317,12 @@ class Collection:
         if ix.tokens is not None and ix.fde is not None and self.late is not None:
             tokens_removed, tokens_added = _delta(changes, ix.tokens.seq, items)
             fde_removed, fde_added = _delta(changes, ix.fde.seq, items)
-            need = {s.docno: s for s in (*tokens_added, *fde_added)}
-            sets = dict(zip(need, self._tokens_of(list(need.values()))))
+            # The FDE of an item the token index already holds comes from its stored vectors
+            # (e.g. only muvera.npz was lost): texts are encoded only for what neither has.
+            stored_sets = {s.docno: ix.tokens.tokens_of(s.docno) for s in fde_added}
+            sets = {d: v for d, v in stored_sets.items() if v is not None}
+            need = {s.docno: s for s in (*tokens_added, *fde_added) if s.docno not in sets}
+            sets.update(zip(need, self._tokens_of(list(need.values()))))
             fdes = self.late.fde([sets[s.docno] for s in fde_added])
         with self._rw.write() if live else contextlib.nullcontext():
             if table is not None:
@@ -637,18 +639,14 @@ class Collection:
         timings["query_tokens_ms"] = _ms(t)
         t = time.perf_counter()
         maxsim = rerank(ix.tokens, queries, [docnos for docnos, _ in fused], depth)
-        zscore = NORMALIZERS["zscore"]
-        results = []
-        for (docnos, scores), late_list in zip(fused, maxsim):
-            if late.rerank_weight >= 1.0:
-                results.append((late_list[0][:k], late_list[1][:k]))
-                continue
-            # an item without token vectors takes the lowest MaxSim of the list (weighted_sum)
-            ds, ss = weighted_sum(
-                [(docnos, zscore(scores)), (late_list[0], zscore(late_list[1]))],
-                [1.0 - late.rerank_weight, late.rerank_weight],
-            )
-            results.append((ds[:k], ss[:k]))
+        weights = {"hybrid": 1.0 - late.rerank_weight, "maxsim": late.rerank_weight}
+        results = [
+            (late_list[0][:k], late_list[1][:k])
+            if late.rerank_weight >= 1.0  # MaxSim's own scores
+            # an item without token vectors takes the lowest MaxSim of the list
+            else self._fuse({"hybrid": hybrid, "maxsim": late_list}, weights, k)
+            for hybrid, late_list in zip(fused, maxsim)
+        ]
         timings["maxsim_ms"] = _ms(t)
         per_source["hybrid"] = fused
         per_source["maxsim"] = maxsim
@@ -998,19 +996,6 @@ def _mmr(
         picked.append(best)
         closest = np.maximum(closest, sim[best])
     return docnos[picked], scores[picked]
-
-
-def _save_fde(index: DenseIndex, path: Path, late: LateConfig) -> None:
-    index.save(path, extra={"muvera": late.muvera.to_dict(), "late": late.to_dict()})
-
-
-def _load_fde(path: Path, dense: DenseConfig, dim: int, late: LateConfig) -> DenseIndex | None:
-    """The saved FDE index, or None when its MUVERA parameters or token recipe differ."""
-    loaded = DenseIndex.load(path, dense, dim, with_manifest=True)
-    if loaded is None:
-        return None
-    index, manifest = loaded
-    return index if manifest.get("late") == late.to_dict() else None
 
 
 def _docnos(stored: list[StoredItem]) -> np.ndarray:

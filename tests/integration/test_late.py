@@ -202,3 +202,15 @@ def test_server_creates_late_collections_and_searches_them(tmp_path: Path) -> No
         assert refused.status_code == 422 and "needs late interaction" in refused.text
         bad = client.post("/collections", json={"name": "x", "config": {"late": {"dtype": "fp4"}}})
         assert bad.status_code == 422 and "late.dtype 'fp4' unknown" in bad.text
+
+
+def test_a_lost_fde_index_is_rebuilt_from_the_stored_token_vectors(tmp_path: Path) -> None:
+    path = tmp_path / "c"
+    with sleuth.open(path, encoder="hashing", config=late_config()) as col:
+        col.add(CATALOG)
+        before = col.search(f"{unique_token(17)} catalog", k=5, mode="muvera")
+    (path / "index" / "muvera.npz").unlink()
+    with sleuth.open(path, encoder="hashing") as col:
+        assert col.encoded_texts == 0  # no text was encoded again
+        assert_same_hits(before, col.search(f"{unique_token(17)} catalog", k=5, mode="muvera"))
+        assert col.info()["indexes"]["muvera"]["live"] == N_ITEMS

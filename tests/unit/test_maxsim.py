@@ -131,7 +131,7 @@ def test_maxsim_all_matches_naive(
     queries = [ragged([n], seed=10 + n)[0] for n in (1, 4, 7, 3, 5)]
     mask = np.zeros(len(lengths), bool)
     mask[::3] = True  # masked docs between kept ones: the gathered (non-contiguous) path
-    ids, scores = maxsim_all(queries, tokens, offsets, k=10, mask=mask)
+    ids, scores = maxsim_all(queries, tokens, offsets, k=10, allowed=~mask)
     want = naive_top(queries, tokens, offsets, 10, set(np.flatnonzero(mask).tolist()))
     assert ids.shape == scores.shape == (5, 10)
     assert ids.dtype == np.int64 and scores.dtype == np.float32
@@ -146,7 +146,11 @@ def test_maxsim_all_pads_and_leaves_out_empty_docs() -> None:
     assert sorted(ids[0, :2].tolist()) == [0, 2]
     assert ids[0, 2:].tolist() == [-1, -1] and np.isneginf(scores[0, 2:]).all()
     ids, _ = maxsim_all(
-        [ragged([2], seed=9)[0]], tokens, offsets, k=4, mask=np.array([True, False, True, False])
+        [ragged([2], seed=9)[0]],
+        tokens,
+        offsets,
+        k=4,
+        allowed=~np.array([True, False, True, False]),
     )
     assert ids[0].tolist() == [-1, -1, -1, -1]
 
@@ -193,7 +197,7 @@ def test_equal_scores_rank_by_docno() -> None:
         (lambda t, o: maxsim_all([], t, o, k=3), "at least one"),
         (
             lambda t, o: maxsim_all(
-                [np.ones((2, DIM), np.float32)], t, o, k=3, mask=np.zeros(2, bool)
+                [np.ones((2, DIM), np.float32)], t, o, k=3, allowed=np.zeros(2, bool)
             ),
             "bool[3]",
         ),

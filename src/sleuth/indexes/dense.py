@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 from pathlib import Path
-from typing import Any, Literal, overload
+from typing import Any
 
 import faiss
 import numpy as np
@@ -55,10 +55,15 @@ def exact_top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
 class DenseIndex(RowIndex):
     kind = "dense"
 
-    def __init__(self, config: DenseConfig, dim: int) -> None:
+    def __init__(
+        self, config: DenseConfig, dim: int, *, derived_from: dict[str, Any] | None = None
+    ) -> None:
+        """``derived_from``: how the vectors were made when that is not the collection's encoder
+        (MUVERA encodings: the token recipe); saved, and a file made otherwise is not loaded."""
         super().__init__()
         self.config = config
         self.dim = dim
+        self.derived_from = derived_from
         self.vectors = Growable(np.float32, width=dim)
         self.hnsw: Any = None  # faiss.IndexHNSWFlat once built
         self._plain: Any = None
@@ -179,8 +184,7 @@ class DenseIndex(RowIndex):
 
     # -- persistence -------------------------------------------------------------------------
 
-    def save(self, path: Path, extra: dict[str, Any] | None = None) -> None:
-        """``extra``: more manifest entries (what the vectors were derived with)."""
+    def save(self, path: Path) -> None:
         arrays = {
             "vectors": self.vectors.view,
             "row_docno": self.row_docno.view,
@@ -189,30 +193,32 @@ class DenseIndex(RowIndex):
         if self.hnsw is not None:
             arrays["hnsw"] = faiss.serialize_index(self.hnsw)
         manifest = {
-            **(extra or {}),
             **self.manifest(),
             "config": self.config.to_dict(),
             "dim": self.dim,
+            "derived_from": self.derived_from,
         }
         write_npz(path, manifest, arrays)
 
-    @overload
-    @classmethod
-    def load(cls, path: Path, config: DenseConfig, dim: int) -> DenseIndex | None: ...
-    @overload
     @classmethod
     def load(
-        cls, path: Path, config: DenseConfig, dim: int, *, with_manifest: Literal[True]
-    ) -> tuple[DenseIndex, dict[str, Any]] | None: ...
-
-    @classmethod
-    def load(cls, path: Path, config: DenseConfig, dim: int, *, with_manifest: bool = False) -> Any:
-        """The saved index (and its manifest with ``with_manifest``), or None when built with
-        another configuration or dimension."""
+        cls,
+        path: Path,
+        config: DenseConfig,
+        dim: int,
+        *,
+        derived_from: dict[str, Any] | None = None,
+    ) -> DenseIndex | None:
+        """The saved index, or None when built with another configuration, dimension or
+        ``derived_from``."""
         manifest, arrays = read_npz(path, cls.kind, ("vectors", "row_docno", "row_live"))
-        if manifest.get("config") != config.to_dict() or manifest.get("dim") != dim:
+        if (
+            manifest.get("config") != config.to_dict()
+            or manifest.get("dim") != dim
+            or manifest.get("derived_from") != derived_from
+        ):
             return None
-        index = cls(config, dim)
+        index = cls(config, dim, derived_from=derived_from)
         index.seq = int(manifest["seq"])
         vectors = arrays["vectors"]
         rows = arrays["row_docno"].shape[0]
@@ -235,4 +241,4 @@ class DenseIndex(RowIndex):
                 raise CorruptIndex(f"{path}: unreadable HNSW graph: {exc}") from None
             if index.hnsw.ntotal != vectors.shape[0]:
                 raise CorruptIndex(f"{path}: HNSW graph does not match its vectors")
-        return (index, manifest) if with_manifest else index
+        return index

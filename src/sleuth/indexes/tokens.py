@@ -121,7 +121,7 @@ class TokenIndex(RowIndex):
             self.tokens.view,
             self.offsets.view,
             k,
-            mask=~allowed,
+            allowed=allowed,
             scales=self._scales,
         )
         found = rows >= 0

@@ -75,5 +75,6 @@ def _movie(
 def _genres(path: Path) -> tuple[str, ...]:
     if not path.is_file():
         return GENRES_100K
-    pairs = [line.strip().split("|") for line in path.open(encoding="latin-1") if line.strip()]
+    lines = path.read_text(encoding="latin-1").splitlines()
+    pairs = [line.strip().split("|") for line in lines if line.strip()]
     return tuple(name for name, _ in sorted(pairs, key=lambda p: int(p[1])))

@@ -169,12 +169,13 @@ def maxsim_all(
     tokens: np.ndarray,
     offsets: np.ndarray,
     k: int,
-    mask: np.ndarray | None = None,
+    allowed: np.ndarray | None = None,
     scales: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Exact top-k documents by MaxSim for each query, scanning every token of the collection.
 
-    ``queries``: one ``float32[q_i, d]`` per query. ``mask: bool[n_docs]``, True = excluded.
+    ``queries``: one ``float32[q_i, d]`` per query. ``allowed: bool[n_docs]``, True = may be
+    returned (the convention of every sleuth filter mask).
     Returns ``(docnos: int64[nq, k], scores: float32[nq, k])``, best first, equal scores in
     docno order, padded with -1 / -inf when fewer than ``k`` documents qualify (excluded and
     empty documents never do).
@@ -197,11 +198,13 @@ def maxsim_all(
     if (lengths < 0).any():
         raise InvalidInput("offsets must be non-decreasing")
     keep = lengths > 0
-    if mask is not None:
-        mask = np.asarray(mask)
-        if mask.shape != (n_docs,) or mask.dtype != np.bool_:
-            raise InvalidInput(f"mask must be bool[{n_docs}], got {mask.dtype}{mask.shape}")
-        keep &= ~mask
+    if allowed is not None:
+        allowed = np.asarray(allowed)
+        if allowed.shape != (n_docs,) or allowed.dtype != np.bool_:
+            raise InvalidInput(
+                f"allowed must be bool[{n_docs}], got {allowed.dtype}{allowed.shape}"
+            )
+        keep &= allowed
     docs = np.flatnonzero(keep)
 
     ids = np.full((len(qs), k), -1, np.int64)

@@ -81,7 +81,7 @@ class MuveraRetriever(Retriever):
 
     def retrieve(self, queries: QueryBatch, k: int, docno_mask: np.ndarray | None) -> Candidates:
         qs = self.late.queries(queries.tokens)
-        encoded = self.late.muvera.encode_queries([q if len(q) else q[:0] for q in qs])
+        encoded = self.late.muvera.encode_queries(qs)
         depth = max(k, self.late.config.rerank_depth)
         found = self.fde.search_batch(encoded, depth, docno_mask)
         cands = [found.row(i)[0] for i in range(len(qs))]
