@@ -6,15 +6,17 @@
 >>> col.search("sort a list", k=5, where={"kind": "howto"})  # doctest: +SKIP
 """
 
+from sleuth._version import __version__
 from sleuth.catalog import Engine
 from sleuth.config import (
     BM25Config,
     CollectionConfig,
     DenseConfig,
     FusionConfig,
+    LateConfig,
     RecommendConfig,
 )
-from sleuth.engine import Collection, WriteResult
+from sleuth.engine import Collection, RecordResult, WriteResult
 from sleuth.engine import open_collection as open
 from sleuth.errors import (
     Conflict,
@@ -24,9 +26,8 @@ from sleuth.errors import (
     NotFound,
     SleuthError,
 )
-from sleuth.types import Hit, Item
-
-__version__ = "0.1.0"
+from sleuth.indexes.muvera import MuveraConfig
+from sleuth.types import Event, Hit, Item
 
 __all__ = [
     "BM25Config",
@@ -36,13 +37,17 @@ __all__ = [
     "CorruptIndex",
     "DenseConfig",
     "Engine",
+    "Event",
     "FusionConfig",
     "Hit",
     "InvalidCollection",
     "InvalidInput",
     "Item",
+    "LateConfig",
+    "MuveraConfig",
     "NotFound",
     "RecommendConfig",
+    "RecordResult",
     "SleuthError",
     "WriteResult",
     "__version__",

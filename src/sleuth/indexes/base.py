@@ -116,7 +116,7 @@ class RowIndex(ABC):
         return 1.0 - len(self) / max(self.n_rows, 1)
 
     def manifest(self) -> dict[str, Any]:
-        from sleuth import __version__
+        from sleuth._version import __version__
 
         return {"format": INDEX_FORMAT, "kind": self.kind, "sleuth": __version__, "seq": self.seq}
 

@@ -405,7 +405,7 @@ class IdTable:
     def state_dict(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         """(JSON-able manifest, arrays): everything, including counters, last-seen times and
         the initializer's random state, so a loaded table continues exactly as this one."""
-        from sleuth import __version__
+        from sleuth._version import __version__
 
         live_rows = np.flatnonzero(self._live)
         owners = [self._row_ids[r] or "" for r in live_rows.tolist()]
