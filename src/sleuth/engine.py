@@ -22,7 +22,7 @@ import numpy as np
 
 from sleuth.config import CollectionConfig
 from sleuth.encoders import Encoder, get_encoder
-from sleuth.errors import Conflict, CorruptIndex, InvalidInput, NotFound
+from sleuth.errors import Conflict, CorruptIndex, InvalidCollection, InvalidInput, NotFound
 from sleuth.fuse import NORMALIZERS, adaptive_alpha, rrf, weighted_sum
 from sleuth.indexes.bm25 import BM25Index
 from sleuth.indexes.dense import DenseIndex
@@ -41,7 +41,7 @@ from sleuth.store import (
     StoredItem,
     WriterLock,
 )
-from sleuth.store.sqlite import WriteResult, check_folder, check_version
+from sleuth.store.sqlite import FILENAME, WriteResult, check_folder, check_version
 from sleuth.types import Candidates, Event, Hit, Item, parse_event, parse_item
 
 __all__ = [
@@ -84,42 +84,63 @@ def open_collection(
     with is a ``Conflict``.
     """
     folder = Path(path)
-    exists = check_folder(folder)
+    if config is not None and not isinstance(config, CollectionConfig):
+        raise InvalidInput(
+            f"config must be a CollectionConfig (CollectionConfig.from_dict(...) reads a dict), "
+            f"got {type(config).__name__}"
+        )
     new_folder = not folder.exists()
-    folder.mkdir(parents=True, exist_ok=True)
-    store = Store(folder, busy_timeout_s=lock_timeout)
+    store = Store(folder, busy_timeout_s=lock_timeout) if check_folder(folder) else None
+    created_file = False
     try:
-        if exists:
-            check_version(store.get_meta("format_version"), folder)
-            stored = CollectionConfig.from_dict(store.get_meta("config"))
-            if config is not None and replace(config, encoder=stored.encoder) != stored:
-                raise Conflict(
-                    f"{folder} was created with another configuration; open it without config= "
-                    "(its own is used) or create a new collection",
-                    stored=stored.to_dict(),
-                )
-            config = stored
-            enc = _stored_encoder(store, encoder)
-            dim = int(store.get_meta("dim"))
-        else:
+        state = "blank" if store is None else store.state()
+        if state == "orphaned":
+            raise InvalidCollection(
+                f"{folder.name}: the database holds items or events but no metadata (format "
+                "version, configuration, encoder): an older sleuth was interrupted while "
+                "creating it. Its items cannot be indexed without knowing how it was built; "
+                "move the folder away and add the items again into a new collection",
+                state=state,
+            )
+        if state == "blank":
+            # Everything is checked before anything is written: an invalid config or encoder
+            # creates no folder and no file. A blank database left by a killed creation is
+            # completed here.
             config = config or CollectionConfig()
             enc = get_encoder(encoder if encoder is not None else config.encoder)
             enc.check_tokens(config.late.enabled)
             config = replace(config, encoder=enc.spec)  # the one actually used
-            dim = enc.dim
-            store.set_meta(
-                {
-                    "format_version": FORMAT_VERSION,
-                    "config": config.to_dict(),
-                    "encoder": enc.spec,
-                    "encoder_id": enc.id,
-                    "dim": dim,
-                }
+            if store is None:
+                folder.mkdir(parents=True, exist_ok=True)
+                created_file = True
+                store = Store(folder, busy_timeout_s=lock_timeout)
+            meta = {
+                "format_version": FORMAT_VERSION,
+                "config": config.to_dict(),
+                "encoder": enc.spec,
+                "encoder_id": enc.id,
+                "dim": enc.dim,
+            }
+            if store.create(meta):
+                return Collection(folder, store, config, enc, enc.dim, lock_timeout=lock_timeout)
+            created_file = False  # another process created it meanwhile: open theirs
+        check_version(store.get_meta("format_version"), folder)
+        store.ensure_schema()
+        stored = CollectionConfig.from_dict(store.get_meta("config"))
+        if config is not None and replace(config, encoder=stored.encoder) != stored:
+            raise Conflict(
+                f"{folder} was created with another configuration; open it without config= "
+                "(its own is used) or create a new collection",
+                stored=stored.to_dict(),
             )
+        config = stored
+        enc = _stored_encoder(store, encoder)
+        dim = int(store.get_meta("dim"))
     except BaseException:
-        store.close()
-        if not exists:  # a collection that could not be created leaves nothing behind
-            for leftover in folder.glob(f"{store.path.name}*"):
+        if store is not None:
+            store.close()
+        if created_file:  # a collection that could not be created leaves nothing behind
+            for leftover in folder.glob(f"{FILENAME}*"):
                 leftover.unlink()
             if new_folder:
                 folder.rmdir()

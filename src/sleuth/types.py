@@ -20,21 +20,126 @@ __all__ = [
     "Hit",
     "Item",
     "attr_type_of",
+    "check_number",
+    "check_text",
+    "looks_like_datetime",
+    "parse_datetime",
     "parse_event",
     "parse_item",
     "plain_attributes",
+    "to_timestamp",
 ]
 
 # Attribute types, as named in error messages and the schema.
 AttrType = str  # one of ATTR_TYPES
 ATTR_TYPES = ("str", "number", "bool", "list", "datetime")
 RESERVED_NAMES = frozenset({"id", "and", "or", "not"})
-MAX_ID_LENGTH = 512
 
+# Limits on what one item may hold (README, "Limits"): each bounds memory a client could make
+# the engine allocate. Attribute values live in memory for filters, hence the tighter bounds.
+MAX_ID_LENGTH = 512
+MAX_NAME_LENGTH = 256  # field and attribute names
+MAX_TEXT_CHARS = 1_000_000  # all text fields of one item together
+MAX_ATTR_STRING = 4096  # a str attribute, or one element of a list attribute
+MAX_ATTR_LIST = 1000  # elements of a list attribute
+# Attributes are float64 columns: integers beyond 2**53 would silently lose exactness.
+MAX_EXACT_INT = 2**53
+
+# Date-times: ISO 8601, a calendar date from 0001-01-02 to 9999-12-30 and a UTC offset of at
+# most 18 hours (ISO 8601's and java.time's bound). With any such offset the instant stays
+# within datetime's years 1..9999, so the conversion to UTC seconds can never overflow.
+MIN_DATE = dt.date(1, 1, 2)
+MAX_DATE = dt.date(9999, 12, 30)
+MAX_OFFSET = dt.timedelta(hours=18)
+DATE_RANGE = "dates from 0001-01-02 to 9999-12-30, UTC offsets up to +-18:00"
+MIN_TIMESTAMP = dt.datetime.combine(MIN_DATE, dt.time(), dt.UTC).timestamp()
+MAX_TIMESTAMP = dt.datetime.combine(MAX_DATE, dt.time.max, dt.UTC).timestamp()
+
+# ASCII digits only (``\d`` would take other scripts' digits, which fromisoformat refuses).
 _ISO = re.compile(
-    r"^\d{4}-\d{2}-\d{2}"
-    r"([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:?\d{2})?)?$"
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}"
+    r"([T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?(Z|[+-][0-9]{2}(:?[0-9]{2})?)?)?"
 )
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def looks_like_datetime(text: str) -> bool:
+    """True when ``text`` has the shape of an ISO 8601 date or date-time (valid or not)."""
+    return _ISO.fullmatch(text) is not None
+
+
+def parse_datetime(value: str | dt.datetime) -> dt.datetime:
+    """The one ISO 8601 parser: an aware datetime (naive times are UTC) of a string or datetime,
+    or ``InvalidInput`` unless it is a real calendar date-time within ``DATE_RANGE``.
+
+    >>> parse_datetime("2024-02-29T12:00+01:00").isoformat()
+    '2024-02-29T12:00:00+01:00'
+    """
+    if isinstance(value, str):
+        if not looks_like_datetime(value):
+            raise InvalidInput(f"{value!r:.80} is not an ISO 8601 date or date-time")
+        text = value[:-1] + "+00:00" if value.endswith("Z") else value
+        try:
+            parsed = dt.datetime.fromisoformat(text)
+        except ValueError as exc:
+            raise InvalidInput(
+                f"{value!r} is not a valid date-time ({exc}); allowed: {DATE_RANGE}"
+            ) from None
+    elif isinstance(value, dt.datetime):
+        parsed = value
+    else:
+        raise InvalidInput(f"expected an ISO 8601 date-time, got {type(value).__name__}")
+    offset = parsed.utcoffset()
+    if offset is None:
+        parsed = parsed.replace(tzinfo=dt.UTC)
+    elif abs(offset) > MAX_OFFSET or offset % dt.timedelta(minutes=1):
+        raise InvalidInput(
+            f"{_shown(value)} has a UTC offset of {offset}; allowed: whole minutes up to +-18:00"
+        )
+    if not MIN_DATE <= parsed.date() <= MAX_DATE:
+        raise InvalidInput(f"{_shown(value)} is out of range; allowed: {DATE_RANGE}")
+    return parsed
+
+
+def _shown(value: str | dt.datetime) -> str:
+    return repr(value) if isinstance(value, str) else value.isoformat()
+
+
+def to_timestamp(value: str | dt.datetime) -> float:
+    """Seconds since the epoch (UTC; naive times are taken as UTC) of a datetime or ISO string."""
+    return float(parse_datetime(value).timestamp())
+
+
+def check_text(value: str, what: str, limit: int | None = None) -> None:
+    """``InvalidInput`` naming ``what`` if ``value`` cannot be stored as UTF-8 (a lone surrogate,
+    e.g. from JSON ``"\\ud800"``) or is longer than ``limit`` characters."""
+    found = _SURROGATE.search(value)
+    if found is not None:
+        raise InvalidInput(
+            f"{what} is not valid Unicode text: it holds a lone surrogate "
+            f"(U+{ord(found.group()):04X}) at position {found.start()}, which UTF-8 cannot encode"
+        )
+    if limit is not None and len(value) > limit:
+        raise InvalidInput(
+            f"{what} is {len(value)} characters long; the maximum is {limit}", limit=limit
+        )
+
+
+def check_number(value: Any, what: str) -> float:
+    """``value`` as a float64 that holds it exactly, or ``InvalidInput`` naming ``what``:
+    finite floats, integers within +-2**53 (bool is not a number)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidInput(f"{what} must be a number, got {type(value).__name__}")
+    if isinstance(value, int):
+        if abs(value) > MAX_EXACT_INT:
+            raise InvalidInput(
+                f"{what} is out of range (an integer of {value.bit_length()} bits): numbers are "
+                "stored as float64, so integers must be within +-2**53 (9007199254740992)"
+            )
+        return float(value)
+    if not math.isfinite(value):
+        raise InvalidInput(f"{what} must be a finite number, got {value!r}")
+    return value
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -104,33 +209,24 @@ class Candidates:
 
 
 def attr_type_of(value: Any) -> AttrType | None:
-    """The attribute type of a Python value, or None when it is not an allowed value."""
+    """The attribute type of a Python value, or None when it is not an allowed value.
+
+    A string shaped like an ISO 8601 date-time is a "datetime" (``parse_datetime`` then says
+    whether it is a real one); numbers must fit a float64 exactly (``check_number``).
+    """
     if isinstance(value, bool):
         return "bool"
-    if isinstance(value, (int, float)):
+    if isinstance(value, int):
+        return "number" if abs(value) <= MAX_EXACT_INT else None
+    if isinstance(value, float):
         return "number" if math.isfinite(value) else None
     if isinstance(value, dt.datetime):
         return "datetime"
     if isinstance(value, str):
-        return "datetime" if _ISO.match(value) else "str"
+        return "datetime" if looks_like_datetime(value) else "str"
     if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
         return "list"
     return None
-
-
-def to_timestamp(value: Any) -> float:
-    """Seconds since the epoch (UTC; naive times are taken as UTC) of a datetime or ISO string."""
-    if isinstance(value, str):
-        text = value.replace("Z", "+00:00")
-        if len(text) == 10:
-            text += "T00:00:00"
-        try:
-            value = dt.datetime.fromisoformat(text)
-        except ValueError as exc:
-            raise InvalidInput(f"{value!r} is not an ISO 8601 date-time: {exc}") from None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=dt.UTC)
-    return float(value.timestamp())
 
 
 def parse_item(raw: Any, text_fields: tuple[str, ...]) -> Item:
@@ -149,14 +245,15 @@ def parse_item(raw: Any, text_fields: tuple[str, ...]) -> Item:
     item_id = raw["id"]
     if not isinstance(item_id, str):
         raise InvalidInput(
-            f"item id must be a string, got {type(item_id).__name__} {item_id!r}",
-            id=repr(item_id),
+            f"item id must be a string, got {type(item_id).__name__} {item_id!r:.80}",
+            id=repr(item_id)[:80],
         )
+    check_text(item_id, f"item id {item_id!r:.80}")
     if not item_id or len(item_id) > MAX_ID_LENGTH or item_id != item_id.strip():
         raise InvalidInput(
-            f"item id {item_id!r} is not allowed: ids are 1 to {MAX_ID_LENGTH} characters "
+            f"item id {item_id!r:.80} is not allowed: ids are 1 to {MAX_ID_LENGTH} characters "
             "without leading or trailing white space",
-            id=item_id,
+            id=item_id[:MAX_ID_LENGTH],
         )
     fields: dict[str, str] = {}
     attributes: dict[str, Any] = {}
@@ -165,10 +262,11 @@ def parse_item(raw: Any, text_fields: tuple[str, ...]) -> Item:
             continue
         if not isinstance(key, str) or not key or key in RESERVED_NAMES:
             raise InvalidInput(
-                f"item {item_id!r}: field name {key!r} is not allowed "
+                f"item {item_id!r}: field name {key!r:.80} is not allowed "
                 f"(reserved: {', '.join(sorted(RESERVED_NAMES))})",
                 id=item_id,
             )
+        check_text(key, f"item {item_id!r}: field name {key!r:.80}", MAX_NAME_LENGTH)
         if key in text_fields:
             if value is None:
                 continue
@@ -179,24 +277,56 @@ def parse_item(raw: Any, text_fields: tuple[str, ...]) -> Item:
                     id=item_id,
                     field=key,
                 )
+            check_text(value, f"item {item_id!r}: text field {key!r}")
             fields[key] = value
         elif value is not None:
-            if attr_type_of(value) is None:
-                raise InvalidInput(
-                    f"item {item_id!r}: attribute {key!r} has a value of type "
-                    f"{type(value).__name__} ({value!r:.60}); allowed: str, int, float (finite), "
-                    "bool, list of str, ISO 8601 date-time",
-                    id=item_id,
-                    field=key,
-                )
-            attributes[key] = list(value) if isinstance(value, tuple) else value
+            attributes[key] = _attribute_value(item_id, key, value)
     if not any(v.strip() for v in fields.values()):
         raise InvalidInput(
             f"item {item_id!r} has no text: give at least one non-empty text field "
             f"({', '.join(text_fields)})",
             id=item_id,
         )
+    chars = sum(map(len, fields.values()))
+    if chars > MAX_TEXT_CHARS:
+        raise InvalidInput(
+            f"item {item_id!r}: its text fields hold {chars} characters; the maximum per item "
+            f"is {MAX_TEXT_CHARS}",
+            id=item_id,
+            limit=MAX_TEXT_CHARS,
+        )
     return Item(id=item_id, fields=fields, attributes=attributes)
+
+
+def _attribute_value(item_id: str, key: str, value: Any) -> Any:
+    """An attribute value checked to the depth the engine later uses it: a date-time must be a
+    real one in range, a number must fit a float64, strings UTF-8 and of bounded length."""
+    what = f"item {item_id!r}: attribute {key!r}"
+    kind = attr_type_of(value)
+    try:
+        if kind is None and isinstance(value, int) and not isinstance(value, bool):
+            check_number(value, what)  # says why the integer does not fit
+        if kind is None:
+            raise InvalidInput(
+                f"{what} has a value of type {type(value).__name__} ({value!r:.60}); allowed: "
+                "str, int, float (finite), bool, list of str, ISO 8601 date-time"
+            )
+        if kind == "datetime":
+            parse_datetime(value)
+        elif kind == "str":
+            check_text(value, what, MAX_ATTR_STRING)
+        elif kind == "list":
+            if len(value) > MAX_ATTR_LIST:
+                raise InvalidInput(
+                    f"{what} is a list of {len(value)} elements; the maximum is {MAX_ATTR_LIST}",
+                    limit=MAX_ATTR_LIST,
+                )
+            for element in value:
+                check_text(element, f"{what}: list element {element!r:.40}", MAX_ATTR_STRING)
+    except InvalidInput as exc:
+        message = exc.message if exc.message.startswith(what) else f"{what}: {exc.message}"
+        raise InvalidInput(message, id=item_id, field=key, **exc.details) from None
+    return list(value) if isinstance(value, tuple) else value
 
 
 MAX_USER_LENGTH = 512
@@ -226,6 +356,26 @@ class Event:
 _EVENT_KEYS = ("user", "item", "kind", "value", "ts", "event_id")
 
 
+def _event_ts(ts: Any) -> float:
+    """Epoch seconds of an event time given as a number or an ISO 8601 string, within the
+    range date-times have (``DATE_RANGE``)."""
+    try:
+        if isinstance(ts, str):
+            return to_timestamp(ts)
+        seconds = check_number(ts, "event ts")
+    except InvalidInput as exc:
+        raise InvalidInput(
+            f"event ts must be epoch seconds or an ISO 8601 date-time: {exc.message}", field="ts"
+        ) from None
+    if not MIN_TIMESTAMP <= seconds <= MAX_TIMESTAMP:
+        raise InvalidInput(
+            f"event ts {seconds!r} is out of range; allowed: epoch seconds from {MIN_TIMESTAMP:.0f}"
+            f" to {MAX_TIMESTAMP:.0f} ({DATE_RANGE})",
+            field="ts",
+        )
+    return seconds
+
+
 def parse_event(raw: Any, kinds: Mapping[str, float] | None = None) -> Event:
     """Validate one event given as a dict (or an ``Event``); ``kinds`` are the allowed kinds.
 
@@ -245,44 +395,40 @@ def parse_event(raw: Any, kinds: Mapping[str, float] | None = None) -> Event:
     out: dict[str, Any] = {}
     for name in ("user", "item"):
         value = raw.get(name)
-        if isinstance(value, int) and not isinstance(value, bool):
+        # an integer id of more digits than an id may have would only make str() slow
+        if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() < 1024:
             value = str(value)
         if not isinstance(value, str) or not value.strip() or len(value) > MAX_USER_LENGTH:
             raise InvalidInput(
                 f"event {name} must be a non-empty string of at most {MAX_USER_LENGTH} "
-                f"characters, got {value!r}",
+                f"characters, got {value!r:.80}"
+                if isinstance(value, str | None)
+                else f"event {name} must be a string, got {type(value).__name__}",
                 field=name,
             )
+        check_text(value, f"event {name} {value!r:.80}")
         out[name] = value
     kind = raw.get("kind", "view")
     if not isinstance(kind, str) or (kinds is not None and kind not in kinds):
         allowed = ", ".join(kinds) if kinds is not None else "a string"
-        raise InvalidInput(f"unknown event kind {kind!r}; allowed: {allowed}", kind=repr(kind))
+        raise InvalidInput(
+            f"unknown event kind {kind!r:.80}; allowed: {allowed}", kind=repr(kind)[:80]
+        )
+    check_text(kind, f"event kind {kind!r:.80}", MAX_USER_LENGTH)
     out["kind"] = kind
     value = raw.get("value")
     if value is not None:
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, int | float)
-            or not math.isfinite(value)
-        ):
-            raise InvalidInput(f"event value must be a finite number, got {value!r}")
-        out["value"] = float(value)
+        out["value"] = check_number(value, "event value")
     ts = raw.get("ts")
     if ts is not None:
-        if isinstance(ts, str):
-            if not _ISO.match(ts):
-                raise InvalidInput(f"event ts must be epoch seconds or ISO 8601, got {ts!r}")
-            parsed = dt.datetime.fromisoformat(ts.replace("Z", "+00:00"))
-            if parsed.tzinfo is None:
-                parsed = parsed.replace(tzinfo=dt.UTC)
-            ts = parsed.timestamp()
-        if isinstance(ts, bool) or not isinstance(ts, int | float) or not math.isfinite(ts):
-            raise InvalidInput(f"event ts must be epoch seconds or ISO 8601, got {ts!r}")
-        out["ts"] = float(ts)
+        out["ts"] = _event_ts(ts)
     event_id = raw.get("event_id")
     if event_id is not None:
         if not isinstance(event_id, str) or not event_id or len(event_id) > MAX_USER_LENGTH:
-            raise InvalidInput(f"event_id must be a non-empty string, got {event_id!r}")
+            raise InvalidInput(
+                f"event_id must be a non-empty string of at most {MAX_USER_LENGTH} characters, "
+                f"got {event_id!r:.80}"
+            )
+        check_text(event_id, f"event_id {event_id!r:.80}")
         out["event_id"] = event_id
     return Event(**out)

@@ -10,7 +10,8 @@ as a numpy mask over docnos that every retriever applies inside its search.
     {"note": {"exists": true}}
 
 ``ne`` and ``nin`` are the negations of ``eq`` and ``in``, so they also match items without the
-attribute. Datetimes compare with ISO 8601 strings.
+attribute. Datetimes compare with ISO 8601 strings, parsed by the same ``parse_datetime`` as
+stored values (a string that is not a real date-time in range is an error, not a non-match).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import numpy as np
 
 from sleuth.errors import InvalidInput
 from sleuth.store.attributes import AttributeTable, Column
-from sleuth.types import attr_type_of, to_timestamp
+from sleuth.types import attr_type_of, check_number, check_text, to_timestamp
 
 __all__ = ["OPERATORS", "Filter", "compile_filter"]
 
@@ -132,7 +133,9 @@ def _operator(name: str, kind: str, op: str, value: Any) -> Filter:
     if op == "exists":
         if not isinstance(value, bool):
             raise InvalidInput(f"'exists' on {name!r} takes true or false, got {value!r}")
-        return lambda t: _column(t, name).present() == value
+        if value:
+            return lambda t: _column(t, name).present(t.capacity)
+        return _negate(lambda t: _column(t, name).present(t.capacity))
     if op in ("ne", "nin"):
         return _negate(_operator(name, kind, "eq" if op == "ne" else "in", value))
     if op == "in":
@@ -140,21 +143,32 @@ def _operator(name: str, kind: str, op: str, value: Any) -> Filter:
             raise InvalidInput(f"'in' on {name!r} takes a non-empty list, got {value!r:.80}")
         scalars = [_scalar(name, kind, v) for v in value]
         if kind == "list":
-            return lambda t: _contains_any(_column(t, name), scalars)
-        return _any([_equals(name, kind, v) for v in scalars])
+            return lambda t: _column(t, name).contains_any(scalars, t.capacity)
+        return _one_of(name, kind, scalars)
     scalar = _scalar(name, kind, value)
     if op == "eq":
         if kind == "list":
-            return lambda t: _contains_any(_column(t, name), [scalar])
-        return _equals(name, kind, scalar)
+            return lambda t: _column(t, name).contains_any([scalar], t.capacity)
+        return _one_of(name, kind, [scalar])
     compare = _COMPARE[op]
-    return lambda t: compare(_column(t, name).values, scalar)
+    return lambda t: _column(t, name).where(lambda values: compare(values, scalar), t.capacity)
 
 
 def _scalar(name: str, kind: str, value: Any) -> Any:
     """A filter value converted to the column's representation, or a clear type error."""
-    got = attr_type_of(value)
+    what = f"filter value for attribute {name!r}"
     want = "str" if kind == "list" else kind
+    try:
+        if isinstance(value, str):
+            check_text(value, what)
+        elif want == "number" and isinstance(value, int | float) and not isinstance(value, bool):
+            check_number(value, what)  # says why a number does not fit
+        if want == "datetime" and attr_type_of(value) == "datetime":
+            return to_timestamp(value)
+    except InvalidInput as exc:
+        message = exc.message if exc.message.startswith(what) else f"{what}: {exc.message}"
+        raise InvalidInput(message, attribute=name, expected=kind) from None
+    got = attr_type_of(value)
     ok = (
         got == want
         or (want == "str" and got == "datetime")
@@ -168,26 +182,25 @@ def _scalar(name: str, kind: str, value: Any) -> Any:
             attribute=name,
             expected=kind,
         )
-    if want == "datetime":
-        return to_timestamp(value)
     if want == "number":
         return float(value)
     return value
 
 
-def _equals(name: str, kind: str, scalar: Any) -> Filter:
-    if kind == "str":
-        return lambda t: _column(t, name).values == _column(t, name).code(scalar)
-    if kind == "bool":
-        return lambda t: _column(t, name).values == int(scalar)
-    return lambda t: _column(t, name).values == scalar
+def _one_of(name: str, kind: str, scalars: list[Any]) -> Filter:
+    """Values equal to any of ``scalars`` (strings compare by their codes)."""
 
+    def test(t: AttributeTable) -> np.ndarray:
+        column = _column(t, name)
+        if kind == "str":
+            wanted = np.array([column.code(v) for v in scalars], np.int64)
+        else:
+            wanted = np.array([int(v) if kind == "bool" else v for v in scalars])
+        if wanted.size == 1:
+            return column.where(lambda values: values == wanted[0], t.capacity)
+        return column.where(lambda values: np.isin(values, wanted), t.capacity)
 
-def _contains_any(column: Column, values: list[str]) -> np.ndarray:
-    codes = {column.code(v) for v in values}
-    return np.fromiter(
-        (bool(s and not codes.isdisjoint(s)) for s in column.values), bool, column.values.shape[0]
-    )
+    return test
 
 
 def _column(table: AttributeTable, name: str) -> Column:
