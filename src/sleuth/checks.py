@@ -51,7 +51,7 @@ def check_float(
     lo_open: bool = False,
     optional: bool = False,
 ) -> float | None:
-    """A finite number in ``[lo, hi]`` (``(lo, hi]`` when ``lo_open``), or None when ``optional``."""
+    """A finite number in ``[lo, hi]`` (``(lo, hi]`` if ``lo_open``), or None if ``optional``."""
     if value is None and optional:
         return None
     bracket = "(" if lo_open else "["
@@ -59,7 +59,7 @@ def check_float(
     if isinstance(value, bool | np.bool_) or not isinstance(value, int | float | np.number):
         raise _fail(path, allowed, value)
     # ints beyond float range overflow float(): they are out of range anyway
-    number = float(value) if abs(value) < 1e300 else math.inf
+    number = float(value) if abs(value) < 1e300 else math.inf  # type: ignore[operator]
     if not math.isfinite(number) or not (lo < number if lo_open else lo <= number) or number > hi:
         raise _fail(path, allowed, value)
     return number

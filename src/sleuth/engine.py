@@ -42,7 +42,7 @@ from sleuth.store import (
     WriterLock,
 )
 from sleuth.store.sqlite import FILENAME, WriteResult, check_folder, check_version
-from sleuth.types import Candidates, Event, Hit, Item, parse_event, parse_item
+from sleuth.types import Candidates, Event, Hit, Item, check_text, parse_event, parse_item
 
 __all__ = [
     "BASE_MODES",
@@ -124,6 +124,7 @@ def open_collection(
             if store.create(meta):
                 return Collection(folder, store, config, enc, enc.dim, lock_timeout=lock_timeout)
             created_file = False  # another process created it meanwhile: open theirs
+        assert store is not None  # "ready" comes only from an opened store
         check_version(store.get_meta("format_version"), folder)
         store.ensure_schema()
         stored = CollectionConfig.from_dict(store.get_meta("config"))
@@ -1056,6 +1057,7 @@ def _check_query(q: Any) -> None:
         raise InvalidInput(f"a query must be a string, got {type(q).__name__}")
     if not q.strip():
         raise InvalidInput("the query is empty; give some text to search for")
+    check_text(q, "the query")
     if len(q) > MAX_QUERY_CHARS:
         raise InvalidInput(
             f"the query is {len(q)} characters long; the maximum is {MAX_QUERY_CHARS}",

@@ -101,7 +101,8 @@ class MuveraConfig:
         if self.r_reps * self.d_proj > _MAX_PROJECTED:
             raise InvalidInput(
                 f"late.muvera: r_reps * d_proj must be at most {_MAX_PROJECTED} (the projection "
-                f"matrices hold r_reps * d_proj * token dim floats), got {self.r_reps * self.d_proj}"
+                "matrices hold r_reps * d_proj * token dim floats), "
+                f"got {self.r_reps * self.d_proj}"
             )
         raw = self.r_reps * 2**self.k_sim * self.d_proj
         if raw > _MAX_FDE_DIM:
@@ -137,7 +138,8 @@ class MuveraConfig:
         unknown = sorted(set(data) - set(known), key=str)
         if unknown:
             raise InvalidInput(
-                f"unknown muvera key(s): {', '.join(map(str, unknown))}; allowed: {', '.join(known)}"
+                f"unknown muvera key(s): {', '.join(map(str, unknown))}; "
+                f"allowed: {', '.join(known)}"
             )
         return cls(**data)
 

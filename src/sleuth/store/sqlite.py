@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from sleuth.errors import Conflict, InvalidCollection, InvalidInput
-from sleuth.types import Event, Item, attr_type_of, plain_attributes
+from sleuth.types import Event, Item, attr_type_of, check_text, plain_attributes
 
 __all__ = ["FORMAT_VERSION", "MAX_ATTRIBUTE_NAMES", "Change", "Store", "StoredItem"]
 
@@ -219,6 +219,7 @@ class Store:
         return changes, (changes[-1].seq if changes else seq)
 
     def docnos_of(self, ids: Sequence[str]) -> dict[str, int]:
+        _check_ids(ids)
         out: dict[str, int] = {}
         for chunk in _chunks(list(ids), 500):
             marks = ",".join("?" * len(chunk))
@@ -287,6 +288,7 @@ class Store:
         must_be_new: bool,
     ) -> WriteResult:
         """Apply one batch in one transaction: all of it or none of it."""
+        _check_ids(deletes)
         added = updated = unchanged = deleted = 0
         with self._transaction() as con:
             schema = dict(con.execute("SELECT name, type FROM attributes").fetchall())
@@ -446,6 +448,14 @@ def _check_types(items: Sequence[Item], schema: dict[str, str]) -> dict[str, str
                     got=kind,
                 )
     return changed
+
+
+def _check_ids(ids: Sequence[Any]) -> None:
+    """Ids to look up or delete: strings SQLite can bind (UTF-8), else ``InvalidInput``."""
+    for item_id in ids:
+        if not isinstance(item_id, str):
+            raise InvalidInput(f"an item id must be a string, got {type(item_id).__name__}")
+        check_text(item_id, f"item id {item_id!r:.80}")
 
 
 def _chunks(values: list[Any], size: int) -> Iterator[list[Any]]:

@@ -1,0 +1,167 @@
+"""Every CollectionConfig value is checked for type and range when the config is built, the
+error names the field's path and what is allowed, and an invalid config or encoder creates
+nothing on disk (Python API and HTTP)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+import sleuth
+from sleuth.catalog import Engine
+from sleuth.config import CollectionConfig, FusionConfig, LateConfig
+from sleuth.indexes.muvera import MuveraConfig
+from support import live_server
+
+# (config as JSON, the field path and the allowed values the message must name)
+BAD_CONFIGS: list[tuple[Any, str]] = [
+    ({"bm25": {"stemmer": "klingon"}}, "bm25.stemmer must be one of: arabic, .*english"),
+    ({"bm25": {"stopwords": "klingon"}}, "bm25.stopwords must be one of: english, null"),
+    ({"bm25": {"k1": "x"}}, r"bm25.k1 must be a number in \(0, 100\], got 'x'"),
+    ({"bm25": {"k1": 0}}, r"bm25.k1 must be a number in \(0, 100\]"),
+    ({"bm25": {"b": 1.5}}, r"bm25.b must be a number in \[0, 1\]"),
+    ({"bm25": {"b": None}}, r"bm25.b must be a number in \[0, 1\], got None"),
+    ({"dense": 5}, "dense must be an object, got 5"),
+    ({"dense": {"exact_threshold": "10"}}, "dense.exact_threshold must be an integer from 1"),
+    ({"dense": {"exact_threshold": True}}, "dense.exact_threshold must be an integer"),
+    ({"dense": {"hnsw_m": 10_000}}, "dense.hnsw_m must be an integer from 4 to 128"),
+    ({"dense": {"ef_search": 1.5}}, "dense.ef_search must be an integer from 1 to 10000"),
+    ({"dense": {"filter_exact_below": -1}}, "dense.filter_exact_below must be an integer"),
+    ({"fusion": {"depth": 1_000_000_000}}, "fusion.depth must be an integer from 1 to 10000"),
+    ({"fusion": {"depth": 10**400}}, "fusion.depth must be .* an integer of 1329 bits"),
+    ({"fusion": {"method": "max"}}, "fusion.method must be one of: rrf, score"),
+    ({"fusion": {"alpha": float("nan")}}, r"fusion.alpha must be a number in \[0, 1\]"),
+    ({"fusion": {"weights": [1]}}, r"fusion.weights must be two numbers \(lexical, dense\)"),
+    ({"fusion": {"weights": [1, "2"]}}, "fusion.weights must be a number"),
+    ({"fusion": {"adaptive": "yes"}}, "fusion.adaptive must be true or false"),
+    ({"fusion": {"rrf_k": -1}}, "fusion.rrf_k must be an integer from 0 to 1000000"),
+    ({"text_fields": "title"}, "text_fields must be a list of 1 to 32 field names"),
+    ({"text_fields": []}, "text_fields must be a list of 1 to 32 field names"),
+    ({"text_fields": ["title", 5]}, "text_fields must be a non-empty string"),
+    ({"text_fields": ["id"]}, "text_fields: 'id' is reserved"),
+    ({"text_fields": ["a", "a"]}, "text_fields has duplicates"),
+    ({"text_fields": ["t\ud800"]}, "text_fields must be .*no lone surrogates"),
+    ({"encoder": 5}, "encoder must be a non-empty string"),
+    ({"late": {"enabled": "no"}}, "late.enabled must be true or false, got 'no'"),
+    ({"late": {"drop_stopwords": 1}}, "late.drop_stopwords must be true or false"),
+    ({"late": {"rerank_depth": 10**6}}, "late.rerank_depth must be an integer from 1 to 10000"),
+    ({"late": {"projection_dim": 4}}, "late.projection_dim must be an integer from 8 to 4096"),
+    ({"late": {"muvera": 5}}, "late.muvera must be an object"),
+    ({"late": {"muvera": {"r_reps": 10**6}}}, r"late.muvera.r_reps must be an integer >= 1"),
+    ({"late": {"muvera": {"d_proj": 4096}}}, "late.muvera.d_proj must be an integer >= 1 and"),
+    ({"late": {"muvera": {"k_sim": 10, "r_reps": 20}}}, r"r_reps \* 2\*\*k_sim \* d_proj must"),
+    ({"late": {"muvera": {"k": 1}}}, "unknown late.muvera key"),
+    ({"recommend": {"depth": 0}}, "recommend.depth must be an integer from 1 to 10000"),
+    ({"recommend": {"event_weights": {}}}, "recommend.event_weights must name at least one"),
+    ({"recommend": {"event_weights": []}}, "recommend.event_weights must be an object"),
+    ({"recommend": {"event_weights": {"view": True}}}, "recommend.event_weights.view must be"),
+    ({"recommend": {"sources": {"magic": 1}}}, "recommend.sources key must be one of: co-visit"),
+    ({"recommend": {"refit_growth": float("inf")}}, "recommend.refit_growth must be a number"),
+    ({"recommend": {"popularity_half_life_days": 0}}, "popularity_half_life_days must be"),
+    ({"nonsense": 1}, "unknown key.*nonsense.*allowed: text_fields"),
+    ("not an object", "config must be an object"),
+]
+
+
+@pytest.mark.parametrize(("data", "message"), BAD_CONFIGS)
+def test_bad_configs_name_the_field_and_the_range(data: Any, message: str) -> None:
+    with pytest.raises(sleuth.InvalidInput, match=message):
+        CollectionConfig.from_dict(data)
+
+
+def test_the_same_checks_apply_to_the_python_constructors() -> None:
+    with pytest.raises(sleuth.InvalidInput, match="fusion.depth must be an integer"):
+        FusionConfig(depth=1e9)  # type: ignore[arg-type]
+    with pytest.raises(sleuth.InvalidInput, match="late.enabled must be true or false"):
+        LateConfig(enabled="no")  # type: ignore[arg-type]
+    with pytest.raises(sleuth.InvalidInput, match="late.muvera must be an object"):
+        LateConfig(muvera={"k_sim": 3})  # type: ignore[arg-type]
+    with pytest.raises(sleuth.InvalidInput, match="dense must be an object"):
+        CollectionConfig(dense=5)  # type: ignore[arg-type]
+
+
+def test_valid_configs_round_trip_through_json_in_canonical_types() -> None:
+    config = CollectionConfig.from_dict(
+        {
+            "text_fields": ["title"],
+            "bm25": {"k1": 2, "stemmer": None, "stopwords": None},
+            "fusion": {"weights": [1, 2], "depth": 10_000},
+            "late": {"enabled": True, "muvera": {"k_sim": 3, "r_reps": 4}},
+            "recommend": {"event_weights": {"view": 1}, "popularity_half_life_days": None},
+        }
+    )
+    assert config.text_fields == ("title",) and config.bm25.k1 == 2.0
+    assert isinstance(config.bm25.k1, float) and config.fusion.weights == (1.0, 2.0)
+    assert config.late.muvera == MuveraConfig(k_sim=3, r_reps=4)
+    again = CollectionConfig.from_dict(json.loads(json.dumps(config.to_dict())))
+    assert again == config
+    assert CollectionConfig.from_dict({}) == CollectionConfig()
+
+
+@pytest.mark.parametrize(
+    ("config", "encoder", "message"),
+    [
+        ({"bm25": {"stemmer": "klingon"}}, "hashing", "bm25.stemmer"),
+        ({"fusion": {"depth": 10**9}}, "hashing", "fusion.depth"),
+        (None, "hashing:7", "hashing encoder dimension must be an integer from 8 to 65536"),
+        (None, "hashing:99999999", "hashing encoder dimension must be an integer from 8 to 655"),
+        (None, "hashing:x", "hashing encoder dimension"),
+        (None, "no-such-model", "unknown encoder 'no-such-model'"),
+        ({"late": {"enabled": True}}, "hashing", None),  # valid: created, as a control
+    ],
+)
+def test_an_invalid_new_collection_creates_nothing(
+    tmp_path: Path, config: Any, encoder: str, message: str | None
+) -> None:
+    for folder in (tmp_path / "new" / "col", tmp_path / "empty"):
+        folder.parent.mkdir(exist_ok=True)
+        if folder.name == "empty":
+            folder.mkdir()
+
+        def create(target: Path = folder) -> sleuth.Collection:
+            cfg = CollectionConfig.from_dict(config) if config is not None else None
+            return sleuth.open(target, encoder=encoder, config=cfg)
+
+        if message is None:
+            create().close()
+            assert (folder / "sleuth.sqlite").exists()
+            continue
+        with pytest.raises(sleuth.InvalidInput, match=message):
+            create()
+        if folder.name == "empty":
+            assert list(folder.iterdir()) == []  # an empty folder given stays empty
+        else:
+            assert not folder.exists()
+
+
+def test_over_http_an_invalid_config_leaves_no_folder(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    engine = Engine(data, default_encoder="hashing")
+    engine.create("ok").add([{"id": "a", "text": "hello"}])
+    before = sorted(p.name for p in data.iterdir())
+    bodies = [
+        {"name": "c1", "config": {"bm25": {"stemmer": "klingon"}}},
+        {"name": "c2", "config": {"dense": 5}},
+        {"name": "c3", "config": {"fusion": {"depth": 1_000_000_000}}},
+        {"name": "c4", "config": {"text_fields": "title"}},
+        {"name": "c5", "config": {"late": {"enabled": "no"}}},
+        {"name": "c6", "config": {"bm25": {"k1": "x"}}},
+        {"name": "c7", "config": {"dense": {"exact_threshold": "10"}}},
+        {"name": "c8", "encoder": "hashing:7"},
+        {"name": "c9", "encoder": "hashing:99999999"},
+    ]
+    with live_server(engine) as url, httpx.Client(base_url=url, timeout=30) as client:
+        for body in bodies:
+            response = client.post("/collections", json=body)
+            assert response.status_code in (400, 422), (body, response.text)
+            assert "must be" in response.json()["error"]["message"], body
+        assert sorted(p.name for p in data.iterdir()) == before
+        listed = client.get("/collections")
+        assert listed.status_code == 200
+        assert [c["name"] for c in listed.json()["collections"]] == ["ok"]
+        found = client.post("/collections/ok/search", json={"query": "hello", "mode": "lexical"})
+        assert [h["id"] for h in found.json()["hits"]] == ["a"]
