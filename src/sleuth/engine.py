@@ -42,7 +42,8 @@ from sleuth.store import (
     WriterLock,
 )
 from sleuth.store.sqlite import FILENAME, WriteResult, check_folder, check_version
-from sleuth.types import Candidates, Event, Hit, Item, check_text, parse_event, parse_item
+from sleuth.types import Candidates, Event, Hit, Item, parse_event, parse_item
+from sleuth.values import check_text
 
 __all__ = [
     "BASE_MODES",

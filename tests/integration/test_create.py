@@ -32,7 +32,8 @@ def plant_old_kill(folder: Path, *, with_item: bool = False) -> None:
     con.executescript(_SCHEMA)
     if with_item:
         con.execute(
-            "INSERT INTO items (id, fields, attrs, hash) VALUES ('a', '{\"text\": \"x\"}', '{}', 'h')"
+            "INSERT INTO items (id, fields, attrs, hash) VALUES (?, ?, ?, ?)",
+            ("a", json.dumps({"text": "x"}), "{}", "h"),
         )
         con.commit()
     con.close()

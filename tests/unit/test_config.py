@@ -74,11 +74,11 @@ def test_bad_configs_name_the_field_and_the_range(data: Any, message: str) -> No
 
 
 def test_the_same_checks_apply_to_the_python_constructors() -> None:
-    with pytest.raises(sleuth.InvalidInput, match="fusion.depth must be an integer"):
+    with pytest.raises(sleuth.InvalidInput, match=r"fusion.depth must be an integer"):
         FusionConfig(depth=1e9)  # type: ignore[arg-type]
-    with pytest.raises(sleuth.InvalidInput, match="late.enabled must be true or false"):
+    with pytest.raises(sleuth.InvalidInput, match=r"late.enabled must be true or false"):
         LateConfig(enabled="no")  # type: ignore[arg-type]
-    with pytest.raises(sleuth.InvalidInput, match="late.muvera must be an object"):
+    with pytest.raises(sleuth.InvalidInput, match=r"late.muvera must be an object"):
         LateConfig(muvera={"k_sim": 3})  # type: ignore[arg-type]
     with pytest.raises(sleuth.InvalidInput, match="dense must be an object"):
         CollectionConfig(dense=5)  # type: ignore[arg-type]

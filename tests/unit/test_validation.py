@@ -13,13 +13,13 @@ import pytest
 
 import sleuth
 from sleuth.store.sqlite import MAX_ATTRIBUTE_NAMES
-from sleuth.types import (
+from sleuth.types import parse_event
+from sleuth.values import (
     MAX_ATTR_LIST,
     MAX_ATTR_STRING,
     MAX_NAME_LENGTH,
     MAX_TEXT_CHARS,
     parse_datetime,
-    parse_event,
     to_timestamp,
 )
 from support import N_ITEMS, make_item, unique_token
@@ -170,7 +170,7 @@ def test_a_rejected_event_records_nothing(
 
 
 def test_event_kinds_need_utf8_even_without_a_kind_list() -> None:
-    with pytest.raises(sleuth.InvalidInput, match="event kind .* not valid Unicode"):
+    with pytest.raises(sleuth.InvalidInput, match=r"event kind .* not valid Unicode"):
         parse_event({"user": "u", "item": "i", "kind": "v\ud800"})
 
 
@@ -199,9 +199,9 @@ def test_a_date_shaped_string_filters_a_str_attribute_as_text(col: sleuth.Collec
 def test_queries_and_ids_must_be_utf8(col: sleuth.Collection) -> None:
     with pytest.raises(sleuth.InvalidInput, match="the query is not valid Unicode"):
         col.search("catalog \ud800")
-    with pytest.raises(sleuth.InvalidInput, match="item id .* not valid Unicode"):
+    with pytest.raises(sleuth.InvalidInput, match=r"item id .* not valid Unicode"):
         col.get("x\ud800")
-    with pytest.raises(sleuth.InvalidInput, match="item id .* not valid Unicode"):
+    with pytest.raises(sleuth.InvalidInput, match=r"item id .* not valid Unicode"):
         col.delete(["x\ud800"], missing_ok=True)
     assert col.count() == N_ITEMS
 

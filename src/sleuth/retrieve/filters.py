@@ -25,7 +25,8 @@ import numpy as np
 
 from sleuth.errors import InvalidInput
 from sleuth.store.attributes import AttributeTable, Column
-from sleuth.types import attr_type_of, check_number, check_text, to_timestamp
+from sleuth.types import attr_type_of
+from sleuth.values import check_number, check_text, to_timestamp
 
 __all__ = ["OPERATORS", "Filter", "compile_filter"]
 

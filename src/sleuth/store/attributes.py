@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from sleuth.types import to_timestamp
+from sleuth.values import to_timestamp
 
 __all__ = ["AttributeTable", "Column"]
 

@@ -19,7 +19,8 @@ from typing import Any
 import numpy as np
 
 from sleuth.errors import Conflict, InvalidCollection, InvalidInput
-from sleuth.types import Event, Item, attr_type_of, check_text, plain_attributes
+from sleuth.types import Event, Item, attr_type_of, plain_attributes
+from sleuth.values import check_text
 
 __all__ = ["FORMAT_VERSION", "MAX_ATTRIBUTE_NAMES", "Change", "Store", "StoredItem"]
 
