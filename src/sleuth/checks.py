@@ -55,9 +55,9 @@ def check_float(
     if value is None and optional:
         return None
     bracket = "(" if lo_open else "["
-    allowed = f"a number in {bracket}{lo:g}, {hi:g}]" + (" or null" if optional else "")
+    allowed = f"in {bracket}{lo:g}, {hi:g}]" + (" or null" if optional else "")
     if isinstance(value, bool | np.bool_) or not isinstance(value, int | float | np.number):
-        raise _fail(path, allowed, value)
+        raise _fail(path, f"a number {allowed}", value)
     # ints beyond float range overflow float(): they are out of range anyway
     number = float(value) if abs(value) < 1e300 else math.inf  # type: ignore[operator]
     if not math.isfinite(number) or not (lo < number if lo_open else lo <= number) or number > hi:
@@ -75,7 +75,9 @@ def check_choice(value: Any, path: str, choices: Collection[Any]) -> Any:
     """One of ``choices`` (None among them when it is allowed)."""
     if not any(value is c or (isinstance(value, str) and value == c) for c in choices):
         shown = ", ".join("null" if c is None else str(c) for c in choices)
-        raise _fail(path, f"one of: {shown}", value)
+        raise InvalidInput(
+            f"{path} {value!r:.80} unknown; allowed: {shown}", field=path, allowed=shown
+        )
     return value
 
 
