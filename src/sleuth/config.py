@@ -48,7 +48,7 @@ def _from_dict(cls: type[T], data: Any, path: str) -> T:
     if unknown:
         where = f"{path} " if path else ""
         raise InvalidInput(
-            f"unknown {where}key(s) in {cls.__name__}: {', '.join(map(str, unknown))}; "
+            f"unknown {where}key(s) in {cls.__name__}: {', '.join(map(repr, unknown))}; "
             f"allowed: {', '.join(known)}"
         )
     kwargs: dict[str, Any] = {}

@@ -145,7 +145,10 @@ def parse_item(raw: Any, text_fields: tuple[str, ...]) -> Item:
     if not isinstance(raw, Mapping):
         raise InvalidInput(f"an item must be a JSON object (dict), got {type(raw).__name__}")
     if "id" not in raw:
-        raise InvalidInput("item has no 'id': every item needs a string id", keys=sorted(raw)[:20])
+        raise InvalidInput(
+            "item has no 'id': every item needs a string id",
+            keys=[repr(key)[:80] for key in list(raw)[:20]],  # repr: any key encodes as UTF-8
+        )
     item_id = raw["id"]
     if not isinstance(item_id, str):
         raise InvalidInput(
@@ -289,11 +292,10 @@ def parse_event(raw: Any, kinds: Mapping[str, float] | None = None) -> Event:
         raw = raw.to_dict()
     if not isinstance(raw, Mapping):
         raise InvalidInput(f"an event must be an object, got {type(raw).__name__}")
-    unknown = sorted(set(raw) - set(_EVENT_KEYS))
+    unknown = sorted(repr(key)[:80] for key in set(raw) - set(_EVENT_KEYS))
     if unknown:
         raise InvalidInput(
-            f"unknown event key(s) {', '.join(map(repr, unknown))}; allowed: "
-            + ", ".join(_EVENT_KEYS),
+            f"unknown event key(s) {', '.join(unknown)}; allowed: " + ", ".join(_EVENT_KEYS),
             keys=unknown,
         )
     out: dict[str, Any] = {}

@@ -9,9 +9,11 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 import sleuth
+from sleuth.catalog import Engine
 from sleuth.store.sqlite import MAX_ATTRIBUTE_NAMES
 from sleuth.types import parse_event
 from sleuth.values import (
@@ -22,7 +24,7 @@ from sleuth.values import (
     parse_datetime,
     to_timestamp,
 )
-from support import N_ITEMS, make_item, unique_token
+from support import N_ITEMS, live_server, make_item, unique_token
 
 BAD_DATES = [
     ("2024-02-30", "day is out of range"),
@@ -223,3 +225,30 @@ def test_attribute_names_per_collection_are_limited(tmp_path: Path) -> None:
             col.add([{"id": "c", "text": "z", "b2": 2}])
     finally:
         col.close()
+
+
+def test_lone_surrogates_anywhere_in_a_request_are_a_422_not_a_500(tmp_path: Path) -> None:
+    """Raw JSON escapes, as a hostile client sends them: every error names the field, and the
+    error answer itself encodes (a surrogate echoed in it would break the response)."""
+    engine = Engine(tmp_path / "data", default_encoder="hashing")
+    engine.create("docs").add([make_item(1)])
+    bodies = [
+        ("/collections/docs/search", r'{"query": "x", "where": {"\ud800": 1}}', "filter key"),
+        ("/collections/docs/search", r'{"query": "x", "where": {"color": {"\ud800": 1}}}', "op"),
+        ("/collections/docs/items", r'{"items": [{"id": "a\ud800", "text": "x"}]}', "item id"),
+        ("/collections/docs/items", r'{"items": [{"text": "x", "\ud800": 1}]}', ""),
+        ("/collections/docs/events", r'{"events": [{"user": "u", "item": "i", "\udc00": 1}]}', ""),
+        ("/collections", r'{"name": "n", "config": {"\ud800": 1}}', "unknown key"),
+    ]
+    with live_server(engine) as url, httpx.Client(base_url=url, timeout=30) as client:
+        for path, body, message in bodies:
+            response = client.post(path, content=body, headers={"content-type": "application/json"})
+            assert response.status_code == 422, (body, response.text)
+            assert message in response.json()["error"]["message"], body
+        assert [
+            h["id"]
+            for h in client.post(
+                "/collections/docs/search", json={"query": unique_token(1), "mode": "lexical"}
+            ).json()["hits"]
+        ] == [make_item(1)["id"]]
+    assert not (tmp_path / "data" / "n").exists()

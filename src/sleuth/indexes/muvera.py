@@ -138,7 +138,7 @@ class MuveraConfig:
         unknown = sorted(set(data) - set(known), key=str)
         if unknown:
             raise InvalidInput(
-                f"unknown muvera key(s): {', '.join(map(str, unknown))}; "
+                f"unknown muvera key(s): {', '.join(map(repr, unknown))}; "
                 f"allowed: {', '.join(known)}"
             )
         return cls(**data)

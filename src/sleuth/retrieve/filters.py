@@ -60,6 +60,8 @@ def _compile(where: Any, types: dict[str, str], depth: int) -> Filter:
         )
     parts: list[Filter] = []
     for key, value in where.items():
+        if isinstance(key, str):  # it is echoed in errors, which must encode as UTF-8
+            check_text(key, f"filter key {key!r:.80}")
         if key in ("and", "or"):
             if not isinstance(value, list) or not value:
                 raise InvalidInput(f"'{key}' takes a non-empty list of filters, got {value!r:.80}")
@@ -115,6 +117,8 @@ def _attribute(name: str, kind: str, spec: Any) -> list[Filter]:
         )
     out = []
     for op, value in spec.items():
+        if isinstance(op, str):
+            check_text(op, f"filter operator {op!r:.80} on {name!r}")
         if op not in OPERATORS[kind]:
             what = (
                 "unknown operator" if op not in ALL_OPERATORS else f"operator not allowed on {kind}"
