@@ -160,3 +160,22 @@ def test_kill_9_at_random_times_during_creation(tmp_path: Path) -> None:
         assert folders, "the child created nothing before it was killed"
         for folder in folders:  # the last one was interrupted somewhere in its creation
             assert_works(folder)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--encoder", "hashing:7"], "hashing encoder dimension must be an integer from 8 to"),
+        (["--encoder", "hashing:99999999"], "hashing encoder dimension must be an integer"),
+    ],
+)
+def test_sleuth_add_with_an_invalid_encoder_creates_nothing(
+    tmp_path: Path, options: list[str], message: str
+) -> None:
+    items = tmp_path / "items.jsonl"
+    items.write_text(json.dumps(CATALOG[0]) + "\n")
+    cli = [sys.executable, "-m", "sleuth.cli", "add", str(tmp_path / "col"), str(items)]
+    done = subprocess.run([*cli, *options], capture_output=True, text=True, timeout=300)
+    assert done.returncode != 0
+    assert message in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "col").exists()
