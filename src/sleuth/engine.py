@@ -90,7 +90,8 @@ def open_collection(
             f"config must be a CollectionConfig (CollectionConfig.from_dict(...) reads a dict), "
             f"got {type(config).__name__}"
         )
-    new_folder = not folder.exists()
+    # the folders this call would create, deepest first: a failed creation removes them again
+    new_folders = [p for p in (folder, *folder.parents) if not p.exists()]
     store = Store(folder, busy_timeout_s=lock_timeout) if check_folder(folder) else None
     created_file = False
     try:
@@ -144,8 +145,8 @@ def open_collection(
         if created_file:  # a collection that could not be created leaves nothing behind
             for leftover in folder.glob(f"{FILENAME}*"):
                 leftover.unlink()
-            if new_folder:
-                folder.rmdir()
+            for made in new_folders:
+                made.rmdir()
         raise
     return Collection(folder, store, config, enc, dim, lock_timeout=lock_timeout)
 

@@ -117,8 +117,7 @@ def test_valid_configs_round_trip_through_json_in_canonical_types() -> None:
 def test_an_invalid_new_collection_creates_nothing(
     tmp_path: Path, config: Any, encoder: str, message: str | None
 ) -> None:
-    for folder in (tmp_path / "new" / "col", tmp_path / "empty"):
-        folder.parent.mkdir(exist_ok=True)
+    for folder in (tmp_path / "new" / "deeper" / "col", tmp_path / "empty"):
         if folder.name == "empty":
             folder.mkdir()
 
@@ -135,7 +134,7 @@ def test_an_invalid_new_collection_creates_nothing(
         if folder.name == "empty":
             assert list(folder.iterdir()) == []  # an empty folder given stays empty
         else:
-            assert not folder.exists()
+            assert not (tmp_path / "new").exists()  # nor the parents it would have made
 
 
 def test_over_http_an_invalid_config_leaves_no_folder(tmp_path: Path) -> None:
