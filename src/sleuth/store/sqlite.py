@@ -135,13 +135,14 @@ class Store:
     # -- creation ---------------------------------------------------------------------------
 
     def state(self) -> str:
-        """ "ready" (a collection: its format version is stored), "blank" (no metadata, no items,
-        no events: a new file, or what a creation killed by older sleuth versions left, which
-        ``create`` may complete) or "orphaned" (items or events but no metadata)."""
+        """How far this database is a collection: "ready" (it has metadata; ``check_version``
+        judges it), "blank" (no metadata, no items, no events: a new file, or what a creation
+        killed in earlier sleuth versions left, which ``create`` completes) or "orphaned" (items
+        or events but no metadata)."""
         con = self._reader
         tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         if "meta" in tables and con.execute("SELECT 1 FROM meta LIMIT 1").fetchone():
-            return "ready"  # (``check_version`` then judges what the metadata says)
+            return "ready"
         for table in ("items", "events"):
             if table in tables and con.execute(f"SELECT 1 FROM {table} LIMIT 1").fetchone():
                 return "orphaned"
@@ -155,7 +156,7 @@ class Store:
             found = con.execute(
                 "SELECT 1 FROM sqlite_master WHERE type='table' AND name='meta'"
             ).fetchone()
-            if found and con.execute("SELECT 1 FROM meta WHERE key='format_version'").fetchone():
+            if found and con.execute("SELECT 1 FROM meta LIMIT 1").fetchone():
                 return False
             for statement in _SCHEMA.split(";"):
                 if statement.strip():
