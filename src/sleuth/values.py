@@ -46,8 +46,9 @@ MIN_DATE = dt.date(1, 1, 2)
 MAX_DATE = dt.date(9999, 12, 30)
 MAX_OFFSET = dt.timedelta(hours=18)
 DATE_RANGE = "dates from 0001-01-02 to 9999-12-30, UTC offsets up to +-18:00"
-MIN_TIMESTAMP = dt.datetime.combine(MIN_DATE, dt.time(), dt.UTC).timestamp()
-MAX_TIMESTAMP = dt.datetime.combine(MAX_DATE, dt.time.max, dt.UTC).timestamp()
+# The instants those allow, in epoch seconds (also the range of a numeric event ``ts``).
+MIN_TIMESTAMP = (dt.datetime.combine(MIN_DATE, dt.time(), dt.UTC) - MAX_OFFSET).timestamp()
+MAX_TIMESTAMP = (dt.datetime.combine(MAX_DATE, dt.time.max, dt.UTC) + MAX_OFFSET).timestamp()
 
 # ASCII digits only (``\d`` would take other scripts' digits, which fromisoformat refuses).
 _ISO = re.compile(

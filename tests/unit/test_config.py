@@ -10,6 +10,8 @@ from typing import Any
 
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import sleuth
 from sleuth.catalog import Engine
@@ -165,3 +167,37 @@ def test_over_http_an_invalid_config_leaves_no_folder(tmp_path: Path) -> None:
         assert [c["name"] for c in listed.json()["collections"]] == ["ok"]
         found = client.post("/collections/ok/search", json={"query": "hello", "mode": "lexical"})
         assert [h["id"] for h in found.json()["hits"]] == ["a"]
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=8), children, max_size=3)
+    ),
+    max_leaves=6,
+)
+SECTIONS = {
+    "bm25": ["k1", "b", "stemmer", "stopwords"],
+    "dense": ["exact_threshold", "hnsw_m", "ef_construction", "ef_search", "filter_exact_below"],
+    "fusion": ["method", "rrf_k", "weights", "normalization", "alpha", "adaptive", "depth"],
+    "late": ["enabled", "projection_dim", "pool_factor", "dtype", "rerank_depth", "muvera"],
+    "recommend": ["event_weights", "sources", "depth", "refit_growth"],
+}
+# a known section and key with an arbitrary JSON value: the values the checks must judge
+FIELD_VALUES = st.sampled_from(sorted(SECTIONS)).flatmap(
+    lambda section: st.builds(
+        lambda key, value: {section: {key: value}}, st.sampled_from(SECTIONS[section]), JSON
+    )
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(data=FIELD_VALUES | st.dictionaries(st.sampled_from(["text_fields", "encoder"]), JSON))
+def test_any_json_is_a_valid_config_or_invalid_input(data: dict[str, Any]) -> None:
+    """Never a TypeError or a config that round-trips differently; what is accepted is JSON."""
+    try:
+        config = CollectionConfig.from_dict(data)
+    except sleuth.InvalidInput as exc:
+        assert exc.details.get("field") or "must" in str(exc) or "unknown" in str(exc)
+        return
+    assert CollectionConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config

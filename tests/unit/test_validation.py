@@ -11,6 +11,8 @@ from typing import Any
 
 import httpx
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 import sleuth
 from sleuth.catalog import Engine
@@ -21,6 +23,8 @@ from sleuth.values import (
     MAX_ATTR_STRING,
     MAX_NAME_LENGTH,
     MAX_TEXT_CHARS,
+    MAX_TIMESTAMP,
+    MIN_TIMESTAMP,
     parse_datetime,
     to_timestamp,
 )
@@ -252,3 +256,47 @@ def test_lone_surrogates_anywhere_in_a_request_are_a_422_not_a_500(tmp_path: Pat
             ).json()["hits"]
         ] == [make_item(1)["id"]]
     assert not (tmp_path / "data" / "n").exists()
+
+
+DIGITS = st.text("0123456789", min_size=2, max_size=2)
+DATE_SHAPED = st.builds(
+    lambda y, m, d, h, mi, off: f"{y}-{m}-{d}" + (f"T{h}:{mi}{off}" if h else ""),
+    st.text("0123456789", min_size=4, max_size=4),
+    DIGITS,
+    DIGITS,
+    st.one_of(st.none(), DIGITS),
+    DIGITS,
+    st.one_of(
+        st.just(""),
+        st.just("Z"),
+        st.builds(lambda s, a, b: f"{s}{a}:{b}", st.sampled_from("+-"), DIGITS, DIGITS),
+    ),
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(text=DATE_SHAPED)
+@example(text="0001-01-02T00:00+18:00")  # the earliest and latest instants allowed
+@example(text="9999-12-30T23:59-18:00")
+def test_a_date_shaped_string_is_a_timestamp_in_range_or_invalid_input(text: str) -> None:
+    """Whatever the digits: never an OverflowError or a bare ValueError, never out of range."""
+    try:
+        seconds = to_timestamp(text)
+    except sleuth.InvalidInput as exc:
+        assert "allowed" in str(exc)
+    else:
+        assert MIN_TIMESTAMP <= seconds <= MAX_TIMESTAMP
+        parsed = parse_datetime(text)
+        assert parse_datetime(parsed.isoformat()) == parsed  # what is stored reads back
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    when=st.datetimes(dt.datetime(1, 1, 2), dt.datetime(9999, 12, 30, 23, 59)),
+    minutes=st.integers(-18 * 60, 18 * 60),
+)
+def test_every_date_time_in_the_documented_range_is_accepted(
+    when: dt.datetime, minutes: int
+) -> None:
+    aware = when.replace(tzinfo=dt.timezone(dt.timedelta(minutes=minutes)))
+    assert to_timestamp(aware.isoformat()) == aware.timestamp()
