@@ -17,7 +17,6 @@ stored values (a string that is not a real date-time in range is an error, not a
 from __future__ import annotations
 
 import datetime as dt
-import operator
 from collections.abc import Callable
 from typing import Any
 
@@ -38,8 +37,8 @@ OPERATORS: dict[str, tuple[str, ...]] = {
     "datetime": ("eq", "ne", "in", "nin", "gt", "gte", "lt", "lte", "exists"),
     "list": ("eq", "ne", "in", "nin", "exists"),
 }
+_BOUNDS = ("gt", "gte", "lt", "lte")
 ALL_OPERATORS = ("eq", "ne", "in", "nin", "gt", "gte", "lt", "lte", "exists", "and", "or", "not")
-_COMPARE = {"gt": operator.gt, "gte": operator.ge, "lt": operator.lt, "lte": operator.le}
 
 Filter = Callable[[AttributeTable], np.ndarray]
 
@@ -116,6 +115,11 @@ def _attribute(name: str, kind: str, spec: Any) -> list[Filter]:
             f"filter on {name!r} has no operator; allowed: {', '.join(OPERATORS[kind])}"
         )
     out = []
+    # At most one lower and one upper bound become one range: one run of the sorted column.
+    lows = [op for op in spec if op in ("gt", "gte")]
+    highs = [op for op in spec if op in ("lt", "lte")]
+    together = len(lows) <= 1 and len(highs) <= 1
+    bounds: dict[str, Any] = {}
     for op, value in spec.items():
         if isinstance(op, str):
             check_text(op, f"filter operator {op!r:.80} on {name!r}")
@@ -130,8 +134,25 @@ def _attribute(name: str, kind: str, spec: Any) -> list[Filter]:
                 operator=op,
                 allowed=list(OPERATORS[kind]),
             )
-        out.append(_operator(name, kind, op, value))
+        if together and op in _BOUNDS:
+            bounds[op] = value
+        else:
+            out.append(_operator(name, kind, op, value))
+    if bounds:
+        out.append(_range(name, kind, bounds))
     return out
+
+
+def _range(name: str, kind: str, bounds: dict[str, Any]) -> Filter:
+    """Values within ``bounds`` ({"gt"|"gte": low, "lt"|"lte": high}, either side optional)."""
+    lower = upper = None
+    for op, value in bounds.items():
+        scalar = _scalar(name, kind, value)
+        if op in ("gt", "gte"):
+            lower = (scalar, op == "gte")
+        else:
+            upper = (scalar, op == "lte")
+    return lambda t: _column(t, name).between(lower, upper, t.capacity)
 
 
 def _operator(name: str, kind: str, op: str, value: Any) -> Filter:
@@ -155,8 +176,7 @@ def _operator(name: str, kind: str, op: str, value: Any) -> Filter:
         if kind == "list":
             return lambda t: _column(t, name).contains_any([scalar], t.capacity)
         return _one_of(name, kind, [scalar])
-    compare = _COMPARE[op]
-    return lambda t: _column(t, name).where(lambda values: compare(values, scalar), t.capacity)
+    return _range(name, kind, {op: value})
 
 
 def _scalar(name: str, kind: str, value: Any) -> Any:
@@ -193,17 +213,16 @@ def _scalar(name: str, kind: str, value: Any) -> Any:
 
 
 def _one_of(name: str, kind: str, scalars: list[Any]) -> Filter:
-    """Values equal to any of ``scalars`` (strings compare by their codes)."""
+    """Values equal to any of ``scalars`` (strings compare by their codes, looked up at
+    evaluation time: a compaction renumbers them)."""
 
     def test(t: AttributeTable) -> np.ndarray:
         column = _column(t, name)
         if kind == "str":
-            wanted = np.array([column.code(v) for v in scalars], np.int64)
+            wanted = [column.code(v) for v in scalars]
         else:
-            wanted = np.array([int(v) if kind == "bool" else v for v in scalars])
-        if wanted.size == 1:
-            return column.where(lambda values: values == wanted[0], t.capacity)
-        return column.where(lambda values: np.isin(values, wanted), t.capacity)
+            wanted = [int(v) if kind == "bool" else v for v in scalars]
+        return column.equal_to(wanted, t.capacity)
 
     return test
 
