@@ -129,7 +129,14 @@ def open_collection(
         assert store is not None  # "ready" comes only from an opened store
         check_version(store.get_meta("format_version"), folder)
         store.ensure_schema()
-        stored = CollectionConfig.from_dict(store.get_meta("config"))
+        try:
+            stored = CollectionConfig.from_dict(store.get_meta("config"))
+        except InvalidInput as exc:  # e.g. a value beyond a limit earlier versions lacked
+            raise InvalidCollection(
+                f"{folder.name}: its stored configuration is not valid: {exc.message}. Export "
+                "its items (with the sleuth version that built it) into a new collection",
+                field=exc.details.get("field"),
+            ) from None
         if config is not None and replace(config, encoder=stored.encoder) != stored:
             raise Conflict(
                 f"{folder} was created with another configuration; open it without config= "

@@ -179,3 +179,15 @@ def test_sleuth_add_with_an_invalid_encoder_creates_nothing(
     assert done.returncode != 0
     assert message in done.stderr and "Traceback" not in done.stderr
     assert not (tmp_path / "col").exists()
+
+
+def test_a_stored_config_beyond_todays_limits_is_an_invalid_collection(tmp_path: Path) -> None:
+    sleuth.open(tmp_path / "col", encoder="hashing").close()
+    con = sqlite3.connect(tmp_path / "col" / FILENAME)
+    config = json.loads(con.execute("SELECT value FROM meta WHERE key = 'config'").fetchone()[0])
+    config["fusion"]["depth"] = 10**9  # what earlier versions accepted
+    con.execute("UPDATE meta SET value = ? WHERE key = 'config'", (json.dumps(config),))
+    con.commit()
+    con.close()
+    with pytest.raises(sleuth.InvalidCollection, match="stored configuration is not valid: fusion"):
+        sleuth.open(tmp_path / "col")
