@@ -83,6 +83,11 @@ def open_collection(
     ``encoder``: "minilm" (bundled all-MiniLM-L6-v2, the default), "hashing[:dim]", or a local
     sentence-transformers folder. Opening with a different encoder than the collection was built
     with is a ``Conflict``.
+
+    Creation checks the config and encoder before touching the disk (an invalid one creates
+    nothing) and writes the schema and metadata in one transaction; a database left blank by a
+    creation killed midway is completed here, one with items but no metadata is an
+    ``InvalidCollection`` that says what to do.
     """
     folder = Path(path)
     if config is not None and not isinstance(config, CollectionConfig):
