@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+import Stemmer
+
+from sleuth.checks import check_bool, check_choice, check_float, check_int, check_name
 from sleuth.errors import InvalidInput
 from sleuth.indexes.muvera import MuveraConfig
+from sleuth.indexes.tokenize import STOPWORD_LISTS
 
 __all__ = [
     "BM25Config",
@@ -20,19 +25,39 @@ __all__ = [
 
 T = TypeVar("T")
 
+# Every range below is documented in the README ("Configuration"); the bounds that touch
+# memory (depths, graph degree, dimensions) keep a valid configuration's per-query and per-item
+# allocations small whatever the collection holds.
+MAX_DEPTH = 10_000  # candidates per retriever / reranked per query (MAX_K is 1,000)
+MAX_COUNT = 1_000_000_000  # thresholds on item counts (no allocation depends on them)
+MAX_WEIGHT = 1e6
+MAX_TEXT_FIELDS = 32
+MAX_FIELD_NAME = 256
+MAX_EVENT_KINDS = 64
 
-def _from_dict(cls: type[T], data: dict[str, Any]) -> T:
-    known = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-    unknown = sorted(set(data) - set(known))
-    if unknown:
+
+def _from_dict(cls: type[T], data: Any, path: str) -> T:
+    """``cls`` from a JSON object: nested configs from nested objects, lists as tuples."""
+    if not isinstance(data, Mapping):
         raise InvalidInput(
-            f"unknown {cls.__name__} key(s): {', '.join(unknown)}; allowed: {', '.join(known)}"
+            f"{path or 'config'} must be an object, got {data!r:.80} ({type(data).__name__})",
+            field=path or "config",
+        )
+    known = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    unknown = sorted(set(data) - set(known), key=str)
+    if unknown:
+        where = f"{path} " if path else ""
+        raise InvalidInput(
+            f"unknown {where}key(s) in {cls.__name__}: {', '.join(map(repr, unknown))}; "
+            f"allowed: {', '.join(known)}"
         )
     kwargs: dict[str, Any] = {}
     for name, value in data.items():
         sub = known[name].default_factory  # type: ignore[misc]
-        if isinstance(value, dict) and isinstance(sub, type) and dataclasses.is_dataclass(sub):
-            value = _from_dict(sub, value)
+        if isinstance(sub, type) and dataclasses.is_dataclass(sub):
+            if not isinstance(value, sub):
+                sub_path = f"{path}.{name}" if path else name
+                value = _from_dict(sub, value, sub_path)
         elif isinstance(value, list):
             value = tuple(value)
         kwargs[name] = value
@@ -40,12 +65,21 @@ def _from_dict(cls: type[T], data: dict[str, Any]) -> T:
 
 
 class _Config:
+    _section = ""  # the path of this config inside a CollectionConfig, for error messages
+
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)  # type: ignore[call-overload, no-any-return]
 
     @classmethod
-    def from_dict(cls: type[T], data: dict[str, Any]) -> T:
-        return _from_dict(cls, data)
+    def from_dict(cls: type[T], data: Any) -> T:
+        return _from_dict(cls, data, cls._section)  # type: ignore[attr-defined]
+
+    def _set(self, name: str, value: Any) -> None:
+        """Store a checked value in its canonical type (the dataclass is frozen)."""
+        object.__setattr__(self, name, value)
+
+    def _path(self, name: str) -> str:
+        return f"{self._section}.{name}" if self._section else name
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -57,9 +91,13 @@ class BM25Config(_Config):
     stemmer: str | None = "english"
     stopwords: str | None = "english"
 
+    _section = "bm25"
+
     def __post_init__(self) -> None:
-        if not (self.k1 > 0 and 0 <= self.b <= 1):
-            raise InvalidInput(f"bm25: need k1 > 0 and 0 <= b <= 1, got k1={self.k1} b={self.b}")
+        self._set("k1", check_float(self.k1, "bm25.k1", 0.0, 100.0, lo_open=True))
+        self._set("b", check_float(self.b, "bm25.b", 0.0, 1.0))
+        check_choice(self.stemmer, "bm25.stemmer", [*Stemmer.algorithms(), None])
+        check_choice(self.stopwords, "bm25.stopwords", [*STOPWORD_LISTS, None])
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -73,10 +111,23 @@ class DenseConfig(_Config):
     # Below this many allowed items a filtered query scans them exactly (graph search would starve).
     filter_exact_below: int = 5_000
 
+    _section = "dense"
+
     def __post_init__(self) -> None:
-        for name in ("exact_threshold", "hnsw_m", "ef_construction", "ef_search"):
-            if getattr(self, name) <= 0:
-                raise InvalidInput(f"dense.{name} must be positive, got {getattr(self, name)}")
+        self._set(
+            "exact_threshold",
+            check_int(self.exact_threshold, "dense.exact_threshold", 1, MAX_COUNT),
+        )
+        # faiss HNSW keeps 2 * hnsw_m neighbours per vector at the base layer
+        self._set("hnsw_m", check_int(self.hnsw_m, "dense.hnsw_m", 4, 128))
+        self._set(
+            "ef_construction", check_int(self.ef_construction, "dense.ef_construction", 8, 4096)
+        )
+        self._set("ef_search", check_int(self.ef_search, "dense.ef_search", 1, MAX_DEPTH))
+        self._set(
+            "filter_exact_below",
+            check_int(self.filter_exact_below, "dense.filter_exact_below", 0, MAX_COUNT),
+        )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -97,19 +148,24 @@ class FusionConfig(_Config):
     adaptive: bool = False
     depth: int = 100
 
+    _section = "fusion"
+
     def __post_init__(self) -> None:
-        if self.method not in ("rrf", "score"):
-            raise InvalidInput(f"fusion.method {self.method!r} unknown; allowed: rrf, score")
-        if self.normalization not in ("minmax", "zscore"):
+        check_choice(self.method, "fusion.method", ("rrf", "score"))
+        check_choice(self.normalization, "fusion.normalization", ("minmax", "zscore"))
+        self._set("alpha", check_float(self.alpha, "fusion.alpha", 0.0, 1.0))
+        self._set("rrf_k", check_int(self.rrf_k, "fusion.rrf_k", 0, 1_000_000))
+        if not isinstance(self.weights, tuple | list) or len(self.weights) != 2:
             raise InvalidInput(
-                f"fusion.normalization {self.normalization!r} unknown; allowed: minmax, zscore"
+                f"fusion.weights must be two numbers (lexical, dense), got {self.weights!r:.80}",
+                field="fusion.weights",
             )
-        if not 0.0 <= self.alpha <= 1.0:
-            raise InvalidInput(f"fusion.alpha must be in [0, 1], got {self.alpha}")
-        if self.rrf_k < 0 or len(self.weights) != 2 or min(self.weights) < 0:
-            raise InvalidInput("fusion: rrf_k must be >= 0 and weights two non-negative numbers")
-        if self.depth <= 0:
-            raise InvalidInput(f"fusion.depth must be positive, got {self.depth}")
+        self._set(
+            "weights",
+            tuple(check_float(w, "fusion.weights", 0.0, MAX_WEIGHT) for w in self.weights),
+        )
+        self._set("adaptive", check_bool(self.adaptive, "fusion.adaptive"))
+        self._set("depth", check_int(self.depth, "fusion.depth", 1, MAX_DEPTH))
 
 
 TOKEN_DTYPES = ("float16", "int8")
@@ -141,22 +197,22 @@ class LateConfig(_Config):
     rerank_weight: float = 0.5
     muvera: MuveraConfig = field(default_factory=MuveraConfig)
 
+    _section = "late"
+
     def __post_init__(self) -> None:
-        if self.dtype not in TOKEN_DTYPES:
+        for name in ("enabled", "drop_punctuation", "drop_stopwords"):
+            self._set(name, check_bool(getattr(self, name), f"late.{name}"))
+        check_choice(self.dtype, "late.dtype", TOKEN_DTYPES)
+        self._set(
+            "projection_dim",
+            check_int(self.projection_dim, "late.projection_dim", 8, 4096, optional=True),
+        )
+        self._set("pool_factor", check_int(self.pool_factor, "late.pool_factor", 1, 16))
+        self._set("rerank_weight", check_float(self.rerank_weight, "late.rerank_weight", 0.0, 1.0))
+        self._set("rerank_depth", check_int(self.rerank_depth, "late.rerank_depth", 1, MAX_DEPTH))
+        if not isinstance(self.muvera, MuveraConfig):
             raise InvalidInput(
-                f"late.dtype {self.dtype!r} unknown; allowed: {', '.join(TOKEN_DTYPES)}"
-            )
-        if self.projection_dim is not None and not 8 <= self.projection_dim <= 4096:
-            raise InvalidInput(
-                f"late.projection_dim must be from 8 to 4096 or null, got {self.projection_dim}"
-            )
-        if not 1 <= self.pool_factor <= 16:
-            raise InvalidInput(f"late.pool_factor must be from 1 to 16, got {self.pool_factor}")
-        if not 0.0 <= self.rerank_weight <= 1.0:
-            raise InvalidInput(f"late.rerank_weight must be in [0, 1], got {self.rerank_weight}")
-        if not 1 <= self.rerank_depth <= 10_000:
-            raise InvalidInput(
-                f"late.rerank_depth must be from 1 to 10000, got {self.rerank_depth}"
+                "late.muvera must be an object of MUVERA parameters", field="late.muvera"
             )
 
 
@@ -198,20 +254,51 @@ class RecommendConfig(_Config):
     popularity_half_life_days: float | None = 30.0
     refit_growth: float = 0.1
 
+    _section = "recommend"
+
     def __post_init__(self) -> None:
-        known = set(DEFAULT_SOURCE_WEIGHTS)
-        unknown = sorted(set(self.sources) - known)
-        if unknown:
+        self._set("event_weights", _weights(self.event_weights, "recommend.event_weights", None))
+        if not self.event_weights:
             raise InvalidInput(
-                f"recommend.sources: unknown {', '.join(unknown)}; allowed: {', '.join(known)}"
+                "recommend.event_weights must name at least one event kind",
+                field="recommend.event_weights",
             )
-        weights = [*self.event_weights.values(), *self.sources.values()]
-        if not self.event_weights or any(
-            isinstance(w, bool) or not isinstance(w, int | float) or w < 0 for w in weights
-        ):
-            raise InvalidInput("recommend: event and source weights must be numbers >= 0")
-        if self.depth <= 0 or self.refit_growth < 0:
-            raise InvalidInput("recommend: depth must be positive and refit_growth >= 0")
+        self._set(
+            "sources", _weights(self.sources, "recommend.sources", tuple(DEFAULT_SOURCE_WEIGHTS))
+        )
+        self._set("depth", check_int(self.depth, "recommend.depth", 1, MAX_DEPTH))
+        self._set(
+            "popularity_half_life_days",
+            check_float(
+                self.popularity_half_life_days,
+                "recommend.popularity_half_life_days",
+                0.0,
+                MAX_WEIGHT,
+                lo_open=True,
+                optional=True,
+            ),
+        )
+        self._set(
+            "refit_growth",
+            check_float(self.refit_growth, "recommend.refit_growth", 0.0, MAX_WEIGHT),
+        )
+
+
+def _weights(value: Any, path: str, known: tuple[str, ...] | None) -> dict[str, float]:
+    """A JSON object of names to weights in [0, MAX_WEIGHT]; names from ``known`` if given."""
+    if not isinstance(value, Mapping) or len(value) > MAX_EVENT_KINDS:
+        raise InvalidInput(
+            f"{path} must be an object of at most {MAX_EVENT_KINDS} names to weights, "
+            f"got {value!r:.80}",
+            field=path,
+        )
+    out: dict[str, float] = {}
+    for name, weight in value.items():
+        if known is not None:
+            check_choice(name, f"{path} key", known)
+        check_name(name, f"{path} key", 64)
+        out[name] = check_float(weight, f"{path}.{name}", 0.0, MAX_WEIGHT)  # type: ignore[assignment]
+    return out
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -227,5 +314,29 @@ class CollectionConfig(_Config):
     late: LateConfig = field(default_factory=LateConfig)
 
     def __post_init__(self) -> None:
-        if not self.text_fields or not all(isinstance(f, str) and f for f in self.text_fields):
-            raise InvalidInput("text_fields must be a non-empty list of field names")
+        fields = self.text_fields
+        if not isinstance(fields, tuple | list) or not 1 <= len(fields) <= MAX_TEXT_FIELDS:
+            raise InvalidInput(
+                f"text_fields must be a list of 1 to {MAX_TEXT_FIELDS} field names, "
+                f"got {fields!r:.80}",
+                field="text_fields",
+            )
+        for name in fields:
+            check_name(name, "text_fields", MAX_FIELD_NAME)
+            if name in ("id", "and", "or", "not"):
+                raise InvalidInput(
+                    f"text_fields: {name!r} is reserved (id, and, or, not)", field="text_fields"
+                )
+        if len(set(fields)) != len(fields):
+            raise InvalidInput(f"text_fields has duplicates: {list(fields)}", field="text_fields")
+        self._set("text_fields", tuple(fields))
+        check_name(self.encoder, "encoder", 4096)
+        for name, kind in (
+            ("bm25", BM25Config),
+            ("dense", DenseConfig),
+            ("fusion", FusionConfig),
+            ("recommend", RecommendConfig),
+            ("late", LateConfig),
+        ):
+            if not isinstance(getattr(self, name), kind):
+                raise InvalidInput(f"{name} must be an object ({kind.__name__})", field=name)

@@ -22,7 +22,7 @@ import numpy as np
 
 from sleuth.config import CollectionConfig
 from sleuth.encoders import Encoder, get_encoder
-from sleuth.errors import Conflict, CorruptIndex, InvalidInput, NotFound
+from sleuth.errors import Conflict, CorruptIndex, InvalidCollection, InvalidInput, NotFound
 from sleuth.fuse import NORMALIZERS, adaptive_alpha, rrf, weighted_sum
 from sleuth.indexes.bm25 import BM25Index
 from sleuth.indexes.dense import DenseIndex
@@ -41,8 +41,9 @@ from sleuth.store import (
     StoredItem,
     WriterLock,
 )
-from sleuth.store.sqlite import WriteResult, check_folder, check_version
+from sleuth.store.sqlite import FILENAME, WriteResult, check_folder, check_version
 from sleuth.types import Candidates, Event, Hit, Item, parse_event, parse_item
+from sleuth.values import check_text
 
 __all__ = [
     "BASE_MODES",
@@ -82,47 +83,82 @@ def open_collection(
     ``encoder``: "minilm" (bundled all-MiniLM-L6-v2, the default), "hashing[:dim]", or a local
     sentence-transformers folder. Opening with a different encoder than the collection was built
     with is a ``Conflict``.
+
+    Creation checks the config and encoder before touching the disk (an invalid one creates
+    nothing) and writes the schema and metadata in one transaction; a database left blank by a
+    creation killed midway is completed here, one with items but no metadata is an
+    ``InvalidCollection`` that says what to do.
     """
     folder = Path(path)
-    exists = check_folder(folder)
-    new_folder = not folder.exists()
-    folder.mkdir(parents=True, exist_ok=True)
-    store = Store(folder, busy_timeout_s=lock_timeout)
+    if config is not None and not isinstance(config, CollectionConfig):
+        raise InvalidInput(
+            f"config must be a CollectionConfig (CollectionConfig.from_dict(...) reads a dict), "
+            f"got {type(config).__name__}"
+        )
+    # the folders this call would create, deepest first: a failed creation removes them again
+    new_folders = [p for p in (folder, *folder.parents) if not p.exists()]
+    store = Store(folder, busy_timeout_s=lock_timeout) if check_folder(folder) else None
+    created_file = False
     try:
-        if exists:
-            check_version(store.get_meta("format_version"), folder)
-            stored = CollectionConfig.from_dict(store.get_meta("config"))
-            if config is not None and replace(config, encoder=stored.encoder) != stored:
-                raise Conflict(
-                    f"{folder} was created with another configuration; open it without config= "
-                    "(its own is used) or create a new collection",
-                    stored=stored.to_dict(),
-                )
-            config = stored
-            enc = _stored_encoder(store, encoder)
-            dim = int(store.get_meta("dim"))
-        else:
+        state = "blank" if store is None else store.state()
+        if state == "orphaned":
+            raise InvalidCollection(
+                f"{folder.name}: the database holds items or events but no metadata (format "
+                "version, configuration, encoder): an older sleuth was interrupted while "
+                "creating it. Its items cannot be indexed without knowing how it was built; "
+                "move the folder away and add the items again into a new collection",
+                state=state,
+            )
+        if state == "blank":
+            # Everything is checked before anything is written: an invalid config or encoder
+            # creates no folder and no file. A blank database left by a killed creation is
+            # completed here.
             config = config or CollectionConfig()
             enc = get_encoder(encoder if encoder is not None else config.encoder)
             enc.check_tokens(config.late.enabled)
             config = replace(config, encoder=enc.spec)  # the one actually used
-            dim = enc.dim
-            store.set_meta(
-                {
-                    "format_version": FORMAT_VERSION,
-                    "config": config.to_dict(),
-                    "encoder": enc.spec,
-                    "encoder_id": enc.id,
-                    "dim": dim,
-                }
+            if store is None:
+                folder.mkdir(parents=True, exist_ok=True)
+                created_file = True
+                store = Store(folder, busy_timeout_s=lock_timeout)
+            meta = {
+                "format_version": FORMAT_VERSION,
+                "config": config.to_dict(),
+                "encoder": enc.spec,
+                "encoder_id": enc.id,
+                "dim": enc.dim,
+            }
+            if store.create(meta):
+                return Collection(folder, store, config, enc, enc.dim, lock_timeout=lock_timeout)
+            created_file = False  # another process created it meanwhile: open theirs
+        assert store is not None  # "ready" comes only from an opened store
+        check_version(store.get_meta("format_version"), folder)
+        store.ensure_schema()
+        try:
+            stored = CollectionConfig.from_dict(store.get_meta("config"))
+        except InvalidInput as exc:  # e.g. a value beyond a limit earlier versions lacked
+            raise InvalidCollection(
+                f"{folder.name}: its stored configuration is not valid: {exc.message}. Export "
+                "its items (with the sleuth version that built it) into a new collection",
+                field=exc.details.get("field"),
+            ) from None
+        if config is not None and replace(config, encoder=stored.encoder) != stored:
+            raise Conflict(
+                f"{folder} was created with another configuration; open it without config= "
+                "(its own is used) or create a new collection",
+                stored=stored.to_dict(),
             )
+        config = stored
+        enc = _stored_encoder(store, encoder)
+        dim = int(store.get_meta("dim"))
     except BaseException:
-        store.close()
-        if not exists:  # a collection that could not be created leaves nothing behind
-            for leftover in folder.glob(f"{store.path.name}*"):
+        if store is not None:
+            store.close()
+        if created_file:  # a collection that could not be created leaves nothing behind
+            for leftover in folder.glob(f"{FILENAME}*"):
                 leftover.unlink()
-            if new_folder:
-                folder.rmdir()
+            for made in new_folders:
+                made.rmdir()
         raise
     return Collection(folder, store, config, enc, dim, lock_timeout=lock_timeout)
 
@@ -1035,6 +1071,7 @@ def _check_query(q: Any) -> None:
         raise InvalidInput(f"a query must be a string, got {type(q).__name__}")
     if not q.strip():
         raise InvalidInput("the query is empty; give some text to search for")
+    check_text(q, "the query")
     if len(q) > MAX_QUERY_CHARS:
         raise InvalidInput(
             f"the query is {len(q)} characters long; the maximum is {MAX_QUERY_CHARS}",

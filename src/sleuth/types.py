@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -12,6 +11,22 @@ from typing import Any
 import numpy as np
 
 from sleuth.errors import InvalidInput
+from sleuth.values import (
+    DATE_RANGE,
+    MAX_ATTR_LIST,
+    MAX_ATTR_STRING,
+    MAX_EXACT_INT,
+    MAX_ID_LENGTH,
+    MAX_NAME_LENGTH,
+    MAX_TEXT_CHARS,
+    MAX_TIMESTAMP,
+    MIN_TIMESTAMP,
+    check_number,
+    check_text,
+    looks_like_datetime,
+    parse_datetime,
+    to_timestamp,
+)
 
 __all__ = [
     "AttrType",
@@ -29,12 +44,6 @@ __all__ = [
 AttrType = str  # one of ATTR_TYPES
 ATTR_TYPES = ("str", "number", "bool", "list", "datetime")
 RESERVED_NAMES = frozenset({"id", "and", "or", "not"})
-MAX_ID_LENGTH = 512
-
-_ISO = re.compile(
-    r"^\d{4}-\d{2}-\d{2}"
-    r"([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:?\d{2})?)?$"
-)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -104,33 +113,24 @@ class Candidates:
 
 
 def attr_type_of(value: Any) -> AttrType | None:
-    """The attribute type of a Python value, or None when it is not an allowed value."""
+    """The attribute type of a Python value, or None when it is not an allowed value.
+
+    A string shaped like an ISO 8601 date-time is a "datetime" (``parse_datetime`` then says
+    whether it is a real one); numbers must fit a float64 exactly (``check_number``).
+    """
     if isinstance(value, bool):
         return "bool"
-    if isinstance(value, (int, float)):
+    if isinstance(value, int):
+        return "number" if abs(value) <= MAX_EXACT_INT else None
+    if isinstance(value, float):
         return "number" if math.isfinite(value) else None
     if isinstance(value, dt.datetime):
         return "datetime"
     if isinstance(value, str):
-        return "datetime" if _ISO.match(value) else "str"
+        return "datetime" if looks_like_datetime(value) else "str"
     if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
         return "list"
     return None
-
-
-def to_timestamp(value: Any) -> float:
-    """Seconds since the epoch (UTC; naive times are taken as UTC) of a datetime or ISO string."""
-    if isinstance(value, str):
-        text = value.replace("Z", "+00:00")
-        if len(text) == 10:
-            text += "T00:00:00"
-        try:
-            value = dt.datetime.fromisoformat(text)
-        except ValueError as exc:
-            raise InvalidInput(f"{value!r} is not an ISO 8601 date-time: {exc}") from None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=dt.UTC)
-    return float(value.timestamp())
 
 
 def parse_item(raw: Any, text_fields: tuple[str, ...]) -> Item:
@@ -145,18 +145,22 @@ def parse_item(raw: Any, text_fields: tuple[str, ...]) -> Item:
     if not isinstance(raw, Mapping):
         raise InvalidInput(f"an item must be a JSON object (dict), got {type(raw).__name__}")
     if "id" not in raw:
-        raise InvalidInput("item has no 'id': every item needs a string id", keys=sorted(raw)[:20])
+        raise InvalidInput(
+            "item has no 'id': every item needs a string id",
+            keys=[repr(key)[:80] for key in list(raw)[:20]],  # repr: any key encodes as UTF-8
+        )
     item_id = raw["id"]
     if not isinstance(item_id, str):
         raise InvalidInput(
-            f"item id must be a string, got {type(item_id).__name__} {item_id!r}",
-            id=repr(item_id),
+            f"item id must be a string, got {type(item_id).__name__} {item_id!r:.80}",
+            id=repr(item_id)[:80],
         )
+    check_text(item_id, f"item id {item_id!r:.80}")
     if not item_id or len(item_id) > MAX_ID_LENGTH or item_id != item_id.strip():
         raise InvalidInput(
-            f"item id {item_id!r} is not allowed: ids are 1 to {MAX_ID_LENGTH} characters "
+            f"item id {item_id!r:.80} is not allowed: ids are 1 to {MAX_ID_LENGTH} characters "
             "without leading or trailing white space",
-            id=item_id,
+            id=item_id[:MAX_ID_LENGTH],
         )
     fields: dict[str, str] = {}
     attributes: dict[str, Any] = {}
@@ -165,10 +169,11 @@ def parse_item(raw: Any, text_fields: tuple[str, ...]) -> Item:
             continue
         if not isinstance(key, str) or not key or key in RESERVED_NAMES:
             raise InvalidInput(
-                f"item {item_id!r}: field name {key!r} is not allowed "
+                f"item {item_id!r}: field name {key!r:.80} is not allowed "
                 f"(reserved: {', '.join(sorted(RESERVED_NAMES))})",
                 id=item_id,
             )
+        check_text(key, f"item {item_id!r}: field name {key!r:.80}", MAX_NAME_LENGTH)
         if key in text_fields:
             if value is None:
                 continue
@@ -179,24 +184,56 @@ def parse_item(raw: Any, text_fields: tuple[str, ...]) -> Item:
                     id=item_id,
                     field=key,
                 )
+            check_text(value, f"item {item_id!r}: text field {key!r}")
             fields[key] = value
         elif value is not None:
-            if attr_type_of(value) is None:
-                raise InvalidInput(
-                    f"item {item_id!r}: attribute {key!r} has a value of type "
-                    f"{type(value).__name__} ({value!r:.60}); allowed: str, int, float (finite), "
-                    "bool, list of str, ISO 8601 date-time",
-                    id=item_id,
-                    field=key,
-                )
-            attributes[key] = list(value) if isinstance(value, tuple) else value
+            attributes[key] = _attribute_value(item_id, key, value)
     if not any(v.strip() for v in fields.values()):
         raise InvalidInput(
             f"item {item_id!r} has no text: give at least one non-empty text field "
             f"({', '.join(text_fields)})",
             id=item_id,
         )
+    chars = sum(map(len, fields.values()))
+    if chars > MAX_TEXT_CHARS:
+        raise InvalidInput(
+            f"item {item_id!r}: its text fields hold {chars} characters; the maximum per item "
+            f"is {MAX_TEXT_CHARS}",
+            id=item_id,
+            limit=MAX_TEXT_CHARS,
+        )
     return Item(id=item_id, fields=fields, attributes=attributes)
+
+
+def _attribute_value(item_id: str, key: str, value: Any) -> Any:
+    """An attribute value checked to the depth the engine later uses it: a date-time must be a
+    real one in range, a number must fit a float64, strings UTF-8 and of bounded length."""
+    what = f"item {item_id!r}: attribute {key!r}"
+    kind = attr_type_of(value)
+    try:
+        if kind is None and isinstance(value, int) and not isinstance(value, bool):
+            check_number(value, what)  # says why the integer does not fit
+        if kind is None:
+            raise InvalidInput(
+                f"{what} has a value of type {type(value).__name__} ({value!r:.60}); allowed: "
+                "str, int, float (finite), bool, list of str, ISO 8601 date-time"
+            )
+        if kind == "datetime":
+            parse_datetime(value)
+        elif kind == "str":
+            check_text(value, what, MAX_ATTR_STRING)
+        elif kind == "list":
+            if len(value) > MAX_ATTR_LIST:
+                raise InvalidInput(
+                    f"{what} is a list of {len(value)} elements; the maximum is {MAX_ATTR_LIST}",
+                    limit=MAX_ATTR_LIST,
+                )
+            for element in value:
+                check_text(element, f"{what}: list element {element!r:.40}", MAX_ATTR_STRING)
+    except InvalidInput as exc:
+        message = exc.message if exc.message.startswith(what) else f"{what}: {exc.message}"
+        raise InvalidInput(message, id=item_id, field=key, **exc.details) from None
+    return list(value) if isinstance(value, tuple) else value
 
 
 MAX_USER_LENGTH = 512
@@ -226,6 +263,26 @@ class Event:
 _EVENT_KEYS = ("user", "item", "kind", "value", "ts", "event_id")
 
 
+def _event_ts(ts: Any) -> float:
+    """Epoch seconds of an event time given as a number or an ISO 8601 string, within the
+    range date-times have (``DATE_RANGE``)."""
+    try:
+        if isinstance(ts, str):
+            return to_timestamp(ts)
+        seconds = check_number(ts, "event ts")
+    except InvalidInput as exc:
+        raise InvalidInput(
+            f"event ts must be epoch seconds or an ISO 8601 date-time: {exc.message}", field="ts"
+        ) from None
+    if not MIN_TIMESTAMP <= seconds <= MAX_TIMESTAMP:
+        raise InvalidInput(
+            f"event ts {seconds!r} is out of range; allowed: epoch seconds from {MIN_TIMESTAMP:.0f}"
+            f" to {MAX_TIMESTAMP:.0f} ({DATE_RANGE})",
+            field="ts",
+        )
+    return seconds
+
+
 def parse_event(raw: Any, kinds: Mapping[str, float] | None = None) -> Event:
     """Validate one event given as a dict (or an ``Event``); ``kinds`` are the allowed kinds.
 
@@ -235,54 +292,49 @@ def parse_event(raw: Any, kinds: Mapping[str, float] | None = None) -> Event:
         raw = raw.to_dict()
     if not isinstance(raw, Mapping):
         raise InvalidInput(f"an event must be an object, got {type(raw).__name__}")
-    unknown = sorted(set(raw) - set(_EVENT_KEYS))
+    unknown = sorted(repr(key)[:80] for key in set(raw) - set(_EVENT_KEYS))
     if unknown:
         raise InvalidInput(
-            f"unknown event key(s) {', '.join(map(repr, unknown))}; allowed: "
-            + ", ".join(_EVENT_KEYS),
+            f"unknown event key(s) {', '.join(unknown)}; allowed: " + ", ".join(_EVENT_KEYS),
             keys=unknown,
         )
     out: dict[str, Any] = {}
     for name in ("user", "item"):
         value = raw.get(name)
-        if isinstance(value, int) and not isinstance(value, bool):
+        # an integer id of more digits than an id may have would only make str() slow
+        if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() < 1024:
             value = str(value)
         if not isinstance(value, str) or not value.strip() or len(value) > MAX_USER_LENGTH:
             raise InvalidInput(
                 f"event {name} must be a non-empty string of at most {MAX_USER_LENGTH} "
-                f"characters, got {value!r}",
+                f"characters, got {value!r:.80}"
+                if isinstance(value, str | None)
+                else f"event {name} must be a string, got {type(value).__name__}",
                 field=name,
             )
+        check_text(value, f"event {name} {value!r:.80}")
         out[name] = value
     kind = raw.get("kind", "view")
     if not isinstance(kind, str) or (kinds is not None and kind not in kinds):
         allowed = ", ".join(kinds) if kinds is not None else "a string"
-        raise InvalidInput(f"unknown event kind {kind!r}; allowed: {allowed}", kind=repr(kind))
+        raise InvalidInput(
+            f"unknown event kind {kind!r:.80}; allowed: {allowed}", kind=repr(kind)[:80]
+        )
+    check_text(kind, f"event kind {kind!r:.80}", MAX_USER_LENGTH)
     out["kind"] = kind
     value = raw.get("value")
     if value is not None:
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, int | float)
-            or not math.isfinite(value)
-        ):
-            raise InvalidInput(f"event value must be a finite number, got {value!r}")
-        out["value"] = float(value)
+        out["value"] = check_number(value, "event value")
     ts = raw.get("ts")
     if ts is not None:
-        if isinstance(ts, str):
-            if not _ISO.match(ts):
-                raise InvalidInput(f"event ts must be epoch seconds or ISO 8601, got {ts!r}")
-            parsed = dt.datetime.fromisoformat(ts.replace("Z", "+00:00"))
-            if parsed.tzinfo is None:
-                parsed = parsed.replace(tzinfo=dt.UTC)
-            ts = parsed.timestamp()
-        if isinstance(ts, bool) or not isinstance(ts, int | float) or not math.isfinite(ts):
-            raise InvalidInput(f"event ts must be epoch seconds or ISO 8601, got {ts!r}")
-        out["ts"] = float(ts)
+        out["ts"] = _event_ts(ts)
     event_id = raw.get("event_id")
     if event_id is not None:
         if not isinstance(event_id, str) or not event_id or len(event_id) > MAX_USER_LENGTH:
-            raise InvalidInput(f"event_id must be a non-empty string, got {event_id!r}")
+            raise InvalidInput(
+                f"event_id must be a non-empty string of at most {MAX_USER_LENGTH} characters, "
+                f"got {event_id!r:.80}"
+            )
+        check_text(event_id, f"event_id {event_id!r:.80}")
         out["event_id"] = event_id
     return Event(**out)

@@ -6,7 +6,7 @@ import threading
 from pathlib import Path
 
 from sleuth.encoders.base import Encoder
-from sleuth.encoders.hashing import HashingEncoder
+from sleuth.encoders.hashing import MAX_DIM, MIN_DIM, HashingEncoder
 from sleuth.errors import InvalidInput
 
 __all__ = ["Encoder", "HashingEncoder", "get_encoder"]
@@ -22,14 +22,23 @@ def get_encoder(spec: str | Encoder) -> Encoder:
     """
     if isinstance(spec, Encoder):
         return spec
+    if not isinstance(spec, str) or not spec:
+        raise InvalidInput(
+            f"encoder must be a name or a model folder, got {spec!r:.80}; known: {', '.join(KNOWN)}"
+        )
     if spec == "minilm":
         from sleuth.encoders.sentence import bundled_minilm
 
         return _model(bundled_minilm())
     if spec == "hashing" or spec.startswith("hashing:"):
         _, _, dim = spec.partition(":")
-        if dim and not dim.isdigit():
-            raise InvalidInput(f"hashing encoder dimension must be a number, got {dim!r}")
+        # ASCII digits only: str.isdigit() also takes e.g. "²", which int() refuses
+        if dim and not (dim.isascii() and dim.isdigit() and len(dim) <= 6):
+            raise InvalidInput(
+                f"hashing encoder dimension must be an integer from {MIN_DIM} to {MAX_DIM}, "
+                f"got {dim!r:.20}",
+                encoder=spec[:40],
+            )
         return HashingEncoder(dim=int(dim) if dim else 256)
     path = Path(spec).expanduser()
     if (path / "modules.json").exists() or (path / "config.json").exists():

@@ -9,8 +9,11 @@ import numpy as np
 
 from sleuth.encoders.base import Encoded, Encoder
 from sleuth.encoders.tokens import Tokens
+from sleuth.errors import InvalidInput
 
-__all__ = ["HashingEncoder"]
+__all__ = ["MAX_DIM", "MIN_DIM", "HashingEncoder"]
+
+MIN_DIM, MAX_DIM = 8, 65_536
 
 _WORD = re.compile(r"(?u)\w+")
 
@@ -22,8 +25,12 @@ class HashingEncoder(Encoder):
     """
 
     def __init__(self, dim: int = 256) -> None:
-        if not 8 <= dim <= 65_536:
-            raise ValueError(f"hashing encoder dimension must be in [8, 65536], got {dim}")
+        if isinstance(dim, bool) or not isinstance(dim, int) or not MIN_DIM <= dim <= MAX_DIM:
+            raise InvalidInput(
+                f"hashing encoder dimension must be an integer from {MIN_DIM} to {MAX_DIM}, "
+                f"got {dim!r:.20}",
+                allowed=[MIN_DIM, MAX_DIM],
+            )
         self.dim = dim
         self.id = f"hashing:{dim}"
         self._cache: dict[str, np.ndarray] = {}

@@ -10,13 +10,13 @@ as a numpy mask over docnos that every retriever applies inside its search.
     {"note": {"exists": true}}
 
 ``ne`` and ``nin`` are the negations of ``eq`` and ``in``, so they also match items without the
-attribute. Datetimes compare with ISO 8601 strings.
+attribute. Datetimes compare with ISO 8601 strings, parsed by the same ``parse_datetime`` as
+stored values (a string that is not a real date-time in range is an error, not a non-match).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import operator
 from collections.abc import Callable
 from typing import Any
 
@@ -24,7 +24,8 @@ import numpy as np
 
 from sleuth.errors import InvalidInput
 from sleuth.store.attributes import AttributeTable, Column
-from sleuth.types import attr_type_of, to_timestamp
+from sleuth.types import attr_type_of
+from sleuth.values import check_number, check_text, to_timestamp
 
 __all__ = ["OPERATORS", "Filter", "compile_filter"]
 
@@ -36,8 +37,8 @@ OPERATORS: dict[str, tuple[str, ...]] = {
     "datetime": ("eq", "ne", "in", "nin", "gt", "gte", "lt", "lte", "exists"),
     "list": ("eq", "ne", "in", "nin", "exists"),
 }
+_BOUNDS = ("gt", "gte", "lt", "lte")
 ALL_OPERATORS = ("eq", "ne", "in", "nin", "gt", "gte", "lt", "lte", "exists", "and", "or", "not")
-_COMPARE = {"gt": operator.gt, "gte": operator.ge, "lt": operator.lt, "lte": operator.le}
 
 Filter = Callable[[AttributeTable], np.ndarray]
 
@@ -58,6 +59,8 @@ def _compile(where: Any, types: dict[str, str], depth: int) -> Filter:
         )
     parts: list[Filter] = []
     for key, value in where.items():
+        if isinstance(key, str):  # it is echoed in errors, which must encode as UTF-8
+            check_text(key, f"filter key {key!r:.80}")
         if key in ("and", "or"):
             if not isinstance(value, list) or not value:
                 raise InvalidInput(f"'{key}' takes a non-empty list of filters, got {value!r:.80}")
@@ -112,7 +115,14 @@ def _attribute(name: str, kind: str, spec: Any) -> list[Filter]:
             f"filter on {name!r} has no operator; allowed: {', '.join(OPERATORS[kind])}"
         )
     out = []
+    # At most one lower and one upper bound become one range: one run of the sorted column.
+    lows = [op for op in spec if op in ("gt", "gte")]
+    highs = [op for op in spec if op in ("lt", "lte")]
+    together = len(lows) <= 1 and len(highs) <= 1
+    bounds: dict[str, Any] = {}
     for op, value in spec.items():
+        if isinstance(op, str):
+            check_text(op, f"filter operator {op!r:.80} on {name!r}")
         if op not in OPERATORS[kind]:
             what = (
                 "unknown operator" if op not in ALL_OPERATORS else f"operator not allowed on {kind}"
@@ -124,15 +134,34 @@ def _attribute(name: str, kind: str, spec: Any) -> list[Filter]:
                 operator=op,
                 allowed=list(OPERATORS[kind]),
             )
-        out.append(_operator(name, kind, op, value))
+        if together and op in _BOUNDS:
+            bounds[op] = value
+        else:
+            out.append(_operator(name, kind, op, value))
+    if bounds:
+        out.append(_range(name, kind, bounds))
     return out
+
+
+def _range(name: str, kind: str, bounds: dict[str, Any]) -> Filter:
+    """Values within ``bounds`` ({"gt"|"gte": low, "lt"|"lte": high}, either side optional)."""
+    lower = upper = None
+    for op, value in bounds.items():
+        scalar = _scalar(name, kind, value)
+        if op in ("gt", "gte"):
+            lower = (scalar, op == "gte")
+        else:
+            upper = (scalar, op == "lte")
+    return lambda t: _column(t, name).between(lower, upper, t.capacity)
 
 
 def _operator(name: str, kind: str, op: str, value: Any) -> Filter:
     if op == "exists":
         if not isinstance(value, bool):
             raise InvalidInput(f"'exists' on {name!r} takes true or false, got {value!r}")
-        return lambda t: _column(t, name).present() == value
+        if value:
+            return lambda t: _column(t, name).present(t.capacity)
+        return _negate(lambda t: _column(t, name).present(t.capacity))
     if op in ("ne", "nin"):
         return _negate(_operator(name, kind, "eq" if op == "ne" else "in", value))
     if op == "in":
@@ -140,21 +169,31 @@ def _operator(name: str, kind: str, op: str, value: Any) -> Filter:
             raise InvalidInput(f"'in' on {name!r} takes a non-empty list, got {value!r:.80}")
         scalars = [_scalar(name, kind, v) for v in value]
         if kind == "list":
-            return lambda t: _contains_any(_column(t, name), scalars)
-        return _any([_equals(name, kind, v) for v in scalars])
+            return lambda t: _column(t, name).contains_any(scalars, t.capacity)
+        return _one_of(name, kind, scalars)
     scalar = _scalar(name, kind, value)
     if op == "eq":
         if kind == "list":
-            return lambda t: _contains_any(_column(t, name), [scalar])
-        return _equals(name, kind, scalar)
-    compare = _COMPARE[op]
-    return lambda t: compare(_column(t, name).values, scalar)
+            return lambda t: _column(t, name).contains_any([scalar], t.capacity)
+        return _one_of(name, kind, [scalar])
+    return _range(name, kind, {op: value})
 
 
 def _scalar(name: str, kind: str, value: Any) -> Any:
     """A filter value converted to the column's representation, or a clear type error."""
-    got = attr_type_of(value)
+    what = f"filter value for attribute {name!r}"
     want = "str" if kind == "list" else kind
+    try:
+        if isinstance(value, str):
+            check_text(value, what)
+        elif want == "number" and isinstance(value, int | float) and not isinstance(value, bool):
+            check_number(value, what)  # says why a number does not fit
+        if want == "datetime" and attr_type_of(value) == "datetime":
+            return to_timestamp(value)
+    except InvalidInput as exc:
+        message = exc.message if exc.message.startswith(what) else f"{what}: {exc.message}"
+        raise InvalidInput(message, attribute=name, expected=kind) from None
+    got = attr_type_of(value)
     ok = (
         got == want
         or (want == "str" and got == "datetime")
@@ -168,26 +207,24 @@ def _scalar(name: str, kind: str, value: Any) -> Any:
             attribute=name,
             expected=kind,
         )
-    if want == "datetime":
-        return to_timestamp(value)
     if want == "number":
         return float(value)
     return value
 
 
-def _equals(name: str, kind: str, scalar: Any) -> Filter:
-    if kind == "str":
-        return lambda t: _column(t, name).values == _column(t, name).code(scalar)
-    if kind == "bool":
-        return lambda t: _column(t, name).values == int(scalar)
-    return lambda t: _column(t, name).values == scalar
+def _one_of(name: str, kind: str, scalars: list[Any]) -> Filter:
+    """Values equal to any of ``scalars`` (strings compare by their codes, looked up at
+    evaluation time: a compaction renumbers them)."""
 
+    def test(t: AttributeTable) -> np.ndarray:
+        column = _column(t, name)
+        if kind == "str":
+            wanted = [column.code(v) for v in scalars]
+        else:
+            wanted = [int(v) if kind == "bool" else v for v in scalars]
+        return column.equal_to(wanted, t.capacity)
 
-def _contains_any(column: Column, values: list[str]) -> np.ndarray:
-    codes = {column.code(v) for v in values}
-    return np.fromiter(
-        (bool(s and not codes.isdisjoint(s)) for s in column.values), bool, column.values.shape[0]
-    )
+    return test
 
 
 def _column(table: AttributeTable, name: str) -> Column:

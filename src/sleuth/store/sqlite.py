@@ -8,6 +8,7 @@ sequence number they last applied, so they catch up after a crash or a write by 
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
@@ -19,11 +20,15 @@ import numpy as np
 
 from sleuth.errors import Conflict, InvalidCollection, InvalidInput
 from sleuth.types import Event, Item, attr_type_of, plain_attributes
+from sleuth.values import check_text
 
-__all__ = ["FORMAT_VERSION", "Change", "Store", "StoredItem"]
+__all__ = ["FORMAT_VERSION", "MAX_ATTRIBUTE_NAMES", "Change", "Store", "StoredItem"]
 
 FORMAT_VERSION = 1
 FILENAME = "sleuth.sqlite"
+# Each attribute name is a column held in memory for filters (README, "Limits"). Names are never
+# dropped: an attribute whose items were all deleted still has its type in the schema.
+MAX_ATTRIBUTE_NAMES = 1000
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -93,7 +98,6 @@ class Store:
         self._write_lock = threading.Lock()
         self._closed = False
         self._writer = self._connect()
-        self._writer.executescript(_SCHEMA)
 
     def _connect(self) -> sqlite3.Connection:
         con = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
@@ -127,6 +131,55 @@ class Store:
             for con in self._readers:
                 con.close()
             self._readers.clear()
+
+    # -- creation ---------------------------------------------------------------------------
+
+    def state(self) -> str:
+        """How far this database is a collection: "ready" (it has metadata; ``check_version``
+        judges it), "blank" (no metadata, no items, no events: a new file, or what a creation
+        killed in earlier sleuth versions left, which ``create`` completes) or "orphaned" (items
+        or events but no metadata)."""
+        con = self._reader
+        tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        if "meta" in tables and con.execute("SELECT 1 FROM meta LIMIT 1").fetchone():
+            return "ready"
+        for table in ("items", "events"):
+            if table in tables and con.execute(f"SELECT 1 FROM {table} LIMIT 1").fetchone():
+                return "orphaned"
+        return "blank"
+
+    def create(self, meta: dict[str, Any]) -> bool:
+        """Create the schema and store ``meta`` in ONE transaction, so a killed creation leaves
+        a blank database (which the next ``create`` completes), never tables without metadata.
+        False when another process completed the creation first (its metadata stays)."""
+        with self._transaction() as con:
+            found = con.execute(
+                "SELECT 1 FROM sqlite_master WHERE type='table' AND name='meta'"
+            ).fetchone()
+            if found and con.execute("SELECT 1 FROM meta LIMIT 1").fetchone():
+                return False
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    con.execute(statement)
+            con.executemany(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+                [(k, json.dumps(v)) for k, v in meta.items()],
+            )
+        return True
+
+    def ensure_schema(self) -> None:
+        """Add tables that a collection written by an earlier sleuth lacks (the schema used to
+        be re-run on every open, which added them; this keeps that, without a write when none
+        is missing)."""
+        expected = set(re.findall(r"CREATE TABLE IF NOT EXISTS (\w+)", _SCHEMA))
+        tables = {
+            r[0] for r in self._reader.execute("SELECT name FROM sqlite_master WHERE type='table'")
+        }
+        if not expected <= tables:
+            with self._transaction() as con:
+                for statement in _SCHEMA.split(";"):
+                    if statement.strip():
+                        con.execute(statement)
 
     # -- metadata ---------------------------------------------------------------------------
 
@@ -168,6 +221,7 @@ class Store:
         return changes, (changes[-1].seq if changes else seq)
 
     def docnos_of(self, ids: Sequence[str]) -> dict[str, int]:
+        _check_ids(ids)
         out: dict[str, int] = {}
         for chunk in _chunks(list(ids), 500):
             marks = ",".join("?" * len(chunk))
@@ -236,10 +290,23 @@ class Store:
         must_be_new: bool,
     ) -> WriteResult:
         """Apply one batch in one transaction: all of it or none of it."""
+        _check_ids(deletes)
         added = updated = unchanged = deleted = 0
         with self._transaction() as con:
             schema = dict(con.execute("SELECT name, type FROM attributes").fetchall())
             changed = _check_types([item for item, _ in upserts], schema)
+            names = len(schema) + sum(name not in schema for name in changed)
+            if names > MAX_ATTRIBUTE_NAMES:
+                new = sorted(set(changed) - set(schema))
+                raise InvalidInput(
+                    f"this write would give the collection {names} attribute names; the limit is "
+                    f"{MAX_ATTRIBUTE_NAMES} per collection (it has {len(schema)}; new here: "
+                    f"{', '.join(map(repr, new[:5]))}{', ...' if len(new) > 5 else ''}). "
+                    "Names of deleted items still count; nothing was written",
+                    limit=MAX_ATTRIBUTE_NAMES,
+                    attributes=len(schema),
+                    new=len(new),
+                )
             con.executemany(
                 "INSERT OR REPLACE INTO attributes (name, type) VALUES (?, ?)", changed.items()
             )
@@ -383,6 +450,14 @@ def _check_types(items: Sequence[Item], schema: dict[str, str]) -> dict[str, str
                     got=kind,
                 )
     return changed
+
+
+def _check_ids(ids: Sequence[Any]) -> None:
+    """Ids to look up or delete: strings SQLite can bind (UTF-8), else ``InvalidInput``."""
+    for item_id in ids:
+        if not isinstance(item_id, str):
+            raise InvalidInput(f"an item id must be a string, got {type(item_id).__name__}")
+        check_text(item_id, f"item id {item_id!r:.80}")
 
 
 def _chunks(values: list[Any], size: int) -> Iterator[list[Any]]:
