@@ -1,5 +1,6 @@
 """Recommendation quality on MovieLens-100K: ``sleuth eval recs --sources all`` (leave-one-out
-by time, full ranking, seen items excluded; SASRec and the content source included) against
+by time, full ranking, seen items excluded; every sleuth run goes through
+``Collection.recommend_batch``, so ``default`` is what ``recommend`` serves) against
 the peer library ``implicit`` (ALS, BPR and item-item cosine) fitted on the same training
 events and scored by the same metric code in the same run.
 
@@ -69,7 +70,17 @@ def main() -> None:
     best_name, best = max(report["runs"].items(), key=lambda kv: kv[1]["ndcg@10"])
     peer_name, peer = max(peers.items(), key=lambda kv: kv[1]["ndcg@10"])
     knn = report["runs"]["item-knn"]["ndcg@10"]
+    served = report["runs"]["default"]
+    untrained = report["runs"]["default-untrained"]
     summary = [
+        summary_row("NDCG@10 served default, SASRec trained (recommend) vs best implicit",
+                    served["ndcg@10"], peer["ndcg@10"], higher_is_better=True),
+        summary_row("HR@10 served default, SASRec trained (recommend) vs best implicit",
+                    served["hr@10"], peer["hr@10"], higher_is_better=True),
+        summary_row("NDCG@10 served default before `sleuth train` vs best implicit",
+                    untrained["ndcg@10"], peer["ndcg@10"], higher_is_better=True),
+        summary_row("HR@10 served default before `sleuth train` vs best implicit",
+                    untrained["hr@10"], peer["hr@10"], higher_is_better=True),
         summary_row(f"NDCG@10 best sleuth ({best_name}) vs best implicit ({peer_name})",
                     best["ndcg@10"], peer["ndcg@10"], higher_is_better=True),
         summary_row("NDCG@10 best sleuth vs item-kNN baseline (target +20%)", best["ndcg@10"],

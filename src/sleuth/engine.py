@@ -20,16 +20,15 @@ from typing import Any
 
 import numpy as np
 
-from sleuth.config import CollectionConfig
+from sleuth.config import DEFAULT_SOURCE_WEIGHTS, CollectionConfig
 from sleuth.encoders import Encoder, get_encoder
 from sleuth.errors import Conflict, CorruptIndex, InvalidCollection, InvalidInput, NotFound
-from sleuth.fuse import NORMALIZERS, adaptive_alpha, rrf, weighted_sum
+from sleuth.fuse import NORMALIZERS, adaptive_alpha, fuse_lists, rrf, weighted_sum
 from sleuth.indexes.bm25 import BM25Index
 from sleuth.indexes.dense import DenseIndex
 from sleuth.indexes.tokens import TokenIndex
 from sleuth.progress import progress_bar
-from sleuth.recommend.content import HORIZON, recency_profile
-from sleuth.recommend.recommender import Recommender
+from sleuth.recommend.service import RecommendService, in_mask, mmr
 from sleuth.retrieve import DenseRetriever, LexicalRetriever, QueryBatch, compile_filter
 from sleuth.retrieve.late import LateInteraction, MaxSimRetriever, MuveraRetriever, rerank
 from sleuth.store import (
@@ -42,7 +41,7 @@ from sleuth.store import (
     WriterLock,
 )
 from sleuth.store.sqlite import FILENAME, WriteResult, check_folder, check_version
-from sleuth.types import Candidates, Event, Hit, Item, parse_event, parse_item
+from sleuth.types import Candidates, Hit, Item, parse_event, parse_item
 from sleuth.values import check_text
 
 __all__ = [
@@ -191,10 +190,7 @@ class Collection:
         self._index_dir = folder / "index"
         self._index_dir.mkdir(exist_ok=True)
         self.encoded_texts = 0  # texts this object sent to the encoder (cache misses)
-        self._recommender = Recommender(config.recommend)
-        self._fit_lock = threading.Lock()
-        self._train_lock = threading.Lock()
-        self._sequential: Any = None
+        self._recs = RecommendService(config.recommend, folder / "models")
         self.late = LateInteraction(config.late, encoder) if config.late.enabled else None
         # Token vectors computed while encoding a write, waiting for the index update to take
         # them (float16, by content hash); what is not here is encoded again from the text.
@@ -680,7 +676,7 @@ class Collection:
             (late_list[0][:k], late_list[1][:k])
             if late.rerank_weight >= 1.0  # MaxSim's own scores
             # an item without token vectors takes the lowest MaxSim of the list
-            else self._fuse({"hybrid": hybrid, "maxsim": late_list}, weights, k)
+            else fuse_lists({"hybrid": hybrid, "maxsim": late_list}, weights, k)
             for hybrid, late_list in zip(fused, maxsim)
         ]
         timings["maxsim_ms"] = _ms(t)
@@ -784,7 +780,7 @@ class Collection:
         _check_k(k)
         t0 = time.perf_counter()
         self._refresh(wait=False)
-        rec = self._fitted_recommender()
+        rec = self._recs.fitted(self.store)
         depth = max(k, self.config.recommend.depth)
         with self._rw.read():
             ix = self._ix
@@ -797,9 +793,10 @@ class Collection:
             lists = {"content": ix.dense.search_batch(vector[None, :], depth, mask).row(0)}
             covisit = rec.neighbours(item_id, depth) if rec is not None else None
             if covisit is not None:
-                lists["co-visit"] = self._in_catalog(covisit, mask)
+                found = self.store.docnos_of(covisit[0])
+                lists["co-visit"] = in_mask(covisit, found, mask)
         weights = {"content": 0.5, "co-visit": 0.5}
-        docnos, scores = self._fuse(lists, weights, k)
+        docnos, scores = fuse_lists(lists, weights, k)
         return self._hits([(docnos, scores)], None, {}, t0)[0]
 
     # -- events and recommendations ----------------------------------------------------------
@@ -830,141 +827,107 @@ class Collection:
         exclude_seen: bool = True,
         diversity: float = 0.0,
         explain: bool = False,
+        sources: dict[str, float] | None = None,
     ) -> list[Hit]:
         """The ``k`` items ``user`` should see next.
 
-        Candidate sources (weights in ``RecommendConfig.sources``): co-visit (items that follow
-        the user's recent items in other histories), EASE, content (items near the user's
-        recency-weighted profile of item vectors) and time-decayed popularity (all a new user
-        gets). Each list is z-scored and the weighted sum ranks the union. ``where`` filters
-        inside every source; ``exclude_seen`` drops items the user interacted with;
+        Candidate sources (weights in ``RecommendConfig.sources``, or ``sources=`` for this
+        request): co-visit (items that follow the user's recent items in other histories),
+        EASE, content (items near the user's recency-weighted profile of item vectors),
+        sequential (SASRec, once trained), multi-interest and time-decayed popularity (all a
+        new user gets). Each list is z-scored and the weighted sum ranks the union. ``where``
+        filters inside every source; ``exclude_seen`` drops items the user interacted with;
         ``diversity`` in [0, 1] re-ranks by MMR on the item vectors (0: pure relevance).
         """
+        return self.recommend_batch(
+            [user],
+            k,
+            where=where,
+            exclude_seen=exclude_seen,
+            diversity=diversity,
+            explain=explain,
+            sources=sources,
+        )[0]
+
+    def recommend_batch(
+        self,
+        users: Sequence[str],
+        k: int = 10,
+        *,
+        where: dict[str, Any] | None = None,
+        exclude_seen: bool = True,
+        diversity: float = 0.0,
+        explain: bool = False,
+        sources: dict[str, float] | None = None,
+    ) -> list[list[Hit]]:
+        """``recommend`` for many users at once (the learned sources score them as one matrix
+        per chunk): what ``sleuth eval recs`` measures."""
         _check_k(k)
-        if not isinstance(user, str) or not user.strip():
-            raise InvalidInput(f"user must be a non-empty string, got {user!r}")
+        if isinstance(users, str) or not users:
+            raise InvalidInput("users must be a non-empty list of user ids")
+        for user in users:
+            if not isinstance(user, str) or not user.strip():
+                raise InvalidInput(f"user must be a non-empty string, got {user!r}")
         if isinstance(diversity, bool) or not isinstance(diversity, int | float):
             raise InvalidInput(f"diversity must be a number from 0 to 1, got {diversity!r}")
         if not 0.0 <= diversity <= 1.0:
             raise InvalidInput(f"diversity must be from 0 to 1, got {diversity!r}")
+        weights = self.config.recommend.sources if sources is None else _check_sources(sources)
         t0 = time.perf_counter()
         timings: dict[str, float] = {}
         self._refresh(wait=False)
-        rec = self._fitted_recommender()
-        timings["fit_ms"] = _ms(t0)
-        config = self.config.recommend
-        depth = max(config.depth, 5 * k)
-        history = self.store.user_events(user)
-        t = time.perf_counter()
-        learned = rec.candidates(history, depth, exclude_seen=exclude_seen) if rec else {}
-        sequential = self._sequential_model() if config.sources.get("sequential") else None
-        if sequential is not None and history:
-            learned["sequential"] = sequential.candidates(history, depth, exclude_seen=exclude_seen)
-        timings["learned_ms"] = _ms(t)
+        depth = max(self.config.recommend.depth, 5 * k)
+        histories = [self.store.user_events(user) for user in users]
         with self._rw.read():
             ix = self._ix
-            mask = self._mask(ix, where)
-            seen = self.store.docnos_of([e.item for e in history])
-            if exclude_seen:
-                mask[[d for d in seen.values() if d < mask.size]] = False
-            lists = {name: self._in_catalog(c, mask) for name, c in learned.items()}
+            base = self._mask(ix, where)
+            seen = self.store.docnos_of(sorted({e.item for h in histories for e in h}))
+            masks = []
+            for history in histories:
+                mask = base.copy() if exclude_seen else base
+                if exclude_seen:
+                    mask[[d for e in history if (d := seen.get(e.item, mask.size)) < mask.size]] = (
+                        False
+                    )
+                masks.append(mask)
             t = time.perf_counter()
-            profile = self._profile(ix, history, seen)
-            if profile is not None and config.sources.get("content", 0) > 0:
-                lists["content"] = ix.dense.search_batch(profile[None, :], depth, mask).row(0)
-            timings["content_ms"] = _ms(t)
+            lists = self._recs.candidates(
+                self.store,
+                ix.dense,
+                histories,
+                masks,
+                depth=depth,
+                weights=weights,
+                exclude_seen=exclude_seen,
+            )
+            timings["candidates_ms"] = _ms(t)
             t = time.perf_counter()
-            docnos, scores = self._fuse(lists, config.sources, depth if diversity else k)
-            if diversity and docnos.size:
-                docnos, scores = _mmr(ix.dense, docnos, scores, k, diversity)
+            results = []
+            for per_user in lists:
+                docnos, scores = fuse_lists(per_user, weights, depth if diversity else k)
+                if diversity and docnos.size:
+                    docnos, scores = mmr(ix.dense, docnos, scores, k, diversity)
+                results.append((docnos[:k], scores[:k]))
             timings["fuse_ms"] = _ms(t)
-        per_source = {name: [lst] for name, lst in lists.items()} if explain else None
-        return self._hits([(docnos[:k], scores[:k])], per_source, timings, t0)[0]
+        per_source = None
+        if explain:
+            empty = (np.zeros(0, np.int64), np.zeros(0, np.float64))
+            names = sorted({name for per_user in lists for name in per_user})
+            per_source = {n: [per_user.get(n, empty) for per_user in lists] for n in names}
+        return self._hits(results, per_source, timings, t0)
 
     def train(self, *, progress: bool | None = None, **options: Any) -> dict[str, Any]:
         """Train the sequential source (SASRec) on every recorded event, warm-starting from the
         previous model when there is one, and save it in ``models/``. ``options``: ``SASRec``
         settings (``dim``, ``blocks``, ``max_len``, ``epochs``, ``seed``…) and ``capacity``,
         ``min_count`` of the item ID table. Returns the training summary."""
-        from sleuth.recommend.trained import TrainedSequential
-
-        with self._train_lock:
-            previous = self._sequential_model()
-            trained = TrainedSequential.train(
-                self.path / "models",
-                self.store.events(),
-                self.config.recommend.event_weights,
-                previous=previous,
-                progress=progress,
-                **options,
-            )
-            self._sequential = trained
-            return dict(trained.meta)
-
-    def _sequential_model(self) -> Any:
-        """The trained sequential source, loaded on first use (None before any training)."""
-        if self._sequential is None and (self.path / "models" / "sequential.json").exists():
-            from sleuth.recommend.trained import TrainedSequential
-
-            self._sequential = TrainedSequential.load(self.path / "models")
-        return self._sequential
-
-    def _fitted_recommender(self) -> Recommender | None:
-        """The learned sources, refitted when the events grew enough (one fit at a time)."""
-        with self._fit_lock:
-            n_events = self.store.event_count()
-            if self._recommender.stale(n_events):
-                self._recommender.fit(self.store.events())
-            return self._recommender if self._recommender.data is not None else None
+        return self._recs.train(self.store, progress=progress, **options)
 
     @staticmethod
     def _mask(ix: _Indexes, where: dict[str, Any] | None) -> np.ndarray:
         if where:
             return compile_filter(where, ix.attributes.types)(ix.attributes).copy()
         return ix.attributes.live.copy()
-
-    def _in_catalog(self, candidates: Any, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Candidate item ids as docnos, keeping those in the catalog that pass ``mask``."""
-        ids, scores = candidates
-        found = self.store.docnos_of(ids)
-        keep = [
-            (found[i], s)
-            for i, s in zip(ids, scores.tolist())
-            if i in found and found[i] < mask.size and mask[found[i]]
-        ]
-        return (
-            np.array([d for d, _ in keep], np.int64),
-            np.array([s for _, s in keep], np.float64),
-        )
-
-    def _profile(
-        self, ix: _Indexes, history: list[Event], docnos: dict[str, int]
-    ) -> np.ndarray | None:
-        """The recency-weighted profile of the user's item vectors (newest counts most)."""
-        kinds = self.config.recommend.event_weights
-        vectors, weights = [], []
-        for event in history[-HORIZON:]:
-            docno = docnos.get(event.item)
-            vector = None if docno is None else ix.dense.vector_of(docno)
-            if vector is not None:
-                vectors.append(vector)
-                weights.append(kinds.get(event.kind, 1.0))
-        if not vectors:
-            return None
-        return recency_profile(np.stack(vectors), np.array(weights))
-
-    @staticmethod
-    def _fuse(
-        lists: dict[str, tuple[np.ndarray, np.ndarray]], weights: dict[str, float], k: int
-    ) -> tuple[np.ndarray, np.ndarray]:
-        used = [(name, lst) for name, lst in lists.items() if lst[0].size]
-        if not used:
-            return np.zeros(0, np.int64), np.zeros(0, np.float64)
-        zscore = NORMALIZERS["zscore"]
-        docnos, scores = weighted_sum(
-            [(d, zscore(s)) for _, (d, s) in used], [weights.get(n, 0.0) for n, _ in used]
-        )
-        return docnos[:k], scores[:k]
 
 
 class _Indexes:
@@ -1008,30 +971,6 @@ def _delta(
     removed = [c.docno for c in mine if c.op == "del"]
     added = [items[c.docno] for c in mine if c.op == "add" and c.docno in items]
     return removed, added
-
-
-def _mmr(
-    dense: DenseIndex, docnos: np.ndarray, scores: np.ndarray, k: int, diversity: float
-) -> tuple[np.ndarray, np.ndarray]:
-    """Maximal marginal relevance: pick, one at a time, the item maximizing
-    ``(1 - diversity) * relevance - diversity * max similarity to the items picked``."""
-    vectors = [dense.vector_of(int(d)) for d in docnos]
-    keep = [i for i, v in enumerate(vectors) if v is not None]
-    if not keep:
-        return docnos[:k], scores[:k]
-    docnos, scores = docnos[keep], scores[keep]
-    v = np.stack([x for x in vectors if x is not None])
-    rel = (scores - scores.min()) / (np.ptp(scores) or 1.0)
-    sim = v @ v.T
-    picked: list[int] = []
-    closest = np.full(len(keep), -np.inf)
-    for _ in range(min(k, len(keep))):
-        gain = (1 - diversity) * rel - (diversity * closest if picked else 0.0)
-        gain[picked] = -np.inf
-        best = int(np.argmax(gain))
-        picked.append(best)
-        closest = np.maximum(closest, sim[best])
-    return docnos[picked], scores[picked]
 
 
 def _docnos(stored: list[StoredItem]) -> np.ndarray:
@@ -1081,3 +1020,17 @@ def _check_query(q: Any) -> None:
 
 def _ms(start: float) -> float:
     return round((time.perf_counter() - start) * 1000, 3)
+
+
+def _check_sources(sources: Any) -> dict[str, float]:
+    known = sorted(DEFAULT_SOURCE_WEIGHTS)
+    if not isinstance(sources, dict) or not sources:
+        raise InvalidInput(f"sources must be a non-empty object of weights by source: {known}")
+    for name, weight in sources.items():
+        if name not in DEFAULT_SOURCE_WEIGHTS:
+            raise InvalidInput(f"unknown source {name!r}; known: {', '.join(known)}", source=name)
+        if isinstance(weight, bool) or not isinstance(weight, int | float) or not weight >= 0:
+            raise InvalidInput(
+                f"the weight of source {name!r} must be a number >= 0, got {weight!r}"
+            )
+    return {name: float(w) for name, w in sources.items()}

@@ -86,3 +86,65 @@ def test_content_joins_the_fusion_and_bad_sources_are_refused(tmp_path: Path) ->
     other.write_text(json.dumps({"id": "zzz", "title": "nothing"}) + "\n")
     with pytest.raises(InvalidInput, match="none of its item ids occur in the events"):
         evaluate_recs(events, sources=["content"], items=other, encoder="hashing")
+
+
+def _loop_of_recommend(
+    events: Path, items: Path, weights: dict[str, float] | None, tmp: Path
+) -> tuple[float, float]:
+    """Leave-one-out as a user would run it: a collection of the items, every event but each
+    user's last recorded, then ``recommend(user, k=10)`` for every user, scored by hand."""
+    import sleuth
+    from sleuth.io.events import read_events
+    from sleuth.io.readers import read_items
+
+    rows = read_events(events)
+    last: dict[str, int] = {}
+    for i, e in enumerate(rows):  # the last event by time, ties in file order
+        j = last.get(e.user)
+        if j is None or (e.ts or 0.0) >= (rows[j].ts or 0.0):
+            last[e.user] = i
+    held = set(last.values())
+    hits = ndcg = 0.0
+    with sleuth.open(tmp / "loop", encoder="hashing") as col:
+        col.add(read_items(items))
+        col.record([e for i, e in enumerate(rows) if i not in held])
+        for user, i in sorted(last.items()):
+            ids = [h.id for h in col.recommend(user, k=10, sources=weights)]
+            if rows[i].item in ids:
+                hits += 1
+                ndcg += 1 / np.log2(ids.index(rows[i].item) + 2)
+    return round(hits / len(last), 4), round(ndcg / len(last), 4)
+
+
+def test_the_harness_measures_what_recommend_serves(tmp_path: Path) -> None:
+    events = walk_events(tmp_path / "events.csv")
+    rng = np.random.default_rng(1)
+    # noise users, so that the sources disagree and fusion weights matter
+    extra = [f"n{u},m{int(rng.integers(30))},{s}" for u in range(20) for s in range(5)]
+    with events.open("a") as f:
+        f.write("\n".join(extra) + "\n")
+    items = tmp_path / "items.jsonl"
+    items.write_text(
+        "".join(json.dumps({"id": f"m{i}", "title": f"ring{i // 3}"}) + "\n" for i in range(30))
+    )
+    report = evaluate_recs(
+        events, sources=["co-visit", "ease", "content"], items=items, encoder="hashing"
+    )
+    runs = report["runs"]
+    default = runs["default"]
+    assert default["params"]["weight"] == {
+        n: w for n, w in sleuth_defaults().items() if n != "sequential"
+    }
+    assert (default["hr@10"], default["ndcg@10"]) == _loop_of_recommend(
+        events, items, None, tmp_path
+    )
+    fused = [n for n in runs if n.startswith("fused(")][-1]  # the pair and what joined it
+    weights = {n: w for n, w in runs[fused]["params"]["weight"].items() if w > 0}
+    got = _loop_of_recommend(events, items, weights, tmp_path / "tuned")
+    assert got == (runs[fused]["hr@10"], runs[fused]["ndcg@10"])
+
+
+def sleuth_defaults() -> dict[str, float]:
+    from sleuth.config import DEFAULT_SOURCE_WEIGHTS
+
+    return {n: w for n, w in DEFAULT_SOURCE_WEIGHTS.items() if w > 0}

@@ -78,14 +78,22 @@ def test_a_recorded_event_changes_the_next_recommendation(rcol: sleuth.Collectio
     assert item_id(other_topic[1]) in after  # what follows the new item in others' walks
 
 
-def test_cold_users_get_popularity_and_unknown_items_wait(rcol: sleuth.Collection) -> None:
+def test_cold_users_get_popularity_and_unknown_items_wait(
+    tmp_path: Path, events: list[dict[str, Any]]
+) -> None:
+    # refit_growth 0: every new event refits, as a larger log would
+    config = sleuth.CollectionConfig(recommend=sleuth.RecommendConfig(refit_growth=0.0))
+    rcol = sleuth.open(tmp_path / "c", encoder="hashing", config=config)
+    rcol.add(CATALOG)
+    rcol.record(events)
+    rcol.recommend("stranger", k=5)
     ghosts = [{"user": f"g{u}", "item": "ghost", "ts": 5e9 + u} for u in range(30)]
     rcol.record(ghosts)
-    rcol._recommender.fitted_events = 0  # force the refit that a larger log would bring
     cold = [h.id for h in rcol.recommend("stranger", k=5)]
     assert "ghost" not in cold and cold
     rcol.add([{"id": "ghost", "text": "a late arrival"}])
     assert rcol.recommend("stranger", k=5)[0].id == "ghost"
+    rcol.close()
 
 
 def test_record_is_idempotent_and_all_or_nothing(
@@ -211,12 +219,14 @@ def test_sequential_candidates_come_from_a_dense_search_of_the_item_embeddings(
     tmp_path: Path, events: list[dict[str, Any]]
 ) -> None:
     from sleuth.recommend.interactions import History
+    from sleuth.recommend.trained import TrainedSequential
 
     with sleuth.open(tmp_path / "c", encoder="hashing") as col:
         col.add(CATALOG)
         col.record(events)
         col.train(**SMALL)
-        model = col._sequential_model()
+        model = TrainedSequential.load(col.path / "models")
+        assert model is not None
         history = col.store.user_events("u5")
         ids, scores = model.candidates(history, 10, exclude_seen=True)
         # the same ranking as scoring every item with the model (the full logits)

@@ -1,63 +1,76 @@
-"""``sleuth eval recs``: leave-one-out evaluation of the recommendation sources on an events file.
+"""``sleuth eval recs``: leave-one-out evaluation of what ``Collection.recommend`` serves.
 
-Each user's last interaction (by time) is the test item and the one before it the validation
-item. Every source ranks **all** items (no sampled negatives), with the user's training items
-excluded. Hyperparameters (and the fusion weight) are chosen on the validation items; the test
-figures come from a refit on everything but the test items. Popularity and item-kNN (cosine),
-the usual baselines, run in the same call. ``split="time"`` instead holds out, for each user
-active after the global 90th-percentile time, their first event after it.
+The harness builds a collection from the events file (the catalog from ``items`` or the
+MovieLens movie list; an item the catalog lacks gets a placeholder with its id as text), records
+every event but the held-out ones, and asks ``Collection.recommend_batch`` — the code path users
+call, with its sources, fusion, seen-item exclusion and filters — for each user's top 10.
 
-Metrics: HR@10, NDCG@10, catalog coverage (share of items in any top-10 list), intra-list
-diversity (mean pairwise 1 - cosine between the items of a list, item vectors being their
-training user sets) and training time.
+Each user's last interaction (by time; ties in file order) is the test item and the one before
+it the validation item: weights are chosen on a second collection that also lacks the
+validation items, the test figures come from the collection that lacks only the test items.
+``split="time"`` instead holds out, for each user active after the global 90th-percentile time
+(80th for validation), their first event after it. Every item is ranked (no sampled negatives).
+
+Runs: ``default`` (the weights ``recommend`` uses unless told otherwise; with SASRec, also
+``default-untrained``: what it serves before ``sleuth train``), each source alone,
+the tuned fusion of co-visit and EASE, and that fusion joined by the other sources a weight
+helps on the validation items. Popularity and item-kNN, the usual baselines, are computed from
+score matrices in the same call (they are references, not served sources).
 """
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 import time
-from collections.abc import Callable, Sequence
-from functools import partial
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import scipy.sparse as sp
 
-from sleuth.encoders import get_encoder
+from sleuth.config import DEFAULT_SOURCE_WEIGHTS, CollectionConfig, RecommendConfig
+from sleuth.engine import Collection, open_collection
 from sleuth.errors import InvalidInput
+from sleuth.evaluate.ranking import K, list_metrics, ranking_metrics
 from sleuth.io.events import read_events
 from sleuth.io.movielens import MOVIE_FILES
 from sleuth.io.readers import read_items
 from sleuth.progress import progress_bar
-from sleuth.recommend.content import Content
 from sleuth.recommend.interactions import Interactions
-from sleuth.recommend.multi_interest import MultiInterest
-from sleuth.recommend.sources import EASE, CoVisit, ItemKNN, Popularity, Source
+from sleuth.recommend.sources import ItemKNN, Popularity
+from sleuth.types import Event, Item
 
 __all__ = ["DEFAULT_SOURCES", "SOURCES", "SPLITS", "evaluate_recs", "ranking_metrics"]
 
 SPLITS = ("loo", "time")
-K = 10
-CHUNK = 2048
-
-# Candidate settings per source, tried on the validation items.
-GRID: dict[str, list[Callable[[], Source]]] = {
-    "popularity": [Popularity],
-    "item-knn": [ItemKNN],
-    "ease": [partial(EASE, l2=l2) for l2 in (50.0, 100.0, 300.0)],
-    "co-visit": [partial(CoVisit, window=w, recent=r) for w in (2, 3, 5) for r in (3, 5)],
-    # One setting (8 clusters, 3 interests: best of 8/16/32 x 1/3 on ML-100K validation).
-    "multi-interest": [partial(MultiInterest, n_clusters=8, max_interests=3)],
-    # Early stopping on the validation items replaces a grid (best of dim 64/128, dropout
-    # 0.2/0.5 on ML-100K validation); ~4 minutes on ML-100K, hence not a default source.
-    "sasrec": [lambda: _sasrec(dim=128, max_len=50, dropout=0.5, patience=20)],
+# Sources by their names here -> the names recommend weighs them by.
+SERVED = {
+    "co-visit": "co-visit",
+    "ease": "ease",
+    "multi-interest": "multi-interest",
+    "sasrec": "sequential",
+    "content": "content",
 }
-SOURCES = (*GRID, "content")
+SOURCES = ("popularity", "item-knn", *SERVED)
 DEFAULT_SOURCES = ("popularity", "item-knn", "ease", "co-visit", "multi-interest")
 FUSED = ("co-visit", "ease")  # the fused pair; the other sources below join it if they help
 JOINERS = ("sasrec", "content", "multi-interest")
 FUSION_WEIGHTS = (0.5, 0.6, 0.7, 0.8, 0.9)
 JOIN_WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.5, 0.8)
+# SASRec as the harness trains it (best of dim 64/128, dropout 0.2/0.5 on ML-100K validation;
+# early stopping on each user's last recorded item): ~4 minutes on ML-100K.
+SASREC = {"dim": 128, "max_len": 50, "dropout": 0.5, "patience": 20}
+
+
+@dataclass(frozen=True)
+class _Split:
+    """Events to record (a mask over the file's events), and who is asked for what."""
+
+    record: np.ndarray  # bool[events]
+    users: list[str]
+    targets: np.ndarray  # item codes of ``Interactions`` numbering, [users]
 
 
 def evaluate_recs(
@@ -70,10 +83,10 @@ def evaluate_recs(
     encoder: str = "minilm",
     progress: bool | None = None,
 ) -> dict[str, Any]:
-    """Evaluate ``sources`` (any of ``SOURCES``; popularity and item-kNN always run) and their
-    fusion on the events at ``path``. The "content" source needs item texts: ``items`` (a
-    MovieLens folder or any items file; the events' MovieLens folder by default), encoded with
-    ``encoder``."""
+    """Evaluate ``sources`` (any of ``SOURCES``; popularity and item-kNN always run), their
+    fusion and the served default on the events at ``path``. Item texts (for the content
+    source): ``items`` (a MovieLens folder or any items file; the events' MovieLens folder by
+    default), encoded with ``encoder``."""
     if split not in SPLITS:
         raise InvalidInput(f"unknown split {split!r}; allowed: {', '.join(SPLITS)}")
     unknown = [s for s in sources if s not in SOURCES]
@@ -83,211 +96,217 @@ def evaluate_recs(
         )
     events = read_events(path, format=format)
     data = Interactions.from_events(events)
-    if split == "loo":
-        tune_train, users, held = data.leave_last_out(2)
-        val = held[:, 0]
-        test_train, test_users, test_held = data.leave_last_out(1)
-        keep = np.isin(test_users, users)
-        test_users, test = test_users[keep], test_held[keep, 0]
-    else:
-        tune_train, users, val = _time_split(data, 0.8)
-        test_train, test_users, test = _time_split(data, 0.9)
-    if users.size == 0 or test_users.size == 0:
+    val, test = _splits(data, split)
+    if not val.users or not test.users:
         raise InvalidInput(f"{path}: too few events per user to hold any out")
-    grid = dict(GRID)
-    extra_s = 0.0
-    if "content" in sources:
-        t = time.perf_counter()
-        vectors = _item_vectors(path, items, encoder, data.item_ids)
-        extra_s = time.perf_counter() - t
-        grid["content"] = [partial(Content, vectors)]
-    wanted = ("popularity", "item-knn", *sources)
-    names = [n for n in grid if n in wanted and (n != "ease" or data.n_items <= EASE().max_items)]
-    fusable = [n for n in (*FUSED, *JOINERS) if n in names]
+    catalog, texts = _catalog(path, items, data.item_ids, needed="content" in sources)
+    wanted = [s for s in SERVED if s in sources]
     runs: dict[str, Any] = {}
-    test_scores: dict[str, np.ndarray] = {}
-    val_scores: dict[str, np.ndarray] = {}
-    with progress_bar("evaluating", len(names) + 1, progress) as advance:
-        for name in names:
-            best, tuned = _tune(grid[name], tune_train, users, val)
-            source = best()
-            if source.name == "sasrec":
-                source.progress = progress  # type: ignore[attr-defined]
+    test_train = data.subset(test.record[data.order])
+    test_targets = test.targets
+    for name, make in (("popularity", Popularity), ("item-knn", ItemKNN)):
+        t = time.perf_counter()
+        source = make().fit(test_train)
+        codes = np.array([data.user_index[u] for u in test.users])
+        scores = source.score([test_train.history(u) for u in codes])
+        scores[test_train.matrix()[codes].nonzero()] = -np.inf
+        runs[name] = ranking_metrics(scores, test_train, codes, test_targets)
+        runs[name]["train_s"] = round(time.perf_counter() - t, 3)
+        runs[name]["params"] = {}
+    with tempfile.TemporaryDirectory(prefix="sleuth-eval-recs-") as tmp:
+        steps = 2 + len(wanted) + len(FUSION_WEIGHTS) + len(JOIN_WEIGHTS) * len(JOINERS)
+        with progress_bar("evaluating", steps, progress) as advance:
             t = time.perf_counter()
-            source.fit(test_train)
-            train_s = time.perf_counter() - t + (extra_s if name == "content" else 0.0)
-            test_scores[name] = _scores(source, test_train, test_users)
-            runs[name] = ranking_metrics(test_scores[name], test_train, test_users, test)
-            runs[name]["train_s"] = round(train_s, 3)
-            runs[name]["params"] = _params(source)
-            if name in fusable:
-                # SASRec trained on ``test_train`` minus each user's last item, which is exactly
-                # ``tune_train`` (the validation item only stopped it early): no second training.
-                reuse = source.name == "sasrec" and split == "loo"
-                fitted = source if reuse else tuned or best().fit(tune_train)
-                val_scores[name] = _scores(fitted, tune_train, users)
-            else:
-                test_scores.pop(name)
-            advance(1)
-        if all(n in val_scores for n in FUSED):
-            weights = _tune_weights(val_scores, tune_train, users, val)
-            joined = {n: w for n, w in weights.items() if w > 0}
-            for fused in ({n: weights[n] for n in FUSED}, joined):
-                _fused_run(runs, fused, test_scores, test_train, test_users, test)
-        advance(1)
+            folders = _collections(Path(tmp), catalog, encoder if texts else "hashing", wanted)
+            build_s = time.perf_counter() - t
+            served = {
+                "val": _Served(folders["val"], events, val, data),
+                "test": _Served(folders["test"], events, test, data),
+            }
+            try:
+                if "sasrec" in wanted:
+                    for one in served.values():
+                        one.train_sequential(progress)
+                advance(1)
+                for name in wanted:
+                    weights = {SERVED[name]: 1.0}
+                    runs[name] = served["test"].run(weights)
+                    runs[name]["train_s"] = served["test"].train_s(name, build_s)
+                    advance(1)
+                default = {n: w for n, w in DEFAULT_SOURCE_WEIGHTS.items() if w > 0}
+                if not texts:
+                    default.pop("content", None)
+                if "sasrec" not in wanted:
+                    default.pop("sequential", None)
+                runs["default"] = served["test"].run(default)
+                runs["default"]["train_s"] = served["test"].train_s("default", build_s)
+                if "sequential" in default:  # what recommend serves before `sleuth train`
+                    untrained = {n: w for n, w in default.items() if n != "sequential"}
+                    runs["default-untrained"] = served["test"].run(untrained)
+                    runs["default-untrained"]["train_s"] = round(served["test"].fit_s + build_s, 3)
+                advance(1)
+                if all(n in wanted for n in FUSED):
+                    tuned = _tune_weights(served["val"], wanted, advance)
+                    joined = {n: w for n, w in tuned.items() if w > 0}
+                    for fused in ({n: tuned[n] for n in FUSED}, joined):
+                        label = f"fused({'+'.join(fused)})"
+                        runs[label] = served["test"].run({SERVED[n]: w for n, w in fused.items()})
+                        runs[label]["train_s"] = round(sum(runs[n]["train_s"] for n in fused), 3)
+                        runs[label]["params"] = {"weight": fused}
+            finally:
+                for one in served.values():
+                    one.close()
     return {
         "dataset": Path(path).name if Path(path).is_dir() else Path(path).parent.name,
         "users": data.n_users,
         "items": data.n_items,
         "events": len(data),
         "split": split,
-        "evaluated_users": int(test_users.size),
+        "evaluated_users": len(test.users),
         "runs": runs,
     }
 
 
-def _sasrec(**options: Any) -> Source:
-    from sleuth.recommend.sequential import SASRec  # torch loads only when it is asked for
+class _Served:
+    """One evaluation collection: the catalog plus the events of a split, asked through
+    ``recommend_batch`` for every held-out user."""
 
-    return SASRec(**options)
+    def __init__(self, folder: Path, events: list[Event], split: _Split, data: Interactions):
+        self.col: Collection = open_collection(folder)
+        self.split, self.data = split, data
+        self.recorded = data.subset(split.record[data.order])  # as arrays, for the metrics
+        t = time.perf_counter()
+        self.col.record([e for e, keep in zip(events, split.record.tolist()) if keep])
+        self.col.recommend(split.users[0], k=1)  # fits the learned sources
+        self.fit_s = time.perf_counter() - t
+        self.sequential_s = 0.0
 
+    def train_sequential(self, progress: bool | None) -> None:
+        t = time.perf_counter()
+        self.col.train(progress=progress, **SASREC)
+        self.sequential_s = time.perf_counter() - t
 
-def _item_vectors(
-    path: str | Path, items: str | Path | None, encoder: str, item_ids: list[str]
-) -> dict[str, np.ndarray]:
-    """Vectors of the items' texts (title and the other text fields), keyed by item id."""
-    if items is None:
-        folder = Path(path) if Path(path).is_dir() else Path(path).parent
-        if not any((folder / name).is_file() for name in MOVIE_FILES):
-            raise InvalidInput(
-                "the content source needs item texts: pass items= (a MovieLens folder, "
-                "or a JSONL / CSV / JSON file of items with id and text fields)"
-            )
-        items = folder
-    catalog = {item.id: item for item in read_items(items)}
-    known = [i for i in item_ids if i in catalog]
-    if not known:
-        raise InvalidInput(f"{items}: none of its item ids occur in the events", path=str(items))
-    texts = [" ".join(v for v in catalog[i].fields.values() if v) for i in known]
-    vectors = get_encoder(encoder).encode(texts).vectors
-    return dict(zip(known, vectors))
+    def train_s(self, name: str, build_s: float) -> float:
+        extra = {"sasrec": self.sequential_s, "content": build_s}.get(name, 0.0)
+        if name == "default":
+            extra = self.sequential_s + build_s
+        return round(self.fit_s + extra, 3)
 
+    def run(self, weights: dict[str, float]) -> dict[str, Any]:
+        hits = self.col.recommend_batch(self.split.users, K, sources=weights)
+        index = self.data.item_index
+        top = np.full((len(hits), K), -1, np.int64)
+        for row, found in enumerate(hits):
+            codes = [index.get(h.id, -1) for h in found]
+            top[row, : len(codes)] = codes
+        out = list_metrics(top, self.recorded, self.split.targets)
+        out["params"] = {"weight": weights}
+        return out
 
-def _time_split(data: Interactions, quantile: float) -> tuple[Interactions, np.ndarray, np.ndarray]:
-    cut = float(np.quantile(data.ts, quantile))
-    before = data.ts <= cut
-    train = data.subset(before)
-    after = ~before
-    users, first = np.unique(data.users[after], return_index=True)
-    targets = data.items[after][first]
-    known = np.diff(train.starts)[users] > 0  # users with some history before the cut
-    return train, users[known], targets[known]
-
-
-def _tune(
-    grid: Sequence[Callable[[], Source]], train: Interactions, users: np.ndarray, val: np.ndarray
-) -> tuple[Callable[[], Source], Source | None]:
-    """The best setting on the validation items, and its model fitted on ``train`` (None when
-    there was a single setting, so nothing was fitted)."""
-    if len(grid) == 1:
-        return grid[0], None
-    fitted = [make().fit(train) for make in grid]
-    ndcg = [ranking_metrics(_scores(s, train, users), train, users, val)["ndcg@10"] for s in fitted]
-    best = int(np.argmax(ndcg))
-    return grid[best], fitted[best]
+    def close(self) -> None:
+        self.col.close()
 
 
-def _pair_weights(
-    val_scores: dict[str, np.ndarray], train: Interactions, users: np.ndarray, val: np.ndarray
-) -> dict[str, float]:
+def _tune_weights(val: _Served, wanted: list[str], advance: Any) -> dict[str, float]:
+    """The fused pair's weight on the validation items, then each other source's weight added
+    greedily (kept at 0 when it does not help)."""
     a, b = FUSED
-    ndcg = [
-        ranking_metrics(_fuse(val_scores, {a: w, b: 1 - w}), train, users, val)["ndcg@10"]
-        for w in FUSION_WEIGHTS
-    ]
+    ndcg = []
+    for w in FUSION_WEIGHTS:
+        ndcg.append(val.run({SERVED[a]: w, SERVED[b]: round(1 - w, 2)})["ndcg@10"])
+        advance(1)
     w = FUSION_WEIGHTS[int(np.argmax(ndcg))]
-    return {a: w, b: round(1 - w, 2)}
-
-
-def _tune_weights(
-    val_scores: dict[str, np.ndarray], train: Interactions, users: np.ndarray, val: np.ndarray
-) -> dict[str, float]:
-    """The fused pair's weight, then each other source's weight added greedily (kept at 0
-    when it does not help on the validation items)."""
-    weights = _pair_weights(val_scores, train, users, val)
+    weights = {a: w, b: round(1 - w, 2)}
     for name in JOINERS:
-        if name not in val_scores:
+        if name not in wanted:
             continue
-        ndcg = [
-            ranking_metrics(_fuse(val_scores, {**weights, name: w}), train, users, val)["ndcg@10"]
-            for w in JOIN_WEIGHTS
-        ]
-        weights[name] = JOIN_WEIGHTS[int(np.argmax(ndcg))]
+        scores = []
+        for join in JOIN_WEIGHTS:
+            trial = {**weights, name: join}
+            scores.append(val.run({SERVED[n]: x for n, x in trial.items()})["ndcg@10"])
+            advance(1)
+        weights[name] = JOIN_WEIGHTS[int(np.argmax(scores))]
     return weights
 
 
-def _fused_run(
-    runs: dict[str, Any],
-    weights: dict[str, float],
-    scores: dict[str, np.ndarray],
-    train: Interactions,
-    users: np.ndarray,
-    targets: np.ndarray,
-) -> None:
-    name = f"fused({'+'.join(weights)})"
-    runs[name] = ranking_metrics(_fuse(scores, weights), train, users, targets)
-    runs[name]["train_s"] = round(sum(runs[n]["train_s"] for n in weights), 3)
-    runs[name]["params"] = {"weight": weights}
-
-
-def _scores(source: Source, train: Interactions, users: np.ndarray) -> np.ndarray:
-    """Scores of every item for ``users``, training items excluded (-inf)."""
-    out = np.empty((users.size, train.n_items), np.float32)
-    for start in range(0, users.size, CHUNK):
-        chunk = users[start : start + CHUNK]
-        out[start : start + chunk.size] = source.score([train.history(u) for u in chunk])
-    seen = train.matrix()[users]
-    out[seen.nonzero()] = -np.inf
+def _collections(
+    tmp: Path, catalog: list[Item], encoder: str, wanted: Sequence[str]
+) -> dict[str, Path]:
+    """Two collections holding the catalog (encoded once, then copied): validation and test.
+    Every source a run may weigh is fitted (its configured weight > 0)."""
+    sources = dict(DEFAULT_SOURCE_WEIGHTS)
+    sources.update({SERVED[name]: max(sources[SERVED[name]], 0.1) for name in wanted})
+    config = CollectionConfig(recommend=RecommendConfig(sources=sources))
+    with open_collection(tmp / "catalog", encoder=encoder, config=config) as col:
+        for start in range(0, len(catalog), 5000):
+            col.add(catalog[start : start + 5000], progress=False)
+    out = {}
+    for name in ("val", "test"):
+        shutil.copytree(tmp / "catalog", tmp / name)
+        out[name] = tmp / name
     return out
 
 
-def _zscore(scores: np.ndarray) -> np.ndarray:
-    finite = np.where(np.isfinite(scores), scores, np.nan)
-    mean = np.nanmean(finite, axis=1, keepdims=True)
-    std = np.nanstd(finite, axis=1, keepdims=True)
-    return (scores - mean) / np.where(std > 0, std, 1.0)
+def _catalog(
+    path: str | Path, items: str | Path | None, item_ids: list[str], *, needed: bool
+) -> tuple[list[Item], bool]:
+    """The items to recommend (a placeholder, its id as text, for every event item the catalog
+    lacks) and whether real item texts were found."""
+    if items is None:
+        folder = Path(path) if Path(path).is_dir() else Path(path).parent
+        if any((folder / name).is_file() for name in MOVIE_FILES):
+            items = folder
+    found: dict[str, Item] = {}
+    if items is not None:
+        found = {item.id: item for item in read_items(items)}
+        if not any(i in found for i in item_ids):
+            raise InvalidInput(
+                f"{items}: none of its item ids occur in the events", path=str(items)
+            )
+    elif needed:
+        raise InvalidInput(
+            "the content source needs item texts: pass items= (a MovieLens folder, "
+            "or a JSONL / CSV / JSON file of items with id and text fields)"
+        )
+    catalog = [found.get(i) or Item(id=i, fields={"text": i}) for i in item_ids]
+    return catalog, bool(found)
 
 
-def _fuse(scores: dict[str, np.ndarray], weights: dict[str, float]) -> np.ndarray:
-    used = [n for n, w in weights.items() if w > 0]
-    return sum(weights[n] * _zscore(scores[n]) for n in used)  # type: ignore[return-value]
+def _splits(data: Interactions, split: str) -> tuple[_Split, _Split]:
+    """(validation, test): what each collection records and which item each user is asked for."""
+    if split == "loo":
+        return _leave_last_out(data, 2), _leave_last_out(data, 1)
+    return _time_split(data, 0.8), _time_split(data, 0.9)
 
 
-def ranking_metrics(
-    scores: np.ndarray, train: Interactions, users: np.ndarray, targets: np.ndarray
-) -> dict[str, Any]:
-    top = np.argpartition(-scores, K, axis=1)[:, :K]
-    order = np.argsort(-np.take_along_axis(scores, top, 1), axis=1, kind="stable")
-    top = np.take_along_axis(top, order, 1)
-    hit = top == targets[:, None]
-    found = hit.any(1)
-    rank = hit.argmax(1)
-    vectors = train.matrix().T.tocsr()
-    norms = np.sqrt(np.asarray(vectors.multiply(vectors).sum(1)).ravel()).clip(1e-9)
-    unit = sp.diags(1 / norms) @ vectors
-    sample = top[:: max(1, top.shape[0] // 500)]  # diversity on up to ~500 lists
-    diversity = []
-    for row in sample:
-        v = unit[row]
-        sim = (v @ v.T).toarray()
-        diversity.append(1 - (sim.sum() - np.trace(sim)) / (K * (K - 1)))
-    return {
-        "hr@10": round(float(found.mean()), 4),
-        "ndcg@10": round(float((found / np.log2(rank + 2)).mean()), 4),
-        "coverage": round(np.unique(top).size / train.n_items, 4),
-        "diversity": round(float(np.mean(diversity)), 4),
-    }
+def _leave_last_out(data: Interactions, n: int) -> _Split:
+    """Each user's last ``n`` events held out (users with more than ``n``); the first of them
+    is the target."""
+    lengths = np.diff(data.starts)
+    users = np.flatnonzero(lengths > n)
+    keep = np.ones(len(data), bool)
+    for j in range(n):
+        keep[data.starts[users + 1] - n + j] = False
+    targets = data.items[data.starts[users + 1] - n]
+    return _Split(_unsorted(data, keep), [data.user_ids[u] for u in users], targets)
 
 
-def _params(source: Source) -> dict[str, Any]:
-    return {k: v for k, v in vars(source).items() if isinstance(v, int | float) and k != "n_items"}
+def _time_split(data: Interactions, quantile: float) -> _Split:
+    cut = float(np.quantile(data.ts, quantile))
+    before = data.ts <= cut
+    after = ~before
+    users, first = np.unique(data.users[after], return_index=True)
+    targets = data.items[after][first]
+    history = np.bincount(data.users[before], minlength=data.n_users)[users] > 0
+    return _Split(
+        _unsorted(data, before),
+        [data.user_ids[u] for u in users[history]],
+        targets[history],
+    )
+
+
+def _unsorted(data: Interactions, sorted_mask: np.ndarray) -> np.ndarray:
+    """A mask over ``data``'s sorted events as a mask over the file's events."""
+    out = np.zeros(sorted_mask.size, bool)
+    out[data.order] = sorted_mask
+    return out

@@ -38,6 +38,7 @@ class Interactions:
         ts: np.ndarray,
     ) -> None:
         order = np.lexsort((np.arange(users.size), ts, users))
+        self.order = order  # sorted event i is event order[i] of the arrays given
         self.user_ids = list(user_ids)
         self.item_ids = list(item_ids)
         self.item_index = {item: i for i, item in enumerate(self.item_ids)}

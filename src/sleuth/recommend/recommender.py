@@ -7,7 +7,7 @@ new event changes that user's next recommendations at once.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 import numpy as np
 
@@ -20,6 +20,7 @@ from sleuth.types import Event
 __all__ = ["Candidates", "Recommender"]
 
 Candidates = tuple[list[str], np.ndarray]  # item ids, scores (best first)
+CHUNK = 512  # users scored at once: CHUNK x items float32 per source
 
 
 class Recommender:
@@ -59,21 +60,32 @@ class Recommender:
             np.array([e.ts or 0.0 for e in known], np.float64),
         )
 
-    def candidates(
-        self, events: Sequence[Event], depth: int, *, exclude_seen: bool
-    ) -> dict[str, Candidates]:
-        """Each source's best ``depth`` items for a user with these events (oldest first)."""
+    def candidates_batch(
+        self,
+        histories: Sequence[Sequence[Event]],
+        depth: int,
+        *,
+        exclude_seen: bool,
+        only: Collection[str] | None = None,
+    ) -> list[dict[str, Candidates]]:
+        """Each source's best ``depth`` items per user (events oldest first); ``only``: the
+        sources wanted (default: every fitted one). Users are scored in chunks, as matrices."""
+        out: list[dict[str, Candidates]] = [{} for _ in histories]
         if self.data is None:
-            return {}
-        history = self.history(events)
-        out: dict[str, Candidates] = {}
+            return out
+        coded = [self.history(events) for events in histories]
         for name, source in self.sources.items():
-            if name != "popularity" and history.items.size == 0:
+            if only is not None and name not in only:
                 continue
-            scores = source.score([history])[0]
-            if exclude_seen:
-                scores[history.items] = -np.inf
-            out[name] = self._top(scores, depth)
+            for start in range(0, len(coded), CHUNK):
+                chunk = coded[start : start + CHUNK]
+                scores = source.score(chunk)
+                for row, history in enumerate(chunk):
+                    if name != "popularity" and history.items.size == 0:
+                        continue
+                    if exclude_seen:
+                        scores[row, history.items] = -np.inf
+                    out[start + row][name] = self._top(scores[row], depth)
         return out
 
     def neighbours(self, item: str, depth: int) -> Candidates | None:
