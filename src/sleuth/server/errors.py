@@ -1,10 +1,12 @@
 """One mapping from what went wrong to an HTTP status and a JSON body:
-``{"error": {"type", "message", "details"}}``. Bad input is never a 500."""
+``{"error": {"type", "message", "details"}}``. Bad input is never a 500, and no answer shows
+where the server keeps its data (``redact`` strips the paths)."""
 
 from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -20,10 +22,11 @@ from sleuth.errors import (
     InvalidInput,
     NotFound,
     SleuthError,
+    Unavailable,
 )
 from sleuth.server.schemas import ErrorResponse
 
-__all__ = ["ERROR_RESPONSES", "ApiError", "error_response", "install_error_handlers"]
+__all__ = ["ERROR_RESPONSES", "ApiError", "error_response", "install_error_handlers", "redacted"]
 
 log = logging.getLogger("sleuth.server")
 
@@ -33,6 +36,7 @@ STATUS: dict[type[SleuthError], int] = {
     Conflict: 409,
     InvalidCollection: 409,
     CorruptIndex: 500,
+    Unavailable: 503,
 }
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -43,7 +47,9 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         404: "No such collection or item",
         409: "Conflict: the name or id exists, or the collection is busy",
         413: "Over a documented limit: body size or items per batch",
+        421: "A Host this server does not answer to (see `sleuth serve --allowed-host`)",
         422: "Invalid input: says what was wrong and what is allowed",
+        503: "The collection cannot be opened (damaged or from a newer format): says why",
     }.items()
 }
 
@@ -83,11 +89,29 @@ def _snake(name: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
 
-def install_error_handlers(app: FastAPI) -> None:
+def redacted(value: Any, redact: Callable[[str], str]) -> Any:
+    """``value`` (JSON-like) with ``redact`` applied to every string in it, keys included."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {redacted(k, redact): redacted(v, redact) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [redacted(v, redact) for v in value]
+    return value
+
+
+def install_error_handlers(app: FastAPI, redact: Callable[[str], str] = str) -> None:
+    """``redact`` removes the server's paths from what the engine's errors say."""
+
     @app.exception_handler(SleuthError)
     async def sleuth_error(_: Request, exc: SleuthError) -> JSONResponse:
         status = next(s for cls, s in STATUS.items() if isinstance(exc, cls))
-        return error_response(status, _snake(type(exc).__name__), exc.message, exc.details)
+        return error_response(
+            status,
+            _snake(type(exc).__name__),
+            redact(exc.message),
+            redacted(exc.details, redact),
+        )
 
     @app.exception_handler(ApiError)
     async def api_error(_: Request, exc: ApiError) -> JSONResponse:

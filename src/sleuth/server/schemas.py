@@ -43,10 +43,13 @@ class ErrorResponse(BaseModel):
 
 
 class Health(BaseModel):
-    status: Literal["ok"]
+    status: Literal["ok", "degraded"] = Field(description="degraded: some collections unavailable")
     ready: bool
     version: str
-    collections: int
+    collections: int = Field(description="Collections open now.")
+    unavailable: dict[str, str] = Field(
+        description="Collections that cannot be opened, and why; the others are served."
+    )
 
 
 class CollectionCreate(_Strict):
@@ -63,7 +66,11 @@ class CollectionCreate(_Strict):
 
 class CollectionSummary(BaseModel):
     name: str
-    items: int
+    status: Literal["ok", "unavailable"] = Field(
+        description="unavailable: it cannot be opened (see reason); its requests answer 503."
+    )
+    items: int | None = Field(None, description="Absent when unavailable.")
+    reason: str | None = Field(None, description="Why it cannot be opened.")
 
 
 class CollectionList(BaseModel):
