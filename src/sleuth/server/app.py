@@ -354,9 +354,7 @@ def _document_encoder_pattern(app: FastAPI, pattern: str) -> None:
     def openapi() -> dict[str, Any]:
         document = default()
         field = document["components"]["schemas"]["CollectionCreate"]["properties"]["encoder"]
-        for choice in field.get("anyOf", [field]):
-            if "pattern" in choice:
-                choice["pattern"] = pattern
+        field["pattern"] = pattern
         return document
 
     app.openapi = openapi  # type: ignore[method-assign]

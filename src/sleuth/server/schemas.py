@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from sleuth.catalog import NAME_PATTERN
 from sleuth.engine import MAX_K, MAX_QUERY_CHARS
+from sleuth.server.encoders import BUILT_IN_PATTERN
 
 __all__ = [
     "CollectionCreate",
@@ -55,7 +56,11 @@ class Health(BaseModel):
 class CollectionCreate(_Strict):
     name: str = Field(pattern=NAME_PATTERN, description="Letters, digits, '_', '-', '.'.")
     encoder: str | None = Field(
-        None, description='"minilm" (default), "hashing[:dim]" or a model folder on the server.'
+        None,
+        description='"minilm" (default), "hashing" or "hashing:<dim>" (dim from 8 to 65536), or '
+        "the name of a model folder in the directory the server allows (`sleuth serve --models`).",
+        # Checked by the server's allow-list (which may take model folder names as well).
+        json_schema_extra={"pattern": BUILT_IN_PATTERN},
     )
     config: dict[str, Any] | None = Field(
         None,
