@@ -38,18 +38,22 @@ from sleuth.server.errors import ERROR_RESPONSES, ApiError, install_error_handle
 from sleuth.server.guards import AllowedHosts, BodyLimit, HostCheck, KeyCheck
 from sleuth.server.metrics import Metrics
 from sleuth.server.schemas import (
+    NOT_BLANK,
     CollectionCreate,
     CollectionInfo,
     CollectionList,
     EventsWrite,
     Health,
+    ItemId,
     ItemsWrite,
+    Name,
     RecommendRequest,
     RecordResultOut,
     SearchRequest,
     SearchResponse,
     WriteResultOut,
 )
+from sleuth.types import MAX_USER_LENGTH
 
 __all__ = ["Limits", "create_app"]
 
@@ -193,27 +197,29 @@ def create_app(
 
     @api.post("/collections", response_model=CollectionInfo, status_code=201, tags=["collections"])
     def create_collection(body: CollectionCreate) -> Any:
-        config = CollectionConfig.from_dict(body.config) if body.config is not None else None
-        named = body.encoder if body.encoder is not None else (body.config or {}).get("encoder")
-        if named is not None and not isinstance(named, str):
-            raise InvalidInput('config.encoder must be a string, e.g. "hashing"')
-        encoder = encoders.check(named) if named is not None else None
+        given = body.config.model_dump(exclude_unset=True) if body.config is not None else None
+        config_encoder = given.pop("encoder", None) if given is not None else None
+        checked = [
+            encoders.check(e) if e is not None else None for e in (body.encoder, config_encoder)
+        ]
+        config = CollectionConfig.from_dict(given) if given is not None else None
+        encoder = checked[0] if checked[0] is not None else checked[1]
         engine.create(body.name, config=config, encoder=encoder)
         return info_of(body.name)
 
     @api.get("/collections/{name}", response_model=CollectionInfo, tags=["collections"])
-    def collection_info(name: str) -> Any:
+    def collection_info(name: Name) -> Any:
         return info_of(name)
 
     @api.delete("/collections/{name}", status_code=204, tags=["collections"])
-    def delete_collection(name: str) -> Response:
+    def delete_collection(name: Name) -> Response:
         engine.delete(name)
         return Response(status_code=204)
 
     # -- items -------------------------------------------------------------------------------
 
     @api.post("/collections/{name}/items", response_model=WriteResultOut, tags=["items"])
-    def write_items(name: str, body: ItemsWrite) -> Any:
+    def write_items(name: Name, body: ItemsWrite) -> Any:
         """Upsert (or add) a batch in one transaction. A 2xx answer means it is durable."""
         _check_batch(len(body.items), limits.max_batch_items, "max_batch_items", "items")
         if not body.items:
@@ -229,8 +235,8 @@ def create_app(
         tags=["search"],
     )
     def similar(
-        name: str,
-        item_id: str,
+        name: Name,
+        item_id: ItemId,
         k: Annotated[int, Query(ge=1, le=MAX_K)] = 10,
         where: Annotated[str | None, Query(description="A filter as JSON.")] = None,
     ) -> Any:
@@ -240,13 +246,13 @@ def create_app(
         return {"hits": [h.to_dict() for h in hits], "took_ms": _ms(start)}
 
     @api.get("/collections/{name}/items/{item_id:path}", tags=["items"])
-    def get_item(name: str, item_id: str) -> dict[str, Any]:
+    def get_item(name: Name, item_id: ItemId) -> dict[str, Any]:
         """The item as it was written: id, text fields and attributes, flat."""
         with engine.using(name) as col:
             return col.get(item_id).to_dict()
 
     @api.delete("/collections/{name}/items/{item_id:path}", status_code=204, tags=["items"])
-    def delete_item(name: str, item_id: str) -> Response:
+    def delete_item(name: Name, item_id: ItemId) -> Response:
         with engine.using(name) as col:
             col.delete([item_id])
         return Response(status_code=204)
@@ -254,7 +260,7 @@ def create_app(
     # -- search ------------------------------------------------------------------------------
 
     @api.post("/collections/{name}/search", response_model=SearchResponse, tags=["search"])
-    def search(name: str, body: SearchRequest) -> Any:
+    def search(name: Name, body: SearchRequest) -> Any:
         start = time.perf_counter()
         with engine.using(name) as col:
             hits = col.search(
@@ -265,10 +271,10 @@ def create_app(
     # -- events and recommendations ----------------------------------------------------------
 
     @api.post("/collections/{name}/events", response_model=RecordResultOut, tags=["recommend"])
-    def record_events(name: str, body: EventsWrite) -> Any:
+    def record_events(name: Name, body: EventsWrite) -> Any:
         """Record interaction events in one transaction. A 2xx answer means they are durable."""
         _check_batch(len(body.events), limits.max_batch_events, "max_batch_events", "events")
-        events = [e.model_dump(exclude_none=True) for e in body.events]
+        events = [e.model_dump(exclude_none=True, mode="json") for e in body.events]
         with engine.using(name) as col:
             return vars(col.record(events))
 
@@ -286,14 +292,14 @@ def create_app(
         return {"hits": [h.to_dict() for h in hits], "took_ms": _ms(start)}
 
     @api.post("/collections/{name}/recommend", response_model=SearchResponse, tags=["recommend"])
-    def recommend_post(name: str, body: RecommendRequest) -> Any:
+    def recommend_post(name: Name, body: RecommendRequest) -> Any:
         """What ``user`` should see next (fused candidate sources; see explain)."""
         return recommend_for(name, body)
 
     @api.get("/collections/{name}/recommend", response_model=SearchResponse, tags=["recommend"])
     def recommend_get(
-        name: str,
-        user: Annotated[str, Query(min_length=1, max_length=512)],
+        name: Name,
+        user: Annotated[str, Query(min_length=1, max_length=MAX_USER_LENGTH, pattern=NOT_BLANK)],
         k: Annotated[int, Query(ge=1, le=MAX_K)] = 10,
         where: Annotated[str | None, Query(description="A filter as JSON.")] = None,
         exclude_seen: bool = True,
@@ -353,8 +359,9 @@ def _document_encoder_pattern(app: FastAPI, pattern: str) -> None:
 
     def openapi() -> dict[str, Any]:
         document = default()
-        field = document["components"]["schemas"]["CollectionCreate"]["properties"]["encoder"]
-        field["pattern"] = pattern
+        schemas = document["components"]["schemas"]
+        for model in ("CollectionCreate", "ConfigIn"):
+            schemas[model]["properties"]["encoder"]["pattern"] = pattern
         return document
 
     app.openapi = openapi  # type: ignore[method-assign]

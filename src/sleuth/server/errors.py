@@ -12,6 +12,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import ValidationError
 from starlette.exceptions import HTTPException
 from starlette.routing import Match
 
@@ -117,8 +118,11 @@ def install_error_handlers(app: FastAPI, redact: Callable[[str], str] = str) -> 
     async def api_error(_: Request, exc: ApiError) -> JSONResponse:
         return error_response(exc.status, exc.type, exc.message, exc.details)
 
+    @app.exception_handler(ValidationError)  # a model built in an endpoint: still the client's
     @app.exception_handler(RequestValidationError)
-    async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def validation_error(
+        _: Request, exc: RequestValidationError | ValidationError
+    ) -> JSONResponse:
         errors = exc.errors()
         if any(e.get("type") == "json_invalid" for e in errors):
             return error_response(400, "bad_request", "the request body is not valid JSON")
