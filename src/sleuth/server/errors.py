@@ -25,7 +25,7 @@ from sleuth.errors import (
     SleuthError,
     Unavailable,
 )
-from sleuth.server.schemas import ErrorResponse
+from sleuth.server.schemas import PATTERN_HINTS, ErrorResponse
 
 __all__ = ["ERROR_RESPONSES", "ApiError", "error_response", "install_error_handlers", "redacted"]
 
@@ -86,6 +86,12 @@ def _methods_of(request: Request) -> list[str]:
     return sorted(methods)
 
 
+def _problem(error: Any) -> str:
+    """pydantic's message, but a pattern is said in words (a regex of white space is no help)."""
+    pattern = (error.get("ctx") or {}).get("pattern")
+    return PATTERN_HINTS.get(pattern, error.get("msg", "")) if pattern else error.get("msg", "")
+
+
 def _snake(name: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
@@ -126,14 +132,13 @@ def install_error_handlers(app: FastAPI, redact: Callable[[str], str] = str) -> 
         errors = exc.errors()
         if any(e.get("type") == "json_invalid" for e in errors):
             return error_response(400, "bad_request", "the request body is not valid JSON")
-        first = errors[0] if errors else {"loc": (), "msg": "invalid request"}
-        where = ".".join(str(p) for p in first.get("loc", ()))
         problems = [
-            {"at": ".".join(str(p) for p in e.get("loc", ())), "problem": e.get("msg", "")}
+            {"at": ".".join(str(p) for p in e.get("loc", ())), "problem": _problem(e)}
             for e in errors[:20]
-        ]
+        ] or [{"at": "", "problem": "invalid request"}]
+        first = problems[0]
         return error_response(
-            422, "invalid_input", f"{where}: {first.get('msg')}", {"errors": problems}
+            422, "invalid_input", f"{first['at']}: {first['problem']}", {"errors": problems}
         )
 
     @app.exception_handler(HTTPException)

@@ -36,6 +36,13 @@ _SPACE = r"\u0009-\u000d\u001c-\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029
 ID_PATTERN = rf"^[^{_SPACE}](?:[\s\S]*[^{_SPACE}])?$"  # no leading or trailing white space
 NOT_BLANK = rf"[^{_SPACE}]"  # some character that is not white space
 
+PATTERN_HINTS = {
+    ID_PATTERN: "an id has no leading or trailing white space",
+    NOT_BLANK: "must not be empty or only white space",
+    NAME_PATTERN: "a collection name is 1 to 64 letters, digits, '_', '-' or '.', starting "
+    "with a letter or digit",
+}
+
 Name = Annotated[str, Path(pattern=NAME_PATTERN, description="A collection name.")]
 ItemId = Annotated[
     str,
