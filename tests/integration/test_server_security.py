@@ -8,6 +8,7 @@ import fcntl
 import os
 import re
 import shutil
+import socket
 from pathlib import Path
 
 import httpx
@@ -188,6 +189,15 @@ def test_the_key_is_checked_before_the_body_is_read(data: Path) -> None:
         for public in ("/health", "/", "/static/app.js"):
             assert client.get(public).status_code == 200
         assert client.get("/collections", headers=key).status_code == 200
+        # A chunked body that never ends: without a key, the answer comes before it would.
+        host, port = url.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port)), timeout=10) as raw:
+            raw.sendall(
+                b"POST /collections/docs/items HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                b"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+                b'5\r\n{"ite\r\n'
+            )
+            assert raw.recv(4096).startswith(b"HTTP/1.1 401")
 
 
 # -- metrics ---------------------------------------------------------------------------------
@@ -259,12 +269,18 @@ def test_host_rules_for_each_kind_of_bind_address() -> None:
     assert not lan.allows("localhost") and not lan.allows("192.0.2.8")
 
 
-def test_sleuth_serve_takes_allowed_hosts(tmp_path: Path) -> None:
-    server = ServerProcess(tmp_path, "--allowed-host", "search.internal")
+def test_sleuth_serve_takes_allowed_hosts_and_models(tmp_path: Path, models: Path) -> None:
+    server = ServerProcess(
+        tmp_path / "data", "--allowed-host", "search.internal", "--models", str(models)
+    )
     try:
         with httpx.Client(base_url=server.url, timeout=30) as client:
             assert client.get("/health", headers={"Host": "search.internal"}).status_code == 200
             assert client.get("/health", headers={"Host": "other.internal"}).status_code == 421
             assert client.get("/health").status_code == 200
+            refused = client.post("/collections", json={"name": "x", "encoder": "nope"})
+            assert refused.status_code == 422
+            assert "models directory: tiny" in refused.json()["error"]["message"]
+            assert str(tmp_path) not in refused.text
     finally:
         server.stop()
