@@ -38,7 +38,7 @@ NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 _NAME = re.compile(NAME_PATTERN)
 _TRASH = ".deleting-"
 _STORE_FILES = (FILENAME, f"{FILENAME}-wal")
-HELP = "`sleuth info` and `sleuth repair` on the server say more"
+_HELP = "`sleuth info` and `sleuth repair` on the server say more"
 
 
 @dataclass(frozen=True)
@@ -100,7 +100,7 @@ class Engine:
                     self._open[name] = col
                     return col
         raise Unavailable(
-            f"collection {name!r} cannot be opened: {broken.reason} ({HELP})",
+            f"collection {name!r} cannot be opened: {broken.reason} ({_HELP})",
             collection=name,
             reason=broken.reason,
         )

@@ -122,7 +122,11 @@ def test_post_collections_refuses_any_other_encoder(data: Path, models: Path) ->
         httpx.Client(base_url=url, timeout=30) as client,
     ):
         for encoder in ["/etc", str(models / "tiny"), "../models/tiny", "escape", "hashing:7"]:
-            for body in ({"encoder": encoder}, {"config": {"encoder": encoder}}):
+            for body in (
+                {"encoder": encoder},
+                {"config": {"encoder": encoder}},
+                {"encoder": "hashing", "config": {"encoder": encoder}},
+            ):
                 answer = client.post("/collections", json={"name": "new", **body})
                 assert answer.status_code == 422, answer.text
                 assert "not allowed" in answer.json()["error"]["message"]

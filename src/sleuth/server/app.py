@@ -3,9 +3,9 @@
 Nothing happens at import time; the lifespan opens every collection (and loads their encoders)
 before the first request, and closes them, saving their indexes, at shutdown. A collection that
 cannot be opened is reported (``/health``, ``GET /collections``) and answers 503; the others are
-served. Endpoints are
-plain ``def`` functions, so they run on the server's thread pool: a long batch upsert occupies
-one thread while searches go on in the others, against the last committed state.
+served. Endpoints are plain ``def`` functions, so they run on the server's thread pool: a long
+batch upsert occupies one thread while searches go on in the others, against the last committed
+state.
 """
 
 from __future__ import annotations
@@ -198,12 +198,12 @@ def create_app(
     @api.post("/collections", response_model=CollectionInfo, status_code=201, tags=["collections"])
     def create_collection(body: CollectionCreate) -> Any:
         given = body.config.model_dump(exclude_unset=True) if body.config is not None else None
-        config_encoder = given.pop("encoder", None) if given is not None else None
-        checked = [
-            encoders.check(e) if e is not None else None for e in (body.encoder, config_encoder)
-        ]
+        in_config = given.pop("encoder", None) if given is not None else None
+        encoder = encoders.check(body.encoder) if body.encoder is not None else None
+        if in_config is not None:  # checked even when the request's own encoder wins
+            checked = encoders.check(in_config)
+            encoder = encoder if encoder is not None else checked
         config = CollectionConfig.from_dict(given) if given is not None else None
-        encoder = checked[0] if checked[0] is not None else checked[1]
         engine.create(body.name, config=config, encoder=encoder)
         return info_of(body.name)
 
