@@ -96,6 +96,7 @@ def test_the_server_serves_the_healthy_collections_and_503s_the_broken_one(
             assert error["type"] == "unavailable"
             assert reason_word in error["message"] and error["details"]["collection"] == "bad"
             assert "sleuth info" in error["message"] and "sleuth repair" in error["message"]
+        assert 'sleuth_collection_unavailable{collection="bad"} 1.0' in client.get("/metrics").text
         for answer in (health, client.get("/collections")):
             assert str(data) not in answer.text and str(data.resolve()) not in answer.text
         # Deleting the broken collection is still possible, and then it is gone for good.

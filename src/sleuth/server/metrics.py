@@ -91,6 +91,13 @@ class _CollectionSizes(Collector):
             "Item texts encoded by this process (cached vectors are not counted)",
             labels=["collection"],
         )
+        unavailable = GaugeMetricFamily(
+            "sleuth_collection_unavailable",
+            "1 for each collection that cannot be opened (see /health for why)",
+            labels=["collection"],
+        )
+        for name in self.engine.unavailable():
+            unavailable.add_metric([name], 1)
         for name, col in sorted(self.engine.opened().items()):
             if col.store.closed:
                 continue
@@ -100,4 +107,4 @@ class _CollectionSizes(Collector):
                 rows.add_metric([name, index], n_rows)
                 path = col.path / "index" / f"{index}.npz"
                 size.add_metric([name, index], path.stat().st_size if path.exists() else 0)
-        yield from (items, rows, size, encoded)
+        yield from (items, rows, size, encoded, unavailable)
