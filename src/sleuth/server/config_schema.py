@@ -77,7 +77,7 @@ class FusionIn(_Section):
 
 class MuveraIn(_Section):
     k_sim: Int = Field(default=5, ge=0, le=6)
-    d_proj: Int = Field(default=16, ge=1, le=32)
+    d_proj: Int = Field(default=16, ge=1, le=16)  # at most the least token dim
     r_reps: Int = Field(default=20, ge=1, le=32)
     fill_empty: bool = True
     seed: Int = Field(default=42, ge=0, le=2**32 - 1)  # exact as a JSON number anywhere
@@ -88,7 +88,8 @@ class LateIn(_Section):
     drop_punctuation: bool = True
     drop_stopwords: bool = False
     projection_dim: (
-        Annotated[int, Field(ge=8, le=4096, strict=False), BeforeValidator(_number_not_text)] | None
+        Annotated[int, Field(ge=16, le=4096, strict=False), BeforeValidator(_number_not_text)]
+        | None
     ) = None
     pool_factor: Int = Field(default=1, ge=1, le=16)
     dtype: Dtype = "float16"

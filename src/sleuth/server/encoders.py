@@ -11,17 +11,19 @@ from sleuth.errors import InvalidInput
 
 __all__ = ["BUILT_IN_PATTERN", "MODEL_PATTERN", "EncoderAllowList"]
 
-# HashingEncoder takes 8 to 65536 dimensions; written without leading zeros so that a name
-# matches the pattern exactly when the server accepts it (the OpenAPI document shows it).
+# 16 to 65536 dimensions (HashingEncoder takes 8 and up; 16 is the least token dimension that
+# MUVERA's default d_proj fits, so every configuration the schema allows can be built),
+# written without leading zeros so that a name matches the pattern exactly when the server
+# accepts it (the OpenAPI document shows it).
 _DIM = (
-    r"(?:[89]|[1-9][0-9]{1,3}|[1-5][0-9]{4}"
+    r"(?:1[6-9]|[2-9][0-9]|[1-9][0-9]{2,3}|[1-5][0-9]{4}"
     r"|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-6])"
 )
 BUILT_IN_PATTERN = rf"^(?:minilm|hashing(?::{_DIM})?)$"
 # A relative folder name: no "..", no absolute path, no backslash, no hidden parts.
 _PART = r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}"
 MODEL_PATTERN = rf"^{_PART}(?:/{_PART}){{0,3}}$"
-BUILT_IN = "minilm, hashing, hashing:<dim> (dim from 8 to 65536)"
+BUILT_IN = "minilm, hashing, hashing:<dim> (dim from 16 to 65536)"
 
 
 class EncoderAllowList:

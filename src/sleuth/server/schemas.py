@@ -85,7 +85,7 @@ class CollectionCreate(_Strict):
     name: str = Field(pattern=NAME_PATTERN, description="Letters, digits, '_', '-', '.'.")
     encoder: str | None = Field(
         None,
-        description='"minilm" (default), "hashing" or "hashing:<dim>" (dim from 8 to 65536), or '
+        description='"minilm" (default), "hashing" or "hashing:<dim>" (dim from 16 to 65536), or '
         "the name of a model folder in the directory the server allows (`sleuth serve --models`).",
         # Checked by the server's allow-list (which may take model folder names as well).
         json_schema_extra={"pattern": BUILT_IN_PATTERN},
