@@ -91,10 +91,19 @@ def test_blank_or_empty_values_are_422(
 
 
 @pytest.mark.parametrize(
-    "ts", ["2024-02-30", "2024-13-01", "2024-01-01T25:00", "0000-01-01", "2024-01-01T00:00+99:99"]
+    "ts",
+    [
+        "2024-02-30",
+        "2024-13-01",
+        "2024-01-01T25:00",
+        "0000-01-01",
+        "2024-01-01T00:00+99:99",
+        1e308,  # epoch seconds beyond year 9999: recency arithmetic would overflow
+        -1e308,
+    ],
 )
 def test_impossible_event_times_are_422_and_record_nothing(
-    served: tuple[httpx.Client, Engine], ts: str
+    served: tuple[httpx.Client, Engine], ts: str | float
 ) -> None:
     client, _ = served
     event = {"user": "u", "item": CATALOG[0]["id"], "ts": ts, "event_id": f"e-{ts}"}

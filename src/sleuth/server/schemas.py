@@ -172,9 +172,14 @@ class EventIn(_Strict):
         "collection configured with others takes its own).",
         json_schema_extra={"enum": list(DEFAULT_EVENT_WEIGHTS)},
     )
-    value: float | None = Field(None, allow_inf_nan=False)
-    ts: Annotated[float, Field(allow_inf_nan=False)] | dt.datetime | None = Field(
-        None, description="Epoch seconds or an ISO 8601 date-time (UTC if no offset); default now."
+    value: float | None = Field(None, ge=-1e9, le=1e9, allow_inf_nan=False)
+    # Epoch seconds of years 1 to 9999, as the date-time strings: times far beyond would
+    # overflow the recency arithmetic of recommendations.
+    ts: Annotated[float, Field(ge=-62_135_596_800, le=253_402_300_799)] | dt.datetime | None = (
+        Field(
+            None,
+            description="Epoch seconds or an ISO 8601 date-time (UTC if no offset); default now.",
+        )
     )
     event_id: str | None = Field(
         None, min_length=1, max_length=MAX_USER_LENGTH, description="Makes a retry idempotent."
