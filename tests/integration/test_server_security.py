@@ -132,6 +132,11 @@ def test_post_collections_refuses_any_other_encoder(data: Path, models: Path) ->
                 assert answer.status_code == 422, answer.text
                 assert "not allowed" in answer.json()["error"]["message"]
         assert "new" not in engine.names() and not (data / "new").exists()
+        # "tiny" is allowed but holds no real model: a 422 that names it, and nothing created.
+        unloadable = client.post("/collections", json={"name": "new", "encoder": "tiny"})
+        assert unloadable.status_code == 422, unloadable.text
+        assert "'tiny' cannot be loaded" in unloadable.json()["error"]["message"]
+        assert str(models) not in unloadable.text and not (data / "new").exists()
         created = client.post("/collections", json={"name": "new", "encoder": "hashing:32"})
         assert created.status_code == 201 and created.json()["encoder"] == "hashing:32"
         pattern = client.get("/openapi.json").json()["components"]["schemas"]["CollectionCreate"]
