@@ -384,6 +384,22 @@ def serve(
     encoder: Annotated[
         str, typer.Option(help="Encoder of new collections that name none (and of the demo).")
     ] = "minilm",
+    models: Annotated[
+        Path | None,
+        typer.Option(
+            help="A directory of model folders that clients may name as a new collection's "
+            "encoder (else only minilm and hashing).",
+            exists=True,
+            file_okay=False,
+        ),
+    ] = None,
+    allowed_host: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Another name clients reach this server by (checked in Host when no key is "
+            "set, against DNS rebinding); repeatable."
+        ),
+    ] = None,
 ) -> None:
     """Run the HTTP server and web page. Set SLEUTH_API_KEY to require a key."""
     import os
@@ -394,6 +410,7 @@ def serve(
 
     from sleuth.catalog import Engine
     from sleuth.server import create_app
+    from sleuth.server.guards import AllowedHosts
 
     engine = Engine(data, default_encoder=encoder)
     if demo and "stdlib" not in engine.names():
@@ -413,9 +430,10 @@ def serve(
             "can read and change the data. Set SLEUTH_API_KEY to require one.",
             file=sys.stderr,
         )
-    config = uvicorn.Config(
-        create_app(engine), host=host, port=port, log_level="warning", access_log=False
+    served = create_app(
+        engine, models=models, allowed_hosts=AllowedHosts.for_bind(host, allowed_host or [])
     )
+    config = uvicorn.Config(served, host=host, port=port, log_level="warning", access_log=False)
     server = uvicorn.Server(config)
 
     def announce() -> None:  # once bound, so port 0 prints the real port

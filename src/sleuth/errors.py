@@ -7,7 +7,8 @@
     ├── NotFound                an id or collection that does not exist (also a LookupError)
     ├── Conflict                the collection is locked, or was built with another encoder
     ├── InvalidCollection       a folder that is not a collection, or from a newer format
-    └── CorruptIndex            a derived index failed its checks (sleuth rebuilds it)
+    ├── CorruptIndex            a derived index failed its checks (sleuth rebuilds it)
+    └── Unavailable             a collection of a data folder that cannot be opened now
 
 Every error carries ``details``, a JSON-able dict the server returns as is.
 """
@@ -23,6 +24,7 @@ __all__ = [
     "InvalidInput",
     "NotFound",
     "SleuthError",
+    "Unavailable",
 ]
 
 
@@ -52,3 +54,8 @@ class InvalidCollection(SleuthError):
 
 class CorruptIndex(SleuthError):
     pass
+
+
+class Unavailable(SleuthError):
+    """A collection that exists but cannot be opened (damaged, unreadable, from a newer format);
+    its neighbours in the data folder keep working. ``details["reason"]`` says why."""

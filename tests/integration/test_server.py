@@ -64,7 +64,7 @@ def test_collection_lifecycle(client: httpx.Client) -> None:
         ({"name": "../escape"}, "name"),
         ({"name": "ok", "config": {"bm25": {"k1": -1}}}, "k1"),
         ({"name": "ok", "config": {"colour": 1}}, "colour"),
-        ({"name": "ok", "encoder": "no-such-model"}, "unknown encoder"),
+        ({"name": "ok", "encoder": "no-such-model"}, "not allowed"),
         ({"name": "ok", "surprise": True}, "surprise"),
     ],
 )

@@ -1,14 +1,15 @@
 """The HTTP API and web page over an ``Engine``: ``create_app(engine)``, run by uvicorn.
 
 Nothing happens at import time; the lifespan opens every collection (and loads their encoders)
-before the first request, and closes them, saving their indexes, at shutdown. Endpoints are
-plain ``def`` functions, so they run on the server's thread pool: a long batch upsert occupies
-one thread while searches go on in the others, against the last committed state.
+before the first request, and closes them, saving their indexes, at shutdown. A collection that
+cannot be opened is reported (``/health``, ``GET /collections``) and answers 503; the others are
+served. Endpoints are plain ``def`` functions, so they run on the server's thread pool: a long
+batch upsert occupies one thread while searches go on in the others, against the last committed
+state.
 """
 
 from __future__ import annotations
 
-import hmac
 import json
 import mimetypes
 import os
@@ -22,32 +23,37 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Response
 from fastapi.responses import FileResponse
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import HTTPBearer
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import sleuth
 from sleuth.catalog import Engine
 from sleuth.config import CollectionConfig
 from sleuth.engine import MAX_K
-from sleuth.errors import InvalidInput, NotFound
+from sleuth.errors import InvalidInput, NotFound, SleuthError, Unavailable
 from sleuth.retrieve.filters import MAX_DEPTH
-from sleuth.server.errors import ERROR_RESPONSES, ApiError, error_response, install_error_handlers
+from sleuth.server.encoders import EncoderAllowList
+from sleuth.server.errors import ERROR_RESPONSES, ApiError, install_error_handlers, redacted
+from sleuth.server.guards import AllowedHosts, BodyLimit, HostCheck, KeyCheck
 from sleuth.server.metrics import Metrics
 from sleuth.server.schemas import (
+    NOT_BLANK,
     CollectionCreate,
     CollectionInfo,
     CollectionList,
     EventsWrite,
     Health,
+    ItemId,
     ItemsWrite,
+    Name,
     RecommendRequest,
     RecordResultOut,
     SearchRequest,
     SearchResponse,
     WriteResultOut,
 )
+from sleuth.types import MAX_USER_LENGTH
 
 __all__ = ["Limits", "create_app"]
 
@@ -85,25 +91,34 @@ def create_app(
     api_key: str | None = None,
     limits: Limits | None = None,
     reports: Path | None = None,
+    models: Path | None = None,
+    allowed_hosts: AllowedHosts | None = None,
 ) -> FastAPI:
     """The app serving ``engine`` (which it closes at shutdown).
 
     ``api_key``: when set (default: ``$SLEUTH_API_KEY``), every endpoint but ``/health`` and the
-    static page needs ``Authorization: Bearer <key>``. ``reports``: a folder of ``sleuth eval``
-    JSON reports shown on the evaluation page (default: ``<data>/reports``).
+    static page needs ``Authorization: Bearer <key>``, checked before the body is read.
+    ``reports``: a folder of ``sleuth eval`` JSON reports shown on the evaluation page (default:
+    ``<data>/reports``). ``models``: a directory whose model folders clients may name as the
+    encoder of a new collection (else only the built-in encoders). ``allowed_hosts``: the
+    ``Host`` names answered when there is no key (default: the loopback names).
     """
     api_key = api_key if api_key is not None else os.environ.get("SLEUTH_API_KEY") or None
     limits = limits or Limits()
     reports = reports or engine.path / "reports"
+    encoders = EncoderAllowList(models)
     metrics = Metrics(engine)
     state = {"ready": False}
 
+    def redact(text: str) -> str:
+        text = engine.redact(text)
+        if encoders.models is not None:  # a model folder shows as the name a client gives
+            text = text.replace(f"{encoders.models}{os.sep}", "")
+        return text
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        for name in engine.names():
-            col = engine.get(name)
-            if col.count():  # load the model and compile the kernels before the first request
-                col.search("warm up", k=1)
+        engine.open_all(warm=True)  # logs each collection it cannot open, and goes on
         state["ready"] = True
         try:
             yield
@@ -119,35 +134,26 @@ def create_app(
         lifespan=lifespan,
         responses=ERROR_RESPONSES,
     )
-    install_error_handlers(app)
+    install_error_handlers(app, redact)
+    # The key itself is checked by KeyCheck, before the body is read; this only declares the
+    # scheme, so that without a key the OpenAPI document says what is true.
     bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer <SLEUTH_API_KEY>")
-
-    def authorized(
-        credentials: HTTPAuthorizationCredentials | None = Depends(bearer),  # noqa: B008
-    ) -> None:
-        given = credentials.credentials if credentials is not None else ""
-        if not hmac.compare_digest(given.encode(), (api_key or "").encode()):
-            raise ApiError(
-                401,
-                "unauthorized",
-                "this server needs an API key: send the header 'Authorization: Bearer <key>'"
-                if credentials is None
-                else "wrong API key",
-            )
-
-    # Without a key, no security is declared, so the OpenAPI document says what is true.
-    api = APIRouter(dependencies=[Depends(authorized)] if api_key else [])
+    api = APIRouter(dependencies=[Depends(bearer)] if api_key else [])
 
     # -- health and metrics ------------------------------------------------------------------
 
     @app.get("/health", response_model=Health, tags=["ops"])
     def health() -> Any:
-        """Liveness and readiness (503 until every collection is open). No key needed."""
+        """Liveness and readiness (503 until every collection was tried). No key needed.
+        ``degraded``: some collections cannot be opened (``unavailable`` says why); the others
+        are served."""
+        unavailable = engine.unavailable()
         body = {
-            "status": "ok",
+            "status": "degraded" if unavailable else "ok",
             "ready": state["ready"],
             "version": sleuth.__version__,
             "collections": len(engine.opened()),
+            "unavailable": unavailable,
         }
         if not state["ready"]:
             return Response(json.dumps(body), status_code=503, media_type="application/json")
@@ -169,45 +175,69 @@ def create_app(
     # -- collections -------------------------------------------------------------------------
 
     def info_of(name: str) -> dict[str, Any]:
-        return {"name": name, **engine.get(name).info()}
+        with engine.using(name) as col:
+            info = col.info()
+        info.pop("path", None)  # the server's own business
+        return {"name": name, **redacted(info, redact)}
 
     @api.get("/collections", response_model=CollectionList, tags=["collections"])
     def list_collections() -> Any:
-        return {
-            "collections": [
-                {"name": name, "items": engine.get(name).count()} for name in engine.names()
-            ]
-        }
+        """Every collection; one that cannot be opened is listed as unavailable, with why."""
+        listed = []
+        for name in engine.names():
+            try:
+                with engine.using(name) as col:
+                    listed.append({"name": name, "status": "ok", "items": col.count()})
+            except NotFound:
+                continue  # deleted since it was listed
+            except Unavailable as exc:
+                reason = exc.details["reason"]
+                listed.append({"name": name, "status": "unavailable", "reason": reason})
+        return {"collections": listed}
 
     @api.post("/collections", response_model=CollectionInfo, status_code=201, tags=["collections"])
     def create_collection(body: CollectionCreate) -> Any:
-        config = CollectionConfig.from_dict(body.config) if body.config is not None else None
-        encoder = body.encoder or (body.config or {}).get("encoder")
-        engine.create(body.name, config=config, encoder=encoder)
+        given = body.config.model_dump(exclude_unset=True) if body.config is not None else None
+        in_config = given.pop("encoder", None) if given is not None else None
+        encoder = encoders.check(body.encoder) if body.encoder is not None else None
+        if in_config is not None:  # checked even when the request's own encoder wins
+            checked = encoders.check(in_config)
+            encoder = encoder if encoder is not None else checked
+        config = CollectionConfig.from_dict(given) if given is not None else None
+        try:
+            engine.create(body.name, config=config, encoder=encoder)
+        except SleuthError:
+            raise
+        except Exception as exc:  # what a model folder the operator allowed holds is not ours
+            if encoder is None or not encoders.is_model_folder(encoder):
+                raise
+            raise InvalidInput(
+                f"the model folder {redact(encoder)!r} cannot be loaded "
+                f"({type(exc).__name__}: {redact(str(exc))[:300]}); {encoders.allowed()}"
+            ) from None
         return info_of(body.name)
 
     @api.get("/collections/{name}", response_model=CollectionInfo, tags=["collections"])
-    def collection_info(name: str) -> Any:
+    def collection_info(name: Name) -> Any:
         return info_of(name)
 
     @api.delete("/collections/{name}", status_code=204, tags=["collections"])
-    def delete_collection(name: str) -> Response:
+    def delete_collection(name: Name) -> Response:
         engine.delete(name)
         return Response(status_code=204)
 
     # -- items -------------------------------------------------------------------------------
 
     @api.post("/collections/{name}/items", response_model=WriteResultOut, tags=["items"])
-    def write_items(name: str, body: ItemsWrite) -> Any:
+    def write_items(name: Name, body: ItemsWrite) -> Any:
         """Upsert (or add) a batch in one transaction. A 2xx answer means it is durable."""
         _check_batch(len(body.items), limits.max_batch_items, "max_batch_items", "items")
         if not body.items:
             raise InvalidInput("items is empty; send at least one item")
-        col = engine.get(name)
         items = [item.model_dump() for item in body.items]
-        write = col.add if body.mode == "add" else col.upsert
-        result = write(items, progress=False)
-        return vars(result)
+        with engine.using(name) as col:
+            write = col.add if body.mode == "add" else col.upsert
+            return vars(write(items, progress=False))
 
     @api.get(
         "/collections/{name}/items/{item_id:path}/similar",
@@ -215,65 +245,71 @@ def create_app(
         tags=["search"],
     )
     def similar(
-        name: str,
-        item_id: str,
+        name: Name,
+        item_id: ItemId,
         k: Annotated[int, Query(ge=1, le=MAX_K)] = 10,
         where: Annotated[str | None, Query(description="A filter as JSON.")] = None,
     ) -> Any:
         start = time.perf_counter()
-        hits = engine.get(name).similar(item_id, k, where=_json_filter(where))
+        with engine.using(name) as col:
+            hits = col.similar(item_id, k, where=_json_filter(where))
         return {"hits": [h.to_dict() for h in hits], "took_ms": _ms(start)}
 
     @api.get("/collections/{name}/items/{item_id:path}", tags=["items"])
-    def get_item(name: str, item_id: str) -> dict[str, Any]:
+    def get_item(name: Name, item_id: ItemId) -> dict[str, Any]:
         """The item as it was written: id, text fields and attributes, flat."""
-        return engine.get(name).get(item_id).to_dict()
+        with engine.using(name) as col:
+            return col.get(item_id).to_dict()
 
     @api.delete("/collections/{name}/items/{item_id:path}", status_code=204, tags=["items"])
-    def delete_item(name: str, item_id: str) -> Response:
-        engine.get(name).delete([item_id])
+    def delete_item(name: Name, item_id: ItemId) -> Response:
+        with engine.using(name) as col:
+            col.delete([item_id])
         return Response(status_code=204)
 
     # -- search ------------------------------------------------------------------------------
 
     @api.post("/collections/{name}/search", response_model=SearchResponse, tags=["search"])
-    def search(name: str, body: SearchRequest) -> Any:
+    def search(name: Name, body: SearchRequest) -> Any:
         start = time.perf_counter()
-        hits = engine.get(name).search(
-            body.query, body.k, where=body.where, mode=body.mode, explain=body.explain
-        )
+        with engine.using(name) as col:
+            hits = col.search(
+                body.query, body.k, where=body.where, mode=body.mode, explain=body.explain
+            )
         return {"hits": [h.to_dict() for h in hits], "took_ms": _ms(start)}
 
     # -- events and recommendations ----------------------------------------------------------
 
     @api.post("/collections/{name}/events", response_model=RecordResultOut, tags=["recommend"])
-    def record_events(name: str, body: EventsWrite) -> Any:
+    def record_events(name: Name, body: EventsWrite) -> Any:
         """Record interaction events in one transaction. A 2xx answer means they are durable."""
         _check_batch(len(body.events), limits.max_batch_events, "max_batch_events", "events")
-        events = [e.model_dump(exclude_none=True) for e in body.events]
-        return vars(engine.get(name).record(events))
+        events = [e.model_dump(exclude_none=True, mode="json") for e in body.events]
+        with engine.using(name) as col:
+            return vars(col.record(events))
 
     def recommend_for(name: str, body: RecommendRequest) -> Any:
         start = time.perf_counter()
-        hits = engine.get(name).recommend(
-            body.user,
-            body.k,
-            where=body.where,
-            exclude_seen=body.exclude_seen,
-            diversity=body.diversity,
-            explain=body.explain,
-        )
+        with engine.using(name) as col:
+            hits = col.recommend(
+                body.user,
+                body.k,
+                where=body.where,
+                exclude_seen=body.exclude_seen,
+                diversity=body.diversity,
+                explain=body.explain,
+            )
         return {"hits": [h.to_dict() for h in hits], "took_ms": _ms(start)}
 
     @api.post("/collections/{name}/recommend", response_model=SearchResponse, tags=["recommend"])
-    def recommend_post(name: str, body: RecommendRequest) -> Any:
+    def recommend_post(name: Name, body: RecommendRequest) -> Any:
         """What ``user`` should see next (fused candidate sources; see explain)."""
         return recommend_for(name, body)
 
     @api.get("/collections/{name}/recommend", response_model=SearchResponse, tags=["recommend"])
     def recommend_get(
-        name: str,
-        user: Annotated[str, Query(min_length=1, max_length=512)],
+        name: Name,
+        user: Annotated[str, Query(min_length=1, max_length=MAX_USER_LENGTH, pattern=NOT_BLANK)],
         k: Annotated[int, Query(ge=1, le=MAX_K)] = 10,
         where: Annotated[str | None, Query(description="A filter as JSON.")] = None,
         exclude_seen: bool = True,
@@ -314,9 +350,31 @@ def create_app(
         return FileResponse(STATIC / "index.html")
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    app.add_middleware(_BodyLimit, max_bytes=limits.max_body_bytes)  # type: ignore[arg-type]
+    if encoders.models is not None:  # the document shows the model folder names it accepts
+        _document_encoder_pattern(app, encoders.pattern)
+    # The last added runs first: metrics, Host, key, then the body limit; the body is read
+    # only for a request that passed the checks before.
+    app.add_middleware(BodyLimit, max_bytes=limits.max_body_bytes)  # type: ignore[arg-type]
+    if api_key:
+        app.add_middleware(KeyCheck, key=api_key)  # type: ignore[arg-type]
+    else:  # a key is what a page that reached us by DNS rebinding cannot have; without one:
+        hosts = allowed_hosts or AllowedHosts.for_bind("127.0.0.1")
+        app.add_middleware(HostCheck, hosts=hosts)  # type: ignore[arg-type]
     app.add_middleware(metrics.middleware)  # type: ignore[arg-type]
     return app
+
+
+def _document_encoder_pattern(app: FastAPI, pattern: str) -> None:
+    default = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        document = default()
+        schemas = document["components"]["schemas"]
+        for model in ("CollectionCreate", "ConfigIn"):
+            schemas[model]["properties"]["encoder"]["pattern"] = pattern
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def _check_batch(size: int, limit: int, name: str, what: str) -> None:
@@ -345,59 +403,3 @@ def _json_filter(text: str | None) -> dict[str, Any] | None:
 
 def _ms(start: float) -> float:
     return round((time.perf_counter() - start) * 1000, 3)
-
-
-class _BodyLimit:
-    """413 for a body over ``max_bytes``: at once from Content-Length; a body without one
-    (chunked) is read up to the limit first, then handed on."""
-
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        self.app = app
-        self.max_bytes = max_bytes
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None:
-            if not declared.isdigit():
-                response = error_response(400, "bad_request", "Content-Length is not a number")
-                await response(scope, receive, send)
-            elif int(declared) > self.max_bytes:
-                await self._reject(scope, receive, send)
-            else:
-                await self.app(scope, receive, send)
-            return
-        chunks, size, more = [], 0, True
-        while more:
-            message = await receive()
-            if message["type"] != "http.request":
-                return  # the client went away
-            chunks.append(message.get("body", b""))
-            size += len(chunks[-1])
-            if size > self.max_bytes:
-                await self._reject(scope, receive, send)
-                return
-            more = message.get("more_body", False)
-        body = b"".join(chunks)
-        sent = False
-
-        async def replay() -> Message:
-            nonlocal sent
-            if sent:
-                return await receive()
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-
-        await self.app(scope, replay, send)
-
-    async def _reject(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = error_response(
-            413,
-            "too_large",
-            f"the request body is over the limit of {self.max_bytes} bytes (max_body_bytes); "
-            "send smaller batches",
-            {"limit": "max_body_bytes", "max": self.max_bytes},
-        )
-        await response(scope, receive, send)

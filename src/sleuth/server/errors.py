@@ -1,15 +1,18 @@
 """One mapping from what went wrong to an HTTP status and a JSON body:
-``{"error": {"type", "message", "details"}}``. Bad input is never a 500."""
+``{"error": {"type", "message", "details"}}``. Bad input is never a 500, and no answer shows
+where the server keeps its data (``redact`` strips the paths)."""
 
 from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import ValidationError
 from starlette.exceptions import HTTPException
 from starlette.routing import Match
 
@@ -20,10 +23,11 @@ from sleuth.errors import (
     InvalidInput,
     NotFound,
     SleuthError,
+    Unavailable,
 )
-from sleuth.server.schemas import ErrorResponse
+from sleuth.server.schemas import PATTERN_HINTS, ErrorResponse
 
-__all__ = ["ERROR_RESPONSES", "ApiError", "error_response", "install_error_handlers"]
+__all__ = ["ERROR_RESPONSES", "ApiError", "error_response", "install_error_handlers", "redacted"]
 
 log = logging.getLogger("sleuth.server")
 
@@ -33,6 +37,7 @@ STATUS: dict[type[SleuthError], int] = {
     Conflict: 409,
     InvalidCollection: 409,
     CorruptIndex: 500,
+    Unavailable: 503,
 }
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -43,7 +48,9 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         404: "No such collection or item",
         409: "Conflict: the name or id exists, or the collection is busy",
         413: "Over a documented limit: body size or items per batch",
+        421: "A Host this server does not answer to (see `sleuth serve --allowed-host`)",
         422: "Invalid input: says what was wrong and what is allowed",
+        503: "The collection cannot be opened (damaged or from a newer format): says why",
     }.items()
 }
 
@@ -79,33 +86,59 @@ def _methods_of(request: Request) -> list[str]:
     return sorted(methods)
 
 
+def _problem(error: Any) -> str:
+    """pydantic's message, but a pattern is said in words (a regex of white space is no help)."""
+    pattern = (error.get("ctx") or {}).get("pattern")
+    return PATTERN_HINTS.get(pattern, error.get("msg", "")) if pattern else error.get("msg", "")
+
+
 def _snake(name: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
 
-def install_error_handlers(app: FastAPI) -> None:
+def redacted(value: Any, redact: Callable[[str], str]) -> Any:
+    """``value`` (JSON-like) with ``redact`` applied to every string in it, keys included."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {redacted(k, redact): redacted(v, redact) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [redacted(v, redact) for v in value]
+    return value
+
+
+def install_error_handlers(app: FastAPI, redact: Callable[[str], str] = str) -> None:
+    """``redact`` removes the server's paths from what the engine's errors say."""
+
     @app.exception_handler(SleuthError)
     async def sleuth_error(_: Request, exc: SleuthError) -> JSONResponse:
         status = next(s for cls, s in STATUS.items() if isinstance(exc, cls))
-        return error_response(status, _snake(type(exc).__name__), exc.message, exc.details)
+        return error_response(
+            status,
+            _snake(type(exc).__name__),
+            redact(exc.message),
+            redacted(exc.details, redact),
+        )
 
     @app.exception_handler(ApiError)
     async def api_error(_: Request, exc: ApiError) -> JSONResponse:
         return error_response(exc.status, exc.type, exc.message, exc.details)
 
+    @app.exception_handler(ValidationError)  # a model built in an endpoint: still the client's
     @app.exception_handler(RequestValidationError)
-    async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def validation_error(
+        _: Request, exc: RequestValidationError | ValidationError
+    ) -> JSONResponse:
         errors = exc.errors()
         if any(e.get("type") == "json_invalid" for e in errors):
             return error_response(400, "bad_request", "the request body is not valid JSON")
-        first = errors[0] if errors else {"loc": (), "msg": "invalid request"}
-        where = ".".join(str(p) for p in first.get("loc", ()))
         problems = [
-            {"at": ".".join(str(p) for p in e.get("loc", ())), "problem": e.get("msg", "")}
+            {"at": ".".join(str(p) for p in e.get("loc", ())), "problem": _problem(e)}
             for e in errors[:20]
-        ]
+        ] or [{"at": "", "problem": "invalid request"}]
+        first = problems[0]
         return error_response(
-            422, "invalid_input", f"{where}: {first.get('msg')}", {"errors": problems}
+            422, "invalid_input", f"{first['at']}: {first['problem']}", {"errors": problems}
         )
 
     @app.exception_handler(HTTPException)

@@ -18,6 +18,9 @@ from sleuth.catalog import Engine
 
 __all__ = ["Metrics"]
 
+# Any other method (a client may send any token) counts as "other", so labels stay bounded;
+# endpoints are route templates or "unmatched", bounded by the routes.
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 
@@ -58,7 +61,7 @@ class Metrics:
             finally:
                 route = scope.get("route")
                 endpoint = getattr(route, "path", None) or "unmatched"
-                method = scope["method"]
+                method = scope["method"] if scope["method"] in METHODS else "other"
                 self.requests.labels(method, endpoint, str(status)).inc()
                 self.latency.labels(method, endpoint).observe(time.perf_counter() - start)
 
@@ -88,6 +91,13 @@ class _CollectionSizes(Collector):
             "Item texts encoded by this process (cached vectors are not counted)",
             labels=["collection"],
         )
+        unavailable = GaugeMetricFamily(
+            "sleuth_collection_unavailable",
+            "1 for each collection that cannot be opened (see /health for why)",
+            labels=["collection"],
+        )
+        for name in self.engine.unavailable():
+            unavailable.add_metric([name], 1)
         for name, col in sorted(self.engine.opened().items()):
             if col.store.closed:
                 continue
@@ -97,4 +107,4 @@ class _CollectionSizes(Collector):
                 rows.add_metric([name, index], n_rows)
                 path = col.path / "index" / f"{index}.npz"
                 size.add_metric([name, index], path.stat().st_size if path.exists() else 0)
-        yield from (items, rows, size, encoded)
+        yield from (items, rows, size, encoded, unavailable)

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+import datetime as dt
+from typing import Annotated, Any, Literal
 
+from fastapi import Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from sleuth.catalog import NAME_PATTERN
+from sleuth.config import DEFAULT_EVENT_WEIGHTS
 from sleuth.engine import MAX_K, MAX_QUERY_CHARS
+from sleuth.server.config_schema import ConfigIn
+from sleuth.server.encoders import BUILT_IN_PATTERN
+from sleuth.types import MAX_ID_LENGTH, MAX_USER_LENGTH
 
 __all__ = [
     "CollectionCreate",
@@ -23,6 +29,29 @@ __all__ = [
     "SearchRequest",
     "SearchResponse",
     "WriteResultOut",
+]
+
+# What str.strip() removes, spelled out: regex engines differ on what \s means.
+_SPACE = r"\u0009-\u000d\u001c-\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+ID_PATTERN = rf"^[^{_SPACE}](?:[\s\S]*[^{_SPACE}])?$"  # no leading or trailing white space
+NOT_BLANK = rf"[^{_SPACE}]"  # some character that is not white space
+
+PATTERN_HINTS = {
+    ID_PATTERN: "an id has no leading or trailing white space",
+    NOT_BLANK: "must not be empty or only white space",
+    NAME_PATTERN: "a collection name is 1 to 64 letters, digits, '_', '-' or '.', starting "
+    "with a letter or digit",
+}
+
+Name = Annotated[str, Path(pattern=NAME_PATTERN, description="A collection name.")]
+ItemId = Annotated[
+    str,
+    Path(
+        min_length=1,
+        max_length=MAX_ID_LENGTH,
+        pattern=ID_PATTERN,
+        description="An item id: no leading or trailing white space.",
+    ),
 ]
 
 Mode = Literal["lexical", "dense", "hybrid", "hybrid+maxsim", "muvera", "maxsim-exact"]
@@ -43,27 +72,36 @@ class ErrorResponse(BaseModel):
 
 
 class Health(BaseModel):
-    status: Literal["ok"]
+    status: Literal["ok", "degraded"] = Field(description="degraded: some collections unavailable")
     ready: bool
     version: str
-    collections: int
+    collections: int = Field(description="Collections open now.")
+    unavailable: dict[str, str] = Field(
+        description="Collections that cannot be opened, and why; the others are served."
+    )
 
 
 class CollectionCreate(_Strict):
     name: str = Field(pattern=NAME_PATTERN, description="Letters, digits, '_', '-', '.'.")
     encoder: str | None = Field(
-        None, description='"minilm" (default), "hashing[:dim]" or a model folder on the server.'
-    )
-    config: dict[str, Any] | None = Field(
         None,
-        description="A CollectionConfig as JSON: text_fields, bm25, dense, fusion.",
-        examples=[{"text_fields": ["title", "text"], "fusion": {"method": "rrf"}}],
+        description='"minilm" (default), "hashing" or "hashing:<dim>" (dim from 16 to 65536), or '
+        "the name of a model folder in the directory the server allows (`sleuth serve --models`).",
+        # Checked by the server's allow-list (which may take model folder names as well).
+        json_schema_extra={"pattern": BUILT_IN_PATTERN},
+    )
+    config: ConfigIn | None = Field(
+        None, description="A CollectionConfig as JSON: text_fields, bm25, dense, fusion, late..."
     )
 
 
 class CollectionSummary(BaseModel):
     name: str
-    items: int
+    status: Literal["ok", "unavailable"] = Field(
+        description="unavailable: it cannot be opened (see reason); its requests answer 503."
+    )
+    items: int | None = Field(None, description="Absent when unavailable.")
+    reason: str | None = Field(None, description="Why it cannot be opened.")
 
 
 class CollectionList(BaseModel):
@@ -93,11 +131,13 @@ class ItemIn(BaseModel):
         },
     )
 
-    id: str
+    id: str = Field(min_length=1, max_length=MAX_ID_LENGTH, pattern=ID_PATTERN)
 
 
 class ItemsWrite(_Strict):
-    items: list[ItemIn] = Field(description="Written in one transaction: all or none.")
+    items: list[ItemIn] = Field(
+        min_length=1, description="Written in one transaction: all or none."
+    )
     mode: Literal["upsert", "add"] = Field(
         "upsert", description="upsert replaces existing ids; add refuses them (409)."
     )
@@ -112,7 +152,7 @@ class WriteResultOut(BaseModel):
 
 
 class SearchRequest(_Strict):
-    query: str = Field(min_length=1, max_length=MAX_QUERY_CHARS)
+    query: str = Field(min_length=1, max_length=MAX_QUERY_CHARS, pattern=NOT_BLANK)
     k: int = Field(10, ge=1, le=MAX_K)
     mode: Mode = "hybrid"
     where: dict[str, Any] | None = Field(
@@ -124,16 +164,32 @@ class SearchRequest(_Strict):
 
 
 class EventIn(_Strict):
-    user: str = Field(min_length=1, max_length=512)
-    item: str = Field(min_length=1, max_length=512)
-    kind: str = Field("view", description="One of the collection's recommend.event_weights.")
-    value: float | None = None
-    ts: float | str | None = Field(None, description="Epoch seconds or ISO 8601; default now.")
-    event_id: str | None = Field(None, description="Makes a retried write idempotent.")
+    user: str = Field(min_length=1, max_length=MAX_USER_LENGTH, pattern=NOT_BLANK)
+    item: str = Field(min_length=1, max_length=MAX_USER_LENGTH, pattern=NOT_BLANK)
+    kind: str = Field(
+        "view",
+        description="One of the collection's recommend.event_weights (the defaults listed; a "
+        "collection configured with others takes its own).",
+        json_schema_extra={"enum": list(DEFAULT_EVENT_WEIGHTS)},
+    )
+    value: float | None = Field(None, ge=-1e9, le=1e9, allow_inf_nan=False)
+    # Epoch seconds of years 1 to 9999, as the date-time strings: times far beyond would
+    # overflow the recency arithmetic of recommendations.
+    ts: Annotated[float, Field(ge=-62_135_596_800, le=253_402_300_799)] | dt.datetime | None = (
+        Field(
+            None,
+            description="Epoch seconds or an ISO 8601 date-time (UTC if no offset); default now.",
+        )
+    )
+    event_id: str | None = Field(
+        None, min_length=1, max_length=MAX_USER_LENGTH, description="Makes a retry idempotent."
+    )
 
 
 class EventsWrite(_Strict):
-    events: list[EventIn] = Field(description="Recorded in one transaction: all or none.")
+    events: list[EventIn] = Field(
+        min_length=1, description="Recorded in one transaction: all or none."
+    )
 
 
 class RecordResultOut(BaseModel):
@@ -142,7 +198,7 @@ class RecordResultOut(BaseModel):
 
 
 class RecommendRequest(_Strict):
-    user: str = Field(min_length=1, max_length=512)
+    user: str = Field(min_length=1, max_length=MAX_USER_LENGTH, pattern=NOT_BLANK)
     k: int = Field(10, ge=1, le=MAX_K)
     where: dict[str, Any] | None = None
     exclude_seen: bool = True

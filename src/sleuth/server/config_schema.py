@@ -1,0 +1,153 @@
+"""The ``config`` of ``POST /collections`` as a schema: every key, its type and its range, so
+that the OpenAPI document says what the server accepts. The ranges are the engine's
+(``sleuth.config``) or narrower, chosen so that no configuration a client sends can exhaust
+the server's memory; the engine validates again when it builds the ``CollectionConfig``."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated, Literal
+
+import Stemmer
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
+
+from sleuth.config import DEFAULT_EVENT_WEIGHTS, DEFAULT_SOURCE_WEIGHTS, TOKEN_DTYPES
+from sleuth.server.encoders import BUILT_IN_PATTERN
+
+__all__ = ["ConfigIn"]
+
+FIELD_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,63}$"
+RESERVED = ("id", "and", "or", "not")
+if TYPE_CHECKING:  # the names are known at run time only
+    StemmerName = str
+    SourceName = str
+else:
+    StemmerName = Literal[tuple(Stemmer.algorithms())]
+    SourceName = Literal[tuple(DEFAULT_SOURCE_WEIGHTS)]
+KindName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")]
+
+
+def _number_not_text(value: object) -> object:
+    if isinstance(value, str | bool):
+        raise ValueError("must be a number")
+    return value
+
+
+# JSON Schema's integer includes 207.0; strict mode alone would refuse it, lax mode takes "207".
+Int = Annotated[int, BeforeValidator(_number_not_text), Field(strict=False)]
+Weight = Annotated[float, Field(ge=0.0, le=1000.0, allow_inf_nan=False)]
+Dtype = Literal[TOKEN_DTYPES]  # type: ignore[valid-type]
+
+
+class _Section(BaseModel):
+    # strict: "10" is not 10 and "no" is not a boolean; an int is still a float.
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class BM25In(_Section):
+    k1: float = Field(default=1.5, gt=0.0, le=100.0, allow_inf_nan=False)
+    b: float = Field(default=0.75, ge=0.0, le=1.0)
+    stemmer: StemmerName | None = "english"
+    stopwords: Literal["english"] | None = "english"
+
+
+class DenseIn(_Section):
+    exact_threshold: Int = Field(default=20_000, ge=1, le=10_000_000)
+    hnsw_m: Int = Field(default=32, ge=2, le=128)
+    ef_construction: Int = Field(default=200, ge=1, le=4096)
+    ef_search: Int = Field(default=128, ge=1, le=4096)
+    filter_exact_below: Int = Field(default=5_000, ge=0, le=10_000_000)
+
+
+class FusionIn(_Section):
+    method: Literal["rrf", "score"] = "score"
+    rrf_k: Int = Field(default=60, ge=0, le=100_000)
+    weights: list[Weight] = Field(default=[1.0, 1.0], min_length=2, max_length=2)
+    normalization: Literal["minmax", "zscore"] = "zscore"
+    alpha: float = Field(default=0.5, ge=0.0, le=1.0)
+    adaptive: bool = False
+    depth: Int = Field(default=100, ge=1, le=1000)
+
+
+class MuveraIn(_Section):
+    k_sim: Int = Field(default=5, ge=0, le=6)
+    d_proj: Int = Field(default=16, ge=1, le=16)  # at most the least token dim
+    r_reps: Int = Field(default=20, ge=1, le=32)
+    fill_empty: bool = True
+    seed: Int = Field(default=42, ge=0, le=2**32 - 1)  # exact as a JSON number anywhere
+
+
+class LateIn(_Section):
+    enabled: bool = False
+    drop_punctuation: bool = True
+    drop_stopwords: bool = False
+    projection_dim: (
+        Annotated[int, Field(ge=16, le=4096, strict=False), BeforeValidator(_number_not_text)]
+        | None
+    ) = None
+    pool_factor: Int = Field(default=1, ge=1, le=16)
+    dtype: Dtype = "float16"
+    rerank_depth: Int = Field(default=100, ge=1, le=1000)
+    rerank_weight: float = Field(default=0.5, ge=0.0, le=1.0)
+    muvera: MuveraIn = MuveraIn()
+
+
+class RecommendIn(_Section):
+    event_weights: dict[KindName, Weight] = Field(
+        default_factory=lambda: dict(DEFAULT_EVENT_WEIGHTS),
+        min_length=1,
+        max_length=64,
+        json_schema_extra={"additionalProperties": False},  # only the named kinds' pattern
+    )
+    sources: dict[SourceName, Weight] = Field(default_factory=lambda: dict(DEFAULT_SOURCE_WEIGHTS))
+    depth: Int = Field(default=200, ge=1, le=1000)
+    popularity_half_life_days: float | None = Field(default=30.0, ge=0.01, le=36_500.0)
+    refit_growth: float = Field(default=0.1, ge=0.0, le=100.0)
+
+
+class ConfigIn(_Section):
+    """A ``CollectionConfig`` as JSON; absent keys take their defaults."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        strict=True,
+        json_schema_extra={
+            "examples": [{"text_fields": ["title", "text"], "fusion": {"method": "rrf"}}]
+        },
+    )
+
+    text_fields: list[Annotated[str, StringConstraints(pattern=FIELD_PATTERN)]] = Field(
+        ["title", "text"],
+        min_length=1,
+        max_length=16,
+        description=f"Field names, not {', '.join(RESERVED)}.",
+        json_schema_extra={
+            "uniqueItems": True,
+            "items": {"type": "string", "pattern": FIELD_PATTERN, "not": {"enum": list(RESERVED)}},
+        },
+    )
+    encoder: str | None = Field(
+        None,
+        description="As the request's encoder.",
+        json_schema_extra={"pattern": BUILT_IN_PATTERN},
+    )
+    bm25: BM25In = BM25In()
+    dense: DenseIn = DenseIn()
+    fusion: FusionIn = FusionIn()
+    recommend: RecommendIn = RecommendIn()
+    late: LateIn = LateIn()
+
+    @model_validator(mode="after")
+    def _fields(self) -> ConfigIn:
+        reserved = sorted(set(self.text_fields) & set(RESERVED))
+        if reserved:
+            raise ValueError(f"text_fields: {', '.join(reserved)} are reserved names")
+        if len(set(self.text_fields)) != len(self.text_fields):
+            raise ValueError("text_fields: each field once")
+        return self
