@@ -35,6 +35,31 @@ MAX_TEXT_FIELDS = 32
 MAX_FIELD_NAME = 256
 MAX_EVENT_KINDS = 64
 
+# Every numeric range, by field path: the checks below and the server's schema of a config
+# (``sleuth.server.config_schema``) both read them, so the two cannot drift apart.
+RANGES: dict[str, tuple[float, float]] = {
+    "bm25.k1": (0.0, 100.0),  # k1 > 0
+    "bm25.b": (0.0, 1.0),
+    "dense.exact_threshold": (1, MAX_COUNT),
+    "dense.hnsw_m": (4, 128),  # faiss HNSW keeps 2 * hnsw_m neighbours per vector
+    "dense.ef_construction": (8, 4096),
+    "dense.ef_search": (1, MAX_DEPTH),
+    "dense.filter_exact_below": (0, MAX_COUNT),
+    "fusion.alpha": (0.0, 1.0),
+    "fusion.rrf_k": (0, 1_000_000),
+    "fusion.weights": (0.0, MAX_WEIGHT),
+    "fusion.depth": (1, MAX_DEPTH),
+    "late.projection_dim": (8, 4096),
+    "late.pool_factor": (1, 16),
+    "late.rerank_weight": (0.0, 1.0),
+    "late.rerank_depth": (1, MAX_DEPTH),
+    "recommend.weights": (0.0, MAX_WEIGHT),  # event and source weights
+    "recommend.depth": (1, MAX_DEPTH),
+    "recommend.popularity_half_life_days": (0.0, MAX_WEIGHT),  # > 0
+    "recommend.refit_growth": (0.0, MAX_WEIGHT),
+}
+OPEN_BELOW = frozenset({"bm25.k1", "recommend.popularity_half_life_days"})  # lo excluded
+
 
 def _from_dict(cls: type[T], data: Any, path: str) -> T:
     """``cls`` from a JSON object: nested configs from nested objects, lists as tuples."""
@@ -81,6 +106,20 @@ class _Config:
     def _path(self, name: str) -> str:
         return f"{self._section}.{name}" if self._section else name
 
+    def _int(self, name: str, *, optional: bool = False) -> None:
+        """Check field ``name`` against its ``RANGES`` entry and store it canonically."""
+        path = self._path(name)
+        lo, hi = RANGES[path]
+        self._set(name, check_int(getattr(self, name), path, int(lo), int(hi), optional=optional))
+
+    def _float(self, name: str, *, optional: bool = False) -> None:
+        path = self._path(name)
+        lo, hi = RANGES[path]
+        value = check_float(
+            getattr(self, name), path, lo, hi, lo_open=path in OPEN_BELOW, optional=optional
+        )
+        self._set(name, value)
+
 
 @dataclass(frozen=True, kw_only=True)
 class BM25Config(_Config):
@@ -94,8 +133,8 @@ class BM25Config(_Config):
     _section = "bm25"
 
     def __post_init__(self) -> None:
-        self._set("k1", check_float(self.k1, "bm25.k1", 0.0, 100.0, lo_open=True))
-        self._set("b", check_float(self.b, "bm25.b", 0.0, 1.0))
+        self._float("k1")
+        self._float("b")
         check_choice(self.stemmer, "bm25.stemmer", [*Stemmer.algorithms(), None])
         check_choice(self.stopwords, "bm25.stopwords", [*STOPWORD_LISTS, None])
 
@@ -114,20 +153,9 @@ class DenseConfig(_Config):
     _section = "dense"
 
     def __post_init__(self) -> None:
-        self._set(
-            "exact_threshold",
-            check_int(self.exact_threshold, "dense.exact_threshold", 1, MAX_COUNT),
-        )
-        # faiss HNSW keeps 2 * hnsw_m neighbours per vector at the base layer
-        self._set("hnsw_m", check_int(self.hnsw_m, "dense.hnsw_m", 4, 128))
-        self._set(
-            "ef_construction", check_int(self.ef_construction, "dense.ef_construction", 8, 4096)
-        )
-        self._set("ef_search", check_int(self.ef_search, "dense.ef_search", 1, MAX_DEPTH))
-        self._set(
-            "filter_exact_below",
-            check_int(self.filter_exact_below, "dense.filter_exact_below", 0, MAX_COUNT),
-        )
+        for name in ("exact_threshold", "hnsw_m", "ef_construction", "ef_search"):
+            self._int(name)
+        self._int("filter_exact_below")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -153,8 +181,8 @@ class FusionConfig(_Config):
     def __post_init__(self) -> None:
         check_choice(self.method, "fusion.method", ("rrf", "score"))
         check_choice(self.normalization, "fusion.normalization", ("minmax", "zscore"))
-        self._set("alpha", check_float(self.alpha, "fusion.alpha", 0.0, 1.0))
-        self._set("rrf_k", check_int(self.rrf_k, "fusion.rrf_k", 0, 1_000_000))
+        self._float("alpha")
+        self._int("rrf_k")
         if not isinstance(self.weights, tuple | list) or len(self.weights) != 2:
             raise InvalidInput(
                 f"fusion.weights must be two numbers (lexical, dense), got {self.weights!r:.80}",
@@ -162,10 +190,12 @@ class FusionConfig(_Config):
             )
         self._set(
             "weights",
-            tuple(check_float(w, "fusion.weights", 0.0, MAX_WEIGHT) for w in self.weights),
+            tuple(
+                check_float(w, "fusion.weights", *RANGES["fusion.weights"]) for w in self.weights
+            ),
         )
         self._set("adaptive", check_bool(self.adaptive, "fusion.adaptive"))
-        self._set("depth", check_int(self.depth, "fusion.depth", 1, MAX_DEPTH))
+        self._int("depth")
 
 
 TOKEN_DTYPES = ("float16", "int8")
@@ -203,13 +233,10 @@ class LateConfig(_Config):
         for name in ("enabled", "drop_punctuation", "drop_stopwords"):
             self._set(name, check_bool(getattr(self, name), f"late.{name}"))
         check_choice(self.dtype, "late.dtype", TOKEN_DTYPES)
-        self._set(
-            "projection_dim",
-            check_int(self.projection_dim, "late.projection_dim", 8, 4096, optional=True),
-        )
-        self._set("pool_factor", check_int(self.pool_factor, "late.pool_factor", 1, 16))
-        self._set("rerank_weight", check_float(self.rerank_weight, "late.rerank_weight", 0.0, 1.0))
-        self._set("rerank_depth", check_int(self.rerank_depth, "late.rerank_depth", 1, MAX_DEPTH))
+        self._int("projection_dim", optional=True)
+        self._int("pool_factor")
+        self._float("rerank_weight")
+        self._int("rerank_depth")
         if not isinstance(self.muvera, MuveraConfig):
             raise InvalidInput(
                 "late.muvera must be an object of MUVERA parameters", field="late.muvera"
@@ -266,22 +293,9 @@ class RecommendConfig(_Config):
         self._set(
             "sources", _weights(self.sources, "recommend.sources", tuple(DEFAULT_SOURCE_WEIGHTS))
         )
-        self._set("depth", check_int(self.depth, "recommend.depth", 1, MAX_DEPTH))
-        self._set(
-            "popularity_half_life_days",
-            check_float(
-                self.popularity_half_life_days,
-                "recommend.popularity_half_life_days",
-                0.0,
-                MAX_WEIGHT,
-                lo_open=True,
-                optional=True,
-            ),
-        )
-        self._set(
-            "refit_growth",
-            check_float(self.refit_growth, "recommend.refit_growth", 0.0, MAX_WEIGHT),
-        )
+        self._int("depth")
+        self._float("popularity_half_life_days", optional=True)
+        self._float("refit_growth")
 
 
 def _weights(value: Any, path: str, known: tuple[str, ...] | None) -> dict[str, float]:
@@ -297,7 +311,8 @@ def _weights(value: Any, path: str, known: tuple[str, ...] | None) -> dict[str, 
         if known is not None:
             check_choice(name, f"{path} key", known)
         check_name(name, f"{path} key", 64)
-        out[name] = check_float(weight, f"{path}.{name}", 0.0, MAX_WEIGHT)  # type: ignore[assignment]
+        lo, hi = RANGES["recommend.weights"]
+        out[name] = check_float(weight, f"{path}.{name}", lo, hi)  # type: ignore[assignment]
     return out
 
 

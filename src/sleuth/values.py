@@ -39,13 +39,13 @@ MAX_ATTR_LIST = 1000  # elements of a list attribute
 # Attributes are float64 columns: integers beyond 2**53 would silently lose exactness.
 MAX_EXACT_INT = 2**53
 
-# Date-times: ISO 8601, a calendar date from 0001-01-02 to 9999-12-30 and a UTC offset of at
-# most 18 hours (ISO 8601's and java.time's bound). With any such offset the instant stays
+# Date-times: ISO 8601, a calendar date from 0001-01-02 to 9999-12-30 and a UTC offset of
+# whole minutes below a day (RFC 3339's and Python's bound). With any such offset the instant stays
 # within datetime's years 1..9999, so the conversion to UTC seconds can never overflow.
 MIN_DATE = dt.date(1, 1, 2)
 MAX_DATE = dt.date(9999, 12, 30)
-MAX_OFFSET = dt.timedelta(hours=18)
-DATE_RANGE = "dates from 0001-01-02 to 9999-12-30, UTC offsets up to +-18:00"
+MAX_OFFSET = dt.timedelta(hours=23, minutes=59)
+DATE_RANGE = "dates from 0001-01-02 to 9999-12-30, UTC offsets up to +-23:59"
 # The instants those allow, in epoch seconds (also the range of a numeric event ``ts``).
 MIN_TIMESTAMP = (dt.datetime.combine(MIN_DATE, dt.time(), dt.UTC) - MAX_OFFSET).timestamp()
 MAX_TIMESTAMP = (dt.datetime.combine(MAX_DATE, dt.time.max, dt.UTC) + MAX_OFFSET).timestamp()
@@ -89,7 +89,8 @@ def parse_datetime(value: str | dt.datetime) -> dt.datetime:
         parsed = parsed.replace(tzinfo=dt.UTC)
     elif abs(offset) > MAX_OFFSET or offset % dt.timedelta(minutes=1):
         raise InvalidInput(
-            f"{_shown(value)} has a UTC offset of {offset}; allowed: whole minutes up to +-18:00"
+            f"{_shown(value)} has a UTC offset of {_offset(offset)}; allowed: whole minutes up "
+            "to +-23:59"
         )
     if not MIN_DATE <= parsed.date() <= MAX_DATE:
         raise InvalidInput(f"{_shown(value)} is out of range; allowed: {DATE_RANGE}")
@@ -135,3 +136,12 @@ def check_number(value: Any, what: str) -> float:
     if not math.isfinite(value):
         raise InvalidInput(f"{what} must be a finite number, got {value!r}")
     return value
+
+
+def _offset(offset: dt.timedelta) -> str:
+    """``+05:30`` / ``-18:22`` (a timedelta prints -18:22 as "-1 day, 5:38:00")."""
+    sign = "-" if offset < dt.timedelta(0) else "+"
+    seconds = int(abs(offset).total_seconds())
+    hours, rest = divmod(seconds, 3600)
+    minutes, seconds = divmod(rest, 60)
+    return f"{sign}{hours:02d}:{minutes:02d}" + (f":{seconds:02d}" if seconds else "")

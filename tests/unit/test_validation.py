@@ -40,8 +40,7 @@ BAD_DATES = [
     ("0001-01-01", "out of range"),  # an offset could take it below year 1
     ("9999-12-31T00:00Z", "out of range"),
     ("2024-01-01T00:00+99:99", "not a valid date-time"),
-    ("2024-01-01T00:00+18:30", "UTC offset of 18:30:00"),
-    ("2024-01-01T00:00-19:00", "UTC offset of"),
+    ("2024-01-01T00:00-24:00", "not a valid date-time"),
 ]
 
 
@@ -58,8 +57,8 @@ def test_impossible_dates_are_invalid_input(text: str, reason: str) -> None:
         ("2024-02-29", dt.datetime(2024, 2, 29, tzinfo=dt.UTC)),
         ("2024-02-29T12:30:15.25Z", dt.datetime(2024, 2, 29, 12, 30, 15, 250000, tzinfo=dt.UTC)),
         ("2024-01-01T10:00+0530", dt.datetime(2024, 1, 1, 4, 30, tzinfo=dt.UTC)),
-        ("0001-01-02T00:00+18:00", dt.datetime(1, 1, 1, 6, 0, tzinfo=dt.UTC)),  # the edges:
-        ("9999-12-30T23:59-18:00", dt.datetime(9999, 12, 31, 17, 59, tzinfo=dt.UTC)),  # in UTC
+        ("0001-01-02T00:00+23:59", dt.datetime(1, 1, 1, 0, 1, tzinfo=dt.UTC)),  # the edges:
+        ("9999-12-30T23:59-23:59", dt.datetime(9999, 12, 31, 23, 58, tzinfo=dt.UTC)),  # in UTC
     ],
 )
 def test_valid_dates_convert_to_the_right_instant(text: str, expected: dt.datetime) -> None:
@@ -239,10 +238,10 @@ def test_lone_surrogates_anywhere_in_a_request_are_a_422_not_a_500(tmp_path: Pat
     bodies = [
         ("/collections/docs/search", r'{"query": "x", "where": {"\ud800": 1}}', "filter key"),
         ("/collections/docs/search", r'{"query": "x", "where": {"color": {"\ud800": 1}}}', "op"),
-        ("/collections/docs/items", r'{"items": [{"id": "a\ud800", "text": "x"}]}', "item id"),
+        ("/collections/docs/items", r'{"items": [{"id": "a\ud800", "text": "x"}]}', ".id"),
         ("/collections/docs/items", r'{"items": [{"text": "x", "\ud800": 1}]}', ""),
         ("/collections/docs/events", r'{"events": [{"user": "u", "item": "i", "\udc00": 1}]}', ""),
-        ("/collections", r'{"name": "n", "config": {"\ud800": 1}}', "unknown key"),
+        ("/collections", r'{"name": "n", "config": {"\ud800": 1}}', "config"),
     ]
     with live_server(engine) as url, httpx.Client(base_url=url, timeout=30) as client:
         for path, body, message in bodies:
@@ -276,8 +275,8 @@ DATE_SHAPED = st.builds(
 
 @settings(max_examples=500, deadline=None)
 @given(text=DATE_SHAPED)
-@example(text="0001-01-02T00:00+18:00")  # the earliest and latest instants allowed
-@example(text="9999-12-30T23:59-18:00")
+@example(text="0001-01-02T00:00+23:59")  # the earliest and latest instants allowed
+@example(text="9999-12-30T23:59-23:59")
 def test_a_date_shaped_string_is_a_timestamp_in_range_or_invalid_input(text: str) -> None:
     """Whatever the digits: never an OverflowError or a bare ValueError, never out of range."""
     try:
@@ -293,7 +292,7 @@ def test_a_date_shaped_string_is_a_timestamp_in_range_or_invalid_input(text: str
 @settings(max_examples=300, deadline=None)
 @given(
     when=st.datetimes(dt.datetime(1, 1, 2), dt.datetime(9999, 12, 30, 23, 59)),
-    minutes=st.integers(-18 * 60, 18 * 60),
+    minutes=st.integers(-(24 * 60 - 1), 24 * 60 - 1),
 )
 def test_every_date_time_in_the_documented_range_is_accepted(
     when: dt.datetime, minutes: int

@@ -5,7 +5,7 @@ the server's memory; the engine validates again when it builds the ``CollectionC
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import Stemmer
 from pydantic import (
@@ -17,7 +17,13 @@ from pydantic import (
     model_validator,
 )
 
-from sleuth.config import DEFAULT_EVENT_WEIGHTS, DEFAULT_SOURCE_WEIGHTS, TOKEN_DTYPES
+from sleuth.config import (
+    DEFAULT_EVENT_WEIGHTS,
+    DEFAULT_SOURCE_WEIGHTS,
+    OPEN_BELOW,
+    RANGES,
+    TOKEN_DTYPES,
+)
 from sleuth.server.encoders import BUILT_IN_PATTERN
 
 __all__ = ["ConfigIn"]
@@ -41,7 +47,18 @@ def _number_not_text(value: object) -> object:
 
 # JSON Schema's integer includes 207.0; strict mode alone would refuse it, lax mode takes "207".
 Int = Annotated[int, BeforeValidator(_number_not_text), Field(strict=False)]
-Weight = Annotated[float, Field(ge=0.0, le=1000.0, allow_inf_nan=False)]
+
+
+def _range(path: str, default: Any) -> Any:
+    """A field bounded as the engine bounds ``path`` (``sleuth.config.RANGES``)."""
+    lo, hi = RANGES[path]
+    if path in OPEN_BELOW:
+        return Field(default=default, gt=lo, le=hi, allow_inf_nan=False)
+    return Field(default=default, ge=lo, le=hi, allow_inf_nan=False)
+
+
+_WEIGHT_LO, _WEIGHT_HI = RANGES["recommend.weights"]
+Weight = Annotated[float, Field(ge=_WEIGHT_LO, le=_WEIGHT_HI, allow_inf_nan=False)]
 Dtype = Literal[TOKEN_DTYPES]  # type: ignore[valid-type]
 
 
@@ -51,31 +68,33 @@ class _Section(BaseModel):
 
 
 class BM25In(_Section):
-    k1: float = Field(default=1.5, gt=0.0, le=100.0, allow_inf_nan=False)
-    b: float = Field(default=0.75, ge=0.0, le=1.0)
+    k1: float = _range("bm25.k1", 1.5)
+    b: float = _range("bm25.b", 0.75)
     stemmer: StemmerName | None = "english"
     stopwords: Literal["english"] | None = "english"
 
 
 class DenseIn(_Section):
-    exact_threshold: Int = Field(default=20_000, ge=1, le=10_000_000)
-    hnsw_m: Int = Field(default=32, ge=2, le=128)
-    ef_construction: Int = Field(default=200, ge=1, le=4096)
-    ef_search: Int = Field(default=128, ge=1, le=4096)
-    filter_exact_below: Int = Field(default=5_000, ge=0, le=10_000_000)
+    exact_threshold: Int = _range("dense.exact_threshold", 20_000)
+    hnsw_m: Int = _range("dense.hnsw_m", 32)
+    ef_construction: Int = _range("dense.ef_construction", 200)
+    ef_search: Int = _range("dense.ef_search", 128)
+    filter_exact_below: Int = _range("dense.filter_exact_below", 5_000)
 
 
 class FusionIn(_Section):
     method: Literal["rrf", "score"] = "score"
-    rrf_k: Int = Field(default=60, ge=0, le=100_000)
+    rrf_k: Int = _range("fusion.rrf_k", 60)
     weights: list[Weight] = Field(default=[1.0, 1.0], min_length=2, max_length=2)
     normalization: Literal["minmax", "zscore"] = "zscore"
-    alpha: float = Field(default=0.5, ge=0.0, le=1.0)
+    alpha: float = _range("fusion.alpha", 0.5)
     adaptive: bool = False
-    depth: Int = Field(default=100, ge=1, le=1000)
+    depth: Int = _range("fusion.depth", 100)
 
 
 class MuveraIn(_Section):
+    # The engine bounds the product r_reps * 2**k_sim * d_proj, which a schema cannot say:
+    # these per-key bounds keep every combination inside it (at most 32 * 64 * 16 = 32,768).
     k_sim: Int = Field(default=5, ge=0, le=6)
     d_proj: Int = Field(default=16, ge=1, le=16)  # at most the least token dim
     r_reps: Int = Field(default=20, ge=1, le=32)
@@ -91,10 +110,10 @@ class LateIn(_Section):
         Annotated[int, Field(ge=16, le=4096, strict=False), BeforeValidator(_number_not_text)]
         | None
     ) = None
-    pool_factor: Int = Field(default=1, ge=1, le=16)
+    pool_factor: Int = _range("late.pool_factor", 1)
     dtype: Dtype = "float16"
-    rerank_depth: Int = Field(default=100, ge=1, le=1000)
-    rerank_weight: float = Field(default=0.5, ge=0.0, le=1.0)
+    rerank_depth: Int = _range("late.rerank_depth", 100)
+    rerank_weight: float = _range("late.rerank_weight", 0.5)
     muvera: MuveraIn = MuveraIn()
 
 
@@ -106,9 +125,9 @@ class RecommendIn(_Section):
         json_schema_extra={"additionalProperties": False},  # only the named kinds' pattern
     )
     sources: dict[SourceName, Weight] = Field(default_factory=lambda: dict(DEFAULT_SOURCE_WEIGHTS))
-    depth: Int = Field(default=200, ge=1, le=1000)
-    popularity_half_life_days: float | None = Field(default=30.0, ge=0.01, le=36_500.0)
-    refit_growth: float = Field(default=0.1, ge=0.0, le=100.0)
+    depth: Int = _range("recommend.depth", 200)
+    popularity_half_life_days: float | None = _range("recommend.popularity_half_life_days", 30.0)
+    refit_growth: float = _range("recommend.refit_growth", 0.1)
 
 
 class ConfigIn(_Section):

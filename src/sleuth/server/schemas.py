@@ -6,7 +6,7 @@ import datetime as dt
 from typing import Annotated, Any, Literal
 
 from fastapi import Path
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from sleuth.catalog import NAME_PATTERN
 from sleuth.config import DEFAULT_EVENT_WEIGHTS
@@ -14,6 +14,22 @@ from sleuth.engine import MAX_K, MAX_QUERY_CHARS
 from sleuth.server.config_schema import ConfigIn
 from sleuth.server.encoders import BUILT_IN_PATTERN
 from sleuth.types import MAX_ID_LENGTH, MAX_USER_LENGTH
+from sleuth.values import MAX_TIMESTAMP, MIN_TIMESTAMP
+
+_YEARS = r"^(1[0-9]{3}|[2-8][0-9]{3}|9[0-8][0-9]{2})-"
+
+
+def _year_in_range(value: dt.datetime) -> dt.datetime:
+    if not 1000 <= value.year <= 9899:
+        raise ValueError("the year of a date-time must be from 1000 to 9899")
+    return value
+
+
+EventTime = Annotated[
+    dt.datetime,
+    AfterValidator(_year_in_range),
+    Field(strict=False, json_schema_extra={"pattern": _YEARS}),  # from a JSON string
+]
 
 __all__ = [
     "CollectionCreate",
@@ -58,7 +74,8 @@ Mode = Literal["lexical", "dense", "hybrid", "hybrid+maxsim", "muvera", "maxsim-
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # strict: true is not 1, "10" is not 10 (JSON Schema says so; an int is still a float)
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class ErrorBody(BaseModel):
@@ -173,13 +190,12 @@ class EventIn(_Strict):
         json_schema_extra={"enum": list(DEFAULT_EVENT_WEIGHTS)},
     )
     value: float | None = Field(None, ge=-1e9, le=1e9, allow_inf_nan=False)
-    # Epoch seconds of years 1 to 9999, as the date-time strings: times far beyond would
-    # overflow the recency arithmetic of recommendations.
-    ts: Annotated[float, Field(ge=-62_135_596_800, le=253_402_300_799)] | dt.datetime | None = (
-        Field(
-            None,
-            description="Epoch seconds or an ISO 8601 date-time (UTC if no offset); default now.",
-        )
+    # The engine's instants (sleuth.values); date-time strings from year 1000 to 9899, a range
+    # a schema can state (the engine's own ends mid-day at 0001-01-02 and 9999-12-30).
+    ts: Annotated[float, Field(ge=MIN_TIMESTAMP, le=MAX_TIMESTAMP)] | EventTime | None = Field(
+        None,
+        description="Epoch seconds or an ISO 8601 date-time from year 1000 to 9899 (UTC if no "
+        "offset); default now.",
     )
     event_id: str | None = Field(
         None, min_length=1, max_length=MAX_USER_LENGTH, description="Makes a retry idempotent."
