@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import math
 import threading
 import time
 import warnings
@@ -704,6 +705,7 @@ class Collection:
         timings["fetch_ms"] = _ms(t)
         timings["total_ms"] = _ms(t0)
         out = []
+        unscorable: list[str] = []
         for qi, (docnos, scores) in enumerate(results):
             ranks = None
             if per_source is not None:
@@ -715,6 +717,9 @@ class Collection:
             for docno, score in zip(docnos.tolist(), scores.tolist()):
                 item = stored.get(docno)
                 if item is None:  # deleted by another process since the search: skip it
+                    continue
+                if not math.isfinite(score):  # the last guard: NaN/inf is never served
+                    unscorable.append(item.item.id)
                     continue
                 explain = None
                 if ranks is not None:
@@ -728,6 +733,8 @@ class Collection:
                         "score": score,
                         "timings_ms": dict(timings),
                     }
+                    if "hybrid" in ranks and "maxsim" in ranks and docno not in ranks["maxsim"]:
+                        explain["maxsim"] = _NO_ITEM_TOKENS if ranks["maxsim"] else _NO_QUERY_TOKENS
                 hits.append(
                     Hit(
                         id=item.item.id,
@@ -738,6 +745,13 @@ class Collection:
                     )
                 )
             out.append(hits)
+        if unscorable:
+            warnings.warn(
+                f"left out {len(unscorable)} hits whose score was not finite (a bug; please "
+                f"report it): {', '.join(map(repr, unscorable[:5]))}",
+                RuntimeWarning,
+                stacklevel=3,
+            )
         return out
 
     def similar(
@@ -996,6 +1010,12 @@ def _mmr(
         picked.append(best)
         closest = np.maximum(closest, sim[best])
     return docnos[picked], scores[picked]
+
+
+# What ``explain`` says of a hybrid+maxsim hit that MaxSim could not score (see _fuse: a
+# missing item counts as the list's lowest score, so it keeps its fused rank among its peers).
+_NO_ITEM_TOKENS = "not scored: the item has no token vectors; ranked by its fused score"
+_NO_QUERY_TOKENS = "not scored: the query has no token vectors; ranked by the fused score"
 
 
 def _docnos(stored: list[StoredItem]) -> np.ndarray:
