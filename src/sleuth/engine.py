@@ -42,6 +42,8 @@ from sleuth.store import (
     StoredItem,
     WriterLock,
 )
+from sleuth.store.diagnose import Problem, damaged_row_problem, diagnose
+from sleuth.store.repair import repair_store
 from sleuth.store.sqlite import WriteResult, check_folder, check_version
 from sleuth.types import Candidates, Event, Hit, Item, parse_event, parse_item
 
@@ -275,6 +277,23 @@ class Collection:
                 self._ix = ix
             self._save(ix)
 
+    def check(self) -> list[Problem]:
+        """Every problem of this collection, reading all of it (``sleuth info``; see
+        ``sleuth.store.diagnose``). ``info()["problems"]`` lists only what was met since open."""
+        return diagnose(self.path)
+
+    def repair(self, *, drop_bad_rows: bool = False) -> dict[str, Any]:
+        """Fix what can be fixed without losing data, then rebuild the indexes; damaged rows
+        are deleted (after a copy to ``quarantine/``) only with ``drop_bad_rows`` (see
+        ``sleuth.store.repair``). Returns what was done and the damaged rows found."""
+        with self._apply, self._writer:
+            report = repair_store(
+                self.store, self.encoder.id, self.dim, drop_bad_rows=drop_bad_rows
+            )
+        self.rebuild()
+        report["done"].append(f"rebuilt the indexes ({self.count()} items)")
+        return report
+
     # -- catching up with the store ----------------------------------------------------------
 
     def _refresh(self, *, wait: bool = True) -> None:
@@ -504,6 +523,13 @@ class Collection:
         docno = self.store.docnos_of([item_id]).get(item_id)
         stored = self.store.items([docno]).get(docno) if docno is not None else None
         if stored is None:
+            damaged = [d.reason for d in self.store.damaged_rows() if d.docno == docno]
+            if damaged:
+                raise NotFound(
+                    f"item {item_id!r} is damaged and left out: {damaged[0]} "
+                    "(see `sleuth info`, `sleuth repair`)",
+                    id=item_id,
+                )
             raise NotFound(f"no item with id {item_id!r}", id=item_id)
         return stored.item
 
@@ -532,6 +558,9 @@ class Collection:
                     **self._late_info(ix),
                 },
                 "config": self.config.to_dict(),
+                # rows met since open that every index and result leaves out; ``check()``
+                # reads the whole collection
+                "problems": [damaged_row_problem(d).to_dict() for d in self.store.damaged_rows()],
             }
 
     @staticmethod
