@@ -51,7 +51,7 @@ def plant(folder: Path, encoder_id: str, dim: int) -> None:
         [(encoder_id, f"hash-{i}", blob) for i, blob in blobs.items()],
     )
     con.execute("INSERT INTO changes (op, docno) VALUES ('add', 987654)")  # no such row
-    con.execute("UPDATE items SET attrs = '{\"released\": \"2024-13-01\"}' WHERE id = ?", (IN_PLACE,))
+    con.execute('UPDATE items SET attrs = \'{"released": "2024-13-01"}\' WHERE id = ?', (IN_PLACE,))
     con.execute("COMMIT")
     con.close()
 
