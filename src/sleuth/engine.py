@@ -24,7 +24,7 @@ import numpy as np
 from sleuth.config import CollectionConfig
 from sleuth.encoders import Encoder, get_encoder
 from sleuth.errors import Conflict, CorruptIndex, InvalidInput, NotFound
-from sleuth.fuse import NORMALIZERS, adaptive_alpha, rrf, weighted_sum
+from sleuth.fuse import NORMALIZERS, adaptive_alpha, normalize_among, rrf, weighted_sum
 from sleuth.indexes.bm25 import BM25Index
 from sleuth.indexes.dense import DenseIndex
 from sleuth.indexes.tokens import TokenIndex
@@ -713,8 +713,14 @@ class Collection:
                     idf = ix.bm25.idf()[ix.bm25.query_terms(text)]
                     alpha = adaptive_alpha(idf, n_docs, fusion.alpha)
                 norm = NORMALIZERS[fusion.normalization]
+                # BM25 returns only matching documents, the others score 0: its list is
+                # normalized among as many candidates as the dense list holds, so a query's
+                # only exact match (a part number) is not a flat, uninformative list.
+                lexical, no_match = normalize_among(norm, lex[1], den[0].size)
                 docnos, scores = weighted_sum(
-                    [(lex[0], norm(lex[1])), (den[0], norm(den[1]))], [1.0 - alpha, alpha]
+                    [(lex[0], lexical), (den[0], norm(den[1]))],
+                    [1.0 - alpha, alpha],
+                    missing=[no_match, None],
                 )
             results.append((docnos[:k], scores[:k]))
         timings["fuse_ms"] = _ms(t)
