@@ -95,6 +95,7 @@ class Store:
         self._write_lock = threading.Lock()
         self._closed = False
         self._damaged: dict[int, DamagedRow] = {}  # by docno: see ``damaged_rows``
+        self._damaged_lock = threading.Lock()
         self._writer = self._connect()
         self._writer.executescript(_SCHEMA)
 
@@ -214,13 +215,17 @@ class Store:
         for row in rows:
             parsed = parse_row(row, types)
             if isinstance(parsed, DamagedRow):
+                # A write may have added or widened an attribute type after ``types`` was
+                # read: judge the row against the current table before setting it aside.
+                parsed = parse_row(row, self.attribute_types())
+            if isinstance(parsed, DamagedRow):
                 self._set_aside(parsed)
             else:
                 out.append(StoredItem(docno=row[0], item=parsed, hash=row[4]))
         return out
 
     def _set_aside(self, bad: DamagedRow) -> None:
-        with self._write_lock:
+        with self._damaged_lock:
             known = self._damaged.get(bad.docno)
             self._damaged[bad.docno] = bad
         if known is None:  # once per row and process, not at every read
@@ -233,10 +238,10 @@ class Store:
     def damaged_rows(self) -> list[DamagedRow]:
         """The damaged rows this process has met (and that are still stored), by docno.
         ``scan_damaged`` reads every row to find them all."""
-        with self._write_lock:
+        with self._damaged_lock:
             known = dict(self._damaged)
         still = self._present(list(known))
-        with self._write_lock:
+        with self._damaged_lock:
             for docno in set(known) - still:  # deleted or replaced since
                 self._damaged.pop(docno, None)
         return [known[d] for d in sorted(still)]
