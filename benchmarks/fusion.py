@@ -15,7 +15,7 @@ from ranx import Qrels, Run, evaluate, fuse
 
 import sleuth
 from sleuth.evaluate.beir import evaluate_beir
-from sleuth.fuse import NORMALIZERS, adaptive_alpha, rrf, weighted_sum
+from sleuth.fuse import NORMALIZERS, adaptive_alpha, normalize_among, rrf, weighted_sum
 from sleuth.io.readers import read_beir
 from sleuth.retrieve import QueryBatch
 
@@ -31,7 +31,9 @@ def configs(col: sleuth.Collection) -> dict[str, Any]:
             if adaptive:
                 a = adaptive_alpha(col.bm25.idf()[col.bm25.query_terms(text)], n_docs, alpha)
             f = NORMALIZERS[norm]
-            return weighted_sum([(lex[0], f(lex[1])), (den[0], f(den[1]))], [1 - a, a])
+            lexical, no_match = normalize_among(f, lex[1], den[0].size)  # as Collection._hybrid
+            return weighted_sum([(lex[0], lexical), (den[0], f(den[1]))], [1 - a, a],
+                                missing=[no_match, None])
         return run
 
     out: dict[str, Any] = {

@@ -73,23 +73,40 @@ def hit_map(hits: list[sleuth.Hit]) -> dict[str, float]:
 
 
 def assert_same_hits(a: list[sleuth.Hit], b: list[sleuth.Hit], *, rtol: float = 1e-5) -> None:
-    """Same ranked hits up to float noise: equal scores position by position, and equal ids
-    except among tied scores (then either order is right, and a tie at the cut may keep
-    different members)."""
+    """Same ranked hits up to float noise (see ``assert_same_ranking``)."""
     assert len(a) == len(b), ([h.id for h in a], [h.id for h in b])
-    sa = np.array([h.score for h in a], np.float64)
-    sb = np.array([h.score for h in b], np.float64)
-    np.testing.assert_allclose(sb, sa, rtol=rtol, atol=1e-6)
-    pos_a = {h.id: j for j, h in enumerate(a)}
-    for i, hb in enumerate(b):
-        if a[i].id == hb.id:
+    assert_same_ranking(
+        [h.id for h in a], [h.score for h in a], [h.id for h in b], [h.score for h in b], rtol=rtol
+    )
+
+
+def assert_same_ranking(
+    ids_a: Any, scores_a: Any, ids_b: Any, scores_b: Any, *, rtol: float = 1e-5, atol: float = 1e-6
+) -> None:
+    """Same ranked lists up to float noise: equal scores position by position, and equal ids
+    except among tied scores (then either order is right, and a tie at the cut may keep
+    different members). Two code paths (another BLAS kernel, another shape, another summation
+    order) agree to a few ulps, not bit for bit, so near-ties may swap. 2-D arrays are compared
+    row by row."""
+    sa, sb = np.asarray(scores_a, np.float64), np.asarray(scores_b, np.float64)
+    if sa.ndim == 2:
+        assert np.shape(ids_a) == np.shape(ids_b) == sa.shape == sb.shape
+        for row in range(sa.shape[0]):
+            assert_same_ranking(ids_a[row], sa[row], ids_b[row], sb[row], rtol=rtol, atol=atol)
+        return
+    ids_a, ids_b = list(np.asarray(ids_a).tolist()), list(np.asarray(ids_b).tolist())
+    assert len(ids_a) == len(ids_b) == sa.size == sb.size, (ids_a, ids_b)
+    np.testing.assert_allclose(sb, sa, rtol=rtol, atol=atol)
+    pos_a = {d: j for j, d in enumerate(ids_a)}
+    for i, d in enumerate(ids_b):
+        if ids_a[i] == d:
             continue
-        j = pos_a.get(hb.id)
-        tol = 1e-5 * max(abs(sa[i]), 1.0)
+        j = pos_a.get(d)
+        tol = atol + rtol * max(abs(sa[i]), 1.0)
         if j is not None:
-            assert abs(sa[j] - sa[i]) <= tol, f"{hb.id} at {i} in b but at {j} in a: not a tie"
+            assert abs(sa[j] - sa[i]) <= tol, f"{d} at {i} in b but at {j} in a: not a tie"
         else:
-            assert abs(sa[-1] - sa[i]) <= tol, f"{hb.id} missing from a and not tied at the cut"
+            assert abs(sa[-1] - sa[i]) <= tol, f"{d} missing from a and not tied at the cut"
 
 
 @contextlib.contextmanager

@@ -153,9 +153,55 @@ def delete(
 
 @app.command()
 def info(collection: Collection) -> None:
-    """Sizes, encoder, attribute types and configuration, as JSON."""
-    with _open(collection) as col:
-        print(json.dumps(col.info(), indent=1))
+    """Sizes, encoder, attribute types, configuration and problems, as JSON; what is wrong
+    with a damaged collection, and what can be done, also on stderr."""
+    import warnings
+
+    from sleuth.errors import InvalidCollection
+    from sleuth.store import FATAL, diagnose
+
+    problems = diagnose(collection)
+    fatal = [p for p in problems if p.kind in FATAL]
+    if fatal:
+        print(json.dumps({"problems": [p.to_dict() for p in problems]}, indent=1))
+        raise InvalidCollection(f"{fatal[0].message}; {fatal[0].fix}")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # each damaged part is listed under "problems"
+        with _open(collection) as col:
+            report = col.info()
+    report["problems"] = [p.to_dict() for p in problems]
+    print(json.dumps(report, indent=1))
+    for p in problems:
+        print(f"problem: {p.message} — {p.fix}", file=sys.stderr)
+
+
+@app.command()
+def repair(
+    collection: Collection,
+    drop_bad_rows: Annotated[
+        bool,
+        typer.Option(
+            "--drop-bad-rows",
+            help="Delete damaged item rows (after a copy to quarantine/ in the collection).",
+        ),
+    ] = False,
+) -> None:
+    """Rebuild derived indexes and clear damaged caches; damaged item rows stay in place (left
+    out of results) unless --drop-bad-rows."""
+    from sleuth.store import repair as repair_collection
+
+    report = repair_collection(collection, drop_bad_rows=drop_bad_rows)
+    for row in report["damaged_rows"]:
+        print(f"damaged row: item {row['id']!r}: {row['reason']}", file=sys.stderr)
+    for line in report["done"]:
+        print(line, file=sys.stderr)
+    if report["damaged_rows"] and not drop_bad_rows:
+        print(
+            f"left {len(report['damaged_rows'])} damaged rows in place (no index or result uses "
+            "them; an upsert of the same id replaces one); --drop-bad-rows deletes them after "
+            "a copy to quarantine/",
+            file=sys.stderr,
+        )
 
 
 @app.command()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import math
 import threading
 import time
 import warnings
@@ -23,7 +24,14 @@ import numpy as np
 from sleuth.config import DEFAULT_SOURCE_WEIGHTS, CollectionConfig
 from sleuth.encoders import Encoder, get_encoder
 from sleuth.errors import Conflict, CorruptIndex, InvalidCollection, InvalidInput, NotFound
-from sleuth.fuse import NORMALIZERS, adaptive_alpha, fuse_lists, rrf, weighted_sum
+from sleuth.fuse import (
+    NORMALIZERS,
+    adaptive_alpha,
+    fuse_lists,
+    normalize_among,
+    rrf,
+    weighted_sum,
+)
 from sleuth.indexes.bm25 import BM25Index
 from sleuth.indexes.dense import DenseIndex
 from sleuth.indexes.tokens import TokenIndex
@@ -40,6 +48,8 @@ from sleuth.store import (
     StoredItem,
     WriterLock,
 )
+from sleuth.store.diagnose import Problem, damaged_row_problem, diagnose
+from sleuth.store.repair import repair_store
 from sleuth.store.sqlite import FILENAME, WriteResult, check_folder, check_version
 from sleuth.types import Candidates, Hit, Item, parse_event, parse_item
 from sleuth.values import check_text
@@ -306,6 +316,23 @@ class Collection:
                 self._ix = ix
             self._save(ix)
 
+    def check(self) -> list[Problem]:
+        """Every problem of this collection, reading all of it (``sleuth info``; see
+        ``sleuth.store.diagnose``). ``info()["problems"]`` lists only what was met since open."""
+        return diagnose(self.path)
+
+    def repair(self, *, drop_bad_rows: bool = False) -> dict[str, Any]:
+        """Fix what can be fixed without losing data, then rebuild the indexes; damaged rows
+        are deleted (after a copy to ``quarantine/``) only with ``drop_bad_rows`` (see
+        ``sleuth.store.repair``). Returns what was done and the damaged rows found."""
+        with self._apply, self._writer:
+            report = repair_store(
+                self.store, self.encoder.id, self.dim, drop_bad_rows=drop_bad_rows
+            )
+        self.rebuild()
+        report["done"].append(f"rebuilt the indexes ({self.count()} items)")
+        return report
+
     # -- catching up with the store ----------------------------------------------------------
 
     def _refresh(self, *, wait: bool = True) -> None:
@@ -535,6 +562,13 @@ class Collection:
         docno = self.store.docnos_of([item_id]).get(item_id)
         stored = self.store.items([docno]).get(docno) if docno is not None else None
         if stored is None:
+            damaged = [d.reason for d in self.store.damaged_rows() if d.docno == docno]
+            if damaged:
+                raise NotFound(
+                    f"item {item_id!r} is damaged and left out: {damaged[0]} "
+                    "(see `sleuth info`, `sleuth repair`)",
+                    id=item_id,
+                )
             raise NotFound(f"no item with id {item_id!r}", id=item_id)
         return stored.item
 
@@ -563,6 +597,9 @@ class Collection:
                     **self._late_info(ix),
                 },
                 "config": self.config.to_dict(),
+                # rows met since open that every index and result leaves out; ``check()``
+                # reads the whole collection
+                "problems": [damaged_row_problem(d).to_dict() for d in self.store.damaged_rows()],
             }
 
     @staticmethod
@@ -715,8 +752,14 @@ class Collection:
                     idf = ix.bm25.idf()[ix.bm25.query_terms(text)]
                     alpha = adaptive_alpha(idf, n_docs, fusion.alpha)
                 norm = NORMALIZERS[fusion.normalization]
+                # BM25 returns only matching documents, the others score 0: its list is
+                # normalized among as many candidates as the dense list holds, so a query's
+                # only exact match (a part number) is not a flat, uninformative list.
+                lexical, no_match = normalize_among(norm, lex[1], den[0].size)
                 docnos, scores = weighted_sum(
-                    [(lex[0], norm(lex[1])), (den[0], norm(den[1]))], [1.0 - alpha, alpha]
+                    [(lex[0], lexical), (den[0], norm(den[1]))],
+                    [1.0 - alpha, alpha],
+                    missing=[no_match, None],
                 )
             results.append((docnos[:k], scores[:k]))
         timings["fuse_ms"] = _ms(t)
@@ -736,6 +779,7 @@ class Collection:
         timings["fetch_ms"] = _ms(t)
         timings["total_ms"] = _ms(t0)
         out = []
+        unscorable: list[str] = []
         for qi, (docnos, scores) in enumerate(results):
             ranks = None
             if per_source is not None:
@@ -747,6 +791,9 @@ class Collection:
             for docno, score in zip(docnos.tolist(), scores.tolist()):
                 item = stored.get(docno)
                 if item is None:  # deleted by another process since the search: skip it
+                    continue
+                if not math.isfinite(score):  # the last guard: NaN/inf is never served
+                    unscorable.append(item.item.id)
                     continue
                 explain = None
                 if ranks is not None:
@@ -760,6 +807,8 @@ class Collection:
                         "score": score,
                         "timings_ms": dict(timings),
                     }
+                    if "hybrid" in ranks and "maxsim" in ranks and docno not in ranks["maxsim"]:
+                        explain["maxsim"] = _NO_ITEM_TOKENS if ranks["maxsim"] else _NO_QUERY_TOKENS
                 hits.append(
                     Hit(
                         id=item.item.id,
@@ -770,6 +819,13 @@ class Collection:
                     )
                 )
             out.append(hits)
+        if unscorable:
+            warnings.warn(
+                f"left out {len(unscorable)} hits whose score was not finite (a bug; please "
+                f"report it): {', '.join(map(repr, unscorable[:5]))}",
+                RuntimeWarning,
+                stacklevel=3,
+            )
         return out
 
     def similar(
@@ -971,6 +1027,12 @@ def _delta(
     removed = [c.docno for c in mine if c.op == "del"]
     added = [items[c.docno] for c in mine if c.op == "add" and c.docno in items]
     return removed, added
+
+
+# What ``explain`` says of a hybrid+maxsim hit that MaxSim could not score (see fuse_lists: a
+# missing item counts as the list's lowest score, so it keeps its fused rank among its peers).
+_NO_ITEM_TOKENS = "not scored: the item has no token vectors; ranked by its fused score"
+_NO_QUERY_TOKENS = "not scored: the query has no token vectors; ranked by the fused score"
 
 
 def _docnos(stored: list[StoredItem]) -> np.ndarray:

@@ -8,8 +8,17 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tests.support import assert_same_ranking
 
-from sleuth.fuse import NORMALIZERS, adaptive_alpha, minmax, rrf, weighted_sum, zscore
+from sleuth.fuse import (
+    NORMALIZERS,
+    adaptive_alpha,
+    minmax,
+    normalize_among,
+    rrf,
+    weighted_sum,
+    zscore,
+)
 
 Ranked = tuple[np.ndarray, np.ndarray]
 
@@ -143,6 +152,85 @@ def test_adaptive_alpha() -> None:
 # -- properties -------------------------------------------------------------------------------
 
 
+def test_normalize_among_pads_with_zeros_hand_computed() -> None:
+    # minmax over [2, 1, 0, 0, 0]: the low end is 0, not the list's own minimum
+    out, missing = normalize_among(minmax, np.array([2.0, 1.0]), 5)
+    np.testing.assert_allclose(out, [1.0, 0.5])
+    assert missing == 0.0
+    # zscore over [3, 1, 0, 0]: mean 1, population sd sqrt(1.5)
+    out, missing = normalize_among(zscore, np.array([3.0, 1.0]), 4)
+    sd = math.sqrt(1.5)
+    np.testing.assert_allclose(out, [2.0 / sd, 0.0], rtol=1e-6)
+    assert missing == pytest.approx(-1.0 / sd, rel=1e-6)
+
+
+@pytest.mark.parametrize("norm", sorted(NORMALIZERS))
+def test_normalize_among_a_full_list_is_the_plain_normalization(norm: str) -> None:
+    n = NORMALIZERS[norm]
+    scores = np.array([4.0, 2.5, 2.0])
+    for size in (0, 2, 3):
+        out, missing = normalize_among(n, scores, size)
+        np.testing.assert_array_equal(out, n(scores))  # the same computation
+        assert missing == min(float(n(scores).min()), 0.0)
+    out, missing = normalize_among(n, np.array([]), 10)
+    assert out.shape == (0,) and missing == 0.0
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    scores=st.lists(st.floats(0.01, 50), min_size=1, max_size=30),
+    extra=st.integers(0, 80),
+    norm=st.sampled_from(sorted(NORMALIZERS)),
+)
+def test_normalize_among_equals_normalizing_the_padded_list(
+    scores: list[float], extra: int, norm: str
+) -> None:
+    n = NORMALIZERS[norm]
+    raw = np.array(sorted(scores, reverse=True), np.float32)
+    out, missing = normalize_among(n, raw, raw.size + extra)
+    padded = n(np.concatenate([raw, np.zeros(extra, np.float32)]))
+    np.testing.assert_allclose(out, padded[: raw.size], rtol=1e-5, atol=1e-6)
+    if extra:
+        assert missing == pytest.approx(float(padded[-1]), rel=1e-5, abs=1e-6)
+    assert np.all(np.diff(out) <= 1e-6)  # order kept
+    assert missing <= float(out.min()) + 1e-6  # a document that matched nothing ranks lowest
+
+
+@pytest.mark.parametrize("norm", sorted(NORMALIZERS))
+def test_the_only_exact_match_is_not_outvoted_by_dense_look_alikes(norm: str) -> None:
+    """A part number matched by one product only (BM25 returns a 1-element list) while the
+    dense list (depth 100) ranks that product 90th among look-alikes: hybrid still puts it in
+    its top 10, as its lexical score stands far above the documents matching nothing."""
+    n = NORMALIZERS[norm]
+    rng = np.random.default_rng(3)
+    dense_scores = np.sort(rng.normal(0.5, 0.05, 100))[::-1]
+    dense_scores[0] += 0.25  # one look-alike the model likes a lot
+    dense_docnos = np.arange(100)
+    target = int(dense_docnos[89])
+    lexical, missing = normalize_among(n, np.array([7.5]), 100)
+    docnos, _ = weighted_sum(
+        [(np.array([target]), lexical), (dense_docnos, n(dense_scores))],
+        [0.5, 0.5],
+        missing=[missing, None],
+    )
+    assert target in docnos[:10].tolist()
+    if norm != "zscore":  # min-max gives a lone match 1 either way
+        return
+    # a z-scored list of one is flat (1.0): it loses (the failure this guards against)
+    docnos, _ = weighted_sum(
+        [(np.array([target]), n(np.array([7.5]))), (dense_docnos, n(dense_scores))], [0.5, 0.5]
+    )
+    assert target not in docnos[:10].tolist()
+
+
+def test_weighted_sum_gives_missing_documents_the_given_value() -> None:
+    a = ranked([1, 2], [2.0, 1.0])
+    b = ranked([3], [0.5])
+    docnos, scores = weighted_sum([a, b], [1.0, 1.0], missing=[-3.0, None])
+    got = dict(zip(docnos.tolist(), scores.tolist()))
+    assert got == pytest.approx({1: 2.0, 2: 1.0, 3: -2.5})  # b's own rule: min(0.5, 0) = 0
+
+
 @st.composite
 def ranked_lists(draw: st.DrawFn, max_lists: int = 4) -> list[Ranked]:
     n_lists = draw(st.integers(1, max_lists))
@@ -172,8 +260,7 @@ def test_rrf_is_invariant_to_list_order(lists: list[Ranked], data: st.DataObject
     order = data.draw(st.permutations(range(len(lists))))
     d1, s1 = rrf(lists, k=60, weights=weights)
     d2, s2 = rrf([lists[i] for i in order], k=60, weights=[weights[i] for i in order])
-    np.testing.assert_array_equal(d1, d2)
-    np.testing.assert_array_equal(s1, s2)
+    assert_same_ranking(d1, s1, d2, s2, rtol=1e-9, atol=1e-12)  # sums in another order
     _check_sorted(d1, s1)
     assert set(d1.tolist()) == {d for docnos, _ in lists for d in docnos.tolist()}
 
@@ -185,8 +272,7 @@ def test_weighted_sum_is_invariant_to_list_order(lists: list[Ranked], data: st.D
     order = data.draw(st.permutations(range(len(lists))))
     d1, s1 = weighted_sum(lists, weights)
     d2, s2 = weighted_sum([lists[i] for i in order], [weights[i] for i in order])
-    np.testing.assert_array_equal(d1, d2)
-    np.testing.assert_array_equal(s1, s2)
+    assert_same_ranking(d1, s1, d2, s2, rtol=1e-9, atol=1e-12)  # sums in another order
     _check_sorted(d1, s1)
 
 

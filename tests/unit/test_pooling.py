@@ -119,9 +119,12 @@ def test_pool_documents_pools_each_item() -> None:
     assert out_offsets.dtype == np.int64 and out_offsets.size == offsets.size
     assert out_offsets[4] == out_offsets[3]
     for i in range(offsets.size - 1):
-        np.testing.assert_array_equal(
+        # pool_documents runs BLAS on one thread, this call on the default: equal up to noise
+        np.testing.assert_allclose(
             pooled[out_offsets[i] : out_offsets[i + 1]],
             pool_tokens(tokens[offsets[i] : offsets[i + 1]], 3),
+            rtol=1e-5,
+            atol=1e-6,
         )
 
 

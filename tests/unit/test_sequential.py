@@ -82,7 +82,8 @@ def test_the_newest_event_counts_at_once(trained: SASRec) -> None:
 
 def test_long_histories_are_cut_to_max_len(trained: SASRec) -> None:
     long, recent = trained.score([history(list(range(19)) * 3), history(list(range(11, 19)))])
-    np.testing.assert_array_equal(long, recent)
+    # one batch, two rows: a GEMM may treat rows differently, so equal up to float noise
+    np.testing.assert_allclose(long, recent, rtol=1e-5, atol=1e-6)
 
 
 def test_sampled_loss_learns_too(data: Interactions) -> None:
@@ -181,8 +182,9 @@ def test_warm_start_keeps_old_rows_and_grows_the_table(data: Interactions, train
     np.testing.assert_array_equal(warm.item_embeddings[:N_ITEMS], trained.item_embeddings)
     assert not np.allclose(warm.item_embeddings[N_ITEMS:], 0.0)  # fresh rows, initialized
     old_histories = [history([1, 2, 3]), history([10, 11])]
-    np.testing.assert_array_equal(
-        warm.score(old_histories)[:, :N_ITEMS], trained.score(old_histories)
+    # a wider item table is another matrix shape: equal up to float noise
+    np.testing.assert_allclose(
+        warm.score(old_histories)[:, :N_ITEMS], trained.score(old_histories), rtol=1e-5, atol=1e-6
     )
 
 

@@ -43,9 +43,15 @@ def rrf(lists: Sequence[Ranked], *, k: int = 60, weights: Sequence[float] | None
     return _sorted(docnos, fused)
 
 
-def weighted_sum(lists: Sequence[Ranked], weights: Sequence[float]) -> Ranked:
+def weighted_sum(
+    lists: Sequence[Ranked],
+    weights: Sequence[float],
+    *,
+    missing: Sequence[float | None] | None = None,
+) -> Ranked:
     """Sum of ``w * normalized score``. A document missing from a list ranked below all it
-    returned, so it gets the list's lowest score, or 0 if that is lower (min-max lists: 0).
+    returned, so it gets the list's lowest score, or 0 if that is lower (min-max lists: 0),
+    unless ``missing`` gives that list's value for them (see ``normalize_among``).
 
     >>> a = (np.array([1, 2, 3]), np.array([1.0, 0.5, 0.0]))
     >>> b = (np.array([3, 2]), np.array([1.0, 0.0]))
@@ -55,10 +61,11 @@ def weighted_sum(lists: Sequence[Ranked], weights: Sequence[float]) -> Ranked:
     """
     docnos = _union(lists)
     fused = np.zeros(docnos.shape[0], np.float64)
-    for (d, s), w in zip(lists, weights):
+    for i, ((d, s), w) in enumerate(zip(lists, weights)):
         if d.shape[0] == 0:
             continue
-        column = np.full(docnos.shape[0], min(float(s.min()), 0.0))
+        given = missing[i] if missing is not None else None
+        column = np.full(docnos.shape[0], min(float(s.min()), 0.0) if given is None else given)
         column[np.searchsorted(docnos, d)] = s
         fused += w * column
     return _sorted(docnos, fused)

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-__all__ = ["NORMALIZERS", "minmax", "zscore"]
+__all__ = ["NORMALIZERS", "minmax", "normalize_among", "zscore"]
 
 
 def minmax(scores: np.ndarray) -> np.ndarray:
@@ -43,3 +43,27 @@ def zscore(scores: np.ndarray) -> np.ndarray:
 
 
 NORMALIZERS: dict[str, Callable[[np.ndarray], np.ndarray]] = {"minmax": minmax, "zscore": zscore}
+
+
+def normalize_among(
+    norm: Callable[[np.ndarray], np.ndarray], scores: np.ndarray, size: int
+) -> tuple[np.ndarray, float]:
+    """``norm`` of a list that a retriever cut short because the other documents scored 0
+    (BM25 returns only the documents that match a query term): normalized as if the list had
+    ``size`` entries, padded with zeros. Returns the normalized ``scores`` and the value of a
+    zero, which is what a document the list did not return should get.
+
+    Normalized alone, a query's only lexical match would be a flat list (z-score 1) however
+    far its score stands above the documents that match nothing; among ``size`` candidates, as
+    the dense list has, it stands out as it should.
+
+    >>> z, missing = normalize_among(zscore, np.array([2.0]), 4)
+    >>> round(float(z[0]), 3), round(missing, 3)
+    (1.732, -0.577)
+    """
+    n = scores.size
+    if n == 0 or n >= size:
+        out = norm(scores)
+        return out, min(float(out.min()), 0.0) if n else 0.0
+    padded = norm(np.concatenate([scores, np.zeros(size - n, scores.dtype)]))
+    return padded[:n], float(padded[n])

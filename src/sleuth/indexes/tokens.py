@@ -96,9 +96,13 @@ class TokenIndex(RowIndex):
     # -- scoring -----------------------------------------------------------------------------
 
     def rerank(self, query: np.ndarray, docnos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """MaxSim of ``query: float32[q, dim]`` against ``docnos`` (those without token
-        vectors are dropped): ``(docnos, scores)`` best first, equal scores by docno."""
+        """MaxSim of ``query: float32[q, dim]`` against ``docnos``: ``(docnos, scores)`` best
+        first, equal scores by docno. Items without token vectors, or with an empty set (e.g.
+        a text of punctuation only, which the encoder gives no tokens), are dropped: MaxSim has
+        nothing to score them by (``maxsim`` would say ``-inf``, which no caller may serve)."""
         known = [(int(d), self.docno_row[int(d)]) for d in docnos if int(d) in self.docno_row]
+        offsets = self.offsets.view
+        known = [(d, r) for d, r in known if offsets[r + 1] > offsets[r]]
         if not known or query.shape[0] == 0:
             return np.zeros(0, np.int64), np.zeros(0, np.float32)
         ds = np.array([d for d, _ in known], np.int64)

@@ -11,7 +11,8 @@ import json
 import re
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+import warnings
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from sleuth.errors import Conflict, InvalidCollection, InvalidInput
+from sleuth.store.rows import DamagedRow, parse_row
 from sleuth.types import Event, Item, attr_type_of, plain_attributes
 from sleuth.values import check_text
 
@@ -97,6 +99,8 @@ class Store:
         self._readers: list[sqlite3.Connection] = []  # one per thread that read; closed on close
         self._write_lock = threading.Lock()
         self._closed = False
+        self._damaged: dict[int, DamagedRow] = {}  # by docno: see ``damaged_rows``
+        self._damaged_lock = threading.Lock()
         self._writer = self._connect()
 
     def _connect(self) -> sqlite3.Connection:
@@ -233,18 +237,22 @@ class Store:
         return out
 
     def items(self, docnos: Sequence[int]) -> dict[int, StoredItem]:
-        """Live items by docno (docnos that were deleted since are absent)."""
+        """Live, usable items by docno (docnos deleted since are absent, and so are damaged
+        rows: see ``damaged_rows``)."""
         out: dict[int, StoredItem] = {}
+        types = self.attribute_types()
         for chunk in _chunks([int(d) for d in docnos], 500):
             marks = ",".join("?" * len(chunk))
-            for row in self._reader.execute(
+            rows = self._reader.execute(
                 f"SELECT docno, id, fields, attrs, hash FROM items WHERE docno IN ({marks})", chunk
-            ):
-                out[row[0]] = _stored(row)
+            )
+            out.update((s.docno, s) for s in self._usable(rows, types))
         return out
 
     def iter_items(self, batch: int = 2000) -> Iterator[list[StoredItem]]:
+        """Every usable item, in docno order, ``batch`` at a time (damaged rows left out)."""
         last = -1
+        types = self.attribute_types()
         while True:
             rows = self._reader.execute(
                 "SELECT docno, id, fields, attrs, hash FROM items WHERE docno > ? "
@@ -253,10 +261,62 @@ class Store:
             ).fetchall()
             if not rows:
                 return
-            yield [_stored(r) for r in rows]
+            yield self._usable(rows, types)
             last = rows[-1][0]
 
+    def _usable(self, rows: Iterable[tuple[Any, ...]], types: dict[str, str]) -> list[StoredItem]:
+        out = []
+        for row in rows:
+            parsed = parse_row(row, types)
+            if isinstance(parsed, DamagedRow):
+                # A write may have added or widened an attribute type after ``types`` was
+                # read: judge the row against the current table before setting it aside.
+                parsed = parse_row(row, self.attribute_types())
+            if isinstance(parsed, DamagedRow):
+                self._set_aside(parsed)
+            else:
+                out.append(StoredItem(docno=row[0], item=parsed, hash=row[4]))
+        return out
+
+    def _set_aside(self, bad: DamagedRow) -> None:
+        with self._damaged_lock:
+            known = self._damaged.get(bad.docno)
+            self._damaged[bad.docno] = bad
+        if known is None:  # once per row and process, not at every read
+            warnings.warn(
+                f"{self.path.parent.name}: item {bad.id!r} is damaged and left out of every "
+                f"index and result: {bad.reason} (see `sleuth info`, `sleuth repair`)",
+                stacklevel=4,
+            )
+
+    def damaged_rows(self) -> list[DamagedRow]:
+        """The damaged rows this process has met (and that are still stored), by docno.
+        ``scan_damaged`` reads every row to find them all."""
+        with self._damaged_lock:
+            known = dict(self._damaged)
+        still = self._present(list(known))
+        with self._damaged_lock:
+            for docno in set(known) - still:  # deleted or replaced since
+                self._damaged.pop(docno, None)
+        return [known[d] for d in sorted(still)]
+
+    def scan_damaged(self) -> list[DamagedRow]:
+        """Read every item row and return the damaged ones."""
+        for _ in self.iter_items():
+            pass
+        return self.damaged_rows()
+
+    def _present(self, docnos: list[int]) -> set[int]:
+        out: set[int] = set()
+        for chunk in _chunks(docnos, 500):
+            marks = ",".join("?" * len(chunk))
+            rows = self._reader.execute(f"SELECT docno FROM items WHERE docno IN ({marks})", chunk)
+            out.update(r[0] for r in rows)
+        return out
+
     def vectors(self, encoder: str, hashes: Sequence[str], dim: int) -> dict[str, np.ndarray]:
+        """Cached vectors by content hash. A blob of the wrong size or with NaN/inf (damaged,
+        or written by older code) counts as absent, so the text is encoded again."""
         out: dict[str, np.ndarray] = {}
         for chunk in _chunks(sorted(set(hashes)), 500):
             marks = ",".join("?" * len(chunk))
@@ -264,8 +324,10 @@ class Store:
                 f"SELECT hash, vector FROM vectors WHERE encoder = ? AND hash IN ({marks})",
                 [encoder, *chunk],
             ):
+                if not isinstance(blob, bytes) or len(blob) != 4 * dim:
+                    continue
                 vec = np.frombuffer(blob, dtype=np.float32)
-                if vec.shape[0] == dim:
+                if np.isfinite(vec).all():
                     out[h] = vec
         return out
 
@@ -418,15 +480,6 @@ class _Transaction:
             self.con.execute("ROLLBACK" if exc_type else "COMMIT")
         finally:
             self.lock.release()
-
-
-def _stored(row: tuple[Any, ...]) -> StoredItem:
-    docno, item_id, fields, attrs, content_hash = row
-    return StoredItem(
-        docno=docno,
-        item=Item(id=item_id, fields=json.loads(fields), attributes=json.loads(attrs)),
-        hash=content_hash,
-    )
 
 
 def _check_types(items: Sequence[Item], schema: dict[str, str]) -> dict[str, str]:
