@@ -7,10 +7,12 @@ never ingests half a file. Errors name the file and line (``corpus.jsonl:12: ...
 
 from __future__ import annotations
 
+import codecs
 import csv
 import json
 import math
 import re
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -119,8 +121,8 @@ def read_csv(path: str | Path, text_fields: TextFields = DEFAULT_TEXT_FIELDS) ->
                 f"the header row must name every column once and include 'id'; got {header!r}",
             )
         try:
+            line_no = reader.line_num + 1  # a quoted cell may span lines: name the first
             for row in reader:
-                line_no = reader.line_num
                 if None in row:
                     raise _located(
                         path,
@@ -129,11 +131,14 @@ def read_csv(path: str | Path, text_fields: TextFields = DEFAULT_TEXT_FIELDS) ->
                         f"cells but the header has {len(header)}",
                     )
                 raw = {
-                    name: cell if name == "id" or name in text_fields else _convert_cell(cell)
+                    name: cell
+                    if name == "id" or name in text_fields
+                    else _convert_cell(cell, name, path, line_no)
                     for name, cell in row.items()
                     if cell  # empty (or missing trailing) cells are omitted
                 }
                 items.append(_parse(raw, text_fields, path, line_no))
+                line_no = reader.line_num + 1
         except csv.Error as exc:
             raise _located(path, reader.line_num, f"malformed CSV: {exc}") from None
     return items
@@ -147,6 +152,8 @@ def read_json(path: str | Path, text_fields: TextFields = DEFAULT_TEXT_FIELDS) -
             data = json.load(f)
         except json.JSONDecodeError as exc:
             raise _located(path, exc.lineno, f"invalid JSON: {exc.msg}") from None
+        except (ValueError, RecursionError) as exc:
+            raise InvalidInput(f"{path}: {_json_limit(exc)}", path=str(path)) from None
     if not isinstance(data, list):
         raise InvalidInput(
             f"{path}: a .json item file must hold an array of objects, got "
@@ -232,7 +239,13 @@ def read_beir(path: str | Path, *, split: str = "test") -> BeirData:
             "corpus.jsonl, queries.jsonl and qrels/",
             path=str(folder),
         )
-    qrels = _read_qrels(_existing(folder / "qrels" / f"{split}.tsv"))
+    qrels_path = _existing(folder / "qrels" / f"{split}.tsv")
+    qrels = _read_qrels(qrels_path)
+    if not qrels:  # nothing to evaluate: say so here rather than fail inside the metrics
+        raise InvalidInput(
+            f"{qrels_path}: no judgements; expected lines 'query-id<TAB>corpus-id<TAB>score'",
+            path=str(qrels_path),
+        )
     queries: dict[str, str] = {}
     queries_path = _existing(folder / "queries.jsonl")
     for line_no, record in _jsonl_objects(queries_path):
@@ -243,13 +256,16 @@ def read_beir(path: str | Path, *, split: str = "test") -> BeirData:
             raise _located(queries_path, line_no, "a query needs a string '_id' and 'text'")
         if qid in qrels:
             queries[qid] = text
-    if qrels and not queries:
+    if not queries:
         raise InvalidInput(
             f"{folder}: no query id of qrels/{split}.tsv is in queries.jsonl", path=str(folder)
         )
     # Judgements for queries that do not exist cannot be evaluated; keep the two in step.
     qrels = {qid: qrels[qid] for qid in queries}
-    return BeirData(corpus=read_beir_corpus(folder), queries=queries, qrels=qrels)
+    corpus = read_beir_corpus(folder)
+    if not corpus:
+        raise InvalidInput(f"{folder / 'corpus.jsonl'}: no documents", path=str(folder))
+    return BeirData(corpus=corpus, queries=queries, qrels=qrels)
 
 
 def _read_qrels(path: Path) -> dict[str, dict[str, int]]:
@@ -290,9 +306,19 @@ def _jsonl_objects(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
                 raise _located(
                     path, line_no, f"invalid JSON: {exc.msg} (column {exc.colno})"
                 ) from None
+            except (ValueError, RecursionError) as exc:
+                raise _located(path, line_no, _json_limit(exc)) from None
             if not isinstance(value, dict):
                 raise _located(path, line_no, f"expected a JSON object, got {type(value).__name__}")
             yield line_no, value
+
+
+def _json_limit(exc: ValueError | RecursionError) -> str:
+    # Valid JSON that Python's parser still refuses: an integer of more than 4300 digits
+    # (ValueError) or arrays/objects nested about a thousand deep (RecursionError).
+    if isinstance(exc, RecursionError):
+        return "JSON nested too deeply (at most about 1000 levels of arrays and objects)"
+    return f"a JSON number has too many digits ({sys.get_int_max_str_digits()} at most)"
 
 
 def _parse(raw: Any, text_fields: TextFields, path: Path, line_no: int) -> Item:
@@ -308,9 +334,17 @@ def _located(path: Path, line_no: int, message: str, **details: Any) -> InvalidI
     )
 
 
-def _convert_cell(cell: str) -> Any:
+def _convert_cell(cell: str, column: str, path: Path, line_no: int) -> Any:
     text = cell.strip()
     if _INT.match(text):
+        if len(text.lstrip("+-")) > sys.get_int_max_str_digits():
+            raise _located(
+                path,
+                line_no,
+                f"column {column!r}: the number has more than {sys.get_int_max_str_digits()} "
+                "digits",
+                field=column,
+            )
         return int(text)
     if _FLOAT.match(text):
         return float(text)
@@ -330,17 +364,48 @@ def _existing(path: str | Path) -> Path:
     return path
 
 
+# Byte-order marks, longest first (UTF-32 LE starts with UTF-16 LE's mark). Spreadsheets save
+# "Unicode text" as UTF-16; without a mark a file is read as UTF-8.
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+
+
 @contextmanager
 def _open_text(path: Path) -> Iterator[IO[str]]:
-    # utf-8-sig: spreadsheet exports start with a byte-order mark that would corrupt "id".
+    """``path`` as text: UTF-8, or the UTF-8/16/32 its byte-order mark names (the mark is
+    dropped, so it cannot corrupt the first column name or key). Undecodable bytes are an
+    ``InvalidInput`` naming the file and line."""
     try:
-        f = path.open(encoding="utf-8-sig", newline="")
+        with path.open("rb") as raw:
+            head = raw.read(4)
+        encoding = next((name for bom, name in _BOMS if head.startswith(bom)), "utf-8")
+        f = path.open(encoding=encoding, newline="")
     except OSError as exc:
         raise InvalidInput(f"{path}: cannot read: {exc.strerror}", path=str(path)) from None
     with f:
         try:
             yield f
         except UnicodeDecodeError as exc:
+            line = _undecodable_line(path, encoding)
             raise InvalidInput(
-                f"{path}: not UTF-8 text ({exc.reason}); save it as UTF-8", path=str(path)
+                f"{path}:{line}: not {encoding.removesuffix('-sig').upper()} text "
+                f"({exc.reason}); save the file as UTF-8",
+                path=str(path),
+                line=line,
             ) from None
+
+
+def _undecodable_line(path: Path, encoding: str) -> int:
+    # Decoding is buffered, so the reader's error cannot say where it was; decode again whole
+    # (only on this error path) to find the first bad byte's line.
+    data = path.read_bytes()
+    try:
+        data.decode(encoding)
+    except UnicodeDecodeError as exc:
+        return data[: exc.start].decode(encoding, errors="replace").count("\n") + 1
+    return 1
