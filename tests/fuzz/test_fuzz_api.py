@@ -15,10 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
-
-import sleuth
 from fuzzing import (
     ENCODER,
     NotAFilter,
@@ -35,6 +31,10 @@ from fuzzing import (
     valid_batches,
     valid_events,
 )
+from hypothesis import given
+from hypothesis import strategies as st
+
+import sleuth
 from sleuth.engine import MODES
 from support import CATALOG
 
