@@ -155,6 +155,20 @@ def expected_readback(item: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in item.items() if v is not None}
 
 
+# Lines a JSONL item file must refuse, each for another reason.
+BAD_LINES = [
+    '{"id": "a", "text": ',  # truncated
+    "[1, 2]",  # not an object
+    '"just a string"',
+    '{"text": "no id"}',
+    '{"id": "a", "text": 5}',
+    '{"id": "a", "text": "x", "n": ' + "9" * 5000 + "}",  # more digits than Python parses
+    '{"id": "a", "text": "x", "n": ' + "[" * 5000 + "]" * 5000 + "}",  # nested too deep
+    '{"id": "a", "text": "x", "n": NaN}',
+    "{'id': 'a'}",
+]
+
+
 # -- events --------------------------------------------------------------------------------
 
 KINDS = ("view", "click", "like", "cart", "purchase", "rating")

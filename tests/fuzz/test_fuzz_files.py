@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 from fuzzing import (
+    BAD_LINES,
     KINDS,
     expected_readback,
     fuzz,
@@ -60,18 +61,6 @@ def assert_located(error: InvalidInput | None, path: Path, line: int) -> None:
 
 # -- JSONL ---------------------------------------------------------------------------------
 
-BAD_JSON_LINES = [
-    '{"id": "a", "text": ',  # truncated
-    "[1, 2]",  # not an object
-    '"just a string"',
-    '{"text": "no id"}',
-    '{"id": "a", "text": 5}',
-    '{"id": "a", "text": "x", "n": ' + "9" * 5000 + "}",  # more digits than Python parses
-    '{"id": "a", "text": "x", "n": ' + "[" * 5000 + "]" * 5000 + "}",  # nested too deep
-    '{"id": "a", "text": "x", "n": NaN}',
-    "{'id': 'a'}",
-]
-
 
 @fuzz(60)
 @given(
@@ -80,7 +69,7 @@ BAD_JSON_LINES = [
     newline=newlines,
     ascii_only=st.booleans(),
     blanks=st.lists(st.integers(0, 5), max_size=3),
-    bad=st.none() | st.sampled_from(BAD_JSON_LINES),
+    bad=st.none() | st.sampled_from(BAD_LINES),
     at=st.integers(0, 5),
 )
 def test_jsonl_reads_back_or_names_the_bad_line(
