@@ -368,3 +368,52 @@ def test_an_impossible_event_date_names_its_line(folder: Path, ts: str) -> None:
     path = folder / "dates.csv"
     path.write_text(f"user,item,ts\nu,i,2024-01-01\nu,i,{ts}\n", encoding="utf-8")
     assert_located(raises_invalid(lambda: read_events(path)), path, 3)
+
+
+# -- MovieLens movie lists -----------------------------------------------------------------
+
+GENRES = ("Action", "Comedy", "Drama")
+latin1_titles = st.text(st.characters(codec="latin-1", exclude_characters="|\r\n("), max_size=20)
+
+
+@fuzz(30)
+@given(
+    movies=st.lists(
+        st.tuples(
+            latin1_titles, st.none() | st.integers(1900, 2030), st.sets(st.sampled_from(GENRES))
+        ),
+        min_size=1,
+        max_size=4,
+    ),
+    bad=st.none() | st.sampled_from(["genre line", "cell count"]),
+)
+def test_movielens_u_item_reads_back_or_names_the_bad_line(
+    folder: Path, movies: list[tuple[str, int | None, set[str]]], bad: str | None
+) -> None:
+    root = Path(tempfile.mkdtemp(dir=folder))
+    genre_lines = [f"{g}|{n}" for n, g in enumerate(GENRES)]
+    if bad == "genre line":
+        genre_lines.insert(1, "Western")
+    (root / "u.genre").write_text("\n".join(genre_lines) + "\n", encoding="latin-1")
+    lines = []
+    for n, (title, year, genres) in enumerate(movies, 1):
+        full = f"{title} ({year})" if year else title
+        flags = "|".join("1" if g in genres else "0" for g in GENRES)
+        lines.append(f"{n}|{full}|01-Jan-1995||http://x|{flags}")
+    if bad == "cell count":
+        lines.append("99|Broken (1999)|x")
+    (root / "u.item").write_text("\n".join(lines) + "\n", encoding="latin-1")
+    if bad == "genre line":
+        assert_located(raises_invalid(lambda: read_items(root)), root / "u.genre", 2)
+        return
+    if bad == "cell count":
+        assert_located(raises_invalid(lambda: read_items(root)), root / "u.item", len(movies) + 1)
+        return
+    got = [i.to_dict() for i in read_items(root)]
+    for item, (n, (title, year, genres)) in zip(got, enumerate(movies, 1), strict=True):
+        names = [g for g in GENRES if g in genres]
+        full = f"{title} ({year})" if year else title
+        assert item["id"] == str(n) and item["genres"] == names
+        assert item["title"] == (full.strip() or f"movie {n}")
+        assert item["text"] == (", ".join(names) or "unknown genre")
+        assert item.get("year") == year
