@@ -216,6 +216,14 @@ def test_a_where_that_is_no_object_is_refused(catalog_col: sleuth.Collection, wh
     assert raises_invalid(lambda: catalog_col.search("catalog", where=where)) is not None
 
 
+@pytest.mark.xfail(
+    reason="issue 10: (a) a huge integer in a filter is an OverflowError", strict=False
+)
+@pytest.mark.parametrize("where", [{"price": {"gt": 10**400}}, {"price": {"in": [1, -(10**400)]}}])
+def test_a_huge_number_in_a_filter_is_refused(catalog_col: sleuth.Collection, where: Any) -> None:
+    assert raises_invalid(lambda: catalog_col.search("catalog", where=where)) is not None
+
+
 # -- queries -------------------------------------------------------------------------------
 
 

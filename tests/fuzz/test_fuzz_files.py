@@ -115,6 +115,34 @@ def test_undecodable_bytes_name_their_line(
     assert error is not None and "UTF-8" in error.message
 
 
+@fuzz(30)
+@given(
+    items=valid_batches(max_size=4),
+    encoding=encodings,
+    indent=st.none() | st.integers(0, 2),
+    bad=st.none() | st.sampled_from([{"text": "no id"}, {"id": "x", "text": 5}, "item", None]),
+    at=st.integers(0, 4),
+)
+def test_a_json_array_reads_back_or_names_the_bad_item(
+    folder: Path,
+    items: list[dict[str, Any]],
+    encoding: str,
+    indent: int | None,
+    bad: Any,
+    at: int,
+) -> None:
+    path = folder / "items.json"
+    at = min(at, len(items))
+    array = [*items[:at], bad, *items[at:]] if bad is not None else items
+    path.write_bytes(encode(json.dumps(array, indent=indent), encoding))
+    if bad is None:
+        assert [i.to_dict() for i in read_items(path)] == [expected_readback(i) for i in items]
+    else:
+        error = raises_invalid(lambda: read_items(path))
+        assert error is not None and error.message.startswith(f"{path}: item {at}: ")
+        assert error.details["index"] == at
+
+
 # -- CSV -----------------------------------------------------------------------------------
 
 # Cells that stress the quoting: separators, quotes, both newlines, spaces at the ends.
