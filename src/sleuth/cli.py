@@ -31,9 +31,13 @@ class _OneLineErrors(typer.core.TyperGroup):
             _fail(f"{where}{exc.strerror or exc}")
 
 
+# Every character str.splitlines breaks at, shown escaped (as repr shows it).
+_LINE_BREAKS = {ord(c): repr(c)[1:-1] for c in "\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029"}
+
+
 def _fail(message: str) -> NoReturn:
     # A message may quote user text; keep it on one line so scripts can grep and show it.
-    print(f"error: {message}".replace("\n", "\\n"), file=sys.stderr)
+    print(f"error: {message}".translate(_LINE_BREAKS), file=sys.stderr)
     raise typer.Exit(1)
 
 
@@ -76,7 +80,12 @@ def _where(text: str | None) -> dict[str, Any] | None:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
         raise InvalidInput(f"--where is not valid JSON: {exc}") from None
-    return value  # type: ignore[no-any-return]
+    if not isinstance(value, dict):  # the engine would take [] or 0 for "no filter"
+        raise InvalidInput(
+            f"--where must be a JSON object, got {type(value).__name__}; "
+            'e.g. \'{"kind": "function"}\''
+        )
+    return value
 
 
 def _print_hits(hits: list[Any], as_json: bool) -> None:

@@ -37,6 +37,7 @@ from typer.testing import CliRunner
 
 import sleuth
 from sleuth.cli import app
+from support import CATALOG
 
 runner = CliRunner()
 
@@ -331,3 +332,45 @@ def test_the_sleuth_process_prints_one_line_for_a_bad_file(folder: Path) -> None
         f"error: {source}:3: row has 3 cells but the header has 2"
     ]
     assert not target.exists()
+
+
+# -- arguments of the reading commands -----------------------------------------------------
+
+
+@fuzz(40)
+@given(
+    query=st.text(st.characters(codec="utf-8", exclude_characters="\x00"), max_size=30),
+    k=st.integers(-1, 1001),
+    mode=st.sampled_from(["lexical", "dense", "hybrid", "muvera", "nope"]),
+    where=st.none() | st.sampled_from(["[]", "0", "{", '{"color": "red"}', '{"nope": 1}', '"x"']),
+)
+def test_search_arguments_answer_or_fail_on_one_line(
+    existing: Path, query: str, k: int, mode: str, where: str | None
+) -> None:
+    args = ["search", existing, query, "--k", str(k), "--mode", mode, "--json"]
+    result = invoke(*args, *(["--where", where] if where is not None else []))
+    if result.exit_code == 0:
+        hits = json.loads(result.stdout)
+        assert len(hits) <= k and mode in ("lexical", "dense", "hybrid")
+        assert where in (None, '{"color": "red"}')
+        assert all(h["attributes"]["color"] == "red" for h in hits if where)
+    else:
+        assert_one_line_error(result, code=result.exit_code)
+        assert result.exit_code in (1, 2)
+
+
+@fuzz(30)
+@given(
+    item_id=st.text(
+        st.characters(codec="utf-8", exclude_characters="\x00"), min_size=1, max_size=20
+    )
+    | st.sampled_from([item["id"] for item in CATALOG[:12]])
+)
+def test_get_prints_the_item_or_says_it_is_missing(existing: Path, item_id: str) -> None:
+    result = invoke("get", existing, item_id)
+    catalog = {item["id"]: item for item in CATALOG[:12]}
+    if item_id in catalog:
+        assert result.exit_code == 0, result.output
+        assert json.loads(result.stdout) == expected_readback(catalog[item_id])
+    elif result.exit_code != 0:  # an id an earlier case added may exist
+        assert_one_line_error(result, code=result.exit_code, mentions="")
