@@ -96,6 +96,8 @@ def state(client: TestClient, name: str) -> tuple[int, int]:
 )
 def test_item_writes_commit_whole_or_not_at_all(client: TestClient, body: Any) -> None:
     items = body.get("items", []) if isinstance(body, dict) else []
+    # An id with a newline cannot be read back by path today (see the xfail test below).
+    assume(not any(isinstance(i, dict) and "\n" in str(i.get("id")) for i in items))
     for item in items:
         if isinstance(item, dict) and isinstance(item.get("id"), str) and item["id"]:
             client.delete(f"/collections/scratch/items/{quote(item['id'], safe='')}")
@@ -113,6 +115,17 @@ def test_item_writes_commit_whole_or_not_at_all(client: TestClient, body: Any) -
     for item_id, item in last.items():
         got = client.get(f"/collections/scratch/items/{quote(item_id, safe='')}")
         assert got.status_code == 200 and got.json() == expected_readback(item), item_id
+
+
+@pytest.mark.xfail(
+    reason="issue 10: (b) the {item_id:path} route does not match a newline", strict=False
+)
+def test_an_id_with_a_newline_can_be_read_and_deleted(client: TestClient) -> None:
+    item = {"id": "two\nlines", "text": "x"}
+    assert checked(client.post("/collections/scratch/items", json={"items": [item]})) is not None
+    path = f"/collections/scratch/items/{quote(item['id'], safe='')}"
+    assert client.get(path).json() == item
+    assert client.delete(path).status_code == 204
 
 
 @fuzz(30)
