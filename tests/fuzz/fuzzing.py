@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import os
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -29,13 +30,14 @@ ENCODER = "hashing:64"  # small vectors: the fuzz tests exercise inputs, not ran
 
 
 def fuzz(examples: int) -> settings:
-    """Settings for one fuzz test: ``examples`` cases, no per-case deadline (CI machines vary).
+    """Settings for one fuzz test: ``examples`` cases (times ``$SLEUTH_FUZZ_SCALE``, default 1,
+    for a longer hunt than CI's), no per-case deadline (CI machines vary).
 
     Fixtures are module-scoped and every case leaves them as it found them, which hypothesis
     cannot see, hence the suppressed health check.
     """
     return settings(
-        max_examples=examples,
+        max_examples=examples * int(os.environ.get("SLEUTH_FUZZ_SCALE", "1")),
         deadline=None,
         suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
     )

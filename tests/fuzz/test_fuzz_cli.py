@@ -317,21 +317,36 @@ def test_usage_errors_exit_2_without_traceback(args: list[str]) -> None:
     assert_one_line_error(invoke(*args), code=2)
 
 
-def test_the_sleuth_process_prints_one_line_for_a_bad_file(folder: Path) -> None:
-    source = folder / "broken.csv"
-    source.write_text('id,text\na,"fine"\nb,"x",extra\n', encoding="utf-8")
-    target = folder / "process-col"
+@pytest.mark.parametrize(
+    ("command", "content", "message"),
+    [
+        (
+            "add",
+            'id,text\na,"fine"\nb,"x",extra\n',
+            "{source}:3: row has 3 cells but the header has 2",
+        ),
+        ("add", None, "{source} does not exist"),
+        ("record", "user,item\nu,i\nu\n", "{source}:3: event item must be a non-empty string"),
+    ],
+)
+def test_the_sleuth_process_prints_one_line(
+    folder: Path, existing: Path, command: str, content: str | None, message: str
+) -> None:
+    source = Path(tempfile.mkdtemp(dir=folder)) / "input.csv"
+    if content is not None:
+        source.write_text(content, encoding="utf-8")
+    target = folder / "process-col" if command == "add" else existing
     done = subprocess.run(
-        [sys.executable, "-m", "sleuth.cli", "add", str(target), str(source), "--encoder", ENCODER],
+        [sys.executable, "-m", "sleuth.cli", command, str(target), str(source)]
+        + (["--encoder", ENCODER] if command == "add" else []),
         capture_output=True,
         text=True,
         timeout=120,
     )
-    assert done.returncode == 1 and done.stdout == ""
-    assert done.stderr.strip().splitlines() == [
-        f"error: {source}:3: row has 3 cells but the header has 2"
-    ]
-    assert not target.exists()
+    assert (done.returncode, done.stdout) == (1, "")
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: " + message.format(source=source))
+    assert command != "add" or not target.exists()
 
 
 # -- arguments of the reading commands -----------------------------------------------------
