@@ -232,13 +232,28 @@ def test_a_bad_csv_row_names_the_line_it_starts_on(
 
 @pytest.mark.parametrize(
     "header",
-    ["text,title", "id,text,id", " id,text", "id,,text", ""],
+    ["text,title", "id,text,id", " id,text", "id,,text", "", "id;text", "id\ttext"],
 )
 def test_a_bad_csv_header_is_line_one(folder: Path, header: str) -> None:
     path = folder / "header.csv"
     path.write_text(header + "\na,b,c\n" if header else "", encoding="utf-8")
     error = raises_invalid(lambda: read_items(path))
     assert error is not None and error.details["line"] == 1, error
+    assert ("only ',' is read" in error.message) == (header in ("id;text", "id\ttext"))
+
+
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be", "utf-32-le"])
+@pytest.mark.parametrize("name", ["items.jsonl", "items.csv", "events.csv"])
+def test_utf16_without_a_byte_order_mark_is_named(folder: Path, encoding: str, name: str) -> None:
+    path = folder / name
+    text = (
+        '{"id": "a", "text": "x"}\n' if name.endswith("jsonl") else "id,user,item,text\na,u,i,x\n"
+    )
+    path.write_bytes(text.encode(encoding))
+    read = read_events if name.startswith("events") else read_items
+    error = raises_invalid(lambda: read(path))
+    assert_located(error, path, 1)
+    assert error is not None and "without a byte-order mark" in error.message
 
 
 # -- BEIR folders --------------------------------------------------------------------------

@@ -115,10 +115,13 @@ def read_csv(path: str | Path, text_fields: TextFields = DEFAULT_TEXT_FIELDS) ->
         bad = [name for name in header if not name or name.strip() != name]
         duplicates = sorted({name for name in header if header.count(name) > 1})
         if bad or duplicates or "id" not in header:
+            other = [sep for sep in ";\t|" if len(header) == 1 and sep in header[0]]
+            hint = f" (columns separated by {other[0]!r}? only ',' is read)" if other else ""
             raise _located(
                 path,
                 1,
-                f"the header row must name every column once and include 'id'; got {header!r}",
+                f"the header row must name every column once and include 'id'; "
+                f"got {header!r}{hint}",
             )
         try:
             line_no = reader.line_num + 1  # a quoted cell may span lines: name the first
@@ -384,6 +387,13 @@ def _open_text(path: Path) -> Iterator[IO[str]]:
         with path.open("rb") as raw:
             head = raw.read(4)
         encoding = next((name for bom, name in _BOMS if head.startswith(bom)), "utf-8")
+        if encoding == "utf-8" and b"\x00" in head[:2]:  # no item or event file starts with NUL
+            raise InvalidInput(
+                f"{path}:1: looks like UTF-16 or UTF-32 without a byte-order mark; "
+                "save the file as UTF-8",
+                path=str(path),
+                line=1,
+            )
         f = path.open(encoding=encoding, newline="")
     except OSError as exc:
         raise InvalidInput(f"{path}: cannot read: {exc.strerror}", path=str(path)) from None
