@@ -1,5 +1,7 @@
-"""What the fuzz tests share: hypothesis settings, generators of items, events and filters, the
-plain-Python reference of the filter language, and the check that a collection is still whole.
+"""What the fuzz tests share: hypothesis settings, generators of items, events, filters and
+input files, and the check that a collection is still whole.
+
+The plain-Python reference of the filter language is in ``filter_reference.py``.
 
 The generators come in two kinds. ``valid_*`` build inputs the engine must accept, so a test can
 demand success and compare the result with a reference. ``hostile_*`` mix in every way an input
@@ -213,7 +215,7 @@ _filter_values: dict[str, st.SearchStrategy[Any]] = {
     )
     | st.integers(-3, 64).map(lambda d: (EPOCH + dt.timedelta(days=d)).date().isoformat()),
 }
-_OPS = {
+OPERATORS_BY_TYPE = {
     "str": ("eq", "ne", "in", "nin", "exists"),
     "bool": ("eq", "ne", "exists"),
     "number": ("eq", "ne", "in", "nin", "gt", "gte", "lt", "lte", "exists"),
@@ -230,7 +232,7 @@ def _condition(draw: st.DrawFn, hostile: bool) -> dict[str, Any]:
     values = _filter_values.get(name, st.just("x"))
     if hostile and draw(st.integers(0, 3)) == 0:
         values = json_values
-    ops = _ANY_OP if hostile else _OPS[kind]
+    ops = _ANY_OP if hostile else OPERATORS_BY_TYPE[kind]
     spec: dict[str, Any] = {}
     for op in draw(st.lists(st.sampled_from(ops), min_size=1, max_size=2, unique=True)):
         if op == "exists":
@@ -262,95 +264,23 @@ def filters(hostile: bool = False) -> st.SearchStrategy[Any]:
     return st.one_of(tree, broken, st.builds(lambda a: {"and": [a, {}]}, tree))
 
 
-class NotAFilter(Exception):
-    """The reference's verdict that a ``where`` is invalid."""
+# -- files -------------------------------------------------------------------------------
+
+ENCODINGS = ("utf-8", "utf-8-sig", "utf-16", "utf-16-le-bom", "utf-32")
+encodings = st.sampled_from(ENCODINGS)
+newlines = st.sampled_from(["\n", "\r\n"])
 
 
-def reference_filter(where: Any, depth: int = 0) -> Callable[[dict[str, Any]], bool]:
-    """The filter language evaluated item by item in plain Python (see retrieve/filters.py's
-    docstring); raises ``NotAFilter`` where the engine must answer ``InvalidInput``."""
-    if depth > 16 or not isinstance(where, dict) or not where:
-        raise NotAFilter(where)
-    parts: list[Callable[[dict[str, Any]], bool]] = []
-    for key, value in where.items():
-        if key in ("and", "or"):
-            if not isinstance(value, list) or not value:
-                raise NotAFilter(where)
-            subs = [reference_filter(v, depth + 1) for v in value]
-            combine = all if key == "and" else any
-            parts.append(lambda item, subs=subs, combine=combine: combine(s(item) for s in subs))
-        elif key == "not":
-            sub = reference_filter(value, depth + 1)
-            parts.append(lambda item, sub=sub: not sub(item))
-        elif key in CATALOG_TYPES:
-            spec = value if isinstance(value, dict) else {"eq": value}
-            if not spec:
-                raise NotAFilter(where)
-            parts.extend(_reference_op(key, op, arg) for op, arg in spec.items())
-        else:
-            raise NotAFilter(where)
-    return lambda item: all(p(item) for p in parts)
+def encode(text: str, encoding: str) -> bytes:
+    if encoding == "utf-16-le-bom":  # what Windows tools write: a BOM, then little-endian
+        return b"\xff\xfe" + text.encode("utf-16-le")
+    return text.encode(encoding)
 
 
-def _reference_op(name: str, op: str, arg: Any) -> Callable[[dict[str, Any]], bool]:
-    kind = CATALOG_TYPES[name]
-    if op not in _OPS[kind]:
-        raise NotAFilter(op)
-    if op == "exists":
-        if not isinstance(arg, bool):
-            raise NotAFilter(arg)
-        return lambda item: (name in item) == arg
-    if op in ("ne", "nin"):
-        positive = _reference_op(name, "eq" if op == "ne" else "in", arg)
-        return lambda item: not positive(item)
-    wanted = arg if op == "in" else [arg]
-    if op == "in" and (not isinstance(arg, list) or not arg):
-        raise NotAFilter(arg)
-    scalars = [_reference_scalar(kind, v) for v in wanted]
-    if op in ("eq", "in"):
-        if kind == "list":
-            return lambda item: name in item and any(w in item[name] for w in scalars)
-        return lambda item: name in item and _plain(kind, item[name]) in scalars
-    compare = {"gt": float.__gt__, "gte": float.__ge__, "lt": float.__lt__, "lte": float.__le__}[op]
-    return lambda item: name in item and compare(float(_plain(kind, item[name])), scalars[0])
-
-
-def _reference_scalar(kind: str, value: Any) -> Any:
-    want = "str" if kind == "list" else kind
-    got = _json_type(value)
-    if not (got == want or (want == "str" and got == "datetime")):
-        raise NotAFilter(value)
-    return _plain(kind, value)
-
-
-def _json_type(value: Any) -> str | None:
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, int | float):
-        return "number" if math.isfinite(value) else None
-    if isinstance(value, str):
-        try:
-            _timestamp(value)
-        except ValueError:
-            return "str"
-        return "datetime"
-    return None
-
-
-def _plain(kind: str, value: Any) -> Any:
-    if kind == "datetime":
-        return _timestamp(value)
-    if kind == "number":
-        return float(value)
-    return value
-
-
-def _timestamp(text: str) -> float:
-    # Only the shapes the catalog and the generators use; anything else is a plain string.
-    if len(text) not in (10, 25) or text[4] != "-":
-        raise ValueError(text)
-    moment = dt.datetime.fromisoformat(text if len(text) > 10 else text + "T00:00:00+00:00")
-    return moment.timestamp()
+def assert_located(error: InvalidInput | None, path: Path, line: int) -> None:
+    assert error is not None, f"expected an error at {path.name}:{line}"
+    assert error.message.startswith(f"{path}:{line}: "), error.message
+    assert error.details["line"] == line and "\n" not in error.message
 
 
 # -- collections ---------------------------------------------------------------------------

@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from filter_reference import NotAFilter, reference_filter
 from fuzzing import (
     ENCODER,
-    NotAFilter,
     assert_whole,
     expected_readback,
     filters,
@@ -26,7 +26,6 @@ from fuzzing import (
     hostile_items,
     json_values,
     raises_invalid,
-    reference_filter,
     state,
     valid_batches,
     valid_events,

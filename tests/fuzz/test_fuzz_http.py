@@ -19,9 +19,9 @@ from urllib.parse import quote
 import httpx
 import pytest
 from fastapi.testclient import TestClient
+from filter_reference import NotAFilter, reference_filter
 from fuzzing import (
     ENCODER,
-    NotAFilter,
     assert_whole,
     expected_readback,
     filters,
@@ -29,7 +29,6 @@ from fuzzing import (
     hostile_items,
     ids,
     json_values,
-    reference_filter,
     valid_batches,
     valid_events,
 )

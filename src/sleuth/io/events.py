@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from sleuth.errors import InvalidInput
-from sleuth.io.readers import _FLOAT, _existing, _jsonl_objects, _located, _open_text
+from sleuth.io.readers import _FLOAT, _existing, _jsonl_objects, _located
+from sleuth.io.text import open_text
 from sleuth.types import Event, parse_event
 
 __all__ = ["EVENT_FORMATS", "read_events"]
@@ -70,7 +71,7 @@ def _guess(path: Path) -> str:
 
 def _read_columns(path: Path, format: str, kinds: Mapping[str, float] | None) -> list[Event]:
     events = []
-    with _open_text(path) as f:
+    with open_text(path) as f:
         for n, line in enumerate(f, 1):
             text = line.strip()
             if not text:
@@ -104,7 +105,7 @@ def _read_columns(path: Path, format: str, kinds: Mapping[str, float] | None) ->
 
 def _read_csv(path: Path, kinds: Mapping[str, float] | None) -> list[Event]:
     events = []
-    with _open_text(path) as f:
+    with open_text(path) as f:
         reader = csv.DictReader(f)
         try:
             header = reader.fieldnames

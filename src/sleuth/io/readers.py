@@ -7,19 +7,18 @@ never ingests half a file. Errors name the file and line (``corpus.jsonl:12: ...
 
 from __future__ import annotations
 
-import codecs
 import csv
 import json
 import math
 import re
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from sleuth.errors import InvalidInput, SleuthError
+from sleuth.io.text import open_text
 from sleuth.types import RESERVED_NAMES, Item, parse_item
 
 __all__ = [
@@ -103,7 +102,7 @@ def read_csv(path: str | Path, text_fields: TextFields = DEFAULT_TEXT_FIELDS) ->
     """
     path = _existing(path)
     items = []
-    with _open_text(path) as f:
+    with open_text(path) as f:
         reader = csv.DictReader(f)
         header = reader.fieldnames
         if not header:
@@ -150,7 +149,7 @@ def read_csv(path: str | Path, text_fields: TextFields = DEFAULT_TEXT_FIELDS) ->
 def read_json(path: str | Path, text_fields: TextFields = DEFAULT_TEXT_FIELDS) -> list[Item]:
     """Items from a file holding one JSON array of objects; errors name the item's index."""
     path = _existing(path)
-    with _open_text(path) as f:
+    with open_text(path) as f:
         try:
             data = json.load(f)
         except json.JSONDecodeError as exc:
@@ -274,7 +273,7 @@ def read_beir(path: str | Path, *, split: str = "test") -> BeirData:
 def _read_qrels(path: Path) -> dict[str, dict[str, int]]:
     qrels: dict[str, dict[str, int]] = {}
     seen_data = False
-    with _open_text(path) as f:
+    with open_text(path) as f:
         for line_no, line in enumerate(f, 1):
             if not line.strip():
                 continue
@@ -299,7 +298,7 @@ def _read_qrels(path: Path) -> dict[str, dict[str, int]]:
 
 def _jsonl_objects(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     """(line number, object) for each non-blank line; a line that is no JSON object raises."""
-    with _open_text(path) as f:
+    with open_text(path) as f:
         for line_no, line in enumerate(f, 1):
             if not line.strip():
                 continue
@@ -365,57 +364,3 @@ def _existing(path: str | Path) -> Path:
     if not path.exists():
         raise InvalidInput(f"{path} does not exist", path=str(path))
     return path
-
-
-# Byte-order marks, longest first (UTF-32 LE starts with UTF-16 LE's mark). Spreadsheets save
-# "Unicode text" as UTF-16; without a mark a file is read as UTF-8.
-_BOMS = (
-    (codecs.BOM_UTF32_LE, "utf-32"),
-    (codecs.BOM_UTF32_BE, "utf-32"),
-    (codecs.BOM_UTF8, "utf-8-sig"),
-    (codecs.BOM_UTF16_LE, "utf-16"),
-    (codecs.BOM_UTF16_BE, "utf-16"),
-)
-
-
-@contextmanager
-def _open_text(path: Path) -> Iterator[IO[str]]:
-    """``path`` as text: UTF-8, or the UTF-8/16/32 its byte-order mark names (the mark is
-    dropped, so it cannot corrupt the first column name or key). Undecodable bytes are an
-    ``InvalidInput`` naming the file and line."""
-    try:
-        with path.open("rb") as raw:
-            head = raw.read(4)
-        encoding = next((name for bom, name in _BOMS if head.startswith(bom)), "utf-8")
-        if encoding == "utf-8" and b"\x00" in head[:2]:  # no item or event file starts with NUL
-            raise InvalidInput(
-                f"{path}:1: looks like UTF-16 or UTF-32 without a byte-order mark; "
-                "save the file as UTF-8",
-                path=str(path),
-                line=1,
-            )
-        f = path.open(encoding=encoding, newline="")
-    except OSError as exc:
-        raise InvalidInput(f"{path}: cannot read: {exc.strerror}", path=str(path)) from None
-    with f:
-        try:
-            yield f
-        except UnicodeDecodeError as exc:
-            line = _undecodable_line(path, encoding)
-            raise InvalidInput(
-                f"{path}:{line}: not {encoding.removesuffix('-sig').upper()} text "
-                f"({exc.reason}); save the file as UTF-8",
-                path=str(path),
-                line=line,
-            ) from None
-
-
-def _undecodable_line(path: Path, encoding: str) -> int:
-    # Decoding is buffered, so the reader's error cannot say where it was; decode again whole
-    # (only on this error path) to find the first bad byte's line.
-    data = path.read_bytes()
-    try:
-        data.decode(encoding)
-    except UnicodeDecodeError as exc:
-        return data[: exc.start].decode(encoding, errors="replace").count("\n") + 1
-    return 1
