@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -34,7 +35,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import sleuth
-from sleuth.engine import MODES
+from sleuth.config import CollectionConfig, LateConfig
+from sleuth.engine import LATE_MODES, MODES
 from support import CATALOG
 
 
@@ -249,3 +251,33 @@ def test_queries_answer_or_refuse_clearly(
         assert catalog_col.get(hit.id).to_dict() == expected_readback(
             next(i for i in CATALOG if i["id"] == hit.id)
         )
+
+
+@pytest.fixture(scope="module")
+def late_col(tmp_path_factory: pytest.TempPathFactory) -> Iterator[sleuth.Collection]:
+    config = CollectionConfig(late=LateConfig(enabled=True))
+    col = sleuth.open(tmp_path_factory.mktemp("late") / "col", encoder=ENCODER, config=config)
+    col.add(CATALOG[:20])
+    yield col
+    col.close()
+
+
+@fuzz(50)
+@given(
+    query=st.text(max_size=60) | st.sampled_from(["telescope orbit", "zx003q", "the", "!!!"]),
+    k=st.integers(1, 40),
+    mode=st.sampled_from(LATE_MODES),
+    where=st.none() | filters(hostile=False),
+)
+def test_late_interaction_modes_answer_inside_the_filter(
+    late_col: sleuth.Collection, query: str, k: int, mode: str, where: Any
+) -> None:
+    try:
+        hits = late_col.search(query, k=k, mode=mode, where=where)
+    except sleuth.InvalidInput as exc:  # only for a query without a single token
+        assert not re.search(r"\w\w", query), exc.message
+        return
+    allowed = {i["id"] for i in CATALOG[:20] if where is None or reference_filter(where)(i)}
+    assert len(hits) <= k and {h.id for h in hits} <= allowed
+    assert all(math.isfinite(h.score) for h in hits), [h.score for h in hits]
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
