@@ -178,7 +178,7 @@ def test_csv_with_odd_quoting_reads_back(
     assume(all(not _number_like(r[0]) or quoting != csv.QUOTE_NONNUMERIC for r in rows))
     # Python's writer leaves a lone "\r" unquoted unless it ends its own lines with "\r\n",
     # which makes a file no reader can split right.
-    cells = [str(part) for row in rows for part in (row[1], row[2] and row[2][0])]
+    cells = [str(part) for row in rows for part in (row[0], row[1], row[2] and row[2][0])]
     assume(newline == "\r\n" or not any("\r" in cell for cell in cells))
     out = io.StringIO()
     writer = csv.writer(out, quoting=quoting, lineterminator=newline)
