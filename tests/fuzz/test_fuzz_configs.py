@@ -57,7 +57,7 @@ SECTIONS: dict[str, dict[str, st.SearchStrategy[Any]]] = {
         "enabled": st.booleans(),
         "drop_punctuation": st.booleans(),
         "drop_stopwords": st.booleans(),
-        "projection_dim": st.none() | st.integers(8, 64),
+        "projection_dim": st.none() | st.integers(16, 64),  # at least muvera.d_proj (16)
         "pool_factor": st.integers(1, 4),
         "dtype": st.sampled_from(["float16", "int8"]),
         "rerank_depth": st.integers(1, 200),
@@ -300,3 +300,13 @@ def test_invalid_configurations_over_http_are_a_4xx(
             assert 400 <= response.status_code < 500, (response.status_code, response.text)
             assert client.get("/collections").status_code == 200
         assert_nothing_left(engine, before)
+
+
+@pytest.mark.xfail(
+    reason="issue 10: (a) a cross-field check runs after the folder exists", strict=False
+)
+@pytest.mark.parametrize(
+    "late", [{"enabled": True, "projection_dim": 8}, {"enabled": True, "projection_dim": 12}]
+)
+def test_a_projection_below_the_muvera_dimension_leaves_nothing(late: dict[str, Any]) -> None:
+    refused_by_the_api({"late": late})
