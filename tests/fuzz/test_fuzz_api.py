@@ -285,7 +285,7 @@ def test_late_interaction_modes_answer_inside_the_filter(
 
 @pytest.mark.xfail(reason="issue 10: (c) an item without token vectors: NaN / -inf", strict=False)
 @pytest.mark.parametrize("mode", ["hybrid+maxsim", "muvera"])
-@pytest.mark.parametrize("text", ["!!!", "a", "\u200d"])
+@pytest.mark.parametrize("text", ["!!!", "\u200d"])
 def test_an_item_without_tokens_keeps_late_scores_finite(mode: str, text: str) -> None:
     config = CollectionConfig(late=LateConfig(enabled=True))
     with fresh_collection(config=config) as path, sleuth.open(path) as col:

@@ -273,7 +273,9 @@ def test_late_scores_over_http_are_numbers(tmp_path: Path, mode: str) -> None:
     col.add([*CATALOG[:10], {"id": "no-tokens", "text": "!!!"}])
     with TestClient(create_app(engine, api_key=""), base_url="http://127.0.0.1") as client:
         body = checked(
-            client.post("/collections/late/search", json={"query": "telescope", "mode": mode})
+            client.post(
+                "/collections/late/search", json={"query": "telescope", "mode": mode, "k": 20}
+            )
         )
     assert body is not None and all(isinstance(h["score"], float) for h in body["hits"])
     assert all(math.isfinite(h["score"]) for h in body["hits"])
