@@ -5,13 +5,44 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
+import typer.core
 
 from sleuth.errors import InvalidInput, SleuthError
 
+
+class _OneLineErrors(typer.core.TyperGroup):
+    """Ends a command that fails on bad input or a file it cannot use with one line on stderr,
+    ``error: <what was wrong>``, and exit code 1, instead of a traceback. Here rather than in
+    ``main`` so that every way of running the app (``python -m``, the entry point, tests'
+    ``CliRunner``) behaves alike. Other exceptions are bugs and keep their traceback."""
+
+    def invoke(self, ctx: Any) -> Any:  # typer's vendored click.Context
+        try:
+            return super().invoke(ctx)
+        except SleuthError as exc:
+            _fail(exc.message)
+        except BrokenPipeError:  # stdout piped into `head`: typer exits quietly
+            raise
+        except OSError as exc:  # a missing file, a folder given as a file, a full disk...
+            where = f"{exc.filename}: " if exc.filename else ""
+            _fail(f"{where}{exc.strerror or exc}")
+
+
+# Every character str.splitlines breaks at, shown escaped (as repr shows it).
+_LINE_BREAKS = {ord(c): repr(c)[1:-1] for c in "\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029"}
+
+
+def _fail(message: str) -> NoReturn:
+    # A message may quote user text; keep it on one line so scripts can grep and show it.
+    print(f"error: {message}".translate(_LINE_BREAKS), file=sys.stderr)
+    raise typer.Exit(1)
+
+
 app = typer.Typer(
+    cls=_OneLineErrors,
     help="sleuth: search and recommendations on embeddings.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -49,7 +80,12 @@ def _where(text: str | None) -> dict[str, Any] | None:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
         raise InvalidInput(f"--where is not valid JSON: {exc}") from None
-    return value  # type: ignore[no-any-return]
+    if not isinstance(value, dict):  # the engine would take [] or 0 for "no filter"
+        raise InvalidInput(
+            f"--where must be a JSON object, got {type(value).__name__}; "
+            'e.g. \'{"kind": "function"}\''
+        )
+    return value
 
 
 def _print_hits(hits: list[Any], as_json: bool) -> None:
@@ -87,11 +123,21 @@ def add(
     ] = False,
 ) -> None:
     """Add items from a file. The whole file is validated first and committed in one batch."""
+    from sleuth.config import CollectionConfig
     from sleuth.io.readers import read_items
+    from sleuth.store.sqlite import FILENAME
 
+    # A new collection is created only once the file has been read whole: a bad file leaves
+    # no empty collection behind.
+    items = (
+        None
+        if (collection / FILENAME).exists()
+        else read_items(path, CollectionConfig().text_fields)
+    )
     col = _open(collection, encoder, must_exist=False, late=late)
     with col:
-        items = read_items(path, col.config.text_fields)
+        if items is None:
+            items = read_items(path, col.config.text_fields)
         result = (col.upsert if replace else col.add)(items, progress=True)
         print(
             f"added {result.added}, updated {result.updated}, unchanged {result.unchanged}; "
@@ -501,11 +547,7 @@ def serve(
 
 
 def main() -> None:
-    try:
-        app()
-    except SleuthError as exc:
-        print(f"error: {exc.message}", file=sys.stderr)
-        sys.exit(1)
+    app()
 
 
 if __name__ == "__main__":

@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from sleuth.errors import InvalidInput
-from sleuth.io.readers import _existing, _jsonl_objects, _located, _open_text
+from sleuth.io.readers import _FLOAT, _existing, _jsonl_objects, _located
+from sleuth.io.text import open_text
 from sleuth.types import Event, parse_event
 
 __all__ = ["EVENT_FORMATS", "read_events"]
@@ -70,7 +71,7 @@ def _guess(path: Path) -> str:
 
 def _read_columns(path: Path, format: str, kinds: Mapping[str, float] | None) -> list[Event]:
     events = []
-    with _open_text(path) as f:
+    with open_text(path) as f:
         for n, line in enumerate(f, 1):
             text = line.strip()
             if not text:
@@ -86,12 +87,11 @@ def _read_columns(path: Path, format: str, kinds: Mapping[str, float] | None) ->
                     raise _located(
                         path, n, f"expected 'user item rating timestamp', got {text[:80]!r}"
                     )
-                try:
-                    rating, ts = float(cells[2]), float(cells[3])
-                except ValueError:
+                if not (_FLOAT.match(cells[2]) and _FLOAT.match(cells[3])):
                     raise _located(
                         path, n, f"rating and timestamp must be numbers, got {text[:80]!r}"
-                    ) from None
+                    )
+                rating, ts = float(cells[2]), float(cells[3])
                 raw = {
                     "user": cells[0],
                     "item": cells[1],
@@ -105,19 +105,27 @@ def _read_columns(path: Path, format: str, kinds: Mapping[str, float] | None) ->
 
 def _read_csv(path: Path, kinds: Mapping[str, float] | None) -> list[Event]:
     events = []
-    with _open_text(path) as f:
+    with open_text(path) as f:
         reader = csv.DictReader(f)
-        if not reader.fieldnames or not {"user", "item"} <= set(reader.fieldnames):
-            raise _located(
-                path, 1, f"the header must name 'user' and 'item'; got {reader.fieldnames!r}"
-            )
-        for row in reader:
-            raw: dict[str, Any] = {k: v for k, v in row.items() if v not in (None, "")}
-            for name in ("value", "ts"):
-                if name in raw:  # ts may be ISO 8601; parse_event says what is wrong otherwise
-                    with contextlib.suppress(ValueError):
-                        raw[name] = float(raw[name])
-            events.append(_parse(raw, kinds, path, reader.line_num))
+        try:
+            header = reader.fieldnames
+            if not header or not {"user", "item"} <= set(header):
+                raise _located(path, 1, f"the header must name 'user' and 'item'; got {header!r}")
+            line = reader.line_num + 1  # a quoted cell may span lines: name the first
+            for row in reader:
+                if None in row:
+                    raise _located(
+                        path, line, f"row has more cells than the header's {len(header)}"
+                    )
+                raw: dict[str, Any] = {k: v for k, v in row.items() if v not in (None, "")}
+                for name in ("value", "ts"):
+                    if name in raw:  # ts may be ISO 8601; parse_event says what is wrong otherwise
+                        with contextlib.suppress(ValueError):
+                            raw[name] = float(raw[name])
+                events.append(_parse(raw, kinds, path, line))
+                line = reader.line_num + 1
+        except csv.Error as exc:
+            raise _located(path, reader.line_num, f"malformed CSV: {exc}") from None
     return events
 
 

@@ -73,8 +73,15 @@ def _movie(
 
 
 def _genres(path: Path) -> tuple[str, ...]:
+    """The genre names of ``u.genre`` (``name|index`` lines) in index order."""
     if not path.is_file():
         return GENRES_100K
-    lines = path.read_text(encoding="latin-1").splitlines()
-    pairs = [line.strip().split("|") for line in lines if line.strip()]
-    return tuple(name for name, _ in sorted(pairs, key=lambda p: int(p[1])))
+    by_index: dict[int, str] = {}
+    for n, line in enumerate(path.read_text(encoding="latin-1").splitlines(), 1):
+        cells = line.strip().split("|")
+        if cells == [""]:
+            continue
+        if len(cells) != 2 or not cells[1].isdigit() or int(cells[1]) in by_index:
+            raise _located(path, n, f"expected 'genre|index' with a new index, got {line[:80]!r}")
+        by_index[int(cells[1])] = cells[0]
+    return tuple(by_index[i] for i in sorted(by_index))

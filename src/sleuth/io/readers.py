@@ -11,13 +11,14 @@ import csv
 import json
 import math
 import re
+import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from sleuth.errors import InvalidInput, SleuthError
+from sleuth.io.text import open_text
 from sleuth.types import RESERVED_NAMES, Item, parse_item
 
 __all__ = [
@@ -101,7 +102,7 @@ def read_csv(path: str | Path, text_fields: TextFields = DEFAULT_TEXT_FIELDS) ->
     """
     path = _existing(path)
     items = []
-    with _open_text(path) as f:
+    with open_text(path) as f:
         reader = csv.DictReader(f)
         header = reader.fieldnames
         if not header:
@@ -113,14 +114,17 @@ def read_csv(path: str | Path, text_fields: TextFields = DEFAULT_TEXT_FIELDS) ->
         bad = [name for name in header if not name or name.strip() != name]
         duplicates = sorted({name for name in header if header.count(name) > 1})
         if bad or duplicates or "id" not in header:
+            other = [sep for sep in ";\t|" if len(header) == 1 and sep in header[0]]
+            hint = f" (columns separated by {other[0]!r}? only ',' is read)" if other else ""
             raise _located(
                 path,
                 1,
-                f"the header row must name every column once and include 'id'; got {header!r}",
+                f"the header row must name every column once and include 'id'; "
+                f"got {header!r}{hint}",
             )
         try:
+            line_no = reader.line_num + 1  # a quoted cell may span lines: name the first
             for row in reader:
-                line_no = reader.line_num
                 if None in row:
                     raise _located(
                         path,
@@ -129,11 +133,14 @@ def read_csv(path: str | Path, text_fields: TextFields = DEFAULT_TEXT_FIELDS) ->
                         f"cells but the header has {len(header)}",
                     )
                 raw = {
-                    name: cell if name == "id" or name in text_fields else _convert_cell(cell)
+                    name: cell
+                    if name == "id" or name in text_fields
+                    else _convert_cell(cell, name, path, line_no)
                     for name, cell in row.items()
                     if cell  # empty (or missing trailing) cells are omitted
                 }
                 items.append(_parse(raw, text_fields, path, line_no))
+                line_no = reader.line_num + 1
         except csv.Error as exc:
             raise _located(path, reader.line_num, f"malformed CSV: {exc}") from None
     return items
@@ -142,11 +149,13 @@ def read_csv(path: str | Path, text_fields: TextFields = DEFAULT_TEXT_FIELDS) ->
 def read_json(path: str | Path, text_fields: TextFields = DEFAULT_TEXT_FIELDS) -> list[Item]:
     """Items from a file holding one JSON array of objects; errors name the item's index."""
     path = _existing(path)
-    with _open_text(path) as f:
+    with open_text(path) as f:
         try:
             data = json.load(f)
         except json.JSONDecodeError as exc:
             raise _located(path, exc.lineno, f"invalid JSON: {exc.msg}") from None
+        except (ValueError, RecursionError) as exc:
+            raise InvalidInput(f"{path}: {_json_limit(exc)}", path=str(path)) from None
     if not isinstance(data, list):
         raise InvalidInput(
             f"{path}: a .json item file must hold an array of objects, got "
@@ -232,7 +241,13 @@ def read_beir(path: str | Path, *, split: str = "test") -> BeirData:
             "corpus.jsonl, queries.jsonl and qrels/",
             path=str(folder),
         )
-    qrels = _read_qrels(_existing(folder / "qrels" / f"{split}.tsv"))
+    qrels_path = _existing(folder / "qrels" / f"{split}.tsv")
+    qrels = _read_qrels(qrels_path)
+    if not qrels:  # nothing to evaluate: say so here rather than fail inside the metrics
+        raise InvalidInput(
+            f"{qrels_path}: no judgements; expected lines 'query-id<TAB>corpus-id<TAB>score'",
+            path=str(qrels_path),
+        )
     queries: dict[str, str] = {}
     queries_path = _existing(folder / "queries.jsonl")
     for line_no, record in _jsonl_objects(queries_path):
@@ -243,19 +258,22 @@ def read_beir(path: str | Path, *, split: str = "test") -> BeirData:
             raise _located(queries_path, line_no, "a query needs a string '_id' and 'text'")
         if qid in qrels:
             queries[qid] = text
-    if qrels and not queries:
+    if not queries:
         raise InvalidInput(
             f"{folder}: no query id of qrels/{split}.tsv is in queries.jsonl", path=str(folder)
         )
     # Judgements for queries that do not exist cannot be evaluated; keep the two in step.
     qrels = {qid: qrels[qid] for qid in queries}
-    return BeirData(corpus=read_beir_corpus(folder), queries=queries, qrels=qrels)
+    corpus = read_beir_corpus(folder)
+    if not corpus:
+        raise InvalidInput(f"{folder / 'corpus.jsonl'}: no documents", path=str(folder))
+    return BeirData(corpus=corpus, queries=queries, qrels=qrels)
 
 
 def _read_qrels(path: Path) -> dict[str, dict[str, int]]:
     qrels: dict[str, dict[str, int]] = {}
     seen_data = False
-    with _open_text(path) as f:
+    with open_text(path) as f:
         for line_no, line in enumerate(f, 1):
             if not line.strip():
                 continue
@@ -280,7 +298,7 @@ def _read_qrels(path: Path) -> dict[str, dict[str, int]]:
 
 def _jsonl_objects(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     """(line number, object) for each non-blank line; a line that is no JSON object raises."""
-    with _open_text(path) as f:
+    with open_text(path) as f:
         for line_no, line in enumerate(f, 1):
             if not line.strip():
                 continue
@@ -290,9 +308,19 @@ def _jsonl_objects(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
                 raise _located(
                     path, line_no, f"invalid JSON: {exc.msg} (column {exc.colno})"
                 ) from None
+            except (ValueError, RecursionError) as exc:
+                raise _located(path, line_no, _json_limit(exc)) from None
             if not isinstance(value, dict):
                 raise _located(path, line_no, f"expected a JSON object, got {type(value).__name__}")
             yield line_no, value
+
+
+def _json_limit(exc: ValueError | RecursionError) -> str:
+    # Valid JSON that Python's parser still refuses: an integer of more than 4300 digits
+    # (ValueError) or arrays/objects nested about a thousand deep (RecursionError).
+    if isinstance(exc, RecursionError):
+        return "JSON nested too deeply (at most about 1000 levels of arrays and objects)"
+    return f"a JSON number has too many digits ({sys.get_int_max_str_digits()} at most)"
 
 
 def _parse(raw: Any, text_fields: TextFields, path: Path, line_no: int) -> Item:
@@ -308,9 +336,17 @@ def _located(path: Path, line_no: int, message: str, **details: Any) -> InvalidI
     )
 
 
-def _convert_cell(cell: str) -> Any:
+def _convert_cell(cell: str, column: str, path: Path, line_no: int) -> Any:
     text = cell.strip()
     if _INT.match(text):
+        if len(text.lstrip("+-")) > sys.get_int_max_str_digits():
+            raise _located(
+                path,
+                line_no,
+                f"column {column!r}: the number has more than {sys.get_int_max_str_digits()} "
+                "digits",
+                field=column,
+            )
         return int(text)
     if _FLOAT.match(text):
         return float(text)
@@ -328,19 +364,3 @@ def _existing(path: str | Path) -> Path:
     if not path.exists():
         raise InvalidInput(f"{path} does not exist", path=str(path))
     return path
-
-
-@contextmanager
-def _open_text(path: Path) -> Iterator[IO[str]]:
-    # utf-8-sig: spreadsheet exports start with a byte-order mark that would corrupt "id".
-    try:
-        f = path.open(encoding="utf-8-sig", newline="")
-    except OSError as exc:
-        raise InvalidInput(f"{path}: cannot read: {exc.strerror}", path=str(path)) from None
-    with f:
-        try:
-            yield f
-        except UnicodeDecodeError as exc:
-            raise InvalidInput(
-                f"{path}: not UTF-8 text ({exc.reason}); save it as UTF-8", path=str(path)
-            ) from None
