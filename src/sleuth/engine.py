@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import math
+import shutil
 import threading
 import time
 import warnings
@@ -125,6 +126,8 @@ def open_collection(
             config = config or CollectionConfig()
             enc = get_encoder(encoder if encoder is not None else config.encoder)
             enc.check_tokens(config.late.enabled)
+            if config.late.enabled:  # its checks across fields (token dim vs MUVERA) run now
+                LateInteraction(config.late, enc)
             config = replace(config, encoder=enc.spec)  # the one actually used
             if store is None:
                 folder.mkdir(parents=True, exist_ok=True)
@@ -166,6 +169,7 @@ def open_collection(
         if created_file:  # a collection that could not be created leaves nothing behind
             for leftover in folder.glob(f"{FILENAME}*"):
                 leftover.unlink()
+            shutil.rmtree(folder / "index", ignore_errors=True)  # made by Collection()
             for made in new_folders:
                 made.rmdir()
         raise
@@ -662,7 +666,7 @@ class Collection:
         self._refresh(wait=False)
         with self._rw.read():
             ix = self._ix
-            mask = compile_filter(where, ix.attributes.types)(ix.attributes) if where else None
+            mask = None if _no_filter(where) else self._mask(ix, where)
             timings["filter_ms"] = _ms(t0)
             batch = QueryBatch(
                 list(queries),
@@ -981,9 +985,9 @@ class Collection:
 
     @staticmethod
     def _mask(ix: _Indexes, where: dict[str, Any] | None) -> np.ndarray:
-        if where:
-            return compile_filter(where, ix.attributes.types)(ix.attributes).copy()
-        return ix.attributes.live.copy()
+        if _no_filter(where):
+            return ix.attributes.live.copy()
+        return compile_filter(where, ix.attributes.types)(ix.attributes).copy()
 
 
 class _Indexes:
@@ -1033,6 +1037,11 @@ def _delta(
 # missing item counts as the list's lowest score, so it keeps its fused rank among its peers).
 _NO_ITEM_TOKENS = "not scored: the item has no token vectors; ranked by its fused score"
 _NO_QUERY_TOKENS = "not scored: the query has no token vectors; ranked by the fused score"
+
+
+def _no_filter(where: Any) -> bool:
+    """None and ``{}`` filter nothing; anything else is a filter (``[]`` or ``0`` are errors)."""
+    return where is None or (isinstance(where, dict) and not where)
 
 
 def _docnos(stored: list[StoredItem]) -> np.ndarray:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,6 +28,11 @@ from sleuth.values import (
     parse_datetime,
     to_timestamp,
 )
+
+# Control characters (and the Unicode line separators) break URLs, logs and CSV files: an id
+# has none.
+ID_CONTROL_CHARS = "\u0000-\u001f\u007f-\u009f\u2028\u2029"
+_ID_CONTROL = re.compile(f"[{ID_CONTROL_CHARS}]")
 
 __all__ = [
     "AttrType",
@@ -156,10 +162,15 @@ def parse_item(raw: Any, text_fields: tuple[str, ...]) -> Item:
             id=repr(item_id)[:80],
         )
     check_text(item_id, f"item id {item_id!r:.80}")
-    if not item_id or len(item_id) > MAX_ID_LENGTH or item_id != item_id.strip():
+    if (
+        not item_id
+        or len(item_id) > MAX_ID_LENGTH
+        or item_id != item_id.strip()
+        or _ID_CONTROL.search(item_id)
+    ):
         raise InvalidInput(
             f"item id {item_id!r:.80} is not allowed: ids are 1 to {MAX_ID_LENGTH} characters "
-            "without leading or trailing white space",
+            "without leading or trailing white space or control characters (line breaks, tabs)",
             id=item_id[:MAX_ID_LENGTH],
         )
     fields: dict[str, str] = {}

@@ -149,10 +149,9 @@ def invalid_configs(draw: st.DrawFn) -> tuple[dict[str, Any], tuple[str, str]]:
     return config, (path, repr(value))
 
 
-# (path, repr(value)) of the wrong values the engine accepts, or fails on with another error,
-# today (issue 10, area (a)), measured one by one: kept apart so that the strict test checks
-# everything else; the integrator drops this set once the validation is merged.
-KNOWN_ACCEPTED = {
+# (path, repr(value)) of wrong values the engine once accepted, or failed on with another
+# error (issue 10), measured one by one: each is a regression case of its own.
+FORMERLY_ACCEPTED = {
     ("bm25", "1"),
     ("bm25", "[]"),
     ("bm25.b", "'0.5'"),
@@ -258,19 +257,20 @@ def refused_by_the_api(config: dict[str, Any]) -> None:
     with data_folder() as engine:
         before = sorted(p.name for p in engine.path.iterdir())
         with pytest.raises(InvalidInput):
-            engine.create("new", config=CollectionConfig.from_dict(config))
+            # a config's encoder is used when no other is named (the engine's default is one)
+            encoder = config.get("encoder") if isinstance(config, dict) else None
+            engine.create("new", config=CollectionConfig.from_dict(config), encoder=encoder)
         assert_nothing_left(engine, before)
 
 
 @fuzz(40)
-@given(case=invalid_configs().filter(lambda c: c[1] not in KNOWN_ACCEPTED))
+@given(case=invalid_configs())
 def test_invalid_configurations_are_refused(case: tuple[dict[str, Any], Any]) -> None:
     refused_by_the_api(case[0])
 
 
-@pytest.mark.xfail(reason="issue 10: (a) invalid configurations are accepted", strict=False)
-@pytest.mark.parametrize("wrong", sorted(KNOWN_ACCEPTED))
-def test_invalid_configurations_accepted_today_are_refused(wrong: tuple[str, str]) -> None:
+@pytest.mark.parametrize("wrong", sorted(FORMERLY_ACCEPTED))
+def test_invalid_configurations_once_accepted_are_refused(wrong: tuple[str, str]) -> None:
     path, value = wrong
     *sections, key = path.split(".")
     config: dict[str, Any] = {}
@@ -282,9 +282,7 @@ def test_invalid_configurations_accepted_today_are_refused(wrong: tuple[str, str
 
 
 @fuzz(20)
-@given(
-    case=invalid_configs().filter(lambda c: c[1] not in KNOWN_ACCEPTED), as_encoder=st.booleans()
-)
+@given(case=invalid_configs(), as_encoder=st.booleans())
 def test_invalid_configurations_over_http_are_a_4xx(
     case: tuple[dict[str, Any], tuple[str, str]], as_encoder: bool
 ) -> None:
@@ -302,9 +300,6 @@ def test_invalid_configurations_over_http_are_a_4xx(
         assert_nothing_left(engine, before)
 
 
-@pytest.mark.xfail(
-    reason="issue 10: (a) a cross-field check runs after the folder exists", strict=False
-)
 @pytest.mark.parametrize(
     "late", [{"enabled": True, "projection_dim": 8}, {"enabled": True, "projection_dim": 12}]
 )

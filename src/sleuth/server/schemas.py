@@ -13,7 +13,7 @@ from sleuth.config import DEFAULT_EVENT_WEIGHTS
 from sleuth.engine import MAX_K, MAX_QUERY_CHARS
 from sleuth.server.config_schema import ConfigIn
 from sleuth.server.encoders import BUILT_IN_PATTERN
-from sleuth.types import MAX_ID_LENGTH, MAX_USER_LENGTH
+from sleuth.types import ID_CONTROL_CHARS, MAX_ID_LENGTH, MAX_USER_LENGTH
 from sleuth.values import MAX_TIMESTAMP, MIN_TIMESTAMP
 
 _YEARS = r"^(1[0-9]{3}|[2-8][0-9]{3}|9[0-8][0-9]{2})-"
@@ -49,11 +49,14 @@ __all__ = [
 
 # What str.strip() removes, spelled out: regex engines differ on what \s means.
 _SPACE = r"\u0009-\u000d\u001c-\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
-ID_PATTERN = rf"^[^{_SPACE}](?:[\s\S]*[^{_SPACE}])?$"  # no leading or trailing white space
+# no leading or trailing white space, no control characters (sleuth.types.parse_item)
+ID_PATTERN = (
+    rf"^[^{_SPACE}{ID_CONTROL_CHARS}](?:[^{ID_CONTROL_CHARS}]*[^{_SPACE}{ID_CONTROL_CHARS}])?$"
+)
 NOT_BLANK = rf"[^{_SPACE}]"  # some character that is not white space
 
 PATTERN_HINTS = {
-    ID_PATTERN: "an id has no leading or trailing white space",
+    ID_PATTERN: "an id has no leading or trailing white space and no control characters",
     NOT_BLANK: "must not be empty or only white space",
     NAME_PATTERN: "a collection name is 1 to 64 letters, digits, '_', '-' or '.', starting "
     "with a letter or digit",
