@@ -28,7 +28,7 @@ from sleuth.config import CollectionConfig
 from sleuth.encoders import Encoder
 from sleuth.engine import Collection, open_collection
 from sleuth.errors import Conflict, InvalidInput, NotFound, SleuthError, Unavailable
-from sleuth.store.sqlite import FILENAME
+from sleuth.store.sqlite import FILENAME, Store
 
 __all__ = ["NAME_PATTERN", "Engine"]
 
@@ -73,8 +73,11 @@ class Engine:
 
     def names(self) -> list[str]:
         """Every collection in the data folder, sorted."""
+        opened = set(self._open)
         return sorted(
-            p.name for p in self.path.iterdir() if _NAME.match(p.name) and (p / FILENAME).exists()
+            p.name
+            for p in self.path.iterdir()
+            if _NAME.match(p.name) and (p.name in opened or _is_collection(p))
         )
 
     def get(self, name: str) -> Collection:
@@ -85,7 +88,7 @@ class Engine:
             col = self._open.get(name)
             if col is not None:
                 return col
-            if not (folder / FILENAME).exists():
+            if not _is_collection(folder):
                 raise NotFound(f"no collection named {name!r}", collection=name)
             broken = self._broken.get(name)
             if broken is None or broken.stamp != _stamp(folder):
@@ -160,7 +163,7 @@ class Engine:
         """A new, empty collection. An existing name is a ``Conflict``."""
         folder = self._folder(name)
         with self._lock:
-            if (folder / FILENAME).exists():
+            if _is_collection(folder):  # a blank store a killed creation left is completed
                 raise Conflict(f"a collection named {name!r} already exists", collection=name)
             if encoder is None:
                 encoder = self.default_encoder
@@ -228,3 +231,20 @@ def _stamp(folder: Path) -> tuple[tuple[int, int] | None, ...]:
         else:
             stamps.append((st.st_mtime_ns, st.st_size))
     return tuple(stamps)
+
+
+def _is_collection(folder: Path) -> bool:
+    """A store that is more than the blank file a creation killed midway leaves (which
+    ``create`` completes and nothing else lists); an unreadable one counts, to be reported."""
+    if not (folder / FILENAME).exists():
+        return False
+    try:
+        store = Store(folder)
+    except Exception:
+        return True
+    try:
+        return store.state() != "blank"
+    except Exception:
+        return True
+    finally:
+        store.close()

@@ -191,3 +191,38 @@ def test_a_stored_config_beyond_todays_limits_is_an_invalid_collection(tmp_path:
     con.close()
     with pytest.raises(sleuth.InvalidCollection, match="stored configuration is not valid: fusion"):
         sleuth.open(tmp_path / "col")
+
+
+def test_a_blank_store_left_by_a_killed_create_is_no_collection_until_created(
+    tmp_path: Path,
+) -> None:
+    """What ``kill -9`` during ``POST /collections`` leaves (an empty database): not listed,
+    404 to read, and a new create of the same name completes it with the config asked for."""
+
+    from sleuth.catalog import Engine
+
+    data = tmp_path / "data"
+    (data / "half").mkdir(parents=True)
+    sqlite3.connect(data / "half" / "sleuth.sqlite").close()  # a blank database file
+    engine = Engine(data, default_encoder="hashing")
+    assert engine.names() == []
+    with pytest.raises(sleuth.NotFound):
+        engine.get("half")
+    config = sleuth.CollectionConfig(text_fields=("body",))
+    col = engine.create("half", config=config)
+    col.add([{"id": "a", "body": "hello there"}])
+    assert engine.names() == ["half"]
+    assert col.config.text_fields == ("body",)
+    assert [h.id for h in col.search("hello", mode="lexical")] == ["a"]
+    engine.close()
+
+
+def test_a_model_folder_that_cannot_load_is_invalid_input_and_creates_nothing(
+    tmp_path: Path,
+) -> None:
+    bad = tmp_path / "models" / "broken"
+    bad.mkdir(parents=True)
+    (bad / "config.json").write_text('{"not": "a model"}')
+    with pytest.raises(sleuth.InvalidInput, match="cannot load it"):
+        sleuth.open(tmp_path / "c", encoder=str(bad))
+    assert not (tmp_path / "c").exists()

@@ -124,3 +124,13 @@ def test_a_bad_collection_name_in_a_path_is_said_in_words(
     answer = client.get("/collections/.hidden")
     assert answer.status_code == 422
     assert "letters, digits" in answer.json()["error"]["message"]
+
+
+def test_an_error_that_quotes_a_lone_surrogate_is_still_valid_json() -> None:
+    import json
+
+    from sleuth.server.errors import error_response
+
+    answer = error_response(422, "invalid_input", "bad id 'a\ud800'", {"id": "a\ud800"})
+    body = json.loads(answer.body)
+    assert body["error"]["details"]["id"] == "a\ud800" and answer.status_code == 422

@@ -82,7 +82,14 @@ class SentenceEncoder(Encoder):
             os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
             from sentence_transformers import SentenceTransformer
 
-            self._model = SentenceTransformer(str(self.path), device=self.device)
+            try:
+                self._model = SentenceTransformer(str(self.path), device=self.device)
+            except Exception as exc:  # a damaged or foreign folder raises many kinds of error
+                raise InvalidInput(
+                    f"{self.path} looks like a model folder but sentence-transformers cannot "
+                    f"load it: {type(exc).__name__}: {str(exc)[:200]}",
+                    encoder=self.path.name,
+                ) from None
         return self._model
 
     @property

@@ -4,6 +4,7 @@ where the server keeps its data (``redact`` strips the paths)."""
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from collections.abc import Callable
@@ -75,7 +76,15 @@ def error_response(
     headers = dict(headers or {})
     if status == 401:
         headers["WWW-Authenticate"] = "Bearer"
-    return JSONResponse(body, status_code=status, headers=headers)
+    return _AsciiJSON(body, status_code=status, headers=headers)
+
+
+class _AsciiJSON(JSONResponse):
+    """An error answer may quote what the client sent, lone surrogates included, which UTF-8
+    cannot encode: escaped as ``\\udXXX``, the answer is still valid JSON."""
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, ensure_ascii=True, separators=(",", ":")).encode("ascii")
 
 
 def _methods_of(request: Request) -> list[str]:
