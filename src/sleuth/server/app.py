@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, Query, Response
+from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
 from fastapi.responses import FileResponse
 from fastapi.security import HTTPBearer
 from fastapi.staticfiles import StaticFiles
@@ -138,7 +138,8 @@ def create_app(
     # The key itself is checked by KeyCheck, before the body is read; this only declares the
     # scheme, so that without a key the OpenAPI document says what is true.
     bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer <SLEUTH_API_KEY>")
-    api = APIRouter(dependencies=[Depends(bearer)] if api_key else [])
+    checks = [Depends(_known_query_parameters)]
+    api = APIRouter(dependencies=[Depends(bearer), *checks] if api_key else checks)
 
     # -- health and metrics ------------------------------------------------------------------
 
@@ -375,6 +376,21 @@ def _document_encoder_pattern(app: FastAPI, pattern: str) -> None:
         return document
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _known_query_parameters(request: Request) -> None:
+    """On an endpoint that takes query parameters, one it does not take is refused, not ignored
+    (a misspelt ``exclude_seen`` would otherwise silently change nothing)."""
+    route = request.scope.get("route")
+    dependant = getattr(route, "dependant", None)
+    allowed = {p.alias for p in dependant.query_params} if dependant is not None else set()
+    unknown = sorted(set(request.query_params) - allowed)
+    if allowed and unknown:
+        raise InvalidInput(
+            f"unknown query parameter(s) {', '.join(map(repr, unknown))[:200]}; allowed: "
+            + ", ".join(sorted(allowed)),
+            unknown=unknown[:20],
+        )
 
 
 def _check_batch(size: int, limit: int, name: str, what: str) -> None:

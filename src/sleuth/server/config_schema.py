@@ -26,7 +26,7 @@ from sleuth.config import (
 )
 from sleuth.server.encoders import BUILT_IN_PATTERN
 
-__all__ = ["ConfigIn"]
+__all__ = ["ConfigIn", "Int"]
 
 FIELD_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,63}$"
 RESERVED = ("id", "and", "or", "not")

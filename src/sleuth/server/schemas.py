@@ -11,7 +11,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from sleuth.catalog import NAME_PATTERN
 from sleuth.config import DEFAULT_EVENT_WEIGHTS
 from sleuth.engine import MAX_K, MAX_QUERY_CHARS
-from sleuth.server.config_schema import ConfigIn
+from sleuth.server.config_schema import ConfigIn, Int
 from sleuth.server.encoders import BUILT_IN_PATTERN
 from sleuth.types import ID_CONTROL_CHARS, MAX_ID_LENGTH, MAX_USER_LENGTH
 from sleuth.values import MAX_TIMESTAMP, MIN_TIMESTAMP
@@ -173,7 +173,7 @@ class WriteResultOut(BaseModel):
 
 class SearchRequest(_Strict):
     query: str = Field(min_length=1, max_length=MAX_QUERY_CHARS, pattern=NOT_BLANK)
-    k: int = Field(10, ge=1, le=MAX_K)
+    k: Int = Field(10, ge=1, le=MAX_K)
     mode: Mode = "hybrid"
     where: dict[str, Any] | None = Field(
         None,
@@ -218,7 +218,7 @@ class RecordResultOut(BaseModel):
 
 class RecommendRequest(_Strict):
     user: str = Field(min_length=1, max_length=MAX_USER_LENGTH, pattern=NOT_BLANK)
-    k: int = Field(10, ge=1, le=MAX_K)
+    k: Int = Field(10, ge=1, le=MAX_K)
     where: dict[str, Any] | None = None
     exclude_seen: bool = True
     diversity: float = Field(0.0, ge=0.0, le=1.0, description="MMR: 0 relevance, 1 variety.")
