@@ -31,7 +31,7 @@ import sleuth
 from sleuth.catalog import Engine
 from sleuth.config import CollectionConfig
 from sleuth.engine import MAX_K
-from sleuth.errors import InvalidInput, NotFound, SleuthError, Unavailable
+from sleuth.errors import InvalidInput, NotFound, Unavailable
 from sleuth.retrieve.filters import MAX_DEPTH
 from sleuth.server.encoders import EncoderAllowList
 from sleuth.server.errors import ERROR_RESPONSES, ApiError, install_error_handlers, redacted
@@ -205,17 +205,8 @@ def create_app(
             checked = encoders.check(in_config)
             encoder = encoder if encoder is not None else checked
         config = CollectionConfig.from_dict(given) if given is not None else None
-        try:
-            engine.create(body.name, config=config, encoder=encoder)
-        except SleuthError:
-            raise
-        except Exception as exc:  # what a model folder the operator allowed holds is not ours
-            if encoder is None or not encoders.is_model_folder(encoder):
-                raise
-            raise InvalidInput(
-                f"the model folder {redact(encoder)!r} cannot be loaded "
-                f"({type(exc).__name__}: {redact(str(exc))[:300]}); {encoders.allowed()}"
-            ) from None
+        # a model folder that cannot load is the engine's InvalidInput (paths redacted)
+        engine.create(body.name, config=config, encoder=encoder)
         return info_of(body.name)
 
     @api.get("/collections/{name}", response_model=CollectionInfo, tags=["collections"])

@@ -49,10 +49,6 @@ class EncoderAllowList:
                 return str(folder)
         raise InvalidInput(f"encoder {name[:200]!r} is not allowed; {self.allowed()}")
 
-    def is_model_folder(self, spec: str) -> bool:
-        """Whether ``spec`` (as ``check`` returned it) names a folder of the models directory."""
-        return self.models is not None and Path(spec).is_relative_to(self.models)
-
     def allowed(self) -> str:
         if self.models is None:
             return (
