@@ -158,8 +158,9 @@ def _check_rows(con: sqlite3.Connection) -> list[Problem]:
     return problems
 
 
-def _check_vectors(con: sqlite3.Connection, encoder_id: str, dim: int) -> list[Problem]:
-    bad = [
+def bad_vector_hashes(con: sqlite3.Connection, encoder_id: str, dim: int) -> list[str]:
+    """Content hashes whose cached vector of this encoder is not ``dim`` float32 values."""
+    return [
         r[0]
         for r in con.execute(
             "SELECT hash FROM vectors WHERE encoder = ? AND "
@@ -167,6 +168,10 @@ def _check_vectors(con: sqlite3.Connection, encoder_id: str, dim: int) -> list[P
             (encoder_id, 4 * dim),
         )
     ]
+
+
+def _check_vectors(con: sqlite3.Connection, encoder_id: str, dim: int) -> list[Problem]:
+    bad = bad_vector_hashes(con, encoder_id, dim)
     if not bad:
         return []
     return [

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sleuth.errors import InvalidCollection
-from sleuth.store.diagnose import FATAL, dangling_changes, diagnose
+from sleuth.store.diagnose import FATAL, bad_vector_hashes, dangling_changes, diagnose
 
 if TYPE_CHECKING:
     from sleuth.store.sqlite import Store
@@ -53,14 +53,7 @@ def repair_store(store: Store, encoder_id: str, dim: int, *, drop_bad_rows: bool
     rebuilds the indexes afterwards)."""
     done: list[str] = []
     with closing(sqlite3.connect(store.path)) as con:
-        bad_vectors = [
-            r[0]
-            for r in con.execute(
-                "SELECT hash FROM vectors WHERE encoder = ? AND "
-                "(typeof(vector) != 'blob' OR length(vector) != ?)",
-                (encoder_id, 4 * dim),
-            )
-        ]
+        bad_vectors = bad_vector_hashes(con, encoder_id, dim)
         dangling = dangling_changes(con)
     with store._transaction() as tx:
         tx.executemany(
