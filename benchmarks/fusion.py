@@ -10,46 +10,39 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import numpy as np
 from _common import CACHE_DIR, print_table, require_data, summary_row, write_result
 from ranx import Qrels, Run, evaluate, fuse
 
 import sleuth
+from sleuth.config import FusionConfig
 from sleuth.evaluate.beir import evaluate_beir
-from sleuth.fuse import NORMALIZERS, adaptive_alpha, normalize_among, rrf, weighted_sum
+from sleuth.fuse import fuse_hybrid
 from sleuth.io.readers import read_beir
-from sleuth.retrieve import QueryBatch
 
 DEPTH = 100
 
 
-def configs(col: sleuth.Collection) -> dict[str, Any]:
-    n_docs = len(col.bm25)
+# Every configuration tried: a FusionConfig, fused by the engine's own fuse_hybrid.
+CONFIGS: dict[str, FusionConfig] = {
+    **{f"rrf k={k}": FusionConfig(method="rrf", rrf_k=k) for k in (10, 30, 60, 100)},
+    **{
+        f"{norm} a={alpha}" + (" adaptive" if adaptive else ""): FusionConfig(
+            normalization=norm, alpha=alpha, adaptive=adaptive
+        )
+        for norm in ("minmax", "zscore")
+        for alpha in (0.3, 0.4, 0.5, 0.6, 0.7)
+        for adaptive in (False, True)
+    },
+}
 
-    def score(norm: str, alpha: float, adaptive: bool = False) -> Any:
-        def run(text: str, lex: Any, den: Any) -> Any:
-            a = alpha
-            if adaptive:
-                a = adaptive_alpha(col.bm25.idf()[col.bm25.query_terms(text)], n_docs, alpha)
-            f = NORMALIZERS[norm]
-            lexical, no_match = normalize_among(f, lex[1], den[0].size)  # as Collection._hybrid
-            return weighted_sum([(lex[0], lexical), (den[0], f(den[1]))], [1 - a, a],
-                                missing=[no_match, None])
-        return run
 
-    out: dict[str, Any] = {
-        "lexical": lambda t, lex, den: lex,
-        "dense": lambda t, lex, den: den,
-    }
-    def reciprocal(k: int) -> Any:
-        return lambda text, lex, den: rrf([lex, den], k=k)
-
-    for k in (10, 30, 60, 100):
-        out[f"rrf k={k}"] = reciprocal(k)
-    for norm in ("minmax", "zscore"):
-        for alpha in (0.3, 0.4, 0.5, 0.6, 0.7):
-            out[f"{norm} a={alpha}"] = score(norm, alpha)
-            out[f"{norm} a={alpha} adaptive"] = score(norm, alpha, adaptive=True)
-    return out
+def ranked(hits: list[sleuth.Hit], codes: dict[str, int]) -> tuple[np.ndarray, np.ndarray]:
+    """A list of hits as (codes, scores), the arrays fusion takes."""
+    return (
+        np.array([codes.setdefault(h.id, len(codes)) for h in hits], np.int64),
+        np.array([h.score for h in hits], np.float32),
+    )
 
 
 def main() -> None:
@@ -59,14 +52,16 @@ def main() -> None:
         path = require_data("beir", name)
         report = evaluate_beir(path, ["lexical"], cache_dir=CACHE_DIR / "eval")
         with sleuth.open(report["collection"]) as col:
-            ids = {s.docno: s.item.id for batch in col.store.iter_items() for s in batch}
+            n_docs = col.count()
             for split in splits:
                 data = read_beir(path, split=split)
                 qids = list(data.queries)
                 texts = [data.queries[q] for q in qids]
-                batch = QueryBatch(texts, col.encoder.encode_queries)
-                lex = col.retrievers["lexical"].retrieve(batch, DEPTH, None)
-                den = col.retrievers["dense"].retrieve(batch, DEPTH, None)
+                codes: dict[str, int] = {}  # item id -> the int fusion sorts ties by
+                lex = [ranked(h, codes) for h in col.search_batch(texts, DEPTH, mode="lexical")]
+                den = [ranked(h, codes) for h in col.search_batch(texts, DEPTH, mode="dense")]
+                idf = [col.bm25.idf()[col.bm25.query_terms(t)] for t in texts]  # for adaptive
+                ids = {code: item for item, code in codes.items()}
                 qrels = Qrels(data.qrels)
                 column = f"{name} {split}"
 
@@ -75,12 +70,17 @@ def main() -> None:
                     return Run({q: {ids[int(d)]: float(s) for d, s in zip(*rows[i])}
                                 for i, q in enumerate(qids)})
 
-                for label, fn in configs(col).items():
-                    rows = [fn(texts[i], lex.row(i), den.row(i)) for i in range(len(qids))]
+                for label, rows in (("lexical", lex), ("dense", den)):
                     ndcg = evaluate(qrels, to_run(rows), "ndcg@10", make_comparable=True)
                     results.setdefault(label, {})[column] = round(float(ndcg), 4)
-                lex_run = to_run([lex.row(i) for i in range(len(qids))])
-                den_run = to_run([den.row(i) for i in range(len(qids))])
+                for label, config in CONFIGS.items():
+                    rows = [
+                        fuse_hybrid(lex[i], den[i], config, term_idf=idf[i], n_docs=n_docs)
+                        for i in range(len(qids))
+                    ]
+                    ndcg = evaluate(qrels, to_run(rows), "ndcg@10", make_comparable=True)
+                    results.setdefault(label, {})[column] = round(float(ndcg), 4)
+                lex_run, den_run = to_run(lex), to_run(den)
                 for label, kwargs in (
                     ("ranx rrf k=60", {"method": "rrf", "params": {"k": 60}}),
                     ("ranx zmuv+wsum 0.5", {"norm": "zmuv", "method": "wsum",

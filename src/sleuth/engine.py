@@ -25,14 +25,7 @@ import numpy as np
 from sleuth.config import DEFAULT_SOURCE_WEIGHTS, CollectionConfig
 from sleuth.encoders import Encoder, get_encoder
 from sleuth.errors import Conflict, CorruptIndex, InvalidCollection, InvalidInput, NotFound
-from sleuth.fuse import (
-    NORMALIZERS,
-    adaptive_alpha,
-    fuse_lists,
-    normalize_among,
-    rrf,
-    weighted_sum,
-)
+from sleuth.fuse import fuse_hybrid, fuse_lists
 from sleuth.indexes.bm25 import BM25Index
 from sleuth.indexes.dense import DenseIndex
 from sleuth.indexes.tokens import TokenIndex
@@ -745,26 +738,15 @@ class Collection:
             timings[f"{name}_ms"] = _ms(t)
         t = time.perf_counter()
         results = []
-        n_docs = max(len(ix.bm25), 1)
         for i, text in enumerate(batch.texts):
-            lex, den = lists["lexical"].row(i), lists["dense"].row(i)
-            if fusion.method == "rrf":
-                docnos, scores = rrf([lex, den], k=fusion.rrf_k, weights=fusion.weights)
-            else:
-                alpha = fusion.alpha
-                if fusion.adaptive:
-                    idf = ix.bm25.idf()[ix.bm25.query_terms(text)]
-                    alpha = adaptive_alpha(idf, n_docs, fusion.alpha)
-                norm = NORMALIZERS[fusion.normalization]
-                # BM25 returns only matching documents, the others score 0: its list is
-                # normalized among as many candidates as the dense list holds, so a query's
-                # only exact match (a part number) is not a flat, uninformative list.
-                lexical, no_match = normalize_among(norm, lex[1], den[0].size)
-                docnos, scores = weighted_sum(
-                    [(lex[0], lexical), (den[0], norm(den[1]))],
-                    [1.0 - alpha, alpha],
-                    missing=[no_match, None],
-                )
+            idf = ix.bm25.idf()[ix.bm25.query_terms(text)] if fusion.adaptive else None
+            docnos, scores = fuse_hybrid(
+                lists["lexical"].row(i),
+                lists["dense"].row(i),
+                fusion,
+                term_idf=idf,
+                n_docs=len(ix.bm25),
+            )
             results.append((docnos[:k], scores[:k]))
         timings["fuse_ms"] = _ms(t)
         per_source = {n: [c.row(i) for i in range(len(batch.texts))] for n, c in lists.items()}

@@ -112,7 +112,7 @@ def test_a_non_finite_score_never_reaches_a_hit(
     """The last guard, for a bug upstream: a NaN score is left out, with a warning."""
     import sleuth.engine as engine
 
-    real = engine.weighted_sum
+    real = engine.fuse_hybrid
 
     def poisoned(*args: Any, **kwargs: Any) -> tuple[np.ndarray, np.ndarray]:
         docnos, scores = real(*args, **kwargs)
@@ -120,7 +120,7 @@ def test_a_non_finite_score_never_reaches_a_hit(
         scores[0] = np.nan
         return docnos, scores
 
-    monkeypatch.setattr(engine, "weighted_sum", poisoned)
+    monkeypatch.setattr(engine, "fuse_hybrid", poisoned)
     with pytest.warns(RuntimeWarning, match="not finite"):
         hits = col.search(f"telescope {unique_token(5)}", k=5)
     assert_finite(hits)
