@@ -65,9 +65,13 @@ def sweeps(path: Any, collection: str) -> dict[str, Any]:
     qids = list(data.queries)
     qrels = Qrels(data.qrels)
     with sleuth.open(collection) as col:
-        late, tokens = col.late, col._ix.tokens
-        if late is None or tokens is None:
+        late = col.late
+        if late is None:
             raise SystemExit(f"{collection} has no token vectors")
+        col.save()  # the token index as saved is what this sweep reads, not the engine's memory
+        tokens = TokenIndex.load(col.path / "index" / "tokens.npz", col.config.late, late.dim)
+        if tokens is None:
+            raise SystemExit(f"{collection}: its token index was built with another recipe")
         docnos = np.array(sorted(tokens.docno_row), np.int64)
         ids_of = {s.docno: s.item.id for b in col.store.iter_items() for s in b}
         ids = [ids_of.get(int(d), "") for d in range(docnos.max() + 1)]
