@@ -3,10 +3,14 @@ of ml-latest, ml-25m, ml-32m) and event files whose columns a mapping names."""
 
 from __future__ import annotations
 
+import csv
+import tempfile
 from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from sleuth.cli import app
@@ -215,3 +219,28 @@ def test_cli_record_and_add_read_an_ml_latest_folder(tmp_path: Path) -> None:
 def test_top_of_a_catalog_smaller_than_k_pads_with_minus_one() -> None:
     scores = np.array([[0.1, 0.9, -np.inf]], np.float32)  # 3 items, one of them already seen
     assert top_of(scores).tolist() == [[1, 0, *[-1] * 8]]
+
+
+names = st.text("abcdefghijklmnopqrstuvwxyz_ ", min_size=1, max_size=10).map(str.strip).filter(bool)
+cells = st.text("abcXYZ019_-.", min_size=1, max_size=8)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    columns=st.lists(names, min_size=4, max_size=4, unique=True),
+    rows=st.lists(st.tuples(cells, cells, st.integers(1, 5), st.integers(0, 2**31)), max_size=5),
+)
+def test_a_mapping_reads_what_the_canonical_header_reads(
+    columns: list[str], rows: list[tuple[str, str, int, int]]
+) -> None:
+    """Whatever the columns are called (in whatever order), mapped they read as the same events
+    as a file whose header names the fields themselves."""
+    fields = ["user", "item", "value", "ts"]
+    with tempfile.TemporaryDirectory() as tmp:
+        canonical, renamed = Path(tmp) / "a.csv", Path(tmp) / "b.csv"
+        with canonical.open("w", newline="") as f:
+            csv.writer(f).writerows([fields, *rows])
+        with renamed.open("w", newline="") as f:  # other names, and in the reverse order
+            csv.writer(f).writerows([columns[::-1], *(row[::-1] for row in rows)])
+        mapping = dict(zip(fields, columns))
+        assert read_events(renamed, columns=mapping) == read_events(canonical)
