@@ -54,6 +54,13 @@ Collection = Annotated[Path, typer.Argument(help="The collection folder.")]
 K = Annotated[int, typer.Option("--k", "-k", help="How many results (1 to 1000).")]
 Where = Annotated[str | None, typer.Option(help='A JSON filter, e.g. \'{"kind": "function"}\'.')]
 AsJson = Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")]
+Columns = Annotated[
+    str | None,
+    typer.Option(
+        help="CSV / JSONL events: which columns are the event's fields, e.g. "
+        "user=customer_id,item=sku,ts=time (targets: user, item, kind, value, ts, event_id)."
+    ),
+]
 
 
 def _open(
@@ -107,7 +114,10 @@ def _print_hits(hits: list[Any], as_json: bool) -> None:
 @app.command()
 def add(
     collection: Collection,
-    path: Annotated[Path, typer.Argument(help="JSONL/JSON/CSV of items, or a BEIR folder.")],
+    path: Annotated[
+        Path,
+        typer.Argument(help="JSONL/JSON/CSV of items, a BEIR folder, or a MovieLens folder."),
+    ],
     encoder: Annotated[
         str | None, typer.Option(help="For a new collection: minilm, hashing, or a model folder.")
     ] = None,
@@ -351,11 +361,13 @@ def eval_recs(
     path: Annotated[
         Path,
         typer.Argument(
-            help="Events: MovieLens u.data / ratings.dat (or their folder), SASRec 'user item' "
-            "lines (.txt), or CSV / JSONL with user,item[,kind,value,ts]."
+            help="Events: MovieLens u.data / ratings.dat / ratings.csv (or their folder), SASRec "
+            "'user item' lines (.txt), or CSV / JSONL with user,item[,kind,value,ts] (or any "
+            "columns --columns maps)."
         ),
     ],
     format: Annotated[str, typer.Option(help="auto, movielens, sasrec, csv or jsonl.")] = "auto",
+    columns: Columns = None,
     split: Annotated[str, typer.Option(help="loo (leave last out) or time.")] = "loo",
     sources: Annotated[
         str,
@@ -381,6 +393,7 @@ def eval_recs(
     report = evaluate_recs(
         path,
         format=format,
+        columns=columns,
         split=split,
         sources=names,
         items=items,
@@ -420,12 +433,14 @@ def record(
     collection: Collection,
     path: Annotated[Path, typer.Argument(help="An events file (see `sleuth eval recs --help`).")],
     format: Annotated[str, typer.Option(help="auto, movielens, sasrec, csv or jsonl.")] = "auto",
+    columns: Columns = None,
 ) -> None:
     """Record interaction events, in one transaction (a bad line commits nothing)."""
     from sleuth.io.events import read_events
 
     with _open(collection) as col:
-        events = read_events(path, format=format, kinds=col.config.recommend.event_weights)
+        kinds = col.config.recommend.event_weights
+        events = read_events(path, format=format, kinds=kinds, columns=columns)
         result = col.record(events)
     print(f"recorded {result.recorded} events ({result.duplicates} already recorded)")
 

@@ -95,3 +95,20 @@ def test_rebuild_keeps_results(collection: Path) -> None:
     before = [h["id"] for h in json.loads(run("search", *query).stdout)]
     run("rebuild", str(collection))
     assert [h["id"] for h in json.loads(run("search", *query).stdout)] == before
+
+
+@pytest.mark.parametrize(
+    "mapping",
+    ["who=customer_id,item=sku", "user=customer_id,item", "user=client,item=sku", "user=sku"],
+)
+def test_a_bad_column_mapping_exits_1_with_one_line_naming_the_columns(
+    collection: Path, tmp_path: Path, mapping: str
+) -> None:
+    orders = tmp_path / "orders.csv"
+    orders.write_text("customer_id,sku,time\nc1,p1,5\nc1,p2,6\n")
+    for command in (["record", str(collection)], ["eval", "recs"]):
+        done = run(*command, str(orders), "--columns", mapping, ok=False)
+        assert done.returncode == 1 and "Traceback" not in done.stderr
+        (line,) = done.stderr.splitlines()
+        assert line.startswith(f"error: {orders}:1: ")
+        assert "columns found: 'customer_id', 'sku', 'time'" in line and "allowed targets" in line

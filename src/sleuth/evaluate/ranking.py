@@ -19,6 +19,8 @@ K = 10
 def top_of(scores: np.ndarray, k: int = K) -> np.ndarray:
     """``int64[users, k]``: the best ``k`` item codes of each row of ``scores``, best first;
     -1 where a row has fewer than ``k`` finite scores."""
+    if scores.shape[1] <= k:  # argpartition needs more than k columns; padding is never listed
+        scores = np.pad(scores, ((0, 0), (0, k + 1 - scores.shape[1])), constant_values=-np.inf)
     top = np.argpartition(-scores, k, axis=1)[:, :k]
     order = np.argsort(-np.take_along_axis(scores, top, 1), axis=1, kind="stable")
     top = np.take_along_axis(top, order, 1)

@@ -23,7 +23,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -77,6 +77,7 @@ def evaluate_recs(
     path: str | Path,
     *,
     format: str = "auto",
+    columns: Mapping[str, str] | str | None = None,
     split: str = "loo",
     sources: Sequence[str] = DEFAULT_SOURCES,
     items: str | Path | None = None,
@@ -86,7 +87,8 @@ def evaluate_recs(
     """Evaluate ``sources`` (any of ``SOURCES``; popularity and item-kNN always run), their
     fusion and the served default on the events at ``path``. Item texts (for the content
     source): ``items`` (a MovieLens folder or any items file; the events' MovieLens folder by
-    default), encoded with ``encoder``."""
+    default), encoded with ``encoder``. ``columns``: the events' column mapping (see
+    ``read_events``)."""
     if split not in SPLITS:
         raise InvalidInput(f"unknown split {split!r}; allowed: {', '.join(SPLITS)}")
     unknown = [s for s in sources if s not in SOURCES]
@@ -94,7 +96,7 @@ def evaluate_recs(
         raise InvalidInput(
             f"unknown source {unknown[0]!r}; allowed: {', '.join(SOURCES)}", sources=unknown
         )
-    events = read_events(path, format=format)
+    events = read_events(path, format=format, columns=columns)
     data = Interactions.from_events(events)
     val, test = _splits(data, split)
     if not val.users or not test.users:

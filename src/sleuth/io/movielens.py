@@ -1,4 +1,5 @@
-"""MovieLens movie lists as items: ``u.item`` (100K) and ``movies.dat`` (1M), Latin-1 files.
+"""MovieLens movie lists as items: ``u.item`` (100K) and ``movies.dat`` (1M), Latin-1 files, and
+``movies.csv`` (the current releases: ml-latest, ml-25m, ml-32m), UTF-8 CSV with quoted titles.
 
 Each movie becomes ``{"id", "title", "text": "<genres>", "genres": [...], "year": int}``, so a
 MovieLens folder can be both a catalog (``sleuth add``) and an events file (``sleuth record``).
@@ -6,17 +7,21 @@ MovieLens folder can be both a catalog (``sleuth add``) and an events file (``sl
 
 from __future__ import annotations
 
+import csv
 import re
 from pathlib import Path
 from typing import Any
 
 from sleuth.errors import InvalidInput
 from sleuth.io.readers import _located
+from sleuth.io.text import open_text
 from sleuth.types import Item, parse_item
 
 __all__ = ["MOVIE_FILES", "read_movies"]
 
-MOVIE_FILES = ("u.item", "movies.dat")
+MOVIE_FILES = ("u.item", "movies.dat", "movies.csv")
+MOVIES_CSV = ["movieId", "title", "genres"]  # the header of movies.csv
+NO_GENRES = "(no genres listed)"  # ML-10M and later, in place of a genre
 # u.item's 19 genre flags, in the order of u.genre (which is used instead when present).
 GENRES_100K = (
     *("unknown", "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime"),
@@ -27,13 +32,18 @@ _YEAR = re.compile(r"\((\d{4})\)\s*$")
 
 
 def read_movies(path: str | Path, text_fields: tuple[str, ...] = ("title", "text")) -> list[Item]:
-    """The movies of a MovieLens folder or of its ``u.item`` / ``movies.dat`` file."""
+    """The movies of a MovieLens folder or of its ``u.item`` / ``movies.dat`` / ``movies.csv``."""
     path = Path(path)
     if path.is_dir():
         found = [path / name for name in MOVIE_FILES if (path / name).is_file()]
         if not found:
-            raise InvalidInput(f"{path} has no {' or '.join(MOVIE_FILES)}", path=str(path))
+            raise InvalidInput(
+                f"{path} has no {', '.join(MOVIE_FILES[:-1])} or {MOVIE_FILES[-1]}",
+                path=str(path),
+            )
         path = found[0]
+    if path.suffix.lower() == ".csv":
+        return _read_csv(path, text_fields)
     genres = _genres(path.parent / "u.genre")
     items = []
     with path.open(encoding="latin-1") as f:
@@ -45,7 +55,7 @@ def read_movies(path: str | Path, text_fields: tuple[str, ...] = ("title", "text
                 cells = text.split("::")
                 if len(cells) != 3:
                     raise _located(path, n, f"expected 'id::title::genres', got {text[:80]!r}")
-                names = [g for g in cells[2].split("|") if g]
+                names = [g for g in cells[2].split("|") if g and g != NO_GENRES]
             else:
                 cells = text.split("|")
                 if len(cells) != 5 + len(genres):
@@ -54,6 +64,30 @@ def read_movies(path: str | Path, text_fields: tuple[str, ...] = ("title", "text
                     )
                 names = [g for g, flag in zip(genres, cells[5:]) if flag == "1"]
             items.append(_movie(cells[0], cells[1], names, text_fields, path, n))
+    return items
+
+
+def _read_csv(path: Path, text_fields: tuple[str, ...]) -> list[Item]:
+    """``movies.csv``: ``movieId,title,genres``, titles quoted when they hold a comma."""
+    items = []
+    with open_text(path) as f:
+        reader = csv.reader(f)
+        try:
+            header = next(reader, None)
+            if header != MOVIES_CSV:
+                raise _located(
+                    path, 1, f"expected the header {','.join(MOVIES_CSV)}, got {header!r:.120}"
+                )
+            line = reader.line_num + 1  # a quoted cell may span lines: name the first
+            for cells in reader:
+                if cells:
+                    if len(cells) != 3:
+                        raise _located(path, line, f"expected 3 cells, got {len(cells)}")
+                    names = [g for g in cells[2].split("|") if g and g != NO_GENRES]
+                    items.append(_movie(cells[0], cells[1], names, text_fields, path, line))
+                line = reader.line_num + 1
+        except csv.Error as exc:
+            raise _located(path, reader.line_num, f"malformed CSV: {exc}") from None
     return items
 
 

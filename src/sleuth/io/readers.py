@@ -34,8 +34,8 @@ __all__ = [
 TextFields = tuple[str, ...]
 DEFAULT_TEXT_FIELDS: TextFields = ("title", "text")
 FORMATS = (
-    "a BEIR folder (with corpus.jsonl), a MovieLens folder (u.item or movies.dat), .jsonl, "
-    ".ndjson, .csv or .json"
+    "a BEIR folder (with corpus.jsonl), a MovieLens folder (u.item, movies.dat or movies.csv), "
+    ".jsonl, .ndjson, .csv or .json"
 )
 # BEIR keeps documents whose title and text are both empty (Cranfield has two); they must still
 # exist so that qrels pointing at them resolve, but parse_item rightly refuses an item with no text.
@@ -56,9 +56,9 @@ def read_items(path: str | Path, text_fields: TextFields = DEFAULT_TEXT_FIELDS) 
     if path.is_dir():
         if (path / "corpus.jsonl").is_file():
             return read_beir_corpus(path, text_fields)
-        if any((path / name).is_file() for name in ("u.item", "movies.dat")):
-            from sleuth.io.movielens import read_movies
+        from sleuth.io.movielens import MOVIE_FILES, read_movies
 
+        if any((path / name).is_file() for name in MOVIE_FILES):
             return read_movies(path, text_fields)
         raise InvalidInput(
             f"{path} is a folder without corpus.jsonl; expected {FORMATS}", path=str(path)
@@ -99,12 +99,17 @@ def read_csv(path: str | Path, text_fields: TextFields = DEFAULT_TEXT_FIELDS) ->
     Empty cells are left out. Cells of attribute columns become int (no leading zeros), float,
     bool (``true``/``false``, any case) or else stay strings; ISO dates stay strings, which
     ``parse_item`` types as date-times. The ``id`` and text columns are always strings.
+    A MovieLens ``movies.csv`` (header ``movieId,title,genres``) is read as MovieLens movies.
     """
+    from sleuth.io.movielens import MOVIES_CSV, read_movies
+
     path = _existing(path)
     items = []
     with open_text(path) as f:
         reader = csv.DictReader(f)
         header = reader.fieldnames
+        if header == MOVIES_CSV:
+            return read_movies(path, text_fields)
         if not header:
             raise InvalidInput(
                 f"{path}: empty file; a header row naming the columns (with 'id') is required",
