@@ -232,7 +232,7 @@ def test_matches_the_brute_force_answer(case: tuple[Adapter, Any, Any]) -> None:
 def test_removed_docnos_never_come_back(case: tuple[Adapter, Any, Any]) -> None:
     a, docs, _ = case
     ix = build(a, docs)
-    gone = np.array(PROBES[:3] + list(range(100, 140)))
+    gone = np.array([*PROBES[:3], *range(100, 140)])
     ix.remove(DOCNOS[gone])
     got = search(a, ix, a.probe(docs, PROBES), k=N)
     assert not set(got.docnos.ravel().tolist()) & set(DOCNOS[gone].tolist())
@@ -267,7 +267,7 @@ def test_save_then_load_gives_identical_results(
     ix.save(path)
     back = a.load(path)
     assert back is not None and back.seq == 41 and len(back) == len(ix)
-    queries = a.probe(docs, PROBES + [3])
+    queries = a.probe(docs, [*PROBES, 3])
     before, after = search(a, ix, queries), search(a, back, queries)
     np.testing.assert_array_equal(after.docnos, before.docnos)
     np.testing.assert_array_equal(after.scores, before.scores)
