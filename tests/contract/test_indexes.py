@@ -95,7 +95,14 @@ def _bm25() -> Adapter:
 
 
 def _dense(threshold: int) -> Adapter:
-    config = DenseConfig(exact_threshold=threshold, hnsw_m=16, ef_construction=80, ef_search=64)
+    # a low filter_exact_below sends filtered searches through HNSW's ID selector too
+    config = DenseConfig(
+        exact_threshold=threshold,
+        hnsw_m=16,
+        ef_construction=80,
+        ef_search=64,
+        filter_exact_below=20,
+    )
     return Adapter(
         make=lambda: DenseIndex(config, DIM),
         docs=lambda rng: unit(rng.standard_normal((N, DIM))),
@@ -239,6 +246,35 @@ def test_removed_docnos_never_come_back(case: tuple[Adapter, Any, Any]) -> None:
     assert got.docnos[3:, 0].tolist() == DOCNOS[PROBES[3:]].tolist()  # the rest still found
     if a.reference is not None:
         assert (got.docnos >= 0).sum(1).tolist() == [N - gone.size] * len(PROBES)
+
+
+def test_heavy_removal_then_re_adding_keeps_the_contract(
+    case: tuple[Adapter, Any, Any], tmp_path: Path
+) -> None:
+    a, docs, _ = case
+    ix = build(a, docs)
+    gone = np.arange(N)[np.arange(N) % 5 < 3]  # 60%: past every index's compaction point
+    gone = gone[~np.isin(gone, PROBES[3:])]
+    ix.remove(DOCNOS[gone[: gone.size // 2]])
+    ix.remove(DOCNOS[gone[gone.size // 2 :]])
+    ix.seq = 9
+    assert len(ix) == N - gone.size
+    got = search(a, ix, a.probe(docs, PROBES), k=N)
+    assert not set(got.docnos.ravel().tolist()) & set(DOCNOS[gone].tolist())
+    assert got.docnos[3:, 0].tolist() == DOCNOS[PROBES[3:]].tolist()
+    back_in = gone[::2]  # the same docnos come back (an item replaced)
+    a.add(ix, DOCNOS[back_in], _slice(docs, back_in))
+    assert len(ix) == N - gone.size + back_in.size and ix.seq == 9
+    got = search(a, ix, a.probe(docs, back_in[:4].tolist()))
+    assert got.docnos[:, 0].tolist() == DOCNOS[back_in[:4]].tolist()
+    path = tmp_path / "index.npz"
+    ix.save(path)
+    loaded = a.load(path)
+    assert loaded is not None and loaded.seq == 9 and len(loaded) == len(ix)
+    queries = a.probe(docs, PROBES + back_in[:4].tolist())
+    before, after = search(a, ix, queries, k=N), search(a, loaded, queries, k=N)
+    np.testing.assert_array_equal(after.docnos, before.docnos)
+    np.testing.assert_array_equal(after.scores, before.scores)
 
 
 def test_a_masked_docno_is_never_returned(case: tuple[Adapter, Any, Any]) -> None:
