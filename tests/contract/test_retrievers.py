@@ -158,3 +158,42 @@ def test_explain_names_the_retrievers_used(col: sleuth.Collection, mode: str) ->
     for name in EXPLAINED[mode] - {"lexical", "dense"} or EXPLAINED[mode]:
         assert top["retrievers"][name] is not None, name  # the top hit was found by it
     assert col.search(unique_token(13), k=3, mode=mode)[0].explain is None  # only when asked
+
+
+GONE = [0, 13, 30]
+REPLACED = 37
+NEW_TEXT = "boat wind harbor anchor keel zz037new catalog"
+
+
+@pytest.fixture(scope="module")
+def edited(tmp_path_factory: pytest.TempPathFactory) -> Iterator[sleuth.Collection]:
+    """The catalog with three items deleted and one replaced (new unique word), reopened, so
+    each retriever's saved index and its catch-up from the change log are both in play."""
+    path: Path = tmp_path_factory.mktemp("edited") / "col"
+    config = CollectionConfig(late=LateConfig(enabled=True))
+    with sleuth.open(path, encoder="hashing", config=config) as collection:
+        collection.add(CATALOG)
+        collection.delete([item_id(i) for i in GONE[:2]])
+    collection = sleuth.open(path, encoder="hashing")
+    collection.delete([item_id(GONE[2])])  # after the reopen: the change log's part
+    replaced = {**CATALOG[REPLACED], "text": NEW_TEXT}
+    collection.upsert([replaced])
+    yield collection
+    collection.close()
+
+
+def test_deleted_and_replaced_items_are_served_as_they_are_now(
+    edited: sleuth.Collection, mode: str
+) -> None:
+    everything = edited.search("catalog", k=N_ITEMS, mode=mode)
+    assert len(everything) == N_ITEMS - len(GONE)
+    assert not {number(h) for h in everything} & set(GONE)
+    for i in GONE:
+        assert item_id(i) not in {h.id for h in edited.search(unique_token(i), k=10, mode=mode)}
+    # dense: a hashed word may share its bucket with another item's (see above)
+    new = f"{CATALOG[REPLACED]['title']} {NEW_TEXT}" if mode == "dense" else "zz037new"
+    assert edited.search(new, k=3, mode=mode)[0].id == item_id(REPLACED)
+    if mode == "lexical":  # the old word is in no item now
+        assert edited.search(unique_token(REPLACED), k=3, mode=mode) == []
+    for i in (1, 59):  # the others are untouched
+        assert edited.search(text_of(i), k=3, mode=mode)[0].id == item_id(i)
