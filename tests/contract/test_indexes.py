@@ -9,6 +9,7 @@ term (BM25), the nearest vector by brute-force numpy (dense, FDE), the best brut
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,7 @@ from sleuth.indexes.bm25 import BM25Index
 from sleuth.indexes.dense import DenseIndex
 from sleuth.indexes.muvera import Muvera, MuveraConfig
 from sleuth.indexes.tokens import TokenIndex
+from sleuth.rank.maxsim import from_int8, to_int8
 from sleuth.types import Candidates
 from support import assert_same_ranking
 
@@ -56,10 +58,13 @@ def brute_dot(docs: np.ndarray, queries: np.ndarray, k: int) -> tuple[np.ndarray
 
 
 def brute_maxsim(
-    docs: list[np.ndarray], queries: list[np.ndarray], k: int
+    docs: list[np.ndarray], queries: list[np.ndarray], k: int, dtype: str = "float16"
 ) -> tuple[np.ndarray, np.ndarray]:
-    # float16 is what the index stores: the reference scores what is stored
-    stored = [d.astype(np.float16).astype(np.float32) for d in docs]
+    # the reference scores what the index stores (float16, or int8 with a scale per vector)
+    if dtype == "int8":
+        stored = [from_int8(*to_int8(d)) for d in docs]
+    else:
+        stored = [d.astype(np.float16).astype(np.float32) for d in docs]
     scores = np.array([[float((q @ d.T).max(1).sum()) for d in stored] for q in queries])
     order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
     return order, np.take_along_axis(scores, order, 1)
@@ -138,15 +143,16 @@ def _dense(threshold: int) -> Adapter:
     )
 
 
-def _tokens() -> Adapter:
+def _tokens(dtype: str) -> Adapter:
+    late = dataclasses.replace(LATE, dtype=dtype)
     return Adapter(
-        make=lambda: TokenIndex(LATE, DIM),
+        make=lambda: TokenIndex(late, DIM),
         docs=token_sets,
         add=lambda ix, d, docs: ix.add(d, docs),
         probe=lambda docs, which: [docs[i] for i in which],
-        load=lambda p: TokenIndex.load(p, LATE, DIM),
-        load_other=lambda p: TokenIndex.load(p, LATE, DIM * 2),
-        reference=lambda docs, queries, k: brute_maxsim(docs, queries, k),
+        load=lambda p: TokenIndex.load(p, late, DIM),
+        load_other=lambda p: TokenIndex.load(p, late, DIM * 2),
+        reference=lambda docs, queries, k: brute_maxsim(docs, queries, k, dtype),
     )
 
 
@@ -172,7 +178,8 @@ ADAPTERS = {
     "bm25": _bm25(),
     "dense-exact": _dense(threshold=100_000),
     "dense-hnsw": _dense(threshold=50),
-    "tokens": _tokens(),
+    "tokens": _tokens("float16"),
+    "tokens-int8": _tokens("int8"),
     "muvera-fde": _fde(),
 }
 
@@ -314,6 +321,13 @@ def test_a_masked_docno_is_never_returned(case: tuple[Adapter, Any, Any]) -> Non
     assert got.docnos[1:, 0].tolist() == DOCNOS[PROBES[1:]].tolist()
     if a.matches_all:  # and everything allowed does come back
         assert (got.docnos >= 0).sum(1).tolist() == [allowed.size] * len(PROBES)
+    few = np.zeros_like(mask)  # fewer allowed than k: exactly those (HNSW: the exact path)
+    few[DOCNOS[PROBES]] = True
+    got = search(a, ix, a.probe(docs, PROBES), mask=few)
+    assert set(got.docnos.ravel().tolist()) <= {-1, *DOCNOS[PROBES].tolist()}
+    assert got.docnos[:, 0].tolist() == DOCNOS[PROBES].tolist()
+    if a.matches_all:
+        assert (got.docnos >= 0).sum(1).tolist() == [len(PROBES)] * len(PROBES)
     short = np.zeros(3, bool)  # a mask shorter than the docnos: the rest is filtered out
     assert (search(a, ix, a.probe(docs, PROBES), mask=short).docnos == -1).all()
 
