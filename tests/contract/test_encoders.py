@@ -8,7 +8,7 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 
-from sleuth.encoders import Encoder, get_encoder
+from sleuth.encoders import Encoder, HashingEncoder, get_encoder
 
 TEXTS = [
     "A telescope shows the rings of Saturn on a clear night.",
@@ -132,3 +132,17 @@ def test_a_near_duplicate_is_closer_than_an_unrelated_text(
     assert float(v[0] @ v[1]) > float(v[0] @ v[2]) + 0.1
     q = enc.encode_queries([triple[0]])[0]
     assert float(q @ v[1]) > float(q @ v[2])
+
+
+def test_a_text_without_words_encodes_to_finite_values(enc: Encoder) -> None:
+    # The hashing encoder has no feature for a text without words: its vector is zero (not
+    # unit, and never NaN from dividing by a zero norm); a model still gives a unit vector.
+    out = enc.encode(["", "?!", "word"], tokens=enc.supports_tokens)
+    assert np.isfinite(out.vectors).all()
+    norms = np.linalg.norm(out.vectors, axis=1)
+    want_zero = isinstance(enc, HashingEncoder)
+    np.testing.assert_allclose(norms[:2], 0.0 if want_zero else 1.0, atol=1e-5)
+    np.testing.assert_allclose(norms[2], 1.0, atol=1e-5)
+    if out.tokens is not None:
+        assert len(out.tokens) == 3 and out.tokens[0].vectors.shape == (0, enc.dim)
+    assert np.isfinite(enc.encode_queries(["", "?!"])).all()
