@@ -73,12 +73,15 @@ class Engine:
 
     def names(self) -> list[str]:
         """Every collection in the data folder, sorted."""
-        opened = set(self._open)
-        return sorted(
-            p.name
-            for p in self.path.iterdir()
-            if _NAME.match(p.name) and (p.name in opened or _is_collection(p))
-        )
+        # Under the lock: probing a store while this process creates it would hold a read
+        # lock just as the creation switches the new file to WAL ("database is locked").
+        with self._lock:
+            opened = set(self._open)
+            return sorted(
+                p.name
+                for p in self.path.iterdir()
+                if _NAME.match(p.name) and (p.name in opened or _is_collection(p))
+            )
 
     def get(self, name: str) -> Collection:
         """The open collection ``name``; ``NotFound`` if there is none, ``Unavailable`` if it
