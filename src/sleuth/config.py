@@ -284,21 +284,24 @@ class RecommendConfig(_Config):
     _section = "recommend"
 
     def __post_init__(self) -> None:
-        self._set("event_weights", _weights(self.event_weights, "recommend.event_weights", None))
+        self._set(
+            "event_weights", check_weights(self.event_weights, "recommend.event_weights", None)
+        )
         if not self.event_weights:
             raise InvalidInput(
                 "recommend.event_weights must name at least one event kind",
                 field="recommend.event_weights",
             )
         self._set(
-            "sources", _weights(self.sources, "recommend.sources", tuple(DEFAULT_SOURCE_WEIGHTS))
+            "sources",
+            check_weights(self.sources, "recommend.sources", tuple(DEFAULT_SOURCE_WEIGHTS)),
         )
         self._int("depth")
         self._float("popularity_half_life_days", optional=True)
         self._float("refit_growth")
 
 
-def _weights(value: Any, path: str, known: tuple[str, ...] | None) -> dict[str, float]:
+def check_weights(value: Any, path: str, known: tuple[str, ...] | None) -> dict[str, float]:
     """A JSON object of names to weights in [0, MAX_WEIGHT]; names from ``known`` if given."""
     if not isinstance(value, Mapping) or len(value) > MAX_EVENT_KINDS:
         raise InvalidInput(

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from sleuth.config import DEFAULT_SOURCE_WEIGHTS, CollectionConfig
+from sleuth.config import DEFAULT_SOURCE_WEIGHTS, CollectionConfig, check_weights
 from sleuth.encoders import Encoder, get_encoder
 from sleuth.errors import Conflict, CorruptIndex, InvalidCollection, InvalidInput, NotFound
 from sleuth.fuse import fuse_hybrid, fuse_lists
@@ -1076,14 +1076,7 @@ def _ms(start: float) -> float:
 
 
 def _check_sources(sources: Any) -> dict[str, float]:
-    known = sorted(DEFAULT_SOURCE_WEIGHTS)
-    if not isinstance(sources, dict) or not sources:
-        raise InvalidInput(f"sources must be a non-empty object of weights by source: {known}")
-    for name, weight in sources.items():
-        if name not in DEFAULT_SOURCE_WEIGHTS:
-            raise InvalidInput(f"unknown source {name!r}; known: {', '.join(known)}", source=name)
-        if isinstance(weight, bool) or not isinstance(weight, int | float) or not weight >= 0:
-            raise InvalidInput(
-                f"the weight of source {name!r} must be a number >= 0, got {weight!r}"
-            )
-    return {name: float(w) for name, w in sources.items()}
+    """Per-request source weights, checked as ``RecommendConfig.sources`` is."""
+    if isinstance(sources, dict) and not sources:
+        raise InvalidInput("sources must name at least one source with its weight")
+    return check_weights(sources, "sources", tuple(DEFAULT_SOURCE_WEIGHTS))
