@@ -24,6 +24,7 @@ import numpy as np
 
 from sleuth.config import DEFAULT_SOURCE_WEIGHTS, CollectionConfig, check_weights
 from sleuth.encoders import Encoder, get_encoder
+from sleuth.encoders.late import LateInteraction
 from sleuth.errors import Conflict, CorruptIndex, InvalidCollection, InvalidInput, NotFound
 from sleuth.fuse import fuse_hybrid, fuse_lists
 from sleuth.indexes.bm25 import BM25Index
@@ -31,8 +32,8 @@ from sleuth.indexes.dense import DenseIndex
 from sleuth.indexes.tokens import TokenIndex
 from sleuth.progress import progress_bar
 from sleuth.recommend.service import RecommendService, in_mask, mmr
-from sleuth.retrieve import DenseRetriever, LexicalRetriever, QueryBatch, compile_filter
-from sleuth.retrieve.late import LateInteraction, MaxSimRetriever, MuveraRetriever, rerank
+from sleuth.retrieve import QueryBatch, compile_filter, retrievers_for
+from sleuth.retrieve.late import rerank
 from sleuth.store import (
     FORMAT_VERSION,
     AttributeTable,
@@ -983,15 +984,11 @@ class _Indexes:
         self.dense = dense
         self.tokens: TokenIndex | None = None
         self.fde: DenseIndex | None = None
-        self.retrievers: dict[str, Any] = {
-            "lexical": LexicalRetriever(bm25),
-            "dense": DenseRetriever(dense),
-        }
+        self.retrievers = retrievers_for(self.derived(), None)
 
     def add_late(self, late: LateInteraction, tokens: TokenIndex, fde: DenseIndex) -> None:
         self.tokens, self.fde = tokens, fde
-        self.retrievers["muvera"] = MuveraRetriever(late, fde, tokens)
-        self.retrievers["maxsim-exact"] = MaxSimRetriever(late, tokens)
+        self.retrievers = retrievers_for(self.derived(), late)
 
     def derived(self) -> dict[str, Any]:
         """The indexes saved to files, by file name."""
