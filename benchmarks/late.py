@@ -21,8 +21,9 @@ from _common import CACHE_DIR, print_table, require_data, summary_row, write_res
 from ranx import Qrels, Run, evaluate
 
 import sleuth
+from sleuth.config import MuveraConfig
 from sleuth.evaluate.beir import evaluate_beir
-from sleuth.indexes.muvera import Muvera, MuveraConfig
+from sleuth.indexes.muvera import Muvera
 from sleuth.indexes.pooling import pool_tokens
 from sleuth.indexes.tokens import TokenIndex
 from sleuth.io.readers import read_beir

@@ -288,7 +288,8 @@ def measure_size(
 ) -> tuple[dict[str, Any], list[Any], list[dict[str, Any]]]:
     """Recall over seeds, then interleaved encode timings, for one FDE size: the JSON entry,
     the table row and the summary rows."""
-    from sleuth.indexes.muvera import Muvera, MuveraConfig
+    from sleuth.config import MuveraConfig
+    from sleuth.indexes.muvera import Muvera
 
     k, dim, offsets = b.args.k, b.doc_tokens.shape[1], b.tok["doc_offsets"]
     entry: dict[str, Any] = {"k_sim": k_sim, "d_proj": d_proj, "r_reps": r_reps}

@@ -14,6 +14,7 @@ from sleuth.config import (
     DenseConfig,
     FusionConfig,
     LateConfig,
+    MuveraConfig,
     RecommendConfig,
 )
 from sleuth.engine import Collection, RecordResult, WriteResult
@@ -26,7 +27,6 @@ from sleuth.errors import (
     NotFound,
     SleuthError,
 )
-from sleuth.indexes.muvera import MuveraConfig
 from sleuth.types import Event, Hit, Item
 
 __all__ = [

@@ -17,7 +17,12 @@ import numpy as np
 
 from sleuth.errors import InvalidInput
 
-__all__ = ["check_bool", "check_choice", "check_float", "check_int", "check_name"]
+__all__ = ["check_bool", "check_choice", "check_float", "check_int", "check_name", "is_int"]
+
+
+def is_int(value: Any) -> bool:
+    """A Python or numpy integer, not a bool."""
+    return isinstance(value, int | np.integer) and not isinstance(value, bool | np.bool_)
 
 
 def _fail(path: str, allowed: str, value: Any) -> InvalidInput:

@@ -7,12 +7,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+import numpy as np
 import Stemmer
 
-from sleuth.checks import check_bool, check_choice, check_float, check_int, check_name
+from sleuth.checks import check_bool, check_choice, check_float, check_int, check_name, is_int
 from sleuth.errors import InvalidInput
-from sleuth.indexes.muvera import MuveraConfig
-from sleuth.indexes.tokenize import STOPWORD_LISTS
 
 __all__ = [
     "BM25Config",
@@ -20,6 +19,7 @@ __all__ = [
     "DenseConfig",
     "FusionConfig",
     "LateConfig",
+    "MuveraConfig",
     "RecommendConfig",
 ]
 
@@ -34,6 +34,7 @@ MAX_WEIGHT = 1e6
 MAX_TEXT_FIELDS = 32
 MAX_FIELD_NAME = 256
 MAX_EVENT_KINDS = 64
+STOPWORD_LISTS = ("english",)  # the lists ``sleuth.indexes.tokenize`` holds, by name
 
 # Every numeric range, by field path: the checks below and the server's schema of a config
 # (``sleuth.server.config_schema``) both read them, so the two cannot drift apart.
@@ -196,6 +197,95 @@ class FusionConfig(_Config):
         )
         self._set("adaptive", check_bool(self.adaptive, "fusion.adaptive"))
         self._int("depth")
+
+
+# MUVERA bounds on memory (README, "Configuration"): the paper's largest FDE has 10,240 dims.
+_MAX_K_SIM = 10  # 1,024 buckets per repetition; more would leave nearly every bucket empty
+_MAX_D_PROJ = 1024
+_MAX_R_REPS = 128
+_MAX_PROJECTED = 4096  # r_reps * d_proj
+_MAX_FDE_DIM = 1 << 17  # 131,072 float32 per item before any final projection
+
+
+@dataclass(frozen=True, kw_only=True)
+class MuveraConfig:
+    """MUVERA parameters: ``fde_dim = r_reps * 2**k_sim * d_proj`` (or ``final_dim``)."""
+
+    k_sim: int = 5
+    d_proj: int = 16
+    r_reps: int = 20
+    fill_empty: bool = True
+    final_dim: int | None = None
+    seed: int = 42
+
+    def __post_init__(self) -> None:
+        # ``late.muvera.``: the path of these parameters in a collection's configuration
+        if not is_int(self.k_sim) or not 0 <= self.k_sim <= _MAX_K_SIM:
+            raise InvalidInput(
+                f"late.muvera.k_sim must be an integer in [0, {_MAX_K_SIM}], got {self.k_sim!r}"
+            )
+        if not is_int(self.d_proj) or not 1 <= self.d_proj <= _MAX_D_PROJ:
+            raise InvalidInput(
+                f"late.muvera.d_proj must be an integer >= 1 and <= {_MAX_D_PROJ}, "
+                f"got {self.d_proj!r}"
+            )
+        if not is_int(self.r_reps) or not 1 <= self.r_reps <= _MAX_R_REPS:
+            raise InvalidInput(
+                f"late.muvera.r_reps must be an integer >= 1 and <= {_MAX_R_REPS}, "
+                f"got {self.r_reps!r}"
+            )
+        if not isinstance(self.fill_empty, bool | np.bool_):
+            raise InvalidInput(
+                f"late.muvera.fill_empty must be true or false, got {self.fill_empty!r}"
+            )
+        if not is_int(self.seed) or not 0 <= self.seed < 2**63:
+            raise InvalidInput(
+                f"late.muvera.seed must be an integer in [0, 2**63), got {self.seed!r}"
+            )
+        if self.r_reps * self.d_proj > _MAX_PROJECTED:
+            raise InvalidInput(
+                f"late.muvera: r_reps * d_proj must be at most {_MAX_PROJECTED} (the projection "
+                "matrices hold r_reps * d_proj * token dim floats), "
+                f"got {self.r_reps * self.d_proj}"
+            )
+        raw = self.r_reps * 2**self.k_sim * self.d_proj
+        if raw > _MAX_FDE_DIM:
+            raise InvalidInput(
+                f"late.muvera: r_reps * 2**k_sim * d_proj must be at most {_MAX_FDE_DIM} "
+                f"(float32 values per item and query), got {raw}"
+            )
+        if self.final_dim is not None and (
+            not is_int(self.final_dim) or not 1 <= self.final_dim <= raw
+        ):
+            raise InvalidInput(
+                f"late.muvera.final_dim must be None or an integer in [1, {raw}] (r_reps * "
+                f"2**k_sim * d_proj), got {self.final_dim!r}"
+            )
+        for name in ("k_sim", "d_proj", "r_reps", "seed", "final_dim", "fill_empty"):
+            value = getattr(self, name)  # numpy scalars -> plain Python, so to_dict is JSON
+            if value is not None:
+                object.__setattr__(self, name, bool(value) if name == "fill_empty" else int(value))
+
+    @property
+    def fde_dim(self) -> int:
+        """Length of one encoding."""
+        return self.final_dim or self.r_reps * 2**self.k_sim * self.d_proj
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> MuveraConfig:
+        if not isinstance(data, dict):
+            raise InvalidInput(f"late.muvera must be an object, got {type(data).__name__}")
+        known = [f.name for f in dataclasses.fields(cls)]
+        unknown = sorted(set(data) - set(known), key=str)
+        if unknown:
+            raise InvalidInput(
+                f"unknown muvera key(s): {', '.join(map(repr, unknown))}; "
+                f"allowed: {', '.join(known)}"
+            )
+        return cls(**data)
 
 
 TOKEN_DTYPES = ("float16", "int8")

@@ -18,11 +18,11 @@ from typing import Any
 import numpy as np
 import pytest
 
-from sleuth.config import BM25Config, DenseConfig, LateConfig
+from sleuth.config import BM25Config, DenseConfig, LateConfig, MuveraConfig
 from sleuth.errors import CorruptIndex
 from sleuth.indexes.bm25 import BM25Index
 from sleuth.indexes.dense import DenseIndex
-from sleuth.indexes.muvera import Muvera, MuveraConfig
+from sleuth.indexes.muvera import Muvera
 from sleuth.indexes.tokens import TokenIndex
 from sleuth.rank.maxsim import from_int8, to_int8
 from sleuth.types import Candidates

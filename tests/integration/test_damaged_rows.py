@@ -13,8 +13,7 @@ import numpy as np
 import pytest
 
 import sleuth
-from sleuth.config import CollectionConfig, LateConfig
-from sleuth.indexes.muvera import MuveraConfig
+from sleuth.config import CollectionConfig, LateConfig, MuveraConfig
 from support import CATALOG, item_id, unique_token
 
 # id -> (fields, attrs) as stored text; each text holds a token found nowhere else

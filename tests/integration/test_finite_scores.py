@@ -14,9 +14,8 @@ import numpy as np
 import pytest
 
 import sleuth
-from sleuth.config import CollectionConfig, LateConfig
+from sleuth.config import CollectionConfig, LateConfig, MuveraConfig
 from sleuth.engine import MODES
-from sleuth.indexes.muvera import MuveraConfig
 from support import CATALOG, item_id, unique_token
 
 EMPTY = ("dots", "bangs")  # texts without a single word

@@ -15,8 +15,7 @@ from hypothesis import strategies as st
 
 import sleuth
 from sleuth.catalog import Engine
-from sleuth.config import CollectionConfig, FusionConfig, LateConfig
-from sleuth.indexes.muvera import MuveraConfig
+from sleuth.config import CollectionConfig, FusionConfig, LateConfig, MuveraConfig
 from support import live_server
 
 # (config as JSON, the field path and the allowed values the message must name)

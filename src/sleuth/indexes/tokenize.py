@@ -13,24 +13,24 @@ from bm25s.stopwords import STOPWORDS_EN
 
 from sleuth.errors import InvalidInput
 
-__all__ = ["STOPWORD_LISTS", "Analyzer"]
+__all__ = ["STOPWORDS", "Analyzer"]
 
 _TOKEN = re.compile(r"(?u)\b\w\w+\b")
-STOPWORD_LISTS = {"english": frozenset(STOPWORDS_EN)}
+STOPWORDS = {"english": frozenset(STOPWORDS_EN)}  # by the names ``config.STOPWORD_LISTS`` allows
 
 
 class Analyzer:
     def __init__(self, stemmer: str | None = "english", stopwords: str | None = "english") -> None:
-        if stopwords is not None and stopwords not in STOPWORD_LISTS:
+        if stopwords is not None and stopwords not in STOPWORDS:
             raise InvalidInput(
-                f"stopwords {stopwords!r} unknown; allowed: {', '.join(STOPWORD_LISTS)}, null"
+                f"stopwords {stopwords!r} unknown; allowed: {', '.join(STOPWORDS)}, null"
             )
         try:
             self._stemmer = Stemmer.Stemmer(stemmer) if stemmer else None
         except KeyError:
             allowed = ", ".join(Stemmer.algorithms())
             raise InvalidInput(f"stemmer {stemmer!r} unknown; allowed: {allowed}, null") from None
-        self._stop = STOPWORD_LISTS[stopwords] if stopwords else frozenset()
+        self._stop = STOPWORDS[stopwords] if stopwords else frozenset()
         self._stems: dict[str, str] = {}
 
     def __call__(self, text: str) -> list[str]:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from sleuth.errors import InvalidInput
-from sleuth.io.readers import _FLOAT, _existing, _jsonl_objects, _located
+from sleuth.io._files import FLOAT, existing, jsonl_objects, located
 from sleuth.io.text import open_text
 from sleuth.types import _EVENT_KEYS, Event, parse_event
 
@@ -49,7 +49,7 @@ def read_events(
     >>> mapping = {"user": "customer_id", "item": "sku", "ts": "time"}
     >>> events = read_events("orders.csv", columns=mapping)  # doctest: +SKIP
     """
-    path = _existing(path)
+    path = existing(path)
     if path.is_dir():
         for name in EVENT_FILES:
             if (path / name).is_file():
@@ -106,16 +106,16 @@ def _read_columns(path: Path, format: str, kinds: Mapping[str, float] | None) ->
             if format == "sasrec":
                 cells = text.split()
                 if len(cells) != 2:
-                    raise _located(path, n, f"expected 'user item', got {text[:80]!r}")
+                    raise located(path, n, f"expected 'user item', got {text[:80]!r}")
                 raw: dict[str, Any] = {"user": cells[0], "item": cells[1], "ts": float(n)}
             else:
                 cells = text.split("::") if "::" in text else text.split()
                 if len(cells) != 4:
-                    raise _located(
+                    raise located(
                         path, n, f"expected 'user item rating timestamp', got {text[:80]!r}"
                     )
-                if not (_FLOAT.match(cells[2]) and _FLOAT.match(cells[3])):
-                    raise _located(
+                if not (FLOAT.match(cells[2]) and FLOAT.match(cells[3])):
+                    raise located(
                         path, n, f"rating and timestamp must be numbers, got {text[:80]!r}"
                     )
                 rating, ts = float(cells[2]), float(cells[3])
@@ -142,7 +142,7 @@ def _read_csv(path: Path, kinds: Mapping[str, float] | None, columns: Columns) -
             mapping = None if columns is None else _mapping(columns, header, path, 1)
             named = set(header) if mapping is None else {*mapping, *header}
             if not {"user", "item"} <= named:
-                raise _located(
+                raise located(
                     path,
                     1,
                     "the header must name 'user' and 'item', or map columns to them with "
@@ -152,9 +152,7 @@ def _read_csv(path: Path, kinds: Mapping[str, float] | None, columns: Columns) -
             line = reader.line_num + 1  # a quoted cell may span lines: name the first
             for row in reader:
                 if None in row:
-                    raise _located(
-                        path, line, f"row has more cells than the header's {len(header)}"
-                    )
+                    raise located(path, line, f"row has more cells than the header's {len(header)}")
                 raw: dict[str, Any] = {**fixed, **_renamed(row, mapping)}
                 raw = {k: v for k, v in raw.items() if v not in (None, "")}
                 for name in ("value", "ts"):
@@ -164,14 +162,14 @@ def _read_csv(path: Path, kinds: Mapping[str, float] | None, columns: Columns) -
                 events.append(_parse(raw, kinds, path, line))
                 line = reader.line_num + 1
         except csv.Error as exc:
-            raise _located(path, reader.line_num, f"malformed CSV: {exc}") from None
+            raise located(path, reader.line_num, f"malformed CSV: {exc}") from None
     return events
 
 
 def _read_jsonl(path: Path, kinds: Mapping[str, float] | None, columns: Columns) -> list[Event]:
     if columns is None:
-        return [_parse(raw, kinds, path, n) for n, raw in _jsonl_objects(path)]
-    objects = list(_jsonl_objects(path))  # the mapping is checked against every key found
+        return [_parse(raw, kinds, path, n) for n, raw in jsonl_objects(path)]
+    objects = list(jsonl_objects(path))  # the mapping is checked against every key found
     found = list(dict.fromkeys(key for _, raw in objects for key in raw))
     mapping = _mapping(columns, found, path, None)
     return [_parse(_renamed(raw, mapping), kinds, path, n) for n, raw in objects]
@@ -187,7 +185,7 @@ def _mapping(
         message = f"{message}; {_found(found)}; allowed targets: {', '.join(_EVENT_KEYS)}"
         if line is None:
             return InvalidInput(f"{path}: {message}", path=str(path))
-        return _located(path, line, message)
+        return located(path, line, message)
 
     if isinstance(columns, str):
         pairs = []
@@ -232,4 +230,4 @@ def _parse(raw: Any, kinds: Mapping[str, float] | None, path: Path, line: int) -
     try:
         return parse_event(raw, kinds)
     except InvalidInput as exc:
-        raise _located(path, line, exc.message, **exc.details) from None
+        raise located(path, line, exc.message, **exc.details) from None

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from sleuth.errors import InvalidInput
-from sleuth.io.readers import _located
+from sleuth.io._files import located
 from sleuth.io.text import open_text
 from sleuth.types import Item, parse_item
 
@@ -54,12 +54,12 @@ def read_movies(path: str | Path, text_fields: tuple[str, ...] = ("title", "text
             if path.name == "movies.dat" or "::" in text:
                 cells = text.split("::")
                 if len(cells) != 3:
-                    raise _located(path, n, f"expected 'id::title::genres', got {text[:80]!r}")
+                    raise located(path, n, f"expected 'id::title::genres', got {text[:80]!r}")
                 names = [g for g in cells[2].split("|") if g and g != NO_GENRES]
             else:
                 cells = text.split("|")
                 if len(cells) != 5 + len(genres):
-                    raise _located(
+                    raise located(
                         path, n, f"expected {5 + len(genres)} '|'-separated cells, got {len(cells)}"
                     )
                 names = [g for g, flag in zip(genres, cells[5:]) if flag == "1"]
@@ -75,19 +75,19 @@ def _read_csv(path: Path, text_fields: tuple[str, ...]) -> list[Item]:
         try:
             header = next(reader, None)
             if header != MOVIES_CSV:
-                raise _located(
+                raise located(
                     path, 1, f"expected the header {','.join(MOVIES_CSV)}, got {header!r:.120}"
                 )
             line = reader.line_num + 1  # a quoted cell may span lines: name the first
             for cells in reader:
                 if cells:
                     if len(cells) != 3:
-                        raise _located(path, line, f"expected 3 cells, got {len(cells)}")
+                        raise located(path, line, f"expected 3 cells, got {len(cells)}")
                     names = [g for g in cells[2].split("|") if g and g != NO_GENRES]
                     items.append(_movie(cells[0], cells[1], names, text_fields, path, line))
                 line = reader.line_num + 1
         except csv.Error as exc:
-            raise _located(path, reader.line_num, f"malformed CSV: {exc}") from None
+            raise located(path, reader.line_num, f"malformed CSV: {exc}") from None
     return items
 
 
@@ -103,7 +103,7 @@ def _movie(
     try:
         return parse_item(raw, text_fields)
     except InvalidInput as exc:
-        raise _located(path, n, exc.message, **exc.details) from None
+        raise located(path, n, exc.message, **exc.details) from None
 
 
 def _genres(path: Path) -> tuple[str, ...]:
@@ -116,6 +116,6 @@ def _genres(path: Path) -> tuple[str, ...]:
         if cells == [""]:
             continue
         if len(cells) != 2 or not cells[1].isdigit() or int(cells[1]) in by_index:
-            raise _located(path, n, f"expected 'genre|index' with a new index, got {line[:80]!r}")
+            raise located(path, n, f"expected 'genre|index' with a new index, got {line[:80]!r}")
         by_index[int(cells[1])] = cells[0]
     return tuple(by_index[i] for i in sorted(by_index))

@@ -12,12 +12,13 @@ import json
 import math
 import re
 import sys
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from sleuth.errors import InvalidInput, SleuthError
+from sleuth.io._files import FLOAT, existing, json_limit, jsonl_objects, located
+from sleuth.io.movielens import MOVIE_FILES, MOVIES_CSV, read_movies
 from sleuth.io.text import open_text
 from sleuth.types import RESERVED_NAMES, Item, parse_item
 
@@ -42,7 +43,6 @@ FORMATS = (
 EMPTY_DOCUMENT = "(empty document)"
 
 _INT = re.compile(r"^[+-]?(0|[1-9][0-9]*)$")  # no leading zeros: "007" is a code, not a number
-_FLOAT = re.compile(r"^[+-]?((0|[1-9][0-9]*)(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?$")
 _BOOLS = {"true": True, "false": False}
 _GRADE = re.compile(r"^[+-]?[0-9]+$")
 
@@ -52,11 +52,10 @@ def read_items(path: str | Path, text_fields: TextFields = DEFAULT_TEXT_FIELDS) 
 
     >>> items = read_items("data/products.jsonl")  # doctest: +SKIP
     """
-    path = _existing(path)
+    path = existing(path)
     if path.is_dir():
         if (path / "corpus.jsonl").is_file():
             return read_beir_corpus(path, text_fields)
-        from sleuth.io.movielens import MOVIE_FILES, read_movies
 
         if any((path / name).is_file() for name in MOVIE_FILES):
             return read_movies(path, text_fields)
@@ -79,11 +78,11 @@ def read_items(path: str | Path, text_fields: TextFields = DEFAULT_TEXT_FIELDS) 
 
 def read_jsonl(path: str | Path, text_fields: TextFields = DEFAULT_TEXT_FIELDS) -> list[Item]:
     """Items from a file holding one JSON object per line; blank lines are skipped."""
-    path = _existing(path)
+    path = existing(path)
     items = []
-    for line_no, raw in _jsonl_objects(path):
+    for line_no, raw in jsonl_objects(path):
         if "id" not in raw and "_id" in raw:
-            raise _located(
+            raise located(
                 path,
                 line_no,
                 "item has '_id' but no 'id'; for a BEIR corpus pass "
@@ -101,9 +100,8 @@ def read_csv(path: str | Path, text_fields: TextFields = DEFAULT_TEXT_FIELDS) ->
     ``parse_item`` types as date-times. The ``id`` and text columns are always strings.
     A MovieLens ``movies.csv`` (header ``movieId,title,genres``) is read as MovieLens movies.
     """
-    from sleuth.io.movielens import MOVIES_CSV, read_movies
 
-    path = _existing(path)
+    path = existing(path)
     items = []
     with open_text(path) as f:
         reader = csv.DictReader(f)
@@ -121,7 +119,7 @@ def read_csv(path: str | Path, text_fields: TextFields = DEFAULT_TEXT_FIELDS) ->
         if bad or duplicates or "id" not in header:
             other = [sep for sep in ";\t|" if len(header) == 1 and sep in header[0]]
             hint = f" (columns separated by {other[0]!r}? only ',' is read)" if other else ""
-            raise _located(
+            raise located(
                 path,
                 1,
                 f"the header row must name every column once and include 'id'; "
@@ -131,7 +129,7 @@ def read_csv(path: str | Path, text_fields: TextFields = DEFAULT_TEXT_FIELDS) ->
             line_no = reader.line_num + 1  # a quoted cell may span lines: name the first
             for row in reader:
                 if None in row:
-                    raise _located(
+                    raise located(
                         path,
                         line_no,
                         f"row has {len(header) + len(row[None])} "
@@ -147,20 +145,20 @@ def read_csv(path: str | Path, text_fields: TextFields = DEFAULT_TEXT_FIELDS) ->
                 items.append(_parse(raw, text_fields, path, line_no))
                 line_no = reader.line_num + 1
         except csv.Error as exc:
-            raise _located(path, reader.line_num, f"malformed CSV: {exc}") from None
+            raise located(path, reader.line_num, f"malformed CSV: {exc}") from None
     return items
 
 
 def read_json(path: str | Path, text_fields: TextFields = DEFAULT_TEXT_FIELDS) -> list[Item]:
     """Items from a file holding one JSON array of objects; errors name the item's index."""
-    path = _existing(path)
+    path = existing(path)
     with open_text(path) as f:
         try:
             data = json.load(f)
         except json.JSONDecodeError as exc:
-            raise _located(path, exc.lineno, f"invalid JSON: {exc.msg}") from None
+            raise located(path, exc.lineno, f"invalid JSON: {exc.msg}") from None
         except (ValueError, RecursionError) as exc:
-            raise InvalidInput(f"{path}: {_json_limit(exc)}", path=str(path)) from None
+            raise InvalidInput(f"{path}: {json_limit(exc)}", path=str(path)) from None
     if not isinstance(data, list):
         raise InvalidInput(
             f"{path}: a .json item file must hold an array of objects, got "
@@ -186,16 +184,16 @@ def read_beir_corpus(path: str | Path, text_fields: TextFields = DEFAULT_TEXT_FI
     skipped, as are keys that clash with the item's own). A document whose title and text are
     both empty keeps its id with the text ``"(empty document)"``, so qrels naming it still resolve.
     """
-    path = _existing(path)
+    path = existing(path)
     corpus = path / "corpus.jsonl" if path.is_dir() else path
-    corpus = _existing(corpus)
+    corpus = existing(corpus)
     items = []
-    for line_no, record in _jsonl_objects(corpus):
+    for line_no, record in jsonl_objects(corpus):
         doc_id = record.get("_id")
         if isinstance(doc_id, int) and not isinstance(doc_id, bool):
             doc_id = str(doc_id)
         if not isinstance(doc_id, str):
-            raise _located(
+            raise located(
                 corpus,
                 line_no,
                 f"a BEIR document needs a string '_id', got {type(doc_id).__name__}",
@@ -239,14 +237,14 @@ def read_beir(path: str | Path, *, split: str = "test") -> BeirData:
     >>> len(data.corpus), len(data.queries)  # doctest: +SKIP
     (5183, 300)
     """
-    folder = _existing(path)
+    folder = existing(path)
     if not folder.is_dir():
         raise InvalidInput(
             f"{folder} is not a folder; a BEIR dataset is a folder with "
             "corpus.jsonl, queries.jsonl and qrels/",
             path=str(folder),
         )
-    qrels_path = _existing(folder / "qrels" / f"{split}.tsv")
+    qrels_path = existing(folder / "qrels" / f"{split}.tsv")
     qrels = _read_qrels(qrels_path)
     if not qrels:  # nothing to evaluate: say so here rather than fail inside the metrics
         raise InvalidInput(
@@ -254,13 +252,13 @@ def read_beir(path: str | Path, *, split: str = "test") -> BeirData:
             path=str(qrels_path),
         )
     queries: dict[str, str] = {}
-    queries_path = _existing(folder / "queries.jsonl")
-    for line_no, record in _jsonl_objects(queries_path):
+    queries_path = existing(folder / "queries.jsonl")
+    for line_no, record in jsonl_objects(queries_path):
         qid, text = record.get("_id"), record.get("text")
         if isinstance(qid, int) and not isinstance(qid, bool):
             qid = str(qid)
         if not isinstance(qid, str) or not isinstance(text, str):
-            raise _located(queries_path, line_no, "a query needs a string '_id' and 'text'")
+            raise located(queries_path, line_no, "a query needs a string '_id' and 'text'")
         if qid in qrels:
             queries[qid] = text
     if not queries:
@@ -284,7 +282,7 @@ def _read_qrels(path: Path) -> dict[str, dict[str, int]]:
                 continue
             cols = line.rstrip("\r\n").split("\t") if "\t" in line else line.split()
             if len(cols) not in (3, 4):
-                raise _located(
+                raise located(
                     path,
                     line_no,
                     f"expected 3 tab-separated columns (query-id, "
@@ -295,57 +293,24 @@ def _read_qrels(path: Path) -> dict[str, dict[str, int]]:
                 if not seen_data:  # a header row: its last column is a name, not a grade
                     seen_data = True
                     continue
-                raise _located(path, line_no, f"relevance {score!r} is not an integer")
+                raise located(path, line_no, f"relevance {score!r} is not an integer")
             seen_data = True
             qrels.setdefault(qid.strip(), {})[docid.strip()] = int(score)
     return qrels
-
-
-def _jsonl_objects(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    """(line number, object) for each non-blank line; a line that is no JSON object raises."""
-    with open_text(path) as f:
-        for line_no, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                value = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise _located(
-                    path, line_no, f"invalid JSON: {exc.msg} (column {exc.colno})"
-                ) from None
-            except (ValueError, RecursionError) as exc:
-                raise _located(path, line_no, _json_limit(exc)) from None
-            if not isinstance(value, dict):
-                raise _located(path, line_no, f"expected a JSON object, got {type(value).__name__}")
-            yield line_no, value
-
-
-def _json_limit(exc: ValueError | RecursionError) -> str:
-    # Valid JSON that Python's parser still refuses: an integer of more than 4300 digits
-    # (ValueError) or arrays/objects nested about a thousand deep (RecursionError).
-    if isinstance(exc, RecursionError):
-        return "JSON nested too deeply (at most about 1000 levels of arrays and objects)"
-    return f"a JSON number has too many digits ({sys.get_int_max_str_digits()} at most)"
 
 
 def _parse(raw: Any, text_fields: TextFields, path: Path, line_no: int) -> Item:
     try:
         return parse_item(raw, text_fields)
     except SleuthError as exc:
-        raise _located(path, line_no, exc.message, **exc.details) from None
-
-
-def _located(path: Path, line_no: int, message: str, **details: Any) -> InvalidInput:
-    return InvalidInput(
-        f"{path}:{line_no}: {message}", **{**details, "path": str(path), "line": line_no}
-    )
+        raise located(path, line_no, exc.message, **exc.details) from None
 
 
 def _convert_cell(cell: str, column: str, path: Path, line_no: int) -> Any:
     text = cell.strip()
     if _INT.match(text):
         if len(text.lstrip("+-")) > sys.get_int_max_str_digits():
-            raise _located(
+            raise located(
                 path,
                 line_no,
                 f"column {column!r}: the number has more than {sys.get_int_max_str_digits()} "
@@ -353,7 +318,7 @@ def _convert_cell(cell: str, column: str, path: Path, line_no: int) -> Any:
                 field=column,
             )
         return int(text)
-    if _FLOAT.match(text):
+    if FLOAT.match(text):
         return float(text)
     return _BOOLS.get(text.lower(), cell)
 
@@ -362,10 +327,3 @@ def _scalar(value: Any) -> bool:
     if isinstance(value, float):
         return math.isfinite(value)
     return isinstance(value, (str, int, bool))
-
-
-def _existing(path: str | Path) -> Path:
-    path = Path(path)
-    if not path.exists():
-        raise InvalidInput(f"{path} does not exist", path=str(path))
-    return path

@@ -27,7 +27,7 @@ from fastapi.security import HTTPBearer
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-import sleuth
+from sleuth._version import __version__
 from sleuth.catalog import Engine
 from sleuth.config import CollectionConfig
 from sleuth.engine import MAX_K
@@ -128,7 +128,7 @@ def create_app(
 
     app = FastAPI(
         title="sleuth",
-        version=sleuth.__version__,
+        version=__version__,
         description="Search and recommendations on embeddings. Limits: "
         + ", ".join(f"{k} = {v}" for k, v in limits.to_dict().items()),
         lifespan=lifespan,
@@ -152,7 +152,7 @@ def create_app(
         body = {
             "status": "degraded" if unavailable else "ok",
             "ready": state["ready"],
-            "version": sleuth.__version__,
+            "version": __version__,
             "collections": len(engine.opened()),
             "unavailable": unavailable,
         }
