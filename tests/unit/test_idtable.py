@@ -11,7 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sleuth.errors import CorruptIndex, InvalidInput
-from sleuth.recommend.idtable import IdTable, fingerprints
+from sleuth.recommend.hashing import fingerprints
+from sleuth.recommend.idtable import IdTable
 
 
 def assert_consistent(table: IdTable) -> None:

@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 import os
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from itertools import pairwise
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -18,7 +20,15 @@ import numpy as np
 
 from sleuth.errors import CorruptIndex, InvalidInput
 
-__all__ = ["Growable", "RowIndex", "check_offsets", "read_npz", "write_npz"]
+__all__ = [
+    "Growable",
+    "RowIndex",
+    "check_offsets",
+    "pack_strings",
+    "read_npz",
+    "unpack_strings",
+    "write_npz",
+]
 
 INDEX_FORMAT = 1
 
@@ -163,3 +173,17 @@ def read_npz(
     if missing:
         raise CorruptIndex(f"index file {path} lacks {', '.join(missing)}", path=str(path))
     return manifest, arrays
+
+
+def pack_strings(strings: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """UTF-8 blob and int64 offsets: exact for any str, and no pickle (object arrays need it)."""
+    encoded = [s.encode("utf-8", "surrogatepass") for s in strings]
+    offsets = np.zeros(len(encoded) + 1, np.int64)
+    offsets[1:] = np.cumsum([len(b) for b in encoded])
+    return np.frombuffer(b"".join(encoded), np.uint8).copy(), offsets
+
+
+def unpack_strings(blob: np.ndarray, offsets: np.ndarray) -> list[str]:
+    data = blob.tobytes()
+    bounds = offsets.tolist()
+    return [data[a:b].decode("utf-8", "surrogatepass") for a, b in pairwise(bounds)]

@@ -23,14 +23,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from itertools import pairwise, repeat
+from itertools import repeat
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
 from sleuth.errors import CorruptIndex, InvalidInput
-from sleuth.indexes.base import INDEX_FORMAT, read_npz, write_npz
+from sleuth.indexes.base import INDEX_FORMAT, pack_strings, read_npz, unpack_strings, write_npz
+from sleuth.recommend.hashing import fingerprints, mix, smallest
 
 if TYPE_CHECKING:
     import torch
@@ -40,63 +41,7 @@ __all__ = ["POLICIES", "IdTable"]
 POLICIES = ("lfu", "lru")
 _KIND = "idtable"
 _FORMAT = 1
-_FNV_PRIME = np.uint64(0x100000001B3)
-_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _ROW_ARRAYS = ("embeddings", "row_live", "row_count", "row_seen", "row_tick")
-
-
-def _mix(x: np.ndarray) -> np.ndarray:
-    """splitmix64's finalizer, elementwise on uint64 (wrapping arithmetic is intended)."""
-    x = x + _GOLDEN
-    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    return x ^ (x >> np.uint64(31))
-
-
-def fingerprints(ids: Sequence[str], seed: int = 0) -> np.ndarray:
-    """uint64[len(ids)]: a seeded hash of each string, vectorized over the batch (FNV-1a over
-    code points, then splitmix64); stable across processes, unlike ``hash``."""
-    arr = np.asarray(ids, dtype=str)
-    n, width = arr.shape[0], arr.dtype.itemsize // 4
-    basis = _mix(np.array([seed & 0xFFFFFFFFFFFFFFFF], np.uint64))[0]
-    h = np.full(n, basis, np.uint64)
-    if n and width:
-        # numpy pads with NUL code points; skipping zeros makes the hash independent of the
-        # batch's widest string (an id with a NUL inside merely shares a fingerprint)
-        codes = np.ascontiguousarray(arr).view(np.uint32).reshape(n, width).astype(np.uint64)
-        for j in range(width):
-            c = codes[:, j]
-            h = np.where(c != 0, (h ^ c) * _FNV_PRIME, h)
-    return _mix(h)
-
-
-def _pack(strings: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-    """UTF-8 blob and int64 offsets: exact for any str, and no pickle (object arrays need it)."""
-    encoded = [s.encode("utf-8", "surrogatepass") for s in strings]
-    offsets = np.zeros(len(encoded) + 1, np.int64)
-    offsets[1:] = np.cumsum([len(b) for b in encoded])
-    return np.frombuffer(b"".join(encoded), np.uint8).copy(), offsets
-
-
-def _unpack(blob: np.ndarray, offsets: np.ndarray) -> list[str]:
-    data = blob.tobytes()
-    bounds = offsets.tolist()
-    return [data[a:b].decode("utf-8", "surrogatepass") for a, b in pairwise(bounds)]
-
-
-def _smallest(cand: np.ndarray, keys: list[np.ndarray], n: int) -> np.ndarray:
-    """The ``n`` entries of ``cand`` smallest by ``keys`` (lexicographic, first key first), in no
-    particular order: a partition per key on the tied remainder instead of sorting all rows,
-    which matters when many rows share a key (one ``now`` for a whole batch)."""
-    if n >= cand.size or not keys:
-        return cand[:n]
-    if n == 0:
-        return cand[:0]
-    primary = keys[0][cand]
-    cut = np.partition(primary, n - 1)[n - 1]
-    below = cand[primary < cut]
-    tied = cand[primary == cut]
-    return np.concatenate([below, _smallest(tied, keys[1:], n - below.size)])
 
 
 def _check_ids(ids: Sequence[str] | np.ndarray) -> Sequence[str]:
@@ -354,14 +299,14 @@ class IdTable:
 
     def _probe(self, fps: np.ndarray, k: int) -> np.ndarray:
         salt = np.uint64(((k + 1) * 0xD6E8FEB86659FD93) & 0xFFFFFFFFFFFFFFFF)
-        return (_mix(fps ^ salt) % np.uint64(self.capacity)).astype(np.int64)
+        return (mix(fps ^ salt) % np.uint64(self.capacity)).astype(np.int64)
 
     def _victims(self, n: int, protected: np.ndarray) -> np.ndarray:
         """int64[≤ n]: the live, unprotected rows that rank lowest by the policy's keys."""
         keys = [self._seen, self._tick]  # lru: oldest sighting first
         if self.policy == "lfu":
             keys.insert(0, self._count)  # rarest first, then oldest
-        return _smallest(np.flatnonzero(self._live & ~protected), keys, max(n, 0))
+        return smallest(np.flatnonzero(self._live & ~protected), keys, max(n, 0))
 
     def _release(self, rows: np.ndarray) -> None:
         index, row_ids = self._index, self._row_ids
@@ -409,9 +354,9 @@ class IdTable:
 
         live_rows = np.flatnonzero(self._live)
         owners = [self._row_ids[r] or "" for r in live_rows.tolist()]
-        ids_blob, ids_offsets = _pack(owners)
+        ids_blob, ids_offsets = pack_strings(owners)
         pend = list(self._pending.items())
-        pend_blob, pend_offsets = _pack([x for x, _ in pend])
+        pend_blob, pend_offsets = pack_strings([x for x, _ in pend])
         manifest = {
             "format": INDEX_FORMAT,
             "kind": _KIND,
@@ -459,7 +404,7 @@ class IdTable:
         table._count = arrays["row_count"].astype(np.int64)
         table._seen = arrays["row_seen"].astype(np.float64)
         table._tick = arrays["row_tick"].astype(np.int64)
-        owners = _unpack(arrays["owner_blob"], arrays["owner_offsets"])
+        owners = unpack_strings(arrays["owner_blob"], arrays["owner_offsets"])
         owner_rows = arrays["owner_rows"].tolist()
         if (
             len(owners) != len(owner_rows)
@@ -471,7 +416,7 @@ class IdTable:
             table._row_ids[r] = x
         if len(table._index) != len(owner_rows):
             raise CorruptIndex("id table has one id on two rows")
-        pend = _unpack(arrays["pending_blob"], arrays["pending_offsets"])
+        pend = unpack_strings(arrays["pending_blob"], arrays["pending_offsets"])
         table._pending = {
             x: [n, s, t]
             for x, n, s, t in zip(
