@@ -275,21 +275,16 @@ class Collection:
         return out
 
     def info(self) -> dict[str, Any]:
-        """What the collection holds: items, encoder, attribute kinds, each index's rows and
-        the attribute columns' memory (``attribute_columns``), config and problems met."""
+        """What the collection holds: items, encoder, attribute kinds, each index's rows, the
+        attribute columns' memory (``attribute_columns``), config and the problems met."""
         self._refresh(wait=False)
         with self._rw.read():
-            ix = self._ix
-            report = ix.info()
             return {
                 "path": str(self.path),
                 "items": self.count(),
                 "encoder": self.encoder.id,
                 "dim": self.dim,
-                "attributes": dict(ix.attributes.types),
-                "seq": ix.seq,
-                "indexes": report["indexes"],
-                "attribute_columns": report["attribute_columns"],
+                **self._ix.info(),
                 "config": self.config.to_dict(),
                 # rows met since open that every index and result leaves out; ``check()``
                 # reads the whole collection

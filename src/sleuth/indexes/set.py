@@ -98,8 +98,8 @@ class Derived:
     def prepare(self, delta: Delta, documents: Documents) -> Update:
         removed, added = delta.after(self.index.seq)
         docnos = np.array([s.docno for s in added], np.int64)
-        documents_ = self.documents(added, documents)
-        return self.index.prepare(docnos, documents_, removed=removed, seq=delta.seq)
+        mine = self.documents(added, documents)
+        return self.index.prepare(docnos, mine, removed=removed, seq=delta.seq)
 
     def apply(self, update: Update) -> None:
         self.index.apply(update)
@@ -247,8 +247,11 @@ class IndexSet:
             (self.folder / f"{d.name}.npz").unlink(missing_ok=True)
 
     def info(self) -> dict[str, Any]:
-        """Each derived index's report by name, and the attribute columns' kinds and bytes."""
+        """The attribute kinds, ``seq``, each derived index's report by name, and the attribute
+        columns' kinds and bytes (``Collection.info()`` shows them)."""
         return {
+            "attributes": dict(self.attributes.types),
+            "seq": self.seq,
             "indexes": {d.name: d.info() for d in self.derived},
             "attribute_columns": self._attributes.info(),
         }
