@@ -70,9 +70,9 @@ class Entry(Protocol):
     @property
     def seq(self) -> int: ...
 
-    def prepare(self, delta: Delta, documents: Documents) -> Any: ...
+    def prepare(self, delta: Delta, documents: Documents) -> Update: ...
 
-    def apply(self, update: Any) -> None: ...
+    def apply(self, update: Update) -> None: ...
 
     def info(self) -> dict[str, Any]: ...
 
@@ -119,7 +119,7 @@ class Attributes:
         self.table = AttributeTable(store.attribute_types())
         self.seq = 0
 
-    def prepare(self, delta: Delta, documents: Documents) -> tuple[Any, ...]:
+    def prepare(self, delta: Delta, documents: Documents) -> Update:
         removed, added = delta.after(self.seq)
         types = self.store.attribute_types()
         if any(types.get(name) != kind for name, kind in self.table.types.items()):
@@ -127,18 +127,21 @@ class Attributes:
             for batch in self.store.iter_items():
                 for stored in batch:
                     table.add(stored.docno, dict(stored.item.attributes), types)
-            return table, removed, [], types, delta.seq
-        return None, removed, added, types, delta.seq
+            return Update(removed, np.zeros(0, np.int64), table, delta.seq)
+        docnos = np.array([s.docno for s in added], np.int64)
+        return Update(removed, docnos, (types, [dict(s.item.attributes) for s in added]), delta.seq)
 
-    def apply(self, update: tuple[Any, ...]) -> None:
-        table, removed, added, types, self.seq = update
-        if table is not None:
-            self.table = table
-            return
-        for docno in removed.tolist():
-            self.table.remove(docno)
-        for stored in added:
-            self.table.add(stored.docno, dict(stored.item.attributes), types)
+    def apply(self, update: Update) -> None:
+        if isinstance(update.rows, AttributeTable):  # rebuilt whole
+            self.table = update.rows
+        else:
+            types, attributes = update.rows
+            for docno in update.removed.tolist():
+                self.table.remove(docno)
+            for docno, values in zip(update.docnos.tolist(), attributes):
+                self.table.add(docno, values, types)
+        if update.seq is not None:
+            self.seq = update.seq
 
     def info(self) -> dict[str, Any]:
         columns = self.table.columns
