@@ -141,3 +141,14 @@ def test_a_corrupt_or_stale_file_is_rebuilt_with_a_warning(
         warnings.simplefilter("error")  # rebuilt and saved: no warning now
         with sleuth.open(folder, encoder="hashing") as col:
             assert [h.id for h in col.search("word7 shared", k=5)] == want
+
+
+def test_a_widened_attribute_type_rebuilds_the_attribute_entry(tmp_path: Path) -> None:
+    with sleuth.open(tmp_path / "c", encoder="hashing") as col:
+        col.add([{"id": "a", "text": "x", "when": "2020-01-02T00:00:00Z"}])
+        assert col.info()["attributes"] == {"when": "datetime"}
+        col.add([{"id": "b", "text": "x", "when": "soon"}])  # not a date: widened to str
+        assert col.info()["attributes"] == {"when": "str"}
+        assert col.info()["attribute_columns"]["when"]["kind"] == "str"
+        assert [h.id for h in col.search("x", where={"when": "soon"})] == ["b"]
+        assert [h.id for h in col.search("x", where={"when": {"exists": True}})] == ["a", "b"]
