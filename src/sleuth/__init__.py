@@ -18,7 +18,6 @@ from sleuth.config import (
     RecommendConfig,
 )
 from sleuth.engine import Collection, RecordResult, WriteResult
-from sleuth.engine import open_collection as open
 from sleuth.errors import (
     Conflict,
     CorruptIndex,
@@ -27,6 +26,7 @@ from sleuth.errors import (
     NotFound,
     SleuthError,
 )
+from sleuth.opening import open_collection as open
 from sleuth.types import Event, Hit, Item
 
 __all__ = [

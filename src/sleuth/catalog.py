@@ -26,8 +26,9 @@ from pathlib import Path
 
 from sleuth.config import CollectionConfig
 from sleuth.encoders import Encoder
-from sleuth.engine import Collection, open_collection
+from sleuth.engine import Collection
 from sleuth.errors import Conflict, InvalidInput, NotFound, SleuthError, Unavailable
+from sleuth.opening import open_collection
 from sleuth.store.sqlite import FILENAME, Store
 
 __all__ = ["NAME_PATTERN", "Engine"]

@@ -19,9 +19,11 @@ import numpy as np
 import pytest
 
 from sleuth.config import BM25Config, DenseConfig, LateConfig, MuveraConfig
-from sleuth.errors import CorruptIndex
+from sleuth.errors import CorruptIndex, InvalidInput
+from sleuth.indexes.base import Index
 from sleuth.indexes.bm25 import BM25Index
 from sleuth.indexes.dense import DenseIndex
+from sleuth.indexes.fde import FDEIndex
 from sleuth.indexes.muvera import Muvera
 from sleuth.indexes.tokens import TokenIndex
 from sleuth.rank.maxsim import from_int8, to_int8
@@ -33,7 +35,6 @@ DOCNOS = 7 + 3 * np.arange(N, dtype=np.int64)  # not contiguous
 WORDS = [f"w{j}" for j in range(30)]
 LATE = LateConfig(enabled=True, muvera=MuveraConfig(k_sim=2, d_proj=8, r_reps=4, seed=5))
 MUVERA = Muvera(LATE.muvera, DIM)
-RECIPE = LATE.to_dict()
 
 
 def unit(x: np.ndarray) -> np.ndarray:
@@ -101,6 +102,7 @@ class Adapter:
     load_other: Callable[[Path], Any]  # load with another config or dimension: None
     # (document positions, scores) of the right top k, by brute force
     reference: Callable[[Any, Any, int], tuple[np.ndarray, np.ndarray]]
+    info: frozenset[str]  # the keys of ``info()``, as ``Collection.info()["indexes"]`` shows
     exact: bool = True  # False: approximate (recall is checked instead of ids)
     matches_all: bool = True  # every live document is a candidate (BM25: term matches only)
 
@@ -118,6 +120,7 @@ def _bm25() -> Adapter:
         load=lambda p: BM25Index.load(p, BM25Config()),
         load_other=lambda p: BM25Index.load(p, BM25Config(k1=1.2)),
         reference=lambda docs, queries, k: brute_bm25(docs, queries, k),
+        info=frozenset({"rows", "live", "terms"}),
         matches_all=False,
     )
 
@@ -139,6 +142,7 @@ def _dense(threshold: int) -> Adapter:
         load=lambda p: DenseIndex.load(p, config, DIM),
         load_other=lambda p: DenseIndex.load(p, config, DIM + 1),
         reference=lambda docs, queries, k: brute_dot(docs, queries, k),
+        info=frozenset({"rows", "live", "kind"}),
         exact=threshold > N,
     )
 
@@ -153,24 +157,26 @@ def _tokens(dtype: str) -> Adapter:
         load=lambda p: TokenIndex.load(p, late, DIM),
         load_other=lambda p: TokenIndex.load(p, late, DIM * 2),
         reference=lambda docs, queries, k: brute_maxsim(docs, queries, k, dtype),
+        info=frozenset({"rows", "live", "vectors", "bytes_per_item"}),
     )
 
 
 def _fde() -> Adapter:
-    """The MUVERA index: a DenseIndex over document FDEs, tagged with the token recipe."""
+    """The MUVERA index: a dense index over document FDEs, tagged with the token recipe."""
     config = DenseConfig()
     dim = MUVERA.fde_dim
-    other = {**RECIPE, "muvera": {**RECIPE["muvera"], "seed": 6}}
+    other = dataclasses.replace(LATE, muvera=dataclasses.replace(LATE.muvera, seed=6))
     return Adapter(
-        make=lambda: DenseIndex(config, dim, derived_from=RECIPE),
+        make=lambda: FDEIndex(config, dim, LATE),
         docs=lambda rng: MUVERA.encode_documents(token_sets(rng)),
         add=lambda ix, d, docs: ix.add(d, docs),
         # a query made of document i's tokens: FDE inner product approximates MaxSim, so the
         # right answer is the brute-force inner product (reference), not i itself
         probe=lambda docs, which: docs[which],
-        load=lambda p: DenseIndex.load(p, config, dim, derived_from=RECIPE),
-        load_other=lambda p: DenseIndex.load(p, config, dim, derived_from=other),
+        load=lambda p: FDEIndex.load(p, config, dim, LATE),
+        load_other=lambda p: FDEIndex.load(p, config, dim, other),
         reference=lambda docs, queries, k: brute_dot(docs, queries, k),
+        info=frozenset({"rows", "live", "dim"}),
     )
 
 
@@ -390,3 +396,67 @@ def test_an_empty_index_returns_padding(case: tuple[Adapter, Any, Any]) -> None:
     got = search(a, a.make(), a.probe(docs, PROBES[:2]))
     assert got.docnos.shape == (2, K) and (got.docnos == -1).all()
     assert np.isneginf(got.scores).all()
+
+
+# -- the Index contract: updates in two halves, seq, info, restore ---------------------------
+
+
+def answers(a: Adapter, ix: Any, docs: Any) -> Candidates:
+    return search(a, ix, a.probe(docs, [*PROBES, 1, 2]), k=N)
+
+
+def test_prepare_then_apply_equals_add(case: tuple[Adapter, Any, Any]) -> None:
+    a, docs, _ = case
+    direct, split = build(a, docs), build(a, docs)
+    gone, extra = DOCNOS[[1, 5, 77]], np.array([1, 2])  # 1 comes back (a replaced item)
+    direct.remove(gone)
+    a.add(direct, DOCNOS[extra] + 1, _slice(docs, extra))
+    before = answers(a, split, docs)
+    update = split.prepare(DOCNOS[extra] + 1, _slice(docs, extra), removed=gone, seq=12)
+    # preparing changes nothing: it runs while searches read the index
+    after = answers(a, split, docs)
+    np.testing.assert_array_equal(after.docnos, before.docnos)
+    assert len(split) == N and split.seq == 0
+    split.apply(update)
+    assert split.seq == 12 and len(split) == len(direct) == N - 3 + 2
+    assert split.info() == direct.info()
+    want, got = answers(a, direct, docs), answers(a, split, docs)
+    np.testing.assert_array_equal(got.docnos, want.docnos)
+    np.testing.assert_array_equal(got.scores, want.scores)
+    split.apply(split.prepare([], _slice(docs, np.arange(0))))  # no seq: it stays
+    assert split.seq == 12 and len(split) == N - 1
+
+
+def test_prepare_refuses_docnos_that_do_not_match_the_documents(
+    case: tuple[Adapter, Any, Any],
+) -> None:
+    _, docs, ix = case
+    with pytest.raises(InvalidInput, match="2 docnos for 3 documents"):
+        ix.prepare(DOCNOS[:2], _slice(docs, np.arange(3)))
+
+
+def test_info_reports_rows_and_live_items(case: tuple[Adapter, Any, Any]) -> None:
+    a, docs, _ = case
+    ix = build(a, docs)
+    info = ix.info()
+    assert set(info) == a.info and isinstance(ix, Index)
+    assert (info["rows"], info["live"]) == (N, N)
+    ix.remove(DOCNOS[:10])  # below every compaction point: the rows stay, as tombstones
+    assert (ix.info()["rows"], ix.info()["live"]) == (N, N - 10)
+    ix.remove(DOCNOS[: N // 2])  # past the dense and token indexes' compaction point
+    assert ix.info()["live"] == N - N // 2
+    assert ix.info()["rows"] == (N if a.info == {"rows", "live", "terms"} else N - N // 2)
+
+
+def test_restore_fills_an_empty_index_or_says_none(
+    case: tuple[Adapter, Any, Any], tmp_path: Path
+) -> None:
+    a, docs, _ = case
+    ix = build(a, docs)
+    path = tmp_path / "index.npz"
+    ix.seq = 3
+    ix.save(path)
+    fresh = a.make()
+    assert fresh.restore(path) is fresh and fresh.seq == 3 and fresh.info() == ix.info()
+    np.testing.assert_array_equal(answers(a, fresh, docs).docnos, answers(a, ix, docs).docnos)
+    assert a.load_other(path) is None

@@ -109,7 +109,7 @@ def test_record_is_idempotent_and_all_or_nothing(
 
 def test_diversity_spreads_the_list(rcol: sleuth.Collection) -> None:
     def spread(ids: list[str]) -> float:
-        v = np.stack([rcol.dense.vector_of(rcol.store.docnos_of([i])[i]) for i in ids])
+        v = rcol.vectors(ids)
         sim = v @ v.T
         return float((sim.sum() - np.trace(sim)) / (len(ids) * (len(ids) - 1)))
 

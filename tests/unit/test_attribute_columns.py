@@ -38,9 +38,9 @@ def test_items_without_an_attribute_cost_it_nothing(tmp_path: Path) -> None:
         items = [{"id": f"i{i}", "text": f"word{i}", "n": i} for i in range(5000)]
         items[1234]["rare"] = True
         col.add(items)
-        columns = col.attributes.columns
-        assert columns["rare"].nbytes <= 16  # one docno, one int8
-        assert columns["n"].nbytes == 5000 * 16  # docno and float64 per item that has it
+        columns = col.info()["attribute_columns"]
+        assert columns["rare"] == {"kind": "bool", "bytes": 9}  # one docno, one int8
+        assert columns["n"] == {"kind": "number", "bytes": 5000 * 16}  # docno, float64 each
         hits = col.search("word1234", where={"rare": True}, mode="lexical")
         assert [h.id for h in hits] == ["i1234"]
         missing = col.search("word1235", where={"rare": {"exists": False}}, mode="lexical")
@@ -57,7 +57,8 @@ def test_many_attribute_names_on_one_item_stay_small(tmp_path: Path) -> None:
     try:
         col.add([{"id": f"i{i}", "text": "x"} for i in range(5000)])
         col.add([{"id": "wide", "text": "y", **{f"a{i}": i for i in range(900)}}])
-        assert col.attributes.nbytes <= 900 * 16
+        columns = col.info()["attribute_columns"]
+        assert len(columns) == 900 and sum(c["bytes"] for c in columns.values()) <= 900 * 16
         assert [h.id for h in col.search("y", where={"a899": 899})] == ["wide"]
     finally:
         col.close()

@@ -31,12 +31,13 @@ from typing import Any
 import numpy as np
 
 from sleuth.config import DEFAULT_SOURCE_WEIGHTS, CollectionConfig, RecommendConfig
-from sleuth.engine import Collection, open_collection
+from sleuth.engine import Collection
 from sleuth.errors import InvalidInput
 from sleuth.evaluate.ranking import K, list_metrics, ranking_metrics
 from sleuth.io.events import read_events
 from sleuth.io.movielens import MOVIE_FILES
 from sleuth.io.readers import read_items
+from sleuth.opening import open_collection
 from sleuth.progress import progress_bar
 from sleuth.recommend.interactions import Interactions
 from sleuth.recommend.sources import ItemKNN, Popularity

@@ -1,9 +1,11 @@
-"""What every derived index shares: rows mapped to docnos, tombstones, and an atomic file.
+"""The ``Index`` contract every derived index implements: rows mapped to docnos, tombstones,
+compaction, updates in two halves, and an atomic file.
 
 An index numbers its rows privately (0, 1, 2, … in insertion order); ``row_docno`` maps them to
 the store's docnos. Deleting marks a row dead (a tombstone); ``compact`` renumbers when the dead
-share grows. ``save`` writes one ``.npz`` (arrays + a JSON manifest) to a temporary name and
-renames it into place, so a crash leaves the old file or the new one, never half of one.
+share grows. An update is prepared (slow, while searches read the index) and then applied (fast,
+under the collection's write lock). ``save`` writes one ``.npz`` (arrays + a JSON manifest) to a
+temporary name and renames it into place, so a crash leaves the old file or the new one.
 """
 
 from __future__ import annotations
@@ -12,17 +14,20 @@ import json
 import os
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from dataclasses import dataclass
 from itertools import pairwise
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 import numpy as np
 
+from sleuth._version import __version__
 from sleuth.errors import CorruptIndex, InvalidInput
 
 __all__ = [
     "Growable",
-    "RowIndex",
+    "Index",
+    "Update",
     "check_offsets",
     "pack_strings",
     "read_npz",
@@ -73,8 +78,30 @@ class Growable:
         return self._buf[: self.size]
 
 
-class RowIndex(ABC):
+@dataclass(frozen=True)
+class Update:
+    """A prepared change to one index: the docnos to remove, then the rows to add (in the
+    index's own prepared form), leading to change-log sequence ``seq`` (None: unchanged)."""
+
+    removed: np.ndarray  # int64[r]
+    docnos: np.ndarray  # int64[n]
+    rows: Any
+    seq: int | None = None
+
+
+class Index(ABC):
+    """The derived-index contract: rows added by docno, removed by docno, saved to one file and
+    loaded back (or None when built otherwise), at the change-log sequence number ``seq``.
+
+    Subclasses say what a row is: ``_prepare`` turns documents into rows (the slow part, safe
+    to run while searches read the index), ``_append`` adds prepared rows, ``_keep`` drops the
+    payload of dead rows when compacting, ``_payload``/``_restore`` write and read it, and
+    ``params`` is what a file must match to be loaded.
+    """
+
     kind: ClassVar[str]
+    required: ClassVar[tuple[str, ...]] = ()  # arrays a file must hold besides the rows
+    compact_above: ClassVar[float | None] = 0.2  # dead share past which ``remove`` compacts
 
     def __init__(self) -> None:
         self.row_docno = Growable(np.int64)
@@ -89,6 +116,55 @@ class RowIndex(ABC):
     def n_rows(self) -> int:
         return self.row_docno.size
 
+    # -- writes ------------------------------------------------------------------------------
+
+    def add(self, docnos: np.ndarray | Sequence[int], documents: Any) -> None:
+        """Add documents (in the index's own terms: texts, vectors, token sets) as ``docnos``."""
+        self.apply(self.prepare(docnos, documents))
+
+    def prepare(
+        self,
+        docnos: np.ndarray | Sequence[int],
+        documents: Any,
+        *,
+        removed: np.ndarray | Sequence[int] = (),
+        seq: int | None = None,
+    ) -> Update:
+        """The slow half of an update; reads nothing ``apply`` changes."""
+        docnos = np.asarray(docnos, np.int64).reshape(-1)
+        rows = self._prepare(documents)
+        if _count(rows) != docnos.size:
+            raise InvalidInput(f"{docnos.size} docnos for {_count(rows)} documents")
+        return Update(np.asarray(removed, np.int64).reshape(-1), docnos, rows, seq)
+
+    def apply(self, update: Update) -> None:
+        """The fast half: remove, then add the prepared rows (under the collection's lock)."""
+        self.remove(update.removed)
+        if update.docnos.size:
+            self._append(update.docnos, update.rows)
+        if update.seq is not None:
+            self.seq = update.seq
+
+    def remove(self, docnos: np.ndarray | Sequence[int]) -> np.ndarray:
+        """Tombstone these docnos (unknown ones are ignored); returns the rows that were live."""
+        rows = [self.docno_row.pop(int(d)) for d in docnos if int(d) in self.docno_row]
+        out = np.asarray(rows, np.int64)
+        self.row_live.view[out] = False
+        if out.size:
+            self._forget(out)
+            if self.compact_above is not None and self.dead_fraction() > self.compact_above:
+                self.compact()
+        return out
+
+    def compact(self) -> None:
+        """Drop dead rows and number the live ones 0.. again, in order."""
+        live = np.flatnonzero(self.row_live.view)
+        self._keep(live)
+        docnos = self.row_docno.view[live]
+        self.row_docno = Growable(np.int64, data=docnos)
+        self.row_live = Growable(np.bool_, data=np.ones(live.size, bool))
+        self.docno_row = dict(zip(docnos.tolist(), range(live.size)))
+
     def _add_rows(self, docnos: np.ndarray) -> np.ndarray:
         start = self.row_docno.size
         rows = np.arange(start, start + docnos.shape[0])
@@ -97,12 +173,21 @@ class RowIndex(ABC):
         self.docno_row.update(zip(docnos.tolist(), rows.tolist()))
         return rows
 
-    def remove(self, docnos: np.ndarray | list[int]) -> np.ndarray:
-        """Tombstone these docnos; returns the rows that were live."""
-        rows = [self.docno_row.pop(int(d)) for d in docnos if int(d) in self.docno_row]
-        out = np.asarray(rows, np.int64)
-        self.row_live.view[out] = False
-        return out
+    def _prepare(self, documents: Any) -> Any:
+        return documents
+
+    @abstractmethod
+    def _append(self, docnos: np.ndarray, rows: Any) -> None:
+        """Add prepared rows (calls ``_add_rows``)."""
+
+    def _forget(self, rows: np.ndarray) -> None:  # noqa: B027 (most indexes keep no statistics)
+        """Rows just tombstoned (statistics that count live rows update here)."""
+
+    @abstractmethod
+    def _keep(self, live: np.ndarray) -> None:
+        """Keep only the payload of rows ``live`` (ascending), before they are renumbered."""
+
+    # -- reads -------------------------------------------------------------------------------
 
     def allowed_rows(self, docno_mask: np.ndarray | None) -> np.ndarray:
         """bool[n_rows]: live rows whose docno passes the filter mask (bool over docnos)."""
@@ -115,23 +200,70 @@ class RowIndex(ABC):
         ok[inside] = docno_mask[docnos[inside]]
         return ok & live
 
-    def _renumber(self, live: np.ndarray) -> None:
-        """Keep only rows ``live`` (in order), numbered 0.. again: the row part of compacting."""
-        docnos = self.row_docno.view[live]
-        self.row_docno = Growable(np.int64, data=docnos)
-        self.row_live = Growable(np.bool_, data=np.ones(live.size, bool))
-        self.docno_row = dict(zip(docnos.tolist(), range(live.size)))
-
     def dead_fraction(self) -> float:
         return 1.0 - len(self) / max(self.n_rows, 1)
 
-    def manifest(self) -> dict[str, Any]:
-        from sleuth._version import __version__
+    @abstractmethod
+    def info(self) -> dict[str, Any]:
+        """What ``Collection.info()["indexes"]`` reports of this index."""
 
-        return {"format": INDEX_FORMAT, "kind": self.kind, "sleuth": __version__, "seq": self.seq}
+    # -- persistence -------------------------------------------------------------------------
 
     @abstractmethod
-    def save(self, path: Path) -> None: ...
+    def params(self) -> dict[str, Any]:
+        """What the index was built with (config, dimension…): saved, and matched on load."""
+
+    @abstractmethod
+    def _payload(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        """Manifest entries and arrays to save besides the rows and ``params``."""
+
+    @abstractmethod
+    def _restore(self, path: Path, manifest: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+        """Take the payload from a file (rows already restored); CorruptIndex if inconsistent."""
+
+    def save(self, path: Path) -> None:
+        """Write the index to ``path`` atomically."""
+        extra, arrays = self._payload()
+        manifest = {
+            "format": INDEX_FORMAT,
+            "kind": self.kind,
+            "sleuth": __version__,
+            "seq": self.seq,
+            **self.params(),
+            **extra,
+        }
+        write_npz(
+            path,
+            manifest,
+            {**arrays, "row_docno": self.row_docno.view, "row_live": self.row_live.view},
+        )
+
+    def restore(self, path: Path) -> Self | None:
+        """This (empty) index filled from ``path``, or None when the file was built with other
+        ``params``. CorruptIndex when it is unreadable or inconsistent."""
+        manifest, arrays = read_npz(path, self.kind, (*self.required, "row_docno", "row_live"))
+        if any(manifest.get(key) != value for key, value in self.params().items()):
+            return None
+        docnos, live = arrays["row_docno"], arrays["row_live"]
+        if docnos.ndim != 1 or live.shape != docnos.shape:
+            raise CorruptIndex(f"{path}: its rows do not match", path=str(path))
+        self.seq = int(manifest["seq"])
+        self.row_docno = Growable(np.int64, data=docnos)
+        self.row_live = Growable(np.bool_, data=live)
+        rows = np.flatnonzero(self.row_live.view)
+        self.docno_row = dict(zip(self.row_docno.view[rows].tolist(), rows.tolist()))
+        self._restore(path, manifest, arrays)
+        return self
+
+    @classmethod
+    def load(cls, path: Path, *args: Any, **kwargs: Any) -> Self | None:
+        """The index saved in ``path``, or None when built with other parameters than these
+        (the constructor's)."""
+        return cls(*args, **kwargs).restore(path)
+
+
+def _count(rows: Any) -> int:
+    return int(rows.shape[0]) if isinstance(rows, np.ndarray) else len(rows)
 
 
 def write_npz(path: Path, manifest: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -18,18 +19,21 @@ import scipy.sparse as sp
 from sleuth.config import BM25Config
 from sleuth.errors import CorruptIndex
 from sleuth.indexes._bm25_kernel import search_kernel
-from sleuth.indexes.base import Growable, RowIndex, read_npz, write_npz
+from sleuth.indexes.base import Growable, Index
 from sleuth.indexes.tokenize import Analyzer
 from sleuth.types import Candidates
 
 __all__ = ["BM25Index"]
 
-_ARRAYS = ("fwd_ptr", "fwd_terms", "fwd_tfs", "row_len", "row_docno", "row_live")
 _EMPTY = (np.zeros(1, np.int64), np.zeros(0, np.int32), np.zeros(0, np.float32))
 
 
-class BM25Index(RowIndex):
+class BM25Index(Index):
+    """Documents are texts; rows are their analyzed terms."""
+
     kind = "bm25"
+    required = ("fwd_ptr", "fwd_terms", "fwd_tfs", "row_len")
+    compact_above = None  # dead rows are dropped when the delta merges (see the module doc)
 
     def __init__(self, config: BM25Config) -> None:
         super().__init__()
@@ -51,14 +55,11 @@ class BM25Index(RowIndex):
 
     # -- writes ------------------------------------------------------------------------------
 
-    def add(self, docnos: np.ndarray, texts: list[str]) -> None:
-        self.add_tokens(docnos, self.analyzer.many(texts))
+    def _prepare(self, documents: list[str]) -> list[list[str]]:
+        return self.analyzer.many(documents)  # the slow part: runs outside the write lock
 
-    def add_tokens(self, docnos: np.ndarray, analyzed: list[list[str]]) -> None:
-        """``add`` with texts already analyzed (so the slow part can run outside a lock)."""
-        if not analyzed:
-            return
-        self._add_rows(np.asarray(docnos, np.int64))
+    def _append(self, docnos: np.ndarray, analyzed: list[list[str]]) -> None:
+        self._add_rows(docnos)
         ptr, terms, tfs, lengths = [], [], [], []
         for tokens in analyzed:
             counts = Counter(self.vocab.setdefault(tok, len(self.vocab)) for tok in tokens)
@@ -81,15 +82,12 @@ class BM25Index(RowIndex):
         else:
             self.delta = self._postings(self.main_rows, self.n_rows)
 
-    def remove(self, docnos: np.ndarray | list[int]) -> np.ndarray:
-        rows = super().remove(docnos)
+    def _forget(self, rows: np.ndarray) -> None:
         ptr, terms = self.fwd_ptr.view, self.fwd_terms.view
         for r in rows.tolist():
             self.df.view[terms[ptr[r] : ptr[r + 1]]] -= 1
             self.total_len -= float(self.row_len.view[r])
-        if rows.size:
-            self._idf = self._main_w = self._row_norm = None
-        return rows
+        self._idf = self._main_w = self._row_norm = None
 
     def _postings(self, start: int, stop: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """CSC postings (term -> rows, tfs) for rows [start, stop), row numbers global."""
@@ -107,14 +105,13 @@ class BM25Index(RowIndex):
 
     def _merge(self) -> None:
         if self.dead_fraction() > 0.25:
-            self._compact()
+            self.compact()
         self.main = self._postings(0, self.n_rows)
         self.main_rows = self.n_rows
         self._main_w = self._row_norm = None
         self.delta = _EMPTY
 
-    def _compact(self) -> None:
-        live = np.flatnonzero(self.row_live.view)
+    def _keep(self, live: np.ndarray) -> None:
         ptr = self.fwd_ptr.view
         counts = (ptr[live + 1] - ptr[live]).astype(np.int64)
         keep = np.repeat(self.row_live.view, np.diff(ptr))  # postings of live rows
@@ -123,7 +120,6 @@ class BM25Index(RowIndex):
         self.fwd_terms = Growable(np.int32, data=terms)
         self.fwd_tfs = Growable(np.float32, data=tfs)
         self.row_len = Growable(np.float32, data=self.row_len.view[live])
-        self._renumber(live)
 
     # -- reads -------------------------------------------------------------------------------
 
@@ -192,49 +188,38 @@ class BM25Index(RowIndex):
             self._main_w = (idf * tfs / (tfs + norm[rows])).astype(np.float32)
         return self._main_w
 
+    def info(self) -> dict[str, Any]:
+        return {"rows": self.n_rows, "live": len(self), "terms": len(self.vocab)}
+
     # -- persistence -------------------------------------------------------------------------
 
-    def save(self, path: Path) -> None:
-        manifest = {**self.manifest(), "config": self.config.to_dict(), "vocab": list(self.vocab)}
-        write_npz(
-            path,
-            manifest,
-            {
-                "fwd_ptr": self.fwd_ptr.view,
-                "fwd_terms": self.fwd_terms.view,
-                "fwd_tfs": self.fwd_tfs.view,
-                "row_len": self.row_len.view,
-                "row_docno": self.row_docno.view,
-                "row_live": self.row_live.view,
-            },
-        )
+    def params(self) -> dict[str, Any]:
+        return {"config": self.config.to_dict()}
 
-    @classmethod
-    def load(cls, path: Path, config: BM25Config) -> BM25Index | None:
-        """The saved index, or None when it was built with another configuration."""
-        manifest, arrays = read_npz(path, cls.kind, _ARRAYS)
-        if manifest.get("config") != config.to_dict():
-            return None
+    def _payload(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        arrays = {
+            "fwd_ptr": self.fwd_ptr.view,
+            "fwd_terms": self.fwd_terms.view,
+            "fwd_tfs": self.fwd_tfs.view,
+            "row_len": self.row_len.view,
+        }
+        return {"vocab": list(self.vocab)}, arrays
+
+    def _restore(self, path: Path, manifest: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
         if not isinstance(manifest.get("vocab"), list):
             raise CorruptIndex(f"{path}: BM25 vocabulary missing", path=str(path))
         _check_shapes(path, arrays, len(manifest["vocab"]))
-        index = cls(config)
-        index.seq = int(manifest["seq"])
-        index.vocab = {tok: i for i, tok in enumerate(manifest["vocab"])}
-        index.fwd_ptr = Growable(np.int64, data=arrays["fwd_ptr"])
-        index.fwd_terms = Growable(np.int32, data=arrays["fwd_terms"])
-        index.fwd_tfs = Growable(np.float32, data=arrays["fwd_tfs"])
-        index.row_len = Growable(np.float32, data=arrays["row_len"])
-        index.row_docno = Growable(np.int64, data=arrays["row_docno"])
-        index.row_live = Growable(np.bool_, data=arrays["row_live"])
-        live = index.row_live.view
-        index.docno_row = {int(index.row_docno.view[r]): int(r) for r in np.flatnonzero(live)}
-        index.total_len = float(index.row_len.view[live].sum())
-        per_row = np.diff(index.fwd_ptr.view)
-        live_terms = index.fwd_terms.view[np.repeat(live, per_row)]
-        index.df = Growable(np.int64, data=np.bincount(live_terms, minlength=len(index.vocab)))
-        index._merge()
-        return index
+        self.vocab = {tok: i for i, tok in enumerate(manifest["vocab"])}
+        self.fwd_ptr = Growable(np.int64, data=arrays["fwd_ptr"])
+        self.fwd_terms = Growable(np.int32, data=arrays["fwd_terms"])
+        self.fwd_tfs = Growable(np.float32, data=arrays["fwd_tfs"])
+        self.row_len = Growable(np.float32, data=arrays["row_len"])
+        live = self.row_live.view
+        self.total_len = float(self.row_len.view[live].sum())
+        per_row = np.diff(self.fwd_ptr.view)
+        live_terms = self.fwd_terms.view[np.repeat(live, per_row)]
+        self.df = Growable(np.int64, data=np.bincount(live_terms, minlength=len(self.vocab)))
+        self._merge()
 
 
 def _check_shapes(path: Path, arrays: dict[str, np.ndarray], n_terms: int) -> None:

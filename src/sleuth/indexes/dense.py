@@ -4,6 +4,7 @@ The float32 matrix is kept as the source for exact scans, so a filter that leave
 is answered exactly over just those (a graph walk would starve); a broad filter or tombstones
 go to HNSW as an ID selector, and any query HNSW leaves short of ``k`` falls back to exact.
 Deletes are tombstones; once over a fifth of the rows are dead the index is compacted.
+The MUVERA index (``sleuth.indexes.fde``) is one of these over fixed-dimensional encodings.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import numpy as np
 from sleuth._blas import one_blas_thread
 from sleuth.config import DenseConfig
 from sleuth.errors import CorruptIndex
-from sleuth.indexes.base import Growable, RowIndex, read_npz, write_npz
+from sleuth.indexes.base import Growable, Index
 from sleuth.types import Candidates
 
 __all__ = ["DenseIndex", "exact_top_k"]
@@ -52,8 +53,11 @@ def exact_top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     return np.take_along_axis(part, order, 1), np.take_along_axis(vals, order, 1)
 
 
-class DenseIndex(RowIndex):
+class DenseIndex(Index):
+    """Documents are ``float32[n, dim]`` vectors (unit rows: scores are inner products)."""
+
     kind = "dense"
+    required = ("vectors",)
 
     def __init__(
         self, config: DenseConfig, dim: int, *, derived_from: dict[str, Any] | None = None
@@ -68,32 +72,27 @@ class DenseIndex(RowIndex):
         self.hnsw: Any = None  # faiss.IndexHNSWFlat once built
         self._plain: Any = None
 
-    def add(self, docnos: np.ndarray, vectors: np.ndarray) -> None:
-        if vectors.shape[0] == 0:
-            return
-        vectors = np.ascontiguousarray(vectors, np.float32)
+    def _prepare(self, documents: np.ndarray) -> np.ndarray:
+        vectors = np.ascontiguousarray(documents, np.float32)
         if vectors.ndim != 2 or vectors.shape[1] != self.dim:
+            if vectors.size == 0:
+                return np.zeros((0, self.dim), np.float32)
             raise ValueError(f"expected vectors of shape (n, {self.dim}), got {vectors.shape}")
-        self._add_rows(np.asarray(docnos, np.int64))
+        return vectors
+
+    def _append(self, docnos: np.ndarray, vectors: np.ndarray) -> None:
+        self._add_rows(docnos)
         self.vectors.extend(vectors)
         if self.hnsw is not None:
             self.hnsw.add(vectors)
         elif len(self) >= self.config.exact_threshold:
             self._build_hnsw()
 
-    def remove(self, docnos: np.ndarray | list[int]) -> np.ndarray:
-        rows = super().remove(docnos)
+    def _keep(self, live: np.ndarray) -> None:
         # Exact mode too: dead rows cost memory, scan time and file size (upserts add a row).
-        if self.dead_fraction() > 0.2:
-            self.compact()
-        return rows
-
-    def compact(self) -> None:
-        live = np.flatnonzero(self.row_live.view)
         self.vectors = Growable(np.float32, width=self.dim, data=self.vectors.view[live])
-        self._renumber(live)
         self.hnsw = None
-        if len(self) >= self.config.exact_threshold:
+        if live.size >= self.config.exact_threshold:
             self._build_hnsw()
 
     def _build_hnsw(self) -> None:
@@ -182,63 +181,30 @@ class DenseIndex(RowIndex):
         out.docnos[where, m:] = -1
         out.scores[where, m:] = -np.inf
 
+    def info(self) -> dict[str, Any]:
+        kind = "hnsw" if self.hnsw is not None else "exact"
+        return {"rows": self.n_rows, "live": len(self), "kind": kind}
+
     # -- persistence -------------------------------------------------------------------------
 
-    def save(self, path: Path) -> None:
-        arrays = {
-            "vectors": self.vectors.view,
-            "row_docno": self.row_docno.view,
-            "row_live": self.row_live.view,
-        }
+    def params(self) -> dict[str, Any]:
+        return {"config": self.config.to_dict(), "dim": self.dim, "derived_from": self.derived_from}
+
+    def _payload(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        arrays = {"vectors": self.vectors.view}
         if self.hnsw is not None:
             arrays["hnsw"] = faiss.serialize_index(self.hnsw)
-        manifest = {
-            **self.manifest(),
-            "config": self.config.to_dict(),
-            "dim": self.dim,
-            "derived_from": self.derived_from,
-        }
-        write_npz(path, manifest, arrays)
+        return {}, arrays
 
-    @classmethod
-    def load(
-        cls,
-        path: Path,
-        config: DenseConfig,
-        dim: int,
-        *,
-        derived_from: dict[str, Any] | None = None,
-    ) -> DenseIndex | None:
-        """The saved index, or None when built with another configuration, dimension or
-        ``derived_from``."""
-        manifest, arrays = read_npz(path, cls.kind, ("vectors", "row_docno", "row_live"))
-        if (
-            manifest.get("config") != config.to_dict()
-            or manifest.get("dim") != dim
-            or manifest.get("derived_from") != derived_from
-        ):
-            return None
-        index = cls(config, dim, derived_from=derived_from)
-        index.seq = int(manifest["seq"])
+    def _restore(self, path: Path, manifest: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
         vectors = arrays["vectors"]
-        rows = arrays["row_docno"].shape[0]
-        if (
-            vectors.ndim != 2
-            or vectors.shape[1] != dim
-            or vectors.shape[0] != rows
-            or arrays["row_live"].shape != (rows,)
-        ):
+        if vectors.ndim != 2 or vectors.shape[1] != self.dim or vectors.shape[0] != self.n_rows:
             raise CorruptIndex(f"{path}: vector matrix does not match its rows")
-        index.vectors = Growable(np.float32, width=dim, data=vectors)
-        index.row_docno = Growable(np.int64, data=arrays["row_docno"])
-        index.row_live = Growable(np.bool_, data=arrays["row_live"])
-        live = np.flatnonzero(index.row_live.view)
-        index.docno_row = dict(zip(index.row_docno.view[live].tolist(), live.tolist()))
+        self.vectors = Growable(np.float32, width=self.dim, data=vectors)
         if "hnsw" in arrays:
             try:
-                index.hnsw = faiss.deserialize_index(arrays["hnsw"])
+                self.hnsw = faiss.deserialize_index(arrays["hnsw"])
             except RuntimeError as exc:
                 raise CorruptIndex(f"{path}: unreadable HNSW graph: {exc}") from None
-            if index.hnsw.ntotal != vectors.shape[0]:
+            if self.hnsw.ntotal != vectors.shape[0]:
                 raise CorruptIndex(f"{path}: HNSW graph does not match its vectors")
-        return index

@@ -8,23 +8,27 @@ change log on open. Rows of deleted or replaced items are tombstones until ``com
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from sleuth.config import LateConfig
 from sleuth.errors import CorruptIndex
-from sleuth.indexes.base import Growable, RowIndex, read_npz, write_npz
+from sleuth.indexes.base import Growable, Index
 from sleuth.rank.maxsim import maxsim, maxsim_all, to_int8
 from sleuth.types import Candidates
 
 __all__ = ["TokenIndex"]
 
 
-class TokenIndex(RowIndex):
-    """Item ``row`` owns token rows ``offsets[row]:offsets[row + 1]`` of ``tokens``."""
+class TokenIndex(Index):
+    """Documents are token sets; item ``row`` owns token rows ``offsets[row]:offsets[row + 1]``
+    of ``tokens``."""
 
     kind = "tokens"
+    required = ("tokens", "offsets")
 
     def __init__(self, config: LateConfig, dim: int) -> None:
         super().__init__()
@@ -43,32 +47,28 @@ class TokenIndex(RowIndex):
     def _scales(self) -> np.ndarray | None:
         return self.scales.view if self.dtype == np.int8 else None
 
-    def add(self, docnos: np.ndarray, per_item: list[np.ndarray]) -> None:
-        """``per_item[i]: float32[n_i, dim]`` (unit rows) are item ``docnos[i]``'s vectors."""
-        if not per_item:
-            return
-        for x in per_item:
+    def _prepare(self, documents: list[np.ndarray]) -> _Rows:
+        """``documents[i]: float32[n_i, dim]`` (unit rows), quantized to what is stored."""
+        for x in documents:
             if x.ndim != 2 or x.shape[1] != self.dim:
                 raise ValueError(f"expected token vectors of shape (n, {self.dim}), got {x.shape}")
-        flat = np.concatenate(per_item).astype(np.float32, copy=False)
+        lengths = np.array([x.shape[0] for x in documents], np.int64)
+        if not documents:
+            return _Rows(np.zeros((0, self.dim), self.dtype), np.zeros(0, np.float32), lengths)
+        flat = np.concatenate(documents).astype(np.float32, copy=False)
         if self.dtype == np.int8:
             q, scales = to_int8(flat)
-            self.tokens.extend(q)
-            self.scales.extend(scales)
-        else:
-            self.tokens.extend(flat.astype(np.float16))
-        ends = self.offsets.view[-1] + np.cumsum([x.shape[0] for x in per_item])
-        self.offsets.extend(ends.astype(np.int64))
-        self._add_rows(np.asarray(docnos, np.int64))
+            return _Rows(q, scales, lengths)
+        return _Rows(flat.astype(np.float16), np.zeros(0, np.float32), lengths)
 
-    def remove(self, docnos: np.ndarray | list[int]) -> np.ndarray:
-        rows = super().remove(docnos)
-        if self.dead_fraction() > 0.2:
-            self.compact()
-        return rows
+    def _append(self, docnos: np.ndarray, rows: _Rows) -> None:
+        self.tokens.extend(rows.tokens)
+        if self.dtype == np.int8:
+            self.scales.extend(rows.scales)
+        self.offsets.extend((self.offsets.view[-1] + np.cumsum(rows.lengths)).astype(np.int64))
+        self._add_rows(docnos)
 
-    def compact(self) -> None:
-        live = np.flatnonzero(self.row_live.view)
+    def _keep(self, live: np.ndarray) -> None:
         offsets = self.offsets.view
         lengths = offsets[live + 1] - offsets[live]
         keep = np.repeat(self.row_live.view, np.diff(offsets))  # token rows of live items
@@ -76,7 +76,6 @@ class TokenIndex(RowIndex):
         if self.dtype == np.int8:
             self.scales = Growable(np.float32, data=self.scales.view[keep])
         self.offsets = Growable(np.int64, data=np.concatenate([[0], np.cumsum(lengths)]))
-        self._renumber(live)
 
     def tokens_of(self, docno: int) -> np.ndarray | None:
         """``float32[n, dim]`` of one item, or None."""
@@ -134,48 +133,50 @@ class TokenIndex(RowIndex):
         out.scores[usable] = np.where(found, scores, -np.inf)
         return out
 
+    def info(self) -> dict[str, Any]:
+        return {
+            "rows": self.n_rows,
+            "live": len(self),
+            "vectors": self.n_tokens,
+            "bytes_per_item": round(self.bytes_per_item()),
+        }
+
     # -- persistence -------------------------------------------------------------------------
 
-    def save(self, path: Path) -> None:
-        arrays = {
-            "tokens": self.tokens.view,
-            "offsets": self.offsets.view,
-            "row_docno": self.row_docno.view,
-            "row_live": self.row_live.view,
-        }
+    def params(self) -> dict[str, Any]:
+        return {"config": self.config.to_dict(), "dim": self.dim}
+
+    def _payload(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        arrays = {"tokens": self.tokens.view, "offsets": self.offsets.view}
         if self._scales is not None:
             arrays["scales"] = self._scales
-        manifest = {**self.manifest(), "config": self.config.to_dict(), "dim": self.dim}
-        write_npz(path, manifest, arrays)
+        return {}, arrays
 
-    @classmethod
-    def load(cls, path: Path, config: LateConfig, dim: int) -> TokenIndex | None:
-        """The saved index, or None when built with another configuration or dimension."""
-        manifest, arrays = read_npz(path, cls.kind, ("tokens", "offsets", "row_docno", "row_live"))
-        if manifest.get("config") != config.to_dict() or manifest.get("dim") != dim:
-            return None
-        index = cls(config, dim)
-        index.seq = int(manifest["seq"])
-        tokens, offsets, rows = arrays["tokens"], arrays["offsets"], arrays["row_docno"].shape[0]
+    def _restore(self, path: Path, manifest: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+        tokens, offsets = arrays["tokens"], arrays["offsets"]
         if (
             tokens.ndim != 2
-            or tokens.shape[1] != dim
-            or tokens.dtype != index.dtype
-            or offsets.shape != (rows + 1,)
+            or tokens.shape[1] != self.dim
+            or tokens.dtype != self.dtype
+            or offsets.shape != (self.n_rows + 1,)
             or offsets[0] != 0
             or offsets[-1] != tokens.shape[0]
-            or arrays["row_live"].shape != (rows,)
-            or (
-                index.dtype == np.int8 and arrays.get("scales", np.zeros(0)).shape != (len(tokens),)
-            )
+            or (self.dtype == np.int8 and arrays.get("scales", np.zeros(0)).shape != (len(tokens),))
         ):
             raise CorruptIndex(f"{path}: token vectors do not match their rows")
-        index.tokens = Growable(index.dtype, width=dim, data=tokens)
-        if index.dtype == np.int8:
-            index.scales = Growable(np.float32, data=arrays["scales"])
-        index.offsets = Growable(np.int64, data=offsets)
-        index.row_docno = Growable(np.int64, data=arrays["row_docno"])
-        index.row_live = Growable(np.bool_, data=arrays["row_live"])
-        live = np.flatnonzero(index.row_live.view)
-        index.docno_row = dict(zip(index.row_docno.view[live].tolist(), live.tolist()))
-        return index
+        self.tokens = Growable(self.dtype, width=self.dim, data=tokens)
+        if self.dtype == np.int8:
+            self.scales = Growable(np.float32, data=arrays["scales"])
+        self.offsets = Growable(np.int64, data=offsets)
+
+
+@dataclass(frozen=True)
+class _Rows:
+    """Token vectors prepared for ``TokenIndex``: stored rows, int8 scales, count per item."""
+
+    tokens: np.ndarray
+    scales: np.ndarray
+    lengths: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.lengths.size)

@@ -103,8 +103,8 @@ class _CollectionSizes(Collector):
                 continue
             items.add_metric([name], col.count())
             encoded.add_metric([name], col.encoded_texts)
-            for index, n_rows in (("bm25", col.bm25.n_rows), ("dense", col.dense.n_rows)):
-                rows.add_metric([name, index], n_rows)
+            for index, report in col.info()["indexes"].items():
+                rows.add_metric([name, index], report["rows"])
                 path = col.path / "index" / f"{index}.npz"
                 size.add_metric([name, index], path.stat().st_size if path.exists() else 0)
         yield from (items, rows, size, encoded, unavailable)

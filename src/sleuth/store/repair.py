@@ -39,7 +39,7 @@ def repair(path: str | Path, *, drop_bad_rows: bool = False) -> dict[str, Any]:
             f"cannot repair {folder.name}: {fatal[0].message}; {fatal[0].fix}",
             problem=fatal[0].to_dict(),
         )
-    from sleuth.engine import open_collection
+    from sleuth.opening import open_collection
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the damage it warns of is what this reports

@@ -1,0 +1,50 @@
+"""The change log, replayed: one read of the store's changes after the oldest index's ``seq``
+becomes one ``Delta`` that every index takes its part of (the changes after its own ``seq``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from sleuth.store import Change, Store, StoredItem
+
+__all__ = ["Delta", "Replayer"]
+
+
+@dataclass(frozen=True)
+class Delta:
+    """The changes after ``since`` up to ``seq``, with the items they added that are still live
+    (an item added and deleted within the delta is absent from ``items``)."""
+
+    since: int
+    seq: int
+    changes: list[Change]
+    items: dict[int, StoredItem]
+
+    def after(self, seq: int) -> tuple[np.ndarray, list[StoredItem]]:
+        """What an index at ``seq`` must do: the docnos to remove (``int64[r]``), then the
+        live items to add, in change-log order. An upsert is a delete and an add."""
+        if seq < self.since:
+            raise ValueError(f"this delta starts at {self.since}, after {seq}")
+        mine = [c for c in self.changes if c.seq > seq]
+        removed = np.array([c.docno for c in mine if c.op == "del"], np.int64)
+        added = [self.items[c.docno] for c in mine if c.op == "add" and c.docno in self.items]
+        return removed, added
+
+
+class Replayer:
+    """Reads a store's change log into deltas."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def last_seq(self) -> int:
+        """The sequence number of the store's latest change."""
+        return self.store.last_seq()
+
+    def since(self, seq: int) -> Delta:
+        """Every change after ``seq`` (one read snapshot) and the items it added."""
+        changes, last = self.store.changes_since(seq)
+        items = self.store.items(sorted({c.docno for c in changes if c.op == "add"}))
+        return Delta(seq, last, changes, items)

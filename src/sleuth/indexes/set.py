@@ -1,0 +1,281 @@
+"""The index set: what searches read (the attribute table and every derived index), each entry
+at the change-log sequence number it reflects, opened, caught up, saved and reported in one loop.
+
+Derived indexes live in ``index/<name>.npz``; a missing one starts empty, a corrupt or stale one
+(built otherwise, or ahead of the store) starts empty with a warning, and catching up replays
+what each lacks. The attribute table is not saved: it is replayed from the store on open. Late
+interaction adds two entries (the token index and the MUVERA index), nothing else.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from sleuth.config import CollectionConfig
+from sleuth.encoders.cache import EmbeddingCache
+from sleuth.encoders.late import LateInteraction
+from sleuth.errors import CorruptIndex
+from sleuth.indexes.base import Index, Update
+from sleuth.indexes.bm25 import BM25Index
+from sleuth.indexes.dense import DenseIndex
+from sleuth.indexes.fde import FDEIndex
+from sleuth.indexes.replay import Delta, Replayer
+from sleuth.indexes.tokens import TokenIndex
+from sleuth.retrieve import Retriever, retrievers_for
+from sleuth.store import AttributeTable, ReadWriteLock, Store, StoredItem
+
+__all__ = ["Documents", "IndexSet"]
+
+
+class Documents:
+    """What the indexes are built from, for the items of one catch-up: texts, cached vectors
+    and token sets, each computed once and before the write lock is taken."""
+
+    def __init__(self, cache: EmbeddingCache, tokens: TokenIndex | None) -> None:
+        self.cache = cache
+        self._tokens = tokens
+        self._sets: dict[int, np.ndarray] = {}
+
+    def texts(self, items: list[StoredItem]) -> list[str]:
+        return [self.cache.text(s.item) for s in items]
+
+    def vectors(self, items: list[StoredItem]) -> np.ndarray:
+        return self.cache.vectors(items)
+
+    def token_sets(self, items: list[StoredItem]) -> list[np.ndarray]:
+        """Those the token index holds (e.g. only muvera.npz was lost), else those computed by
+        the write or encoded again."""
+        held = self._tokens
+        for s in items:
+            if s.docno not in self._sets and held is not None:
+                found = held.tokens_of(s.docno)
+                if found is not None:
+                    self._sets[s.docno] = found
+        need = [s for s in items if s.docno not in self._sets]
+        self._sets.update(zip((s.docno for s in need), self.cache.token_sets(need)))
+        return [self._sets[s.docno] for s in items]
+
+
+class Entry(Protocol):
+    """One member of the set: prepared from a delta outside the lock, applied under it."""
+
+    name: str
+
+    @property
+    def seq(self) -> int: ...
+
+    def prepare(self, delta: Delta, documents: Documents) -> Update: ...
+
+    def apply(self, update: Update) -> None: ...
+
+    def info(self) -> dict[str, Any]: ...
+
+
+class Derived:
+    """A derived index, its file, and how its documents come from stored items."""
+
+    def __init__(
+        self,
+        name: str,
+        index: Index,
+        documents: Callable[[list[StoredItem], Documents], Any],
+    ) -> None:
+        self.name = name
+        self.index = index
+        self.documents = documents
+        self.saved_seq = index.seq  # what its file holds (a fresh index: nothing to save yet)
+
+    @property
+    def seq(self) -> int:
+        return self.index.seq
+
+    def prepare(self, delta: Delta, documents: Documents) -> Update:
+        removed, added = delta.after(self.index.seq)
+        docnos = np.array([s.docno for s in added], np.int64)
+        mine = self.documents(added, documents)
+        return self.index.prepare(docnos, mine, removed=removed, seq=delta.seq)
+
+    def apply(self, update: Update) -> None:
+        self.index.apply(update)
+
+    def info(self) -> dict[str, Any]:
+        return self.index.info()
+
+
+class Attributes:
+    """The attribute table, replayed from the store (a type widened by a write, e.g. a
+    date-time attribute that got a plain string, rebuilds it from every item)."""
+
+    name = "attributes"
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.table = AttributeTable(store.attribute_types())
+        self.seq = 0
+
+    def prepare(self, delta: Delta, documents: Documents) -> Update:
+        removed, added = delta.after(self.seq)
+        types = self.store.attribute_types()
+        if any(types.get(name) != kind for name, kind in self.table.types.items()):
+            table = AttributeTable(types)
+            for batch in self.store.iter_items():
+                for stored in batch:
+                    table.add(stored.docno, dict(stored.item.attributes), types)
+            return Update(removed, np.zeros(0, np.int64), table, delta.seq)
+        docnos = np.array([s.docno for s in added], np.int64)
+        return Update(removed, docnos, (types, [dict(s.item.attributes) for s in added]), delta.seq)
+
+    def apply(self, update: Update) -> None:
+        if isinstance(update.rows, AttributeTable):  # rebuilt whole
+            self.table = update.rows
+        else:
+            types, attributes = update.rows
+            for docno in update.removed.tolist():
+                self.table.remove(docno)
+            for docno, values in zip(update.docnos.tolist(), attributes):
+                self.table.add(docno, values, types)
+        if update.seq is not None:
+            self.seq = update.seq
+
+    def info(self) -> dict[str, Any]:
+        columns = self.table.columns
+        return {name: {"kind": c.kind, "bytes": c.nbytes} for name, c in sorted(columns.items())}
+
+
+class IndexSet:
+    """The attribute table and the derived indexes of one collection (``rebuild`` makes a new
+    set and swaps it in whole). Callers hold the collection's update lock around ``catch_up``
+    and ``save``; searches read under its read-write lock."""
+
+    def __init__(
+        self,
+        folder: Path,
+        store: Store,
+        cache: EmbeddingCache,
+        config: CollectionConfig,
+        dim: int,
+        late: LateInteraction | None,
+    ) -> None:
+        self.folder = folder
+        self.store = store
+        self.cache = cache
+        self._replayer = Replayer(store)
+        self._attributes = Attributes(store)
+        self.derived = [
+            self._open(name, make, docs) for name, make, docs in _specs(config, dim, late)
+        ]
+        self.entries: list[Entry] = [self._attributes, *self.derived]
+        by_name = {d.name: d.index for d in self.derived}
+        self.retrievers: dict[str, Retriever] = retrievers_for(by_name, late)
+
+    @property
+    def attributes(self) -> AttributeTable:
+        return self._attributes.table
+
+    @property
+    def seq(self) -> int:
+        """The change-log sequence number every entry reflects."""
+        return min(e.seq for e in self.entries)
+
+    def index(self, name: str) -> Any:
+        """The derived index saved as ``<name>.npz`` (bm25, dense, tokens, muvera), or None."""
+        return next((d.index for d in self.derived if d.name == name), None)
+
+    # Transitional: the search and recommend code of engine.py on this branch reads these; at
+    # the merge it reads ``index(name)`` and these go.
+    @property
+    def bm25(self) -> BM25Index:
+        return self.index("bm25")  # type: ignore[no-any-return]
+
+    @property
+    def dense(self) -> DenseIndex:
+        return self.index("dense")  # type: ignore[no-any-return]
+
+    @property
+    def tokens(self) -> TokenIndex | None:
+        return self.index("tokens")  # type: ignore[no-any-return]
+
+    def _open(self, name: str, make: Callable[[], Index], documents: Callable[..., Any]) -> Derived:
+        path = self.folder / f"{name}.npz"
+        if path.exists():
+            try:
+                index = make().restore(path)
+                if index is not None and index.seq <= self.store.last_seq():
+                    return Derived(name, index, documents)
+                reason = "it was built with another configuration or is ahead of the store"
+            except CorruptIndex as exc:
+                reason = str(exc)
+            warnings.warn(
+                f"rebuilding the {name} index of {self.folder.parent}: {reason}", stacklevel=5
+            )
+        return Derived(name, make(), documents)
+
+    def catch_up(self, lock: ReadWriteLock | None) -> None:
+        """Bring every entry up to the store. The slow parts (reading the store, tokenizing,
+        fetching vectors) run first; ``lock`` (searches) is held only while they are applied."""
+        last = self._replayer.last_seq()
+        if all(e.seq == last for e in self.entries):
+            return
+        delta = self._replayer.since(self.seq)
+        documents = Documents(self.cache, self.index("tokens"))
+        updates = [(e, e.prepare(delta, documents)) for e in self.entries]
+        with lock.write() if lock is not None else contextlib.nullcontext():
+            for entry, update in updates:
+                entry.apply(update)
+
+    def unsaved(self) -> int:
+        """How many changes the files are behind the set."""
+        return self.seq - min(d.saved_seq for d in self.derived)
+
+    def save(self) -> int:
+        """Write the derived indexes that changed since their file was written (each file
+        atomically); returns how many were written."""
+        written = 0
+        for d in self.derived:
+            path = self.folder / f"{d.name}.npz"
+            if d.index.seq != d.saved_seq or not path.exists():
+                d.index.save(path)
+                d.saved_seq = d.index.seq
+                written += 1
+        return written
+
+    def remove_files(self) -> None:
+        for d in self.derived:
+            (self.folder / f"{d.name}.npz").unlink(missing_ok=True)
+
+    def info(self) -> dict[str, Any]:
+        """The attribute kinds, ``seq``, each derived index's report by name, and the attribute
+        columns' kinds and bytes (``Collection.info()`` shows them)."""
+        return {
+            "attributes": dict(self.attributes.types),
+            "seq": self.seq,
+            "indexes": {d.name: d.info() for d in self.derived},
+            "attribute_columns": self._attributes.info(),
+        }
+
+
+def _specs(
+    config: CollectionConfig, dim: int, late: LateInteraction | None
+) -> list[tuple[str, Callable[[], Index], Callable[[list[StoredItem], Documents], Any]]]:
+    """Each derived index: its file name, an empty one, and its documents for stored items."""
+    specs: list[tuple[str, Callable[[], Index], Callable[[list[StoredItem], Documents], Any]]] = [
+        ("bm25", lambda: BM25Index(config.bm25), lambda items, docs: docs.texts(items)),
+        ("dense", lambda: DenseIndex(config.dense, dim), lambda items, docs: docs.vectors(items)),
+    ]
+    if late is not None:
+        fde_dim = late.muvera.fde_dim
+        specs += [
+            ("tokens", lambda: TokenIndex(late.config, late.dim), lambda i, d: d.token_sets(i)),
+            (
+                "muvera",
+                lambda: FDEIndex(config.dense, fde_dim, late.config),
+                lambda items, docs: late.fde(docs.token_sets(items)),
+            ),
+        ]
+    return specs

@@ -1,0 +1,136 @@
+"""Opening a collection folder: creating it when new, checking its format, configuration and
+encoder when not, and handing the pieces to ``Collection``."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import replace
+from pathlib import Path
+
+from sleuth.config import CollectionConfig
+from sleuth.encoders import Encoder, get_encoder
+from sleuth.encoders.late import LateInteraction
+from sleuth.engine import Collection
+from sleuth.errors import Conflict, InvalidCollection, InvalidInput
+from sleuth.store import FORMAT_VERSION, Store
+from sleuth.store.sqlite import FILENAME, check_folder, check_version
+
+__all__ = ["open_collection"]
+
+
+def open_collection(
+    path: str | Path,
+    *,
+    encoder: str | Encoder | None = None,
+    config: CollectionConfig | None = None,
+    lock_timeout: float = 30.0,
+) -> Collection:
+    """Open the collection in ``path``, creating it (with ``config``) if the folder is new or empty.
+
+    ``encoder``: "minilm" (bundled all-MiniLM-L6-v2, the default), "hashing[:dim]", or a local
+    sentence-transformers folder. Opening with a different encoder than the collection was built
+    with is a ``Conflict``.
+
+    Creation checks the config and encoder before touching the disk (an invalid one creates
+    nothing) and writes the schema and metadata in one transaction; a database left blank by a
+    creation killed midway is completed here, one with items but no metadata is an
+    ``InvalidCollection`` that says what to do.
+    """
+    folder = Path(path)
+    if config is not None and not isinstance(config, CollectionConfig):
+        raise InvalidInput(
+            f"config must be a CollectionConfig (CollectionConfig.from_dict(...) reads a dict), "
+            f"got {type(config).__name__}"
+        )
+    # the folders this call would create, deepest first: a failed creation removes them again
+    new_folders = [p for p in (folder, *folder.parents) if not p.exists()]
+    store = Store(folder, busy_timeout_s=lock_timeout) if check_folder(folder) else None
+    created_file = False
+    try:
+        state = "blank" if store is None else store.state()
+        if state == "orphaned":
+            raise InvalidCollection(
+                f"{folder.name}: the database holds items or events but no metadata (format "
+                "version, configuration, encoder): an older sleuth was interrupted while "
+                "creating it. Its items cannot be indexed without knowing how it was built; "
+                "move the folder away and add the items again into a new collection",
+                state=state,
+            )
+        if state == "blank":
+            # Everything is checked before anything is written: an invalid config or encoder
+            # creates no folder and no file. A blank database left by a killed creation is
+            # completed here.
+            config = config or CollectionConfig()
+            enc = get_encoder(encoder if encoder is not None else config.encoder)
+            enc.check_tokens(config.late.enabled)
+            if config.late.enabled:  # its checks across fields (token dim vs MUVERA) run now
+                LateInteraction(config.late, enc)
+            config = replace(config, encoder=enc.spec)  # the one actually used
+            if store is None:
+                folder.mkdir(parents=True, exist_ok=True)
+                created_file = True
+                store = Store(folder, busy_timeout_s=lock_timeout)
+            meta = {
+                "format_version": FORMAT_VERSION,
+                "config": config.to_dict(),
+                "encoder": enc.spec,
+                "encoder_id": enc.id,
+                "dim": enc.dim,
+            }
+            if store.create(meta):
+                return Collection(folder, store, config, enc, enc.dim, lock_timeout=lock_timeout)
+            created_file = False  # another process created it meanwhile: open theirs
+        assert store is not None  # "ready" comes only from an opened store
+        check_version(store.get_meta("format_version"), folder)
+        store.ensure_schema()
+        try:
+            stored = CollectionConfig.from_dict(store.get_meta("config"))
+        except InvalidInput as exc:  # e.g. a value beyond a limit earlier versions lacked
+            raise InvalidCollection(
+                f"{folder.name}: its stored configuration is not valid: {exc.message}. Export "
+                "its items (with the sleuth version that built it) into a new collection",
+                field=exc.details.get("field"),
+            ) from None
+        if config is not None and replace(config, encoder=stored.encoder) != stored:
+            raise Conflict(
+                f"{folder} was created with another configuration; open it without config= "
+                "(its own is used) or create a new collection",
+                stored=stored.to_dict(),
+            )
+        config = stored
+        enc = _stored_encoder(store, encoder)
+        dim = int(store.get_meta("dim"))
+    except BaseException:
+        if store is not None:
+            store.close()
+        if created_file:  # a collection that could not be created leaves nothing behind
+            for leftover in folder.glob(f"{FILENAME}*"):
+                leftover.unlink()
+            shutil.rmtree(folder / "index", ignore_errors=True)  # made by Collection()
+            for made in new_folders:
+                made.rmdir()
+        raise
+    return Collection(folder, store, config, enc, dim, lock_timeout=lock_timeout)
+
+
+def _stored_encoder(store: Store, given: str | Encoder | None) -> Encoder:
+    stored_id = store.get_meta("encoder_id")
+    if given is None:
+        try:
+            enc = get_encoder(store.get_meta("encoder"))
+        except InvalidInput:
+            raise InvalidInput(
+                f"{store.path.parent} was built with encoder {stored_id!r}, which sleuth cannot "
+                "recreate by name; pass the same encoder object as encoder="
+            ) from None
+    else:
+        enc = get_encoder(given)
+    if enc.id != stored_id:
+        raise Conflict(
+            f"{store.path.parent} was built with encoder {stored_id!r}, not {enc.id!r}; vectors "
+            "of different models do not mix. Open it with its own encoder or build a new "
+            "collection",
+            stored=stored_id,
+            given=enc.id,
+        )
+    return enc
