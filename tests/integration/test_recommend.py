@@ -228,7 +228,7 @@ def test_sequential_candidates_come_from_a_dense_search_of_the_item_embeddings(
         model = TrainedSequential.load(col.path / "models")
         assert model is not None
         history = col.store.user_events("u5")
-        ids, scores = model.candidates(history, 10, exclude_seen=True)
+        ids, scores = model.top(history, 10, exclude_seen=True)
         # the same ranking as scoring every item with the model (the full logits)
         rows = model.table.lookup([e.item for e in history])
         full = model.model.score(

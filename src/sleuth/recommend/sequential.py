@@ -36,7 +36,7 @@ from torch import nn
 from sleuth.errors import Conflict, InvalidInput
 from sleuth.progress import progress_bar
 from sleuth.recommend.interactions import History, Interactions
-from sleuth.recommend.sources import Source
+from sleuth.recommend.source import Source
 
 __all__ = ["SASRec"]
 
@@ -143,21 +143,36 @@ class SASRec(Source):
     ) -> None:
         if loss not in LOSSES:
             raise InvalidInput(f"unknown loss {loss!r}; allowed: {', '.join(LOSSES)}", loss=loss)
-        if dim % heads:
-            raise InvalidInput(f"dim {dim} is not a multiple of heads {heads}", dim=dim)
         for key, value, low in (
+            ("dim", dim, 1),
             ("blocks", blocks, 1),
+            ("heads", heads, 1),
             ("max_len", max_len, 2),
             ("batch", batch, 1),
             ("epochs", epochs, 0),
             ("patience", patience, 1),
             ("eval_every", eval_every, 1),
             ("negatives", negatives, 1),
+            ("seed", seed, 0),
         ):
-            if value < low:
-                raise InvalidInput(f"{key} must be at least {low}, got {value}", **{key: value})
-        if not 0.0 <= dropout < 1.0:
-            raise InvalidInput(f"dropout must be in [0, 1), got {dropout}", dropout=dropout)
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise InvalidInput(
+                    f"{key} must be an integer of at least {low}, got {value!r}", **{key: value}
+                )
+        if dim % heads:
+            raise InvalidInput(f"dim {dim} is not a multiple of heads {heads}", dim=dim)
+        for key, value, lo, hi in (
+            ("dropout", dropout, 0.0, 1.0),
+            ("lr", lr, 0.0, 1.0),
+            ("weight_decay", weight_decay, 0.0, 1.0),
+        ):
+            ok = isinstance(value, int | float) and not isinstance(value, bool)
+            if not ok or not lo <= value < hi or (key == "lr" and value == 0):
+                raise InvalidInput(
+                    f"{key} must be a number in {'(' if key == 'lr' else '['}{lo:g}, {hi:g}), "
+                    f"got {value!r}",
+                    **{key: value},
+                )
         self.dim, self.blocks, self.heads, self.max_len = dim, blocks, heads, max_len
         self.dropout, self.lr, self.weight_decay, self.batch = dropout, lr, weight_decay, batch
         self.epochs, self.patience, self.eval_every = epochs, patience, eval_every
@@ -192,7 +207,7 @@ class SASRec(Source):
         fingerprint = _fingerprint(data)
         path = Path(checkpoint) if checkpoint is not None else None
         with _seeded(self.seed):
-            self.n_items = data.n_items
+            self._learn_items(data)
             net = _Net(data.n_items, self.dim, self.blocks, self.heads, self.max_len, self.dropout)
             if warm_start is not None:
                 _warm(net, self, warm_start)
