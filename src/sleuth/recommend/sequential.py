@@ -161,17 +161,17 @@ class SASRec(Source):
                 )
         if dim % heads:
             raise InvalidInput(f"dim {dim} is not a multiple of heads {heads}", dim=dim)
-        for key, value, lo, hi in (
+        for key, number, lo, hi in (
             ("dropout", dropout, 0.0, 1.0),
             ("lr", lr, 0.0, 1.0),
             ("weight_decay", weight_decay, 0.0, 1.0),
         ):
-            ok = isinstance(value, int | float) and not isinstance(value, bool)
-            if not ok or not lo <= value < hi or (key == "lr" and value == 0):
+            ok = isinstance(number, int | float) and not isinstance(number, bool)
+            if not ok or not lo <= number < hi or (key == "lr" and number == 0):
                 raise InvalidInput(
                     f"{key} must be a number in {'(' if key == 'lr' else '['}{lo:g}, {hi:g}), "
-                    f"got {value!r}",
-                    **{key: value},
+                    f"got {number!r}",
+                    **{key: number},
                 )
         self.dim, self.blocks, self.heads, self.max_len = dim, blocks, heads, max_len
         self.dropout, self.lr, self.weight_decay, self.batch = dropout, lr, weight_decay, batch
