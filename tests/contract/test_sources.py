@@ -352,4 +352,4 @@ def test_the_registry_serves_every_configured_source_under_its_own_name(
         source = make(config, data)
         assert source is not None and source.name == name
     assert all(READY[name]().name == name for name in READY)
-    assert TRAINED == (TrainedSequential.name,)
+    assert (TrainedSequential.name,) == TRAINED

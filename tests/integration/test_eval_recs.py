@@ -142,6 +142,9 @@ def test_the_harness_measures_what_recommend_serves(tmp_path: Path) -> None:
     weights = {n: w for n, w in runs[fused]["params"]["weight"].items() if w > 0}
     got = _loop_of_recommend(events, items, weights, tmp_path / "tuned")
     assert got == (runs[fused]["hr@10"], runs[fused]["ndcg@10"])
+    for name in ("co-visit", "content"):  # each source alone, also the one reading vectors
+        got = _loop_of_recommend(events, items, runs[name]["params"]["weight"], tmp_path / name)
+        assert got == (runs[name]["hr@10"], runs[name]["ndcg@10"]), name
 
 
 def sleuth_defaults() -> dict[str, float]:
