@@ -123,9 +123,12 @@ def test_the_harness_measures_what_recommend_serves(tmp_path: Path) -> None:
     extra = [f"n{u},m{int(rng.integers(30))},{s}" for u in range(20) for s in range(5)]
     with events.open("a") as f:
         f.write("\n".join(extra) + "\n")
+    # Items sharing a title tie in content; ties go by docno, i.e. by the order items were
+    # added: the file lists them in the harness's order (sorted ids), so the two agree.
+    ids = sorted(range(30), key=lambda i: f"m{i}")
     items = tmp_path / "items.jsonl"
     items.write_text(
-        "".join(json.dumps({"id": f"m{i}", "title": f"ring{i // 3}"}) + "\n" for i in range(30))
+        "".join(json.dumps({"id": f"m{i}", "title": f"ring{i // 3}"}) + "\n" for i in ids)
     )
     report = evaluate_recs(
         events, sources=["co-visit", "ease", "content"], items=items, encoder="hashing"
