@@ -19,6 +19,7 @@ from sleuth.config import (
 )
 from sleuth.engine import Collection, RecordResult, WriteResult
 from sleuth.errors import (
+    Closed,
     Conflict,
     CorruptIndex,
     InvalidCollection,
@@ -31,6 +32,7 @@ from sleuth.types import Event, Hit, Item
 
 __all__ = [
     "BM25Config",
+    "Closed",
     "Collection",
     "CollectionConfig",
     "Conflict",

@@ -26,7 +26,7 @@ from sleuth.encoders.late import LateInteraction
 from sleuth.errors import InvalidInput, NotFound
 from sleuth.fuse import fuse_hybrid, fuse_lists
 from sleuth.indexes.set import IndexSet
-from sleuth.recommend.service import RecommendService, in_mask, mmr
+from sleuth.recommend.service import CollectionView, RecommendService
 from sleuth.retrieve import QueryBatch, compile_filter
 from sleuth.retrieve.late import rerank
 from sleuth.store import ReadWriteLock, Store, WriterLock
@@ -500,23 +500,8 @@ class Collection:
         _check_k(k)
         t0 = time.perf_counter()
         self._refresh(wait=False)
-        rec = self._recs.fitted(self.store)
-        depth = max(k, self.config.recommend.depth)
         with self._rw.read():
-            ix = self._ix
-            docno = self.store.docnos_of([item_id]).get(item_id)
-            vector = None if docno is None else ix.dense.vector_of(docno)
-            if docno is None or vector is None:
-                raise NotFound(f"no item with id {item_id!r}", id=item_id)
-            mask = self._mask(ix, where)
-            mask[docno] = False
-            lists = {"content": ix.dense.search_batch(vector[None, :], depth, mask).row(0)}
-            covisit = rec.neighbours(item_id, depth) if rec is not None else None
-            if covisit is not None:
-                found = self.store.docnos_of(covisit[0])
-                lists["co-visit"] = in_mask(covisit, found, mask)
-        weights = {"content": 0.5, "co-visit": 0.5}
-        docnos, scores = fuse_lists(lists, weights, k)
+            docnos, scores = self._recs.similar(self._view(self._ix), item_id, k, where)
         return self._hits([(docnos, scores)], None, {}, t0)[0]
 
     # -- events and recommendations ----------------------------------------------------------
@@ -525,6 +510,10 @@ class Collection:
         """Store interaction events in one transaction (all of them or none). An event whose
         ``event_id`` was already recorded is a retry and is skipped. Events about items not in
         the catalog are kept, and recommended only once the item exists."""
+        if isinstance(events, str | bytes | dict) or not isinstance(events, Iterable):
+            raise InvalidInput(
+                f"events must be a list of event objects, got {type(events).__name__}"
+            )
         kinds = self.config.recommend.event_weights
         now = time.time()
         parsed = []
@@ -592,49 +581,24 @@ class Collection:
             raise InvalidInput(f"diversity must be a number from 0 to 1, got {diversity!r}")
         if not 0.0 <= diversity <= 1.0:
             raise InvalidInput(f"diversity must be from 0 to 1, got {diversity!r}")
+        for flag, value in (("exclude_seen", exclude_seen), ("explain", explain)):
+            if not isinstance(value, bool):
+                raise InvalidInput(f"{flag} must be true or false, got {value!r}")
         weights = self.config.recommend.sources if sources is None else _check_sources(sources)
         t0 = time.perf_counter()
-        timings: dict[str, float] = {}
         self._refresh(wait=False)
-        depth = max(self.config.recommend.depth, 5 * k)
-        histories = [self.store.user_events(user) for user in users]
         with self._rw.read():
-            ix = self._ix
-            base = self._mask(ix, where)
-            seen = self.store.docnos_of(sorted({e.item for h in histories for e in h}))
-            masks = []
-            for history in histories:
-                mask = base.copy() if exclude_seen else base
-                if exclude_seen:
-                    mask[[d for e in history if (d := seen.get(e.item, mask.size)) < mask.size]] = (
-                        False
-                    )
-                masks.append(mask)
-            t = time.perf_counter()
-            lists = self._recs.candidates(
-                self.store,
-                ix.dense,
-                histories,
-                masks,
-                depth=depth,
-                weights=weights,
+            served = self._recs.recommend_batch(
+                self._view(self._ix),
+                users,
+                k,
+                where=where,
                 exclude_seen=exclude_seen,
+                diversity=diversity,
+                explain=explain,
+                weights=weights,
             )
-            timings["candidates_ms"] = _ms(t)
-            t = time.perf_counter()
-            results = []
-            for per_user in lists:
-                docnos, scores = fuse_lists(per_user, weights, depth if diversity else k)
-                if diversity and docnos.size:
-                    docnos, scores = mmr(ix.dense, docnos, scores, k, diversity)
-                results.append((docnos[:k], scores[:k]))
-            timings["fuse_ms"] = _ms(t)
-        per_source = None
-        if explain:
-            empty = (np.zeros(0, np.int64), np.zeros(0, np.float64))
-            names = sorted({name for per_user in lists for name in per_user})
-            per_source = {n: [per_user.get(n, empty) for per_user in lists] for n in names}
-        return self._hits(results, per_source, timings, t0)
+        return self._hits(served.results, served.per_source, served.timings, t0)
 
     def train(self, *, progress: bool | None = None, **options: Any) -> dict[str, Any]:
         """Train the sequential source (SASRec) on every recorded event, warm-starting from the
@@ -643,8 +607,12 @@ class Collection:
         ``min_count`` of the item ID table. Returns the training summary."""
         return self._recs.train(self.store, progress=progress, **options)
 
+    def _view(self, ix: IndexSet) -> CollectionView:
+        """What recommendations read: the store, the dense index and the filter masks."""
+        return CollectionView(self.store, ix.index("dense"), lambda where: self._mask(ix, where))
+
     @staticmethod
-    def _mask(ix: _Indexes, where: dict[str, Any] | None) -> np.ndarray:
+    def _mask(ix: IndexSet, where: dict[str, Any] | None) -> np.ndarray:
         if _no_filter(where):
             return ix.attributes.live.copy()
         return compile_filter(where, ix.attributes.types)(ix.attributes).copy()

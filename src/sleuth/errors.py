@@ -5,7 +5,9 @@
     SleuthError                 anything sleuth raises on purpose
     ├── InvalidInput            bad items, queries, filters, parameters (also a ValueError)
     ├── NotFound                an id or collection that does not exist (also a LookupError)
-    ├── Conflict                the collection is locked, or was built with another encoder
+    ├── Conflict                the request clashes with what is there: an id or name that
+    │                           exists, another writer, another encoder or configuration
+    ├── Closed                  the collection was closed (``close()``, or dropped by a server)
     ├── InvalidCollection       a folder that is not a collection, or from a newer format
     ├── CorruptIndex            a derived index failed its checks (sleuth rebuilds it)
     └── Unavailable             a collection of a data folder that cannot be opened now
@@ -18,6 +20,7 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = [
+    "Closed",
     "Conflict",
     "CorruptIndex",
     "InvalidCollection",
@@ -46,6 +49,10 @@ class NotFound(SleuthError, LookupError):
 
 class Conflict(SleuthError):
     pass
+
+
+class Closed(SleuthError):
+    """A collection used after ``close()``: open it again."""
 
 
 class InvalidCollection(SleuthError):

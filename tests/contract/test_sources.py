@@ -9,15 +9,27 @@ way their block does, so content finds the block too.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
-from sleuth.recommend import EASE, CoVisit, History, Interactions, ItemKNN, Popularity, Source
+from sleuth.recommend import (
+    EASE,
+    Batch,
+    CoVisit,
+    History,
+    Interactions,
+    ItemKNN,
+    Popularity,
+    Source,
+)
 from sleuth.recommend.content import Content
 from sleuth.recommend.multi_interest import MultiInterest
+from sleuth.types import Event
 
 N_ITEMS, BLOCK, N_USERS, STEPS = 24, 6, 96, 5
 
@@ -172,3 +184,172 @@ def test_an_empty_history_is_scored_without_error(fitted: tuple[Case, Source]) -
     _, source = fitted
     scores = source.score([history([])])
     assert scores.shape == (1, N_ITEMS) and not np.isnan(scores).any()
+
+
+# -- serving: every source the service runs, through ``candidates`` on a batch -----------------
+# Item ``m{i}`` has docno ``3 * i + 1`` in the catalog, so a source that confuses its own item
+# codes with docnos fails; docnos in between are not items and never pass a mask.
+
+
+def docno(item: int) -> int:
+    return 3 * item + 1
+
+
+class FakeCatalog:
+    """A catalog of the ring's items: ids to docnos and the items' content vectors."""
+
+    def __init__(self) -> None:
+        from sleuth.config import DenseConfig
+        from sleuth.indexes.dense import DenseIndex
+
+        vectors = content_vectors()
+        self.docnos = {f"m{i}": docno(i) for i in range(N_ITEMS)}
+        self.size = docno(N_ITEMS)
+        self.dense = DenseIndex(DenseConfig(), 8)
+        self.dense.add(
+            np.array([docno(i) for i in range(N_ITEMS)], np.int64),
+            np.stack([vectors[f"m{i}"] for i in range(N_ITEMS)]),
+        )
+
+    def docnos_of(self, ids: Sequence[str]) -> dict[str, int]:
+        return {i: self.docnos[i] for i in ids if i in self.docnos}
+
+    def vector_of(self, docno: int) -> np.ndarray | None:
+        return self.dense.vector_of(docno)
+
+    def search_batch(self, queries: np.ndarray, k: int, mask: np.ndarray | None) -> Any:
+        return self.dense.search_batch(queries, k, mask)
+
+    def mask(self, seen: Sequence[int] = (), banned: Sequence[int] = ()) -> np.ndarray:
+        out = np.zeros(self.size, bool)
+        out[[docno(i) for i in range(N_ITEMS)]] = True
+        out[[docno(i) for i in (*seen, *banned)]] = False
+        return out
+
+
+def events_of(items: Sequence[int], user: str = "q") -> list[Event]:
+    return [Event(user=user, item=f"m{i}", ts=float(s)) for s, i in enumerate(items)]
+
+
+def ring_events() -> list[Event]:
+    return [
+        Event(user=f"u{u}", item=f"m{i}", ts=1000.0 * u + s)
+        for u in range(N_USERS)
+        for s, i in enumerate(walk(u))
+    ]
+
+
+def trained_sequential(folder: Path) -> Source:
+    from sleuth.recommend.trained import TrainedSequential
+
+    options = {"dim": 32, "blocks": 1, "max_len": 8, "epochs": 30, "patience": 30, "seed": 0}
+    # an ID table of 32 rows: the model learns 24 items, not 24 among a thousand free rows
+    return TrainedSequential.train(folder, ring_events(), {}, capacity=32, dropout=0.0, **options)
+
+
+SERVED = {  # name -> (is sequential, is personal)
+    **{name: (case.sequential, case.personal) for name, case in CASES.items()},
+    "content (catalog)": (False, True),
+    "sequential (trained)": (True, False),
+}
+WALKS = [[0, 1, 2], [13, 14], [20], [9, 10, 11, 6]]
+
+
+@pytest.fixture(scope="module")
+def catalog() -> FakeCatalog:
+    return FakeCatalog()
+
+
+@pytest.fixture(scope="module", params=sorted(SERVED))
+def served(
+    request: pytest.FixtureRequest, data: Interactions, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[str, Source]:
+    name = request.param
+    if name == "content (catalog)":
+        return name, Content().fit(data)  # reads the catalog's vectors, not given ones
+    if name == "sequential (trained)":
+        return name, trained_sequential(tmp_path_factory.mktemp("models"))
+    return name, CASES[name].make().fit(data)
+
+
+def ask(
+    source: Source,
+    catalog: FakeCatalog,
+    walks: Sequence[Sequence[int]],
+    *,
+    depth: int = 10,
+    banned: Sequence[int] = (),
+    exclude_seen: bool = True,
+) -> list[Any]:
+    masks = [catalog.mask(seen=w if exclude_seen else (), banned=banned) for w in walks]
+    batch = Batch([events_of(w) for w in walks], masks, depth, exclude_seen, {}, catalog)
+    return source.candidates(batch)
+
+
+def test_candidates_are_sorted_finite_docnos_inside_each_mask(
+    served: tuple[str, Source], catalog: FakeCatalog
+) -> None:
+    _, source = served
+    banned = [5, 17, 23]  # a filter: never served, whatever the source thinks of them
+    found = ask(source, catalog, WALKS, depth=7, banned=banned)
+    assert len(found) == len(WALKS)
+    for walk_, got in zip(WALKS, found):
+        assert got is not None, walk_
+        docnos, scores = got
+        assert docnos.dtype == np.int64 and 0 < docnos.size <= 7
+        assert np.isfinite(scores).all() and (np.diff(scores) <= 1e-6).all()
+        allowed = catalog.mask(seen=walk_, banned=banned)
+        assert allowed[docnos].all() and len(set(docnos.tolist())) == docnos.size
+
+
+def test_seen_items_are_left_out_only_when_asked(
+    served: tuple[str, Source], catalog: FakeCatalog
+) -> None:
+    name, source = served
+    for walk_, (docnos, _) in zip(WALKS, ask(source, catalog, WALKS, depth=N_ITEMS)):
+        assert not {docno(i) for i in walk_} & set(docnos.tolist())
+    if SERVED[name][1]:  # a user's own block ranks first: seen items too, when they may
+        walks = [w for w in WALKS if len(w) > 1]  # (item-to-item models skip an item itself)
+        kept = ask(source, catalog, walks, depth=N_ITEMS, exclude_seen=False)
+        for walk_, (docnos, _) in zip(walks, kept):
+            assert {docno(i) for i in walk_} & set(docnos[:BLOCK].tolist()), (name, walk_)
+
+
+def test_the_right_item_comes_first(served: tuple[str, Source], catalog: FakeCatalog) -> None:
+    name, source = served
+    sequential, personal = SERVED[name]
+    for walk_, (docnos, _) in zip(WALKS, ask(source, catalog, WALKS, depth=N_ITEMS)):
+        last = walk_[-1]
+        if sequential:
+            assert int(docnos[0]) == docno(after(last)), (name, walk_, docnos[:3])
+        if personal:
+            mine = {docno(i) for i in range(N_ITEMS) if block_of(i) == block_of(last)}
+            mine -= {docno(i) for i in walk_}
+            assert set(docnos[: len(mine)].tolist()) == mine, (name, walk_, docnos)
+
+
+def test_a_user_without_history_gets_popularity_only(
+    served: tuple[str, Source], catalog: FakeCatalog
+) -> None:
+    name, source = served
+    (got,) = ask(source, catalog, [[]])
+    if name == "popularity":
+        assert got is not None and got[0].size == 10
+    else:
+        assert got is None or got[0].size == 0
+
+
+def test_the_registry_serves_every_configured_source_under_its_own_name(
+    data: Interactions,
+) -> None:
+    from sleuth.config import DEFAULT_SOURCE_WEIGHTS, RecommendConfig
+    from sleuth.recommend.registry import LEARNED, ORDER, READY, TRAINED
+    from sleuth.recommend.trained import TrainedSequential
+
+    assert sorted(ORDER) == sorted(DEFAULT_SOURCE_WEIGHTS)
+    config = RecommendConfig()
+    for name, make in LEARNED.items():
+        source = make(config, data)
+        assert source is not None and source.name == name
+    assert all(READY[name]().name == name for name in READY)
+    assert (TrainedSequential.name,) == TRAINED

@@ -123,9 +123,12 @@ def test_the_harness_measures_what_recommend_serves(tmp_path: Path) -> None:
     extra = [f"n{u},m{int(rng.integers(30))},{s}" for u in range(20) for s in range(5)]
     with events.open("a") as f:
         f.write("\n".join(extra) + "\n")
+    # Items sharing a title tie in content; ties go by docno, i.e. by the order items were
+    # added: the file lists them in the harness's order (sorted ids), so the two agree.
+    ids = sorted(range(30), key=lambda i: f"m{i}")
     items = tmp_path / "items.jsonl"
     items.write_text(
-        "".join(json.dumps({"id": f"m{i}", "title": f"ring{i // 3}"}) + "\n" for i in range(30))
+        "".join(json.dumps({"id": f"m{i}", "title": f"ring{i // 3}"}) + "\n" for i in ids)
     )
     report = evaluate_recs(
         events, sources=["co-visit", "ease", "content"], items=items, encoder="hashing"
@@ -142,6 +145,9 @@ def test_the_harness_measures_what_recommend_serves(tmp_path: Path) -> None:
     weights = {n: w for n, w in runs[fused]["params"]["weight"].items() if w > 0}
     got = _loop_of_recommend(events, items, weights, tmp_path / "tuned")
     assert got == (runs[fused]["hr@10"], runs[fused]["ndcg@10"])
+    for name in ("co-visit", "content"):  # each source alone, also the one reading vectors
+        got = _loop_of_recommend(events, items, runs[name]["params"]["weight"], tmp_path / name)
+        assert got == (runs[name]["hr@10"], runs[name]["ndcg@10"]), name
 
 
 def sleuth_defaults() -> dict[str, float]:

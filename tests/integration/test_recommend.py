@@ -228,7 +228,7 @@ def test_sequential_candidates_come_from_a_dense_search_of_the_item_embeddings(
         model = TrainedSequential.load(col.path / "models")
         assert model is not None
         history = col.store.user_events("u5")
-        ids, scores = model.candidates(history, 10, exclude_seen=True)
+        ids, scores = model.top(history, 10, exclude_seen=True)
         # the same ranking as scoring every item with the model (the full logits)
         rows = model.table.lookup([e.item for e in history])
         full = model.model.score(
@@ -239,3 +239,57 @@ def test_sequential_candidates_come_from_a_dense_search_of_the_item_embeddings(
         best = sorted(owned, key=lambda r: -full[r])[: len(ids)]
         np.testing.assert_allclose(scores, full[best], rtol=1e-5)
         assert not {e.item for e in history} & set(ids)
+
+
+@pytest.mark.parametrize(
+    ("options", "needle"),
+    [
+        ({"bogus": 1}, "unknown training option 'bogus'; allowed: dim"),
+        ({"dim": 0}, "dim must be an integer of at least 1, got 0"),
+        ({"dim": "64"}, "dim must be an integer"),
+        ({"lr": 0}, r"lr must be a number in \(0, 1\)"),
+        ({"dropout": True}, r"dropout must be a number in \[0, 1\)"),
+        ({"capacity": "x"}, "capacity must be a positive integer"),
+        ({"min_count": 0}, "min_count must be a positive integer"),
+    ],
+)
+def test_bad_training_options_are_refused_before_anything_is_saved(
+    rcol: sleuth.Collection, options: dict[str, Any], needle: str
+) -> None:
+    before = [h.id for h in rcol.recommend("u5", k=5)]
+    with pytest.raises(sleuth.InvalidInput, match=needle):
+        rcol.train(**options)
+    # dim=0 used to train and save a model that broke every later recommend with a ValueError
+    assert not (rcol.path / "models" / "sequential.json").exists()
+    assert [h.id for h in rcol.recommend("u5", k=5)] == before
+
+
+@pytest.mark.parametrize(
+    ("call", "needle"),
+    [
+        (lambda c: c.record(5), "events must be a list of event objects, got int"),
+        (lambda c: c.record({"user": "u1", "item": "x"}), "must be a list of event objects"),
+        (lambda c: c.recommend("u1", exclude_seen="no"), "exclude_seen must be true or false"),
+        (lambda c: c.recommend("u1", explain=1), "explain must be true or false"),
+    ],
+)
+def test_bad_arguments_are_invalid_input_not_python_errors(
+    rcol: sleuth.Collection, call: Any, needle: str
+) -> None:
+    with pytest.raises(sleuth.InvalidInput, match=needle):
+        call(rcol)
+
+
+def test_a_closed_collection_says_so_and_is_not_a_conflict(
+    tmp_path: Path, events: list[dict[str, Any]]
+) -> None:
+    from sleuth.server.errors import STATUS
+
+    col = sleuth.open(tmp_path / "closed", encoder="hashing")
+    col.add(CATALOG)
+    col.close()
+    for call in (lambda: col.recommend("u1"), lambda: col.record(events[:1])):
+        with pytest.raises(sleuth.Closed, match="is closed; open it again") as err:
+            call()
+        assert not isinstance(err.value, sleuth.Conflict)
+    assert STATUS[sleuth.Closed] == 503 and STATUS[sleuth.Conflict] == 409

@@ -8,6 +8,7 @@ import sleuth
 
 PUBLIC = [
     "BM25Config",
+    "Closed",
     "Collection",
     "CollectionConfig",
     "Conflict",
@@ -44,7 +45,8 @@ def test_every_public_name_imports() -> None:
 
 
 def test_errors_share_one_base_and_configs_round_trip() -> None:
-    for name in ("Conflict", "CorruptIndex", "InvalidCollection", "InvalidInput", "NotFound"):
+    errors = ("Closed", "Conflict", "CorruptIndex", "InvalidCollection", "InvalidInput", "NotFound")
+    for name in errors:
         assert issubclass(getattr(sleuth, name), sleuth.SleuthError)
     for name in (
         "BM25Config",

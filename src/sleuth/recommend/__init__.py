@@ -2,10 +2,12 @@
 
 from sleuth.recommend.idtable import IdTable
 from sleuth.recommend.interactions import History, Interactions
-from sleuth.recommend.sources import EASE, CoVisit, ItemKNN, Popularity, Source
+from sleuth.recommend.source import Batch, Source
+from sleuth.recommend.sources import EASE, CoVisit, ItemKNN, Popularity
 
 __all__ = [
     "EASE",
+    "Batch",
     "CoVisit",
     "History",
     "IdTable",

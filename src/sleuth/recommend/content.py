@@ -12,7 +12,7 @@ import numpy as np
 
 from sleuth.errors import InvalidInput
 from sleuth.recommend.interactions import History, Interactions
-from sleuth.recommend.sources import Source
+from sleuth.recommend.source import Batch, Ranked, Source
 
 __all__ = ["HORIZON", "RECENCY", "Content", "recency_profile"]
 
@@ -33,18 +33,22 @@ def recency_profile(vectors: np.ndarray, weights: np.ndarray) -> np.ndarray | No
 
 
 class Content(Source):
-    """Scores every item by cosine to the user's profile. ``vectors`` maps item ids to their
+    """Served, it reads the item vectors of the catalog's dense index at request time: the
+    profile of the user's newest events, searched inside the user's mask, so an item nobody
+    has touched is found too. To ``score`` the fitted items, ``vectors`` maps item ids to their
     (text) vectors; an item without one scores lowest and adds nothing to a profile."""
 
     name = "content"
 
-    def __init__(self, vectors: Mapping[str, np.ndarray]) -> None:
-        if not vectors:
+    def __init__(self, vectors: Mapping[str, np.ndarray] | None = None) -> None:
+        if vectors is not None and not vectors:
             raise InvalidInput("the content source needs item vectors; none were given")
         self.vectors = vectors
 
     def fit(self, data: Interactions) -> Content:
-        self.n_items = data.n_items
+        self._learn_items(data)
+        if self.vectors is None:
+            return self
         dim = len(next(iter(self.vectors.values())))
         self.unit = np.zeros((data.n_items, dim), np.float32)
         self.known = np.zeros(data.n_items, bool)
@@ -55,7 +59,29 @@ class Content(Source):
                 self.known[code] = True
         return self
 
+    def candidates(self, batch: Batch) -> list[Ranked | None]:
+        catalog, kinds = batch.catalog, batch.event_weights
+        found = catalog.docnos_of(sorted({e.item for h in batch.histories for e in h[-HORIZON:]}))
+        out: list[Ranked | None] = []
+        for history, mask in zip(batch.histories, batch.masks):
+            picked, weights = [], []
+            for event in history[-HORIZON:]:
+                docno = found.get(event.item)
+                vector = None if docno is None else catalog.vector_of(docno)
+                if vector is not None:
+                    picked.append(vector)
+                    weights.append(kinds.get(event.kind, 1.0))
+            profile = recency_profile(np.stack(picked), np.array(weights)) if picked else None
+            out.append(
+                None
+                if profile is None
+                else catalog.search_batch(profile[None, :], batch.depth, mask).row(0)
+            )
+        return out
+
     def score(self, histories: Sequence[History]) -> np.ndarray:
+        if self.vectors is None:
+            raise InvalidInput("Content.score needs item vectors: give them as Content(vectors)")
         out = np.full((len(histories), self.n_items), -1.0, np.float32)
         for row, history in enumerate(histories):
             known = self.known[history.items]

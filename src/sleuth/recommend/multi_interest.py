@@ -18,7 +18,7 @@ import scipy.sparse as sp
 from scipy.sparse.linalg import svds
 
 from sleuth.recommend.interactions import History, Interactions
-from sleuth.recommend.sources import Source
+from sleuth.recommend.source import Source
 
 __all__ = ["MultiInterest", "interest_mixture"]
 
@@ -52,7 +52,7 @@ class MultiInterest(Source):
     def fit(self, data: Interactions) -> MultiInterest:
         import faiss
 
-        self.n_items = data.n_items
+        self._learn_items(data)
         vectors = self.vectors if self.vectors is not None else self._svd(data)
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
         self.unit = np.ascontiguousarray(vectors / np.where(norms > 0, norms, 1.0), np.float32)

@@ -31,12 +31,12 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from sleuth.errors import Conflict, InvalidInput
 from sleuth.progress import progress_bar
 from sleuth.recommend.interactions import History, Interactions
-from sleuth.recommend.sources import Source
+from sleuth.recommend.sasrec_net import Net, batches, pad, windows
+from sleuth.recommend.source import Source
 
 __all__ = ["SASRec"]
 
@@ -47,66 +47,7 @@ LOSSES = ("full", "sampled")
 ARCHITECTURE = ("dim", "blocks", "heads", "max_len")
 RESUME_KEYS = (*ARCHITECTURE, "dropout", "lr", "weight_decay", "batch", "loss", "negatives", "seed")
 SCORE_BATCH = 256
-BUCKET = 4
 K = 10
-
-
-class _Block(nn.Module):
-    """Pre-norm causal self-attention and a pointwise feed-forward, each with a residual."""
-
-    def __init__(self, dim: int, heads: int, dropout: float) -> None:
-        super().__init__()
-        self.heads = heads
-        self.norm1, self.norm2 = nn.LayerNorm(dim), nn.LayerNorm(dim)
-        self.qkv, self.out = nn.Linear(dim, 3 * dim), nn.Linear(dim, dim)
-        self.ffn = nn.Sequential(nn.Linear(dim, dim), nn.GELU(), nn.Linear(dim, dim))
-        self.drop = nn.Dropout(dropout)
-
-    def forward(self, x: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
-        b, t, d = x.shape
-        q, k, v = self.qkv(self.norm1(x)).view(b, t, 3, self.heads, d // self.heads).unbind(2)
-        q, k, v = (z.transpose(1, 2) for z in (q, k, v))  # [b, heads, t, d/heads]
-        # no dropout on the attention weights: it triples the attention's cost on CPU
-        att = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed)
-        x = x + self.drop(self.out(att.transpose(1, 2).reshape(b, t, d)))
-        return x + self.drop(self.ffn(self.norm2(x)))
-
-
-class _Net(nn.Module):
-    """Token 0 pads; item code ``i`` is token ``i + 1``. Positions count from the first item of
-    the window, so a prefix gets the same states in training as when it is scored."""
-
-    def __init__(
-        self, n_items: int, dim: int, blocks: int, heads: int, max_len: int, dropout: float
-    ):
-        super().__init__()
-        self.items = nn.Embedding(n_items + 1, dim, padding_idx=0)
-        self.positions = nn.Embedding(max_len, dim)
-        self.blocks = nn.ModuleList(_Block(dim, heads, dropout) for _ in range(blocks))
-        self.norm = nn.LayerNorm(dim)
-        self.drop = nn.Dropout(dropout)
-        for p in (self.items.weight, self.positions.weight):
-            nn.init.normal_(p, std=0.02)
-        with torch.no_grad():
-            self.items.weight[0].zero_()
-
-    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        """tokens: int64[b, t] padded with 0 on either side -> float32[b, t, dim]."""
-        real = tokens > 0
-        pos = (real.cumsum(1) - 1).clamp(min=0)
-        x = self.drop(self.items(tokens) + self.positions(pos)) * real[..., None]
-        t = tokens.shape[1]
-        causal = torch.ones(t, t, dtype=torch.bool).tril()
-        # a query sees earlier real items, and always itself (so padded rows have no all -inf row)
-        allowed = (causal & real[:, None, :]) | torch.eye(t, dtype=torch.bool)
-        allowed = allowed[:, None]
-        for block in self.blocks:
-            x = block(x, allowed) * real[..., None]
-        return self.norm(x)
-
-    def logits(self, states: torch.Tensor) -> torch.Tensor:
-        """float32[..., dim] -> float32[..., n_items] (the input embeddings, shared)."""
-        return states @ self.items.weight[1:].T
 
 
 class SASRec(Source):
@@ -143,21 +84,36 @@ class SASRec(Source):
     ) -> None:
         if loss not in LOSSES:
             raise InvalidInput(f"unknown loss {loss!r}; allowed: {', '.join(LOSSES)}", loss=loss)
-        if dim % heads:
-            raise InvalidInput(f"dim {dim} is not a multiple of heads {heads}", dim=dim)
         for key, value, low in (
+            ("dim", dim, 1),
             ("blocks", blocks, 1),
+            ("heads", heads, 1),
             ("max_len", max_len, 2),
             ("batch", batch, 1),
             ("epochs", epochs, 0),
             ("patience", patience, 1),
             ("eval_every", eval_every, 1),
             ("negatives", negatives, 1),
+            ("seed", seed, 0),
         ):
-            if value < low:
-                raise InvalidInput(f"{key} must be at least {low}, got {value}", **{key: value})
-        if not 0.0 <= dropout < 1.0:
-            raise InvalidInput(f"dropout must be in [0, 1), got {dropout}", dropout=dropout)
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise InvalidInput(
+                    f"{key} must be an integer of at least {low}, got {value!r}", **{key: value}
+                )
+        if dim % heads:
+            raise InvalidInput(f"dim {dim} is not a multiple of heads {heads}", dim=dim)
+        for key, number, lo, hi in (
+            ("dropout", dropout, 0.0, 1.0),
+            ("lr", lr, 0.0, 1.0),
+            ("weight_decay", weight_decay, 0.0, 1.0),
+        ):
+            ok = isinstance(number, int | float) and not isinstance(number, bool)
+            if not ok or not lo <= number < hi or (key == "lr" and number == 0):
+                raise InvalidInput(
+                    f"{key} must be a number in {'(' if key == 'lr' else '['}{lo:g}, {hi:g}), "
+                    f"got {number!r}",
+                    **{key: number},
+                )
         self.dim, self.blocks, self.heads, self.max_len = dim, blocks, heads, max_len
         self.dropout, self.lr, self.weight_decay, self.batch = dropout, lr, weight_decay, batch
         self.epochs, self.patience, self.eval_every = epochs, patience, eval_every
@@ -166,7 +122,7 @@ class SASRec(Source):
         self.epoch = 0  # epochs trained
         self.best_epoch = 0
         self.best_ndcg = float("nan")  # validation NDCG@10 of the kept weights
-        self._net: _Net | None = None
+        self._net: Net | None = None
         self._train_state: dict[str, Any] | None = None
 
     def config(self) -> dict[str, Any]:
@@ -186,14 +142,14 @@ class SASRec(Source):
         it when it exists (same settings and data, else ``Conflict``) and write it after every
         epoch; ``warm_start`` is used only when there is no checkpoint to resume."""
         train, val_users, val_held = data.leave_last_out(1)
-        windows = _windows(train, self.max_len)
-        if not windows:
+        cut = windows(train, self.max_len)
+        if not cut:
             raise InvalidInput("SASRec needs users with at least 3 events to train and validate")
         fingerprint = _fingerprint(data)
         path = Path(checkpoint) if checkpoint is not None else None
         with _seeded(self.seed):
-            self.n_items = data.n_items
-            net = _Net(data.n_items, self.dim, self.blocks, self.heads, self.max_len, self.dropout)
+            self._learn_items(data)
+            net = Net(data.n_items, self.dim, self.blocks, self.heads, self.max_len, self.dropout)
             if warm_start is not None:
                 _warm(net, self, warm_start)
             optimizer = torch.optim.Adam(
@@ -211,7 +167,7 @@ class SASRec(Source):
             with progress_bar("training sasrec", todo, self.progress) as advance:
                 for _ in range(todo):
                     net.train()
-                    self._epoch(net, optimizer, windows, shuffle)
+                    self._epoch(net, optimizer, cut, shuffle)
                     self.epoch += 1
                     if self.epoch % self.eval_every == 0:
                         net.eval()
@@ -247,7 +203,7 @@ class SASRec(Source):
         state: dict[str, Any],
         fingerprint: str,
         path: Path,
-        net: _Net,
+        net: Net,
         optimizer: torch.optim.Optimizer,
         shuffle: torch.Generator,
     ) -> tuple[dict[str, torch.Tensor], int, bool]:
@@ -279,14 +235,14 @@ class SASRec(Source):
 
     def _epoch(
         self,
-        net: _Net,
+        net: Net,
         optimizer: torch.optim.Optimizer,
         windows: list[np.ndarray],
         shuffle: torch.Generator,
     ) -> None:
         lengths = torch.tensor([w.size for w in windows])
-        for batch in _batches(lengths, self.batch, shuffle):
-            tokens = _pad([windows[i] for i in batch.tolist()], left=False)
+        for batch in batches(lengths, self.batch, shuffle):
+            tokens = pad([windows[i] for i in batch.tolist()], left=False)
             inputs, targets = tokens[:, :-1], tokens[:, 1:]
             states = net(inputs)[targets > 0]  # [positions, dim]
             labels = targets[targets > 0] - 1
@@ -327,7 +283,7 @@ class SASRec(Source):
                             f"history item codes must be in [0, {self.n_items}); got {s.min()}"
                             f"..{s.max()} (items added after training need a refit or warm start)"
                         )
-                states = self._net(_pad([s + 1 for s in seqs], left=True))[:, -1]
+                states = self._net(pad([s + 1 for s in seqs], left=True))[:, -1]
                 out[start : start + len(chunk)] = states.numpy()
         return out
 
@@ -364,9 +320,7 @@ class SASRec(Source):
         model.n_items = state["n_items"]
         model.epoch, model.best_epoch = state["epoch"], state["best_epoch"]
         model.best_ndcg = state["best_ndcg"]
-        net = _Net(
-            model.n_items, model.dim, model.blocks, model.heads, model.max_len, model.dropout
-        )
+        net = Net(model.n_items, model.dim, model.blocks, model.heads, model.max_len, model.dropout)
         net.load_state_dict(state["model"])
         net.eval()
         model._net, model._train_state = net, state["train"]
@@ -396,43 +350,6 @@ class SASRec(Source):
             raise
 
 
-def _windows(data: Interactions, max_len: int) -> list[np.ndarray]:
-    """Each user's tokens cut from the end into windows of ``max_len + 1`` (inputs and their
-    next items), so every event is a target once; windows of one event teach nothing."""
-    out = []
-    for u in range(data.n_users):
-        seq = data.items[data.starts[u] : data.starts[u + 1]] + 1
-        end = seq.size
-        while end >= 2:
-            out.append(seq[max(0, end - max_len - 1) : end])
-            end -= max_len
-    return out
-
-
-def _batches(lengths: torch.Tensor, size: int, shuffle: torch.Generator) -> list[torch.Tensor]:
-    """Shuffled batches of window indices. Within each group of ``BUCKET`` batches the windows
-    are sorted by length, so a batch pads little; the batches are then shuffled."""
-    order = torch.randperm(lengths.numel(), generator=shuffle)
-    batches: list[torch.Tensor] = []
-    for start in range(0, order.numel(), size * BUCKET):
-        group = order[start : start + size * BUCKET]
-        group = group[torch.argsort(lengths[group], stable=True)]
-        batches.extend(group.split(size))
-    return [batches[i] for i in torch.randperm(len(batches), generator=shuffle).tolist()]
-
-
-def _pad(seqs: Sequence[np.ndarray], *, left: bool) -> torch.Tensor:
-    """int64[len(seqs), longest] with 0 before (``left``) or after each sequence."""
-    width = max((s.size for s in seqs), default=0) or 1
-    out = np.zeros((len(seqs), width), np.int64)
-    for r, s in enumerate(seqs):
-        if left:
-            out[r, width - s.size :] = s
-        else:
-            out[r, : s.size] = s
-    return torch.from_numpy(out)
-
-
 def _ndcg(model: SASRec, train: Interactions, users: np.ndarray, targets: np.ndarray) -> float:
     """NDCG@10 of ranking all items, each user's training items excluded."""
     total = 0.0
@@ -448,7 +365,7 @@ def _ndcg(model: SASRec, train: Interactions, users: np.ndarray, targets: np.nda
     return total / users.size
 
 
-def _warm(net: _Net, model: SASRec, previous: SASRec) -> None:
+def _warm(net: Net, model: SASRec, previous: SASRec) -> None:
     """Copy ``previous``'s weights into ``net``; item rows past its catalog keep their init."""
     if previous._net is None:
         raise InvalidInput("warm_start needs a fitted SASRec")

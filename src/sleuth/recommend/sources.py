@@ -1,5 +1,6 @@
 """Candidate sources learned from interactions. Each is fitted on ``Interactions`` and scores
-every item for a list of user histories (read at request time, so a new event counts at once).
+every item for a list of user histories (read at request time, so a new event counts at once);
+the ``Source`` contract is in ``source.py``.
 
 - ``Popularity``: weighted counts with an optional half-life: the cold-user fallback.
 - ``ItemKNN``: cosine between items' user sets; a user's score sums their items' neighbours.
@@ -13,48 +14,26 @@ every item for a list of user histories (read at request time, so a new event co
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import ClassVar
 
 import numpy as np
 import scipy.sparse as sp
 
 from sleuth.errors import InvalidInput
 from sleuth.recommend.interactions import History, Interactions
+from sleuth.recommend.source import Source
 
-__all__ = ["EASE", "CoVisit", "ItemKNN", "Popularity", "Source"]
-
-
-class Source:
-    name: ClassVar[str]
-    n_items = 0
-
-    def fit(self, data: Interactions) -> Source:
-        raise NotImplementedError
-
-    def score(self, histories: Sequence[History]) -> np.ndarray:
-        """float32[len(histories), n_items]; higher is better."""
-        raise NotImplementedError
-
-    def _profile(self, histories: Sequence[History]) -> sp.csr_matrix:
-        """Binary users × items matrix of the histories."""
-        rows = np.repeat(np.arange(len(histories)), [h.items.size for h in histories])
-        cols = np.concatenate([h.items for h in histories]) if histories else np.zeros(0, int)
-        m = sp.csr_matrix(
-            (np.ones(cols.size, np.float32), (rows, cols)), shape=(len(histories), self.n_items)
-        )
-        m.sum_duplicates()
-        m.data[:] = 1.0
-        return m
+__all__ = ["EASE", "CoVisit", "ItemKNN", "Popularity"]
 
 
 class Popularity(Source):
     name = "popularity"
+    cold = True
 
     def __init__(self, half_life_days: float | None = None) -> None:
         self.half_life_days = half_life_days
 
     def fit(self, data: Interactions) -> Popularity:
-        self.n_items = data.n_items
+        self._learn_items(data)
         w = data.weights.astype(np.float64)
         counts = np.bincount(data.items, w, minlength=data.n_items)
         if self.half_life_days and data.ts.size:
@@ -75,7 +54,7 @@ class ItemKNN(Source):
     name = "item-knn"
 
     def fit(self, data: Interactions) -> ItemKNN:
-        self.n_items = data.n_items
+        self._learn_items(data)
         x = data.matrix()
         gram = (x.T @ x).tocsr().astype(np.float32)
         norms = np.sqrt(gram.diagonal()).clip(1e-9)
@@ -104,7 +83,7 @@ class EASE(Source):
                 items=data.n_items,
                 limit=self.max_items,
             )
-        self.n_items = data.n_items
+        self._learn_items(data)
         x = data.matrix()
         gram = (x.T @ x).toarray().astype(np.float64)
         gram[np.diag_indices_from(gram)] += self.l2
@@ -127,7 +106,7 @@ class CoVisit(Source):
         self.window, self.decay, self.recent, self.recency = window, decay, recent, recency
 
     def fit(self, data: Interactions) -> CoVisit:
-        self.n_items = data.n_items
+        self._learn_items(data)
         rows, cols, vals = [], [], []
         same_user = data.users[1:] == data.users[:-1]
         for gap in range(1, self.window + 1):

@@ -9,6 +9,7 @@ them. Training writes a checkpoint after every epoch, so an interrupted ``sleuth
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import time
@@ -24,6 +25,7 @@ from sleuth.indexes.dense import DenseIndex
 from sleuth.recommend.idtable import IdTable
 from sleuth.recommend.interactions import History, Interactions
 from sleuth.recommend.sequential import SASRec
+from sleuth.recommend.source import Batch, Ranked, Source, in_mask
 from sleuth.types import Event
 
 __all__ = ["TrainedSequential"]
@@ -32,16 +34,20 @@ MODEL, TABLE, META, CHECKPOINT = "sasrec.pt", "items.npz", "sequential.json", "c
 OBSERVE_CHUNK = 10_000
 
 
-class TrainedSequential:
+class TrainedSequential(Source):
     """A trained SASRec, its ID table, and a dense index over the embeddings of the items that
     own a row: a user's state vector is searched against it (exact below 20,000 items, HNSW
-    above), as any dense query is."""
+    above), as any dense query is. It is learned by ``train``, not ``fit``; its items are the
+    table's rows."""
+
+    name = "sequential"
 
     def __init__(self, folder: Path, model: SASRec, table: IdTable, meta: dict[str, Any]) -> None:
         self.folder, self.model, self.table, self.meta = folder, model, table, meta
         embeddings = model.item_embeddings
         owners = table.owners(np.arange(embeddings.shape[0]))
         self.owners = [o or "" for o in owners]
+        self.n_items = len(self.owners)
         rows = np.array([r for r, o in enumerate(owners) if o is not None], np.int64)
         self.index = DenseIndex(DenseConfig(), embeddings.shape[1])
         self.index.add(rows, embeddings[rows])
@@ -69,6 +75,7 @@ class TrainedSequential:
         """Fit on ``events`` (all of the collection's, in recorded order). ``previous``: warm
         start from it, its ID table included; ``capacity``: rows of a new ID table (default
         twice the distinct items, at least 1,024); ``options``: ``SASRec`` settings."""
+        _check_options(options, capacity, min_count)
         if not events:
             raise InvalidInput("no events recorded: record some before training")
         folder.mkdir(parents=True, exist_ok=True)
@@ -126,17 +133,36 @@ class TrainedSequential:
         (folder / CHECKPOINT).unlink(missing_ok=True)
         return cls(folder, model, table, meta)
 
-    def candidates(
+    def fit(self, data: Interactions) -> TrainedSequential:
+        raise InvalidInput("the sequential source is learned by train(), not fit()")
+
+    def score(self, histories: Sequence[History]) -> np.ndarray:
+        """Over the table's rows (``histories`` coded as rows, see ``rows_of``)."""
+        return self.model.score(histories)
+
+    def rows_of(self, events: Sequence[Event]) -> History:
+        """The events' items as table rows (items without a row left out)."""
+        rows = self.table.lookup([e.item for e in events])
+        rows = rows[rows >= 0]
+        return History(rows, np.ones(rows.size, np.float32), np.zeros(rows.size))
+
+    def candidates(self, batch: Batch) -> list[Ranked | None]:
+        tops = [
+            self.top(h, batch.depth, exclude_seen=batch.exclude_seen) if h else None
+            for h in batch.histories
+        ]
+        found = batch.catalog.docnos_of(sorted({i for t in tops if t for i in t[0]}))
+        return [None if t is None else in_mask(t, found, m) for t, m in zip(tops, batch.masks)]
+
+    def top(
         self, history: Sequence[Event], depth: int, *, exclude_seen: bool
     ) -> tuple[list[str], np.ndarray]:
         """The model's best ``depth`` item ids after this history (read now, not at training)."""
-        rows = self.table.lookup([e.item for e in history])
-        rows = rows[rows >= 0]
+        coded = self.rows_of(history)
+        rows = coded.items
         if rows.size == 0:
             return [], np.zeros(0, np.float32)
-        user = self.model.user_vectors(
-            [History(rows, np.ones(rows.size, np.float32), np.zeros(rows.size))]
-        )
+        user = self.model.user_vectors([coded])
         mask = None
         if exclude_seen:
             mask = np.ones(len(self.owners), bool)
@@ -144,6 +170,22 @@ class TrainedSequential:
         found = self.index.search_batch(user, depth, mask)
         top, scores = found.row(0)
         return [self.owners[r] for r in top.tolist()], scores
+
+
+def _check_options(options: dict[str, Any], capacity: Any, min_count: Any) -> None:
+    known = [p for p in inspect.signature(SASRec).parameters if p != "progress"]
+    unknown = sorted(set(options) - set(known))
+    if unknown:
+        raise InvalidInput(
+            f"unknown training option {unknown[0]!r}; allowed: "
+            f"{', '.join([*known, 'capacity', 'min_count'])}",
+            option=unknown[0],
+        )
+    for key, value in (("capacity", capacity), ("min_count", min_count)):
+        if value is None and key == "capacity":
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise InvalidInput(f"{key} must be a positive integer, got {value!r}", **{key: value})
 
 
 def _write_json(path: Path, value: dict[str, Any]) -> None:

@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException
 from starlette.routing import Match
 
 from sleuth.errors import (
+    Closed,
     Conflict,
     CorruptIndex,
     InvalidCollection,
@@ -39,6 +40,7 @@ STATUS: dict[type[SleuthError], int] = {
     InvalidCollection: 409,
     CorruptIndex: 500,
     Unavailable: 503,
+    Closed: 503,  # dropped or shut down while the request ran: this server cannot serve it now
 }
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -51,7 +53,8 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         413: "Over a documented limit: body size or items per batch",
         421: "A Host this server does not answer to (see `sleuth serve --allowed-host`)",
         422: "Invalid input: says what was wrong and what is allowed",
-        503: "The collection cannot be opened (damaged or from a newer format): says why",
+        503: "The collection cannot be opened (damaged or from a newer format), or was closed "
+        "while the request ran: says why",
     }.items()
 }
 

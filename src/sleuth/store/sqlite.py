@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from sleuth.errors import Conflict, InvalidCollection, InvalidInput
+from sleuth.errors import Closed, Conflict, InvalidCollection, InvalidInput
 from sleuth.store.rows import DamagedRow, parse_row
 from sleuth.types import Event, Item, attr_type_of, plain_attributes
 from sleuth.values import check_text
@@ -114,7 +114,7 @@ class Store:
     @property
     def _reader(self) -> sqlite3.Connection:
         if self._closed:
-            raise Conflict(f"the collection at {self.path.parent} is closed; open it again")
+            raise Closed(f"the collection at {self.path.parent} is closed; open it again")
         con = getattr(self._local, "con", None)
         if con is None:
             con = self._local.con = self._connect()
@@ -453,7 +453,7 @@ class Store:
 
     def _transaction(self) -> _Transaction:
         if self._closed:
-            raise Conflict(f"the collection at {self.path.parent} is closed; open it again")
+            raise Closed(f"the collection at {self.path.parent} is closed; open it again")
         return _Transaction(self._writer, self._write_lock)
 
 
