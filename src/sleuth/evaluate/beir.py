@@ -19,9 +19,10 @@ from typing import Any
 import numpy as np
 
 from sleuth.config import CollectionConfig
-from sleuth.engine import LATE_MODES, MODES, Collection, open_collection
+from sleuth.engine import Collection, open_collection
 from sleuth.errors import InvalidInput
 from sleuth.io.readers import read_beir
+from sleuth.search import LATE_MODES, MODES
 
 __all__ = ["default_cache_dir", "evaluate_beir", "parse_modes", "run_queries"]
 

@@ -30,8 +30,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sleuth._version import __version__
 from sleuth.catalog import Engine
 from sleuth.config import CollectionConfig
-from sleuth.engine import MAX_K
 from sleuth.errors import InvalidInput, NotFound, Unavailable
+from sleuth.limits import MAX_K, MAX_QUERY_CHARS
 from sleuth.retrieve.filters import MAX_DEPTH
 from sleuth.server.encoders import EncoderAllowList
 from sleuth.server.errors import ERROR_RESPONSES, ApiError, install_error_handlers, redacted
@@ -73,8 +73,6 @@ class Limits:
     max_filter_depth: int = MAX_DEPTH
 
     def to_dict(self) -> dict[str, int]:
-        from sleuth.engine import MAX_QUERY_CHARS
-
         return {
             "max_body_bytes": self.max_body_bytes,
             "max_batch_items": self.max_batch_items,

@@ -10,7 +10,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from sleuth.catalog import NAME_PATTERN
 from sleuth.config import DEFAULT_EVENT_WEIGHTS
-from sleuth.engine import MAX_K, MAX_QUERY_CHARS
+from sleuth.limits import MAX_K, MAX_QUERY_CHARS
 from sleuth.server.config_schema import ConfigIn, Int
 from sleuth.server.encoders import BUILT_IN_PATTERN
 from sleuth.types import ID_CONTROL_CHARS, MAX_ID_LENGTH, MAX_USER_LENGTH

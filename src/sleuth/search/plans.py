@@ -1,0 +1,53 @@
+"""The search modes: mode name -> ``Plan``. A new mode is one more entry here; a new ranker
+is a ``sleuth.rank.Ranker`` and a factory like ``maxsim_rerank`` in a plan's ``rankers``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sleuth.errors import InvalidInput
+from sleuth.rank.base import Ranker
+from sleuth.rank.rerank import MaxSimRanker
+from sleuth.search.fusion import HybridFusion
+from sleuth.search.plan import Context, Plan
+
+__all__ = ["BASE_MODES", "LATE_MODES", "MODES", "PLANS", "plan_for"]
+
+
+def maxsim_rerank(ctx: Context) -> Ranker:
+    """The fused top ``rerank_depth`` reranked by exact MaxSim (``LateConfig.rerank_weight``)."""
+    tokens = ctx.index("tokens")
+    if ctx.late is None or tokens is None:
+        raise InvalidInput("this collection has no token vectors")
+    return MaxSimRanker(ctx.late, tokens)
+
+
+HYBRID = HybridFusion()
+
+PLANS: dict[str, Plan] = {
+    "lexical": Plan(retrievers=("lexical",)),
+    "dense": Plan(retrievers=("dense",)),
+    "hybrid": Plan(retrievers=("lexical", "dense"), fusion=HYBRID),
+    "hybrid+maxsim": Plan(
+        retrievers=("lexical", "dense"), fusion=HYBRID, rankers=(maxsim_rerank,), late=True
+    ),
+    "muvera": Plan(retrievers=("muvera",), late=True),
+    "maxsim-exact": Plan(retrievers=("maxsim-exact",), late=True),
+}
+MODES = tuple(PLANS)
+BASE_MODES = tuple(mode for mode, plan in PLANS.items() if not plan.late)
+LATE_MODES = tuple(mode for mode, plan in PLANS.items() if plan.late)  # LateConfig(enabled=True)
+
+
+def plan_for(mode: Any, *, late: bool) -> Plan:
+    """The plan of ``mode`` for a collection with (``late``) or without late interaction."""
+    plan = PLANS.get(mode) if isinstance(mode, str) else None
+    if plan is None:
+        raise InvalidInput(f"unknown mode {mode!r}; allowed: {', '.join(PLANS)}", mode=mode)
+    if plan.late and not late:
+        raise InvalidInput(
+            f"mode {mode!r} needs late interaction, which this collection was created "
+            "without; create one with config late.enabled = true",
+            mode=mode,
+        )
+    return plan
