@@ -27,6 +27,7 @@ from sleuth.errors import (
     NotFound,
     SleuthError,
 )
+from sleuth.search import Hits, Trace
 from sleuth.types import Event, Hit, Item
 
 __all__ = [
@@ -40,6 +41,7 @@ __all__ = [
     "Event",
     "FusionConfig",
     "Hit",
+    "Hits",
     "InvalidCollection",
     "InvalidInput",
     "Item",
@@ -49,6 +51,7 @@ __all__ = [
     "RecommendConfig",
     "RecordResult",
     "SleuthError",
+    "Trace",
     "WriteResult",
     "__version__",
     "open",

@@ -33,6 +33,7 @@ from sleuth.config import CollectionConfig
 from sleuth.errors import InvalidInput, NotFound, Unavailable
 from sleuth.limits import MAX_K, MAX_QUERY_CHARS
 from sleuth.retrieve.filters import MAX_DEPTH
+from sleuth.search import Hits
 from sleuth.server.encoders import EncoderAllowList
 from sleuth.server.errors import ERROR_RESPONSES, ApiError, install_error_handlers, redacted
 from sleuth.server.guards import AllowedHosts, BodyLimit, HostCheck, KeyCheck
@@ -266,7 +267,7 @@ def create_app(
             hits = col.search(
                 body.query, body.k, where=body.where, mode=body.mode, explain=body.explain
             )
-        return {"hits": [h.to_dict() for h in hits], "took_ms": _ms(start)}
+        return _hits_out(hits, start, body.explain)
 
     # -- events and recommendations ----------------------------------------------------------
 
@@ -289,7 +290,7 @@ def create_app(
                 diversity=body.diversity,
                 explain=body.explain,
             )
-        return {"hits": [h.to_dict() for h in hits], "took_ms": _ms(start)}
+        return _hits_out(hits, start, body.explain)
 
     @api.post("/collections/{name}/recommend", response_model=SearchResponse, tags=["recommend"])
     def recommend_post(name: Name, body: RecommendRequest) -> Any:
@@ -408,3 +409,11 @@ def _json_filter(text: str | None) -> dict[str, Any] | None:
 
 def _ms(start: float) -> float:
     return round((time.perf_counter() - start) * 1000, 3)
+
+
+def _hits_out(hits: list[sleuth.Hit], start: float, explain: bool) -> dict[str, Any]:
+    """A search or recommend response: the hits, and with ``explain`` the request's trace."""
+    out: dict[str, Any] = {"hits": [h.to_dict() for h in hits], "took_ms": _ms(start)}
+    if explain and isinstance(hits, Hits):
+        out["trace"] = hits.trace.to_dict()
+    return out
