@@ -13,8 +13,8 @@ import sleuth
 from sleuth.config import CollectionConfig, LateConfig, MuveraConfig
 from sleuth.encoders import get_encoder
 from sleuth.encoders.base import Encoded, Encoder
-from sleuth.search import LATE_MODES
 from sleuth.errors import InvalidInput
+from sleuth.search import LATE_MODES
 from support import CATALOG, N_ITEMS, assert_same_hits, item_id, unique_token
 
 SMALL_FDE = MuveraConfig(k_sim=3, d_proj=16, r_reps=8)

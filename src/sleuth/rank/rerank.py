@@ -6,8 +6,9 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
+from sleuth.errors import InvalidInput
 from sleuth.fuse import fuse_lists
-from sleuth.rank.base import Ranker, Ranking
+from sleuth.rank.base import Ranker, Ranking, Sources
 
 if TYPE_CHECKING:  # the token index scores with this package's kernels: no runtime import
     from sleuth.encoders.late import LateInteraction
@@ -27,6 +28,13 @@ class MaxSimRanker(Ranker):
 
     def __init__(self, late: LateInteraction, tokens: TokenIndex) -> None:
         self.late, self.tokens = late, tokens
+
+    @classmethod
+    def build(cls, sources: Sources) -> MaxSimRanker:
+        tokens = sources.index("tokens")
+        if sources.late is None or tokens is None:
+            raise InvalidInput("this collection has no token vectors")
+        return cls(sources.late, tokens)
 
     def depth(self, k: int) -> int:
         return max(k, self.late.config.rerank_depth)

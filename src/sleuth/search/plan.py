@@ -68,12 +68,12 @@ class Outcome:
 @dataclass(frozen=True)
 class Plan:
     """``retrievers`` by name; ``fusion`` (None: the plan has one retriever, whose list is the
-    result); ``rankers`` made per request from the ``Context``; ``late``: it needs late
-    interaction (token vectors)."""
+    result); ``rankers``, built for each request from the ``Context``, in the order they run;
+    ``late``: it needs late interaction (token vectors)."""
 
     retrievers: tuple[str, ...]
     fusion: Fusion | None = None
-    rankers: tuple[Callable[[Context], Ranker], ...] = ()
+    rankers: tuple[type[Ranker], ...] = ()
     late: bool = False
 
     def __post_init__(self) -> None:
@@ -89,7 +89,7 @@ class Plan:
         trace: Trace,
     ) -> Outcome:
         """The top ``k`` per query among the items ``mask`` keeps (None: every live item)."""
-        rankers = [make(ctx) for make in self.rankers]
+        rankers = [ranker.build(ctx) for ranker in self.rankers]
         sizes = [k]  # what each ranker hands on; sizes[0] is what the rankers start from
         for ranker in reversed(rankers):
             sizes.insert(0, ranker.depth(sizes[0]))
@@ -118,7 +118,8 @@ class Plan:
         for ranker, size in zip(rankers, sizes[1:]):
             start = time.perf_counter()
             ranking = ranker.rank(batch, current, size)
-            trace.timings_ms.update(ranking.timings_ms or {f"{ranker.name}_ms": _ms(start)})
+            trace.timings_ms.update(ranking.timings_ms)
+            trace.timings_ms.setdefault(f"{ranker.name}_ms", _ms(start))
             lists[ranker.name] = ranking.scores
             unscored[ranker.name] = ranking.unscored
             current = ranking.lists

@@ -1,25 +1,17 @@
-"""The search modes: mode name -> ``Plan``. A new mode is one more entry here; a new ranker
-is a ``sleuth.rank.Ranker`` and a factory like ``maxsim_rerank`` in a plan's ``rankers``."""
+"""The search modes: mode name -> ``Plan``. A new mode is one more entry here; a new ranker is
+a ``sleuth.rank.Ranker`` subclass named in a plan's ``rankers``; a new retriever is a
+``sleuth.retrieve.Retriever`` that ``retrievers_for`` builds, named in a plan's ``retrievers``."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from sleuth.errors import InvalidInput
-from sleuth.rank.base import Ranker
 from sleuth.rank.rerank import MaxSimRanker
 from sleuth.search.fusion import HybridFusion
-from sleuth.search.plan import Context, Plan
+from sleuth.search.plan import Plan
 
 __all__ = ["BASE_MODES", "LATE_MODES", "MODES", "PLANS", "plan_for"]
-
-
-def maxsim_rerank(ctx: Context) -> Ranker:
-    """The fused top ``rerank_depth`` reranked by exact MaxSim (``LateConfig.rerank_weight``)."""
-    tokens = ctx.index("tokens")
-    if ctx.late is None or tokens is None:
-        raise InvalidInput("this collection has no token vectors")
-    return MaxSimRanker(ctx.late, tokens)
 
 
 HYBRID = HybridFusion()
@@ -29,7 +21,7 @@ PLANS: dict[str, Plan] = {
     "dense": Plan(retrievers=("dense",)),
     "hybrid": Plan(retrievers=("lexical", "dense"), fusion=HYBRID),
     "hybrid+maxsim": Plan(
-        retrievers=("lexical", "dense"), fusion=HYBRID, rankers=(maxsim_rerank,), late=True
+        retrievers=("lexical", "dense"), fusion=HYBRID, rankers=(MaxSimRanker,), late=True
     ),
     "muvera": Plan(retrievers=("muvera",), late=True),
     "maxsim-exact": Plan(retrievers=("maxsim-exact",), late=True),
