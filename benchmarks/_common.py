@@ -48,16 +48,8 @@ RESULTS_DIR = BENCH_DIR / "results"
 CACHE_DIR = BENCH_DIR / ".cache"
 
 PACKAGES = (
-    "sleuth",
-    "numpy",
-    "faiss-cpu",
-    "bm25s",
-    "torch",
-    "sentence-transformers",
-    "numba",
-    "PyStemmer",
-    "scipy",
-    "transformers",
+    "sleuth", "numpy", "faiss-cpu", "bm25s", "torch", "sentence-transformers",
+    "numba", "PyStemmer", "scipy", "transformers",
 )
 
 
@@ -216,16 +208,9 @@ def print_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]
     Console(width=max(Console().width, 120)).print(table)
 
 
-def summary_row(
-    metric: str,
-    sleuth: float | None,
-    peer: float | None,
-    *,
-    higher_is_better: bool,
-    target: float | None = None,
-    target_on: str = "ratio",
-    unit: str = "",
-) -> dict[str, Any]:
+def summary_row(metric: str, sleuth: float | None, peer: float | None, *, higher_is_better: bool,
+                target: float | None = None, target_on: str = "ratio",
+                unit: str = "") -> dict[str, Any]:
     """One line of the README table. ``ratio`` is sleuth/peer. ``target`` applies to the ratio
     (``target_on="ratio"``) or to sleuth's own figure (``"value"``): a floor when higher is
     better, a ceiling otherwise."""
@@ -234,30 +219,14 @@ def summary_row(
     met = None
     if target is not None and judged is not None:
         met = judged >= target if higher_is_better else judged <= target
-    return {
-        "metric": metric,
-        "unit": unit,
-        "sleuth": sleuth,
-        "peer": peer,
-        "ratio": r,
-        "higher_is_better": higher_is_better,
-        "target": target,
-        "target_on": target_on,
-        "target_met": met,
-    }
+    return {"metric": metric, "unit": unit, "sleuth": sleuth, "peer": peer, "ratio": r,
+            "higher_is_better": higher_is_better, "target": target, "target_on": target_on,
+            "target_met": met}
 
 
-def write_result(
-    name: str,
-    *,
-    peer: str,
-    parameters: dict[str, Any],
-    results: dict[str, Any],
-    summary: list[dict[str, Any]],
-    notes: list[str] | None = None,
-    started: float | None = None,
-    machine: dict[str, Any] | None = None,
-) -> Path:
+def write_result(name: str, *, peer: str, parameters: dict[str, Any], results: dict[str, Any],
+                 summary: list[dict[str, Any]], notes: list[str] | None = None,
+                 started: float | None = None, machine: dict[str, Any] | None = None) -> Path:
     """Write ``results/<name>.json`` atomically (a half-written file never replaces a good one)."""
     RESULTS_DIR.mkdir(exist_ok=True)
     payload = {
@@ -266,8 +235,7 @@ def write_result(
         "duration_s": round(time.perf_counter() - started, 1) if started is not None else None,
         "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
         "machine": machine or machine_info(),
-        "load_avg_at_end": [round(x, 2) for x in os.getloadavg()]
-        if hasattr(os, "getloadavg")
+        "load_avg_at_end": [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg")
         else None,
         "versions": versions(),
         "peer": peer,
@@ -301,10 +269,8 @@ def open_cached(folder: Any, corpus: list[Any], rebuild: bool = False) -> Any:
         shutil.rmtree(path)
     col = sleuth.open(path, encoder="minilm")
     if col.count() != len(corpus):
-        print(
-            f"building {path} ({len(corpus):,} documents; encoding takes minutes, vectors are "
-            "cached as they are done, so an interrupted build resumes)"
-        )
+        print(f"building {path} ({len(corpus):,} documents; encoding takes minutes, vectors are "
+              "cached as they are done, so an interrupted build resumes)")
         t = time.perf_counter()
         col.upsert(corpus, progress=True)
         col.save()

@@ -25,9 +25,8 @@ K = 10
 TARGET = 0.8  # sleuth q/s >= 0.8 x faiss q/s at equal recall
 
 
-def mixture(
-    n: int, dim: int, centres: np.ndarray, spread: float, rng: np.random.Generator
-) -> np.ndarray:
+def mixture(n: int, dim: int, centres: np.ndarray, spread: float,
+            rng: np.random.Generator) -> np.ndarray:
     """``n`` unit vectors: a random centre each plus isotropic noise, normalized (in chunks)."""
     out = np.empty((n, dim), np.float32)
     for start in range(0, n, 20_000):
@@ -54,9 +53,8 @@ def recall(found: np.ndarray, truth: np.ndarray) -> float:
     return hits / truth.size
 
 
-def equal_recall_rate(
-    target_recall: float, recalls: list[float], rates: list[float]
-) -> float | None:
+def equal_recall_rate(target_recall: float, recalls: list[float],
+                      rates: list[float]) -> float | None:
     """The peer's q/s at ``target_recall``, interpolated on its recall/log(q/s) curve."""
     order = np.argsort(recalls)
     r, q = np.asarray(recalls)[order], np.log(np.asarray(rates)[order])
@@ -71,12 +69,8 @@ def main() -> None:
     parser.add_argument("--dim", type=int, default=384)
     parser.add_argument("--queries", type=int, default=1_000)
     parser.add_argument("--clusters", type=int, default=256)
-    parser.add_argument(
-        "--spread",
-        type=float,
-        default=1.0,
-        help="noise scale around the centres (centres are standard normal)",
-    )
+    parser.add_argument("--spread", type=float, default=1.0,
+                        help="noise scale around the centres (centres are standard normal)")
     parser.add_argument("--m", type=int, default=32)
     parser.add_argument("--ef-construction", type=int, default=200)
     parser.add_argument("--ef-search", type=int, nargs="+", default=[16, 32, 64, 128, 256])
@@ -96,17 +90,11 @@ def main() -> None:
     base = mixture(args.n, args.dim, centres, args.spread, rng)
     queries = mixture(args.queries, args.dim, centres, args.spread, rng)
     truth = exact_neighbours(base, queries, K)
-    print(
-        f"{args.n:,} x {args.dim} vectors in {args.clusters} clusters, {args.queries:,} queries; "
-        f"M={args.m}, efConstruction={args.ef_construction}, 1 thread"
-    )
+    print(f"{args.n:,} x {args.dim} vectors in {args.clusters} clusters, {args.queries:,} queries; "
+          f"M={args.m}, efConstruction={args.ef_construction}, 1 thread")
 
-    config = DenseConfig(
-        exact_threshold=min(1_000, args.n),
-        hnsw_m=args.m,
-        ef_construction=args.ef_construction,
-        ef_search=args.ef_search[0],
-    )
+    config = DenseConfig(exact_threshold=min(1_000, args.n), hnsw_m=args.m,
+                         ef_construction=args.ef_construction, ef_search=args.ef_search[0])
     t = time.perf_counter()
     mine = DenseIndex(config, args.dim)
     mine.add(np.arange(args.n, dtype=np.int64), base)
@@ -141,12 +129,10 @@ def main() -> None:
         mine.config = dataclasses.replace(config, ef_search=ef)
         peer.hnsw.efSearch = ef
         found_s, found_f = sleuth_batch(), faiss_batch()
-        batch = compare(
-            {"sleuth": sleuth_batch, "faiss": faiss_batch}, repeat=args.repeat, n=args.queries
-        )
-        single = compare(
-            {"sleuth": sleuth_single, "faiss": faiss_single}, repeat=args.repeat, n=args.queries
-        )
+        batch = compare({"sleuth": sleuth_batch, "faiss": faiss_batch}, repeat=args.repeat,
+                        n=args.queries)
+        single = compare({"sleuth": sleuth_single, "faiss": faiss_single}, repeat=args.repeat,
+                         n=args.queries)
         point = {
             "ef_search": ef,
             "recall_at_10": {"sleuth": recall(found_s, truth), "faiss": recall(found_f, truth)},
@@ -155,96 +141,50 @@ def main() -> None:
             "single": {k: v.to_dict("queries") for k, v in single.items()},
         }
         sweep.append(point)
-        print(
-            f"efSearch {ef}: recall {point['recall_at_10']['sleuth']:.4f} / "
-            f"{point['recall_at_10']['faiss']:.4f}, batch {batch['sleuth'].rate:,.0f} / "
-            f"{batch['faiss'].rate:,.0f} q/s, single {single['sleuth'].rate:,.0f} / "
-            f"{single['faiss'].rate:,.0f} q/s"
-        )
+        print(f"efSearch {ef}: recall {point['recall_at_10']['sleuth']:.4f} / "
+              f"{point['recall_at_10']['faiss']:.4f}, batch {batch['sleuth'].rate:,.0f} / "
+              f"{batch['faiss'].rate:,.0f} q/s, single {single['sleuth'].rate:,.0f} / "
+              f"{single['faiss'].rate:,.0f} q/s")
 
     rows, summary = [], []
     for mode in ("batch", "single"):
         f_recalls = [p["recall_at_10"]["faiss"] for p in sweep]
         f_rates = [p[mode]["faiss"]["median_queries_per_s"] for p in sweep]
         for p in sweep:
-            s_rate, f_rate = (
-                p[mode]["sleuth"]["median_queries_per_s"],
-                p[mode]["faiss"]["median_queries_per_s"],
-            )
+            s_rate, f_rate = p[mode]["sleuth"]["median_queries_per_s"], p[mode]["faiss"][
+                "median_queries_per_s"]
             s_recall = p["recall_at_10"]["sleuth"]
             at_recall = equal_recall_rate(s_recall, f_recalls, f_rates)
             p.setdefault("ratio", {})[f"{mode}_qps_same_ef"] = ratio(s_rate, f_rate)
             p["ratio"][f"{mode}_qps_equal_recall"] = ratio(s_rate, at_recall) if at_recall else None
-            rows.append(
-                [
-                    f"{mode} ef={p['ef_search']}",
-                    s_recall,
-                    p["recall_at_10"]["faiss"],
-                    s_rate,
-                    f_rate,
-                    p["ratio"][f"{mode}_qps_same_ef"],
-                    p["ratio"][f"{mode}_qps_equal_recall"],
-                ]
-            )
-            summary.append(
-                summary_row(
-                    f"HNSW {'batch' if mode == 'batch' else '1-query'} q/s, efSearch {p['ef_search']} "
-                    f"(recall@10 {s_recall:.3f})",
-                    s_rate,
-                    at_recall if at_recall else f_rate,
-                    higher_is_better=True,
-                    target=TARGET,
-                    unit="q/s",
-                )
-            )
-    summary.append(
-        summary_row(
-            "HNSW build (100k)" if args.n == 100_000 else "HNSW build",
-            build_sleuth,
-            build_faiss,
-            higher_is_better=False,
-            unit="s",
-        )
-    )
+            rows.append([f"{mode} ef={p['ef_search']}", s_recall, p["recall_at_10"]["faiss"],
+                         s_rate, f_rate, p["ratio"][f"{mode}_qps_same_ef"],
+                         p["ratio"][f"{mode}_qps_equal_recall"]])
+            summary.append(summary_row(
+                f"HNSW {'batch' if mode == 'batch' else '1-query'} q/s, efSearch {p['ef_search']} "
+                f"(recall@10 {s_recall:.3f})",
+                s_rate, at_recall if at_recall else f_rate, higher_is_better=True, target=TARGET,
+                unit="q/s",
+            ))
+    summary.append(summary_row("HNSW build (100k)" if args.n == 100_000 else "HNSW build",
+                               build_sleuth, build_faiss, higher_is_better=False, unit="s"))
     print_table(
         f"HNSW, {args.n:,} x {args.dim}, 1 thread: sleuth vs faiss (medians of {args.repeat})",
-        [
-            "mode",
-            "recall sleuth",
-            "recall faiss",
-            "sleuth q/s",
-            "faiss q/s",
-            "ratio same ef",
-            "ratio equal recall",
-        ],
+        ["mode", "recall sleuth", "recall faiss", "sleuth q/s", "faiss q/s", "ratio same ef",
+         "ratio equal recall"],
         rows,
     )
-    print_table(
-        "Build (once each)",
-        ["", "sleuth", "faiss", "sleuth/faiss"],
-        [["seconds", build_sleuth, build_faiss, ratio(build_sleuth, build_faiss)]],
-    )
+    print_table("Build (once each)", ["", "sleuth", "faiss", "sleuth/faiss"],
+                [["seconds", build_sleuth, build_faiss, ratio(build_sleuth, build_faiss)]])
     write_result(
-        NAME,
-        peer=f"faiss IndexHNSWFlat (faiss-cpu {faiss.__version__}), inner product",
-        parameters={
-            **{k: v for k, v in vars(args).items()},
-            "k": K,
-            "threads": 1,
-            "metric": "inner product on unit vectors",
-            "target": f"sleuth q/s >= {TARGET} x faiss at equal recall",
-        },
-        results={
-            "build_s": {
-                "sleuth": build_sleuth,
-                "faiss": build_faiss,
-                "ratio": ratio(build_sleuth, build_faiss),
-            },
-            "sweep": sweep,
-        },
-        summary=summary,
-        machine=machine,
-        started=started,
+        NAME, peer=f"faiss IndexHNSWFlat (faiss-cpu {faiss.__version__}), inner product",
+        parameters={**{k: v for k, v in vars(args).items()}, "k": K, "threads": 1,
+                    "metric": "inner product on unit vectors",
+                    "target": f"sleuth q/s >= {TARGET} x faiss at equal recall"},
+        results={"build_s": {"sleuth": build_sleuth, "faiss": build_faiss,
+                             "ratio": ratio(build_sleuth, build_faiss)},
+                 "sweep": sweep},
+        summary=summary, machine=machine, started=started,
         notes=[
             "Each graph is built once (one timing, not repeated); the sweep reuses it.",
             "The ratio at equal recall interpolates faiss's q/s on its recall/log(q/s) curve at "

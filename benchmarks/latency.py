@@ -41,9 +41,8 @@ def percentile(values: list[float], q: float) -> float:
     return float(np.percentile(np.asarray(values), q))
 
 
-def measure(
-    fns: dict[str, Callable[[str], Any]], queries: list[str], repeat: int
-) -> dict[str, list[list[float]]]:
+def measure(fns: dict[str, Callable[[str], Any]], queries: list[str],
+            repeat: int) -> dict[str, list[list[float]]]:
     """Milliseconds per call, one list per round. Round r runs every function over all queries,
     the functions' order rotating between rounds so that load drift is shared."""
     for fn in fns.values():  # warm up: numba kernels, torch, SQLite page cache
@@ -52,26 +51,22 @@ def measure(
     samples: dict[str, list[list[float]]] = {name: [] for name in fns}
     names = list(fns)
     for r in range(repeat):
-        for name in names[r % len(names) :] + names[: r % len(names)]:
+        for name in names[r % len(names):] + names[: r % len(names)]:
             fn, run = fns[name], []
             for q in queries:
                 t = time.perf_counter()
                 fn(q)
                 run.append((time.perf_counter() - t) * 1000)
             samples[name].append(run)
-        print(
-            f"round {r + 1}: "
-            + ", ".join(f"{n} {statistics.median(samples[n][-1]):.2f} ms" for n in names),
-            flush=True,
-        )
+        print(f"round {r + 1}: " + ", ".join(
+            f"{n} {statistics.median(samples[n][-1]):.2f} ms" for n in names), flush=True)
     return samples
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--repeat", type=int, default=5, help="timed passes over the queries per mode (>= 5)"
-    )
+    parser.add_argument("--repeat", type=int, default=5,
+                        help="timed passes over the queries per mode (>= 5)")
     parser.add_argument("--rebuild", action="store_true", help="rebuild the cached collection")
     args = parser.parse_args()
     if args.repeat < 5:
@@ -121,12 +116,9 @@ def main() -> None:
         print("threadpoolctl is not installed: skipping the BLAS-at-1-thread diagnostic")
     else:
         with threadpool_limits(limits=1, user_api="blas"):
-            diag = measure(
-                {f"{m} [numpy BLAS 1 thread]": fns[m] for m in ("hybrid", "dense")}
-                | {"raw encode [numpy BLAS 1 thread]": raw_encode},
-                queries,
-                args.repeat,
-            )
+            diag = measure({f"{m} [numpy BLAS 1 thread]": fns[m] for m in ("hybrid", "dense")}
+                           | {"raw encode [numpy BLAS 1 thread]": raw_encode},
+                           queries, args.repeat)
     samples |= diag
     col.close()
 
@@ -146,102 +138,51 @@ def main() -> None:
     def beyond_encode(name: str) -> float | None:
         if name.startswith(("lexical", "raw")):
             return None
-        tag = name[name.index(" [") :] if " [" in name else ""
+        tag = name[name.index(" ["):] if " [" in name else ""
         base = results.get(f"raw encode{tag}", results["raw encode"])
         return results[name]["median_ms"] - base["median_ms"]
 
-    rows = [
-        [
-            n,
-            r["median_ms"],
-            r["p95_ms"],
-            r["p99_ms"],
-            beyond_encode(n),
-            " ".join(f"{x:.1f}" for x in r["runs_median_ms"]),
-        ]
-        for n, r in results.items()
-    ]
+    rows = [[n, r["median_ms"], r["p95_ms"], r["p99_ms"], beyond_encode(n),
+             " ".join(f"{x:.1f}" for x in r["runs_median_ms"])] for n, r in results.items()]
     print_table(
         f"Single-caller latency, SciFact ({info['items']:,} docs, dense index "
         f"{info['indexes']['dense']['kind']}), {len(queries)} queries x {args.repeat} (ms)",
-        ["mode", "median", "p95", "p99", "beyond encode", "run medians"],
-        rows,
+        ["mode", "median", "p95", "p99", "beyond encode", "run medians"], rows,
     )
     summary = [
-        summary_row(
-            "hybrid search latency, median (peer: raw query encode)",
-            results["hybrid"]["median_ms"],
-            enc,
-            higher_is_better=False,
-            target=TARGET_MS,
-            target_on="value",
-            unit="ms",
-        ),
-        summary_row(
-            "hybrid search latency, p95",
-            results["hybrid"]["p95_ms"],
-            results["raw encode"]["p95_ms"],
-            higher_is_better=False,
-            unit="ms",
-        ),
-        summary_row(
-            "hybrid median vs raw encode on 1 torch thread (as sleuth encodes queries)",
-            results["hybrid"]["median_ms"],
-            results["raw encode [torch 1 thread]"]["median_ms"],
-            higher_is_better=False,
-            unit="ms",
-        ),
-        summary_row(
-            "dense search latency, median",
-            results["dense"]["median_ms"],
-            enc,
-            higher_is_better=False,
-            unit="ms",
-        ),
-        summary_row(
-            "lexical search latency, median",
-            results["lexical"]["median_ms"],
-            None,
-            higher_is_better=False,
-            unit="ms",
-        ),
+        summary_row("hybrid search latency, median (peer: raw query encode)",
+                    results["hybrid"]["median_ms"], enc, higher_is_better=False,
+                    target=TARGET_MS, target_on="value", unit="ms"),
+        summary_row("hybrid search latency, p95", results["hybrid"]["p95_ms"],
+                    results["raw encode"]["p95_ms"], higher_is_better=False, unit="ms"),
+        summary_row("hybrid median vs raw encode on 1 torch thread (as sleuth encodes queries)",
+                    results["hybrid"]["median_ms"],
+                    results["raw encode [torch 1 thread]"]["median_ms"], higher_is_better=False,
+                    unit="ms"),
+        summary_row("dense search latency, median", results["dense"]["median_ms"], enc,
+                    higher_is_better=False, unit="ms"),
+        summary_row("lexical search latency, median", results["lexical"]["median_ms"], None,
+                    higher_is_better=False, unit="ms"),
     ]
     if "hybrid [numpy BLAS 1 thread]" in results:
-        summary.append(
-            summary_row(
-                "diagnostic: hybrid median with numpy BLAS at 1 thread (threadpoolctl)",
-                results["hybrid [numpy BLAS 1 thread]"]["median_ms"],
-                results["raw encode [numpy BLAS 1 thread]"]["median_ms"],
-                higher_is_better=False,
-                unit="ms",
-            )
-        )
+        summary.append(summary_row(
+            "diagnostic: hybrid median with numpy BLAS at 1 thread (threadpoolctl)",
+            results["hybrid [numpy BLAS 1 thread]"]["median_ms"],
+            results["raw encode [numpy BLAS 1 thread]"]["median_ms"], higher_is_better=False,
+            unit="ms"))
     write_result(
-        NAME,
-        peer="sentence-transformers single-query encode (the floor for dense and hybrid)",
-        parameters={
-            "k": K,
-            "modes": list(MODES),
-            "queries": len(queries),
-            "repeat": args.repeat,
-            "collection_items": info["items"],
-            "dense_index": info["indexes"]["dense"],
-            "fusion": info["config"]["fusion"],
-            "torch_threads": torch.get_num_threads(),
-            "target": f"hybrid median <= {TARGET_MS} ms",
-        },
-        results=results,
-        summary=summary,
-        machine=machine,
-        started=started,
-        notes=[
-            "Latency includes query validation, encoding (dense, hybrid), retrieval, fusion "
-            "and fetching the hits from SQLite.",
-            "The collection is cached under benchmarks/.cache/ and reused across runs.",
-            "Rows marked [numpy BLAS 1 thread] rerun the searches inside threadpoolctl's "
-            "threadpool_limits(1, 'blas'): a diagnostic of thread-pool contention between "
-            "torch's OpenMP and numpy's OpenBLAS, not how sleuth runs by default.",
-        ],
+        NAME, peer="sentence-transformers single-query encode (the floor for dense and hybrid)",
+        parameters={"k": K, "modes": list(MODES), "queries": len(queries), "repeat": args.repeat,
+                    "collection_items": info["items"], "dense_index": info["indexes"]["dense"],
+                    "fusion": info["config"]["fusion"], "torch_threads": torch.get_num_threads(),
+                    "target": f"hybrid median <= {TARGET_MS} ms"},
+        results=results, summary=summary, machine=machine, started=started,
+        notes=["Latency includes query validation, encoding (dense, hybrid), retrieval, fusion "
+               "and fetching the hits from SQLite.",
+               "The collection is cached under benchmarks/.cache/ and reused across runs.",
+               "Rows marked [numpy BLAS 1 thread] rerun the searches inside threadpoolctl's "
+               "threadpool_limits(1, 'blas'): a diagnostic of thread-pool contention between "
+               "torch's OpenMP and numpy's OpenBLAS, not how sleuth runs by default."],
     )
 
 

@@ -68,25 +68,22 @@ class Bm25sSide:
         self.model: Any = None
 
     def build(self, texts: list[str]) -> None:
-        tokens = self.bm25s.tokenize(
-            texts, stopwords="en", stemmer=self.stemmer, show_progress=False
-        )
+        tokens = self.bm25s.tokenize(texts, stopwords="en", stemmer=self.stemmer,
+                                     show_progress=False)
         model = self.bm25s.BM25(backend=self.backend)
         model.index(tokens, show_progress=False)
         self.model = model
 
     def search(self, queries: list[str]) -> tuple[np.ndarray, np.ndarray]:
-        tokens = self.bm25s.tokenize(
-            queries, stopwords="en", stemmer=self.stemmer, show_progress=False
-        )
+        tokens = self.bm25s.tokenize(queries, stopwords="en", stemmer=self.stemmer,
+                                     show_progress=False)
         docs, scores = self.model.retrieve(tokens, k=K, n_threads=1, show_progress=False)
         return np.asarray(docs), np.asarray(scores)
 
     def empty_queries(self, queries: list[str]) -> list[int]:
         """Queries left with no token after stopwords: they crash bm25s's numba path."""
-        tokens = self.bm25s.tokenize(
-            queries, stopwords="en", stemmer=self.stemmer, show_progress=False, return_ids=False
-        )
+        tokens = self.bm25s.tokenize(queries, stopwords="en", stemmer=self.stemmer,
+                                     show_progress=False, return_ids=False)
         return [i for i, t in enumerate(tokens) if not [w for w in t if w]]
 
 
@@ -134,17 +131,11 @@ def bench_dataset(name: str, folder: Path, args: argparse.Namespace) -> dict[str
     empty = peer.empty_queries(queries)
     dropped = set(empty)
     queries = [q for i, q in enumerate(queries) if i not in dropped]
-    print(
-        f"\n{name}: {len(texts):,} documents, {len(queries):,} queries "
-        f"({len(empty)} all-stopword queries left out), bm25s backend {peer.backend}"
-    )
+    print(f"\n{name}: {len(texts):,} documents, {len(queries):,} queries "
+          f"({len(empty)} all-stopword queries left out), bm25s backend {peer.backend}")
 
-    build = compare(
-        {"sleuth": lambda: mine.build(texts), "bm25s": lambda: peer.build(texts)},
-        repeat=args.repeat,
-        warmup=1,
-        n=len(texts),
-    )
+    build = compare({"sleuth": lambda: mine.build(texts), "bm25s": lambda: peer.build(texts)},
+                    repeat=args.repeat, warmup=1, n=len(texts))
 
     passes = args.passes
     batch = compare(
@@ -152,18 +143,14 @@ def bench_dataset(name: str, folder: Path, args: argparse.Namespace) -> dict[str
             "sleuth": lambda: [mine.search(queries) for _ in range(passes)],
             "bm25s": lambda: [peer.search(queries) for _ in range(passes)],
         },
-        repeat=args.repeat,
-        warmup=1,
-        n=len(queries) * passes,
+        repeat=args.repeat, warmup=1, n=len(queries) * passes,
     )
     single = compare(
         {
             "sleuth": lambda: [mine.search([q]) for q in queries],
             "bm25s": lambda: [peer.search([q]) for q in queries],
         },
-        repeat=args.repeat,
-        warmup=1,
-        n=len(queries),
+        repeat=args.repeat, warmup=1, n=len(queries),
     )
     agree = agreement(mine.search(queries), peer.search(queries))
     return {
@@ -186,19 +173,11 @@ def bench_dataset(name: str, folder: Path, args: argparse.Namespace) -> dict[str
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", nargs="+", default=["scifact", "cranfield"])
-    parser.add_argument(
-        "--queries",
-        choices=["all", "test"],
-        default="all",
-        help="all queries of queries.jsonl (default) or those judged in test",
-    )
+    parser.add_argument("--queries", choices=["all", "test"], default="all",
+                        help="all queries of queries.jsonl (default) or those judged in test")
     parser.add_argument("--repeat", type=int, default=7, help="timed runs per measurement (>= 5)")
-    parser.add_argument(
-        "--passes",
-        type=int,
-        default=10,
-        help="batch calls per timed run, so a run lasts long enough to time",
-    )
+    parser.add_argument("--passes", type=int, default=10,
+                        help="batch calls per timed run, so a run lasts long enough to time")
     args = parser.parse_args()
     if args.repeat < 5:
         parser.error("--repeat must be at least 5")
@@ -213,58 +192,28 @@ def main() -> None:
             s = r[mode]["sleuth"]["median_queries_per_s"]
             p = r[mode]["bm25s"]["median_queries_per_s"]
             rows.append([f"{name} {label}", s, p, ratio(s, p)])
-            summary.append(
-                summary_row(
-                    f"{name} BM25 {label}",
-                    s,
-                    p,
-                    higher_is_better=True,
-                    target=TARGET if mode == "batch" else None,
-                    unit="q/s",
-                )
-            )
+            summary.append(summary_row(f"{name} BM25 {label}", s, p, higher_is_better=True,
+                                       target=TARGET if mode == "batch" else None, unit="q/s"))
         s, p = r["build"]["sleuth"]["median_s"], r["build"]["bm25s"]["median_s"]
         rows.append([f"{name} build s", s, p, ratio(s, p)])
         summary.append(summary_row(f"{name} BM25 build", s, p, higher_is_better=False, unit="s"))
-    print_table(
-        "BM25, one thread: sleuth vs bm25s (medians)",
-        ["measure", "sleuth", "bm25s", "sleuth/bm25s"],
-        rows,
-    )
+    print_table("BM25, one thread: sleuth vs bm25s (medians)",
+                ["measure", "sleuth", "bm25s", "sleuth/bm25s"], rows)
     print_table(
         "Top-10 agreement",
         ["dataset", "mean Jaccard@10", "same set", "same ranking", "queries", "max |Δscore|"],
-        [
-            [
-                n,
-                r["agreement"]["mean_jaccard_at_10"],
-                r["agreement"]["queries_with_same_set"],
-                r["agreement"]["queries_with_identical_ranking"],
-                r["agreement"]["queries"],
-                r["agreement"]["max_abs_score_diff"],
-            ]
-            for n, r in results.items()
-        ],
+        [[n, r["agreement"]["mean_jaccard_at_10"], r["agreement"]["queries_with_same_set"],
+          r["agreement"]["queries_with_identical_ranking"], r["agreement"]["queries"],
+          r["agreement"]["max_abs_score_diff"]] for n, r in results.items()],
     )
     write_result(
-        NAME,
-        peer="bm25s (numba backend, n_threads=1, PyStemmer english, stopwords en)",
-        parameters={
-            "k": K,
-            "queries": args.queries,
-            "repeat": args.repeat,
-            "batch_passes_per_run": args.passes,
-            "threads": 1,
-            "target": f"sleuth batch q/s >= {TARGET} x bm25s",
-        },
-        results=results,
-        summary=summary,
-        machine=machine,
-        started=started,
-        notes=[
-            "Tokenization is inside every timed call on both sides.",
-            "Runs of sleuth and bm25s alternate (ABBA) within one process.",
-        ],
+        NAME, peer="bm25s (numba backend, n_threads=1, PyStemmer english, stopwords en)",
+        parameters={"k": K, "queries": args.queries, "repeat": args.repeat,
+                    "batch_passes_per_run": args.passes, "threads": 1,
+                    "target": f"sleuth batch q/s >= {TARGET} x bm25s"},
+        results=results, summary=summary, machine=machine, started=started,
+        notes=["Tokenization is inside every timed call on both sides.",
+               "Runs of sleuth and bm25s alternate (ABBA) within one process."],
     )
 
 

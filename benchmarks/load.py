@@ -61,14 +61,8 @@ def start_server(data: Path) -> tuple[subprocess.Popen[str], str]:
     return proc, match.group(1)
 
 
-async def run_load(
-    url: str,
-    queries: list[str],
-    docs: list[dict[str, Any]],
-    clients: int,
-    seconds: float,
-    warmup: float,
-) -> dict[str, Any]:
+async def run_load(url: str, queries: list[str], docs: list[dict[str, Any]], clients: int,
+                   seconds: float, warmup: float) -> dict[str, Any]:
     records: list[tuple[str, float, int | str]] = []
     acknowledged = [0]  # upserts answered 200, warm-up included
     counter = iter(range(10**9))
@@ -80,10 +74,8 @@ async def run_load(
             while time.perf_counter() < deadline:
                 if rng.random() < WRITE_SHARE:
                     op, n = "upsert", next(counter)
-                    items = [
-                        dict(d, id=f"load-{n}-{i}", text=f"{d['text']} (revision {n})")
-                        for i, d in enumerate(rng.sample(docs, BATCH))
-                    ]
+                    items = [dict(d, id=f"load-{n}-{i}", text=f"{d['text']} (revision {n})")
+                             for i, d in enumerate(rng.sample(docs, BATCH))]
                     call = http.post("/collections/scifact/items", json={"items": items})
                 else:
                     op = "search"
@@ -101,11 +93,8 @@ async def run_load(
 
     await asyncio.gather(*(client(random.Random(seed)) for seed in range(clients)))
     elapsed = time.perf_counter() - start - warmup
-    out: dict[str, Any] = {
-        "seconds": round(elapsed, 2),
-        "requests": len(records),
-        "requests_per_s": round(len(records) / elapsed, 2),
-    }
+    out: dict[str, Any] = {"seconds": round(elapsed, 2), "requests": len(records),
+                           "requests_per_s": round(len(records) / elapsed, 2)}
     failed = [r for r in records if r[2] != 200]
     out["failed"] = len(failed)
     out["failures"] = sorted({str(r[2]) for r in failed})
@@ -143,9 +132,8 @@ def main() -> None:
         try:
             print(f"{args.clients} clients for {args.seconds:g} s against {url} ...", flush=True)
             docs = [d.to_dict() for d in data.corpus]
-            load = asyncio.run(
-                run_load(url, queries, docs, args.clients, args.seconds, args.warmup)
-            )
+            load = asyncio.run(run_load(url, queries, docs, args.clients, args.seconds,
+                                        args.warmup))
             items_after = httpx.get(f"{url}/collections/scifact").json()["items"]
         finally:
             proc.terminate()
@@ -165,75 +153,44 @@ def main() -> None:
     load["direct_search_p50_ms"] = round(direct_p50, 2)
     load["items_added"] = items_after - len(data.corpus)
     load["every_acknowledged_item_present"] = (
-        load["items_added"] == BATCH * load["upserts_acknowledged"]
-    )
+        load["items_added"] == BATCH * load["upserts_acknowledged"])
     s, u = load["search"], load["upsert"]
     print_table(
         f"{args.clients} clients, {load['seconds']} s, {load['requests']} requests, "
         f"{load['failed']} failed",
         ["operation", "count", "per s", "p50 ms", "p95 ms", "p99 ms"],
-        [
-            ["hybrid search", s["count"], s["per_s"], s["p50_ms"], s["p95_ms"], s["p99_ms"]],
-            [f"upsert {BATCH}", u["count"], u["per_s"], u["p50_ms"], u["p95_ms"], u["p99_ms"]],
-            ["direct search, 1 caller", len(direct), None, round(direct_p50, 2), None, None],
-        ],
+        [["hybrid search", s["count"], s["per_s"], s["p50_ms"], s["p95_ms"], s["p99_ms"]],
+         [f"upsert {BATCH}", u["count"], u["per_s"], u["p50_ms"], u["p95_ms"], u["p99_ms"]],
+         ["direct search, 1 caller", len(direct), None, round(direct_p50, 2), None, None]],
     )
     summary = [
-        summary_row(
-            "failed requests under load",
-            load["failed"],
-            None,
-            higher_is_better=False,
-            target=0,
-            target_on="value",
-        ),
-        summary_row(
-            "requests/s (90% search, 10% upsert)",
-            load["requests_per_s"],
-            None,
-            higher_is_better=True,
-        ),
-        summary_row(
-            "search p50 under load vs direct, 1 caller (ms)",
-            s["p50_ms"],
-            direct_p50,
-            higher_is_better=False,
-            unit="ms",
-        ),
-        summary_row(
-            "search p99 under load (ms)", s["p99_ms"], None, higher_is_better=False, unit="ms"
-        ),
-        summary_row(
-            "upsert of 10 p50 under load (ms)", u["p50_ms"], None, higher_is_better=False, unit="ms"
-        ),
+        summary_row("failed requests under load", load["failed"], None, higher_is_better=False,
+                    target=0, target_on="value"),
+        summary_row("requests/s (90% search, 10% upsert)", load["requests_per_s"], None,
+                    higher_is_better=True),
+        summary_row("search p50 under load vs direct, 1 caller (ms)", s["p50_ms"], direct_p50,
+                    higher_is_better=False, unit="ms"),
+        summary_row("search p99 under load (ms)", s["p99_ms"], None, higher_is_better=False,
+                    unit="ms"),
+        summary_row("upsert of 10 p50 under load (ms)", u["p50_ms"], None,
+                    higher_is_better=False, unit="ms"),
     ]
     write_result(
         NAME,
         peer="the same engine without HTTP: one caller of Collection.search, same collection",
-        parameters={
-            "clients": args.clients,
-            "seconds": args.seconds,
-            "warmup_s": args.warmup,
-            "write_share": WRITE_SHARE,
-            "batch": BATCH,
-            "k": K,
-            "mode": "hybrid",
-            "collection": f"SciFact, {len(data.corpus)} docs, MiniLM",
-        },
+        parameters={"clients": args.clients, "seconds": args.seconds, "warmup_s": args.warmup,
+                    "write_share": WRITE_SHARE, "batch": BATCH, "k": K, "mode": "hybrid",
+                    "collection": f"SciFact, {len(data.corpus)} docs, MiniLM"},
         results=load,
         summary=summary,
-        notes=[
-            "Clients and server share the machine's 2 cores.",
-            "Upserted documents are SciFact texts with a revision suffix, so each is encoded.",
-        ],
+        notes=["Clients and server share the machine's 2 cores.",
+               "Upserted documents are SciFact texts with a revision suffix, so each is encoded."],
         started=started,
         machine=machine,
     )
     if load["failed"] or not load["every_acknowledged_item_present"]:
-        raise SystemExit(
-            f"{load['failed']} requests failed: {load['failures']}; items added "
-            f"{load['items_added']} for {load['upserts_acknowledged']} upserts"
-        )
+        raise SystemExit(f"{load['failed']} requests failed: {load['failures']}; items added "
+                         f"{load['items_added']} for {load['upserts_acknowledged']} upserts")
 
 
 if __name__ == "__main__":

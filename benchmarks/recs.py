@@ -63,73 +63,32 @@ def main() -> None:
     # every source, SASRec (trained, ~4 min) and content (MiniLM over titles + genres) included
     report = evaluate_recs(path, sources=SOURCES, progress=False)
     peers = implicit_runs(path / "u.data")
-    rows = [
-        [name, r["hr@10"], r["ndcg@10"], r["coverage"], r["diversity"], r["train_s"]]
-        for name, r in {**report["runs"], **peers}.items()
-    ]
-    print_table(
-        "MovieLens-100K, leave-one-out, full ranking",
-        ["source", "HR@10", "NDCG@10", "coverage", "diversity", "train s"],
-        rows,
-    )
+    rows = [[name, r["hr@10"], r["ndcg@10"], r["coverage"], r["diversity"], r["train_s"]]
+            for name, r in {**report["runs"], **peers}.items()]
+    print_table("MovieLens-100K, leave-one-out, full ranking",
+                ["source", "HR@10", "NDCG@10", "coverage", "diversity", "train s"], rows)
     best_name, best = max(report["runs"].items(), key=lambda kv: kv[1]["ndcg@10"])
     peer_name, peer = max(peers.items(), key=lambda kv: kv[1]["ndcg@10"])
     knn = report["runs"]["item-knn"]["ndcg@10"]
     served = report["runs"]["default"]
     untrained = report["runs"]["default-untrained"]
     summary = [
-        summary_row(
-            "NDCG@10 served default, SASRec trained (recommend) vs best implicit",
-            served["ndcg@10"],
-            peer["ndcg@10"],
-            higher_is_better=True,
-        ),
-        summary_row(
-            "HR@10 served default, SASRec trained (recommend) vs best implicit",
-            served["hr@10"],
-            peer["hr@10"],
-            higher_is_better=True,
-        ),
-        summary_row(
-            "NDCG@10 served default before `sleuth train` vs best implicit",
-            untrained["ndcg@10"],
-            peer["ndcg@10"],
-            higher_is_better=True,
-        ),
-        summary_row(
-            "HR@10 served default before `sleuth train` vs best implicit",
-            untrained["hr@10"],
-            peer["hr@10"],
-            higher_is_better=True,
-        ),
-        summary_row(
-            f"NDCG@10 best sleuth ({best_name}) vs best implicit ({peer_name})",
-            best["ndcg@10"],
-            peer["ndcg@10"],
-            higher_is_better=True,
-        ),
-        summary_row(
-            "NDCG@10 best sleuth vs item-kNN baseline (target +20%)",
-            best["ndcg@10"],
-            knn,
-            higher_is_better=True,
-            target=1.2,
-        ),
-        summary_row(
-            "HR@10 best sleuth vs best implicit",
-            best["hr@10"],
-            peer["hr@10"],
-            higher_is_better=True,
-        ),
-        summary_row(
-            "train s, best sleuth (target < 600)",
-            best["train_s"],
-            None,
-            higher_is_better=False,
-            target=600,
-            target_on="value",
-            unit="s",
-        ),
+        summary_row("NDCG@10 served default, SASRec trained (recommend) vs best implicit",
+                    served["ndcg@10"], peer["ndcg@10"], higher_is_better=True),
+        summary_row("HR@10 served default, SASRec trained (recommend) vs best implicit",
+                    served["hr@10"], peer["hr@10"], higher_is_better=True),
+        summary_row("NDCG@10 served default before `sleuth train` vs best implicit",
+                    untrained["ndcg@10"], peer["ndcg@10"], higher_is_better=True),
+        summary_row("HR@10 served default before `sleuth train` vs best implicit",
+                    untrained["hr@10"], peer["hr@10"], higher_is_better=True),
+        summary_row(f"NDCG@10 best sleuth ({best_name}) vs best implicit ({peer_name})",
+                    best["ndcg@10"], peer["ndcg@10"], higher_is_better=True),
+        summary_row("NDCG@10 best sleuth vs item-kNN baseline (target +20%)", best["ndcg@10"],
+                    knn, higher_is_better=True, target=1.2),
+        summary_row("HR@10 best sleuth vs best implicit", best["hr@10"], peer["hr@10"],
+                    higher_is_better=True),
+        summary_row("train s, best sleuth (target < 600)", best["train_s"], None,
+                    higher_is_better=False, target=600, target_on="value", unit="s"),
     ]
     write_result(
         NAME,

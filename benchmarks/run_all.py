@@ -21,43 +21,28 @@ from _common import BENCH_DIR, RESULTS_DIR
 
 # name -> (what it measures, peer)
 BENCHMARKS: dict[str, tuple[str, str]] = {
-    "lexical": (
-        "BM25 queries/s (batch and one at a time) and index build, SciFact + Cranfield",
-        "bm25s (numba)",
-    ),
-    "dense": (
-        "HNSW recall@10 and queries/s over an efSearch sweep, 100k x 384 synthetic",
-        "faiss IndexHNSWFlat",
-    ),
+    "lexical": ("BM25 queries/s (batch and one at a time) and index build, SciFact + Cranfield",
+                "bm25s (numba)"),
+    "dense": ("HNSW recall@10 and queries/s over an efSearch sweep, 100k x 384 synthetic",
+              "faiss IndexHNSWFlat"),
     "ingest": ("items/s adding 1,000 SciFact documents with MiniLM", "sentence-transformers"),
-    "latency": (
-        "single-caller search latency, SciFact, hybrid / lexical / dense",
-        "sentence-transformers query encode",
-    ),
-    "recs": (
-        "HR@10 / NDCG@10 on MovieLens-100K, leave-one-out, full ranking",
-        "implicit (ALS, BPR, item-item cosine)",
-    ),
-    "load": (
-        "32 HTTP clients for 30 s, 90% hybrid search / 10% upserts of 10, SciFact",
-        "the engine without HTTP, one caller",
-    ),
-    "late": (
-        "late interaction on SciFact + Cranfield: modes, FDE size sweep, pooling, int8",
-        "maxsim-exact and float32 brute force",
-    ),
-    "muvera_peer": (
-        "MUVERA FDE recall@100 vs exact MaxSim and encode time, same token vectors",
-        "FastEmbed MUVERA",
-    ),
+    "latency": ("single-caller search latency, SciFact, hybrid / lexical / dense",
+                "sentence-transformers query encode"),
+    "recs": ("HR@10 / NDCG@10 on MovieLens-100K, leave-one-out, full ranking",
+             "implicit (ALS, BPR, item-item cosine)"),
+    "load": ("32 HTTP clients for 30 s, 90% hybrid search / 10% upserts of 10, SciFact",
+             "the engine without HTTP, one caller"),
+    "late": ("late interaction on SciFact + Cranfield: modes, FDE size sweep, pooling, int8",
+             "maxsim-exact and float32 brute force"),
+    "muvera_peer": ("MUVERA FDE recall@100 vs exact MaxSim and encode time, same token vectors",
+                    "FastEmbed MUVERA"),
 }
 
 
 def discover() -> list[str]:
     """Every benchmark script here: the known ones first, then any other ``<name>.py``."""
-    found = sorted(
-        p.stem for p in BENCH_DIR.glob("*.py") if not p.stem.startswith("_") and p.stem != "run_all"
-    )
+    found = sorted(p.stem for p in BENCH_DIR.glob("*.py")
+                   if not p.stem.startswith("_") and p.stem != "run_all")
     return [n for n in BENCHMARKS if n in found] + [n for n in found if n not in BENCHMARKS]
 
 
@@ -70,11 +55,8 @@ def run(name: str) -> dict[str, Any]:
     proc = subprocess.run([sys.executable, str(script)], cwd=BENCH_DIR.parent, check=False)
     took = time.perf_counter() - t
     updated = result.exists() and result.stat().st_mtime > before
-    status = (
-        "ok"
-        if proc.returncode == 0 and updated
-        else ("skipped" if proc.returncode == 0 else f"failed (exit {proc.returncode})")
-    )
+    status = "ok" if proc.returncode == 0 and updated else (
+        "skipped" if proc.returncode == 0 else f"failed (exit {proc.returncode})")
     print(f"=== {name}: {status} in {took:.0f} s ===", flush=True)
     return {"name": name, "status": status, "seconds": took}
 
@@ -96,11 +78,8 @@ def _target(row: dict[str, Any]) -> str:
     if target is None:
         return ""
     sign = "≥" if row["higher_is_better"] else "≤"
-    what = (
-        f"ratio {sign} {target}"
-        if row.get("target_on", "ratio") == "ratio"
-        else (f"{sign} {_num(target, row['unit'])}")
-    )
+    what = f"ratio {sign} {target}" if row.get("target_on", "ratio") == "ratio" else (
+        f"{sign} {_num(target, row['unit'])}")
     mark = {True: "✅", False: "❌", None: ""}[row.get("target_met")]
     return f"{what} {mark}".strip()
 
