@@ -54,7 +54,7 @@ from sleuth.server.schemas import (
     SearchResponse,
     WriteResultOut,
 )
-from sleuth.types import MAX_USER_LENGTH
+from sleuth.types import MAX_USER_LENGTH, Hit
 
 __all__ = ["Limits", "create_app"]
 
@@ -411,7 +411,7 @@ def _ms(start: float) -> float:
     return round((time.perf_counter() - start) * 1000, 3)
 
 
-def _hits_out(hits: list[sleuth.Hit], start: float, explain: bool) -> dict[str, Any]:
+def _hits_out(hits: list[Hit], start: float, explain: bool) -> dict[str, Any]:
     """A search or recommend response: the hits, and with ``explain`` the request's trace."""
     out: dict[str, Any] = {"hits": [h.to_dict() for h in hits], "took_ms": _ms(start)}
     if explain and isinstance(hits, Hits):
