@@ -47,6 +47,7 @@ from sleuth.store import (
 from sleuth.store.diagnose import Problem, damaged_row_problem, diagnose
 from sleuth.store.repair import repair_store
 from sleuth.store.sqlite import FILENAME, WriteResult, check_folder, check_version
+from sleuth.timing import ms_since as _ms
 from sleuth.types import Hit, Item, parse_event, parse_item
 
 __all__ = [
@@ -908,10 +909,6 @@ def _stored_encoder(store: Store, given: str | Encoder | None) -> Encoder:
             given=enc.id,
         )
     return enc
-
-
-def _ms(start: float) -> float:
-    return round((time.perf_counter() - start) * 1000, 3)
 
 
 def _check_sources(sources: Any) -> dict[str, float]:

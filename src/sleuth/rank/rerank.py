@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from sleuth.errors import InvalidInput
 from sleuth.fuse import fuse_lists
 from sleuth.rank.base import Ranker, Ranking, Sources
+from sleuth.timing import ms_since as _ms
 
 if TYPE_CHECKING:  # the token index scores with this package's kernels: no runtime import
     from sleuth.encoders.late import LateInteraction
@@ -57,7 +58,3 @@ class MaxSimRanker(Ranker):
         timings["maxsim_ms"] = _ms(start)
         unscored = [NO_ITEM_TOKENS if s[0].size else NO_QUERY_TOKENS for s in scores]
         return Ranking(lists, scores, unscored, timings)
-
-
-def _ms(start: float) -> float:
-    return round((time.perf_counter() - start) * 1000, 3)

@@ -17,6 +17,7 @@ import numpy as np
 
 from sleuth.encoders.base import Encoded
 from sleuth.encoders.tokens import Tokens
+from sleuth.timing import ms_since
 from sleuth.types import Candidates
 
 __all__ = ["QueryBatch", "Ranked", "Retrieved", "Retriever"]
@@ -108,4 +109,4 @@ class Retriever(ABC):
         else:
             found = self.search_batch(queries, k, mask)
             lists = [found.row(i) for i in range(n)]
-        return Retrieved(self.name, lists, round((time.perf_counter() - start) * 1000, 3))
+        return Retrieved(self.name, lists, ms_since(start))

@@ -17,6 +17,7 @@ from typing import Any
 
 from sleuth.retrieve.base import Ranked
 from sleuth.store import StoredItem
+from sleuth.timing import ms_since as _ms
 from sleuth.types import Hit
 
 __all__ = ["Hits", "Trace", "build_hits"]
@@ -132,7 +133,3 @@ def _explain(
         if docno not in ranks.get(name, {}):
             explain[name] = notes[qi]
     return explain
-
-
-def _ms(start: float) -> float:
-    return round((time.perf_counter() - start) * 1000, 3)

@@ -21,6 +21,7 @@ from sleuth.encoders.late import LateInteraction
 from sleuth.rank.base import Ranker
 from sleuth.retrieve.base import QueryBatch, Ranked, Retriever
 from sleuth.search.hits import Trace
+from sleuth.timing import ms_since as _ms
 
 __all__ = ["Context", "Fusion", "Outcome", "Plan"]
 
@@ -124,7 +125,3 @@ class Plan:
             unscored[ranker.name] = ranking.unscored
             current = ranking.lists
         return Outcome([(d[:k], s[:k]) for d, s in current], lists, unscored)
-
-
-def _ms(start: float) -> float:
-    return round((time.perf_counter() - start) * 1000, 3)

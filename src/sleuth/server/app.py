@@ -54,6 +54,7 @@ from sleuth.server.schemas import (
     SearchResponse,
     WriteResultOut,
 )
+from sleuth.timing import ms_since as _ms
 from sleuth.types import MAX_USER_LENGTH, Hit
 
 __all__ = ["Limits", "create_app"]
@@ -405,10 +406,6 @@ def _json_filter(text: str | None) -> dict[str, Any] | None:
     if not isinstance(value, dict):
         raise InvalidInput('where must be a JSON object, e.g. {"kind": "function"}')
     return value
-
-
-def _ms(start: float) -> float:
-    return round((time.perf_counter() - start) * 1000, 3)
 
 
 def _hits_out(hits: list[Hit], start: float, explain: bool) -> dict[str, Any]:
