@@ -2,6 +2,11 @@
 Cranfield, from the same BM25 and MiniLM candidate lists (top 100 each), with ranx's fusion
 (RRF, and z-score "zmuv" + weighted sum) run on the same lists as the reference.
 
+Everything goes through the engine's public API: the candidate lists are ``search_batch`` in
+the lexical and dense modes, fused by the engine's one fusion (``sleuth.fuse.fuse_hybrid``);
+the adaptive configurations, which need the query terms' IDF, are the hybrid mode itself with
+that ``fusion=`` for the request: what a user asking for them is served.
+
 Writes results/fusion.json. Builds (or reuses) the eval collections under benchmarks/.cache.
 """
 
@@ -23,7 +28,8 @@ from sleuth.io.readers import read_beir
 DEPTH = 100
 
 
-# Every configuration tried: a FusionConfig, fused by the engine's own fuse_hybrid.
+# Every configuration tried: a FusionConfig, fused by the engine's own fuse_hybrid (on the
+# lists, or by the engine's hybrid mode when adaptive).
 CONFIGS: dict[str, FusionConfig] = {
     **{f"rrf k={k}": FusionConfig(method="rrf", rrf_k=k) for k in (10, 30, 60, 100)},
     **{
@@ -52,7 +58,6 @@ def main() -> None:
         path = require_data("beir", name)
         report = evaluate_beir(path, ["lexical"], cache_dir=CACHE_DIR / "eval")
         with sleuth.open(report["collection"]) as col:
-            n_docs = col.count()
             for split in splits:
                 data = read_beir(path, split=split)
                 qids = list(data.queries)
@@ -60,7 +65,6 @@ def main() -> None:
                 codes: dict[str, int] = {}  # item id -> the int fusion sorts ties by
                 lex = [ranked(h, codes) for h in col.search_batch(texts, DEPTH, mode="lexical")]
                 den = [ranked(h, codes) for h in col.search_batch(texts, DEPTH, mode="dense")]
-                idf = [col.bm25.idf()[col.bm25.query_terms(t)] for t in texts]  # for adaptive
                 ids = {code: item for item, code in codes.items()}
                 qrels = Qrels(data.qrels)
                 column = f"{name} {split}"
@@ -74,10 +78,11 @@ def main() -> None:
                     ndcg = evaluate(qrels, to_run(rows), "ndcg@10", make_comparable=True)
                     results.setdefault(label, {})[column] = round(float(ndcg), 4)
                 for label, config in CONFIGS.items():
-                    rows = [
-                        fuse_hybrid(lex[i], den[i], config, term_idf=idf[i], n_docs=n_docs)
-                        for i in range(len(qids))
-                    ]
+                    if config.adaptive:  # the per-query balance reads BM25's IDF: the engine's
+                        served = col.search_batch(texts, DEPTH, mode="hybrid", fusion=config)
+                        rows = [ranked(h, codes) for h in served]  # among the lists' items
+                    else:
+                        rows = [fuse_hybrid(lex[i], den[i], config) for i in range(len(qids))]
                     ndcg = evaluate(qrels, to_run(rows), "ndcg@10", make_comparable=True)
                     results.setdefault(label, {})[column] = round(float(ndcg), 4)
                 lex_run, den_run = to_run(lex), to_run(den)

@@ -28,6 +28,7 @@ from sleuth.errors import (
     SleuthError,
 )
 from sleuth.opening import open_collection as open
+from sleuth.search import Hits, Trace
 from sleuth.types import Event, Hit, Item
 
 __all__ = [
@@ -42,6 +43,7 @@ __all__ = [
     "Event",
     "FusionConfig",
     "Hit",
+    "Hits",
     "InvalidCollection",
     "InvalidInput",
     "Item",
@@ -51,6 +53,7 @@ __all__ = [
     "RecommendConfig",
     "RecordResult",
     "SleuthError",
+    "Trace",
     "WriteResult",
     "__version__",
     "open",

@@ -11,6 +11,7 @@ import typer
 import typer.core
 
 from sleuth.errors import InvalidInput, SleuthError
+from sleuth.limits import MAX_K
 
 
 class _OneLineErrors(typer.core.TyperGroup):
@@ -51,7 +52,7 @@ eval_app = typer.Typer(help="Evaluate on benchmark data.", no_args_is_help=True)
 app.add_typer(eval_app, name="eval")
 
 Collection = Annotated[Path, typer.Argument(help="The collection folder.")]
-K = Annotated[int, typer.Option("--k", "-k", help="How many results (1 to 1000).")]
+K = Annotated[int, typer.Option("--k", "-k", help=f"How many results (1 to {MAX_K}).")]
 Where = Annotated[str | None, typer.Option(help='A JSON filter, e.g. \'{"kind": "function"}\'.')]
 AsJson = Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")]
 Columns = Annotated[
@@ -169,13 +170,23 @@ def search(
         ),
     ] = "hybrid",
     where: Where = None,
-    explain: Annotated[bool, typer.Option(help="Show each retriever's rank and score.")] = False,
+    explain: Annotated[
+        bool,
+        typer.Option(
+            help="Show each retriever's rank and score (JSON), and the stage timings on stderr."
+        ),
+    ] = False,
     as_json: AsJson = False,
 ) -> None:
     """Search a collection."""
     with _open(collection) as col:
         hits = col.search(query, k=k, mode=mode, where=_where(where), explain=explain)
     _print_hits(hits, as_json or explain)
+    if explain:
+        trace = hits.trace
+        found = ", ".join(f"{name} {n}" for name, n in trace.candidates.items())
+        stages = ", ".join(f"{s.removesuffix('_ms')} {ms} ms" for s, ms in trace.timings_ms.items())
+        print(f"{trace.mode}, k={trace.k}; candidates: {found}; {stages}", file=sys.stderr)
 
 
 @app.command()

@@ -8,10 +8,8 @@ replayed on open. Open one with ``sleuth.open`` (``sleuth.opening``).
 
 from __future__ import annotations
 
-import math
 import threading
 import time
-import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -19,39 +17,28 @@ from typing import Any
 
 import numpy as np
 
-from sleuth.config import DEFAULT_SOURCE_WEIGHTS, CollectionConfig, check_weights
+from sleuth.config import DEFAULT_SOURCE_WEIGHTS, CollectionConfig, FusionConfig, check_weights
 from sleuth.encoders import Encoder
 from sleuth.encoders.cache import EmbeddingCache
 from sleuth.encoders.late import LateInteraction
 from sleuth.errors import InvalidInput, NotFound
-from sleuth.fuse import fuse_hybrid, fuse_lists
 from sleuth.indexes.set import IndexSet
+from sleuth.limits import check_k as _check_k
+from sleuth.limits import check_query
 from sleuth.recommend.service import CollectionView, RecommendService
-from sleuth.retrieve import QueryBatch, compile_filter
-from sleuth.retrieve.late import rerank
+from sleuth.retrieve import compile_filter, retrievers_for
+from sleuth.search import Context, Hits, Trace, build_hits, plan_for
 from sleuth.store import ReadWriteLock, Store, WriterLock
 from sleuth.store.diagnose import Problem, damaged_row_problem, diagnose
 from sleuth.store.repair import repair_store
 from sleuth.store.sqlite import WriteResult
-from sleuth.types import Candidates, Hit, Item, parse_event, parse_item
-from sleuth.values import check_text
+from sleuth.types import Hit, Item, parse_event, parse_item
 
 __all__ = [
-    "BASE_MODES",
-    "LATE_MODES",
-    "MAX_K",
-    "MAX_QUERY_CHARS",
-    "MODES",
     "Collection",
     "RecordResult",
     "WriteResult",
 ]
-
-BASE_MODES = ("lexical", "dense", "hybrid")
-LATE_MODES = ("hybrid+maxsim", "muvera", "maxsim-exact")  # need LateConfig(enabled=True)
-MODES = (*BASE_MODES, *LATE_MODES)
-MAX_K = 1000
-MAX_QUERY_CHARS = 10_000
 
 
 @dataclass(frozen=True)
@@ -299,22 +286,26 @@ class Collection:
         where: dict[str, Any] | None = None,
         mode: str = "hybrid",
         explain: bool = False,
-    ) -> list[Hit]:
-        """The ``k`` best items for ``query``.
+        fusion: FusionConfig | None = None,
+    ) -> Hits:
+        """The ``k`` best items for ``query``, as ``Hits`` (a list of ``Hit``, best first, with
+        the request's ``trace``: mode, ``k``, candidates per retriever and stage timings).
 
         ``mode``: "lexical" (BM25), "dense" (vectors) or "hybrid" (both, fused; see
         ``FusionConfig``); with late interaction (``LateConfig(enabled=True)``) also
         "hybrid+maxsim" (the fused top ``rerank_depth`` reranked by MaxSim over token vectors),
         "muvera" (MUVERA FDE candidates reranked by MaxSim) and "maxsim-exact" (MaxSim against
-        every item: the slow reference). ``where``: a filter (see ``sleuth.retrieve.filters``),
-        applied inside every retriever, so k hits come back whenever k items match.
-        ``explain``: each hit carries each retriever's rank and score, the fused score and the
-        stage timings.
+        every item: the slow reference); see ``sleuth.search.plans``. ``where``: a filter (see
+        ``sleuth.retrieve.filters``), applied inside every retriever, so k hits come back
+        whenever k items match. ``explain``: each hit carries each retriever's rank and score
+        and the fused score. ``fusion``: this request's fusion instead of the collection's.
 
         >>> col = sleuth.open(tmp, encoder="hashing")  # doctest: +SKIP
         >>> col.search("sorting lists", k=3, where={"kind": "function"})  # doctest: +SKIP
         """
-        return self.search_batch([query], k, where=where, mode=mode, explain=explain)[0]
+        return self.search_batch(
+            [query], k, where=where, mode=mode, explain=explain, fusion=fusion
+        )[0]
 
     def search_batch(
         self,
@@ -324,111 +315,34 @@ class Collection:
         where: dict[str, Any] | None = None,
         mode: str = "hybrid",
         explain: bool = False,
-    ) -> list[list[Hit]]:
+        fusion: FusionConfig | None = None,
+    ) -> list[Hits]:
+        """``search`` for many queries at once (each retriever runs once for the batch); the
+        ``Hits`` of every query share the request's one ``trace``."""
         _check_k(k)
-        if mode not in MODES:
-            raise InvalidInput(f"unknown mode {mode!r}; allowed: {', '.join(MODES)}", mode=mode)
+        plan = plan_for(mode, late=self.late is not None)
         if isinstance(queries, str) or not queries:
             raise InvalidInput("queries must be a non-empty list of strings")
         for q in queries:
-            _check_query(q)
-        timings: dict[str, float] = {}
-        t0 = time.perf_counter()
+            check_query(q)
+        if fusion is not None and not isinstance(fusion, FusionConfig):
+            raise InvalidInput(f"fusion must be a FusionConfig, got {type(fusion).__name__}")
+        trace = Trace(mode=mode, k=k, queries=len(queries))
         self._refresh(wait=False)
         with self._rw.read():
             ix = self._ix
             mask = None if _no_filter(where) else self._mask(ix, where)
-            timings["filter_ms"] = _ms(t0)
-            batch = QueryBatch(
-                list(queries),
-                self._encode_queries,
-                self.encoder.encode_query_tokens if ix.tokens is not None else None,
-                tokens_first=mode == "hybrid+maxsim",
+            trace.stage("filter", trace.start)
+            context = Context(
+                retrievers=retrievers_for(ix.indexes, self.late),
+                index=ix.index,
+                encoder=self.encoder,
+                late=self.late,
+                fusion=fusion or self.config.fusion,
             )
-            if mode in LATE_MODES and ix.tokens is None:
-                raise InvalidInput(
-                    f"mode {mode!r} needs late interaction, which this collection was created "
-                    "without; create one with config late.enabled = true",
-                    mode=mode,
-                )
-            if mode == "hybrid":
-                results, per_source = self._hybrid(ix, batch, k, mask, timings)
-            elif mode == "hybrid+maxsim":
-                results, per_source = self._hybrid_maxsim(ix, batch, k, mask, timings)
-            else:
-                t = time.perf_counter()
-                cands = ix.retrievers[mode].retrieve(batch, k, mask)
-                timings[f"{mode}_ms"] = _ms(t)
-                results = [cands.row(i) for i in range(len(queries))]
-                per_source = {mode: results}
-        return self._hits(results, per_source if explain else None, timings, t0)
-
-    def _hybrid_maxsim(
-        self,
-        ix: _Indexes,
-        batch: QueryBatch,
-        k: int,
-        mask: np.ndarray | None,
-        timings: dict[str, float],
-    ) -> tuple[list[Any], dict[str, list[Any]]]:
-        """The fused top ``rerank_depth``, reranked by exact MaxSim blended with the fused
-        score (``LateConfig.rerank_weight``)."""
-        if ix.tokens is None or self.late is None:
-            raise InvalidInput("this collection has no token vectors")
-        late = self.config.late
-        depth = max(k, late.rerank_depth)
-        fused, per_source = self._hybrid(ix, batch, depth, mask, timings)
-        t = time.perf_counter()
-        queries = self.late.queries(batch.tokens)
-        timings["query_tokens_ms"] = _ms(t)
-        t = time.perf_counter()
-        maxsim = rerank(ix.tokens, queries, [docnos for docnos, _ in fused], depth)
-        weights = {"hybrid": 1.0 - late.rerank_weight, "maxsim": late.rerank_weight}
-        results = [
-            (late_list[0][:k], late_list[1][:k])
-            if late.rerank_weight >= 1.0  # MaxSim's own scores
-            # an item without token vectors takes the lowest MaxSim of the list
-            else fuse_lists({"hybrid": hybrid, "maxsim": late_list}, weights, k)
-            for hybrid, late_list in zip(fused, maxsim)
-        ]
-        timings["maxsim_ms"] = _ms(t)
-        per_source["hybrid"] = fused
-        per_source["maxsim"] = maxsim
-        return results, per_source
-
-    def _encode_queries(self, texts: list[str]) -> np.ndarray:
-        return self.encoder.encode_queries(texts)
-
-    def _hybrid(
-        self,
-        ix: _Indexes,
-        batch: QueryBatch,
-        k: int,
-        mask: np.ndarray | None,
-        timings: dict[str, float],
-    ) -> tuple[list[Any], dict[str, list[Any]]]:
-        fusion = self.config.fusion
-        depth = max(k, fusion.depth)
-        lists: dict[str, Candidates] = {}
-        for name in ("lexical", "dense"):
-            t = time.perf_counter()
-            lists[name] = ix.retrievers[name].retrieve(batch, depth, mask)
-            timings[f"{name}_ms"] = _ms(t)
-        t = time.perf_counter()
-        results = []
-        for i, text in enumerate(batch.texts):
-            idf = ix.bm25.idf()[ix.bm25.query_terms(text)] if fusion.adaptive else None
-            docnos, scores = fuse_hybrid(
-                lists["lexical"].row(i),
-                lists["dense"].row(i),
-                fusion,
-                term_idf=idf,
-                n_docs=len(ix.bm25),
-            )
-            results.append((docnos[:k], scores[:k]))
-        timings["fuse_ms"] = _ms(t)
-        per_source = {n: [c.row(i) for i in range(len(batch.texts))] for n, c in lists.items()}
-        return results, per_source
+            outcome = plan.run(context, list(queries), k, mask, trace)
+        lists = outcome.lists if explain else None
+        return build_hits(self.store.items, outcome.results, trace, lists, outcome.unscored)
 
     def _hits(
         self,
@@ -437,60 +351,9 @@ class Collection:
         timings: dict[str, float],
         t0: float,
     ) -> list[list[Hit]]:
-        t = time.perf_counter()
-        wanted = sorted({int(d) for docnos, _ in results for d in docnos})
-        stored = self.store.items(wanted)
-        timings["fetch_ms"] = _ms(t)
-        timings["total_ms"] = _ms(t0)
-        out = []
-        unscorable: list[str] = []
-        for qi, (docnos, scores) in enumerate(results):
-            ranks = None
-            if per_source is not None:
-                ranks = {
-                    name: {int(d): (r + 1, float(s)) for r, (d, s) in enumerate(zip(*rows[qi]))}
-                    for name, rows in per_source.items()
-                }
-            hits = []
-            for docno, score in zip(docnos.tolist(), scores.tolist()):
-                item = stored.get(docno)
-                if item is None:  # deleted by another process since the search: skip it
-                    continue
-                if not math.isfinite(score):  # the last guard: NaN/inf is never served
-                    unscorable.append(item.item.id)
-                    continue
-                explain = None
-                if ranks is not None:
-                    explain = {
-                        "retrievers": {
-                            name: (
-                                {"rank": r[docno][0], "score": r[docno][1]} if docno in r else None
-                            )
-                            for name, r in ranks.items()
-                        },
-                        "score": score,
-                        "timings_ms": dict(timings),
-                    }
-                    if "hybrid" in ranks and "maxsim" in ranks and docno not in ranks["maxsim"]:
-                        explain["maxsim"] = _NO_ITEM_TOKENS if ranks["maxsim"] else _NO_QUERY_TOKENS
-                hits.append(
-                    Hit(
-                        id=item.item.id,
-                        score=score,
-                        fields=item.item.fields,
-                        attributes=item.item.attributes,
-                        explain=explain,
-                    )
-                )
-            out.append(hits)
-        if unscorable:
-            warnings.warn(
-                f"left out {len(unscorable)} hits whose score was not finite (a bug; please "
-                f"report it): {', '.join(map(repr, unscorable[:5]))}",
-                RuntimeWarning,
-                stacklevel=3,
-            )
-        return out
+        """The hits of ``similar`` and ``recommend``: ``Hits`` (see ``sleuth.search.hits``)."""
+        trace = Trace(mode=None, k=None, queries=len(results), timings_ms=timings, start=t0)
+        return [*build_hits(self.store.items, results, trace, per_source)]
 
     def similar(
         self, item_id: str, k: int = 10, *, where: dict[str, Any] | None = None
@@ -618,42 +481,9 @@ class Collection:
         return compile_filter(where, ix.attributes.types)(ix.attributes).copy()
 
 
-# Transitional, for the search and recommend code still in this module on this branch: the
-# set's ``bm25``/``dense``/``tokens`` properties stand for ``index(name)``. Delete at merge.
-_Indexes = IndexSet
-
-
-# What ``explain`` says of a hybrid+maxsim hit that MaxSim could not score (see fuse_lists: a
-# missing item counts as the list's lowest score, so it keeps its fused rank among its peers).
-_NO_ITEM_TOKENS = "not scored: the item has no token vectors; ranked by its fused score"
-_NO_QUERY_TOKENS = "not scored: the query has no token vectors; ranked by the fused score"
-
-
 def _no_filter(where: Any) -> bool:
     """None and ``{}`` filter nothing; anything else is a filter (``[]`` or ``0`` are errors)."""
     return where is None or (isinstance(where, dict) and not where)
-
-
-def _check_k(k: Any) -> None:
-    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_K:
-        raise InvalidInput(f"k must be an integer from 1 to {MAX_K}, got {k!r}", k=repr(k))
-
-
-def _check_query(q: Any) -> None:
-    if not isinstance(q, str):
-        raise InvalidInput(f"a query must be a string, got {type(q).__name__}")
-    if not q.strip():
-        raise InvalidInput("the query is empty; give some text to search for")
-    check_text(q, "the query")
-    if len(q) > MAX_QUERY_CHARS:
-        raise InvalidInput(
-            f"the query is {len(q)} characters long; the maximum is {MAX_QUERY_CHARS}",
-            limit=MAX_QUERY_CHARS,
-        )
-
-
-def _ms(start: float) -> float:
-    return round((time.perf_counter() - start) * 1000, 3)
 
 
 def _check_sources(sources: Any) -> dict[str, float]:

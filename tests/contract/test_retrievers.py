@@ -1,6 +1,7 @@
-"""One suite every search mode passes, through the public API, on the synthetic catalog of
-``support.py`` (item ``i`` holds ``unique_token(i)``; its attributes follow simple rules, so
-the items a filter must keep are computed here, not copied from a run)."""
+"""One suite every search mode passes, through the public API, and one every retriever
+passes through the ``Retriever`` base, on the synthetic catalog of ``support.py`` (item ``i``
+holds ``unique_token(i)``; its attributes follow simple rules, so the items a filter must keep
+are computed here, not copied from a run)."""
 
 from __future__ import annotations
 
@@ -12,8 +13,13 @@ import numpy as np
 import pytest
 
 import sleuth
-from sleuth.config import CollectionConfig, LateConfig
+from sleuth.config import BM25Config, CollectionConfig, DenseConfig, LateConfig
 from sleuth.encoders import get_encoder
+from sleuth.encoders.late import LateInteraction
+from sleuth.indexes.bm25 import BM25Index
+from sleuth.indexes.dense import DenseIndex
+from sleuth.indexes.tokens import TokenIndex
+from sleuth.retrieve import DenseRetriever, QueryBatch, Retriever, retrievers_for
 from support import (
     CATALOG,
     COLORS,
@@ -197,3 +203,103 @@ def test_deleted_and_replaced_items_are_served_as_they_are_now(
         assert edited.search(unique_token(REPLACED), k=3, mode=mode) == []
     for i in (1, 59):  # the others are untouched
         assert edited.search(text_of(i), k=3, mode=mode)[0].id == item_id(i)
+
+
+# -- every retriever through the Retriever base, on indexes built here -------------------------
+
+RETRIEVERS = ("lexical", "dense", "dense-hnsw", "muvera", "maxsim-exact")
+BATCH = [unique_token(3), "catalog entry", "boat wind harbor", "recipe zx020q", "nothing"]
+
+
+def _retrievers(dense: DenseConfig) -> dict[str, Retriever]:
+    """Every retriever over the catalog's indexes (docno ``i`` = item ``i``), as a collection
+    builds them."""
+    enc = get_encoder("hashing")
+    late = LateInteraction(LateConfig(enabled=True), enc)
+    docnos = np.arange(N_ITEMS, dtype=np.int64)
+    texts = [text_of(i) for i in range(N_ITEMS)]
+    encoded = enc.encode(texts, tokens=True)
+    bm25 = BM25Index(BM25Config())
+    bm25.add(docnos, texts)
+    vectors = DenseIndex(dense, enc.dim)
+    vectors.add(docnos, encoded.vectors)
+    tokens = TokenIndex(late.config, late.dim)
+    sets = late.documents(encoded.tokens or [])
+    tokens.add(docnos, sets)
+    fde = DenseIndex(dense, late.muvera.fde_dim)
+    fde.add(docnos, late.fde(sets))
+    indexes = {"bm25": bm25, "dense": vectors, "tokens": tokens, "muvera": fde}
+    return retrievers_for(indexes, late)
+
+
+@pytest.fixture(scope="module")
+def built() -> dict[str, Retriever]:
+    out = _retrievers(DenseConfig())
+    out["dense-hnsw"] = _retrievers(DenseConfig(exact_threshold=10))["dense"]
+    hnsw = out["dense-hnsw"]
+    assert isinstance(hnsw, DenseRetriever) and hnsw.index.hnsw is not None  # really HNSW
+    return out
+
+
+@pytest.fixture(params=RETRIEVERS)
+def retriever(request: pytest.FixtureRequest, built: dict[str, Retriever]) -> Retriever:
+    return built[str(request.param)]
+
+
+def batch_of(texts: list[str]) -> QueryBatch:
+    enc = get_encoder("hashing")
+    return QueryBatch(texts, enc.encode_queries, enc.encode_query_tokens)
+
+
+def test_a_retriever_searches_a_batch_in_one_call(
+    retriever: Retriever, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = []
+    real = retriever.search_batch
+
+    def counted(queries: QueryBatch, k: int, mask: np.ndarray | None) -> Any:
+        calls.append(len(queries.texts))
+        return real(queries, k, mask)
+
+    monkeypatch.setattr(retriever, "search_batch", counted)
+    found = retriever.retrieve(batch_of(BATCH), 7)
+    assert calls == [len(BATCH)] and len(found.lists) == len(BATCH)
+
+
+@pytest.mark.parametrize("masked", [False, True])
+def test_a_batch_equals_its_queries_one_at_a_time(retriever: Retriever, masked: bool) -> None:
+    mask = np.array([i % 2 == 0 for i in range(N_ITEMS)]) if masked else None
+    together = retriever.retrieve(batch_of(BATCH), 7, mask).lists
+    for text, (docnos, scores) in zip(BATCH, together):
+        alone_docnos, alone_scores = retriever.retrieve(batch_of([text]), 7, mask).lists[0]
+        assert docnos.tolist() == alone_docnos.tolist()
+        np.testing.assert_allclose(scores, alone_scores, rtol=1e-5)
+
+
+def test_k_is_clamped_to_the_live_items(retriever: Retriever) -> None:
+    assert retriever.size == N_ITEMS
+    (docnos, _), *_ = retriever.retrieve(batch_of(["catalog"]), 10 * N_ITEMS).lists
+    assert docnos.size == N_ITEMS and sorted(docnos.tolist()) == list(range(N_ITEMS))
+
+
+def test_the_lists_are_what_explain_shows(retriever: Retriever) -> None:
+    found = retriever.retrieve(batch_of(BATCH), 5)
+    assert found.name == retriever.name and found.ms >= 0
+    assert found.candidates == sum(docnos.size for docnos, _ in found.lists)
+    for docnos, scores in found.lists:
+        assert docnos.dtype == np.int64 and docnos.size == scores.size <= 5
+        assert (docnos >= 0).all() and np.isfinite(scores).all()  # no padding
+        assert scores.tolist() == sorted(scores.tolist(), reverse=True)
+    docnos, _ = found.lists[0]
+    assert docnos[0] == 3  # the item holding the unique token, whatever the retriever
+
+
+@pytest.mark.parametrize("name", sorted(FILTERS))
+def test_a_mask_is_never_violated(retriever: Retriever, name: str) -> None:
+    _, keeps = FILTERS[name]
+    mask = np.array([bool(keeps(i)) for i in range(N_ITEMS)])
+    allowed = set(np.flatnonzero(mask).tolist())
+    (docnos, _), *_ = retriever.retrieve(batch_of(["catalog entry"]), N_ITEMS, mask).lists
+    assert set(docnos.tolist()) == allowed
+    nothing = retriever.retrieve(batch_of(BATCH), 5, np.zeros(N_ITEMS, bool))
+    assert all(docnos.size == 0 for docnos, _ in nothing.lists)

@@ -36,7 +36,7 @@ from hypothesis import strategies as st
 
 import sleuth
 from sleuth.config import CollectionConfig, LateConfig
-from sleuth.engine import LATE_MODES, MODES
+from sleuth.search import LATE_MODES, MODES
 from support import CATALOG
 
 

@@ -37,7 +37,7 @@ from hypothesis import strategies as st
 
 from sleuth.catalog import Engine
 from sleuth.config import CollectionConfig, LateConfig
-from sleuth.engine import MODES
+from sleuth.search import MODES
 from sleuth.server import create_app
 from support import CATALOG
 

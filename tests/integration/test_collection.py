@@ -14,8 +14,8 @@ import pytest
 import sleuth
 from sleuth.encoders import HashingEncoder
 from sleuth.encoders.base import Encoded
-from sleuth.engine import BASE_MODES as MODES  # the late modes: test_late.py
-from sleuth.engine import MAX_K, MAX_QUERY_CHARS
+from sleuth.limits import MAX_K, MAX_QUERY_CHARS
+from sleuth.search import BASE_MODES as MODES  # the late modes: test_late.py
 from support import (
     CATALOG,
     N_ITEMS,
@@ -281,10 +281,16 @@ def test_explain(col: sleuth.Collection) -> None:
                 )
             else:
                 assert per[name] is None
-        timings = h.explain["timings_ms"]
-        for key in ("filter_ms", "lexical_ms", "dense_ms", "fuse_ms", "fetch_ms", "total_ms"):
-            assert timings[key] >= 0, key
-        assert timings["total_ms"] >= max(timings["lexical_ms"], timings["dense_ms"])
+        assert "timings_ms" not in h.explain  # the request's, in its trace
+    trace = hits.trace
+    assert (trace.mode, trace.k, trace.queries) == ("hybrid", 10, 1)
+    timings = trace.timings_ms
+    stages = ("filter_ms", "lexical_ms", "dense_ms", "fuse_ms", "fetch_ms")
+    assert list(timings) == [*stages, "total_ms"]  # in the order they ran
+    assert all(timings[key] >= 0 for key in stages)
+    assert timings["total_ms"] >= max(timings[key] for key in stages)
+    # every candidate each retriever found, at the fusion's depth
+    assert trace.candidates == {"lexical": len(lexical), "dense": len(dense)}
     nebula = col.search("nebula", k=20, explain=True)  # dense-only hits say so
     assert any(h.explain is not None and h.explain["retrievers"]["lexical"] is None for h in nebula)
     single = col.search(q, k=3, mode="lexical", explain=True)[0].explain

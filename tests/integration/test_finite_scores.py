@@ -15,7 +15,7 @@ import pytest
 
 import sleuth
 from sleuth.config import CollectionConfig, LateConfig, MuveraConfig
-from sleuth.engine import MODES
+from sleuth.search import MODES
 from support import CATALOG, item_id, unique_token
 
 EMPTY = ("dots", "bangs")  # texts without a single word
@@ -109,9 +109,9 @@ def test_a_non_finite_score_never_reaches_a_hit(
     col: sleuth.Collection, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The last guard, for a bug upstream: a NaN score is left out, with a warning."""
-    import sleuth.engine as engine
+    import sleuth.search.fusion as fusion
 
-    real = engine.fuse_hybrid
+    real = fusion.fuse_hybrid
 
     def poisoned(*args: Any, **kwargs: Any) -> tuple[np.ndarray, np.ndarray]:
         docnos, scores = real(*args, **kwargs)
@@ -119,7 +119,7 @@ def test_a_non_finite_score_never_reaches_a_hit(
         scores[0] = np.nan
         return docnos, scores
 
-    monkeypatch.setattr(engine, "fuse_hybrid", poisoned)
+    monkeypatch.setattr(fusion, "fuse_hybrid", poisoned)
     with pytest.warns(RuntimeWarning, match="not finite"):
         hits = col.search(f"telescope {unique_token(5)}", k=5)
     assert_finite(hits)

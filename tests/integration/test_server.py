@@ -108,10 +108,20 @@ def test_a_bad_batch_writes_nothing(client: httpx.Client, engine: Engine) -> Non
 @pytest.mark.parametrize("mode", ["lexical", "dense", "hybrid"])
 def test_search_finds_the_item_with_a_unique_token(client: httpx.Client, mode: str) -> None:
     body = {"query": unique_token(7), "k": 3, "mode": mode, "explain": True}
-    hits = client.post("/collections/docs/search", json=body).json()["hits"]
+    answer = client.post("/collections/docs/search", json=body).json()
+    hits = answer["hits"]
     assert hits[0]["id"] == item_id(7)
     explain = hits[0]["explain"]
-    assert f"{mode}_ms" in explain["timings_ms"] or mode == "hybrid"
+    assert all("timings_ms" not in h["explain"] for h in hits)  # once, in the trace
+    trace = answer["trace"]
+    assert (trace["mode"], trace["k"], trace["queries"]) == (mode, 3, 1)
+    retrievers = ["lexical", "dense"] if mode == "hybrid" else [mode]
+    assert set(trace["candidates"]) == set(retrievers)
+    timings = trace["timings_ms"]
+    assert {f"{name}_ms" for name in retrievers} | {"filter_ms", "fetch_ms"} < set(timings)
+    assert timings["total_ms"] >= max(v for key, v in timings.items() if key != "total_ms")
+    without = client.post("/collections/docs/search", json={**body, "explain": False}).json()
+    assert without.get("trace") is None and without["hits"][0].get("explain") is None
     if mode == "hybrid":
         assert explain["retrievers"]["lexical"]["rank"] == 1
         assert set(explain["retrievers"]) == {"lexical", "dense"}

@@ -54,8 +54,9 @@ LENGTHS = [3, 0, 7, 1, 12, 0, 5, 9, 2, 0, 4, 30, 6]
 
 
 def test_all_is_the_public_api() -> None:
-    assert sorted(sleuth.rank.__all__) == ["from_int8", "maxsim", "maxsim_all", "to_int8"]
-    assert sorted(maxsim_module.__all__) == sorted(sleuth.rank.__all__)
+    kernels = ["from_int8", "maxsim", "maxsim_all", "to_int8"]
+    assert sorted(maxsim_module.__all__) == kernels
+    assert sorted(sleuth.rank.__all__) == ["Ranker", "Ranking", *kernels]  # and the contract
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float16])

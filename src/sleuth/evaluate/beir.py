@@ -19,10 +19,11 @@ from typing import Any
 import numpy as np
 
 from sleuth.config import CollectionConfig
-from sleuth.engine import LATE_MODES, MODES, Collection
+from sleuth.engine import Collection
 from sleuth.errors import InvalidInput
 from sleuth.io.readers import read_beir
 from sleuth.opening import open_collection
+from sleuth.search import LATE_MODES, MODES
 
 __all__ = ["default_cache_dir", "evaluate_beir", "parse_modes", "run_queries"]
 

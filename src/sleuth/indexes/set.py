@@ -27,7 +27,6 @@ from sleuth.indexes.dense import DenseIndex
 from sleuth.indexes.fde import FDEIndex
 from sleuth.indexes.replay import Delta, Replayer
 from sleuth.indexes.tokens import TokenIndex
-from sleuth.retrieve import Retriever, retrievers_for
 from sleuth.store import AttributeTable, ReadWriteLock, Store, StoredItem
 
 __all__ = ["Documents", "IndexSet"]
@@ -171,8 +170,6 @@ class IndexSet:
             self._open(name, make, docs) for name, make, docs in _specs(config, dim, late)
         ]
         self.entries: list[Entry] = [self._attributes, *self.derived]
-        by_name = {d.name: d.index for d in self.derived}
-        self.retrievers: dict[str, Retriever] = retrievers_for(by_name, late)
 
     @property
     def attributes(self) -> AttributeTable:
@@ -183,23 +180,15 @@ class IndexSet:
         """The change-log sequence number every entry reflects."""
         return min(e.seq for e in self.entries)
 
+    @property
+    def indexes(self) -> dict[str, Index]:
+        """The derived indexes by file name (bm25, dense, and tokens, muvera with late
+        interaction): what the retrievers read."""
+        return {d.name: d.index for d in self.derived}
+
     def index(self, name: str) -> Any:
-        """The derived index saved as ``<name>.npz`` (bm25, dense, tokens, muvera), or None."""
+        """The derived index saved as ``<name>.npz``, or None."""
         return next((d.index for d in self.derived if d.name == name), None)
-
-    # Transitional: the search and recommend code of engine.py on this branch reads these; at
-    # the merge it reads ``index(name)`` and these go.
-    @property
-    def bm25(self) -> BM25Index:
-        return self.index("bm25")  # type: ignore[no-any-return]
-
-    @property
-    def dense(self) -> DenseIndex:
-        return self.index("dense")  # type: ignore[no-any-return]
-
-    @property
-    def tokens(self) -> TokenIndex | None:
-        return self.index("tokens")  # type: ignore[no-any-return]
 
     def _open(self, name: str, make: Callable[[], Index], documents: Callable[..., Any]) -> Derived:
         path = self.folder / f"{name}.npz"

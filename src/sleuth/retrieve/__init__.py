@@ -6,17 +6,22 @@ from collections.abc import Mapping
 from typing import Any
 
 from sleuth.encoders.late import LateInteraction
-from sleuth.retrieve.base import QueryBatch, Retriever
+from sleuth.retrieve.base import QueryBatch, Ranked, Retrieved, Retriever
 from sleuth.retrieve.dense import DenseRetriever
 from sleuth.retrieve.filters import OPERATORS, compile_filter
-from sleuth.retrieve.late import MaxSimRetriever, MuveraRetriever
 from sleuth.retrieve.lexical import LexicalRetriever
+from sleuth.retrieve.maxsim import MaxSimRetriever
+from sleuth.retrieve.muvera import MuveraRetriever
 
 __all__ = [
     "OPERATORS",
     "DenseRetriever",
     "LexicalRetriever",
+    "MaxSimRetriever",
+    "MuveraRetriever",
     "QueryBatch",
+    "Ranked",
+    "Retrieved",
     "Retriever",
     "compile_filter",
     "retrievers_for",

@@ -1,18 +1,29 @@
-"""The retriever contract: a batch of queries -> ``Candidates`` (docnos, scores) per query."""
+"""The retriever contract: a batch of queries -> one ranked list per query.
+
+The base owns what every retriever shares: one call per batch, ``k`` clamped to the live items
+the retriever can return, the filter mask, the timing, and the lists ``explain`` shows.
+Subclasses implement ``size`` and ``search_batch`` (the search itself) only.
+"""
 
 from __future__ import annotations
 
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import numpy as np
 
 from sleuth.encoders.base import Encoded
 from sleuth.encoders.tokens import Tokens
+from sleuth.timing import ms_since
 from sleuth.types import Candidates
 
-__all__ = ["QueryBatch", "Retriever"]
+__all__ = ["QueryBatch", "Ranked", "Retrieved", "Retriever"]
+
+# One query's list: ``(docnos: int64[n], scores: float32[n])``, best first, no padding.
+Ranked = tuple[np.ndarray, np.ndarray]
 
 
 @dataclass
@@ -55,9 +66,47 @@ class QueryBatch:
         return self._vectors, self._tokens
 
 
-class Retriever(ABC):
+@dataclass(frozen=True)
+class Retrieved:
+    """What a retriever returned for a batch: one ranked list per query (what ``explain``
+    shows) and the time the batch took."""
+
     name: str
+    lists: list[Ranked]
+    ms: float
+
+    @property
+    def candidates(self) -> int:
+        """How many candidates it returned, over all the batch's queries."""
+        return sum(int(docnos.size) for docnos, _ in self.lists)
+
+
+class Retriever(ABC):
+    """Top ``k`` items per query from one index (or one index pair)."""
+
+    name: ClassVar[str]
+
+    @property
+    @abstractmethod
+    def size(self) -> int:
+        """How many live items it can return."""
 
     @abstractmethod
-    def retrieve(self, queries: QueryBatch, k: int, docno_mask: np.ndarray | None) -> Candidates:
-        """Top ``k`` per query among live items passing ``docno_mask`` (bool over docnos)."""
+    def search_batch(self, queries: QueryBatch, k: int, mask: np.ndarray | None) -> Candidates:
+        """The search itself: ``k`` (1 to ``size``) best per query among live items passing
+        ``mask`` (bool over docnos; None: all), as ``Candidates``."""
+
+    def retrieve(self, queries: QueryBatch, k: int, mask: np.ndarray | None = None) -> Retrieved:
+        """The ``k`` best per query (fewer when fewer live items pass ``mask``), in one
+        ``search_batch`` call for the whole batch."""
+        start = time.perf_counter()
+        n = len(queries.texts)
+        if mask is not None and (mask.dtype != np.bool_ or mask.ndim != 1):
+            raise ValueError(f"mask must be bool[n], got {mask.dtype}{mask.shape}")
+        k = min(k, self.size)
+        if n == 0 or k < 1 or (mask is not None and not mask.any()):
+            lists = [(np.zeros(0, np.int64), np.zeros(0, np.float32))] * n
+        else:
+            found = self.search_batch(queries, k, mask)
+            lists = [found.row(i) for i in range(n)]
+        return Retrieved(self.name, lists, ms_since(start))

@@ -1,4 +1,4 @@
-"""Dense candidates: the query vector against the items' vectors."""
+"""Dense candidates: the query vector against the items' vectors (exact or HNSW)."""
 
 from __future__ import annotations
 
@@ -17,5 +17,9 @@ class DenseRetriever(Retriever):
     def __init__(self, index: DenseIndex) -> None:
         self.index = index
 
-    def retrieve(self, queries: QueryBatch, k: int, docno_mask: np.ndarray | None) -> Candidates:
-        return self.index.search_batch(queries.vectors, k, docno_mask)
+    @property
+    def size(self) -> int:
+        return len(self.index)
+
+    def search_batch(self, queries: QueryBatch, k: int, mask: np.ndarray | None) -> Candidates:
+        return self.index.search_batch(queries.vectors, k, mask)

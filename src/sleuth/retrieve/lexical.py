@@ -17,5 +17,19 @@ class LexicalRetriever(Retriever):
     def __init__(self, index: BM25Index) -> None:
         self.index = index
 
-    def retrieve(self, queries: QueryBatch, k: int, docno_mask: np.ndarray | None) -> Candidates:
-        return self.index.search_batch(queries.texts, k, docno_mask)
+    @property
+    def size(self) -> int:
+        return len(self.index)
+
+    @property
+    def n_docs(self) -> int:
+        """The live items BM25's statistics count (the adaptive fusion reads it)."""
+        return len(self.index)
+
+    def term_idf(self, text: str) -> np.ndarray:
+        """``float32[t]``: the IDF of each of ``text``'s terms the collection knows (repeats
+        kept), as BM25 scores them."""
+        return self.index.idf()[self.index.query_terms(text)]
+
+    def search_batch(self, queries: QueryBatch, k: int, mask: np.ndarray | None) -> Candidates:
+        return self.index.search_batch(queries.texts, k, mask)

@@ -30,9 +30,10 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sleuth._version import __version__
 from sleuth.catalog import Engine
 from sleuth.config import CollectionConfig
-from sleuth.engine import MAX_K
 from sleuth.errors import InvalidInput, NotFound, Unavailable
+from sleuth.limits import MAX_K, MAX_QUERY_CHARS
 from sleuth.retrieve.filters import MAX_DEPTH
+from sleuth.search import Hits
 from sleuth.server.encoders import EncoderAllowList
 from sleuth.server.errors import ERROR_RESPONSES, ApiError, install_error_handlers, redacted
 from sleuth.server.guards import AllowedHosts, BodyLimit, HostCheck, KeyCheck
@@ -53,7 +54,8 @@ from sleuth.server.schemas import (
     SearchResponse,
     WriteResultOut,
 )
-from sleuth.types import MAX_USER_LENGTH
+from sleuth.timing import ms_since as _ms
+from sleuth.types import MAX_USER_LENGTH, Hit
 
 __all__ = ["Limits", "create_app"]
 
@@ -73,8 +75,6 @@ class Limits:
     max_filter_depth: int = MAX_DEPTH
 
     def to_dict(self) -> dict[str, int]:
-        from sleuth.engine import MAX_QUERY_CHARS
-
         return {
             "max_body_bytes": self.max_body_bytes,
             "max_batch_items": self.max_batch_items,
@@ -268,7 +268,7 @@ def create_app(
             hits = col.search(
                 body.query, body.k, where=body.where, mode=body.mode, explain=body.explain
             )
-        return {"hits": [h.to_dict() for h in hits], "took_ms": _ms(start)}
+        return _hits_out(hits, start, body.explain)
 
     # -- events and recommendations ----------------------------------------------------------
 
@@ -291,7 +291,7 @@ def create_app(
                 diversity=body.diversity,
                 explain=body.explain,
             )
-        return {"hits": [h.to_dict() for h in hits], "took_ms": _ms(start)}
+        return _hits_out(hits, start, body.explain)
 
     @api.post("/collections/{name}/recommend", response_model=SearchResponse, tags=["recommend"])
     def recommend_post(name: Name, body: RecommendRequest) -> Any:
@@ -408,5 +408,9 @@ def _json_filter(text: str | None) -> dict[str, Any] | None:
     return value
 
 
-def _ms(start: float) -> float:
-    return round((time.perf_counter() - start) * 1000, 3)
+def _hits_out(hits: list[Hit], start: float, explain: bool) -> dict[str, Any]:
+    """A search or recommend response: the hits, and with ``explain`` the request's trace."""
+    out: dict[str, Any] = {"hits": [h.to_dict() for h in hits], "took_ms": _ms(start)}
+    if explain and isinstance(hits, Hits):
+        out["trace"] = hits.trace.to_dict()
+    return out

@@ -10,7 +10,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from sleuth.catalog import NAME_PATTERN
 from sleuth.config import DEFAULT_EVENT_WEIGHTS
-from sleuth.engine import MAX_K, MAX_QUERY_CHARS
+from sleuth.limits import MAX_K, MAX_QUERY_CHARS
 from sleuth.server.config_schema import ConfigIn, Int
 from sleuth.server.encoders import BUILT_IN_PATTERN
 from sleuth.types import ID_CONTROL_CHARS, MAX_ID_LENGTH, MAX_USER_LENGTH
@@ -44,6 +44,7 @@ __all__ = [
     "RecordResultOut",
     "SearchRequest",
     "SearchResponse",
+    "TraceOut",
     "WriteResultOut",
 ]
 
@@ -233,6 +234,19 @@ class HitOut(BaseModel):
     explain: dict[str, Any] | None = None
 
 
+class TraceOut(BaseModel):
+    """What the request did (with ``explain``): once per response, not per hit."""
+
+    mode: str | None = Field(description="The search mode; null for similar and recommend.")
+    k: int | None
+    queries: int
+    candidates: dict[str, int] = Field(description="How many candidates each retriever found.")
+    timings_ms: dict[str, float] = Field(
+        description="Milliseconds per stage, in the order they ran, and total_ms."
+    )
+
+
 class SearchResponse(BaseModel):
     hits: list[HitOut]
     took_ms: float
+    trace: TraceOut | None = Field(None, description="With explain: the request's trace.")

@@ -1,11 +1,11 @@
 // The results list: one card per hit (title, snippet with the query's words marked, attribute
-// chips, score), an expandable explain table per hit, and the search's stage timings once.
+// chips, score), an expandable explain table per hit, and the search's stage timings once (the
+// response's trace).
 
 import { fmtMs, fmtScore, fmtValue, h } from "./dom.js";
 
 const SNIPPET_CHARS = 200;
 const RETRIEVERS = ["lexical", "dense"];
-const STAGES = ["filter_ms", "lexical_ms", "dense_ms", "fuse_ms", "fetch_ms"];
 
 /** A regex matching words that start like the query's words ("paths" marks "path"). */
 function wordsPattern(query) {
@@ -66,8 +66,9 @@ export function chips(attributes) {
     );
 }
 
+/** The stages of a trace's timings, in the order they ran, and the total. */
 function stageBar(timings) {
-  const stages = STAGES.filter((s) => timings[s] != null);
+  const stages = Object.keys(timings).filter((s) => s !== "total_ms");
   const sum = stages.reduce((acc, s) => acc + timings[s], 0) || 1;
   return h(
     "div",
@@ -135,8 +136,6 @@ function explainView(explain) {
         ),
       ),
     ),
-    explain.timings_ms &&
-      h("div", { class: "explain-timings", testid: "explain-timings" }, stageBar(explain.timings_ms)),
   );
 }
 
@@ -230,15 +229,12 @@ export function createResults({ list, summary, timings, onOpen }) {
           ? [h("span", { class: "summary-filter mono" }, ` · where ${JSON.stringify(request.where)}`)]
           : []),
       );
-      // The stages are the search's, repeated in every hit: show them once.
-      const stages = hits.find((hit) => hit.explain && hit.explain.timings_ms);
-      timings.hidden = !stages;
+      // The stages are the request's (its trace, sent with explain): shown once.
+      const trace = response.trace;
+      timings.hidden = !trace;
       timings.replaceChildren();
-      if (stages) {
-        timings.append(
-          h("span", { class: "timings-label" }, "Stage timings"),
-          stageBar(stages.explain.timings_ms),
-        );
+      if (trace) {
+        timings.append(h("span", { class: "timings-label" }, "Stage timings"), stageBar(trace.timings_ms));
       }
       done("done");
     },
