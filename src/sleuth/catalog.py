@@ -29,7 +29,8 @@ from sleuth.encoders import Encoder
 from sleuth.engine import Collection
 from sleuth.errors import Conflict, InvalidInput, NotFound, SleuthError, Unavailable
 from sleuth.opening import open_collection
-from sleuth.store.sqlite import FILENAME, Store
+from sleuth.store.schema import FILENAME
+from sleuth.store.sqlite import Store
 
 __all__ = ["NAME_PATTERN", "Engine"]
 

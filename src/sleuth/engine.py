@@ -11,20 +11,27 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from sleuth.config import DEFAULT_SOURCE_WEIGHTS, CollectionConfig, FusionConfig, check_weights
+from sleuth.config import CollectionConfig, FusionConfig
 from sleuth.encoders import Encoder
 from sleuth.encoders.cache import EmbeddingCache
 from sleuth.encoders.late import LateInteraction
 from sleuth.errors import InvalidInput, NotFound
 from sleuth.indexes.set import IndexSet
-from sleuth.limits import check_k as _check_k
-from sleuth.limits import check_query
+from sleuth.limits import (
+    check_k,
+    check_queries,
+    check_recommend,
+    check_sources,
+    no_filter,
+    parse_events,
+    parse_items,
+)
 from sleuth.recommend.service import CollectionView, RecommendService
 from sleuth.retrieve import compile_filter, retrievers_for
 from sleuth.search import Context, Hits, Trace, build_hits, plan_for
@@ -32,7 +39,7 @@ from sleuth.store import ReadWriteLock, Store, WriterLock
 from sleuth.store.diagnose import Problem, damaged_row_problem, diagnose
 from sleuth.store.repair import repair_store
 from sleuth.store.sqlite import WriteResult
-from sleuth.types import Hit, Item, parse_event, parse_item
+from sleuth.types import Hit, Item
 
 __all__ = [
     "Collection",
@@ -171,19 +178,7 @@ class Collection:
         must_be_new: bool,
         progress: bool | None,
     ) -> WriteResult:
-        parsed: list[Item] = []
-        seen: set[str] = set()
-        for i, raw in enumerate(items):
-            try:
-                item = parse_item(raw, self.config.text_fields)
-            except InvalidInput as exc:
-                raise InvalidInput(f"item {i}: {exc.message}", index=i, **exc.details) from None
-            if item.id in seen:
-                raise InvalidInput(
-                    f"item {i}: id {item.id!r} appears twice in this batch", index=i, id=item.id
-                )
-            seen.add(item.id)
-            parsed.append(item)
+        parsed = parse_items(items, self.config.text_fields)
         upserts, encoded = self._cache.encode_write(parsed, progress)
         try:
             with self._apply, self._writer:
@@ -319,19 +314,16 @@ class Collection:
     ) -> list[Hits]:
         """``search`` for many queries at once (each retriever runs once for the batch); the
         ``Hits`` of every query share the request's one ``trace``."""
-        _check_k(k)
+        check_k(k)
         plan = plan_for(mode, late=self.late is not None)
-        if isinstance(queries, str) or not queries:
-            raise InvalidInput("queries must be a non-empty list of strings")
-        for q in queries:
-            check_query(q)
+        check_queries(queries)
         if fusion is not None and not isinstance(fusion, FusionConfig):
             raise InvalidInput(f"fusion must be a FusionConfig, got {type(fusion).__name__}")
         trace = Trace(mode=mode, k=k, queries=len(queries))
         self._refresh(wait=False)
         with self._rw.read():
             ix = self._ix
-            mask = None if _no_filter(where) else self._mask(ix, where)
+            mask = None if no_filter(where) else self._mask(ix, where)
             trace.stage("filter", trace.start)
             context = Context(
                 retrievers=retrievers_for(ix.indexes, self.late),
@@ -360,7 +352,7 @@ class Collection:
     ) -> list[Hit]:
         """Items like ``item_id`` (itself excluded): nearest by dense vector, fused with the
         items most often next to it in user histories once there are events."""
-        _check_k(k)
+        check_k(k)
         t0 = time.perf_counter()
         self._refresh(wait=False)
         with self._rw.read():
@@ -373,19 +365,7 @@ class Collection:
         """Store interaction events in one transaction (all of them or none). An event whose
         ``event_id`` was already recorded is a retry and is skipped. Events about items not in
         the catalog are kept, and recommended only once the item exists."""
-        if isinstance(events, str | bytes | dict) or not isinstance(events, Iterable):
-            raise InvalidInput(
-                f"events must be a list of event objects, got {type(events).__name__}"
-            )
-        kinds = self.config.recommend.event_weights
-        now = time.time()
-        parsed = []
-        for i, raw in enumerate(events):
-            try:
-                event = parse_event(raw, kinds)
-            except InvalidInput as exc:
-                raise InvalidInput(f"event {i}: {exc.message}", index=i, **exc.details) from None
-            parsed.append(replace(event, ts=now) if event.ts is None else event)
+        parsed = parse_events(events, self.config.recommend.event_weights)
         with self._apply, self._writer:
             recorded, duplicates = self.store.record(parsed)
         return RecordResult(recorded, duplicates)
@@ -434,20 +414,9 @@ class Collection:
     ) -> list[list[Hit]]:
         """``recommend`` for many users at once (the learned sources score them as one matrix
         per chunk): what ``sleuth eval recs`` measures."""
-        _check_k(k)
-        if isinstance(users, str) or not users:
-            raise InvalidInput("users must be a non-empty list of user ids")
-        for user in users:
-            if not isinstance(user, str) or not user.strip():
-                raise InvalidInput(f"user must be a non-empty string, got {user!r}")
-        if isinstance(diversity, bool) or not isinstance(diversity, int | float):
-            raise InvalidInput(f"diversity must be a number from 0 to 1, got {diversity!r}")
-        if not 0.0 <= diversity <= 1.0:
-            raise InvalidInput(f"diversity must be from 0 to 1, got {diversity!r}")
-        for flag, value in (("exclude_seen", exclude_seen), ("explain", explain)):
-            if not isinstance(value, bool):
-                raise InvalidInput(f"{flag} must be true or false, got {value!r}")
-        weights = self.config.recommend.sources if sources is None else _check_sources(sources)
+        check_k(k)
+        check_recommend(users, diversity, exclude_seen, explain)
+        weights = self.config.recommend.sources if sources is None else check_sources(sources)
         t0 = time.perf_counter()
         self._refresh(wait=False)
         with self._rw.read():
@@ -476,18 +445,6 @@ class Collection:
 
     @staticmethod
     def _mask(ix: IndexSet, where: dict[str, Any] | None) -> np.ndarray:
-        if _no_filter(where):
+        if no_filter(where):
             return ix.attributes.live.copy()
         return compile_filter(where, ix.attributes.types)(ix.attributes).copy()
-
-
-def _no_filter(where: Any) -> bool:
-    """None and ``{}`` filter nothing; anything else is a filter (``[]`` or ``0`` are errors)."""
-    return where is None or (isinstance(where, dict) and not where)
-
-
-def _check_sources(sources: Any) -> dict[str, float]:
-    """Per-request source weights, checked as ``RecommendConfig.sources`` is."""
-    if isinstance(sources, dict) and not sources:
-        raise InvalidInput("sources must name at least one source with its weight")
-    return check_weights(sources, "sources", tuple(DEFAULT_SOURCE_WEIGHTS))

@@ -1,13 +1,30 @@
-"""What one request may ask for: the engine checks these, and the CLI and server state them."""
+"""What one request may ask for and carry: the checks ``Collection`` runs before it takes a lock
+(the CLI and the server state the same limits)."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
+from sleuth.config import DEFAULT_SOURCE_WEIGHTS, check_weights
 from sleuth.errors import InvalidInput
+from sleuth.types import Event, Item, parse_event, parse_item
 from sleuth.values import check_text
 
-__all__ = ["MAX_K", "MAX_QUERY_CHARS", "check_k", "check_query"]
+__all__ = [
+    "MAX_K",
+    "MAX_QUERY_CHARS",
+    "check_k",
+    "check_queries",
+    "check_query",
+    "check_recommend",
+    "check_sources",
+    "no_filter",
+    "parse_events",
+    "parse_items",
+]
 
 MAX_K = 1000
 MAX_QUERY_CHARS = 10_000
@@ -31,3 +48,70 @@ def check_query(q: Any) -> None:
             f"the query is {len(q)} characters long; the maximum is {MAX_QUERY_CHARS}",
             limit=MAX_QUERY_CHARS,
         )
+
+
+def check_queries(queries: Any) -> None:
+    if isinstance(queries, str) or not queries:
+        raise InvalidInput("queries must be a non-empty list of strings")
+    for q in queries:
+        check_query(q)
+
+
+def no_filter(where: Any) -> bool:
+    """None and ``{}`` filter nothing; anything else is a filter (``[]`` or ``0`` are errors)."""
+    return where is None or (isinstance(where, dict) and not where)
+
+
+def parse_items(items: Iterable[Any], text_fields: tuple[str, ...]) -> list[Item]:
+    """A write's items, each checked, an error naming the first bad one by its position."""
+    parsed: list[Item] = []
+    seen: set[str] = set()
+    for i, raw in enumerate(items):
+        try:
+            item = parse_item(raw, text_fields)
+        except InvalidInput as exc:
+            raise InvalidInput(f"item {i}: {exc.message}", index=i, **exc.details) from None
+        if item.id in seen:
+            raise InvalidInput(
+                f"item {i}: id {item.id!r} appears twice in this batch", index=i, id=item.id
+            )
+        seen.add(item.id)
+        parsed.append(item)
+    return parsed
+
+
+def parse_events(events: Any, kinds: Mapping[str, float]) -> list[Event]:
+    """Events to record, each checked; one without a time happened now."""
+    if isinstance(events, str | bytes | dict) or not isinstance(events, Iterable):
+        raise InvalidInput(f"events must be a list of event objects, got {type(events).__name__}")
+    now = time.time()
+    parsed = []
+    for i, raw in enumerate(events):
+        try:
+            event = parse_event(raw, kinds)
+        except InvalidInput as exc:
+            raise InvalidInput(f"event {i}: {exc.message}", index=i, **exc.details) from None
+        parsed.append(replace(event, ts=now) if event.ts is None else event)
+    return parsed
+
+
+def check_recommend(users: Sequence[Any], diversity: Any, exclude_seen: Any, explain: Any) -> None:
+    if isinstance(users, str) or not users:
+        raise InvalidInput("users must be a non-empty list of user ids")
+    for user in users:
+        if not isinstance(user, str) or not user.strip():
+            raise InvalidInput(f"user must be a non-empty string, got {user!r}")
+    if isinstance(diversity, bool) or not isinstance(diversity, int | float):
+        raise InvalidInput(f"diversity must be a number from 0 to 1, got {diversity!r}")
+    if not 0.0 <= diversity <= 1.0:
+        raise InvalidInput(f"diversity must be from 0 to 1, got {diversity!r}")
+    for flag, value in (("exclude_seen", exclude_seen), ("explain", explain)):
+        if not isinstance(value, bool):
+            raise InvalidInput(f"{flag} must be true or false, got {value!r}")
+
+
+def check_sources(sources: Any) -> dict[str, float]:
+    """Per-request source weights, checked as ``RecommendConfig.sources`` is."""
+    if isinstance(sources, dict) and not sources:
+        raise InvalidInput("sources must name at least one source with its weight")
+    return check_weights(sources, "sources", tuple(DEFAULT_SOURCE_WEIGHTS))

@@ -13,7 +13,7 @@ from sleuth.encoders.late import LateInteraction
 from sleuth.engine import Collection
 from sleuth.errors import Conflict, InvalidCollection, InvalidInput
 from sleuth.store import FORMAT_VERSION, Store
-from sleuth.store.sqlite import FILENAME, check_folder, check_version
+from sleuth.store.schema import FILENAME, check_folder, check_version
 
 __all__ = ["open_collection"]
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 import sleuth
-from sleuth.store.sqlite import _SCHEMA, FILENAME
+from sleuth.store.schema import FILENAME, SCHEMA
 from support import CATALOG, N_ITEMS, unique_token
 
 CHILD_ENV = {**os.environ, "PYTHONUNBUFFERED": "1"}
@@ -29,7 +29,7 @@ def plant_old_kill(folder: Path, *, with_item: bool = False) -> None:
     (created statement by statement, each committed on its own) and no metadata."""
     folder.mkdir(parents=True)
     con = sqlite3.connect(folder / FILENAME)
-    con.executescript(_SCHEMA)
+    con.executescript(SCHEMA)
     if with_item:
         con.execute(
             "INSERT INTO items (id, fields, attrs, hash) VALUES (?, ?, ?, ?)",
@@ -84,7 +84,7 @@ def test_items_without_metadata_are_reported_with_what_to_do(tmp_path: Path) -> 
 def test_the_on_disk_schema_is_what_earlier_versions_created(tmp_path: Path) -> None:
     sleuth.open(tmp_path / "new", encoder="hashing").close()
     old = tmp_path / "old"
-    plant_old_kill(old)  # earlier versions: executescript(_SCHEMA), then the meta rows
+    plant_old_kill(old)  # earlier versions: executescript(SCHEMA), then the meta rows
     new_con = sqlite3.connect(tmp_path / "new" / FILENAME)
     old_con = sqlite3.connect(old / FILENAME)
     query = "SELECT type, name, sql FROM sqlite_master ORDER BY name"

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 import sleuth
 from sleuth.catalog import Engine
-from sleuth.store.sqlite import MAX_ATTRIBUTE_NAMES
+from sleuth.store.schema import MAX_ATTRIBUTE_NAMES
 from sleuth.types import parse_event
 from sleuth.values import (
     MAX_ATTR_LIST,

@@ -15,6 +15,7 @@ import numpy as np
 from bm25s.stopwords import STOPWORDS_EN
 
 from sleuth.config import LateConfig
+from sleuth.errors import InvalidInput
 
 __all__ = ["TokenPipeline", "Tokens"]
 
@@ -48,9 +49,13 @@ class TokenPipeline:
         self.projection = None
         self.dim = dim
         if config.projection_dim is not None and config.projection_dim != dim:
-            rng = np.random.default_rng(PROJECTION_SEED)
-            q, _ = np.linalg.qr(rng.standard_normal((dim, max(dim, config.projection_dim))))
-            self.projection = np.ascontiguousarray(q[:, : config.projection_dim], np.float32)
+            if config.projection_dim > dim:
+                raise InvalidInput(
+                    f"late.projection_dim must be at most the encoder's dimension ({dim}), got "
+                    f"{config.projection_dim}: a projection only reduces token vectors",
+                    field="late.projection_dim",
+                )
+            self.projection = _projection(dim, config.projection_dim)
             self.dim = config.projection_dim
 
     def keep(self, pieces: list[str]) -> np.ndarray:
@@ -72,3 +77,16 @@ class TokenPipeline:
             x = x @ self.projection
         norms = np.linalg.norm(x, axis=1, keepdims=True)
         return (x / np.maximum(norms, 1e-12)).astype(np.float32)
+
+
+# Up to this encoder dimension the projection is the first columns of a square orthogonal
+# matrix, the recipe collections were built with; above it (hashing encoders reach 65,536) only
+# the columns needed are drawn, so the memory is dim * projection_dim, not dim**2.
+_SQUARE_UP_TO = 4096
+
+
+def _projection(dim: int, out: int) -> np.ndarray:
+    """``float32[dim, out]`` with orthonormal columns, a pure function of (dim, out)."""
+    rng = np.random.default_rng(PROJECTION_SEED)
+    q, _ = np.linalg.qr(rng.standard_normal((dim, dim if dim <= _SQUARE_UP_TO else out)))
+    return np.ascontiguousarray(q[:, :out], np.float32)

@@ -4,7 +4,8 @@ from sleuth.store.attributes import AttributeTable
 from sleuth.store.diagnose import FATAL, Problem, diagnose
 from sleuth.store.lock import ReadWriteLock, WriterLock
 from sleuth.store.repair import repair
-from sleuth.store.sqlite import FORMAT_VERSION, Change, Store, StoredItem
+from sleuth.store.schema import FORMAT_VERSION
+from sleuth.store.sqlite import Change, Store, StoredItem
 
 __all__ = [
     "FATAL",

@@ -59,7 +59,7 @@ def damaged_row_problem(bad: DamagedRow) -> Problem:
 
 def diagnose(path: str | Path) -> list[Problem]:
     """Every problem found in the collection at ``path`` (an empty list: healthy)."""
-    from sleuth.store.sqlite import FILENAME  # sqlite imports this module's neighbours
+    from sleuth.store.schema import FILENAME
 
     folder = Path(path)
     name = folder.name or str(folder)
@@ -109,7 +109,7 @@ def _check_database(con: sqlite3.Connection, folder: Path) -> list[Problem]:
 
 def _check_meta(con: sqlite3.Connection) -> tuple[Problem | None, dict[str, Any]]:
     from sleuth.config import CollectionConfig
-    from sleuth.store.sqlite import FORMAT_VERSION
+    from sleuth.store.schema import FORMAT_VERSION
 
     tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     missing = sorted({"meta", "items", "changes", "vectors", "attributes"} - tables)

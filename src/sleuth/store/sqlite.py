@@ -19,51 +19,13 @@ from typing import Any
 
 import numpy as np
 
-from sleuth.errors import Closed, Conflict, InvalidCollection, InvalidInput
+from sleuth.errors import Closed, Conflict, InvalidInput
 from sleuth.store.rows import DamagedRow, parse_row
-from sleuth.types import Event, Item, attr_type_of, plain_attributes
+from sleuth.store.schema import FILENAME, MAX_ATTRIBUTE_NAMES, SCHEMA, check_types
+from sleuth.types import Event, Item, plain_attributes
 from sleuth.values import check_text
 
-__all__ = ["FORMAT_VERSION", "MAX_ATTRIBUTE_NAMES", "Change", "Store", "StoredItem"]
-
-FORMAT_VERSION = 1
-FILENAME = "sleuth.sqlite"
-# Each attribute name is a column held in memory for filters (README, "Limits"). Names are never
-# dropped: an attribute whose items were all deleted still has its type in the schema.
-MAX_ATTRIBUTE_NAMES = 1000
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS items (
-    docno INTEGER PRIMARY KEY AUTOINCREMENT,
-    id TEXT NOT NULL UNIQUE,
-    fields TEXT NOT NULL,
-    attrs TEXT NOT NULL,
-    hash TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS changes (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    op TEXT NOT NULL CHECK (op IN ('add', 'del')),
-    docno INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS vectors (
-    encoder TEXT NOT NULL,
-    hash TEXT NOT NULL,
-    vector BLOB NOT NULL,
-    PRIMARY KEY (encoder, hash)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS attributes (name TEXT PRIMARY KEY, type TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS events (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    event_id TEXT UNIQUE,
-    user TEXT NOT NULL,
-    item TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    value REAL,
-    ts REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS events_by_user ON events (user, ts, seq);
-"""
+__all__ = ["Change", "Store", "StoredItem", "WriteResult"]
 
 
 @dataclass(frozen=True)
@@ -162,7 +124,7 @@ class Store:
             ).fetchone()
             if found and con.execute("SELECT 1 FROM meta LIMIT 1").fetchone():
                 return False
-            for statement in _SCHEMA.split(";"):
+            for statement in SCHEMA.split(";"):
                 if statement.strip():
                     con.execute(statement)
             con.executemany(
@@ -175,13 +137,13 @@ class Store:
         """Add tables that a collection written by an earlier sleuth lacks (the schema used to
         be re-run on every open, which added them; this keeps that, without a write when none
         is missing)."""
-        expected = set(re.findall(r"CREATE TABLE IF NOT EXISTS (\w+)", _SCHEMA))
+        expected = set(re.findall(r"CREATE TABLE IF NOT EXISTS (\w+)", SCHEMA))
         tables = {
             r[0] for r in self._reader.execute("SELECT name FROM sqlite_master WHERE type='table'")
         }
         if not expected <= tables:
             with self._transaction() as con:
-                for statement in _SCHEMA.split(";"):
+                for statement in SCHEMA.split(";"):
                     if statement.strip():
                         con.execute(statement)
 
@@ -356,7 +318,7 @@ class Store:
         added = updated = unchanged = deleted = 0
         with self._transaction() as con:
             schema = dict(con.execute("SELECT name, type FROM attributes").fetchall())
-            changed = _check_types([item for item, _ in upserts], schema)
+            changed = check_types([item for item, _ in upserts], schema)
             names = len(schema) + sum(name not in schema for name in changed)
             if names > MAX_ATTRIBUTE_NAMES:
                 new = sorted(set(changed) - set(schema))
@@ -482,29 +444,6 @@ class _Transaction:
             self.lock.release()
 
 
-def _check_types(items: Sequence[Item], schema: dict[str, str]) -> dict[str, str]:
-    """Attribute types must stay what they were first seen as, except that a date-time attribute
-    that receives a plain string widens to str (its values were never all dates). Returns the
-    types to write: newly seen or widened ones."""
-    changed: dict[str, str] = {}
-    for item in items:
-        for name, value in item.attributes.items():
-            kind = attr_type_of(value)
-            known = changed.get(name) or schema.get(name)
-            if known is None or (known == "datetime" and kind == "str"):
-                changed[name] = kind  # type: ignore[assignment]
-            elif known != kind and not (known == "str" and kind == "datetime"):
-                raise InvalidInput(
-                    f"item {item.id!r}: attribute {name!r} is {kind} but the collection "
-                    f"stores {known} values under that name",
-                    id=item.id,
-                    attribute=name,
-                    expected=known,
-                    got=kind,
-                )
-    return changed
-
-
 def _check_ids(ids: Sequence[Any]) -> None:
     """Ids to look up or delete: strings SQLite can bind (UTF-8), else ``InvalidInput``."""
     for item_id in ids:
@@ -516,32 +455,3 @@ def _check_ids(ids: Sequence[Any]) -> None:
 def _chunks(values: list[Any], size: int) -> Iterator[list[Any]]:
     for start in range(0, len(values), size):
         yield values[start : start + size]
-
-
-def check_folder(folder: Path) -> bool:
-    """True if ``folder`` holds a collection, False if it is absent or empty; else an error."""
-    if not folder.exists():
-        return False
-    if not folder.is_dir():
-        raise InvalidCollection(f"{folder} is a file, not a collection folder")
-    if (folder / FILENAME).exists():
-        return True
-    if any(folder.iterdir()):
-        raise InvalidCollection(
-            f"{folder} is not a sleuth collection (no {FILENAME}) and is not empty; "
-            "give a new or empty folder to create one",
-            path=str(folder),
-        )
-    return False
-
-
-def check_version(version: Any, folder: Path) -> None:
-    if not isinstance(version, int):
-        raise InvalidCollection(f"{folder}: missing or unreadable format version", path=str(folder))
-    if version > FORMAT_VERSION:
-        raise InvalidCollection(
-            f"{folder} was written by a newer sleuth (format {version}; this version reads up to "
-            f"{FORMAT_VERSION}); upgrade sleuth to open it",
-            path=str(folder),
-            format_version=version,
-        )

@@ -1,0 +1,12 @@
+"""The ``sleuth`` command: a thin shell over the Python API (``sleuth --help``)."""
+
+from __future__ import annotations
+
+from sleuth.cli import evaluate, items, recs, serve  # noqa: F401  (each registers its commands)
+from sleuth.cli.shell import app
+
+__all__ = ["app", "main"]
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,189 @@
+"""Catalog commands: add items, search them, look one up, delete, inspect and repair."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import typer.core
+
+from sleuth.cli.shell import (
+    AsJson,
+    Collection,
+    K,
+    Where,
+    app,
+    open_collection,
+    parse_where,
+    print_hits,
+)
+
+
+@app.command()
+def add(
+    collection: Collection,
+    path: Annotated[
+        Path,
+        typer.Argument(help="JSONL/JSON/CSV of items, a BEIR folder, or a MovieLens folder."),
+    ],
+    encoder: Annotated[
+        str | None, typer.Option(help="For a new collection: minilm, hashing, or a model folder.")
+    ] = None,
+    replace: Annotated[
+        bool, typer.Option("--upsert/--no-upsert", help="Replace items whose id exists.")
+    ] = True,
+    late: Annotated[
+        bool,
+        typer.Option(
+            help="For a new collection: store token vectors for late interaction (modes "
+            "hybrid+maxsim, muvera, maxsim-exact)."
+        ),
+    ] = False,
+) -> None:
+    """Add items from a file. The whole file is validated first and committed in one batch."""
+    from sleuth.config import CollectionConfig
+    from sleuth.io.readers import read_items
+    from sleuth.store.schema import FILENAME
+
+    # A new collection is created only once the file has been read whole: a bad file leaves
+    # no empty collection behind.
+    items = (
+        None
+        if (collection / FILENAME).exists()
+        else read_items(path, CollectionConfig().text_fields)
+    )
+    col = open_collection(collection, encoder, must_exist=False, late=late)
+    with col:
+        if items is None:
+            items = read_items(path, col.config.text_fields)
+        result = (col.upsert if replace else col.add)(items, progress=True)
+        print(
+            f"added {result.added}, updated {result.updated}, unchanged {result.unchanged}; "
+            f"{col.count()} items in {collection}",
+            file=sys.stderr,
+        )
+
+
+@app.command()
+def search(
+    collection: Collection,
+    query: Annotated[str, typer.Argument(help="The query text.")],
+    k: K = 10,
+    mode: Annotated[
+        str,
+        typer.Option(
+            help="lexical, dense, hybrid; with late interaction also hybrid+maxsim, muvera, "
+            "maxsim-exact."
+        ),
+    ] = "hybrid",
+    where: Where = None,
+    explain: Annotated[
+        bool,
+        typer.Option(
+            help="Show each retriever's rank and score (JSON), and the stage timings on stderr."
+        ),
+    ] = False,
+    as_json: AsJson = False,
+) -> None:
+    """Search a collection."""
+    with open_collection(collection) as col:
+        hits = col.search(query, k=k, mode=mode, where=parse_where(where), explain=explain)
+    print_hits(hits, as_json or explain)
+    if explain:
+        trace = hits.trace
+        found = ", ".join(f"{name} {n}" for name, n in trace.candidates.items())
+        stages = ", ".join(f"{s.removesuffix('_ms')} {ms} ms" for s, ms in trace.timings_ms.items())
+        print(f"{trace.mode}, k={trace.k}; candidates: {found}; {stages}", file=sys.stderr)
+
+
+@app.command()
+def similar(
+    collection: Collection, item_id: str, k: K = 10, where: Where = None, as_json: AsJson = False
+) -> None:
+    """Items similar to an item."""
+    with open_collection(collection) as col:
+        hits = col.similar(item_id, k=k, where=parse_where(where))
+    print_hits(hits, as_json)
+
+
+@app.command()
+def get(collection: Collection, item_id: str) -> None:
+    """Print one item as JSON."""
+    with open_collection(collection) as col:
+        print(json.dumps(col.get(item_id).to_dict(), ensure_ascii=False, indent=1))
+
+
+@app.command()
+def delete(
+    collection: Collection,
+    ids: Annotated[list[str], typer.Argument(help="Item ids.")],
+    missing_ok: Annotated[bool, typer.Option(help="Ignore ids that do not exist.")] = False,
+) -> None:
+    """Delete items (all or none)."""
+    with open_collection(collection) as col:
+        n = col.delete(ids, missing_ok=missing_ok)
+    print(f"deleted {n}", file=sys.stderr)
+
+
+@app.command()
+def info(collection: Collection) -> None:
+    """Sizes, encoder, attribute types, configuration and problems, as JSON; what is wrong
+    with a damaged collection, and what can be done, also on stderr."""
+    import warnings
+
+    from sleuth.errors import InvalidCollection
+    from sleuth.store import FATAL, diagnose
+
+    problems = diagnose(collection)
+    fatal = [p for p in problems if p.kind in FATAL]
+    if fatal:
+        print(json.dumps({"problems": [p.to_dict() for p in problems]}, indent=1))
+        raise InvalidCollection(f"{fatal[0].message}; {fatal[0].fix}")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # each damaged part is listed under "problems"
+        with open_collection(collection) as col:
+            report = col.info()
+    report["problems"] = [p.to_dict() for p in problems]
+    print(json.dumps(report, indent=1))
+    for p in problems:
+        print(f"problem: {p.message} — {p.fix}", file=sys.stderr)
+
+
+@app.command()
+def repair(
+    collection: Collection,
+    drop_bad_rows: Annotated[
+        bool,
+        typer.Option(
+            "--drop-bad-rows",
+            help="Delete damaged item rows (after a copy to quarantine/ in the collection).",
+        ),
+    ] = False,
+) -> None:
+    """Rebuild derived indexes and clear damaged caches; damaged item rows stay in place (left
+    out of results) unless --drop-bad-rows."""
+    from sleuth.store import repair as repair_collection
+
+    report = repair_collection(collection, drop_bad_rows=drop_bad_rows)
+    for row in report["damaged_rows"]:
+        print(f"damaged row: item {row['id']!r}: {row['reason']}", file=sys.stderr)
+    for line in report["done"]:
+        print(line, file=sys.stderr)
+    if report["damaged_rows"] and not drop_bad_rows:
+        print(
+            f"left {len(report['damaged_rows'])} damaged rows in place (no index or result uses "
+            "them; an upsert of the same id replaces one); --drop-bad-rows deletes them after "
+            "a copy to quarantine/",
+            file=sys.stderr,
+        )
+
+
+@app.command()
+def rebuild(collection: Collection) -> None:
+    """Rebuild the derived indexes from the store (no re-encoding)."""
+    with open_collection(collection) as col:
+        col.rebuild()
+        print(f"rebuilt the indexes of {collection} ({col.count()} items)", file=sys.stderr)
