@@ -38,7 +38,7 @@ Latencies are ``time.perf_counter`` around one call, including the conversion of
 to row ids. The machine is shared and noisy: figures of one run are indicative, ratios across
 sizes are what matters. Writes ``results/scale_peer_<n>.json``.
 
-    python benchmarks/scale_peer.py --n 100000                    # all three peers, ~10 min
+    python benchmarks/scale_peer.py --n 100000        # all three peers, ~15 min on 2 busy cores
     python benchmarks/scale_peer.py --n 10000 --peers lancedb,faiss
 """
 
