@@ -402,10 +402,11 @@ def open_once(peer_name: str, n: int) -> None:
     t = time.perf_counter()
     __import__({"lancedb": "lancedb", "chroma": "chromadb", "faiss": "faiss"}[peer_name])
     imported = time.perf_counter()
-    CLASSES[peer_name](folder / "peers" / peer_name).dense(q)
+    peer = CLASSES[peer_name](folder / "peers" / peer_name)
+    peer.dense(q)
     done = time.perf_counter()
     print(json.dumps({"import_s": imported - t, "open_s": done - imported,
-                      "rss_mb": _rss_mb()["VmRSS"]}))
+                      "rss_mb": _rss_mb()["VmRSS"]}))  # while the peer is still alive
 
 
 # -- the driver -----------------------------------------------------------------------------
