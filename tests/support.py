@@ -109,6 +109,18 @@ def assert_same_ranking(
             assert abs(sa[-1] - sa[i]) <= tol, f"{d} missing from a and not tied at the cut"
 
 
+def sigkill(proc: subprocess.Popen[str]) -> list[str]:
+    """SIGKILL a writer started with ``stdout=PIPE`` and return the lines it printed that were
+    not read yet (a crash test counts what it reported before it died)."""
+    assert proc.stdout is not None
+    proc.send_signal(signal.SIGKILL)
+    tail = proc.stdout.read().splitlines()
+    proc.wait()
+    proc.stdout.close()
+    assert proc.returncode == -signal.SIGKILL
+    return tail
+
+
 @contextlib.contextmanager
 def live_server(engine: Any, **app_options: Any) -> Iterator[str]:
     """A real uvicorn server for ``create_app(engine)`` on a free loopback port, in a thread;

@@ -135,8 +135,10 @@ class Engine:
             except (NotFound, Unavailable):
                 continue
             try:
-                if warm and col.count():
-                    col.search("warm up", k=1)
+                if warm and col.count():  # without encoder, dense queries bring vectors
+                    col.search(
+                        "warm up", k=1, mode="hybrid" if col.encoder.encodes_text else "lexical"
+                    )
             except Exception as exc:
                 reason = f"a search fails: {self._reason(exc)}"
                 with self._lock:
@@ -164,8 +166,10 @@ class Engine:
         *,
         config: CollectionConfig | None = None,
         encoder: str | Encoder | None = None,
+        dim: int | None = None,
     ) -> Collection:
-        """A new, empty collection. An existing name is a ``Conflict``."""
+        """A new, empty collection (``encoder="none"`` with ``dim``: its items bring their
+        vectors). An existing name is a ``Conflict``."""
         folder = self._folder(name)
         with self._lock:
             if _is_collection(folder):  # a blank store a killed creation left is completed
@@ -173,7 +177,7 @@ class Engine:
             if encoder is None:
                 encoder = self.default_encoder
             col = open_collection(
-                folder, encoder=encoder, config=config, lock_timeout=self.lock_timeout
+                folder, encoder=encoder, dim=dim, config=config, lock_timeout=self.lock_timeout
             )
             self._open[name] = col
             return col

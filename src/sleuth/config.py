@@ -34,11 +34,21 @@ MAX_WEIGHT = 1e6
 MAX_TEXT_FIELDS = 32
 MAX_FIELD_NAME = 256
 MAX_EVENT_KINDS = 64
-STOPWORD_LISTS = ("english",)  # the lists ``sleuth.indexes.tokenize`` holds, by name
+STOPWORD_LISTS = ("english",)
+# item keys that are not text: the id, filter operators, the item's own vector(s)
+RESERVED_FIELDS = (
+    "id",
+    "and",
+    "or",
+    "not",
+    "vector",
+    "vectors",
+)  # the lists ``sleuth.indexes.tokenize`` holds, by name
 
 # Every numeric range, by field path: the checks below and the server's schema of a config
 # (``sleuth.server.config_schema``) both read them, so the two cannot drift apart.
 RANGES: dict[str, tuple[float, float]] = {
+    "dim": (1, 65_536),  # sleuth.vectors.MAX_DIM
     "bm25.k1": (0.0, 100.0),  # k1 > 0
     "bm25.b": (0.0, 1.0),
     "dense.exact_threshold": (1, MAX_COUNT),
@@ -411,10 +421,16 @@ def check_weights(value: Any, path: str, known: tuple[str, ...] | None) -> dict[
 
 @dataclass(frozen=True, kw_only=True)
 class CollectionConfig(_Config):
-    """Everything a collection is built with; saved in its store, restored on open."""
+    """Everything a collection is built with; saved in its store, restored on open.
+
+    ``encoder``: "minilm", "hashing[:dim]", a model folder, or "none" (items and queries bring
+    their vectors). ``dim``: the vectors' dimension, fixed at creation: required with "none",
+    else the encoder's (omit it, or give the same). A created collection stores both as used.
+    """
 
     text_fields: tuple[str, ...] = ("title", "text")
     encoder: str = "minilm"
+    dim: int | None = None
     bm25: BM25Config = field(default_factory=BM25Config)
     dense: DenseConfig = field(default_factory=DenseConfig)
     fusion: FusionConfig = field(default_factory=FusionConfig)
@@ -431,14 +447,16 @@ class CollectionConfig(_Config):
             )
         for name in fields:
             check_name(name, "text_fields", MAX_FIELD_NAME)
-            if name in ("id", "and", "or", "not"):
+            if name in RESERVED_FIELDS:
                 raise InvalidInput(
-                    f"text_fields: {name!r} is reserved (id, and, or, not)", field="text_fields"
+                    f"text_fields: {name!r} is reserved ({', '.join(RESERVED_FIELDS)})",
+                    field="text_fields",
                 )
         if len(set(fields)) != len(fields):
             raise InvalidInput(f"text_fields has duplicates: {list(fields)}", field="text_fields")
         self._set("text_fields", tuple(fields))
         check_name(self.encoder, "encoder", 4096)
+        self._int("dim", optional=True)
         for name, kind in (
             ("bm25", BM25Config),
             ("dense", DenseConfig),

@@ -25,7 +25,7 @@ from sleuth.errors import InvalidInput, NotFound
 from sleuth.indexes.set import IndexSet
 from sleuth.limits import (
     check_k,
-    check_queries,
+    check_query_vectors,
     check_recommend,
     check_sources,
     no_filter,
@@ -177,25 +177,39 @@ class Collection:
         *,
         must_be_new: bool,
         progress: bool | None,
+        vectors: Any = None,
     ) -> WriteResult:
-        parsed = parse_items(items, self.config.text_fields)
-        upserts, encoded = self._cache.encode_write(parsed, progress)
+        parsed = parse_items(items, self.config.text_fields, vectors_given=vectors is not None)
+        upserts, encoded, given = self._cache.encode_write(parsed, progress, vectors=vectors)
         try:
             with self._apply, self._writer:
-                result = self.store.write(upserts, deletes, must_be_new=must_be_new)
+                result = self.store.write(upserts, deletes, must_be_new=must_be_new, given=given)
                 self._refresh()
         except BaseException:
             self._cache.discard(encoded)  # token vectors of a write that did not happen
             raise
+        finally:
+            self._cache.written()
         return result
 
-    def add(self, items: Iterable[Any], *, progress: bool | None = None) -> WriteResult:
-        """Insert new items in one transaction; an id that already exists is a ``Conflict``."""
-        return self._write(items, (), must_be_new=True, progress=progress)
+    def add(
+        self, items: Iterable[Any], *, vectors: Any = None, progress: bool | None = None
+    ) -> WriteResult:
+        """Insert new items in one transaction; an id that already exists is a ``Conflict``.
 
-    def upsert(self, items: Iterable[Any], *, progress: bool | None = None) -> WriteResult:
-        """Insert or replace items in one transaction. Unchanged items are left alone."""
-        return self._write(items, (), must_be_new=False, progress=progress)
+        An item may bring its own ``"vector"`` (then its text is optional; the encoder encodes
+        only the items without one); ``vectors``: a numeric ``[n, dim]`` array (or a memmap,
+        ``np.load(path, mmap_mode="r")``) of every item's vector, in order, read without
+        Python lists. Vectors are made unit length (dense search is by cosine)."""
+        return self._write(items, (), must_be_new=True, progress=progress, vectors=vectors)
+
+    def upsert(
+        self, items: Iterable[Any], *, vectors: Any = None, progress: bool | None = None
+    ) -> WriteResult:
+        """Insert or replace items in one transaction (``vectors`` as for ``add``). Unchanged
+        items (same fields, attributes and vector) are left alone; an item upserted without
+        a vector in a collection with an encoder gets the encoder's again."""
+        return self._write(items, (), must_be_new=False, progress=progress, vectors=vectors)
 
     def delete(self, ids: Sequence[str], *, missing_ok: bool = False) -> int:
         """Delete items by id in one transaction; returns how many were deleted.
@@ -275,9 +289,10 @@ class Collection:
 
     def search(
         self,
-        query: str,
+        query: str | None = None,
         k: int = 10,
         *,
+        vector: Any = None,
         where: dict[str, Any] | None = None,
         mode: str = "hybrid",
         explain: bool = False,
@@ -294,32 +309,45 @@ class Collection:
         ``sleuth.retrieve.filters``), applied inside every retriever, so k hits come back
         whenever k items match. ``explain``: each hit carries each retriever's rank and score
         and the fused score. ``fusion``: this request's fusion instead of the collection's.
+        ``vector``: the query's own vector (``dim`` numbers), which the dense stages use instead
+        of encoding ``query``; the text is then optional in mode "dense" (hybrid reads both).
 
         >>> col = sleuth.open(tmp, encoder="hashing")  # doctest: +SKIP
         >>> col.search("sorting lists", k=3, where={"kind": "function"})  # doctest: +SKIP
+        >>> col.search(vector=[0.1] * 256, k=3, mode="dense")  # doctest: +SKIP
         """
         return self.search_batch(
-            [query], k, where=where, mode=mode, explain=explain, fusion=fusion
+            None if query is None else [query],
+            k,
+            vectors=None if vector is None else [vector],
+            where=where,
+            mode=mode,
+            explain=explain,
+            fusion=fusion,
         )[0]
 
     def search_batch(
         self,
-        queries: Sequence[str],
+        queries: Sequence[str] | None = None,
         k: int = 10,
         *,
+        vectors: Any = None,
         where: dict[str, Any] | None = None,
         mode: str = "hybrid",
         explain: bool = False,
         fusion: FusionConfig | None = None,
     ) -> list[Hits]:
         """``search`` for many queries at once (each retriever runs once for the batch); the
-        ``Hits`` of every query share the request's one ``trace``."""
+        ``Hits`` of every query share the request's one ``trace``. ``vectors``: the queries'
+        own vectors (a list of them, or a ``[nq, dim]`` array), aligned with ``queries``."""
         check_k(k)
         plan = plan_for(mode, late=self.late is not None)
-        check_queries(queries)
+        owner = f"this collection (encoder {self.encoder.id})"
+        texts, given = check_query_vectors(queries, vectors, self.dim, owner)
+        n = len(texts) if texts is not None else 0 if given is None else int(given.shape[0])
         if fusion is not None and not isinstance(fusion, FusionConfig):
             raise InvalidInput(f"fusion must be a FusionConfig, got {type(fusion).__name__}")
-        trace = Trace(mode=mode, k=k, queries=len(queries))
+        trace = Trace(mode=mode, k=k, queries=n)
         self._refresh(wait=False)
         with self._rw.read():
             ix = self._ix
@@ -332,7 +360,7 @@ class Collection:
                 late=self.late,
                 fusion=fusion or self.config.fusion,
             )
-            outcome = plan.run(context, list(queries), k, mask, trace)
+            outcome = plan.run(context, texts, k, mask, trace, given)
         lists = outcome.lists if explain else None
         return build_hits(self.store.items, outcome.results, trace, lists, outcome.unscored)
 

@@ -8,10 +8,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
+import numpy as np
+
 from sleuth.config import DEFAULT_SOURCE_WEIGHTS, check_weights
 from sleuth.errors import InvalidInput
 from sleuth.types import Event, Item, parse_event, parse_item
 from sleuth.values import check_text
+from sleuth.vectors import check_dim, check_matrix, check_vector
 
 __all__ = [
     "MAX_K",
@@ -19,6 +22,7 @@ __all__ = [
     "check_k",
     "check_queries",
     "check_query",
+    "check_query_vectors",
     "check_recommend",
     "check_sources",
     "no_filter",
@@ -57,18 +61,58 @@ def check_queries(queries: Any) -> None:
         check_query(q)
 
 
+def check_query_vectors(
+    queries: Any, vectors: Any, dim: int, owner: str
+) -> tuple[list[str] | None, np.ndarray | None]:
+    """A search's texts (checked) and its own vectors as ``float32[nq, dim]`` unit rows, from a
+    list of vectors or a numeric ``[nq, dim]`` array; at least one of the two, of one length."""
+    if queries is None and vectors is None:
+        raise InvalidInput(
+            "a query must be a string, got NoneType: give the query text (query=), its vector "
+            "(vector=), or both"
+        )
+    if queries is not None:
+        check_queries(queries)
+        queries = list(queries)
+    if vectors is None:
+        return queries, None
+    n = len(queries) if queries is not None else len(vectors)
+    if isinstance(vectors, np.ndarray) and vectors.ndim == 2:
+        return queries, check_matrix(vectors, n, dim, lambda i: f"query {i}", owner, "query")
+    if isinstance(vectors, str | bytes | dict) or not isinstance(vectors, Sequence) or not n:
+        raise InvalidInput(
+            f"vectors must be a non-empty list of vectors (or a [n, {dim}] array), got "
+            f"{type(vectors).__name__}"
+        )
+    if len(vectors) != n:
+        raise InvalidInput(f"{len(vectors)} vectors for {n} queries; give one per query")
+    rows = []
+    for i, raw in enumerate(vectors):
+        what = f"query {i}: its vector"
+        try:
+            vector = check_vector(raw, what)
+        except InvalidInput as exc:
+            raise InvalidInput(exc.message, index=i, **exc.details) from None
+        check_dim(vector, dim, what, owner)
+        rows.append(vector)
+    return queries, np.stack(rows)
+
+
 def no_filter(where: Any) -> bool:
     """None and ``{}`` filter nothing; anything else is a filter (``[]`` or ``0`` are errors)."""
     return where is None or (isinstance(where, dict) and not where)
 
 
-def parse_items(items: Iterable[Any], text_fields: tuple[str, ...]) -> list[Item]:
-    """A write's items, each checked, an error naming the first bad one by its position."""
+def parse_items(
+    items: Iterable[Any], text_fields: tuple[str, ...], *, vectors_given: bool = False
+) -> list[Item]:
+    """A write's items, each checked, an error naming the first bad one by its position.
+    ``vectors_given``: a bulk array gives their vectors (text is optional)."""
     parsed: list[Item] = []
     seen: set[str] = set()
     for i, raw in enumerate(items):
         try:
-            item = parse_item(raw, text_fields)
+            item = parse_item(raw, text_fields, vector_given=vectors_given)
         except InvalidInput as exc:
             raise InvalidInput(f"item {i}: {exc.message}", index=i, **exc.details) from None
         if item.id in seen:

@@ -22,14 +22,20 @@ def open_collection(
     path: str | Path,
     *,
     encoder: str | Encoder | None = None,
+    dim: int | None = None,
     config: CollectionConfig | None = None,
     lock_timeout: float = 30.0,
 ) -> Collection:
     """Open the collection in ``path``, creating it (with ``config``) if the folder is new or empty.
 
-    ``encoder``: "minilm" (bundled all-MiniLM-L6-v2, the default), "hashing[:dim]", or a local
-    sentence-transformers folder. Opening with a different encoder than the collection was built
-    with is a ``Conflict``.
+    ``encoder``: "minilm" (bundled all-MiniLM-L6-v2, the default), "hashing[:dim]", a local
+    sentence-transformers folder, or "none": no text encoder, items bring their ``"vector"``
+    and dense queries their ``vector=`` (then ``dim`` is required). ``dim``: the vectors'
+    dimension, fixed at creation (with an encoder: omit it or give the encoder's). Opening with
+    a different encoder or dimension than the collection was built with is a ``Conflict``.
+
+    >>> col = sleuth.open(tmp, encoder="none", dim=3)  # doctest: +SKIP
+    >>> col.add([{"id": "a", "vector": [0.1, 0.2, 0.3], "kind": "x"}])  # doctest: +SKIP
 
     Creation checks the config and encoder before touching the disk (an invalid one creates
     nothing) and writes the schema and metadata in one transaction; a database left blank by a
@@ -61,11 +67,18 @@ def open_collection(
             # creates no folder and no file. A blank database left by a killed creation is
             # completed here.
             config = config or CollectionConfig()
-            enc = get_encoder(encoder if encoder is not None else config.encoder)
+            if dim is not None and config.dim is not None and dim != config.dim:
+                raise InvalidInput(
+                    f"dim={dim!r} and config.dim={config.dim!r} differ; give one", dim=dim
+                )
+            enc = get_encoder(
+                encoder if encoder is not None else config.encoder,
+                dim if dim is not None else config.dim,
+            )
             enc.check_tokens(config.late.enabled)
             if config.late.enabled:  # its checks across fields (token dim vs MUVERA) run now
                 LateInteraction(config.late, enc)
-            config = replace(config, encoder=enc.spec)  # the one actually used
+            config = replace(config, encoder=enc.spec, dim=enc.dim)  # the ones actually used
             if store is None:
                 folder.mkdir(parents=True, exist_ok=True)
                 created_file = True
@@ -91,15 +104,24 @@ def open_collection(
                 "its items (with the sleuth version that built it) into a new collection",
                 field=exc.details.get("field"),
             ) from None
-        if config is not None and replace(config, encoder=stored.encoder) != stored:
+        stored_dim = int(store.get_meta("dim"))
+        for given_dim in (dim, config.dim if config is not None else None):
+            if given_dim is not None and given_dim != stored_dim:
+                raise Conflict(
+                    f"{folder} holds vectors of {stored_dim} dimensions, not {given_dim!r}; "
+                    "the dimension is fixed when a collection is created",
+                    stored=stored_dim,
+                    given=given_dim,
+                )
+        if config is not None and replace(config, encoder=stored.encoder, dim=stored.dim) != stored:
             raise Conflict(
                 f"{folder} was created with another configuration; open it without config= "
                 "(its own is used) or create a new collection",
                 stored=stored.to_dict(),
             )
         config = stored
-        enc = _stored_encoder(store, encoder)
-        dim = int(store.get_meta("dim"))
+        enc = _stored_encoder(store, encoder, stored_dim)
+        dim = stored_dim
     except BaseException:
         if store is not None:
             store.close()
@@ -113,8 +135,10 @@ def open_collection(
     return Collection(folder, store, config, enc, dim, lock_timeout=lock_timeout)
 
 
-def _stored_encoder(store: Store, given: str | Encoder | None) -> Encoder:
+def _stored_encoder(store: Store, given: str | Encoder | None, dim: int) -> Encoder:
     stored_id = store.get_meta("encoder_id")
+    if given == "none":  # its dimension is the collection's
+        given = f"none:{dim}"
     if given is None:
         try:
             enc = get_encoder(store.get_meta("encoder"))

@@ -28,6 +28,7 @@ from sleuth.values import (
     parse_datetime,
     to_timestamp,
 )
+from sleuth.vectors import VECTOR_KEY, check_vector
 
 # Control characters (and the Unicode line separators) break URLs, logs and CSV files: an id
 # has none.
@@ -54,11 +55,15 @@ RESERVED_NAMES = frozenset({"id", "and", "or", "not"})
 
 @dataclass(frozen=True, kw_only=True)
 class Item:
-    """One catalog entry: a string id, text fields and typed attributes."""
+    """One catalog entry: a string id, text fields and typed attributes; and, when the item
+    brings its own, its ``vector`` (``float32[dim]``, unit length; None: the collection's
+    encoder makes it from the text). Items read back from a collection carry no vector
+    (``Collection.vectors`` gives them)."""
 
     id: str
     fields: Mapping[str, str] = field(default_factory=dict)
     attributes: Mapping[str, Any] = field(default_factory=dict)
+    vector: np.ndarray | None = field(default=None, compare=False, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, **self.fields, **plain_attributes(self.attributes)}
@@ -139,15 +144,18 @@ def attr_type_of(value: Any) -> AttrType | None:
     return None
 
 
-def parse_item(raw: Any, text_fields: tuple[str, ...]) -> Item:
+def parse_item(raw: Any, text_fields: tuple[str, ...], *, vector_given: bool = False) -> Item:
     """Validate one item given as a dict (or an ``Item``) and split text fields from attributes.
 
-    Keys named in ``text_fields`` are text; every other key except ``id`` is an attribute.
+    Keys named in ``text_fields`` are text; ``vector`` is the item's own vector (a list of
+    numbers, see ``sleuth.vectors``; then text is optional); every other key except ``id`` is
+    an attribute. ``vector_given``: the item's vector comes separately (a bulk array), so its
+    text is optional too.
     >>> parse_item({"id": "a", "title": "Hi", "year": 2020}, ("title", "text")).attributes
     {'year': 2020}
     """
     if isinstance(raw, Item):
-        raw = {"id": raw.id, **raw.fields, **raw.attributes}
+        raw = {"id": raw.id, **raw.fields, **raw.attributes, VECTOR_KEY: raw.vector}
     if not isinstance(raw, Mapping):
         raise InvalidInput(f"an item must be a JSON object (dict), got {type(raw).__name__}")
     if "id" not in raw:
@@ -175,9 +183,20 @@ def parse_item(raw: Any, text_fields: tuple[str, ...]) -> Item:
         )
     fields: dict[str, str] = {}
     attributes: dict[str, Any] = {}
+    vector = None
     for key, value in raw.items():
         if key == "id":
             continue
+        if key == VECTOR_KEY:
+            vector = _vector(item_id, value)
+            continue
+        if key == "vectors":
+            raise InvalidInput(
+                f'item {item_id!r}: named vector spaces ("vectors": {{name: [...]}}) are not '
+                'supported; a collection has one vector space: give "vector": [numbers]',
+                id=item_id,
+                field=key,
+            )
         if not isinstance(key, str) or not key or key in RESERVED_NAMES:
             raise InvalidInput(
                 f"item {item_id!r}: field name {key!r:.80} is not allowed "
@@ -199,10 +218,10 @@ def parse_item(raw: Any, text_fields: tuple[str, ...]) -> Item:
             fields[key] = value
         elif value is not None:
             attributes[key] = _attribute_value(item_id, key, value)
-    if not any(v.strip() for v in fields.values()):
+    if vector is None and not vector_given and not any(v.strip() for v in fields.values()):
         raise InvalidInput(
             f"item {item_id!r} has no text: give at least one non-empty text field "
-            f"({', '.join(text_fields)})",
+            f'({", ".join(text_fields)}) or its "vector"',
             id=item_id,
         )
     chars = sum(map(len, fields.values()))
@@ -213,7 +232,19 @@ def parse_item(raw: Any, text_fields: tuple[str, ...]) -> Item:
             id=item_id,
             limit=MAX_TEXT_CHARS,
         )
-    return Item(id=item_id, fields=fields, attributes=attributes)
+    return Item(id=item_id, fields=fields, attributes=attributes, vector=vector)
+
+
+def _vector(item_id: str, value: Any) -> np.ndarray | None:
+    """The item's own vector, checked (its dimension is the collection's to check)."""
+    if value is None:
+        return None
+    try:
+        return check_vector(value)
+    except InvalidInput as exc:
+        raise InvalidInput(
+            f"item {item_id!r}: {exc.message}", id=item_id, field=VECTOR_KEY, **exc.details
+        ) from None
 
 
 def _attribute_value(item_id: str, key: str, value: Any) -> Any:

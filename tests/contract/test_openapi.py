@@ -32,9 +32,19 @@ schema = schemathesis.openapi.from_path(DOCS)
 # cases carry no filter (positive_data_acceptance would flag every such 422); filters are
 # fuzzed against an oracle in tests/unit/test_filters.py, and their bad shapes are tested in
 # tests/integration/test_server.py.
+# The same holds for vectors: a search's must have the collection's dimension, and a new
+# collection's dim must be the encoder's (required with encoder "none"); both are tested in
+# tests/integration/test_own_vectors_http.py.
 @schema.hook
 def filter_body(_: Any, body: Any) -> bool:
-    return not (isinstance(body, dict) and body.get("where") is not None)
+    if not isinstance(body, dict):
+        return True
+    config = body.get("config") if isinstance(body.get("config"), dict) else {}
+    sized = any(
+        part.get("dim") is not None or str(part.get("encoder") or "").startswith("none")
+        for part in (body, config)
+    )
+    return not (body.get("where") is not None or "vector" in body or sized)
 
 
 @schema.hook

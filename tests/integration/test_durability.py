@@ -14,6 +14,7 @@ import pytest
 
 import sleuth
 from sleuth.store import WriterLock
+from support import sigkill
 
 BATCH = 1000  # big enough that a batch takes a noticeable time, so kills land inside one
 
@@ -80,11 +81,7 @@ def run_and_kill(path: Path, first: int, rng: random.Random, *, aim: str) -> tup
                 break
         assert committed >= wanted, "the writer stopped before it was killed"
     finally:
-        os.kill(proc.pid, signal.SIGKILL)
-        tail = proc.stdout.read().splitlines()
-        proc.wait()
-        proc.stdout.close()
-    assert proc.returncode == -signal.SIGKILL
+        tail = sigkill(proc)
     last = line.split()[0]
     for line in tail:
         word, *rest = line.split()

@@ -36,13 +36,14 @@ def test_texts_are_encoded_once_longest_first(tmp_path: Path) -> None:
     with sleuth.open(tmp_path / "c", encoder=encoder) as col:
         cache = EmbeddingCache(col.store, encoder, 8, col.config.text_fields, None)
         first = [Item(id="a", fields={"text": "short"}), Item(id="b", fields={"text": "long one"})]
-        upserts, encoded = cache.encode_write(first, False)
+        upserts, encoded, given = cache.encode_write(first, False)
+        assert given[1] == [] and given[2].shape == (0, 8)  # no item brought a vector
         assert [h for _, h in upserts] == [content_hash("short"), content_hash("long one")]
         assert encoder.calls == [["long one", "short"]] and sorted(encoded) == sorted(
             h for _, h in upserts
         )
         again = [Item(id="c", fields={"text": "short"}), Item(id="d", fields={"text": "new"})]
-        _, encoded = cache.encode_write(again, False)
+        _, encoded, _ = cache.encode_write(again, False)
         assert encoder.calls[-1] == ["new"] and encoded == [content_hash("new")]
         assert cache.encoded_texts == 3
 

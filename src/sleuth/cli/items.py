@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 import typer.core
@@ -20,6 +20,7 @@ from sleuth.cli.shell import (
     parse_where,
     print_hits,
 )
+from sleuth.errors import InvalidInput
 
 
 @app.command()
@@ -30,7 +31,22 @@ def add(
         typer.Argument(help="JSONL/JSON/CSV of items, a BEIR folder, or a MovieLens folder."),
     ],
     encoder: Annotated[
-        str | None, typer.Option(help="For a new collection: minilm, hashing, or a model folder.")
+        str | None,
+        typer.Option(
+            help="For a new collection: minilm, hashing, a model folder, or none (items bring "
+            "their vectors; give --dim)."
+        ),
+    ] = None,
+    dim: Annotated[
+        int | None,
+        typer.Option(help="For a new collection: the vectors' dimension (required with none)."),
+    ] = None,
+    vectors: Annotated[
+        Path | None,
+        typer.Option(
+            help="A .npy file of the items' vectors, one row per item in file order "
+            "(memory-mapped, not loaded as lists)."
+        ),
     ] = None,
     replace: Annotated[
         bool, typer.Option("--upsert/--no-upsert", help="Replace items whose id exists.")
@@ -43,23 +59,22 @@ def add(
         ),
     ] = False,
 ) -> None:
-    """Add items from a file. The whole file is validated first and committed in one batch."""
+    """Add items from a file (JSONL/JSON/CSV items may carry a "vector"; a Parquet file's
+    vector column is read as one array). The whole file is validated first and committed in
+    one batch."""
     from sleuth.config import CollectionConfig
-    from sleuth.io.readers import read_items
     from sleuth.store.schema import FILENAME
 
     # A new collection is created only once the file has been read whole: a bad file leaves
     # no empty collection behind.
-    items = (
-        None
-        if (collection / FILENAME).exists()
-        else read_items(path, CollectionConfig().text_fields)
-    )
-    col = open_collection(collection, encoder, must_exist=False, late=late)
+    read = None
+    if not (collection / FILENAME).exists():
+        read = _read_with_vectors(path, CollectionConfig().text_fields, vectors)
+    col = open_collection(collection, encoder, must_exist=False, late=late, dim=dim)
     with col:
-        if items is None:
-            items = read_items(path, col.config.text_fields)
-        result = (col.upsert if replace else col.add)(items, progress=True)
+        items, given = read or _read_with_vectors(path, col.config.text_fields, vectors)
+        write = col.upsert if replace else col.add
+        result = write(items, vectors=given, progress=True)
         print(
             f"added {result.added}, updated {result.updated}, unchanged {result.unchanged}; "
             f"{col.count()} items in {collection}",
@@ -67,10 +82,36 @@ def add(
         )
 
 
+def _read_with_vectors(
+    path: Path, text_fields: tuple[str, ...], vectors: Path | None
+) -> tuple[list[Any], Any]:
+    """The file's items and the bulk vectors: the ``--vectors`` .npy file (memory-mapped) or
+    a Parquet file's vector column; None when the items carry their own (or have none)."""
+    import numpy as np
+
+    from sleuth.errors import InvalidInput
+    from sleuth.io.readers import read_items, read_parquet
+
+    if path.suffix.lower() == ".parquet":
+        items, given = read_parquet(path, text_fields)
+    else:
+        items, given = read_items(path, text_fields, vectors_given=vectors is not None), None
+    if vectors is not None:
+        if given is not None:
+            raise InvalidInput(f"{path} has a vector column and --vectors gives them too")
+        try:
+            given = np.load(vectors, mmap_mode="r", allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            raise InvalidInput(f"{vectors}: not a readable .npy array ({exc})") from None
+    return items, given
+
+
 @app.command()
 def search(
     collection: Collection,
-    query: Annotated[str, typer.Argument(help="The query text.")],
+    query: Annotated[
+        str | None, typer.Argument(help="The query text (optional with --vector in mode dense).")
+    ] = None,
     k: K = 10,
     mode: Annotated[
         str,
@@ -87,10 +128,22 @@ def search(
         ),
     ] = False,
     as_json: AsJson = False,
+    vector: Annotated[
+        str | None,
+        typer.Option(help="The query's own vector as a JSON array, e.g. '[0.1, -0.2, ...]'."),
+    ] = None,
 ) -> None:
-    """Search a collection."""
+    """Search a collection by text, by vector, or both."""
+    given = None
+    if vector is not None:
+        try:
+            given = json.loads(vector)
+        except json.JSONDecodeError as exc:
+            raise InvalidInput(f"--vector is not a JSON array of numbers: {exc}") from None
     with open_collection(collection) as col:
-        hits = col.search(query, k=k, mode=mode, where=parse_where(where), explain=explain)
+        hits = col.search(
+            query, k=k, vector=given, mode=mode, where=parse_where(where), explain=explain
+        )
     print_hits(hits, as_json or explain)
     if explain:
         trace = hits.trace

@@ -66,7 +66,12 @@ Columns = Annotated[
 
 
 def open_collection(
-    path: Path, encoder: str | None = None, *, must_exist: bool = True, late: bool = False
+    path: Path,
+    encoder: str | None = None,
+    *,
+    must_exist: bool = True,
+    late: bool = False,
+    dim: int | None = None,
 ) -> Any:
     import sleuth
     from sleuth.store.schema import FILENAME
@@ -79,7 +84,7 @@ def open_collection(
         from sleuth.config import CollectionConfig, LateConfig
 
         config = CollectionConfig(late=LateConfig(enabled=True))
-    return sleuth.open(path, encoder=encoder, config=config)
+    return sleuth.open(path, encoder=encoder, dim=dim, config=config)
 
 
 def parse_where(text: str | None) -> dict[str, Any] | None:

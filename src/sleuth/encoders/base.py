@@ -41,6 +41,8 @@ class Encoder(ABC):
 
     #: Whether ``encode(..., tokens=True)`` works (late interaction).
     supports_tokens: bool = False
+    #: False for ``encoder="none"``: every item and dense query brings its own vector.
+    encodes_text: bool = True
 
     @abstractmethod
     def encode(self, texts: list[str], *, batch_size: int = 32, tokens: bool = False) -> Encoded:

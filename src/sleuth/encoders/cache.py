@@ -5,6 +5,10 @@ encoded twice, not even across processes or after a rebuild. A write encodes wha
 longest texts first (similar lengths batch well), in chunks that are cached as they are done: an
 interrupted ingest resumes where it stopped. With late interaction the same forward pass gives
 the token vectors, held here until the token index takes them.
+
+Items may bring their own vectors: those are keyed by a digest of the vector (see
+``sleuth.vectors.vector_keys`` for why), stored with the write's items in one transaction,
+and never replaced by an encoding of the text; the encoder encodes only the items without one.
 """
 
 from __future__ import annotations
@@ -12,19 +16,27 @@ from __future__ import annotations
 import hashlib
 import warnings
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
 from sleuth.encoders.base import Encoder
 from sleuth.encoders.late import LateInteraction
-from sleuth.errors import InvalidInput
+from sleuth.errors import CorruptIndex, InvalidInput
 from sleuth.progress import progress_bar
 from sleuth.store import Store, StoredItem
 from sleuth.types import Item
+from sleuth.vectors import check_dim, check_matrix, is_vector_key, vector_keys
 
-__all__ = ["ENCODE_CHUNK", "EmbeddingCache", "content_hash"]
+__all__ = ["ENCODE_CHUNK", "EmbeddingCache", "Given", "content_hash"]
 
 ENCODE_CHUNK = 256
+# The vectors a write's items brought: (encoder id, their keys, float32[m, dim]).
+Given = tuple[str, list[str], np.ndarray]
+
+
+def _label(i: int, item: Item) -> str:
+    return f"item {i} ({item.id!r})"
 
 
 def content_hash(text: str) -> str:
@@ -52,18 +64,30 @@ class EmbeddingCache:
         # Token vectors computed while encoding a write, waiting for the token index to take
         # them (float16, by content hash); what is not here is encoded again from the text.
         self._pending_tokens: dict[str, np.ndarray] = {}
+        # The vectors a write's items brought, by key, until that write's catch-up has read
+        # them (so a bulk ingest does not read them back from the store). A key is a digest of
+        # its vector, so an entry can never be stale, whatever became of its write.
+        self._pending_given: dict[str, np.ndarray] = {}
 
     def text(self, item: Item) -> str:
         """What is indexed of an item: its text fields, in the configured order."""
         return " ".join(item.fields[f] for f in self.text_fields if item.fields.get(f))
 
     def encode_write(
-        self, items: Sequence[Item], progress: bool | None
-    ) -> tuple[list[tuple[Item, str]], list[str]]:
-        """``(item, content hash)`` pairs for the store, after encoding the texts whose vectors
-        are not cached yet; and those hashes (``discard`` them if the write fails)."""
-        upserts = [(item, content_hash(self.text(item))) for item in items]
-        texts = {h: self.text(item) for item, h in upserts}
+        self, items: Sequence[Item], progress: bool | None, *, vectors: Any = None
+    ) -> tuple[list[tuple[Item, str]], list[str], Given]:
+        """``(item, key)`` pairs for the store, after encoding the texts whose vectors are not
+        cached yet; those hashes (``discard`` them if the write fails); and the vectors the
+        items brought, with their keys (``sleuth.vectors.vector_keys``), for the write's own
+        transaction. ``vectors``: None, or a numeric ``[len(items), dim]`` array (a memmap is
+        read a chunk at a time) giving every item's vector."""
+        rows, matrix = self._given(items, vectors)
+        keys = vector_keys(matrix)
+        key_of = dict(zip(rows, keys))
+        upserts = [
+            (item, key_of.get(i) or content_hash(self.text(item))) for i, item in enumerate(items)
+        ]
+        texts = {h: self.text(item) for item, h in upserts if not is_vector_key(h)}
         cached = self.store.vectors(self.encoder.id, list(texts), self.dim)
         todo = {h: t for h, t in texts.items() if h not in cached}
         _, truncated = self._encode(todo, progress)
@@ -74,18 +98,81 @@ class EmbeddingCache:
                 "(BM25 sees the whole text)",
                 stacklevel=4,
             )
-        return upserts, list(todo)
+        self._pending_given.update(zip(keys, matrix))
+        return upserts, list(todo), (self.encoder.id, keys, matrix)
+
+    def _given(self, items: Sequence[Item], vectors: Any) -> tuple[list[int], np.ndarray]:
+        """The positions of the items that bring a vector, and those vectors
+        (``float32[m, dim]``, unit rows); ``InvalidInput`` naming the first item whose vector
+        is missing (no text encoder) or does not fit, or that needs text it lacks."""
+        owner = f"this collection (encoder {self.encoder.id})"
+        if vectors is not None:
+            for i, item in enumerate(items):
+                if item.vector is not None:
+                    raise InvalidInput(
+                        f'{_label(i, item)} has a "vector" and vectors= gives one too; give '
+                        "each item's vector one way",
+                        index=i,
+                        id=item.id,
+                    )
+            matrix = check_matrix(
+                vectors, len(items), self.dim, lambda i: _label(i, items[i]), owner
+            )
+            rows = list(range(len(items)))
+        else:
+            own = [(i, item.vector) for i, item in enumerate(items) if item.vector is not None]
+            for i, vector in own:
+                check_dim(vector, self.dim, f"{_label(i, items[i])}: its vector", owner)
+            rows = [i for i, _ in own]
+            matrix = (
+                np.stack([vector for _, vector in own])
+                if own
+                else np.zeros((0, self.dim), np.float32)
+            )
+        if not self.encoder.encodes_text and len(rows) < len(items):
+            i = next(i for i, item in enumerate(items) if item.vector is None)
+            raise InvalidInput(
+                f"{_label(i, items[i])} has no vector: {owner} has no text encoder, so every "
+                f'item brings its "vector" ({self.dim} numbers) or vectors= gives them all',
+                index=i,
+                id=items[i].id,
+            )
+        if self.late is not None:  # token vectors come from the text, whoever gave the vector
+            for i, item in enumerate(items):
+                if not any(v.strip() for v in item.fields.values()):
+                    raise InvalidInput(
+                        f"{_label(i, item)} has no text: with late interaction every item "
+                        f"needs some ({', '.join(self.text_fields)}), also one with a vector",
+                        index=i,
+                        id=item.id,
+                    )
+        return rows, matrix
 
     def discard(self, hashes: Sequence[str]) -> None:
         """Forget the token vectors of a write that did not happen."""
         for h in hashes:
             self._pending_tokens.pop(h, None)
 
+    def written(self) -> None:
+        """A write is done (applied or failed): its given vectors are the store's to give."""
+        self._pending_given.clear()
+
     def vectors(self, stored: Sequence[StoredItem]) -> np.ndarray:
         """``float32[n, dim]``: the cached vectors of these items (a missing one, e.g. after the
         cache was cleared, is encoded again, once)."""
-        found = self.store.vectors(self.encoder.id, [s.hash for s in stored], self.dim)
+        held = self._pending_given
+        found = {s.hash: held[s.hash] for s in stored if s.hash in held}
+        need = [s.hash for s in stored if s.hash not in found]
+        if need:
+            found.update(self.store.vectors(self.encoder.id, need, self.dim))
         missing = {s.hash: self.text(s.item) for s in stored if s.hash not in found}
+        lost = next((s for s in stored if s.hash in missing and is_vector_key(s.hash)), None)
+        if lost is not None:  # never encoded from the text instead: it was not the text's
+            raise CorruptIndex(
+                f"item {lost.item.id!r}: the vector it was given is missing from the store "
+                "(or damaged); upsert the item again with its vector",
+                id=lost.item.id,
+            )
         if missing:
             found.update(self._encode(missing, False)[0])
         if not stored:

@@ -1,4 +1,4 @@
-"""Getting items in: readers for JSONL, CSV, JSON and BEIR folders."""
+"""Getting items in: readers for JSONL, CSV, JSON, Parquet and BEIR folders."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from sleuth.io.readers import (
     read_items,
     read_json,
     read_jsonl,
+    read_parquet,
 )
 
 __all__ = [
@@ -20,4 +21,5 @@ __all__ = [
     "read_items",
     "read_json",
     "read_jsonl",
+    "read_parquet",
 ]

@@ -12,15 +12,18 @@ import json
 import math
 import re
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from sleuth.config import RESERVED_FIELDS
 from sleuth.errors import InvalidInput, SleuthError
 from sleuth.io._files import FLOAT, existing, json_limit, jsonl_objects, located
 from sleuth.io.movielens import MOVIE_FILES, MOVIES_CSV, read_movies
+from sleuth.io.parquet import read_parquet
 from sleuth.io.text import open_text
-from sleuth.types import RESERVED_NAMES, Item, parse_item
+from sleuth.types import Item, parse_item
+from sleuth.vectors import VECTOR_KEY, check_matrix
 
 __all__ = [
     "BeirData",
@@ -30,13 +33,14 @@ __all__ = [
     "read_items",
     "read_json",
     "read_jsonl",
+    "read_parquet",
 ]
 
 TextFields = tuple[str, ...]
 DEFAULT_TEXT_FIELDS: TextFields = ("title", "text")
 FORMATS = (
     "a BEIR folder (with corpus.jsonl), a MovieLens folder (u.item, movies.dat or movies.csv), "
-    ".jsonl, .ndjson, .csv or .json"
+    ".jsonl, .ndjson, .csv, .json or .parquet"
 )
 # BEIR keeps documents whose title and text are both empty (Cranfield has two); they must still
 # exist so that qrels pointing at them resolve, but parse_item rightly refuses an item with no text.
@@ -47,8 +51,12 @@ _BOOLS = {"true": True, "false": False}
 _GRADE = re.compile(r"^[+-]?[0-9]+$")
 
 
-def read_items(path: str | Path, text_fields: TextFields = DEFAULT_TEXT_FIELDS) -> list[Item]:
+def read_items(
+    path: str | Path, text_fields: TextFields = DEFAULT_TEXT_FIELDS, *, vectors_given: bool = False
+) -> list[Item]:
     """Read every item of a file or BEIR folder, choosing the reader from what ``path`` is.
+    Items may carry their ``"vector"``; ``vectors_given``: an array gives them all (e.g.
+    ``sleuth add --vectors``), so no item needs text.
 
     >>> items = read_items("data/products.jsonl")  # doctest: +SKIP
     """
@@ -63,20 +71,24 @@ def read_items(path: str | Path, text_fields: TextFields = DEFAULT_TEXT_FIELDS) 
             f"{path} is a folder without corpus.jsonl; expected {FORMATS}", path=str(path)
         )
     suffix = path.suffix.lower()
+    if suffix == ".parquet":
+        return _parquet_items(path, text_fields)
     if suffix in (".jsonl", ".ndjson"):
-        return read_jsonl(path, text_fields)
+        return read_jsonl(path, text_fields, vectors_given=vectors_given)
     if suffix == ".csv":
-        return read_csv(path, text_fields)
+        return read_csv(path, text_fields, vectors_given=vectors_given)
     if suffix == ".json":
-        return read_json(path, text_fields)
+        return read_json(path, text_fields, vectors_given=vectors_given)
     raise InvalidInput(
         f"{path}: unknown item file format {suffix or '(no extension)'!r}; expected {FORMATS}",
         path=str(path),
-        allowed=[".jsonl", ".ndjson", ".csv", ".json", "BEIR folder"],
+        allowed=[".jsonl", ".ndjson", ".csv", ".json", ".parquet", "BEIR folder"],
     )
 
 
-def read_jsonl(path: str | Path, text_fields: TextFields = DEFAULT_TEXT_FIELDS) -> list[Item]:
+def read_jsonl(
+    path: str | Path, text_fields: TextFields = DEFAULT_TEXT_FIELDS, *, vectors_given: bool = False
+) -> list[Item]:
     """Items from a file holding one JSON object per line; blank lines are skipped."""
     path = existing(path)
     items = []
@@ -88,11 +100,13 @@ def read_jsonl(path: str | Path, text_fields: TextFields = DEFAULT_TEXT_FIELDS) 
                 "item has '_id' but no 'id'; for a BEIR corpus pass "
                 "the folder that holds corpus.jsonl",
             )
-        items.append(_parse(raw, text_fields, path, line_no))
+        items.append(_parse(raw, text_fields, path, line_no, vectors_given))
     return items
 
 
-def read_csv(path: str | Path, text_fields: TextFields = DEFAULT_TEXT_FIELDS) -> list[Item]:
+def read_csv(
+    path: str | Path, text_fields: TextFields = DEFAULT_TEXT_FIELDS, *, vectors_given: bool = False
+) -> list[Item]:
     """Items from a UTF-8 CSV file whose header row names the columns and includes ``id``.
 
     Empty cells are left out. Cells of attribute columns become int (no leading zeros), float,
@@ -138,18 +152,22 @@ def read_csv(path: str | Path, text_fields: TextFields = DEFAULT_TEXT_FIELDS) ->
                 raw = {
                     name: cell
                     if name == "id" or name in text_fields
+                    else _vector_cell(cell, path, line_no)
+                    if name == VECTOR_KEY
                     else _convert_cell(cell, name, path, line_no)
                     for name, cell in row.items()
                     if cell  # empty (or missing trailing) cells are omitted
                 }
-                items.append(_parse(raw, text_fields, path, line_no))
+                items.append(_parse(raw, text_fields, path, line_no, vectors_given))
                 line_no = reader.line_num + 1
         except csv.Error as exc:
             raise located(path, reader.line_num, f"malformed CSV: {exc}") from None
     return items
 
 
-def read_json(path: str | Path, text_fields: TextFields = DEFAULT_TEXT_FIELDS) -> list[Item]:
+def read_json(
+    path: str | Path, text_fields: TextFields = DEFAULT_TEXT_FIELDS, *, vectors_given: bool = False
+) -> list[Item]:
     """Items from a file holding one JSON array of objects; errors name the item's index."""
     path = existing(path)
     with open_text(path) as f:
@@ -168,7 +186,7 @@ def read_json(path: str | Path, text_fields: TextFields = DEFAULT_TEXT_FIELDS) -
     items = []
     for index, raw in enumerate(data):
         try:
-            items.append(parse_item(raw, text_fields))
+            items.append(parse_item(raw, text_fields, vector_given=vectors_given))
         except SleuthError as exc:
             raise InvalidInput(
                 f"{path}: item {index}: {exc.message}",
@@ -207,7 +225,7 @@ def read_beir_corpus(path: str | Path, text_fields: TextFields = DEFAULT_TEXT_FI
         metadata = record.get("metadata")
         if isinstance(metadata, dict):
             for key, value in metadata.items():
-                if key in raw or key in RESERVED_NAMES or key == "_id" or not _scalar(value):
+                if key in raw or key in RESERVED_FIELDS or key == "_id" or not _scalar(value):
                     continue
                 raw[key] = value
         items.append(_parse(raw, text_fields, corpus, line_no))
@@ -299,11 +317,35 @@ def _read_qrels(path: Path) -> dict[str, dict[str, int]]:
     return qrels
 
 
-def _parse(raw: Any, text_fields: TextFields, path: Path, line_no: int) -> Item:
+def _parse(
+    raw: Any, text_fields: TextFields, path: Path, line_no: int, vectors_given: bool = False
+) -> Item:
     try:
-        return parse_item(raw, text_fields)
+        return parse_item(raw, text_fields, vector_given=vectors_given)
     except SleuthError as exc:
         raise located(path, line_no, exc.message, **exc.details) from None
+
+
+def _vector_cell(cell: str, path: Path, line_no: int) -> Any:
+    """A CSV ``vector`` cell: a JSON array of numbers (``"[0.1, 0.2]"``)."""
+    try:
+        return json.loads(cell)
+    except (ValueError, RecursionError):
+        raise located(
+            path, line_no, f"the vector cell {cell[:40]!r} is not a JSON array of numbers"
+        ) from None
+
+
+def _parquet_items(path: Path, text_fields: TextFields) -> list[Item]:
+    """The items of a Parquet file, each with its row of the vector column (checked and made
+    unit length as one array; ``read_parquet`` gives the array itself)."""
+    items, vectors = read_parquet(path, text_fields)
+    if vectors is None:
+        return items
+    unit = check_matrix(
+        vectors, len(items), vectors.shape[1], lambda i: f"{path}:row {i}", "the file"
+    )
+    return [replace(item, vector=row) for item, row in zip(items, unit)]
 
 
 def _convert_cell(cell: str, column: str, path: Path, line_no: int) -> Any:

@@ -17,6 +17,7 @@ import numpy as np
 
 from sleuth.encoders.base import Encoded
 from sleuth.encoders.tokens import Tokens
+from sleuth.errors import InvalidInput
 from sleuth.timing import ms_since
 from sleuth.types import Candidates
 
@@ -28,24 +29,45 @@ Ranked = tuple[np.ndarray, np.ndarray]
 
 @dataclass
 class QueryBatch:
-    """Query texts, with their vectors encoded once, on first use, for every dense retriever.
+    """Query texts and/or the queries' own vectors; the vectors are the given ones, or encoded
+    from the texts once, on first use, for every dense retriever.
 
-    With ``encode_tokens`` (late interaction) and ``tokens_first``, the first use encodes
-    vectors and token vectors in one model pass."""
+    ``given``: ``float32[nq, dim]`` unit rows (None: encode the texts). ``query_texts`` None:
+    the queries are vectors only, and a stage that reads text (BM25, token vectors) is an
+    ``InvalidInput``. With ``encode_tokens`` (late interaction) and ``tokens_first``, the first
+    use encodes vectors and token vectors in one model pass."""
 
-    texts: list[str]
+    query_texts: list[str] | None
     encode: Callable[[list[str]], np.ndarray]
     encode_tokens: Callable[[list[str]], Encoded] | None = None
     tokens_first: bool = False
+    given: np.ndarray | None = None
     _vectors: np.ndarray | None = field(default=None, repr=False)
     _tokens: list[Tokens] | None = field(default=None, repr=False)
+
+    def __len__(self) -> int:
+        if self.query_texts is not None:
+            return len(self.query_texts)
+        return 0 if self.given is None else int(self.given.shape[0])
+
+    @property
+    def texts(self) -> list[str]:
+        if self.query_texts is None:
+            raise InvalidInput(
+                "this search mode reads the query text (BM25, or token vectors for late "
+                'interaction), and only vector= was given: pass query= too, or mode="dense"'
+            )
+        return self.query_texts
 
     @property
     def vectors(self) -> np.ndarray:
         if self._vectors is None:
-            if self.tokens_first and self.encode_tokens is not None:
+            if self.given is not None:
+                self._vectors = self.given
+            elif self.tokens_first and self.encode_tokens is not None:
                 return self._encode_both()[0]
-            self._vectors = self.encode(self.texts)
+            else:
+                self._vectors = self.encode(self.texts)
         return self._vectors
 
     @property
@@ -100,7 +122,7 @@ class Retriever(ABC):
         """The ``k`` best per query (fewer when fewer live items pass ``mask``), in one
         ``search_batch`` call for the whole batch."""
         start = time.perf_counter()
-        n = len(queries.texts)
+        n = len(queries)
         if mask is not None and (mask.dtype != np.bool_ or mask.ndim != 1):
             raise ValueError(f"mask must be bool[n], got {mask.dtype}{mask.shape}")
         k = min(k, self.size)

@@ -28,12 +28,12 @@ class HybridFusion:
             raise TypeError(f"the hybrid fusion needs the lexical retriever, got {lexical!r}")
         config = ctx.fusion
         out = []
-        for i, text in enumerate(queries.texts):
+        for i in range(len(queries)):
             docnos, scores = fuse_hybrid(
                 lists["lexical"][i],
                 lists["dense"][i],
                 config,
-                term_idf=lexical.term_idf(text) if config.adaptive else None,
+                term_idf=lexical.term_idf(queries.texts[i]) if config.adaptive else None,
                 n_docs=lexical.n_docs,
             )
             out.append((docnos[:n], scores[:n]))

@@ -84,12 +84,15 @@ class Plan:
     def run(
         self,
         ctx: Context,
-        texts: list[str],
+        texts: list[str] | None,
         k: int,
         mask: np.ndarray | None,
         trace: Trace,
+        vectors: np.ndarray | None = None,
     ) -> Outcome:
-        """The top ``k`` per query among the items ``mask`` keeps (None: every live item)."""
+        """The top ``k`` per query among the items ``mask`` keeps (None: every live item).
+        ``vectors``: the queries' own (``float32[nq, dim]``, unit rows; None: encode
+        ``texts``); ``texts`` None: vectors only."""
         rankers = [ranker.build(ctx) for ranker in self.rankers]
         sizes = [k]  # what each ranker hands on; sizes[0] is what the rankers start from
         for ranker in reversed(rankers):
@@ -100,6 +103,7 @@ class Plan:
             ctx.encoder.encode_queries,
             ctx.encoder.encode_query_tokens if ctx.late is not None else None,
             tokens_first=self.late,  # vectors and token vectors in one model pass
+            given=vectors,
         )
         lists: dict[str, list[Ranked]] = {}
         for name in self.retrievers:

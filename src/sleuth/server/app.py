@@ -206,7 +206,7 @@ def create_app(
             encoder = encoder if encoder is not None else checked
         config = CollectionConfig.from_dict(given) if given is not None else None
         # a model folder that cannot load is the engine's InvalidInput (paths redacted)
-        engine.create(body.name, config=config, encoder=encoder)
+        engine.create(body.name, config=config, encoder=encoder, dim=body.dim)
         return info_of(body.name)
 
     @api.get("/collections/{name}", response_model=CollectionInfo, tags=["collections"])
@@ -266,7 +266,12 @@ def create_app(
         start = time.perf_counter()
         with engine.using(name) as col:
             hits = col.search(
-                body.query, body.k, where=body.where, mode=body.mode, explain=body.explain
+                body.query,
+                body.k,
+                vector=body.vector,
+                where=body.where,
+                mode=body.mode,
+                explain=body.explain,
             )
         return _hits_out(hits, start, body.explain)
 

@@ -22,14 +22,15 @@ from sleuth.config import (
     DEFAULT_SOURCE_WEIGHTS,
     OPEN_BELOW,
     RANGES,
+    RESERVED_FIELDS,
     TOKEN_DTYPES,
 )
 from sleuth.server.encoders import BUILT_IN_PATTERN
 
-__all__ = ["ConfigIn", "Int"]
+__all__ = ["ConfigIn", "Dim", "Int"]
 
 FIELD_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,63}$"
-RESERVED = ("id", "and", "or", "not")
+RESERVED = RESERVED_FIELDS
 if TYPE_CHECKING:  # the names are known at run time only
     StemmerName = str
     SourceName = str
@@ -47,6 +48,16 @@ def _number_not_text(value: object) -> object:
 
 # JSON Schema's integer includes 207.0; strict mode alone would refuse it, lax mode takes "207".
 Int = Annotated[int, BeforeValidator(_number_not_text), Field(strict=False)]
+
+
+# The vectors' dimension (``CollectionConfig.dim``, the request's ``dim``).
+# (the bounds before the validator, so that the schema states them as minimum and maximum)
+Dim = Annotated[
+    int,
+    Field(ge=RANGES["dim"][0], le=RANGES["dim"][1]),
+    BeforeValidator(_number_not_text),
+    Field(strict=False),
+]
 
 
 def _range(path: str, default: Any) -> Any:
@@ -155,6 +166,9 @@ class ConfigIn(_Section):
         None,
         description="As the request's encoder.",
         json_schema_extra={"pattern": BUILT_IN_PATTERN},
+    )
+    dim: Dim | None = Field(
+        None, description='As the request\'s dim: required with encoder "none".'
     )
     bm25: BM25In = BM25In()
     dense: DenseIn = DenseIn()

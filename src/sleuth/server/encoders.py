@@ -19,11 +19,11 @@ _DIM = (
     r"(?:1[6-9]|[2-9][0-9]|[1-9][0-9]{2,3}|[1-5][0-9]{4}"
     r"|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-6])"
 )
-BUILT_IN_PATTERN = rf"^(?:minilm|hashing(?::{_DIM})?)$"
+BUILT_IN_PATTERN = rf"^(?:minilm|hashing(?::{_DIM})?|none(?::[1-9][0-9]{0, 4})?)$"
 # A relative folder name: no "..", no absolute path, no backslash, no hidden parts.
 _PART = r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}"
 MODEL_PATTERN = rf"^{_PART}(?:/{_PART}){{0,3}}$"
-BUILT_IN = "minilm, hashing, hashing:<dim> (dim from 16 to 65536)"
+BUILT_IN = "minilm, hashing, hashing:<dim> (dim from 16 to 65536), none (with dim)"
 
 
 class EncoderAllowList:

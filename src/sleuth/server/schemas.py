@@ -6,15 +6,16 @@ import datetime as dt
 from typing import Annotated, Any, Literal
 
 from fastapi import Path
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from sleuth.catalog import NAME_PATTERN
 from sleuth.config import DEFAULT_EVENT_WEIGHTS
 from sleuth.limits import MAX_K, MAX_QUERY_CHARS
-from sleuth.server.config_schema import ConfigIn, Int
+from sleuth.server.config_schema import ConfigIn, Dim, Int
 from sleuth.server.encoders import BUILT_IN_PATTERN
 from sleuth.types import ID_CONTROL_CHARS, MAX_ID_LENGTH, MAX_USER_LENGTH
 from sleuth.values import MAX_TIMESTAMP, MIN_TIMESTAMP
+from sleuth.vectors import MAX_DIM
 
 _YEARS = r"^(1[0-9]{3}|[2-8][0-9]{3}|9[0-8][0-9]{2})-"
 
@@ -106,10 +107,17 @@ class CollectionCreate(_Strict):
     name: str = Field(pattern=NAME_PATTERN, description="Letters, digits, '_', '-', '.'.")
     encoder: str | None = Field(
         None,
-        description='"minilm" (default), "hashing" or "hashing:<dim>" (dim from 16 to 65536), or '
-        "the name of a model folder in the directory the server allows (`sleuth serve --models`).",
+        description='"minilm" (default), "hashing" or "hashing:<dim>" (dim from 16 to 65536), '
+        '"none" (no text encoder: items bring their "vector", queries their vector; needs dim), '
+        "or the name of a model folder in the directory the server allows (`sleuth serve "
+        "--models`).",
         # Checked by the server's allow-list (which may take model folder names as well).
         json_schema_extra={"pattern": BUILT_IN_PATTERN},
+    )
+    dim: Dim | None = Field(
+        None,
+        description='The vectors\' dimension, fixed at creation: required with encoder "none", '
+        "else the encoder's (omit it).",
     )
     config: ConfigIn | None = Field(
         None, description="A CollectionConfig as JSON: text_fields, bm25, dense, fusion, late..."
@@ -143,12 +151,16 @@ class CollectionInfo(BaseModel):
 
 
 class ItemIn(BaseModel):
-    """An item: ``id``, text fields (the collection's ``text_fields``) and attributes, flat."""
+    """An item: ``id``, text fields (the collection's ``text_fields``), attributes, and its
+    own ``vector`` (a list of the collection's dim numbers; then text is optional), flat."""
 
     model_config = ConfigDict(
         extra="allow",
         json_schema_extra={
-            "examples": [{"id": "a1", "text": "How to sort a list", "kind": "howto"}]
+            "examples": [
+                {"id": "a1", "text": "How to sort a list", "kind": "howto"},
+                {"id": "a2", "vector": [0.12, -0.5, 0.33], "kind": "howto"},
+            ]
         },
     )
 
@@ -173,7 +185,35 @@ class WriteResultOut(BaseModel):
 
 
 class SearchRequest(_Strict):
-    query: str = Field(min_length=1, max_length=MAX_QUERY_CHARS, pattern=NOT_BLANK)
+    """A search: ``query`` (text), ``vector`` (the query's own), or both. Without text only
+    mode dense can run (BM25 and token vectors read the text)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        strict=True,
+        json_schema_extra={
+            "anyOf": [
+                {"required": ["query"]},
+                {"required": ["vector", "mode"], "properties": {"mode": {"const": "dense"}}},
+            ]
+        },
+    )
+
+    # Not nullable: absent is how a request leaves one out (the schema's anyOf says which).
+    query: str = Field(
+        None,  # type: ignore[assignment]
+        min_length=1,
+        max_length=MAX_QUERY_CHARS,
+        pattern=NOT_BLANK,
+        description="The query text; optional in mode dense when vector is given.",
+    )
+    vector: list[float] = Field(
+        None,  # type: ignore[arg-type]
+        min_length=1,
+        max_length=MAX_DIM,
+        description="The query's own vector (the collection's dim numbers), used by the dense "
+        "stages instead of encoding the text; with query, hybrid runs BM25 on the text.",
+    )
     k: Int = Field(10, ge=1, le=MAX_K)
     mode: Mode = "hybrid"
     where: dict[str, Any] | None = Field(
@@ -182,6 +222,14 @@ class SearchRequest(_Strict):
         '{"lines": {"gte": 10}}; operators eq ne in nin gt gte lt lte exists, and/or/not.',
     )
     explain: bool = False
+
+    @model_validator(mode="after")
+    def _query_or_vector(self) -> SearchRequest:
+        if self.query is None and (self.vector is None or self.mode != "dense"):
+            raise ValueError(
+                "give query (text), or vector with mode dense; hybrid and lexical read the text"
+            )
+        return self
 
 
 class EventIn(_Strict):

@@ -312,11 +312,21 @@ class Store:
         deletes: Sequence[str],
         *,
         must_be_new: bool,
+        given: tuple[str, Sequence[str], np.ndarray] | None = None,
     ) -> WriteResult:
-        """Apply one batch in one transaction: all of it or none of it."""
+        """Apply one batch in one transaction: all of it or none of it. An item is unchanged
+        when its fields, attributes and vector key are. ``given``: ``(encoder id, keys,
+        float32[n, dim])``, the vectors items brought, stored in the same transaction (unlike
+        encoded ones, they cannot be made again)."""
         _check_ids(deletes)
         added = updated = unchanged = deleted = 0
         with self._transaction() as con:
+            if given is not None:
+                encoder, keys, matrix = given
+                con.executemany(
+                    "INSERT OR IGNORE INTO vectors (encoder, hash, vector) VALUES (?, ?, ?)",
+                    ((encoder, key, row.tobytes()) for key, row in zip(keys, matrix)),
+                )
             schema = dict(con.execute("SELECT name, type FROM attributes").fetchall())
             changed = check_types([item for item, _ in upserts], schema)
             names = len(schema) + sum(name not in schema for name in changed)
@@ -345,7 +355,7 @@ class Store:
                     plain_attributes(item.attributes), ensure_ascii=False, sort_keys=True
                 )
                 row = con.execute(
-                    "SELECT docno, fields, attrs FROM items WHERE id = ?", (item.id,)
+                    "SELECT docno, fields, attrs, hash FROM items WHERE id = ?", (item.id,)
                 ).fetchone()
                 if row is not None:
                     if must_be_new:
@@ -353,7 +363,9 @@ class Store:
                             f"item {item.id!r} already exists; use upsert() to replace it",
                             id=item.id,
                         )
-                    if row[1] == fields and row[2] == attrs:
+                    # the key is the text's content hash or the given vector's digest: a
+                    # changed vector alone is an update
+                    if row[1] == fields and row[2] == attrs and row[3] == content_hash:
                         unchanged += 1
                         continue
                     self._delete(con, row[0])
