@@ -20,7 +20,6 @@ WRITER = r"""
 import sys
 import numpy as np
 import sleuth
-from support import sigkill
 
 path, first, batch, dim = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 col = sleuth.open(path, encoder="none", dim=dim)
