@@ -126,6 +126,8 @@ class Column:
         for str and list, 0/1 for bool): two binary searches and one scatter per value."""
         out = np.zeros(size, bool)
         for _, owners, values in self._runs():
+            if not values.size:  # the recent run, most of the time
+                continue
             keys = np.asarray(wanted, values.dtype)  # a Python int would convert the column
             lo = np.searchsorted(values, keys, side="left")
             hi = np.searchsorted(values, keys, side="right")
