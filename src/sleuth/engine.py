@@ -163,7 +163,7 @@ class Collection:
         try:
             ix = self._ix
             ix.catch_up(self._rw)
-            if ix.unsaved() >= max(1000, self.store.count() // 10):
+            if ix.behind():
                 ix.save()
         finally:
             self._apply.release()

@@ -306,7 +306,8 @@ def test_reopen_gives_identical_results(col: sleuth.Collection, col_path: Path) 
     col.upsert([{**CATALOG[8], "text": "rewritten comet text"}])
     before = snapshot(col)
     col.close()
-    assert sorted(p.name for p in (col_path / "index").glob("*.npz")) == ["bm25.npz", "dense.npz"]
+    saved = sorted(p.name for p in (col_path / "index").glob("*.npz"))
+    assert saved == ["attributes.npz", "bm25.npz", "dense.npz"]
     with sleuth.open(col_path) as again:  # its own encoder from the store
         assert again.encoder.id == "hashing:256"
         assert again.count() == N_ITEMS - 1
@@ -320,10 +321,10 @@ def test_missing_index_files_are_rebuilt(col: sleuth.Collection, col_path: Path)
         path.unlink()
     with sleuth.open(col_path, encoder="hashing") as again:
         assert_same_snapshot(before, snapshot(again))
-    assert len(list((col_path / "index").glob("*.npz"))) == 2
+    assert len(list((col_path / "index").glob("*.npz"))) == 3
 
 
-@pytest.mark.parametrize("name", ["bm25", "dense"])
+@pytest.mark.parametrize("name", ["attributes", "bm25", "dense"])
 @pytest.mark.parametrize("damage", ["truncate", "garbage"])
 def test_corrupt_index_is_rebuilt_with_a_warning(
     col: sleuth.Collection, col_path: Path, name: str, damage: str

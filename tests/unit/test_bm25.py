@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from sleuth.config import BM25Config
 from sleuth.demo import stdlib_items
 from sleuth.errors import CorruptIndex
+from sleuth.indexes import bm25 as bm25_module
 from sleuth.indexes.bm25 import BM25Index
 from sleuth.indexes.dense import DenseIndex
 
@@ -139,8 +140,13 @@ def assert_matches_rebuild(index: BM25Index, live: dict[int, str]) -> None:
         np.testing.assert_allclose([got[d] for d in want], list(want.values()), rtol=1e-5)
 
 
+@pytest.mark.parametrize("small", [None, 60], ids=["delta", "mid+delta"])
 @pytest.mark.parametrize("seed", [0, 1])
-def test_incremental_writes_equal_a_rebuild(seed: int, tmp_path: Path) -> None:
+def test_incremental_writes_equal_a_rebuild(
+    seed: int, small: int | None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if small is not None:  # a small delta: rows move on to the mid segment too
+        monkeypatch.setattr(bm25_module, "_SMALL", small)
     rng = random.Random(seed)
     random_phase = 3 * MERGE_MIN  # docs after these are for the final compaction
     docs = synthetic_docs(random_phase + MERGE_MIN + 1, seed)
@@ -168,6 +174,13 @@ def test_incremental_writes_equal_a_rebuild(seed: int, tmp_path: Path) -> None:
         if step % 3 == 2:
             assert_matches_rebuild(index, live)
     assert_matches_rebuild(index, live)
+    index.save(tmp_path / "bm25.npz")  # main's and mid's postings are read back as saved
+    loaded = BM25Index.load(tmp_path / "bm25.npz", CONFIG)
+    assert loaded is not None and (loaded.main_rows, loaded.mid_rows) == (
+        index.main_rows,
+        index.mid_rows,
+    )
+    assert_matches_rebuild(loaded, live)
     # Then over a quarter dead and a delta big enough to merge: the merge compacts.
     for d in rng.sample(sorted(live), len(live) // 2):
         index.remove(np.array([d]))

@@ -160,9 +160,17 @@ def combine(children: st.SearchStrategy[dict[str, Any]]) -> st.SearchStrategy[di
 FILTERS = st.recursive(leaf(), combine, max_leaves=8)
 
 
-def build_table(items: list[dict[str, Any]], dead: list[bool], gap: int) -> AttributeTable:
+def build_table(
+    items: list[dict[str, Any]], dead: list[bool], gap: int, saved: int = 0
+) -> AttributeTable:
+    """The first ``saved`` items go through a save and a load (so they sit in the columns' main
+    run, the later ones in the recent run), then the ``dead`` ones are removed."""
     table = AttributeTable({})
-    for i, attrs in enumerate(items):
+    for i, attrs in enumerate(items[:saved]):
+        table.add(i * gap, attrs, TYPES)
+    if saved:
+        table = AttributeTable.restored(*table.payload())
+    for i, attrs in enumerate(items[saved:], start=saved):
         table.add(i * gap, attrs, TYPES)
     for i, is_dead in enumerate(dead):
         if is_dead:
@@ -190,7 +198,8 @@ def test_filters_never_leak(
 ) -> None:
     items = [*items, last]
     dead = data.draw(st.lists(st.booleans(), min_size=len(items), max_size=len(items)))
-    table = build_table(items, dead, gap)
+    saved = data.draw(st.integers(0, len(items)))
+    table = build_table(items, dead, gap, saved)
     assert table.types == TYPES
     mask = compile_filter(where, dict(table.types))(table)
     got = set(np.flatnonzero(mask).tolist())

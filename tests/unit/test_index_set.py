@@ -151,3 +151,61 @@ def test_a_widened_attribute_type_rebuilds_the_attribute_entry(tmp_path: Path) -
         assert col.info()["attribute_columns"]["when"]["kind"] == "str"
         assert [h.id for h in col.search("x", where={"when": "soon"})] == ["b"]
         assert [h.id for h in col.search("x", where={"when": {"exists": True}})] == ["a", "b"]
+
+
+def filtered(col: sleuth.Collection) -> list[str]:
+    where = {"and": [{"n": {"gte": 25}}, {"not": {"n": 30}}]}
+    return [h.id for h in col.search("shared", k=50, where=where, mode="lexical")]
+
+
+def test_open_loads_the_attribute_table_and_parses_no_item(
+    folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with sleuth.open(folder, encoder="hashing") as col:
+        col.delete(["i27"])
+        want = filtered(col)
+    assert len(want) == 13 and (folder / "index" / "attributes.npz").exists()
+    parsed: list[int] = []
+    items = Store.items
+    monkeypatch.setattr(Store, "items", lambda s, docnos: parsed.extend(docnos) or items(s, docnos))
+    monkeypatch.setattr(Store, "iter_items", lambda *a, **k: pytest.fail("open read every item"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        col = sleuth.open(folder, encoder="hashing")
+    try:
+        assert parsed == []  # nothing to catch up: no item was read to open
+        assert filtered(col) == want
+    finally:
+        col.close()
+
+
+@pytest.mark.parametrize("damage", ["missing", "corrupt"])
+def test_the_attribute_file_is_built_again_when_missing_or_corrupt(
+    folder: Path, damage: str
+) -> None:
+    with sleuth.open(folder, encoder="hashing") as col:
+        col.upsert([{"id": "i26", "text": "word26 shared", "n": -1}])
+        want = filtered(col)
+    path = folder / "index" / "attributes.npz"
+    if damage == "missing":  # as a collection written before the table was saved
+        path.unlink()
+    else:
+        path.write_bytes(path.read_bytes()[:-50])
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        col = sleuth.open(folder, encoder="hashing")
+    messages = [str(w.message) for w in seen if issubclass(w.category, UserWarning)]
+    if damage == "missing":
+        assert messages == []  # silently, once
+    else:
+        assert len(messages) == 1 and "rebuilding the attributes index" in messages[0]
+        assert "unreadable" in messages[0]
+    try:
+        assert filtered(col) == want and "i26" not in want
+    finally:
+        col.close()
+    assert path.exists()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # built and saved: loaded as it is now
+        with sleuth.open(folder, encoder="hashing") as col:
+            assert filtered(col) == want

@@ -20,7 +20,7 @@ def _module_name(path: Path) -> str:
 MODULES = {_module_name(p): p for p in ROOT.rglob("*.py")}
 
 
-def _imports(path: Path) -> set[str]:
+def _imports(name: str, path: Path) -> set[str]:
     """The sleuth modules ``path`` imports when it is loaded (not inside functions, not under
     ``if TYPE_CHECKING``)."""
     out: set[str] = set()
@@ -28,7 +28,7 @@ def _imports(path: Path) -> set[str]:
         if isinstance(node, ast.Import):
             out.update(a.name for a in node.names if a.name in MODULES)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            if node.module in MODULES:
+            if node.module in MODULES and node.module != name:  # a package naming its own parts
                 out.add(node.module)
             out.update(
                 f"{node.module}.{a.name}"
@@ -38,7 +38,7 @@ def _imports(path: Path) -> set[str]:
     return out
 
 
-GRAPH = {name: _imports(path) for name, path in MODULES.items()}
+GRAPH = {name: _imports(name, path) for name, path in MODULES.items()}
 
 
 def test_no_module_imports_itself_back() -> None:

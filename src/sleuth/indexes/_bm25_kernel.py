@@ -1,8 +1,9 @@
 """The BM25 scoring loop, compiled with numba: accumulate over postings, then a k-sized heap.
 
 Like bm25s, main's postings carry precomputed weights (idf × normalized tf) and scores go into a
-dense array per query; rows added since the last merge (the delta) are weighted here from their
-raw term frequencies. Filters and tombstones only matter when choosing the top k.
+dense array per query; rows added since the last merge (mid and delta), and main's too while its
+weights are out of date after a write, are weighted here from their raw term frequencies.
+Filters and tombstones only matter when choosing the top k.
 """
 
 from __future__ import annotations
@@ -65,11 +66,27 @@ def _top_k(scores, allowed, k, out_rows, out_scores):  # type: ignore[no-untyped
         out_rows[i], out_scores[i] = -1, -np.inf
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _weigh(scores, ptr, rows, tfs, t, idf, norm):  # type: ignore[no-untyped-def]
+    """Add term ``t``'s postings of one segment to ``scores``, weighed from their tfs."""
+    if t < ptr.shape[0] - 1:
+        w = idf[t]
+        for p in range(ptr[t], ptr[t + 1]):
+            r = rows[p]
+            tf = tfs[p]
+            scores[r] += w * tf / (tf + norm[r])
+
+
 @njit(cache=True, nogil=True)
 def search_kernel(  # type: ignore[no-untyped-def]
     main_ptr,
     main_rows,
     main_w,
+    main_tfs,
+    weighted,
+    mid_ptr,
+    mid_rows,
+    mid_tfs,
     delta_ptr,
     delta_rows,
     delta_tfs,
@@ -84,23 +101,20 @@ def search_kernel(  # type: ignore[no-untyped-def]
 ):
     """Fill ``out_rows: int64[nq, k]`` (-1 padded) and ``out_scores: float32[nq, k]``.
 
-    ``main_w``: main's per-posting weights idf × tf / (tf + norm); ``norm: float32[n_rows]``
-    the length normalization k1 (1 - b + b len / avgdl); ``allowed: bool[n_rows]``.
+    ``main_w``: main's per-posting weights idf × tf / (tf + norm) when ``weighted``, else
+    they are computed from ``main_tfs``; ``norm: float32[n_rows]`` the length normalization
+    k1 (1 - b + b len / avgdl); ``allowed: bool[n_rows]``.
     """
     scores = np.zeros(norm.shape[0], np.float32)
-    n_main = main_ptr.shape[0] - 1
-    n_delta = delta_ptr.shape[0] - 1
     for qi in range(q_ptr.shape[0] - 1):
         for j in range(q_ptr[qi], q_ptr[qi + 1]):
             t = q_terms[j]
-            if t < n_main:
+            if weighted and t < main_ptr.shape[0] - 1:
                 for p in range(main_ptr[t], main_ptr[t + 1]):
                     scores[main_rows[p]] += main_w[p]
-            if t < n_delta:
-                w = idf[t]
-                for p in range(delta_ptr[t], delta_ptr[t + 1]):
-                    r = delta_rows[p]
-                    tf = delta_tfs[p]
-                    scores[r] += w * tf / (tf + norm[r])
+            elif not weighted:
+                _weigh(scores, main_ptr, main_rows, main_tfs, t, idf, norm)
+            _weigh(scores, mid_ptr, mid_rows, mid_tfs, t, idf, norm)
+            _weigh(scores, delta_ptr, delta_rows, delta_tfs, t, idf, norm)
         _top_k(scores, allowed, k, out_rows[qi], out_scores[qi])
         scores[:] = 0.0

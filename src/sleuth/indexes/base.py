@@ -23,6 +23,7 @@ import numpy as np
 
 from sleuth._version import __version__
 from sleuth.errors import CorruptIndex, InvalidInput
+from sleuth.indexes.rows import RowMap
 
 __all__ = [
     "Growable",
@@ -106,11 +107,13 @@ class Index(ABC):
     def __init__(self) -> None:
         self.row_docno = Growable(np.int64)
         self.row_live = Growable(np.bool_)
-        self.docno_row: dict[int, int] = {}
+        self.docno_row = RowMap(self)  # docno -> live row, from the two arrays above
+        self._live = 0  # live rows
         self.seq = 0  # the change-log sequence number this index reflects
+        self.outdated = False  # restored from a file in an earlier layout: to be saved again
 
     def __len__(self) -> int:
-        return len(self.docno_row)
+        return self._live
 
     @property
     def n_rows(self) -> int:
@@ -147,9 +150,10 @@ class Index(ABC):
 
     def remove(self, docnos: np.ndarray | Sequence[int]) -> np.ndarray:
         """Tombstone these docnos (unknown ones are ignored); returns the rows that were live."""
-        rows = [self.docno_row.pop(int(d)) for d in docnos if int(d) in self.docno_row]
-        out = np.asarray(rows, np.int64)
+        rows = self.docno_row.rows_of(np.asarray(docnos, np.int64))
+        out = np.unique(rows[rows >= 0])
         self.row_live.view[out] = False
+        self._live -= out.size
         if out.size:
             self._forget(out)
             if self.compact_above is not None and self.dead_fraction() > self.compact_above:
@@ -163,14 +167,16 @@ class Index(ABC):
         docnos = self.row_docno.view[live]
         self.row_docno = Growable(np.int64, data=docnos)
         self.row_live = Growable(np.bool_, data=np.ones(live.size, bool))
-        self.docno_row = dict(zip(docnos.tolist(), range(live.size)))
+        self._live = live.size
+        self.docno_row.reset()
 
     def _add_rows(self, docnos: np.ndarray) -> np.ndarray:
         start = self.row_docno.size
         rows = np.arange(start, start + docnos.shape[0])
         self.row_docno.extend(docnos.astype(np.int64))
         self.row_live.extend(np.ones(docnos.shape[0], bool))
-        self.docno_row.update(zip(docnos.tolist(), rows.tolist()))
+        self._live += docnos.shape[0]
+        self.docno_row.appended(docnos.astype(np.int64), start)
         return rows
 
     def _prepare(self, documents: Any) -> Any:
@@ -250,8 +256,8 @@ class Index(ABC):
         self.seq = int(manifest["seq"])
         self.row_docno = Growable(np.int64, data=docnos)
         self.row_live = Growable(np.bool_, data=live)
-        rows = np.flatnonzero(self.row_live.view)
-        self.docno_row = dict(zip(self.row_docno.view[rows].tolist(), rows.tolist()))
+        self._live = int(np.count_nonzero(self.row_live.view))
+        self.docno_row.reset()
         self._restore(path, manifest, arrays)
         return self
 

@@ -1,10 +1,12 @@
 """BM25 (Lucene variant, as bm25s) with incremental adds and deletes.
 
-Postings live in two term-major (CSC) segments: ``main`` and a small ``delta`` holding rows added
-since the last merge; adds rebuild only the delta, deletes are tombstones. Scores are computed at
-query time from term frequencies, so IDF and average length are always those of the live
-collection (exactly bm25s's scores after any sequence of writes). The delta merges into main once
-it exceeds an eighth of it; a merge also drops dead rows when they are over a quarter.
+Postings live in three term-major (CSC) segments: ``main``, ``mid`` holding rows added since the
+last merge, and a small ``delta`` holding at most ``_SMALL`` rows added since ``mid`` was last
+built; adds rebuild only the delta (so a small write costs the same at any size), deletes are
+tombstones. Scores are computed at query time from term frequencies, so IDF and average length
+are always those of the live collection (exactly bm25s's scores after any sequence of writes).
+Mid and delta merge into main once they exceed an eighth of it; a merge also drops dead rows
+when they are over a quarter. A save writes main's and mid's postings, so a load reads them.
 """
 
 from __future__ import annotations
@@ -26,6 +28,9 @@ from sleuth.types import Candidates
 __all__ = ["BM25Index"]
 
 _EMPTY = (np.zeros(1, np.int64), np.zeros(0, np.int32), np.zeros(0, np.float32))
+_NO_WEIGHTS = np.zeros(0, np.float32)
+_SMALL = 4096  # rows in the delta before it is folded into mid
+_REWEIGH_AFTER = 32  # queries weighed on the fly before main's weights are computed again
 
 
 class BM25Index(Index):
@@ -48,9 +53,12 @@ class BM25Index(Index):
         self.total_len = 0.0
         self.main: tuple[np.ndarray, np.ndarray, np.ndarray] = _EMPTY
         self.main_rows = 0
+        self.mid: tuple[np.ndarray, np.ndarray, np.ndarray] = _EMPTY
+        self.mid_rows = 0  # the delta's rows start here
         self.delta: tuple[np.ndarray, np.ndarray, np.ndarray] = _EMPTY
         self._idf: np.ndarray | None = None
         self._main_w: np.ndarray | None = None  # main's idf × normalized tf per posting
+        self._unweighted = 0  # queries answered since ``_main_w`` went out of date
         self._row_norm: np.ndarray | None = None  # k1 (1 - b + b len / avgdl) per row
 
     # -- writes ------------------------------------------------------------------------------
@@ -77,10 +85,15 @@ class BM25Index(Index):
             self.df.extend(np.zeros(len(self.vocab) - self.df.size, np.int64))
         np.add.at(self.df.view, all_terms, 1)
         self._idf = self._main_w = self._row_norm = None
+        self._unweighted = 0
         if self.n_rows - self.main_rows > max(2048, self.main_rows // 8):
             self._merge()
+        elif self.n_rows - self.mid_rows > _SMALL:
+            self.mid = self._postings(self.main_rows, self.n_rows)
+            self.mid_rows = self.n_rows
+            self.delta = _EMPTY
         else:
-            self.delta = self._postings(self.main_rows, self.n_rows)
+            self.delta = self._postings(self.mid_rows, self.n_rows)
 
     def _forget(self, rows: np.ndarray) -> None:
         ptr, terms = self.fwd_ptr.view, self.fwd_terms.view
@@ -88,6 +101,7 @@ class BM25Index(Index):
             self.df.view[terms[ptr[r] : ptr[r + 1]]] -= 1
             self.total_len -= float(self.row_len.view[r])
         self._idf = self._main_w = self._row_norm = None
+        self._unweighted = 0
 
     def _postings(self, start: int, stop: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """CSC postings (term -> rows, tfs) for rows [start, stop), row numbers global."""
@@ -107,8 +121,10 @@ class BM25Index(Index):
         if self.dead_fraction() > 0.25:
             self.compact()
         self.main = self._postings(0, self.n_rows)
-        self.main_rows = self.n_rows
+        self.main_rows = self.mid_rows = self.n_rows
+        self.mid = _EMPTY
         self._main_w = self._row_norm = None
+        self._unweighted = 0
         self.delta = _EMPTY
 
     def _keep(self, live: np.ndarray) -> None:
@@ -149,10 +165,14 @@ class BM25Index(Index):
         rows = np.full((nq, k), -1, np.int64)
         scores = np.full((nq, k), -np.inf, np.float32)
         norm = self._norm()
+        weights = self._main_weights(norm, nq)
         search_kernel(
             self.main[0],
             self.main[1],
-            self._main_weights(norm),
+            _NO_WEIGHTS if weights is None else weights,
+            self.main[2],
+            weights is not None,
+            *self.mid,
             *self.delta,
             self.idf(),
             norm,
@@ -175,12 +195,18 @@ class BM25Index(Index):
             self._row_norm = (k1 * (1.0 - b + b * self.row_len.view / avgdl)).astype(np.float32)
         return self._row_norm
 
-    def _main_weights(self, norm: np.ndarray) -> np.ndarray:
-        """Main's idf × tf / (tf + norm) per posting, cached until the next write.
+    def _main_weights(self, norm: np.ndarray, queries: int) -> np.ndarray | None:
+        """Main's idf × tf / (tf + norm) per posting, cached until the next write; None while
+        the queries since that write are fewer than ``_REWEIGH_AFTER`` (the kernel then weighs
+        the postings it reads).
 
         Precomputing whole scores as bm25s does halves query time; a write invalidates them
-        (IDF and average length move), and the next search pays one pass over main's postings.
+        (IDF and average length move), and recomputing them is one pass over every posting of
+        main: paid by the first search after each write, it grew with the collection.
         """
+        if self._main_w is None and self._unweighted < _REWEIGH_AFTER:
+            self._unweighted += queries
+            return None
         if self._main_w is None:
             ptr, rows, tfs = self.main
             terms = np.repeat(np.arange(ptr.shape[0] - 1), np.diff(ptr))
@@ -197,13 +223,21 @@ class BM25Index(Index):
         return {"config": self.config.to_dict()}
 
     def _payload(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        # main's postings and df too, so loading reads them instead of inverting every row
         arrays = {
             "fwd_ptr": self.fwd_ptr.view,
             "fwd_terms": self.fwd_terms.view,
             "fwd_tfs": self.fwd_tfs.view,
             "row_len": self.row_len.view,
+            "df": self.df.view,
+            "main_ptr": self.main[0],
+            "main_rows": self.main[1],
+            "main_tfs": self.main[2],
+            "mid_ptr": self.mid[0],
+            "mid_rows": self.mid[1],
+            "mid_tfs": self.mid[2],
         }
-        return {"vocab": list(self.vocab)}, arrays
+        return {"vocab": list(self.vocab), "main_n": self.main_rows, "mid_n": self.mid_rows}, arrays
 
     def _restore(self, path: Path, manifest: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
         if not isinstance(manifest.get("vocab"), list):
@@ -216,10 +250,51 @@ class BM25Index(Index):
         self.row_len = Growable(np.float32, data=arrays["row_len"])
         live = self.row_live.view
         self.total_len = float(self.row_len.view[live].sum())
+        main_n, mid_n = manifest.get("main_n"), manifest.get("mid_n")
+        n_terms = len(self.vocab)
+        if (
+            isinstance(main_n, int)
+            and isinstance(mid_n, int)
+            and 0 <= main_n <= mid_n <= self.n_rows
+            and _saved_segment(arrays, "main", 0, main_n, n_terms)
+            and _saved_segment(arrays, "mid", main_n, mid_n, n_terms)
+            and arrays["df"].shape == (n_terms,)
+            and arrays["df"].dtype == np.int64
+        ):
+            self.df = Growable(np.int64, data=arrays["df"])
+            self.main = (arrays["main_ptr"], arrays["main_rows"], arrays["main_tfs"])
+            self.mid = (arrays["mid_ptr"], arrays["mid_rows"], arrays["mid_tfs"])
+            self.main_rows, self.mid_rows = main_n, mid_n
+            self.delta = self._postings(self.mid_rows, self.n_rows)
+            return
+        # a file of an earlier sleuth (or inconsistent main postings): invert the rows again
+        self.outdated = True
         per_row = np.diff(self.fwd_ptr.view)
         live_terms = self.fwd_terms.view[np.repeat(live, per_row)]
         self.df = Growable(np.int64, data=np.bincount(live_terms, minlength=len(self.vocab)))
         self._merge()
+
+
+def _saved_segment(
+    arrays: dict[str, np.ndarray], name: str, start: int, stop: int, n_terms: int
+) -> bool:
+    """Whether the file holds segment ``name``'s postings of rows [start, stop), consistent
+    with the vocabulary (an earlier sleuth saved none: they are built again)."""
+    keys = (f"{name}_ptr", f"{name}_rows", f"{name}_tfs")
+    if not set(keys) <= arrays.keys():
+        return False
+    ptr, rows, tfs = (arrays[key] for key in keys)
+    return bool(
+        ptr.ndim == 1
+        and 1 <= ptr.size <= n_terms + 1
+        and ptr.dtype == np.int64
+        and int(ptr[0]) == 0
+        and int(ptr[-1]) == rows.size == tfs.size
+        and bool((np.diff(ptr) >= 0).all())
+        and rows.dtype == np.int32
+        and tfs.dtype == np.float32
+        and (rows.size == 0 or start <= int(rows.min()) <= int(rows.max()) < stop)
+    )
 
 
 def _check_shapes(path: Path, arrays: dict[str, np.ndarray], n_terms: int) -> None:

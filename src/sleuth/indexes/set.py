@@ -1,10 +1,11 @@
 """The index set: what searches read (the attribute table and every derived index), each entry
 at the change-log sequence number it reflects, opened, caught up, saved and reported in one loop.
 
-Derived indexes live in ``index/<name>.npz``; a missing one starts empty, a corrupt or stale one
-(built otherwise, or ahead of the store) starts empty with a warning, and catching up replays
-what each lacks. The attribute table is not saved: it is replayed from the store on open. Late
-interaction adds two entries (the token index and the MUVERA index), nothing else.
+Every entry lives in ``index/<name>.npz`` (the attribute table in ``attributes.npz``); a
+missing one starts empty (a collection written before the attribute table was saved builds it
+once, silently), a corrupt or stale one (built otherwise, or ahead of the store) starts empty
+with a warning, and catching up replays what each lacks. So opening loads arrays and parses no
+item. Late interaction adds two entries (the token index and the MUVERA index), nothing else.
 """
 
 from __future__ import annotations
@@ -13,15 +14,16 @@ import contextlib
 import warnings
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 
+from sleuth._version import __version__
 from sleuth.config import CollectionConfig
 from sleuth.encoders.cache import EmbeddingCache
 from sleuth.encoders.late import LateInteraction
 from sleuth.errors import CorruptIndex
-from sleuth.indexes.base import Index, Update
+from sleuth.indexes.base import INDEX_FORMAT, Index, Update, read_npz, write_npz
 from sleuth.indexes.bm25 import BM25Index
 from sleuth.indexes.dense import DenseIndex
 from sleuth.indexes.fde import FDEIndex
@@ -30,6 +32,8 @@ from sleuth.indexes.tokens import TokenIndex
 from sleuth.store import AttributeTable, ReadWriteLock, Store, StoredItem
 
 __all__ = ["Documents", "IndexSet"]
+
+_T = TypeVar("_T", bound="Attributes | Index")
 
 
 class Documents:
@@ -62,12 +66,16 @@ class Documents:
 
 
 class Entry(Protocol):
-    """One member of the set: prepared from a delta outside the lock, applied under it."""
+    """One member of the set: prepared from a delta outside the lock, applied under it, and
+    saved to ``<name>.npz`` (``saved_seq``: what its file holds)."""
 
     name: str
+    saved_seq: int
 
     @property
     def seq(self) -> int: ...
+
+    def save(self, path: Path) -> None: ...
 
     def prepare(self, delta: Delta, documents: Documents) -> Update: ...
 
@@ -88,7 +96,8 @@ class Derived:
         self.name = name
         self.index = index
         self.documents = documents
-        self.saved_seq = index.seq  # what its file holds (a fresh index: nothing to save yet)
+        # what its file holds (a fresh index: nothing to save yet; an outdated file: less)
+        self.saved_seq = -1 if index.outdated else index.seq
 
     @property
     def seq(self) -> int:
@@ -103,20 +112,45 @@ class Derived:
     def apply(self, update: Update) -> None:
         self.index.apply(update)
 
+    def save(self, path: Path) -> None:
+        self.index.save(path)
+
     def info(self) -> dict[str, Any]:
         return self.index.info()
 
 
 class Attributes:
-    """The attribute table, replayed from the store (a type widened by a write, e.g. a
-    date-time attribute that got a plain string, rebuilds it from every item)."""
+    """The attribute table, saved as arrays and caught up from the change log (a type
+    widened by a write, e.g. a date-time attribute that got a plain string, rebuilds it from
+    every item)."""
 
     name = "attributes"
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, table: AttributeTable | None = None, seq: int = 0) -> None:
         self.store = store
-        self.table = AttributeTable(store.attribute_types())
-        self.seq = 0
+        self.table = AttributeTable(store.attribute_types()) if table is None else table
+        self.seq = seq
+        self.saved_seq = seq
+
+    def restore(self, path: Path) -> Attributes:
+        """The table saved in ``path``; CorruptIndex when it is unreadable or inconsistent."""
+        manifest, arrays = read_npz(path, self.name, ("live",))
+        try:
+            table = AttributeTable.restored(manifest, arrays)
+        except (ValueError, KeyError, TypeError) as exc:
+            raise CorruptIndex(f"{path}: attribute columns: {exc}", path=str(path)) from None
+        return Attributes(self.store, table, int(manifest["seq"]))
+
+    def save(self, path: Path) -> None:
+        extra, arrays = self.table.payload()
+        manifest = {
+            "format": INDEX_FORMAT,
+            "kind": self.name,
+            "sleuth": __version__,
+            "seq": self.seq,
+            **extra,
+        }
+        write_npz(path, manifest, arrays)
 
     def prepare(self, delta: Delta, documents: Documents) -> Update:
         removed, added = delta.after(self.seq)
@@ -165,10 +199,10 @@ class IndexSet:
         self.store = store
         self.cache = cache
         self._replayer = Replayer(store)
-        self._attributes = Attributes(store)
-        self.derived = [
-            self._open(name, make, docs) for name, make, docs in _specs(config, dim, late)
-        ]
+        fresh = Attributes(store)
+        loaded = self._load(fresh.name, fresh.restore)
+        self._attributes = fresh if loaded is None else loaded
+        self.derived = [self._derived(*spec) for spec in _specs(config, dim, late)]
         self.entries: list[Entry] = [self._attributes, *self.derived]
 
     @property
@@ -190,20 +224,29 @@ class IndexSet:
         """The derived index saved as ``<name>.npz``, or None."""
         return next((d.index for d in self.derived if d.name == name), None)
 
-    def _open(self, name: str, make: Callable[[], Index], documents: Callable[..., Any]) -> Derived:
+    def _derived(
+        self, name: str, make: Callable[[], Index], documents: Callable[..., Any]
+    ) -> Derived:
+        index = self._load(name, make().restore)
+        return Derived(name, make() if index is None else index, documents)
+
+    def _load(self, name: str, restore: Callable[[Path], _T | None]) -> _T | None:
+        """The entry saved as ``<name>.npz``, or None (silently when there is no file; with a
+        warning when it is corrupt, built otherwise or ahead of the store)."""
         path = self.folder / f"{name}.npz"
-        if path.exists():
-            try:
-                index = make().restore(path)
-                if index is not None and index.seq <= self.store.last_seq():
-                    return Derived(name, index, documents)
-                reason = "it was built with another configuration or is ahead of the store"
-            except CorruptIndex as exc:
-                reason = str(exc)
-            warnings.warn(
-                f"rebuilding the {name} index of {self.folder.parent}: {reason}", stacklevel=5
-            )
-        return Derived(name, make(), documents)
+        if not path.exists():
+            return None
+        try:
+            entry = restore(path)
+            if entry is not None and entry.seq <= self.store.last_seq():
+                return entry
+            reason = "it was built with another configuration or is ahead of the store"
+        except CorruptIndex as exc:
+            reason = str(exc)
+        warnings.warn(
+            f"rebuilding the {name} index of {self.folder.parent}: {reason}", stacklevel=5
+        )
+        return None
 
     def catch_up(self, lock: ReadWriteLock | None) -> None:
         """Bring every entry up to the store. The slow parts (reading the store, tokenizing,
@@ -220,23 +263,29 @@ class IndexSet:
 
     def unsaved(self) -> int:
         """How many changes the files are behind the set."""
-        return self.seq - min(d.saved_seq for d in self.derived)
+        return self.seq - min(e.saved_seq for e in self.entries)
+
+    def behind(self) -> bool:
+        """Whether the files are well behind: a tenth of the live items in changes (at least
+        1,000), so the saves' cost per change does not grow and an open replays at most that.
+        The live items are counted in memory (SQLite's count reads every row's index entry)."""
+        return self.unsaved() >= max(1000, self.attributes.count // 10)
 
     def save(self) -> int:
-        """Write the derived indexes that changed since their file was written (each file
-        atomically); returns how many were written."""
+        """Write the entries that changed since their file was written (each file atomically);
+        returns how many were written."""
         written = 0
-        for d in self.derived:
-            path = self.folder / f"{d.name}.npz"
-            if d.index.seq != d.saved_seq or not path.exists():
-                d.index.save(path)
-                d.saved_seq = d.index.seq
+        for e in self.entries:
+            path = self.folder / f"{e.name}.npz"
+            if e.seq != e.saved_seq or not path.exists():
+                e.save(path)
+                e.saved_seq = e.seq
                 written += 1
         return written
 
     def remove_files(self) -> None:
-        for d in self.derived:
-            (self.folder / f"{d.name}.npz").unlink(missing_ok=True)
+        for e in self.entries:
+            (self.folder / f"{e.name}.npz").unlink(missing_ok=True)
 
     def info(self) -> dict[str, Any]:
         """The attribute kinds, ``seq``, each derived index's report by name, and the attribute

@@ -99,13 +99,14 @@ class TokenIndex(Index):
         first, equal scores by docno. Items without token vectors, or with an empty set (e.g.
         a text of punctuation only, which the encoder gives no tokens), are dropped: MaxSim has
         nothing to score them by (``maxsim`` would say ``-inf``, which no caller may serve)."""
-        known = [(int(d), self.docno_row[int(d)]) for d in docnos if int(d) in self.docno_row]
+        ds = np.asarray(docnos, np.int64).reshape(-1)
+        rows = self.docno_row.rows_of(ds)
         offsets = self.offsets.view
-        known = [(d, r) for d, r in known if offsets[r + 1] > offsets[r]]
-        if not known or query.shape[0] == 0:
+        known = rows >= 0
+        known[known] = offsets[rows[known] + 1] > offsets[rows[known]]
+        ds, rows = ds[known], rows[known]
+        if not ds.size or query.shape[0] == 0:
             return np.zeros(0, np.int64), np.zeros(0, np.float32)
-        ds = np.array([d for d, _ in known], np.int64)
-        rows = np.array([r for _, r in known], np.int64)
         scores = maxsim(query, self.tokens.view, self.offsets.view, rows, self._scales)
         order = np.lexsort((ds, -scores))
         return ds[order], scores[order]

@@ -22,6 +22,7 @@ from sleuth.values import to_timestamp
 __all__ = ["AttributeTable", "Column"]
 
 _DTYPES = {"number": np.float64, "datetime": np.float64, "bool": np.int8, "str": np.int32}
+_KINDS = ("number", "datetime", "bool", "str", "list")
 # comparison -> (side of the lower bound, side of the upper bound); None: the column's end
 _RANGES = {
     "gt": ("right", None),
@@ -29,6 +30,9 @@ _RANGES = {
     "lt": (None, "left"),
     "lte": (None, "right"),
 }
+
+
+Run = tuple[np.ndarray, np.ndarray, np.ndarray]  # (docnos, owners, values), sorted by value
 
 
 class Column:
@@ -40,14 +44,18 @@ class Column:
 
     Writes append to buffers; the first read after them merges the buffers in (sorted insertion,
     under a lock, as reads run in parallel), so a bulk load costs one sort, not one per item.
+    The entries are two sorted runs, a main one and a small recent one that writes merge into
+    (a read searches both), so a small write moves the recent run's entries, not every entry;
+    the recent run joins main once it passes an eighth of it.
     """
 
     def __init__(self, kind: str) -> None:
         self.kind = kind
         self.codes: dict[str, int] = {}
         empty = np.zeros(0, np.int64)
+        run = (empty, empty, np.zeros(0, _DTYPES.get(kind, np.int32)))
         # one tuple, replaced whole, so a parallel reader never sees arrays of two versions
-        self._data = (empty, empty, np.zeros(0, _DTYPES.get(kind, np.int32)))
+        self._data: tuple[Run, Run] = (run, run)
         self._new_docnos: list[int] = []
         self._new_owners: list[int] = []
         self._new_values: list[Any] = []
@@ -72,8 +80,8 @@ class Column:
             self._new_values.append(float(value) if self.kind == "number" else int(value))
         self._new_docnos.append(docno)
 
-    def _arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(docnos, owners, values), the buffered writes merged in."""
+    def _runs(self) -> tuple[Run, Run]:
+        """The main and the recent run, the buffered writes merged in."""
         if self._new_docnos:
             with self._lock:
                 if self._new_docnos:  # not merged by another reader meanwhile
@@ -81,37 +89,49 @@ class Column:
                     self._new_docnos, self._new_owners, self._new_values = [], [], []
         return self._data
 
-    def _merged(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        docnos, owners, values = self._data
-        new_values = np.array(self._new_values, values.dtype)
+    def _merged(self) -> tuple[Run, Run]:
+        main, recent = self._data
+        new_values = np.array(self._new_values, recent[2].dtype)
         order = np.argsort(new_values, kind="stable")
-        new_values = new_values[order]
         # a list's entries are its elements; any other kind has one entry per docno
         owned = self._new_owners if self.kind == "list" else self._new_docnos
-        new_owners = np.array(owned, np.int64)[order]
-        at = np.searchsorted(values, new_values, side="right")
-        values = np.insert(values, at, new_values)
-        owners = np.insert(owners, at, new_owners)
+        new = (np.array(self._new_docnos, np.int64), np.array(owned, np.int64)[order])
+        recent = self._insert(recent, new[0], new[1], new_values[order])
+        if recent[2].size > max(4096, main[2].size // 8):
+            return self._insert(main, *recent), self._empty()
+        return main, recent
+
+    def _insert(self, run: Run, docnos: np.ndarray, owners: np.ndarray, values: np.ndarray) -> Run:
+        """``run`` with sorted entries (``owners``, ``values``) and ``docnos`` added."""
+        at = np.searchsorted(run[2], values, side="right")
+        values = np.insert(run[2], at, values)
+        owners = np.insert(run[1], at, owners)
         if self.kind == "list":
-            return np.concatenate([docnos, np.array(self._new_docnos, np.int64)]), owners, values
+            return np.concatenate([run[0], docnos]), owners, values
         return owners, owners, values
+
+    def _empty(self) -> Run:
+        empty = np.zeros(0, np.int64)
+        return empty, empty, np.zeros(0, _DTYPES.get(self.kind, np.int32))
 
     def present(self, size: int) -> np.ndarray:
         """``bool[size]``: the docnos that have the attribute."""
         out = np.zeros(size, bool)
-        out[self._arrays()[0]] = True
+        for docnos, _, _ in self._runs():
+            out[docnos] = True
         return out
 
     def equal_to(self, wanted: list[Any], size: int) -> np.ndarray:
         """``bool[size]``: the docnos with an entry equal to any of ``wanted`` (string codes
-        for str and list, 0/1 for bool)."""
-        _, owners, values = self._arrays()
+        for str and list, 0/1 for bool): two binary searches and one scatter per value."""
         out = np.zeros(size, bool)
-        for value in wanted:
-            key = values.dtype.type(value)  # a Python int would convert the whole array
-            lo = int(np.searchsorted(values, key, side="left"))
-            hi = int(np.searchsorted(values, key, side="right"))
-            out[owners[lo:hi]] = True
+        for _, owners, values in self._runs():
+            if not values.size:  # the recent run, most of the time
+                continue
+            keys = np.asarray(wanted, values.dtype)  # a Python int would convert the column
+            lo = np.searchsorted(values, keys, side="left")
+            hi = np.searchsorted(values, keys, side="right")
+            out[owners[_ranges(lo, hi)]] = True
         return out
 
     def between(
@@ -122,16 +142,16 @@ class Column:
     ) -> np.ndarray:
         """``bool[size]``: the docnos whose value lies between the bounds, each ``(value,
         inclusive)`` or None for no bound: one run of the sorted values, one scatter."""
-        _, owners, values = self._arrays()
-        lo, hi = 0, values.size
-        if lower is not None:
-            key = values.dtype.type(lower[0])
-            lo = int(np.searchsorted(values, key, side="left" if lower[1] else "right"))
-        if upper is not None:
-            key = values.dtype.type(upper[0])
-            hi = int(np.searchsorted(values, key, side="right" if upper[1] else "left"))
         out = np.zeros(size, bool)
-        out[owners[lo : max(lo, hi)]] = True
+        for _, owners, values in self._runs():
+            lo, hi = 0, values.size
+            if lower is not None:
+                key = values.dtype.type(lower[0])
+                lo = int(np.searchsorted(values, key, side="left" if lower[1] else "right"))
+            if upper is not None:
+                key = values.dtype.type(upper[0])
+                hi = int(np.searchsorted(values, key, side="right" if upper[1] else "left"))
+            out[owners[lo : max(lo, hi)]] = True
         return out
 
     def contains_any(self, texts: list[str], size: int) -> np.ndarray:
@@ -139,9 +159,9 @@ class Column:
         return self.equal_to([self.codes[t] for t in texts if t in self.codes], size)
 
     def keep(self, live: np.ndarray) -> None:
-        """Drop the entries of docnos that are not ``live`` and the strings no entry uses.
-        Only writers call this (searches are held back meanwhile)."""
-        docnos, owners, values = self._arrays()
+        """Drop the entries of docnos that are not ``live`` and the strings no entry uses (the
+        two runs become one). Only writers call this (searches are held back meanwhile)."""
+        docnos, owners, values = self._single()
         kept = live[owners]
         owners, values = owners[kept], values[kept]
         if self.kind in ("str", "list"):
@@ -153,13 +173,70 @@ class Column:
             values = remap[values]
             self.codes = {strings[old]: new for new, old in enumerate(used.tolist())}
         docnos = docnos[live[docnos]] if self.kind == "list" else owners
-        self._data = (docnos, owners, values)
+        self._data = ((docnos, owners, values), self._empty())
+
+    def _single(self) -> Run:
+        """The entries as one sorted run."""
+        main, recent = self._runs()
+        return self._insert(main, *recent) if recent[2].size else main
 
     @property
     def nbytes(self) -> int:
-        docnos, owners, values = self._arrays()
-        shared = docnos is owners
-        return int((0 if shared else docnos.nbytes) + owners.nbytes + values.nbytes)
+        total = 0
+        for docnos, owners, values in self._runs():
+            shared = docnos is owners
+            total += (0 if shared else docnos.nbytes) + owners.nbytes + values.nbytes
+        return int(total)
+
+    def payload(self) -> tuple[list[str], dict[str, np.ndarray]]:
+        """The string codes (in code order) and the arrays that ``restored`` reads back."""
+        docnos, owners, values = self._single()
+        arrays = {"owners": owners, "values": values}
+        if self.kind == "list":
+            arrays["docnos"] = docnos
+        return list(self.codes), arrays
+
+    @classmethod
+    def restored(
+        cls, kind: str, codes: list[str], arrays: dict[str, np.ndarray], size: int
+    ) -> Column:
+        """The column saved by ``payload``; ValueError when its arrays are inconsistent (of
+        another dtype or shape, docnos outside ``size``, values unsorted, unknown codes)."""
+        column = cls(kind)
+        owners, values = arrays["owners"], arrays["values"]
+        docnos = arrays["docnos"] if kind == "list" else owners
+        dtype = _DTYPES.get(kind, np.int32)
+        in_range = all(
+            a.size == 0 or 0 <= int(a.min()) <= int(a.max()) < size for a in (owners, docnos)
+        )
+        ok = (
+            owners.ndim == values.ndim == docnos.ndim == 1
+            and owners.shape == values.shape
+            and owners.dtype == docnos.dtype == np.int64
+            and values.dtype == dtype
+            and in_range
+            and bool((values[1:] >= values[:-1]).all())
+            and (kind not in ("str", "list") or values.size == 0 or int(values.max()) < len(codes))
+            and all(isinstance(text, str) for text in codes)
+            and len(set(codes)) == len(codes)
+        )
+        if not ok:
+            raise ValueError(f"the arrays of a {kind} column are inconsistent")
+        column.codes = {text: i for i, text in enumerate(codes)}
+        column._data = ((docnos, owners, values), column._empty())
+        return column
+
+
+def _ranges(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """``int64[sum(hi - lo)]``: the positions ``lo[i]..hi[i] - 1`` of every run, in order,
+    without a Python loop over the runs (``in`` with many values is one gather)."""
+    lengths = np.maximum(hi - lo, 0)
+    total = int(lengths.sum())
+    if total == 0:
+        return np.zeros(0, np.int64)
+    ends = np.cumsum(lengths)
+    shift = np.repeat(lo - (ends - lengths), lengths)  # each run's start minus its place
+    return np.arange(total, dtype=np.int64) + shift
 
 
 class AttributeTable:
@@ -209,6 +286,46 @@ class AttributeTable:
             self._dead = 0
 
     @property
+    def count(self) -> int:
+        """How many docnos are live."""
+        return self._live_count
+
+    @property
     def nbytes(self) -> int:
         """Memory held by the columns (not counting the string code tables)."""
         return sum(column.nbytes for column in self.columns.values())
+
+    def payload(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        """Manifest entries and arrays that ``restored`` reads back (arrays are named by the
+        column's position: attribute names are any text)."""
+        columns, arrays = [], {"live": self.live}
+        for i, (name, column) in enumerate(self.columns.items()):
+            codes, mine = column.payload()
+            columns.append({"name": name, "kind": column.kind, "codes": codes})
+            arrays.update({f"c{i}_{key}": value for key, value in mine.items()})
+        return {"columns": columns, "dead": self._dead}, arrays
+
+    @classmethod
+    def restored(cls, manifest: dict[str, Any], arrays: dict[str, np.ndarray]) -> AttributeTable:
+        """The table saved by ``payload``; ValueError (or KeyError, TypeError) when the file
+        does not hold a consistent one."""
+        live = arrays["live"]
+        if live.dtype != np.bool_ or live.ndim != 1 or live.size == 0:
+            raise ValueError("the live mask is not a bool vector")
+        specs = manifest["columns"]
+        table = cls({spec["name"]: spec["kind"] for spec in specs})
+        if len(table.columns) != len(specs) or any(k not in _KINDS for k in table.types.values()):
+            raise ValueError("the columns are not distinct attributes of known kinds")
+        table.live, table.capacity = live, live.size
+        table._live_count = int(np.count_nonzero(live))
+        table._dead = int(manifest["dead"])
+        for i, spec in enumerate(specs):
+            mine = {
+                key: arrays[f"c{i}_{key}"]
+                for key in ("owners", "values", "docnos")
+                if f"c{i}_{key}" in arrays
+            }
+            table.columns[spec["name"]] = Column.restored(
+                spec["kind"], list(spec["codes"]), mine, live.size
+            )
+        return table
