@@ -146,7 +146,7 @@ class BM25Config(_Config):
 # ``rescore`` says otherwise (measured on SciFact and 100k synthetic vectors:
 # benchmarks/quantize.py).
 DENSE_STORAGES = ("float32", "float16", "int8", "binary")
-DEFAULT_RESCORE = {"float32": 0, "float16": 0, "int8": 0, "binary": 100}
+DEFAULT_RESCORE = {"float32": 0, "float16": 0, "int8": 100, "binary": 100}
 
 
 @dataclass(frozen=True, kw_only=True)
