@@ -189,8 +189,8 @@ def main() -> None:
             "Each graph is built once (one timing, not repeated); the sweep reuses it.",
             "The ratio at equal recall interpolates faiss's q/s on its recall/log(q/s) curve at "
             "sleuth's recall; with identical graphs it equals the ratio at the same efSearch.",
-            "sleuth keeps its own float32 copy of the vectors next to the HNSW storage "
-            "(exact fallback and filtered scans), so it holds them twice in memory.",
+            "sleuth's exact fallback and filtered scans read the HNSW graph's own float32 "
+            "storage: each vector is held once in memory.",
         ],
     )
 

@@ -56,6 +56,7 @@ RANGES: dict[str, tuple[float, float]] = {
     "dense.ef_construction": (8, 4096),
     "dense.ef_search": (1, MAX_DEPTH),
     "dense.filter_exact_below": (0, MAX_COUNT),
+    "dense.rescore": (0, MAX_DEPTH),  # candidates per query rescored at full precision
     "fusion.alpha": (0.0, 1.0),
     "fusion.rrf_k": (0, 1_000_000),
     "fusion.weights": (0.0, MAX_WEIGHT),
@@ -150,9 +151,25 @@ class BM25Config(_Config):
         check_choice(self.stopwords, "bm25.stopwords", [*STOPWORD_LISTS, None])
 
 
+# How a dense index holds the vectors it searches; full-precision copies of compressed ones stay
+# on disk (memory-mapped) for rescoring. Per storage, how many candidates are rescored unless
+# ``rescore`` says otherwise (measured on SciFact and 100k synthetic vectors:
+# benchmarks/quantize.py).
+DENSE_STORAGES = ("float32", "float16", "int8", "binary")
+DEFAULT_RESCORE = {"float32": 0, "float16": 0, "int8": 100, "binary": 100}
+
+
 @dataclass(frozen=True, kw_only=True)
 class DenseConfig(_Config):
-    """Exact search below ``exact_threshold`` live items, faiss HNSW above it."""
+    """Exact search below ``exact_threshold`` live items, faiss HNSW above it.
+
+    ``storage``: what the search structure holds per vector: ``float32`` (4 bytes a dimension),
+    ``float16`` (2), ``int8`` (1; a scale and offset per dimension learned from the vectors) or
+    ``binary`` (sign bits, 1/8; Hamming distance). ``rescore``: with compressed storage, the
+    first pass fetches ``max(k, rescore)`` candidates and scores them again with the
+    full-precision vectors (0: no rescoring; None: the storage's default,
+    ``DEFAULT_RESCORE``). float32 is full precision already: nothing is rescored.
+    """
 
     exact_threshold: int = 20_000
     hnsw_m: int = 32
@@ -160,6 +177,8 @@ class DenseConfig(_Config):
     ef_search: int = 128
     # Below this many allowed items a filtered query scans them exactly (graph search would starve).
     filter_exact_below: int = 5_000
+    storage: str = "float32"
+    rescore: int | None = None
 
     _section = "dense"
 
@@ -167,6 +186,15 @@ class DenseConfig(_Config):
         for name in ("exact_threshold", "hnsw_m", "ef_construction", "ef_search"):
             self._int(name)
         self._int("filter_exact_below")
+        check_choice(self.storage, "dense.storage", DENSE_STORAGES)
+        self._int("rescore", optional=True)
+
+    @property
+    def rescore_depth(self) -> int:
+        """How many candidates are rescored at full precision (0: none)."""
+        if self.storage == "float32":
+            return 0
+        return DEFAULT_RESCORE[self.storage] if self.rescore is None else self.rescore
 
 
 @dataclass(frozen=True, kw_only=True)

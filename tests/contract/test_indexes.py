@@ -125,14 +125,17 @@ def _bm25() -> Adapter:
     )
 
 
-def _dense(threshold: int) -> Adapter:
-    # a low filter_exact_below sends filtered searches through HNSW's ID selector too
+def _dense(threshold: int, storage: str = "float32") -> Adapter:
+    # a low filter_exact_below sends filtered searches through HNSW's ID selector too;
+    # compressed storage rescores N candidates, so its answers are exact again
     config = DenseConfig(
         exact_threshold=threshold,
         hnsw_m=16,
         ef_construction=80,
         ef_search=64,
         filter_exact_below=20,
+        storage=storage,
+        rescore=None if storage == "float32" else N,
     )
     return Adapter(
         make=lambda: DenseIndex(config, DIM),
@@ -142,7 +145,7 @@ def _dense(threshold: int) -> Adapter:
         load=lambda p: DenseIndex.load(p, config, DIM),
         load_other=lambda p: DenseIndex.load(p, config, DIM + 1),
         reference=lambda docs, queries, k: brute_dot(docs, queries, k),
-        info=frozenset({"rows", "live", "kind"}),
+        info=frozenset({"rows", "live", "kind", "storage", "bytes"}),
         exact=threshold > N,
     )
 
@@ -176,7 +179,7 @@ def _fde() -> Adapter:
         load=lambda p: FDEIndex.load(p, config, dim, LATE),
         load_other=lambda p: FDEIndex.load(p, config, dim, other),
         reference=lambda docs, queries, k: brute_dot(docs, queries, k),
-        info=frozenset({"rows", "live", "dim"}),
+        info=frozenset({"rows", "live", "dim", "storage", "bytes"}),
     )
 
 
@@ -184,6 +187,11 @@ ADAPTERS = {
     "bm25": _bm25(),
     "dense-exact": _dense(threshold=100_000),
     "dense-hnsw": _dense(threshold=50),
+    **{
+        f"dense-{storage}-{kind}": _dense(threshold, storage)
+        for storage in ("float16", "int8", "binary")
+        for kind, threshold in (("exact", 100_000), ("hnsw", 50))
+    },
     "tokens": _tokens("float16"),
     "tokens-int8": _tokens("int8"),
     "muvera-fde": _fde(),

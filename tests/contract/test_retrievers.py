@@ -207,7 +207,12 @@ def test_deleted_and_replaced_items_are_served_as_they_are_now(
 
 # -- every retriever through the Retriever base, on indexes built here -------------------------
 
-RETRIEVERS = ("lexical", "dense", "dense-hnsw", "muvera", "maxsim-exact")
+COMPRESSED = tuple(
+    f"dense-{storage}{graph}"
+    for storage in ("float16", "int8", "binary")
+    for graph in ("", "-hnsw")
+)
+RETRIEVERS = ("lexical", "dense", "dense-hnsw", *COMPRESSED, "muvera", "maxsim-exact")
 BATCH = [unique_token(3), "catalog entry", "boat wind harbor", "recipe zx020q", "nothing"]
 
 
@@ -238,6 +243,12 @@ def built() -> dict[str, Retriever]:
     out["dense-hnsw"] = _retrievers(DenseConfig(exact_threshold=10))["dense"]
     hnsw = out["dense-hnsw"]
     assert isinstance(hnsw, DenseRetriever) and hnsw.index.hnsw is not None  # really HNSW
+    for name in COMPRESSED:  # each storage with its default rescoring, exact and HNSW
+        storage, _, graph = name.removeprefix("dense-").partition("-")
+        config = DenseConfig(storage=storage, exact_threshold=10 if graph else 20_000)
+        dense = out[name] = _retrievers(config)["dense"]
+        assert isinstance(dense, DenseRetriever) and dense.index.storage == storage
+        assert (dense.index.hnsw is not None) == bool(graph)
     return out
 
 

@@ -66,6 +66,9 @@ def _fingerprint(path: Path, encoder: str, config: CollectionConfig) -> str:
     settings = config.to_dict()
     if not config.late.enabled:  # caches built before late interaction existed stay valid
         settings.pop("late")
+    for key, default in (("storage", "float32"), ("rescore", None)):  # and before these
+        if settings["dense"][key] == default:
+            del settings["dense"][key]
     digest.update(json.dumps(settings, sort_keys=True).encode())
     return digest.hexdigest()[:12]
 

@@ -19,4 +19,10 @@ class FDEIndex(DenseIndex):
         self.recipe = recipe
 
     def info(self) -> dict[str, Any]:
-        return {"rows": self.n_rows, "live": len(self), "dim": self.dim}
+        return {
+            "rows": self.n_rows,
+            "live": len(self),
+            "dim": self.dim,
+            "storage": self.storage,
+            "bytes": self.nbytes,
+        }

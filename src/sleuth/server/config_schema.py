@@ -20,6 +20,7 @@ from pydantic import (
 from sleuth.config import (
     DEFAULT_EVENT_WEIGHTS,
     DEFAULT_SOURCE_WEIGHTS,
+    DENSE_STORAGES,
     OPEN_BELOW,
     RANGES,
     RESERVED_FIELDS,
@@ -71,6 +72,7 @@ def _range(path: str, default: Any) -> Any:
 _WEIGHT_LO, _WEIGHT_HI = RANGES["recommend.weights"]
 Weight = Annotated[float, Field(ge=_WEIGHT_LO, le=_WEIGHT_HI, allow_inf_nan=False)]
 Dtype = Literal[TOKEN_DTYPES]  # type: ignore[valid-type]
+Storage = Literal[DENSE_STORAGES]  # type: ignore[valid-type]
 
 
 class _Section(BaseModel):
@@ -91,6 +93,15 @@ class DenseIn(_Section):
     ef_construction: Int = _range("dense.ef_construction", 200)
     ef_search: Int = _range("dense.ef_search", 128)
     filter_exact_below: Int = _range("dense.filter_exact_below", 5_000)
+    storage: Storage = "float32"
+    rescore: (
+        Annotated[
+            int,
+            Field(ge=RANGES["dense.rescore"][0], le=RANGES["dense.rescore"][1], strict=False),
+            BeforeValidator(_number_not_text),
+        ]
+        | None
+    ) = None
 
 
 class FusionIn(_Section):
