@@ -28,6 +28,7 @@ __all__ = [
     "DATA_DIR",
     "RESULTS_DIR",
     "Timing",
+    "code_commit",
     "compare",
     "machine_info",
     "open_cached",
@@ -278,3 +279,15 @@ def open_cached(folder: Any, corpus: list[Any], rebuild: bool = False) -> Any:
     else:
         print(f"reusing {path} ({col.count():,} items)")
     return col
+
+
+def code_commit(src: Any) -> str | None:
+    """The git commit of the checkout whose ``src/`` is ``src`` (recorded instead of its path,
+    which is machine-specific)."""
+    import subprocess
+
+    if not src:
+        return None
+    out = subprocess.run(["git", "-C", str(src), "rev-parse", "--short", "HEAD"],
+                         capture_output=True, text=True, check=False)
+    return out.stdout.strip() or None

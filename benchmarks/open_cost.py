@@ -45,7 +45,7 @@ from typing import Any
 
 import numpy as np
 import scale_data
-from _common import CACHE_DIR, print_table, summary_row, write_result
+from _common import CACHE_DIR, code_commit, print_table, summary_row, write_result
 
 CACHE = CACHE_DIR / "open_cost"
 QUERY = "bazofa kelimu tarepo"
@@ -320,7 +320,7 @@ def main() -> None:
             "opens": args.opens,
             "rounds": args.rounds,
             "upsert": UPSERT,
-            "sleuth_src": os.environ.get("PYTHONPATH"),
+            "sleuth_commit": code_commit(os.environ.get("PYTHONPATH")),
         },
         results={"sizes": sizes},
         summary=summary,

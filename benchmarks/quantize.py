@@ -36,7 +36,15 @@ from typing import Any
 import faiss
 import numpy as np
 import scale_data
-from _common import CACHE_DIR, open_cached, print_table, require_data, summary_row, write_result
+from _common import (
+    CACHE_DIR,
+    code_commit,
+    open_cached,
+    print_table,
+    require_data,
+    summary_row,
+    write_result,
+)
 
 import sleuth
 from sleuth.config import CollectionConfig, DenseConfig
@@ -502,7 +510,7 @@ def main() -> None:
         NAME,
         peer=f"faiss-cpu {faiss.__version__}, same quantizer (no rescoring)",
         parameters={
-            **{k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+            **{k: code_commit(v) if k == "before_src" else v for k, v in vars(args).items()},
             "k": K,
             "configs": CONFIGS,
         },
