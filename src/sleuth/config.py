@@ -56,6 +56,8 @@ RANGES: dict[str, tuple[float, float]] = {
     "dense.ef_construction": (8, 4096),
     "dense.ef_search": (1, MAX_DEPTH),
     "dense.filter_exact_below": (0, MAX_COUNT),
+    "dense.ivf_lists": (1, 65_536),  # faiss numbers IVF lists in two bytes below 65,536
+    "dense.nprobe": (1, 65_536),
     "dense.rescore": (0, MAX_DEPTH),  # candidates per query rescored at full precision
     "fusion.alpha": (0.0, 1.0),
     "fusion.rrf_k": (0, 1_000_000),
@@ -161,24 +163,32 @@ DEFAULT_RESCORE = {"float32": 0, "float16": 0, "int8": 100, "binary": 100}
 
 @dataclass(frozen=True, kw_only=True)
 class DenseConfig(_Config):
-    """Exact search below ``exact_threshold`` live items, faiss HNSW above it.
+    """Exact search below ``exact_threshold`` live items, an approximate structure above it:
+    with float32 storage a faiss inverted file (``ivf_lists`` lists learned once, ``nprobe`` of
+    them searched) over int8 codes whose top ``max(k, rescore)`` candidates (None: 100) are
+    scored again at full precision; with compressed storage a faiss HNSW graph over the codes
+    (``hnsw_m``, ``ef_construction``, ``ef_search``).
 
     ``storage``: what the search structure holds per vector: ``float32`` (4 bytes a dimension),
     ``float16`` (2), ``int8`` (1; a scale and offset per dimension learned from the vectors) or
     ``binary`` (sign bits, 1/8; Hamming distance). ``rescore``: with compressed storage, the
     first pass fetches ``max(k, rescore)`` candidates and scores them again with the
     full-precision vectors (0: no rescoring; None: the storage's default,
-    ``DEFAULT_RESCORE``). float32 is full precision already: nothing is rescored.
+    ``DEFAULT_RESCORE``). float32 is full precision already: below the threshold nothing is
+    rescored (``rescore_depth`` 0), above it the IVF's candidates are.
     """
 
     exact_threshold: int = 20_000
     hnsw_m: int = 32
     ef_construction: int = 200
     ef_search: int = 128
-    # Below this many allowed items a filtered query scans them exactly (graph search would starve).
+    # Below this many allowed items a filtered query scans them exactly (graph search would
+    # starve; with the IVF, below ``exact_threshold`` too: the cost of an exact index).
     filter_exact_below: int = 5_000
     storage: str = "float32"
     rescore: int | None = None
+    ivf_lists: int = 1024
+    nprobe: int = 16
 
     _section = "dense"
 
@@ -186,6 +196,8 @@ class DenseConfig(_Config):
         for name in ("exact_threshold", "hnsw_m", "ef_construction", "ef_search"):
             self._int(name)
         self._int("filter_exact_below")
+        self._int("ivf_lists")
+        self._int("nprobe")
         check_choice(self.storage, "dense.storage", DENSE_STORAGES)
         self._int("rescore", optional=True)
 

@@ -242,13 +242,13 @@ def built() -> dict[str, Retriever]:
     out = _retrievers(DenseConfig())
     out["dense-hnsw"] = _retrievers(DenseConfig(exact_threshold=10))["dense"]
     hnsw = out["dense-hnsw"]
-    assert isinstance(hnsw, DenseRetriever) and hnsw.index.hnsw is not None  # really HNSW
+    assert isinstance(hnsw, DenseRetriever) and hnsw.index.ann is not None  # really HNSW
     for name in COMPRESSED:  # each storage with its default rescoring, exact and HNSW
         storage, _, graph = name.removeprefix("dense-").partition("-")
         config = DenseConfig(storage=storage, exact_threshold=10 if graph else 20_000)
         dense = out[name] = _retrievers(config)["dense"]
         assert isinstance(dense, DenseRetriever) and dense.index.storage == storage
-        assert (dense.index.hnsw is not None) == bool(graph)
+        assert (dense.index.ann is not None) == bool(graph)
     return out
 
 

@@ -16,15 +16,24 @@ from sleuth.indexes.dense import DenseIndex, exact_top_k
 
 DIM = 24
 N_HNSW = 3000
-# Small thresholds so a few thousand vectors take the HNSW path; a cheaper graph than the
-# default keeps the build fast, recall must still hold.
-HNSW_CONFIG = DenseConfig(
-    exact_threshold=200, filter_exact_below=100, hnsw_m=16, ef_construction=64, ef_search=64
-)
+# Small thresholds so a few thousand vectors take the approximate (IVF) path; recall must hold
+# with the default lists and probes.
+HNSW_CONFIG = DenseConfig(exact_threshold=200, filter_exact_below=100)
 
 
 def unit_vectors(n: int, seed: int, dim: int = DIM) -> np.ndarray:
     x = np.random.default_rng(seed).standard_normal((n, dim)).astype(np.float32)
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def clustered_vectors(n: int, seed: int, clusters: int = 40) -> np.ndarray:
+    """Unit vectors around ``clusters`` random centres (cosine to the centre ~0.7), as
+    embeddings are: what an inverted file is made for (uniform random vectors in few
+    dimensions have no structure an approximate index could use)."""
+    rng = np.random.default_rng(seed)
+    centres = unit_vectors(clusters, seed + 1000)
+    x = centres[rng.integers(0, clusters, n)] + rng.standard_normal((n, DIM)) / np.sqrt(DIM)
+    x = x.astype(np.float32)
     return x / np.linalg.norm(x, axis=1, keepdims=True)
 
 
@@ -63,7 +72,7 @@ def test_exact_equals_brute_force(k: int) -> None:
     index = DenseIndex(DenseConfig(), DIM)
     index.add(docnos[:150], vectors[:150])
     index.add(docnos[150:], vectors[150:])
-    assert index.hnsw is None
+    assert index.ann is None
     out = index.search_batch(queries, k)
     want_d, want_s = brute_force(queries, vectors, docnos, np.ones(400, bool), k)
     m = min(k, 400)
@@ -165,7 +174,7 @@ def test_exact_mode_compacts_once_a_fifth_is_dead() -> None:
         docnos = docnos + 1000
         index.add(docnos, vectors)
         assert index.n_rows == len(index) == 100, round_
-    assert index.hnsw is None and len(index) == 100
+    assert index.ann is None and len(index) == 100
     want, want_s = brute_force(queries, vectors, docnos, np.ones(100, bool), 10)
     out = index.search_batch(queries, 10)
     assert_same_ranking(want, want_s, out.docnos, out.scores)
@@ -176,7 +185,10 @@ def test_exact_mode_compacts_once_a_fifth_is_dead() -> None:
 
 @pytest.fixture(scope="module")
 def hnsw_data() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    return unit_vectors(N_HNSW, 10), unit_vectors(100, 11), docnos_of(N_HNSW)
+    vectors = clustered_vectors(N_HNSW, 10)
+    noise = np.random.default_rng(11).standard_normal((100, DIM)).astype(np.float32) / DIM
+    queries = vectors[:: N_HNSW // 100][:100] + noise  # near items, as queries usually are
+    return vectors, queries / np.linalg.norm(queries, axis=1, keepdims=True), docnos_of(N_HNSW)
 
 
 @pytest.fixture(scope="module")
@@ -187,9 +199,9 @@ def hnsw_file(
     vectors, _, docnos = hnsw_data
     index = DenseIndex(HNSW_CONFIG, DIM)
     index.add(docnos[:100], vectors[:100])  # below the threshold: exact
-    assert index.hnsw is None
+    assert index.ann is None
     index.add(docnos[100:], vectors[100:])  # crosses it: the graph is built
-    assert index.hnsw is not None and index.hnsw.ntotal == N_HNSW
+    assert index.ann is not None and index.ann.ntotal == N_HNSW
     index.seq = 77
     path = tmp_path_factory.mktemp("dense") / "dense.npz"
     index.save(path)
@@ -209,7 +221,7 @@ def shared_hnsw(hnsw_file: Path) -> DenseIndex:
     index = DenseIndex.load(hnsw_file, HNSW_CONFIG, DIM)
     assert index is not None
     index.remove(docnos_of(N_HNSW)[::10])
-    assert index.hnsw is not None and index.n_rows == N_HNSW  # not compacted
+    assert index.ann is not None and index.n_rows == N_HNSW  # not compacted
     return index
 
 
@@ -233,7 +245,7 @@ def test_hnsw_deletes_never_returned(hnsw: DenseIndex, hnsw_data: tuple[np.ndarr
     nearest, _ = brute_force(queries[:20], vectors, docnos, np.ones(N_HNSW, bool), 3)
     dead[(nearest.ravel() - 5) // 3] = True
     hnsw.remove(docnos[dead])
-    assert hnsw.n_rows == N_HNSW and hnsw.hnsw is not None
+    assert hnsw.n_rows == N_HNSW and hnsw.ann is not None
     out = hnsw.search_batch(queries, 10)
     assert not np.isin(out.docnos, docnos[dead]).any()
     assert (out.docnos >= 0).all()
@@ -285,7 +297,7 @@ def test_compaction_keeps_results(hnsw: DenseIndex, hnsw_data: tuple[np.ndarray,
     dead = np.random.default_rng(6).random(N_HNSW) < 0.35  # over a fifth: compacts
     hnsw.remove(docnos[dead])
     assert hnsw.n_rows == len(hnsw) == int((~dead).sum())
-    assert hnsw.hnsw is not None and hnsw.hnsw.ntotal == hnsw.n_rows
+    assert hnsw.ann is not None and hnsw.ann.ntotal == hnsw.n_rows
     out = hnsw.search_batch(queries, 10)
     truth, _ = brute_force(queries, vectors, docnos, ~dead, 10)
     assert not np.isin(out.docnos, docnos[dead]).any()
@@ -295,21 +307,15 @@ def test_compaction_keeps_results(hnsw: DenseIndex, hnsw_data: tuple[np.ndarray,
     # adds after compaction land in the graph and are found
     new = unit_vectors(3, 99)
     hnsw.add(np.array([10**6, 10**6 + 1, 10**6 + 2]), new)
-    assert hnsw.hnsw.ntotal == hnsw.n_rows
+    assert hnsw.ann.ntotal == hnsw.n_rows
     assert hnsw.search_batch(new, 1).docnos[:, 0].tolist() == [10**6, 10**6 + 1, 10**6 + 2]
 
 
 def test_compaction_below_threshold_falls_back_to_exact(hnsw_file: Path) -> None:
-    index = DenseIndex.load(
-        hnsw_file,
-        DenseConfig(
-            exact_threshold=200, filter_exact_below=100, hnsw_m=16, ef_construction=64, ef_search=64
-        ),
-        DIM,
-    )
+    index = DenseIndex.load(hnsw_file, HNSW_CONFIG, DIM)
     assert index is not None
     index.remove(docnos_of(N_HNSW)[: N_HNSW - 150])
-    assert index.hnsw is None and len(index) == 150
+    assert index.ann is None and len(index) == 150
 
 
 # -- persistence ------------------------------------------------------------------------------
@@ -319,12 +325,12 @@ def test_save_load_round_trip_hnsw(
     hnsw_file: Path, hnsw: DenseIndex, tmp_path: Path, hnsw_data: tuple[np.ndarray, ...]
 ) -> None:
     _, queries, docnos = hnsw_data
-    assert hnsw.seq == 77 and hnsw.hnsw is not None and len(hnsw) == N_HNSW
+    assert hnsw.seq == 77 and hnsw.ann is not None and len(hnsw) == N_HNSW
     hnsw.remove(docnos[:50])
     path = tmp_path / "dense.npz"
     hnsw.save(path)
     loaded = DenseIndex.load(path, HNSW_CONFIG, DIM)
-    assert loaded is not None and loaded.hnsw is not None and len(loaded) == N_HNSW - 50
+    assert loaded is not None and loaded.ann is not None and len(loaded) == N_HNSW - 50
     a, b = hnsw.search_batch(queries, 10), loaded.search_batch(queries, 10)
     np.testing.assert_array_equal(a.docnos, b.docnos)
     np.testing.assert_array_equal(a.scores, b.scores)
@@ -340,7 +346,7 @@ def test_save_load_round_trip_exact(tmp_path: Path) -> None:
     path = tmp_path / "dense.npz"
     index.save(path)
     loaded = DenseIndex.load(path, DenseConfig(), DIM)
-    assert loaded is not None and loaded.hnsw is None
+    assert loaded is not None and loaded.ann is None
     a, b = index.search_batch(queries, 60), loaded.search_batch(queries, 60)
     np.testing.assert_array_equal(a.docnos, b.docnos)
     np.testing.assert_array_equal(a.scores, b.scores)

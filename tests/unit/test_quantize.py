@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 import sleuth
 from sleuth.config import DEFAULT_RESCORE, DENSE_STORAGES, CollectionConfig, DenseConfig
 from sleuth.errors import CorruptIndex
-from sleuth.indexes.compressed import Codes, graph_bytes, pack_signs
+from sleuth.indexes.compressed import Codes, pack_signs
 from sleuth.indexes.dense import DenseIndex
 from support import assert_same_ranking
 
@@ -170,7 +170,7 @@ def filtered_index(request: pytest.FixtureRequest) -> DenseIndex:
     storage, graph = request.param
     index = built(config(storage, graph=graph), unit_vectors(N_FILTER, 7))
     index.remove(docnos_of(N_FILTER)[::9])  # tombstones, below the compaction point
-    assert (index.hnsw is not None) == graph and index.n_rows == N_FILTER
+    assert (index.ann is not None) == graph and index.n_rows == N_FILTER
     return index
 
 
@@ -220,13 +220,14 @@ def test_save_load_maps_the_full_vectors_file(tmp_path: Path, storage: str, grap
     np.testing.assert_array_equal(before.scores, after.scores)
     np.testing.assert_array_equal(loaded.vector_of(docnos_of(400)[9]), vectors[9])
     assert loaded.info() == index.info() and loaded.info()["storage"] == storage
-    # writes after the load land in RAM until the next save writes a new file
+    # writes after the load land in RAM until the next save appends them to the file
     loaded.add(np.array([10_000]), vectors[:1])
     assert loaded.full.ram_bytes == DIM * 4
     loaded.save(path)
     loaded.add(np.array([10_001]), vectors[1:2])
     loaded.save(path)
-    assert len([f for f in files(tmp_path) if f.endswith(".f32")]) == 2  # current + previous
+    assert [f for f in files(tmp_path) if f.endswith(".f32")] == [name]
+    assert (tmp_path / name).stat().st_size == 402 * DIM * 4
     again = DenseIndex.load(path, index.config, DIM)
     assert again is not None and len(again) == len(index) + 2
     assert again.search_batch(vectors[1:2], 1).docnos[0, 0] == 10_001  # row 1 itself is gone
@@ -288,23 +289,27 @@ def test_a_collection_rebuilds_an_index_of_another_storage(tmp_path: Path) -> No
 # -- one copy of each float32 vector ------------------------------------------------------------
 
 
-def test_float32_hnsw_keeps_one_copy_of_the_vectors(tmp_path: Path) -> None:
+def test_float32_ann_keeps_one_copy_of_the_vectors(tmp_path: Path) -> None:
     vectors = unit_vectors(500, 12)
     index = built(config("float32", graph=True), vectors)
-    assert index.hnsw is not None and index.vectors is None  # the graph's storage only
+    assert index.ann is not None and index.vectors is None  # the file's rows only
+    assert index.full is not None and index.ivf is not None
     info = index.info()
-    # the vectors once, and the graph's links
-    assert info["storage"] == "float32"
-    assert info["bytes"] == 500 * DIM * 4 + graph_bytes(index.hnsw.hnsw)
+    # in RAM: the IVF's int8 codes (list number + a byte a dimension), row ids and centroids
+    assert info["storage"] == "float32" and info["kind"] == "ivf"
+    assert info["bytes"] == 500 * (index.ivf.index.code_size + 8) + index.ivf.nlist * DIM * 4
     np.testing.assert_array_equal(index.vector_of(docnos_of(500)[3]), vectors[3])
     path = tmp_path / "dense.npz"
     index.save(path)
     with np.load(path) as data:
-        assert "hnsw" in data.files and "vectors" not in data.files  # and one copy on disk
+        assert "ivf" in data.files and "vectors" not in data.files  # and one copy on disk
+    (full,) = [f for f in files(tmp_path) if f.endswith(".f32")]
+    assert (tmp_path / full).stat().st_size == 500 * DIM * 4
     loaded = DenseIndex.load(path, index.config, DIM)
-    assert loaded is not None and loaded.vectors is None
+    assert loaded is not None and loaded.vectors is None and loaded.full is not None
+    assert loaded.full.ram_bytes == 0  # mapped
     np.testing.assert_array_equal(loaded.vector_of(docnos_of(500)[3]), vectors[3])
-    # an exact scan over the graph's storage (a selective filter) equals brute force
+    # an exact scan over the file's rows (a selective filter) equals brute force
     mask = np.zeros(int(docnos_of(500)[-1]) + 1, bool)
     mask[docnos_of(500)[:30]] = True
     got = loaded.search_batch(vectors[:2], 5, mask)

@@ -1,24 +1,27 @@
-"""Dense vectors: exact inner-product search below a size threshold, faiss HNSW above it, over
-float32 vectors or compressed codes (``DenseConfig.storage``) with full-precision rescoring.
+"""Dense vectors: exact inner-product search below a size threshold, an approximate structure
+above it, over float32 vectors or compressed codes (``DenseConfig.storage``).
 
-Each vector is held once. float32: a numpy matrix for exact scans until HNSW is built, then
-the graph's own node storage, which exact scans and ``vector_of`` read in place (a second float
-matrix beside faiss's used to double the memory). Compressed (float16, int8, binary;
-``sleuth.indexes.compressed``): the codes are the search structure, and the full-precision
-vectors stay on disk in a memory-mapped file beside the index (``sleuth.indexes.vectorfile``):
-the first pass fetches ``max(k, rescore)`` candidates, which are scored again from that file.
+Each vector is held once. float32: a numpy matrix for exact scans; above the threshold the
+vectors move to a memory-mapped file beside the index (``sleuth.indexes.vectorfile``) and a
+faiss inverted file over int8 codes (``sleuth.indexes.ann_ivf``) finds ``max(k, rescore)``
+candidates, scored again from that file. Adding to it is cheap (a product with the list
+centroids), which a graph is not, and a save appends the new rows to both files. Compressed
+(float16, int8, binary; ``sleuth.indexes.compressed``): the codes are the search structure (a
+flat scan, or an HNSW graph above the threshold), and the full-precision vectors stay on disk
+in the same kind of file, for rescoring.
 
-A filter that leaves few items is answered exactly over just those (a graph walk would
-starve); a broad filter or tombstones go to HNSW as an ID selector, and any query HNSW leaves
-short of ``k`` falls back to exact. Deletes are tombstones; once over a fifth of the rows are
-dead the index is compacted. The MUVERA index (``sleuth.indexes.fde``) is one of these over
-fixed-dimensional encodings.
+A filter that leaves few items is answered exactly over just those (an approximate walk would
+starve); a broad filter or tombstones go to the structure as an ID selector, and any query it
+leaves short of ``k`` falls back to exact. Deletes are tombstones; once over a fifth of the
+rows are dead the index is compacted. The MUVERA index (``sleuth.indexes.fde``) is one of
+these over fixed-dimensional encodings.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,52 +29,40 @@ import faiss
 import numpy as np
 
 from sleuth._blas import one_blas_thread
-from sleuth.config import DenseConfig
+from sleuth.config import DEFAULT_RESCORE, DenseConfig
 from sleuth.errors import CorruptIndex
+from sleuth.indexes.ann_ivf import TRAIN_ROWS_PER_LIST, IVFCodes, spread
 from sleuth.indexes.base import Growable, Index
-from sleuth.indexes.compressed import TRAIN_ROWS, Codes, graph_bytes
-from sleuth.indexes.vectorfile import FullVectors
+from sleuth.indexes.compressed import TRAIN_ROWS, Codes, one_omp_thread
+from sleuth.indexes.dense_exact import exact_top_k
+from sleuth.indexes.vectorfile import BLOCK_ROWS, FullVectors
 from sleuth.types import Candidates
 
 __all__ = ["DenseIndex", "exact_top_k"]
 
-
-def exact_top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Column indices and values of the k largest entries per row, best first; equal scores
-    in column order, so the answer does not depend on how the rows were laid out.
-
-    ``scores: float32[nq, n]`` -> ``(int64[nq, min(k, n)], float32[nq, min(k, n)])``.
-    """
-    n = scores.shape[1]
-    m = min(k, n)
-    if m == 0:
-        return np.zeros((scores.shape[0], 0), np.int64), np.zeros((scores.shape[0], 0), np.float32)
-    part = (
-        np.argpartition(-scores, m - 1, axis=1)[:, :m]
-        if m < n
-        else np.tile(np.arange(n), (scores.shape[0], 1))
-    )
-    vals = np.take_along_axis(scores, part, 1)
-    if m < n:  # equal scores cut at the k-th place: keep the lowest columns, as a sort would
-        last = vals.min(axis=1, keepdims=True)
-        cut = np.flatnonzero((scores == last).sum(1) > (vals == last).sum(1))
-        for i in cut:
-            above = np.flatnonzero(scores[i] > last[i])
-            ties = np.flatnonzero(scores[i] == last[i])[: m - above.size]
-            part[i] = np.concatenate([above, ties])
-            vals[i] = scores[i, part[i]]
-    order = np.lexsort((part, -vals), axis=1)  # best first; equal scores by column
-    return np.take_along_axis(part, order, 1), np.take_along_axis(vals, order, 1)
+IVF_RESCORE = DEFAULT_RESCORE["int8"]  # the IVF's candidates rescored when ``rescore`` is None
 
 
-def _full_vectors_of(path: Path) -> str | None:
-    """The full-precision file the index file at ``path`` names, if any (its manifest only)."""
+def _names_in(path: Path) -> dict[str, Any]:
+    """The manifest of the index file at ``path`` (empty when absent or unreadable)."""
     try:
         with np.load(path, allow_pickle=False) as data:
-            name = json.loads(data["__manifest__"].tobytes()).get("full_vectors")
+            manifest = json.loads(data["__manifest__"].tobytes())
     except Exception:  # absent, damaged, of another kind: names nothing to keep
-        return None
-    return name if isinstance(name, str) else None
+        return {}
+    return manifest if isinstance(manifest, dict) else {}
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """Rows to add: the vectors and, once the IVF exists, their codes in it."""
+
+    vectors: np.ndarray  # float32[n, dim]
+    ivf: IVFCodes | None = None  # the structure ``codes`` belong to
+    codes: np.ndarray | None = None  # uint8[n, code bytes]
+
+    def __len__(self) -> int:
+        return int(self.vectors.shape[0])
 
 
 class DenseIndex(Index):
@@ -90,69 +81,108 @@ class DenseIndex(Index):
         self.derived_from = derived_from
         self.storage = config.storage
         compressed = self.storage != "float32"
-        # float32: the matrix until HNSW is built, then the graph (IndexHNSWFlat) alone
+        # float32: the matrix until the IVF is built, then the file and the IVF
         self.vectors: Growable | None = None if compressed else Growable(np.float32, dim)
-        self._graph: Any = None
-        # compressed: the codes (flat or graph), and the full-precision rows on disk
+        self.ivf: IVFCodes | None = None
+        # compressed: the codes (flat or graph); and the full-precision rows on disk
         self.codes: Codes | None = None
         self.full: FullVectors | None = FullVectors(dim) if compressed else None
         self._trained_rows = 0  # rows the int8 ranges were learned from
         self._plain: Any = None
 
     @property
-    def hnsw(self) -> Any:
-        """The faiss HNSW index once built, else None."""
-        if self.codes is not None:
-            return self.codes.index if self.codes.graph else None
-        return self._graph
+    def ann(self) -> Any:
+        """The faiss approximate structure (IVF or HNSW) once built, else None."""
+        if self.ivf is not None:
+            return self.ivf.index
+        return self.codes.index if self.codes is not None and self.codes.graph else None
 
-    def _prepare(self, documents: np.ndarray) -> np.ndarray:
+    # -- writes ------------------------------------------------------------------------------
+
+    def _prepare(self, documents: np.ndarray) -> Prepared:
+        """Checked vectors and their IVF codes; the IVF is trained here (outside the lock) when
+        this batch takes the index over the threshold."""
         vectors = np.ascontiguousarray(documents, np.float32)
         if vectors.ndim != 2 or vectors.shape[1] != self.dim:
             if vectors.size == 0:
-                return np.zeros((0, self.dim), np.float32)
+                return Prepared(np.zeros((0, self.dim), np.float32))
             raise ValueError(f"expected vectors of shape (n, {self.dim}), got {vectors.shape}")
-        return vectors
+        ivf = self.ivf
+        threshold = self.config.exact_threshold
+        if ivf is None and self.vectors is not None and len(self) + len(vectors) >= threshold:
+            ivf = IVFCodes.train(self._sample(vectors), self.config.ivf_lists)
+        if ivf is None:
+            return Prepared(vectors)
+        return Prepared(vectors, ivf, ivf.encode(vectors))
 
-    def _append(self, docnos: np.ndarray, vectors: np.ndarray) -> None:
+    def _sample(self, more: np.ndarray) -> np.ndarray:
+        """Rows spread evenly over the matrix and ``more`` after it (what k-means learns from)."""
+        assert self.vectors is not None
+        held = self.vectors.view
+        m = held.shape[0]
+        pick = spread(m + more.shape[0], TRAIN_ROWS_PER_LIST * self.config.ivf_lists)
+        return np.concatenate([held[pick[pick < m]], more[pick[pick >= m] - m]])
+
+    def _append(self, docnos: np.ndarray, rows: Prepared) -> None:
         self._add_rows(docnos)
-        if self.full is None:
-            if self._graph is not None:
-                self._graph.add(vectors)
-            else:
+        vectors = rows.vectors
+        if self.storage == "float32":
+            threshold = self.config.exact_threshold
+            if self.ivf is None and rows.ivf is not None and len(self) >= threshold:
+                assert self.vectors is not None
+                self._adopt(rows.ivf, self.vectors.view)
+            if self.ivf is None:
                 assert self.vectors is not None
                 self.vectors.extend(vectors)
-                if len(self) >= self.config.exact_threshold:
-                    self._build_float_graph(self.vectors.view)
+                return
+            assert self.full is not None
+            self.full.extend(vectors)
+            codes = rows.codes if rows.ivf is self.ivf else None
+            self.ivf.add(self.ivf.encode(vectors) if codes is None else codes)
             return
+        assert self.full is not None
         self.full.extend(vectors)
-        codes = self.codes
-        if codes is not None and codes.graph:
-            codes.add(vectors)
+        structure = self.codes
+        if structure is not None and structure.graph:
+            structure.add(vectors)
         elif len(self) >= self.config.exact_threshold:
             self._build_codes(graph=True)
-        elif codes is None or (self.storage == "int8" and self.n_rows >= 2 * self._trained_rows):
+        elif structure is None or (
+            self.storage == "int8" and self.n_rows >= 2 * self._trained_rows
+        ):
             self._build_codes(graph=False)  # int8 ranges learned again as the index doubles
         else:
-            codes.add(vectors)
+            structure.add(vectors)
+
+    def _adopt(self, ivf: IVFCodes, held: np.ndarray) -> None:
+        """Move the float32 rows ``held`` (all but the batch being added) into the file and
+        ``ivf``; the matrix goes."""
+        full = FullVectors(self.dim)
+        for start in range(0, held.shape[0], BLOCK_ROWS):
+            block = held[start : start + BLOCK_ROWS]
+            full.extend(block)
+            ivf.add(ivf.encode(block))
+        self.full, self.ivf, self.vectors = full, ivf, None
 
     def _keep(self, live: np.ndarray) -> None:
         # Exact mode too: dead rows cost memory, scan time and file size (upserts add a row).
-        if self.full is not None:
+        if self.storage != "float32":
+            assert self.full is not None
             self.full.keep(live)
             self._build_codes(graph=live.size >= self.config.exact_threshold)
             return
-        kept = self._matrix()[live]  # a copy: the old graph is freed before the new is built
-        self._graph = None
-        self.vectors = Growable(np.float32, width=self.dim, data=kept)
+        if self.ivf is None:
+            assert self.vectors is not None
+            self.vectors = Growable(np.float32, width=self.dim, data=self.vectors.view[live])
+            return
+        assert self.full is not None
         if live.size >= self.config.exact_threshold:
-            self._build_float_graph(kept)
-
-    def _build_float_graph(self, vectors: np.ndarray) -> None:
-        index = faiss.IndexHNSWFlat(self.dim, self.config.hnsw_m, faiss.METRIC_INNER_PRODUCT)
-        index.hnsw.efConstruction = self.config.ef_construction
-        index.add(vectors)
-        self._graph, self.vectors = index, None  # the graph holds the only copy now
+            self.full.keep(live)
+            self.ivf.keep(live)
+            return
+        kept = self.full.rows(live)
+        self.full, self.ivf = None, None
+        self.vectors = Growable(np.float32, width=self.dim, data=kept)
 
     def _build_codes(self, *, graph: bool) -> None:
         """The codes of every row again, from the full-precision file (learning int8 ranges)."""
@@ -168,16 +198,6 @@ class DenseIndex(Index):
             codes.add(block)
         self.codes = codes
 
-    def _matrix(self) -> np.ndarray:
-        """float32: ``float32[n_rows, dim]``, the search structure's own vectors (no copy; valid
-        until the next write)."""
-        if self._graph is None:
-            assert self.vectors is not None
-            return self.vectors.view
-        n = int(self._graph.ntotal)
-        storage: Any = faiss.downcast_index(self._graph.storage)
-        return faiss.rev_swig_ptr(storage.get_xb(), n * self.dim).reshape(n, self.dim)
-
     def vector_of(self, docno: int) -> np.ndarray | None:
         """``float32[dim]``, a copy (the index may change after the caller's read lock)."""
         row = self.docno_row.get(int(docno))
@@ -185,9 +205,15 @@ class DenseIndex(Index):
             return None
         if self.full is not None:
             return self.full.rows(np.array([row]))[0]
-        return np.array(self._matrix()[row])
+        assert self.vectors is not None
+        return np.array(self.vectors.view[row])
 
     # -- search ------------------------------------------------------------------------------
+
+    def _rescore_depth(self) -> int:
+        if self.ivf is not None:
+            return IVF_RESCORE if self.config.rescore is None else self.config.rescore
+        return self.config.rescore_depth
 
     def search_batch(
         self, queries: np.ndarray, k: int, docno_mask: np.ndarray | None = None
@@ -198,9 +224,9 @@ class DenseIndex(Index):
         out = Candidates.empty(nq, k)
         if len(self) == 0 or nq == 0:
             return out
-        depth = max(k, self.config.rescore_depth)
-        rows, scores = self._first_pass(queries, depth, docno_mask)
-        if self.full is not None and self.config.rescore_depth:
+        rescore = self._rescore_depth()
+        rows, scores = self._first_pass(queries, max(k, rescore), docno_mask)
+        if self.full is not None and rescore:
             rows, scores = self._rescore(queries, rows, k)
         m = min(k, rows.shape[1])
         rows, scores = rows[:, :m], scores[:, :m]
@@ -215,30 +241,38 @@ class DenseIndex(Index):
         """``(rows int64[nq, k'], scores float32[nq, k'])`` best first, -1 / -inf padded."""
         nq = queries.shape[0]
         filtered = docno_mask is not None
-        if self.hnsw is not None and not filtered and len(self) == self.n_rows:
+        if self.ann is not None and not filtered and len(self) == self.n_rows:
             # The common case, kept lean: no filter, no tombstones, no selector.
-            return self._graph_search(queries, k, self._params(k))
+            return self._ann_search(queries, k, None)
         allowed = self.allowed_rows(docno_mask)
         n_allowed = int(allowed.sum()) if filtered else len(self)
         if n_allowed == 0:
             return np.full((nq, 0), -1, np.int64), np.zeros((nq, 0), np.float32)
-        if self.hnsw is None or (filtered and n_allowed < self.config.filter_exact_below):
+        exact_below = self.config.filter_exact_below
+        if self.ivf is not None:
+            exact_below = max(exact_below, self.config.exact_threshold)
+        if self.ann is None or (filtered and n_allowed < exact_below):
             return self._exact(queries, k, allowed, n_allowed)
-        params = faiss.SearchParametersHNSW()  # type: ignore[attr-defined]
-        params.efSearch = max(self.config.ef_search, k)
-        bitmap = np.packbits(allowed, bitorder="little")
-        params.sel = faiss.IDSelectorBitmap(allowed.shape[0], faiss.swig_ptr(bitmap))
-        rows, scores = self._graph_search(queries, k, params)
+        bitmap = np.packbits(allowed, bitorder="little")  # referenced until faiss returns
+        sel = faiss.IDSelectorBitmap(allowed.shape[0], faiss.swig_ptr(bitmap))
+        rows, scores = self._ann_search(queries, k, sel)
         short = np.flatnonzero((rows >= 0).sum(1) < min(k, n_allowed))
         if short.size:
             rows[short], scores[short] = self._exact(queries[short], k, allowed, n_allowed)
         return rows, scores
 
-    def _graph_search(self, queries: np.ndarray, k: int, params: Any) -> tuple[Any, Any]:
-        if self.codes is not None:
-            return self.codes.search(queries, k, params)
-        scores, rows = self._graph.search(queries, k, params=params)
-        return rows, np.where(rows >= 0, scores, -np.inf).astype(np.float32)
+    def _ann_search(self, queries: np.ndarray, k: int, sel: Any) -> tuple[Any, Any]:
+        if self.ivf is not None:
+            with one_omp_thread() if queries.shape[0] < 32 else contextlib.nullcontext():
+                config = self.config
+                return self.ivf.search(queries, k, config.nprobe, config.exact_threshold, sel)
+        assert self.codes is not None
+        if sel is None:
+            return self.codes.search(queries, k, self._params(k))
+        params = faiss.SearchParametersHNSW()  # type: ignore[attr-defined]
+        params.efSearch = max(self.config.ef_search, k)
+        params.sel = sel
+        return self.codes.search(queries, k, params)
 
     def _params(self, k: int) -> Any:
         """Selector-free search parameters, made once per efSearch (SWIG objects are costly)."""
@@ -259,15 +293,14 @@ class DenseIndex(Index):
             bitmap = np.packbits(allowed, bitorder="little")  # referenced until faiss returns
             params.sel = faiss.IDSelectorBitmap(allowed.shape[0], faiss.swig_ptr(bitmap))
             return self.codes.search(queries, k, params, scan=True)
-        matrix = self._matrix()
         # a small batch is a thin product: one BLAS thread (see sleuth._blas)
         with one_blas_thread() if queries.shape[0] < 32 else contextlib.nullcontext():
+            subset: np.ndarray | None = None
             if n_allowed < allowed.shape[0] // 2:
                 subset = np.flatnonzero(allowed)
-                scores = queries @ matrix[subset].T
+                scores = queries @ self._rows(subset).T
             else:
-                subset = None
-                scores = queries @ matrix.T
+                scores = self._scan(queries)
                 scores[:, ~allowed] = -np.inf
         idx, vals = exact_top_k(scores, min(k, n_allowed))
         if subset is not None:
@@ -277,6 +310,20 @@ class DenseIndex(Index):
             np.pad(idx, ((0, 0), (0, pad)), constant_values=-1),
             np.pad(vals, ((0, 0), (0, pad)), constant_values=-np.inf),
         )
+
+    def _rows(self, rows: np.ndarray) -> np.ndarray:
+        """float32: ``float32[len(rows), dim]`` of these rows."""
+        if self.full is not None:
+            return self.full.rows(rows)
+        assert self.vectors is not None
+        return self.vectors.view[rows]
+
+    def _scan(self, queries: np.ndarray) -> np.ndarray:
+        """float32: ``float32[nq, n_rows]``, every row's inner product with each query."""
+        if self.full is None:
+            assert self.vectors is not None
+            return queries @ self.vectors.view.T
+        return np.concatenate([queries @ block.T for block in self.full.blocks()], axis=1)
 
     def _rescore(self, queries: np.ndarray, rows: np.ndarray, k: int) -> tuple[Any, Any]:
         """The top ``k`` of the candidate ``rows`` by full-precision inner product; equal
@@ -292,7 +339,7 @@ class DenseIndex(Index):
         return np.take_along_axis(rows, order, 1), np.take_along_axis(scores, order, 1)
 
     def info(self) -> dict[str, Any]:
-        kind = "hnsw" if self.hnsw is not None else "exact"
+        kind = "ivf" if self.ivf is not None else "hnsw" if self.ann is not None else "exact"
         return {
             "rows": self.n_rows,
             "live": len(self),
@@ -303,13 +350,13 @@ class DenseIndex(Index):
 
     @property
     def nbytes(self) -> int:
-        """Memory of the search structure (vectors or codes, and the graph's links); the
-        full-precision file of compressed storage is on disk (only rows added since the last
-        save are in RAM, ``full.ram_bytes``)."""
+        """Memory of the search structure (vectors or codes, a graph's links, the IVF's lists);
+        the full-precision file is on disk (only rows added since the last save are in RAM,
+        ``full.ram_bytes``)."""
+        if self.ivf is not None:
+            return self.ivf.nbytes
         if self.codes is not None:
             return self.codes.nbytes
-        if self._graph is not None:
-            return int(self._graph.ntotal) * self.dim * 4 + graph_bytes(self._graph.hnsw)
         return int(self.vectors.view.nbytes) if self.vectors is not None else 0
 
     # -- persistence -------------------------------------------------------------------------
@@ -317,55 +364,84 @@ class DenseIndex(Index):
     def params(self) -> dict[str, Any]:
         config = self.config.to_dict()
         # Fields added after index format 1 enter the file only off their defaults, so a file
-        # written before them (with those defaults) still matches; rescore is a search-time
-        # choice: changing it needs no rebuild.
-        del config["rescore"]
+        # written before them (with those defaults) still matches; rescore and nprobe are
+        # search-time choices: changing them needs no rebuild.
+        del config["rescore"], config["nprobe"]
         if config["storage"] == "float32":
             del config["storage"]
+        if config["ivf_lists"] == DenseConfig.ivf_lists:
+            del config["ivf_lists"]
         return {"config": config, "dim": self.dim, "derived_from": self.derived_from}
 
     def save(self, path: Path) -> None:
-        """The index file; for compressed storage, first the full-precision file it names."""
-        if self.full is None:
+        """The index file; first the files it names (appended to, or written anew)."""
+        files = [f for f in (self.full, self.ivf.codes if self.ivf else None) if f is not None]
+        if not files:
             super().save(path)
             return
-        replaced = _full_vectors_of(path)
-        self.full.save(path)
+        before = _names_in(path)
+        for file in files:
+            file.save(path)
         super().save(path)
-        self.full.remove_stale(path, replaced)
+        for file, key in zip(files, ("full_vectors", "ivf_codes")):
+            file.remove_stale(path, before.get(key))
 
     def _payload(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        if self.ivf is not None:
+            assert self.full is not None
+            # written by ``save`` just before
+            extra: dict[str, Any] = {
+                "full_vectors": self.full.name,
+                "ivf_codes": self.ivf.codes.name,
+            }
+            return extra, {"ivf": self.ivf.trained}
         if self.full is not None:
             extra = {
-                "full_vectors": self.full.name,  # written by ``save`` just before
-                "graph": self.hnsw is not None,
+                "full_vectors": self.full.name,
+                "graph": self.ann is not None,
                 "trained_rows": self._trained_rows,
             }
             return extra, {} if self.codes is None else {"codes": self.codes.serialize()}
-        if self._graph is not None:  # the graph holds the vectors: no second copy on disk
-            return {}, {"hnsw": faiss.serialize_index(self._graph)}
         assert self.vectors is not None
         return {}, {"vectors": self.vectors.view}
 
     def _restore(self, path: Path, manifest: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
-        if self.full is not None:
+        if self.storage != "float32":
             self._restore_codes(path, manifest, arrays)
-            return
-        if "hnsw" in arrays:  # files before this version also hold the vectors: not needed
+        elif "ivf" in arrays:
+            full = FullVectors.open(path, manifest.get("full_vectors"), self.n_rows, self.dim)
+            name = manifest.get("ivf_codes")
             try:
-                graph = faiss.deserialize_index(arrays["hnsw"])
+                self.ivf = IVFCodes.restore(arrays["ivf"], path, name, self.n_rows, self.dim)
             except RuntimeError as exc:
-                raise CorruptIndex(f"{path}: unreadable HNSW graph: {exc}") from None
-            if graph.ntotal != self.n_rows or graph.d != self.dim:
-                raise CorruptIndex(f"{path}: HNSW graph does not match its rows")
-            self._graph, self.vectors = graph, None
-            return
-        vectors = arrays.get("vectors")
-        if vectors is None:
-            raise CorruptIndex(f"{path}: holds neither vectors nor an HNSW graph", path=str(path))
-        if vectors.ndim != 2 or vectors.shape[1] != self.dim or vectors.shape[0] != self.n_rows:
-            raise CorruptIndex(f"{path}: vector matrix does not match its rows")
-        self.vectors = Growable(np.float32, width=self.dim, data=vectors)
+                raise CorruptIndex(f"{path}: unreadable IVF: {exc}", path=str(path)) from None
+            self.full, self.vectors = full, None
+        elif "hnsw" in arrays:  # an HNSW graph of an earlier version: its vectors, re-indexed
+            held = self._graph_vectors(path, arrays)
+            self.vectors = Growable(np.float32, width=self.dim, data=held)
+            if len(self) >= self.config.exact_threshold:
+                sample = held[spread(held.shape[0], TRAIN_ROWS_PER_LIST * self.config.ivf_lists)]
+                self._adopt(IVFCodes.train(sample, self.config.ivf_lists), held)
+            self.outdated = True  # saved again in this version's layout
+        else:
+            vectors = arrays.get("vectors")
+            if vectors is None:
+                raise CorruptIndex(f"{path}: holds neither vectors nor an index", path=str(path))
+            if vectors.ndim != 2 or vectors.shape[1] != self.dim or vectors.shape[0] != self.n_rows:
+                raise CorruptIndex(f"{path}: vector matrix does not match its rows")
+            self.vectors = Growable(np.float32, width=self.dim, data=vectors)
+
+    def _graph_vectors(self, path: Path, arrays: dict[str, np.ndarray]) -> np.ndarray:
+        """``float32[n_rows, dim]``: a copy of the vectors an HNSW graph file holds."""
+        try:
+            graph: Any = faiss.deserialize_index(arrays["hnsw"])
+        except RuntimeError as exc:
+            raise CorruptIndex(f"{path}: unreadable HNSW graph: {exc}") from None
+        if graph.ntotal != self.n_rows or graph.d != self.dim:
+            raise CorruptIndex(f"{path}: HNSW graph does not match its rows")
+        storage: Any = faiss.downcast_index(graph.storage)
+        flat = faiss.rev_swig_ptr(storage.get_xb(), self.n_rows * self.dim)
+        return np.array(flat, np.float32).reshape(self.n_rows, self.dim)
 
     def _restore_codes(
         self, path: Path, manifest: dict[str, Any], arrays: dict[str, np.ndarray]

@@ -1,50 +1,72 @@
-"""Full-precision vectors beside a compressed dense index, on disk: a read-only memory map of the
-file they were last saved to, plus the rows added since (in RAM), in the index's row order.
+"""Rows of fixed width beside a dense index, on disk: a read-only memory map of the file they were
+last saved to, plus the rows added since (in RAM), in the index's row order. ``FullVectors``
+are the full-precision vectors (float32); the IVF keeps its codes in one too.
 
-The file (``<index>.full.<token>.f32``: raw float32 rows, nothing else) is derived like the index
-that names it: written whole under a temporary name, flushed to disk and renamed before the
-index file is replaced, so a crash leaves the old pair or the new one. A named file never
-changes, so another process may go on reading the map it opened; a save removes the files older
-than the one it replaces. Compaction keeps a map of surviving rows instead of copying them, so
-neither a save nor a rebuild of the search structure holds every vector in RAM at once.
+The file (``<index>.<tag>.<token>.<ext>``: raw rows, nothing else) is derived like the index
+that names it, and grows by appending: a save writes only the rows added since the last one,
+flushed to disk before the index file that counts them is replaced, so a crash leaves the old
+count (and maybe some bytes past it, which nothing reads) or the new one. Bytes a map may hold
+never change: a save appends only while the file is exactly as long as the rows this process
+mapped (under an exclusive lock), and writes a new file otherwise (another process appended,
+a crash left a partial row, or a compaction renumbered the rows); a save removes the files
+older than the one it replaces. Compaction keeps a map of surviving rows instead of copying
+them, so neither a save nor a rebuild of the search structure holds every row in RAM at once.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
 import re
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar, Self
 
 import numpy as np
 
 from sleuth.errors import CorruptIndex
 from sleuth.indexes.base import Growable
 
-__all__ = ["FullVectors"]
+__all__ = ["FullVectors", "RowFile"]
 
-BLOCK_ROWS = 1 << 15  # rows per block when a save or a rebuild streams every vector
-_NAME = re.compile(r"[A-Za-z0-9_-]+\.full\.[0-9a-f]{12}\.f32")
+BLOCK_ROWS = 1 << 15  # rows per block when a save or a rebuild streams every row
 
 
 @dataclass(frozen=True)
 class _State:
     """Replaced whole by a save, so a search running meanwhile sees the old state or the new."""
 
-    file: np.ndarray  # float32[m, dim], memory-mapped (or empty)
-    tail: Growable  # float32 rows m.. (physical), added since the file was written
+    file: np.ndarray  # dtype[m, width], memory-mapped (or empty)
+    tail: Growable  # rows m.. (physical), added since the file was written
     order: np.ndarray | None  # logical row -> physical row, after a compaction
 
 
-class FullVectors:
-    """``float32[n, dim]`` rows, mostly on disk; row ``i`` is the index's row ``i``."""
+class RowFile:
+    """``dtype[n, width]`` rows, mostly on disk; row ``i`` is the index's row ``i``. ``tag`` and
+    ``ext`` name its files (``<index stem>.<tag>.<token>.<ext>``)."""
 
-    def __init__(self, dim: int) -> None:
-        self.dim = dim
-        self.name: str | None = None  # the file mapped, once saved or opened
-        self._state = _State(np.zeros((0, dim), np.float32), Growable(np.float32, dim), None)
+    tag: ClassVar[str]
+    ext: ClassVar[str]
+    dtype: ClassVar[type[np.generic]]
+
+    def __init__(self, width: int) -> None:
+        self.dim = width
+        self.file: Path | None = None  # the file mapped, once saved or opened
+        self._state = _State(self._empty(), Growable(self.dtype, width), None)
+
+    @property
+    def name(self) -> str:
+        """The mapped file's name ("" before the first save)."""
+        return "" if self.file is None else self.file.name
+
+    def _empty(self) -> np.ndarray:
+        return np.zeros((0, self.dim), self.dtype)
+
+    @property
+    def _row_bytes(self) -> int:
+        return self.dim * np.dtype(self.dtype).itemsize
 
     def __len__(self) -> int:
         s = self._state
@@ -69,13 +91,13 @@ class FullVectors:
         self._state = _State(s.file, s.tail, live if s.order is None else s.order[live])
 
     def rows(self, rows: np.ndarray) -> np.ndarray:
-        """``float32[len(rows), dim]``, a copy (pages of the file are read as needed)."""
+        """``dtype[len(rows), width]``, a copy (pages of the file are read as needed)."""
         s = self._state
         phys = rows if s.order is None else s.order[rows]
         m = s.file.shape[0]
         if phys.size == 0 or phys.max() < m:
-            return np.asarray(s.file[phys], np.float32)
-        out = np.empty((phys.size, self.dim), np.float32)
+            return np.asarray(s.file[phys], self.dtype)
+        out = np.empty((phys.size, self.dim), self.dtype)
         inside = phys < m
         out[inside] = s.file[phys[inside]]
         out[~inside] = s.tail.view[phys[~inside] - m]
@@ -83,9 +105,21 @@ class FullVectors:
 
     def blocks(self, size: int = BLOCK_ROWS) -> Iterator[np.ndarray]:
         """Every row in order, ``size`` at a time."""
-        n = len(self)
+        n, s = len(self), self._state
         for start in range(0, n, size):
-            yield self.rows(np.arange(start, min(n, start + size)))
+            stop = min(n, start + size)
+            file = s.file.filename if isinstance(s.file, np.memmap) else None
+            if s.order is None and stop <= s.file.shape[0] and file is not None:
+                # read, not mapped: streaming every row does not leave them all resident
+                flat = np.fromfile(
+                    file,
+                    self.dtype,
+                    (stop - start) * self.dim,
+                    offset=start * self._row_bytes,
+                )
+                yield flat.reshape(-1, self.dim)
+            else:
+                yield self.rows(np.arange(start, stop))
 
     def sample(self, limit: int) -> np.ndarray:
         """At most ``limit`` rows spread evenly over all of them (what a quantizer learns from)."""
@@ -95,12 +129,15 @@ class FullVectors:
     # -- files -------------------------------------------------------------------------------
 
     def save(self, index_path: Path) -> str:
-        """Write the rows beside ``index_path`` (unless the mapped file holds them already) and
-        map that file; returns its name, for the index's manifest."""
+        """Write the rows beside ``index_path``: append those added since the mapped file was
+        written, or (see the module's docstring) write a new file; map it and return its name,
+        for the index's manifest."""
         s = self._state
-        if self.name is not None and s.tail.size == 0 and s.order is None:
+        here = self.file is not None and self.file.parent == index_path.parent
+        kept = here and s.order is None and self.name.startswith(f"{index_path.stem}.{self.tag}.")
+        if kept and (s.tail.size == 0 or self._append(index_path.with_name(self.name), s)):
             return self.name
-        name = f"{index_path.stem}.full.{secrets.token_hex(6)}.f32"
+        name = f"{index_path.stem}.{self.tag}.{secrets.token_hex(6)}.{self.ext}"
         path = index_path.with_name(name)
         tmp = index_path.with_name(f".{name}.{os.getpid()}.tmp")
         with open(tmp, "wb") as fh:
@@ -110,45 +147,72 @@ class FullVectors:
             os.fsync(fh.fileno())
         os.replace(tmp, path)
         _fsync_dir(path.parent)  # named on disk before the index file that names it
-        self.name = name
-        self._state = _State(_map(path, len(self), self.dim), Growable(np.float32, self.dim), None)
+        self.file = path
+        self._state = _State(self._map(path, len(self)), Growable(self.dtype, self.dim), None)
         return name
+
+    def _append(self, path: Path, s: _State) -> bool:
+        """Append the tail to the mapped file if it is exactly the mapped rows long (else
+        False: nothing written)."""
+        try:
+            fh = open(path, "r+b")  # noqa: SIM115 (closed below, after the lock)
+        except OSError:
+            return False
+        with fh:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX)  # released when the file is closed
+            m = s.file.shape[0]
+            if os.fstat(fh.fileno()).st_size != m * self._row_bytes:
+                return False
+            fh.seek(0, os.SEEK_END)
+            fh.write(np.ascontiguousarray(s.tail.view).data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        self._state = _State(self._map(path, len(self)), Growable(self.dtype, self.dim), None)
+        return True
 
     def remove_stale(self, index_path: Path, replaced: str | None) -> None:
         """Delete this index's vector files but the mapped one and ``replaced`` (named by the
         index file just replaced: a reader that loaded it may still be opening it), and temps
         left by a writer that died."""
         keep = {self.name, replaced}
-        folder, stem = index_path.parent, index_path.stem
-        for path in [*folder.glob(f"{stem}.full.*.f32"), *folder.glob(f".{stem}.full.*.tmp")]:
-            if path.name not in keep and (path.suffix == ".f32" or _dead_writer(path)):
+        folder, stem, tag = index_path.parent, index_path.stem, self.tag
+        files = [*folder.glob(f"{stem}.{tag}.*.{self.ext}"), *folder.glob(f".{stem}.{tag}.*.tmp")]
+        for path in files:
+            if path.name not in keep and (path.suffix != ".tmp" or _dead_writer(path)):
                 path.unlink(missing_ok=True)
 
     @classmethod
-    def open(cls, index_path: Path, name: object, n: int, dim: int) -> FullVectors:
-        """The ``n`` rows saved as ``name`` beside ``index_path``; CorruptIndex if absent or of
-        another size."""
-        if not isinstance(name, str) or not _NAME.fullmatch(name):
-            raise CorruptIndex(f"{index_path}: names no valid vector file ({name!r:.60})")
+    def open(cls, index_path: Path, name: object, n: int, width: int) -> Self:
+        """The first ``n`` rows of the file ``name`` beside ``index_path`` (bytes past them are
+        an append that was not counted); CorruptIndex if absent or shorter."""
+        pattern = rf"[A-Za-z0-9_-]+\.{cls.tag}\.[0-9a-f]{{12}}\.{cls.ext}"
+        if not isinstance(name, str) or not re.fullmatch(pattern, name):
+            raise CorruptIndex(f"{index_path}: names no valid {cls.tag} file ({name!r:.60})")
+        out = cls(width)
         path = index_path.with_name(name)
         try:
             size = path.stat().st_size
         except OSError as exc:
-            raise CorruptIndex(f"{index_path}: vector file {name} is unreadable: {exc}") from None
-        if size != n * dim * 4:
+            raise CorruptIndex(f"{index_path}: its file {name} is unreadable: {exc}") from None
+        if size < n * out._row_bytes:
             raise CorruptIndex(
-                f"{index_path}: its vector file {name} holds {size} bytes, not {n} x {dim} float32"
+                f"{index_path}: its file {name} holds {size} bytes, fewer than {n} rows of "
+                f"{width} {np.dtype(cls.dtype).name}"
             )
-        out = cls(dim)
-        out.name = name
-        out._state = _State(_map(path, n, dim), Growable(np.float32, dim), None)
+        out.file = path
+        out._state = _State(out._map(path, n), Growable(cls.dtype, width), None)
         return out
 
+    def _map(self, path: Path, n: int) -> np.ndarray:
+        if n == 0:  # numpy cannot map an empty file
+            return self._empty()
+        return np.memmap(path, self.dtype, "r", shape=(n, self.dim))
 
-def _map(path: Path, n: int, dim: int) -> np.ndarray:
-    if n == 0:  # numpy cannot map an empty file
-        return np.zeros((0, dim), np.float32)
-    return np.memmap(path, np.float32, "r", shape=(n, dim))
+
+class FullVectors(RowFile):
+    """``float32[n, dim]``: the full-precision vectors (``<index>.full.<token>.f32``)."""
+
+    tag, ext, dtype = "full", "f32", np.float32
 
 
 def _dead_writer(tmp: Path) -> bool:

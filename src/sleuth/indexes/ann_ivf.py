@@ -1,0 +1,143 @@
+"""The approximate search structure of float32 dense indexes above the exact threshold: a faiss
+inverted file (IVF) over int8 codes, whose candidates ``DenseIndex`` rescores from the
+full-precision vectors.
+
+Why IVF and not HNSW: adding a row to an IVF is one product with the list centroids and an
+append, ~100,000 rows/s here, where building faiss's HNSW (M 32, efConstruction 200) ran at
+~330 rows/s, so a million rows took most of an hour under the write lock. The lists are learned
+once (k-means over the rows when the index first crosses the threshold); every later row only
+joins its nearest list. int8 codes (one byte a dimension, ranges per dimension, not residuals)
+keep the lists at a quarter of the vectors' size, and the vectors stay on disk, memory-mapped
+(``sleuth.indexes.vectorfile``): one copy of each, the rescoring of ``max(k, rescore)``
+candidates brings the answer to full precision.
+
+On disk: the trained, empty index (centroids and int8 ranges, a few MB) in the index file, and
+each row's code, prefixed by its list number (faiss ``sa_encode``), in a ``RowFile`` that a save
+appends to. Opening hands those codes to faiss's lists in one call (no distance is computed);
+compaction does the same with the survivors.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import faiss
+import numpy as np
+
+from sleuth.indexes.vectorfile import RowFile
+
+__all__ = ["TRAIN_ROWS_PER_LIST", "IVFCodes", "ListCodes", "spread"]
+
+MIN_ROWS_PER_LIST = 16  # k-means needs this many training rows per list (faiss's own minimum)
+TRAIN_ROWS_PER_LIST = 64  # and learns from at most this many (a sample spread over the rows)
+
+
+class ListCodes(RowFile):
+    """``uint8[n, code bytes]``: each row's list number and int8 code, in row order
+    (``<index>.ivf.<token>.u8``)."""
+
+    tag, ext, dtype = "ivf", "u8", np.uint8
+
+
+class IVFCodes:
+    """A faiss ``IndexIVFScalarQuantizer`` (int8, inner product) whose ids are the index's
+    rows, and the codes of those rows (``ListCodes``) it is saved as."""
+
+    def __init__(self, index: Any, codes: ListCodes, trained: np.ndarray) -> None:
+        self.index = index
+        self.codes = codes
+        self.trained = trained  # the centroids and int8 ranges, serialized without the lists
+
+    @classmethod
+    def train(cls, sample: np.ndarray, nlist: int) -> IVFCodes:
+        """An empty structure with at most ``nlist`` lists learned from ``sample``
+        (``float32[m, dim]``; fewer lists when it is small)."""
+        dim = sample.shape[1]
+        nlist = max(1, min(nlist, sample.shape[0] // MIN_ROWS_PER_LIST))
+        index = faiss.IndexIVFScalarQuantizer(
+            faiss.IndexFlatIP(dim),
+            dim,
+            nlist,
+            faiss.ScalarQuantizer.QT_8bit,
+            faiss.METRIC_INNER_PRODUCT,
+            False,  # codes of the vectors, not residuals: a code does not depend on its list
+        )
+        index.cp.min_points_per_centroid = MIN_ROWS_PER_LIST
+        index.cp.max_points_per_centroid = TRAIN_ROWS_PER_LIST
+        index.cp.seed = 1234
+        index.train(np.ascontiguousarray(sample, np.float32))
+        return cls(index, ListCodes(index.sa_code_size()), faiss.serialize_index(index))
+
+    @property
+    def ntotal(self) -> int:
+        return int(self.index.ntotal)
+
+    @property
+    def nlist(self) -> int:
+        return int(self.index.nlist)
+
+    def encode(self, vectors: np.ndarray) -> np.ndarray:
+        """``uint8[n, code bytes]``: list numbers and codes (the slow half of an add)."""
+        return np.asarray(self.index.sa_encode(np.ascontiguousarray(vectors, np.float32)))
+
+    def add(self, codes: np.ndarray) -> None:
+        """Append rows ``ntotal..`` with these codes (from ``encode``)."""
+        self._lists(codes)
+        self.codes.extend(codes)
+
+    def _lists(self, codes: np.ndarray) -> None:
+        start = self.ntotal
+        ids = np.arange(start, start + codes.shape[0], dtype=np.int64)
+        self.index.add_sa_codes(np.ascontiguousarray(codes), ids)
+
+    def keep(self, live: np.ndarray) -> None:
+        """Keep rows ``live`` (ascending), numbered 0.. again."""
+        self.codes.keep(live)
+        self.index.reset()
+        for block in self.codes.blocks():
+            self._lists(block)
+
+    def search(
+        self, queries: np.ndarray, k: int, nprobe: int, min_rows: int, sel: Any = None
+    ) -> tuple[Any, Any]:
+        """``(rows int64[nq, k], scores float32[nq, k])`` by the int8 codes, best first, -1 /
+        -inf where fewer are found, from the ``nprobe`` nearest lists, or more: as many as hold
+        ``min_rows`` rows on average (an index that has not grown much past its exact size
+        is scanned whole: recall does not depend on how well a few lists fit the data).
+        ``sel``: a faiss ID selector over rows, or None."""
+        params = faiss.SearchParametersIVF()  # type: ignore[attr-defined]
+        covering = -(-self.nlist * min_rows // max(self.ntotal, 1))
+        params.nprobe = min(max(nprobe, covering), self.nlist)
+        if sel is not None:
+            params.sel = sel
+        scores, rows = self.index.search(np.ascontiguousarray(queries), k, params=params)
+        return rows, np.where(rows >= 0, scores, -np.inf).astype(np.float32)
+
+    @property
+    def nbytes(self) -> int:
+        """Memory of the lists: codes and row ids, and the centroids."""
+        per_row = int(self.index.code_size) + 8
+        return self.ntotal * per_row + self.nlist * int(self.index.d) * 4
+
+    # -- persistence -------------------------------------------------------------------------
+
+    @classmethod
+    def restore(
+        cls, trained: np.ndarray, index_path: Path, name: object, n: int, dim: int
+    ) -> IVFCodes:
+        """The structure of ``trained`` holding the ``n`` rows of the codes file ``name``
+        beside ``index_path``; RuntimeError (faiss's, or when they do not fit) or CorruptIndex
+        (the codes file)."""
+        index = faiss.deserialize_index(trained)
+        if not isinstance(index, faiss.IndexIVFScalarQuantizer) or index.d != dim or index.ntotal:
+            raise RuntimeError(f"not an empty int8 IVF of dim {dim}")
+        out = cls(index, ListCodes.open(index_path, name, n, int(index.sa_code_size())), trained)
+        for block in out.codes.blocks():
+            out._lists(block)
+        return out
+
+
+def spread(n: int, limit: int) -> np.ndarray:
+    """``int64[min(n, limit)]``: rows ``0..n-1`` spread evenly, ascending (a training sample)."""
+    return np.unique(np.linspace(0, n - 1, min(n, limit)).astype(np.int64))
