@@ -19,18 +19,24 @@ compaction does the same with the survivors.
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Any
 
 import faiss
 import numpy as np
 
+from sleuth.indexes.compressed import one_omp_thread
 from sleuth.indexes.vectorfile import RowFile
 
 __all__ = ["TRAIN_ROWS_PER_LIST", "IVFCodes", "ListCodes", "spread"]
 
 MIN_ROWS_PER_LIST = 16  # k-means needs this many training rows per list (faiss's own minimum)
 TRAIN_ROWS_PER_LIST = 64  # and learns from at most this many (a sample spread over the rows)
+# A search scans at least this many rows (more lists than ``nprobe`` in a small index): with
+# fewer, recall depends on how well the few lists probed fit the data.
+MIN_SCAN_ROWS = 4096
+SMALL_BATCH = 1024  # rows encoded with one OpenMP thread (see ``one_omp_thread``)
 
 
 class ListCodes(RowFile):
@@ -66,6 +72,7 @@ class IVFCodes:
         index.cp.min_points_per_centroid = MIN_ROWS_PER_LIST
         index.cp.max_points_per_centroid = TRAIN_ROWS_PER_LIST
         index.cp.seed = 1234
+        index.cp.niter = 10  # faiss's 25 cost seconds at the threshold, for no recall here
         index.train(np.ascontiguousarray(sample, np.float32))
         return cls(index, ListCodes(index.sa_code_size()), faiss.serialize_index(index))
 
@@ -79,7 +86,8 @@ class IVFCodes:
 
     def encode(self, vectors: np.ndarray) -> np.ndarray:
         """``uint8[n, code bytes]``: list numbers and codes (the slow half of an add)."""
-        return np.asarray(self.index.sa_encode(np.ascontiguousarray(vectors, np.float32)))
+        with one_omp_thread() if vectors.shape[0] < SMALL_BATCH else contextlib.nullcontext():
+            return np.asarray(self.index.sa_encode(np.ascontiguousarray(vectors, np.float32)))
 
     def add(self, codes: np.ndarray) -> None:
         """Append rows ``ntotal..`` with these codes (from ``encode``)."""
@@ -98,16 +106,12 @@ class IVFCodes:
         for block in self.codes.blocks():
             self._lists(block)
 
-    def search(
-        self, queries: np.ndarray, k: int, nprobe: int, min_rows: int, sel: Any = None
-    ) -> tuple[Any, Any]:
+    def search(self, queries: np.ndarray, k: int, nprobe: int, sel: Any = None) -> tuple[Any, Any]:
         """``(rows int64[nq, k], scores float32[nq, k])`` by the int8 codes, best first, -1 /
         -inf where fewer are found, from the ``nprobe`` nearest lists, or more: as many as hold
-        ``min_rows`` rows on average (an index that has not grown much past its exact size
-        is scanned whole: recall does not depend on how well a few lists fit the data).
-        ``sel``: a faiss ID selector over rows, or None."""
+        ``MIN_SCAN_ROWS`` rows on average. ``sel``: a faiss ID selector over rows, or None."""
         params = faiss.SearchParametersIVF()  # type: ignore[attr-defined]
-        covering = -(-self.nlist * min_rows // max(self.ntotal, 1))
+        covering = -(-self.nlist * MIN_SCAN_ROWS // max(self.ntotal, 1))
         params.nprobe = min(max(nprobe, covering), self.nlist)
         if sel is not None:
             params.sel = sel

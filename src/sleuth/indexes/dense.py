@@ -264,8 +264,7 @@ class DenseIndex(Index):
     def _ann_search(self, queries: np.ndarray, k: int, sel: Any) -> tuple[Any, Any]:
         if self.ivf is not None:
             with one_omp_thread() if queries.shape[0] < 32 else contextlib.nullcontext():
-                config = self.config
-                return self.ivf.search(queries, k, config.nprobe, config.exact_threshold, sel)
+                return self.ivf.search(queries, k, self.config.nprobe, sel)
         assert self.codes is not None
         if sel is None:
             return self.codes.search(queries, k, self._params(k))
