@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import faiss
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -12,6 +13,7 @@ from tests.support import assert_same_ranking
 
 from sleuth.config import DenseConfig
 from sleuth.errors import CorruptIndex
+from sleuth.indexes.base import write_npz
 from sleuth.indexes.dense import DenseIndex, exact_top_k
 
 DIM = 24
@@ -379,3 +381,31 @@ def test_inconsistent_files_are_corrupt(tmp_path: Path) -> None:
     path.write_bytes(b"PK\x03\x04 not really a zip")
     with pytest.raises(CorruptIndex, match="unreadable"):
         DenseIndex.load(path, DenseConfig(), DIM)
+
+
+def test_an_hnsw_file_of_the_previous_version_is_reindexed_and_saved_again(
+    tmp_path: Path, hnsw_data: tuple[np.ndarray, ...]
+) -> None:
+    """Float32 files above the threshold used to hold a faiss HNSW graph (the vectors in its
+    storage): they load, their vectors move to the IVF layout, and the next save writes it."""
+    vectors, queries, docnos = hnsw_data
+    graph = faiss.IndexHNSWFlat(DIM, 16, faiss.METRIC_INNER_PRODUCT)
+    graph.add(vectors)
+    path = tmp_path / "dense.npz"
+    manifest = {"format": 1, "kind": "dense", "sleuth": "0", "seq": 5}
+    manifest |= DenseIndex(HNSW_CONFIG, DIM).params()
+    live = np.ones(N_HNSW, bool)
+    live[:10] = False
+    arrays = {"hnsw": faiss.serialize_index(graph), "row_docno": docnos, "row_live": live}
+    write_npz(path, manifest, arrays)
+    loaded = DenseIndex.load(path, HNSW_CONFIG, DIM)
+    assert loaded is not None and loaded.outdated and loaded.info()["kind"] == "ivf"
+    assert len(loaded) == N_HNSW - 10 and loaded.seq == 5
+    np.testing.assert_array_equal(loaded.vector_of(int(docnos[42])), vectors[42])
+    truth, _ = brute_force(queries, vectors, docnos, live, 10)
+    assert recall(loaded.search_batch(queries, 10).docnos, truth) >= 0.95
+    loaded.save(path)
+    with np.load(path) as data:
+        assert "ivf" in data.files and "hnsw" not in data.files
+    again = DenseIndex.load(path, HNSW_CONFIG, DIM)
+    assert again is not None and not again.outdated and len(again) == N_HNSW - 10
