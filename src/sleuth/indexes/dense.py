@@ -20,7 +20,6 @@ these over fixed-dimensional encodings.
 from __future__ import annotations
 
 import contextlib
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,29 +27,19 @@ from typing import Any
 import faiss
 import numpy as np
 
-from sleuth._blas import one_blas_thread
 from sleuth.config import DEFAULT_RESCORE, DenseConfig
 from sleuth.errors import CorruptIndex
 from sleuth.indexes.ann_ivf import TRAIN_ROWS_PER_LIST, IVFCodes, spread
 from sleuth.indexes.base import Growable, Index
 from sleuth.indexes.compressed import TRAIN_ROWS, Codes, one_omp_thread
-from sleuth.indexes.dense_exact import exact_top_k
+from sleuth.indexes.dense_exact import exact_rows, exact_top_k, rescore
+from sleuth.indexes.dense_files import compressed_files, hnsw_vectors, names_in
 from sleuth.indexes.vectorfile import BLOCK_ROWS, FullVectors
 from sleuth.types import Candidates
 
 __all__ = ["DenseIndex", "exact_top_k"]
 
 IVF_RESCORE = DEFAULT_RESCORE["int8"]  # the IVF's candidates rescored when ``rescore`` is None
-
-
-def _names_in(path: Path) -> dict[str, Any]:
-    """The manifest of the index file at ``path`` (empty when absent or unreadable)."""
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            manifest = json.loads(data["__manifest__"].tobytes())
-    except Exception:  # absent, damaged, of another kind: names nothing to keep
-        return {}
-    return manifest if isinstance(manifest, dict) else {}
 
 
 @dataclass(frozen=True)
@@ -224,10 +213,10 @@ class DenseIndex(Index):
         out = Candidates.empty(nq, k)
         if len(self) == 0 or nq == 0:
             return out
-        rescore = self._rescore_depth()
-        rows, scores = self._first_pass(queries, max(k, rescore), docno_mask)
-        if self.full is not None and rescore:
-            rows, scores = self._rescore(queries, rows, k)
+        depth = self._rescore_depth()
+        rows, scores = self._first_pass(queries, max(k, depth), docno_mask)
+        if self.full is not None and depth:
+            rows, scores = rescore(queries, rows, k, self.full)
         m = min(k, rows.shape[1])
         rows, scores = rows[:, :m], scores[:, :m]
         found = rows >= 0
@@ -292,23 +281,7 @@ class DenseIndex(Index):
             bitmap = np.packbits(allowed, bitorder="little")  # referenced until faiss returns
             params.sel = faiss.IDSelectorBitmap(allowed.shape[0], faiss.swig_ptr(bitmap))
             return self.codes.search(queries, k, params, scan=True)
-        # a small batch is a thin product: one BLAS thread (see sleuth._blas)
-        with one_blas_thread() if queries.shape[0] < 32 else contextlib.nullcontext():
-            subset: np.ndarray | None = None
-            if n_allowed < allowed.shape[0] // 2:
-                subset = np.flatnonzero(allowed)
-                scores = queries @ self._rows(subset).T
-            else:
-                scores = self._scan(queries)
-                scores[:, ~allowed] = -np.inf
-        idx, vals = exact_top_k(scores, min(k, n_allowed))
-        if subset is not None:
-            idx = subset[idx]
-        pad = k - idx.shape[1]
-        return (
-            np.pad(idx, ((0, 0), (0, pad)), constant_values=-1),
-            np.pad(vals, ((0, 0), (0, pad)), constant_values=-np.inf),
-        )
+        return exact_rows(queries, k, allowed, n_allowed, self._rows, self._scan)
 
     def _rows(self, rows: np.ndarray) -> np.ndarray:
         """float32: ``float32[len(rows), dim]`` of these rows."""
@@ -323,19 +296,6 @@ class DenseIndex(Index):
             assert self.vectors is not None
             return queries @ self.vectors.view.T
         return np.concatenate([queries @ block.T for block in self.full.blocks()], axis=1)
-
-    def _rescore(self, queries: np.ndarray, rows: np.ndarray, k: int) -> tuple[Any, Any]:
-        """The top ``k`` of the candidate ``rows`` by full-precision inner product; equal
-        scores in row order."""
-        assert self.full is not None
-        found = rows >= 0
-        safe = np.where(found, rows, 0)
-        vectors = self.full.rows(safe.ravel()).reshape(*rows.shape, self.dim)
-        scores = np.einsum("qd,qkd->qk", queries, vectors)
-        scores[~found] = -np.inf
-        order = np.lexsort((np.where(found, rows, np.iinfo(np.int64).max), -scores), axis=1)
-        order = order[:, :k]
-        return np.take_along_axis(rows, order, 1), np.take_along_axis(scores, order, 1)
 
     def info(self) -> dict[str, Any]:
         kind = "ivf" if self.ivf is not None else "hnsw" if self.ann is not None else "exact"
@@ -378,7 +338,7 @@ class DenseIndex(Index):
         if not files:
             super().save(path)
             return
-        before = _names_in(path)
+        before = names_in(path)
         for file in files:
             file.save(path)
         super().save(path)
@@ -406,7 +366,9 @@ class DenseIndex(Index):
 
     def _restore(self, path: Path, manifest: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
         if self.storage != "float32":
-            self._restore_codes(path, manifest, arrays)
+            self.full, self.codes, self._trained_rows = compressed_files(
+                path, manifest, arrays, self.storage, self.n_rows, self.dim
+            )
         elif "ivf" in arrays:
             full = FullVectors.open(path, manifest.get("full_vectors"), self.n_rows, self.dim)
             name = manifest.get("ivf_codes")
@@ -416,7 +378,7 @@ class DenseIndex(Index):
                 raise CorruptIndex(f"{path}: unreadable IVF: {exc}", path=str(path)) from None
             self.full, self.vectors = full, None
         elif "hnsw" in arrays:  # an HNSW graph of an earlier version: its vectors, re-indexed
-            held = self._graph_vectors(path, arrays)
+            held = hnsw_vectors(path, arrays["hnsw"], self.n_rows, self.dim)
             self.vectors = Growable(np.float32, width=self.dim, data=held)
             if len(self) >= self.config.exact_threshold:
                 sample = held[spread(held.shape[0], TRAIN_ROWS_PER_LIST * self.config.ivf_lists)]
@@ -429,35 +391,3 @@ class DenseIndex(Index):
             if vectors.ndim != 2 or vectors.shape[1] != self.dim or vectors.shape[0] != self.n_rows:
                 raise CorruptIndex(f"{path}: vector matrix does not match its rows")
             self.vectors = Growable(np.float32, width=self.dim, data=vectors)
-
-    def _graph_vectors(self, path: Path, arrays: dict[str, np.ndarray]) -> np.ndarray:
-        """``float32[n_rows, dim]``: a copy of the vectors an HNSW graph file holds."""
-        try:
-            graph: Any = faiss.deserialize_index(arrays["hnsw"])
-        except RuntimeError as exc:
-            raise CorruptIndex(f"{path}: unreadable HNSW graph: {exc}") from None
-        if graph.ntotal != self.n_rows or graph.d != self.dim:
-            raise CorruptIndex(f"{path}: HNSW graph does not match its rows")
-        storage: Any = faiss.downcast_index(graph.storage)
-        flat = faiss.rev_swig_ptr(storage.get_xb(), self.n_rows * self.dim)
-        return np.array(flat, np.float32).reshape(self.n_rows, self.dim)
-
-    def _restore_codes(
-        self, path: Path, manifest: dict[str, Any], arrays: dict[str, np.ndarray]
-    ) -> None:
-        self.full = FullVectors.open(path, manifest.get("full_vectors"), self.n_rows, self.dim)
-        trained = manifest.get("trained_rows")
-        if not isinstance(trained, int) or ("codes" in arrays) != (self.n_rows > 0):
-            raise CorruptIndex(f"{path}: its codes do not match its rows", path=str(path))
-        self._trained_rows = trained
-        if self.n_rows == 0:
-            return
-        try:
-            codes = Codes.deserialize(
-                self.storage, self.dim, arrays["codes"], bool(manifest.get("graph"))
-            )
-        except RuntimeError as exc:
-            raise CorruptIndex(f"{path}: unreadable {self.storage} codes: {exc}") from None
-        if codes.ntotal != self.n_rows:
-            raise CorruptIndex(f"{path}: its codes do not match its rows", path=str(path))
-        self.codes = codes

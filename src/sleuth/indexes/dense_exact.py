@@ -1,11 +1,18 @@
-"""The exact top ``k`` of a score matrix, ties broken by column, so that an exact answer does not
-depend on how the rows were laid out (the dense index's exact scans and its fallbacks)."""
+"""Exact scoring for the dense index: the top ``k`` of a score matrix (ties broken by column, so
+that an answer does not depend on how the rows were laid out), of the rows a filter allows, and
+of candidates rescored at full precision."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable
+
 import numpy as np
 
-__all__ = ["exact_top_k"]
+from sleuth._blas import one_blas_thread
+from sleuth.indexes.vectorfile import FullVectors
+
+__all__ = ["exact_rows", "exact_top_k", "rescore"]
 
 
 def exact_top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -34,3 +41,49 @@ def exact_top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
             vals[i] = scores[i, part[i]]
     order = np.lexsort((part, -vals), axis=1)  # best first; equal scores by column
     return np.take_along_axis(part, order, 1), np.take_along_axis(vals, order, 1)
+
+
+def exact_rows(
+    queries: np.ndarray,
+    k: int,
+    allowed: np.ndarray,
+    n_allowed: int,
+    take: Callable[[np.ndarray], np.ndarray],
+    scan: Callable[[np.ndarray], np.ndarray],
+) -> tuple[np.ndarray, np.ndarray]:
+    """The top ``k`` rows among the ``allowed`` ones (``bool[n_rows]``, ``n_allowed`` set),
+    every one of them scored, padded to ``k`` with -1 / -inf. ``take(rows)``: their vectors;
+    ``scan(queries)``: ``float32[nq, n_rows]``, every row's score (used when most are allowed).
+    """
+    # a small batch is a thin product: one BLAS thread (see sleuth._blas)
+    with one_blas_thread() if queries.shape[0] < 32 else contextlib.nullcontext():
+        subset: np.ndarray | None = None
+        if n_allowed < allowed.shape[0] // 2:
+            subset = np.flatnonzero(allowed)
+            scores = queries @ take(subset).T
+        else:
+            scores = scan(queries)
+            scores[:, ~allowed] = -np.inf
+    idx, vals = exact_top_k(scores, min(k, n_allowed))
+    if subset is not None:
+        idx = subset[idx]
+    pad = k - idx.shape[1]
+    return (
+        np.pad(idx, ((0, 0), (0, pad)), constant_values=-1),
+        np.pad(vals, ((0, 0), (0, pad)), constant_values=-np.inf),
+    )
+
+
+def rescore(
+    queries: np.ndarray, rows: np.ndarray, k: int, full: FullVectors
+) -> tuple[np.ndarray, np.ndarray]:
+    """The top ``k`` of the candidate ``rows`` (``int64[nq, m]``, -1 padded) by their
+    full-precision inner product; equal scores in row order."""
+    found = rows >= 0
+    safe = np.where(found, rows, 0)
+    vectors = full.rows(safe.ravel()).reshape(*rows.shape, full.dim)
+    scores = np.einsum("qd,qkd->qk", queries, vectors)
+    scores[~found] = -np.inf
+    order = np.lexsort((np.where(found, rows, np.iinfo(np.int64).max), -scores), axis=1)
+    order = order[:, :k]
+    return np.take_along_axis(rows, order, 1), np.take_along_axis(scores, order, 1)
