@@ -102,6 +102,8 @@ class DenseIn(_Section):
         ]
         | None
     ) = None
+    ivf_lists: Int = _range("dense.ivf_lists", 1024)
+    nprobe: Int = _range("dense.nprobe", 16)
 
 
 class FusionIn(_Section):
