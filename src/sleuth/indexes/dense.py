@@ -273,29 +273,28 @@ class DenseIndex(Index):
     def _exact(
         self, queries: np.ndarray, k: int, allowed: np.ndarray, n_allowed: int
     ) -> tuple[np.ndarray, np.ndarray]:
-        """The top ``k`` among the ``allowed`` rows, every one of them scored, padded to ``k``."""
-        if self.codes is not None:
-            if n_allowed == allowed.shape[0]:
-                return self.codes.search(queries, k, None, scan=True)
-            params = faiss.SearchParameters()  # type: ignore[attr-defined]
-            bitmap = np.packbits(allowed, bitorder="little")  # referenced until faiss returns
-            params.sel = faiss.IDSelectorBitmap(allowed.shape[0], faiss.swig_ptr(bitmap))
-            return self.codes.search(queries, k, params, scan=True)
-        return exact_rows(queries, k, allowed, n_allowed, self._rows, self._scan)
-
-    def _rows(self, rows: np.ndarray) -> np.ndarray:
-        """float32: ``float32[len(rows), dim]`` of these rows."""
-        if self.full is not None:
-            return self.full.rows(rows)
-        assert self.vectors is not None
-        return self.vectors.view[rows]
-
-    def _scan(self, queries: np.ndarray) -> np.ndarray:
-        """float32: ``float32[nq, n_rows]``, every row's inner product with each query."""
-        if self.full is None:
+        """The top ``k`` among the ``allowed`` rows, every one of them scored, padded to ``k``
+        (by their codes when there are codes: rescoring makes the answer full precision, and
+        the vector file is read only for the candidates, not for every allowed row)."""
+        if self.ivf is None and self.codes is None:
             assert self.vectors is not None
-            return queries @ self.vectors.view.T
-        return np.concatenate([queries @ block.T for block in self.full.blocks()], axis=1)
+            matrix = self.vectors.view
+            return exact_rows(
+                queries, k, allowed, n_allowed, lambda rows: matrix[rows], lambda q: q @ matrix.T
+            )
+        sel = None
+        if n_allowed < allowed.shape[0]:
+            bitmap = np.packbits(allowed, bitorder="little")  # referenced until faiss returns
+            sel = faiss.IDSelectorBitmap(allowed.shape[0], faiss.swig_ptr(bitmap))
+        if self.ivf is not None:
+            with one_omp_thread() if queries.shape[0] < 32 else contextlib.nullcontext():
+                return self.ivf.search(queries, k, self.ivf.nlist, sel)
+        assert self.codes is not None
+        params = None
+        if sel is not None:
+            params = faiss.SearchParameters()  # type: ignore[attr-defined]
+            params.sel = sel
+        return self.codes.search(queries, k, params, scan=True)
 
     def info(self) -> dict[str, Any]:
         kind = "ivf" if self.ivf is not None else "hnsw" if self.ann is not None else "exact"
