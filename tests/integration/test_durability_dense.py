@@ -41,6 +41,25 @@ def expected(b: int) -> np.ndarray:
     return v / np.linalg.norm(v, axis=1, keepdims=True)
 
 
+class Progress:
+    """What the writer reported: the last batch committed, and how long its saves took."""
+
+    def __init__(self, committed: int) -> None:
+        self.committed, self.saves, self._started = committed, [0.0], 0.0
+
+    def read(self, line: str) -> int | None:
+        """Take one line; the batch number when it says a save starts."""
+        word, number = line.split()
+        if word == "committed":
+            self.committed = max(self.committed, int(number))
+        elif word == "saved":
+            self.saves.append(time.monotonic() - self._started)
+        elif word == "saving":
+            self._started = time.monotonic()
+            return int(number)
+        return None
+
+
 def run_and_kill(path: Path, first: int, rng: random.Random) -> int:
     """Start a writer at batch ``first`` and SIGKILL it just after it starts a save (within
     a save's duration, measured on the saves before); returns the last batch committed."""
@@ -51,27 +70,18 @@ def run_and_kill(path: Path, first: int, rng: random.Random) -> int:
     )
     assert proc.stdout is not None
     wanted = first + rng.randint(2, 4)
-    committed, started, took = first - 1, 0.0, []
+    progress = Progress(first - 1)
     try:
         for line in proc.stdout:
-            word, number = line.split()
-            if word == "committed":
-                committed = int(number)
-            elif word == "saving":
-                started = time.monotonic()
-                if int(number) >= wanted:
-                    time.sleep(rng.uniform(0.0, 1.0) * float(np.median(took)))
-                    break
-            elif word == "saved":
-                took.append(time.monotonic() - started)
-        assert committed >= wanted, "the writer stopped before it was killed"
+            saving = progress.read(line)
+            if saving is not None and saving >= wanted:
+                time.sleep(rng.uniform(0.0, 1.0) * max(progress.saves))
+                break
+        assert progress.committed >= wanted, "the writer stopped before it was killed"
     finally:
-        tail = sigkill(proc)
-    for line in tail:
-        word, number = line.split()
-        if word == "committed":
-            committed = max(committed, int(number))
-    return committed
+        for line in sigkill(proc):
+            progress.read(line)
+    return progress.committed
 
 
 def test_sigkill_during_a_dense_save_keeps_whole_batches(tmp_path: Path) -> None:

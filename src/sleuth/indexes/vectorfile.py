@@ -16,6 +16,7 @@ them, so neither a save nor a rebuild of the search structure holds every row in
 from __future__ import annotations
 
 import fcntl
+import mmap
 import os
 import re
 import secrets
@@ -41,6 +42,7 @@ class _State:
     file: np.ndarray  # dtype[m, width], memory-mapped (or empty)
     tail: Growable  # rows m.. (physical), added since the file was written
     order: np.ndarray | None  # logical row -> physical row, after a compaction
+    path: Path | None = None  # the file mapped
 
 
 class RowFile:
@@ -83,12 +85,12 @@ class RowFile:
         s.tail.extend(vectors)
         if s.order is not None:
             order = np.concatenate([s.order, np.arange(start, start + vectors.shape[0])])
-            self._state = _State(s.file, s.tail, order)
+            self._state = _State(s.file, s.tail, order, s.path)
 
     def keep(self, live: np.ndarray) -> None:
         """Keep rows ``live`` (ascending), numbered 0.. again."""
         s = self._state
-        self._state = _State(s.file, s.tail, live if s.order is None else s.order[live])
+        self._state = _State(s.file, s.tail, live if s.order is None else s.order[live], s.path)
 
     def rows(self, rows: np.ndarray) -> np.ndarray:
         """``dtype[len(rows), width]``, a copy (pages of the file are read as needed)."""
@@ -108,7 +110,7 @@ class RowFile:
         n, s = len(self), self._state
         for start in range(0, n, size):
             stop = min(n, start + size)
-            file = s.file.filename if isinstance(s.file, np.memmap) else None
+            file = s.path
             if s.order is None and stop <= s.file.shape[0] and file is not None:
                 # read, not mapped: streaming every row does not leave them all resident
                 flat = np.fromfile(
@@ -148,7 +150,7 @@ class RowFile:
         os.replace(tmp, path)
         _fsync_dir(path.parent)  # named on disk before the index file that names it
         self.file = path
-        self._state = _State(self._map(path, len(self)), Growable(self.dtype, self.dim), None)
+        self._state = self._mapped(path, len(self))
         return name
 
     def _append(self, path: Path, s: _State) -> bool:
@@ -167,7 +169,7 @@ class RowFile:
             fh.write(np.ascontiguousarray(s.tail.view).data)
             fh.flush()
             os.fsync(fh.fileno())
-        self._state = _State(self._map(path, len(self)), Growable(self.dtype, self.dim), None)
+        self._state = self._mapped(path, len(self))
         return True
 
     def remove_stale(self, index_path: Path, replaced: str | None) -> None:
@@ -200,13 +202,20 @@ class RowFile:
                 f"{width} {np.dtype(cls.dtype).name}"
             )
         out.file = path
-        out._state = _State(out._map(path, n), Growable(cls.dtype, width), None)
+        out._state = out._mapped(path, n)
         return out
 
-    def _map(self, path: Path, n: int) -> np.ndarray:
-        if n == 0:  # numpy cannot map an empty file
-            return self._empty()
-        return np.memmap(path, self.dtype, "r", shape=(n, self.dim))
+    def _mapped(self, path: Path, n: int) -> _State:
+        """The first ``n`` rows of ``path``, mapped read-only, and an empty tail."""
+        if n == 0:  # an empty file cannot be mapped
+            return _State(self._empty(), Growable(self.dtype, self.dim), None, path)
+        with open(path, "rb") as fh:
+            mapped = mmap.mmap(fh.fileno(), n * self._row_bytes, access=mmap.ACCESS_READ)
+        # Rows are read a few at a time (rescoring, filters): without this, each page fault
+        # reads ahead ~128 KB, and the process soon holds much of the file it never asked for.
+        mapped.madvise(mmap.MADV_RANDOM)
+        rows = np.frombuffer(mapped, self.dtype).reshape(n, self.dim)
+        return _State(rows, Growable(self.dtype, self.dim), None, path)
 
 
 class FullVectors(RowFile):
