@@ -183,7 +183,7 @@ class DenseConfig(_Config):
     ef_construction: int = 200
     ef_search: int = 128
     # Below this many allowed items a filtered query scans them exactly (graph search would
-    # starve; with the IVF, below ``exact_threshold`` too: the cost of an exact index).
+    # starve); above, the IVF probes 1 / sqrt(share allowed) times ``nprobe`` lists.
     filter_exact_below: int = 5_000
     storage: str = "float32"
     rescore: int | None = None
