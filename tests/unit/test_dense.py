@@ -1,4 +1,4 @@
-"""Dense index: exact search is brute force, HNSW recalls it, filters and deletes are exact."""
+"""Dense index: exact search is brute force, the IVF recalls it, filters and deletes are exact."""
 
 from __future__ import annotations
 
@@ -17,10 +17,10 @@ from sleuth.indexes.base import write_npz
 from sleuth.indexes.dense import DenseIndex, exact_top_k
 
 DIM = 24
-N_HNSW = 3000
+N_ANN = 3000
 # Small thresholds so a few thousand vectors take the approximate (IVF) path; recall must hold
 # with the default lists and probes.
-HNSW_CONFIG = DenseConfig(exact_threshold=200, filter_exact_below=100)
+ANN_CONFIG = DenseConfig(exact_threshold=200, filter_exact_below=100)
 
 
 def unit_vectors(n: int, seed: int, dim: int = DIM) -> np.ndarray:
@@ -167,7 +167,7 @@ def test_compact_in_exact_mode_keeps_results() -> None:
 
 
 def test_exact_mode_compacts_once_a_fifth_is_dead() -> None:
-    """Upserts add a row and tombstone one: dead rows must not pile up below the HNSW size."""
+    """Upserts add a row and tombstone one: dead rows must not pile up below the IVF size."""
     vectors, queries, docnos = unit_vectors(100, 4), unit_vectors(5, 5), docnos_of(100)
     index = DenseIndex(DenseConfig(), DIM)
     index.add(docnos, vectors)
@@ -182,28 +182,28 @@ def test_exact_mode_compacts_once_a_fifth_is_dead() -> None:
     assert_same_ranking(want, want_s, out.docnos, out.scores)
 
 
-# -- HNSW -------------------------------------------------------------------------------------
+# -- approximate (IVF) ---------------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
-def hnsw_data() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    vectors = clustered_vectors(N_HNSW, 10)
+def ann_data() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    vectors = clustered_vectors(N_ANN, 10)
     noise = np.random.default_rng(11).standard_normal((100, DIM)).astype(np.float32) / DIM
-    queries = vectors[:: N_HNSW // 100][:100] + noise  # near items, as queries usually are
-    return vectors, queries / np.linalg.norm(queries, axis=1, keepdims=True), docnos_of(N_HNSW)
+    queries = vectors[:: N_ANN // 100][:100] + noise  # near items, as queries usually are
+    return vectors, queries / np.linalg.norm(queries, axis=1, keepdims=True), docnos_of(N_ANN)
 
 
 @pytest.fixture(scope="module")
-def hnsw_file(
-    hnsw_data: tuple[np.ndarray, np.ndarray, np.ndarray], tmp_path_factory: pytest.TempPathFactory
+def ann_file(
+    ann_data: tuple[np.ndarray, np.ndarray, np.ndarray], tmp_path_factory: pytest.TempPathFactory
 ) -> Path:
-    """An HNSW index saved once; tests load their own copy (they may modify it)."""
-    vectors, _, docnos = hnsw_data
-    index = DenseIndex(HNSW_CONFIG, DIM)
+    """An IVF index saved once; tests load their own copy (they may modify it)."""
+    vectors, _, docnos = ann_data
+    index = DenseIndex(ANN_CONFIG, DIM)
     index.add(docnos[:100], vectors[:100])  # below the threshold: exact
     assert index.ann is None
     index.add(docnos[100:], vectors[100:])  # crosses it: the graph is built
-    assert index.ann is not None and index.ann.ntotal == N_HNSW
+    assert index.ann is not None and index.ann.ntotal == N_ANN
     index.seq = 77
     path = tmp_path_factory.mktemp("dense") / "dense.npz"
     index.save(path)
@@ -211,26 +211,26 @@ def hnsw_file(
 
 
 @pytest.fixture
-def hnsw(hnsw_file: Path) -> DenseIndex:
-    index = DenseIndex.load(hnsw_file, HNSW_CONFIG, DIM)
+def ann(ann_file: Path) -> DenseIndex:
+    index = DenseIndex.load(ann_file, ANN_CONFIG, DIM)
     assert index is not None
     return index
 
 
 @pytest.fixture(scope="module")
-def shared_hnsw(hnsw_file: Path) -> DenseIndex:
+def shared_ann(ann_file: Path) -> DenseIndex:
     """One copy for read-only property tests, with 10% of rows deleted (tombstones)."""
-    index = DenseIndex.load(hnsw_file, HNSW_CONFIG, DIM)
+    index = DenseIndex.load(ann_file, ANN_CONFIG, DIM)
     assert index is not None
-    index.remove(docnos_of(N_HNSW)[::10])
-    assert index.ann is not None and index.n_rows == N_HNSW  # not compacted
+    index.remove(docnos_of(N_ANN)[::10])
+    assert index.ann is not None and index.n_rows == N_ANN  # not compacted
     return index
 
 
-def test_hnsw_recall(hnsw: DenseIndex, hnsw_data: tuple[np.ndarray, ...]) -> None:
-    vectors, queries, docnos = hnsw_data
-    out = hnsw.search_batch(queries, 10)
-    truth, _ = brute_force(queries, vectors, docnos, np.ones(N_HNSW, bool), 10)
+def test_ann_recall(ann: DenseIndex, ann_data: tuple[np.ndarray, ...]) -> None:
+    vectors, queries, docnos = ann_data
+    out = ann.search_batch(queries, 10)
+    truth, _ = brute_force(queries, vectors, docnos, np.ones(N_ANN, bool), 10)
     assert recall(out.docnos, truth) >= 0.95
     # every score is the true inner product of the docno it names
     rows = (out.docnos - 5) // 3
@@ -239,16 +239,16 @@ def test_hnsw_recall(hnsw: DenseIndex, hnsw_data: tuple[np.ndarray, ...]) -> Non
     )
 
 
-def test_hnsw_deletes_never_returned(hnsw: DenseIndex, hnsw_data: tuple[np.ndarray, ...]) -> None:
-    vectors, queries, docnos = hnsw_data
+def test_ann_deletes_never_returned(ann: DenseIndex, ann_data: tuple[np.ndarray, ...]) -> None:
+    vectors, queries, docnos = ann_data
     rng = np.random.default_rng(5)
-    dead = rng.random(N_HNSW) < 0.15  # under the compaction threshold: tombstones
+    dead = rng.random(N_ANN) < 0.15  # under the compaction threshold: tombstones
     # delete exactly the true nearest neighbours of the first queries, the hardest case
-    nearest, _ = brute_force(queries[:20], vectors, docnos, np.ones(N_HNSW, bool), 3)
+    nearest, _ = brute_force(queries[:20], vectors, docnos, np.ones(N_ANN, bool), 3)
     dead[(nearest.ravel() - 5) // 3] = True
-    hnsw.remove(docnos[dead])
-    assert hnsw.n_rows == N_HNSW and hnsw.ann is not None
-    out = hnsw.search_batch(queries, 10)
+    ann.remove(docnos[dead])
+    assert ann.n_rows == N_ANN and ann.ann is not None
+    out = ann.search_batch(queries, 10)
     assert not np.isin(out.docnos, docnos[dead]).any()
     assert (out.docnos >= 0).all()
     truth, _ = brute_force(queries, vectors, docnos, ~dead, 10)
@@ -257,28 +257,28 @@ def test_hnsw_deletes_never_returned(hnsw: DenseIndex, hnsw_data: tuple[np.ndarr
 
 @settings(max_examples=60, deadline=None)
 @given(
-    n_allowed=st.one_of(st.integers(0, 12), st.integers(13, 150), st.integers(151, N_HNSW)),
+    n_allowed=st.one_of(st.integers(0, 12), st.integers(13, 150), st.integers(151, N_ANN)),
     k=st.sampled_from([1, 10, 40]),
     seed=st.integers(0, 10_000),
 )
 def test_filtered_search_returns_k_whenever_k_allowed(
-    shared_hnsw: DenseIndex,
-    hnsw_data: tuple[np.ndarray, ...],
+    shared_ann: DenseIndex,
+    ann_data: tuple[np.ndarray, ...],
     n_allowed: int,
     k: int,
     seed: int,
 ) -> None:
-    vectors, queries, docnos = hnsw_data
+    vectors, queries, docnos = ann_data
     rng = np.random.default_rng(seed)
-    chosen = rng.choice(N_HNSW, size=n_allowed, replace=False)
+    chosen = rng.choice(N_ANN, size=n_allowed, replace=False)
     mask = docno_mask(docnos, docnos[chosen])
     # True at positions that are no item's docno must not conjure results
     phantom = np.flatnonzero((np.arange(mask.shape[0]) - 5) % 3 != 0)
     mask[rng.choice(phantom, 50)] = True
-    live = shared_hnsw.row_live.view.copy()  # rows are docno order here
+    live = shared_ann.row_live.view.copy()  # rows are docno order here
     allowed = mask[docnos] & live
     qs = queries[rng.choice(len(queries), 4)]
-    out = shared_hnsw.search_batch(qs, k, mask)
+    out = shared_ann.search_batch(qs, k, mask)
     expected_n = min(k, int(allowed.sum()))
     for qi in range(qs.shape[0]):
         got = out.docnos[qi][out.docnos[qi] >= 0]
@@ -288,56 +288,56 @@ def test_filtered_search_returns_k_whenever_k_allowed(
         s = out.scores[qi][: got.size]
         assert (np.diff(s) <= 1e-6).all()
         np.testing.assert_allclose(s, vectors[(got - 5) // 3] @ qs[qi], atol=1e-5)
-    if int(allowed.sum()) < HNSW_CONFIG.filter_exact_below:  # selective: answered exactly
+    if int(allowed.sum()) < ANN_CONFIG.filter_exact_below:  # selective: answered exactly
         want, want_s = brute_force(qs, vectors, docnos, allowed, k)
         m = want.shape[1]
         assert_same_ranking(want, want_s, out.docnos[:, :m], out.scores[:, :m])
 
 
-def test_compaction_keeps_results(hnsw: DenseIndex, hnsw_data: tuple[np.ndarray, ...]) -> None:
-    vectors, queries, docnos = hnsw_data
-    dead = np.random.default_rng(6).random(N_HNSW) < 0.35  # over a fifth: compacts
-    hnsw.remove(docnos[dead])
-    assert hnsw.n_rows == len(hnsw) == int((~dead).sum())
-    assert hnsw.ann is not None and hnsw.ann.ntotal == hnsw.n_rows
-    out = hnsw.search_batch(queries, 10)
+def test_compaction_keeps_results(ann: DenseIndex, ann_data: tuple[np.ndarray, ...]) -> None:
+    vectors, queries, docnos = ann_data
+    dead = np.random.default_rng(6).random(N_ANN) < 0.35  # over a fifth: compacts
+    ann.remove(docnos[dead])
+    assert ann.n_rows == len(ann) == int((~dead).sum())
+    assert ann.ann is not None and ann.ann.ntotal == ann.n_rows
+    out = ann.search_batch(queries, 10)
     truth, _ = brute_force(queries, vectors, docnos, ~dead, 10)
     assert not np.isin(out.docnos, docnos[dead]).any()
     assert recall(out.docnos, truth) >= 0.95
     survivor = int(docnos[~dead][7])
-    np.testing.assert_array_equal(hnsw.vector_of(survivor), vectors[(survivor - 5) // 3])
+    np.testing.assert_array_equal(ann.vector_of(survivor), vectors[(survivor - 5) // 3])
     # adds after compaction land in the graph and are found
     new = unit_vectors(3, 99)
-    hnsw.add(np.array([10**6, 10**6 + 1, 10**6 + 2]), new)
-    assert hnsw.ann.ntotal == hnsw.n_rows
-    assert hnsw.search_batch(new, 1).docnos[:, 0].tolist() == [10**6, 10**6 + 1, 10**6 + 2]
+    ann.add(np.array([10**6, 10**6 + 1, 10**6 + 2]), new)
+    assert ann.ann.ntotal == ann.n_rows
+    assert ann.search_batch(new, 1).docnos[:, 0].tolist() == [10**6, 10**6 + 1, 10**6 + 2]
 
 
-def test_compaction_below_threshold_falls_back_to_exact(hnsw_file: Path) -> None:
-    index = DenseIndex.load(hnsw_file, HNSW_CONFIG, DIM)
+def test_compaction_below_threshold_falls_back_to_exact(ann_file: Path) -> None:
+    index = DenseIndex.load(ann_file, ANN_CONFIG, DIM)
     assert index is not None
-    index.remove(docnos_of(N_HNSW)[: N_HNSW - 150])
+    index.remove(docnos_of(N_ANN)[: N_ANN - 150])
     assert index.ann is None and len(index) == 150
 
 
 # -- persistence ------------------------------------------------------------------------------
 
 
-def test_save_load_round_trip_hnsw(
-    hnsw_file: Path, hnsw: DenseIndex, tmp_path: Path, hnsw_data: tuple[np.ndarray, ...]
+def test_save_load_round_trip_ann(
+    ann_file: Path, ann: DenseIndex, tmp_path: Path, ann_data: tuple[np.ndarray, ...]
 ) -> None:
-    _, queries, docnos = hnsw_data
-    assert hnsw.seq == 77 and hnsw.ann is not None and len(hnsw) == N_HNSW
-    hnsw.remove(docnos[:50])
+    _, queries, docnos = ann_data
+    assert ann.seq == 77 and ann.ann is not None and len(ann) == N_ANN
+    ann.remove(docnos[:50])
     path = tmp_path / "dense.npz"
-    hnsw.save(path)
-    loaded = DenseIndex.load(path, HNSW_CONFIG, DIM)
-    assert loaded is not None and loaded.ann is not None and len(loaded) == N_HNSW - 50
-    a, b = hnsw.search_batch(queries, 10), loaded.search_batch(queries, 10)
+    ann.save(path)
+    loaded = DenseIndex.load(path, ANN_CONFIG, DIM)
+    assert loaded is not None and loaded.ann is not None and len(loaded) == N_ANN - 50
+    a, b = ann.search_batch(queries, 10), loaded.search_batch(queries, 10)
     np.testing.assert_array_equal(a.docnos, b.docnos)
     np.testing.assert_array_equal(a.scores, b.scores)
     assert DenseIndex.load(path, DenseConfig(), DIM) is None  # another configuration
-    assert DenseIndex.load(path, HNSW_CONFIG, DIM + 1) is None  # another dimension
+    assert DenseIndex.load(path, ANN_CONFIG, DIM + 1) is None  # another dimension
 
 
 def test_save_load_round_trip_exact(tmp_path: Path) -> None:
@@ -355,12 +355,12 @@ def test_save_load_round_trip_exact(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("fraction", [0.0, 0.3, 0.95])
-def test_truncated_file_is_corrupt(hnsw_file: Path, tmp_path: Path, fraction: float) -> None:
-    data = hnsw_file.read_bytes()
+def test_truncated_file_is_corrupt(ann_file: Path, tmp_path: Path, fraction: float) -> None:
+    data = ann_file.read_bytes()
     path = tmp_path / "dense.npz"
     path.write_bytes(data[: int(len(data) * fraction)])
     with pytest.raises(CorruptIndex):
-        DenseIndex.load(path, HNSW_CONFIG, DIM)
+        DenseIndex.load(path, ANN_CONFIG, DIM)
 
 
 def test_inconsistent_files_are_corrupt(tmp_path: Path) -> None:
@@ -384,28 +384,28 @@ def test_inconsistent_files_are_corrupt(tmp_path: Path) -> None:
 
 
 def test_an_hnsw_file_of_the_previous_version_is_reindexed_and_saved_again(
-    tmp_path: Path, hnsw_data: tuple[np.ndarray, ...]
+    tmp_path: Path, ann_data: tuple[np.ndarray, ...]
 ) -> None:
     """Float32 files above the threshold used to hold a faiss HNSW graph (the vectors in its
     storage): they load, their vectors move to the IVF layout, and the next save writes it."""
-    vectors, queries, docnos = hnsw_data
+    vectors, queries, docnos = ann_data
     graph = faiss.IndexHNSWFlat(DIM, 16, faiss.METRIC_INNER_PRODUCT)
     graph.add(vectors)
     path = tmp_path / "dense.npz"
     manifest = {"format": 1, "kind": "dense", "sleuth": "0", "seq": 5}
-    manifest |= DenseIndex(HNSW_CONFIG, DIM).params()
-    live = np.ones(N_HNSW, bool)
+    manifest |= DenseIndex(ANN_CONFIG, DIM).params()
+    live = np.ones(N_ANN, bool)
     live[:10] = False
     arrays = {"hnsw": faiss.serialize_index(graph), "row_docno": docnos, "row_live": live}
     write_npz(path, manifest, arrays)
-    loaded = DenseIndex.load(path, HNSW_CONFIG, DIM)
+    loaded = DenseIndex.load(path, ANN_CONFIG, DIM)
     assert loaded is not None and loaded.outdated and loaded.info()["kind"] == "ivf"
-    assert len(loaded) == N_HNSW - 10 and loaded.seq == 5
+    assert len(loaded) == N_ANN - 10 and loaded.seq == 5
     np.testing.assert_array_equal(loaded.vector_of(int(docnos[42])), vectors[42])
     truth, _ = brute_force(queries, vectors, docnos, live, 10)
     assert recall(loaded.search_batch(queries, 10).docnos, truth) >= 0.95
     loaded.save(path)
     with np.load(path) as data:
         assert "ivf" in data.files and "hnsw" not in data.files
-    again = DenseIndex.load(path, HNSW_CONFIG, DIM)
-    assert again is not None and not again.outdated and len(again) == N_HNSW - 10
+    again = DenseIndex.load(path, ANN_CONFIG, DIM)
+    assert again is not None and not again.outdated and len(again) == N_ANN - 10
