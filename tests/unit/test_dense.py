@@ -313,11 +313,25 @@ def test_compaction_keeps_results(ann: DenseIndex, ann_data: tuple[np.ndarray, .
     assert ann.search_batch(new, 1).docnos[:, 0].tolist() == [10**6, 10**6 + 1, 10**6 + 2]
 
 
-def test_compaction_below_threshold_falls_back_to_exact(ann_file: Path) -> None:
+def test_compaction_below_threshold_falls_back_to_exact(
+    ann_file: Path, ann_data: tuple[np.ndarray, ...], tmp_path: Path
+) -> None:
+    vectors, queries, docnos = ann_data
+    path = tmp_path / "dense.npz"
     index = DenseIndex.load(ann_file, ANN_CONFIG, DIM)
     assert index is not None
-    index.remove(docnos_of(N_ANN)[: N_ANN - 150])
+    index.save(path)
+    assert len(list(tmp_path.glob("dense.*.*"))) == 2  # the vector file and the IVF's codes
+    index.remove(docnos[: N_ANN - 150])
     assert index.ann is None and len(index) == 150
+    index.save(path)
+    index.save(path)  # the file the first of these replaced named them: now they go
+    assert [p.name for p in tmp_path.iterdir()] == ["dense.npz"]
+    loaded = DenseIndex.load(path, ANN_CONFIG, DIM)
+    assert loaded is not None and loaded.ann is None
+    want, want_s = brute_force(queries, vectors[-150:], docnos[-150:], np.ones(150, bool), 10)
+    got = loaded.search_batch(queries, 10)
+    assert_same_ranking(want, want_s, got.docnos, got.scores)
 
 
 # -- persistence ------------------------------------------------------------------------------

@@ -29,12 +29,12 @@ import numpy as np
 
 from sleuth.config import DEFAULT_RESCORE, DenseConfig
 from sleuth.errors import CorruptIndex
-from sleuth.indexes.ann_ivf import TRAIN_ROWS_PER_LIST, IVFCodes, spread
+from sleuth.indexes.ann_ivf import TRAIN_ROWS_PER_LIST, IVFCodes, ListCodes, spread
 from sleuth.indexes.base import Growable, Index
 from sleuth.indexes.compressed import TRAIN_ROWS, Codes, one_omp_thread
 from sleuth.indexes.dense_exact import exact_rows, exact_top_k, rescore
 from sleuth.indexes.dense_files import compressed_files, hnsw_vectors, names_in
-from sleuth.indexes.vectorfile import BLOCK_ROWS, FullVectors
+from sleuth.indexes.vectorfile import BLOCK_ROWS, FullVectors, RowFile
 from sleuth.types import Candidates
 
 __all__ = ["DenseIndex", "exact_top_k"]
@@ -339,16 +339,19 @@ class DenseIndex(Index):
         return {"config": config, "dim": self.dim, "derived_from": self.derived_from}
 
     def save(self, path: Path) -> None:
-        """The index file; first the files it names (appended to, or written anew)."""
-        files = [f for f in (self.full, self.ivf.codes if self.ivf else None) if f is not None]
-        if not files:
-            super().save(path)
-            return
+        """The index file; first the files it names (appended to, or written anew), and after
+        it the files no index file names any more (a compaction below the threshold leaves
+        none)."""
         before = names_in(path)
-        for file in files:
-            file.save(path)
+        files: dict[str, RowFile] = {
+            "full_vectors": FullVectors(self.dim) if self.full is None else self.full,
+            "ivf_codes": ListCodes(1) if self.ivf is None else self.ivf.codes,
+        }
+        for used in (self.full, self.ivf.codes if self.ivf else None):
+            if used is not None:
+                used.save(path)
         super().save(path)
-        for file, key in zip(files, ("full_vectors", "ivf_codes")):
+        for key, file in files.items():
             file.remove_stale(path, before.get(key))
 
     def _payload(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
