@@ -6,21 +6,20 @@ bytes past the counted rows does not leak into the rows of the next save."""
 from __future__ import annotations
 
 import random
-import subprocess
 import sys
-import time
 import warnings
 from pathlib import Path
 
 import numpy as np
 
 import sleuth
-from support import sigkill
+from support import kill_writer
 
 BATCH, DIM = 400, 64
 
 WRITER = r"""
 import sys
+import time
 import numpy as np
 import sleuth
 
@@ -30,58 +29,16 @@ for b in range(first, first + 50):
     vectors = np.random.default_rng(b).standard_normal((batch, dim)).astype(np.float32)
     col.add([{"id": f"b{b}-{i}", "batch": b} for i in range(batch)], vectors=vectors)
     print(f"committed {b}", flush=True)
-    print(f"saving {b}", flush=True)
+    print("writing", flush=True)  # kill_writer's word for the span it aims at: here a save
+    started = time.perf_counter()
     col.save()
-    print(f"saved {b}", flush=True)
+    print(f"written {time.perf_counter() - started}", flush=True)
 """
 
 
 def expected(b: int) -> np.ndarray:
     v = np.random.default_rng(b).standard_normal((BATCH, DIM)).astype(np.float32)
     return v / np.linalg.norm(v, axis=1, keepdims=True)
-
-
-class Progress:
-    """What the writer reported: the last batch committed, and how long its saves took."""
-
-    def __init__(self, committed: int) -> None:
-        self.committed, self.saves, self._started = committed, [0.0], 0.0
-
-    def read(self, line: str) -> int | None:
-        """Take one line; the batch number when it says a save starts."""
-        word, number = line.split()
-        if word == "committed":
-            self.committed = max(self.committed, int(number))
-        elif word == "saved":
-            self.saves.append(time.monotonic() - self._started)
-        elif word == "saving":
-            self._started = time.monotonic()
-            return int(number)
-        return None
-
-
-def run_and_kill(path: Path, first: int, rng: random.Random) -> int:
-    """Start a writer at batch ``first`` and SIGKILL it just after it starts a save (within
-    a save's duration, measured on the saves before); returns the last batch committed."""
-    proc = subprocess.Popen(
-        [sys.executable, "-c", WRITER, str(path), str(first), str(BATCH), str(DIM)],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stdout is not None
-    wanted = first + rng.randint(2, 4)
-    progress = Progress(first - 1)
-    try:
-        for line in proc.stdout:
-            saving = progress.read(line)
-            if saving is not None and saving >= wanted:
-                time.sleep(rng.uniform(0.0, 1.0) * max(progress.saves))
-                break
-        assert progress.committed >= wanted, "the writer stopped before it was killed"
-    finally:
-        for line in sigkill(proc):
-            progress.read(line)
-    return progress.committed
 
 
 def test_sigkill_during_a_dense_save_keeps_whole_batches(tmp_path: Path) -> None:
@@ -93,7 +50,9 @@ def test_sigkill_during_a_dense_save_keeps_whole_batches(tmp_path: Path) -> None
     rng = random.Random(3131)
     present = 0
     for _ in range(4):
-        committed = run_and_kill(path, present, rng)
+        cmd = [sys.executable, "-c", WRITER, str(path), str(present), str(BATCH), str(DIM)]
+        committed, last = kill_writer(cmd, present, rng, aim="write")
+        assert last == "writing"  # killed inside a save
         with warnings.catch_warnings():
             warnings.simplefilter("error")  # a damaged index file would be rebuilt, with a warning
             col = sleuth.open(path)
