@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
@@ -248,13 +248,14 @@ class IndexSet:
         )
         return None
 
-    def catch_up(self, lock: ReadWriteLock | None) -> None:
+    def catch_up(self, lock: ReadWriteLock | None, written: Sequence[StoredItem] = ()) -> None:
         """Bring every entry up to the store. The slow parts (reading the store, tokenizing,
-        fetching vectors) run first; ``lock`` (searches) is held only while they are applied."""
+        fetching vectors) run first; ``lock`` (searches) is held only while they are applied.
+        ``written``: the item versions a write of this process just added (not read again)."""
         last = self._replayer.last_seq()
         if all(e.seq == last for e in self.entries):
             return
-        delta = self._replayer.since(self.seq)
+        delta = self._replayer.since(self.seq, written)
         documents = Documents(self.cache, self.index("tokens"))
         updates = [(e, e.prepare(delta, documents)) for e in self.entries]
         with lock.write() if lock is not None else contextlib.nullcontext():
