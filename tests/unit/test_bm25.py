@@ -18,6 +18,7 @@ from sleuth.errors import CorruptIndex
 from sleuth.indexes import bm25 as bm25_module
 from sleuth.indexes.bm25 import BM25Index
 from sleuth.indexes.dense import DenseIndex
+from sleuth.indexes.tokenize import Analyzer
 
 CONFIG = BM25Config(k1=1.5, b=0.75)
 MERGE_MIN = 2048  # the delta merges into main once it holds more rows than this
@@ -348,3 +349,33 @@ def test_byte_flips_are_caught_or_harmless(tmp_path: Path) -> None:
         for g, e in zip(got, expected, strict=True):
             assert g.keys() == e.keys(), pos
             np.testing.assert_allclose([g[d] for d in e], list(e.values()), rtol=1e-5)
+
+
+# -- bulk analysis ------------------------------------------------------------------------------
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    texts=st.lists(
+        st.lists(
+            st.sampled_from(
+                ["The", "running", "runs", "a", "of", "ÉCOLE", "x", "z9", "", "İstanbul"]
+            )
+            | st.text(max_size=8),
+            max_size=12,
+        ).map(" ".join),
+        max_size=12,
+    ),
+    stemmer=st.sampled_from(["english", None]),
+    stopwords=st.sampled_from(["english", None]),
+)
+def test_bulk_analysis_equals_one_text_at_a_time(
+    texts: list[str], stemmer: str | None, stopwords: str | None
+) -> None:
+    bulk = Analyzer(stemmer, stopwords)
+    one = Analyzer(stemmer, stopwords)
+    tokens, lengths = bulk.flat(texts)
+    expected = [one(t) for t in texts]
+    assert lengths.tolist() == [len(e) for e in expected]
+    assert tokens == [tok for e in expected for tok in e]
+    assert bulk.many(texts) == expected

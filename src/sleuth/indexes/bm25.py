@@ -11,7 +11,7 @@ when they are over a quarter. A save writes main's and mid's postings, so a load
 
 from __future__ import annotations
 
-from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,12 +25,23 @@ from sleuth.indexes.base import Growable, Index
 from sleuth.indexes.tokenize import Analyzer
 from sleuth.types import Candidates
 
-__all__ = ["BM25Index"]
+__all__ = ["Analyzed", "BM25Index"]
 
 _EMPTY = (np.zeros(1, np.int64), np.zeros(0, np.int32), np.zeros(0, np.float32))
 _NO_WEIGHTS = np.zeros(0, np.float32)
 _SMALL = 4096  # rows in the delta before it is folded into mid
 _REWEIGH_AFTER = 32  # queries weighed on the fly before main's weights are computed again
+
+
+@dataclass(frozen=True)
+class Analyzed:
+    """Analyzed documents: every token end to end and ``int64[n]`` tokens per document."""
+
+    tokens: list[str]
+    lengths: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.lengths.size)
 
 
 class BM25Index(Index):
@@ -63,27 +74,31 @@ class BM25Index(Index):
 
     # -- writes ------------------------------------------------------------------------------
 
-    def _prepare(self, documents: list[str]) -> list[list[str]]:
-        return self.analyzer.many(documents)  # the slow part: runs outside the write lock
+    def _prepare(self, documents: list[str]) -> Analyzed:
+        return Analyzed(*self.analyzer.flat(documents))  # the slow part: outside the write lock
 
-    def _append(self, docnos: np.ndarray, analyzed: list[list[str]]) -> None:
+    def _append(self, docnos: np.ndarray, analyzed: Analyzed) -> None:
         self._add_rows(docnos)
-        ptr, terms, tfs, lengths = [], [], [], []
-        for tokens in analyzed:
-            counts = Counter(self.vocab.setdefault(tok, len(self.vocab)) for tok in tokens)
-            terms.append(np.fromiter(counts.keys(), np.int32, len(counts)))
-            tfs.append(np.fromiter(counts.values(), np.float32, len(counts)))
-            ptr.append(len(counts))
-            lengths.append(len(tokens))
-        all_terms = np.concatenate(terms)
-        self.fwd_ptr.extend(self.fwd_ptr.view[-1] + np.cumsum(ptr))
-        self.fwd_terms.extend(all_terms)
-        self.fwd_tfs.extend(np.concatenate(tfs))
-        self.row_len.extend(np.asarray(lengths, np.float32))
-        self.total_len += float(sum(lengths))
-        if self.df.size < len(self.vocab):
-            self.df.extend(np.zeros(len(self.vocab) - self.df.size, np.int64))
-        np.add.at(self.df.view, all_terms, 1)
+        vocab = self.vocab
+        tokens = analyzed.tokens
+        for tok in dict.fromkeys(tokens):  # new terms numbered in order of first occurrence
+            if tok not in vocab:
+                vocab[tok] = len(vocab)
+        ids = np.fromiter(map(vocab.__getitem__, tokens), np.int64, len(tokens))
+        # (row, term) pairs counted in one sort: each row's distinct terms and frequencies
+        width = max(len(vocab), 1)
+        rows = np.repeat(np.arange(len(analyzed), dtype=np.int64), analyzed.lengths)
+        pairs, tfs = np.unique(rows * width + ids, return_counts=True)
+        terms = (pairs % width).astype(np.int32)
+        per_row = np.bincount(pairs // width, minlength=len(analyzed))
+        self.fwd_ptr.extend(self.fwd_ptr.view[-1] + np.cumsum(per_row))
+        self.fwd_terms.extend(terms)
+        self.fwd_tfs.extend(tfs.astype(np.float32))
+        self.row_len.extend(analyzed.lengths.astype(np.float32))
+        self.total_len += float(analyzed.lengths.sum())
+        if self.df.size < len(vocab):
+            self.df.extend(np.zeros(len(vocab) - self.df.size, np.int64))
+        self.df.view[:] += np.bincount(terms, minlength=len(vocab))
         self._idf = self._main_w = self._row_norm = None
         self._unweighted = 0
         if self.n_rows - self.main_rows > max(2048, self.main_rows // 8):

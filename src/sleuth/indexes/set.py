@@ -158,8 +158,8 @@ class Attributes:
         if any(types.get(name) != kind for name, kind in self.table.types.items()):
             table = AttributeTable(types)
             for batch in self.store.iter_items():
-                for stored in batch:
-                    table.add(stored.docno, dict(stored.item.attributes), types)
+                docnos = [stored.docno for stored in batch]
+                table.add_many(docnos, [dict(s.item.attributes) for s in batch], types)
             return Update(removed, np.zeros(0, np.int64), table, delta.seq)
         docnos = np.array([s.docno for s in added], np.int64)
         return Update(removed, docnos, (types, [dict(s.item.attributes) for s in added]), delta.seq)
@@ -171,8 +171,7 @@ class Attributes:
             types, attributes = update.rows
             for docno in update.removed.tolist():
                 self.table.remove(docno)
-            for docno, values in zip(update.docnos.tolist(), attributes):
-                self.table.add(docno, values, types)
+            self.table.add_many(update.docnos.tolist(), attributes, types)
         if update.seq is not None:
             self.seq = update.seq
 

@@ -65,20 +65,29 @@ class Column:
         """The code of a string, or -2 when it was never stored (matches nothing)."""
         return self.codes.get(text, -2)
 
-    def set(self, docno: int, value: Any) -> None:
-        """Record ``value`` for ``docno``; a docno is set at most once (they are never reused).
-        Nothing is recorded if the value fails to convert."""
+    def set_many(self, docnos: list[int], values: list[Any]) -> None:
+        """Record ``values[i]`` for ``docnos[i]``; a docno is set at most once (they are never
+        reused). Values are the store's, checked on write (a failing conversion raises before
+        anything is recorded)."""
+        codes = self.codes
         if self.kind == "list":
-            for element in dict.fromkeys(value):  # each string once per list
-                self._new_values.append(self.codes.setdefault(element, len(self.codes)))
-                self._new_owners.append(docno)
+            owners: list[int] = []
+            elements: list[int] = []
+            for docno, value in zip(docnos, values):
+                distinct = dict.fromkeys(value)  # each string once per list
+                elements.extend(codes.setdefault(e, len(codes)) for e in distinct)
+                owners.extend([docno] * len(distinct))
+            self._new_owners.extend(owners)
+            self._new_values.extend(elements)
         elif self.kind == "str":
-            self._new_values.append(self.codes.setdefault(str(value), len(self.codes)))
+            self._new_values.extend([codes.setdefault(str(v), len(codes)) for v in values])
         elif self.kind == "datetime":
-            self._new_values.append(to_timestamp(value))
+            self._new_values.extend([to_timestamp(v) for v in values])
+        elif self.kind == "number":
+            self._new_values.extend([float(v) for v in values])
         else:
-            self._new_values.append(float(value) if self.kind == "number" else int(value))
-        self._new_docnos.append(docno)
+            self._new_values.extend([int(v) for v in values])
+        self._new_docnos.extend(docnos)
 
     def _runs(self) -> tuple[Run, Run]:
         """The main and the recent run, the buffered writes merged in."""
@@ -262,17 +271,32 @@ class AttributeTable:
         self.capacity = capacity
 
     def add(self, docno: int, attributes: dict[str, Any], types: dict[str, str]) -> None:
-        self._ensure(docno)
-        if not self.live[docno]:
-            self._live_count += 1
-        self.live[docno] = True
-        for name, value in attributes.items():
+        self.add_many([docno], [attributes], types)
+
+    def add_many(
+        self, docnos: list[int], attributes: list[dict[str, Any]], types: dict[str, str]
+    ) -> None:
+        """Add items: ``attributes[i]`` of ``docnos[i]`` (types of new names from ``types``),
+        gathered per attribute so each column takes its values in one call."""
+        if not docnos:
+            return
+        self._ensure(max(docnos))
+        at = np.asarray(docnos, np.int64)
+        self._live_count += int(np.unique(at[~self.live[at]]).size)
+        self.live[at] = True
+        by_name: dict[str, tuple[list[int], list[Any]]] = {}
+        for docno, values in zip(docnos, attributes):
+            for name, value in values.items():
+                owners, found = by_name.setdefault(name, ([], []))
+                owners.append(docno)
+                found.append(value)
+        for name, (owners, found) in by_name.items():
             column = self.columns.get(name)
             if column is None:
                 kind = types[name]
                 self.types[name] = kind
                 column = self.columns[name] = Column(kind)
-            column.set(docno, value)
+            column.set_many(owners, found)
 
     def remove(self, docno: int) -> None:
         if docno >= self.capacity or not self.live[docno]:
