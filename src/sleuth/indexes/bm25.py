@@ -21,7 +21,8 @@ import scipy.sparse as sp
 from sleuth.config import BM25Config
 from sleuth.errors import CorruptIndex
 from sleuth.indexes._bm25_kernel import search_kernel
-from sleuth.indexes.base import Growable, Index
+from sleuth.indexes.base import Growable, Index, pack_strings, unpack_strings
+from sleuth.indexes.segments import new_token
 from sleuth.indexes.tokenize import Analyzer
 from sleuth.types import Candidates
 
@@ -50,6 +51,7 @@ class BM25Index(Index):
     kind = "bm25"
     required = ("fwd_ptr", "fwd_terms", "fwd_tfs", "row_len")
     compact_above = None  # dead rows are dropped when the delta merges (see the module doc)
+    segmented = True
 
     def __init__(self, config: BM25Config) -> None:
         super().__init__()
@@ -71,6 +73,11 @@ class BM25Index(Index):
         self._main_w: np.ndarray | None = None  # main's idf × normalized tf per posting
         self._unweighted = 0  # queries answered since ``_main_w`` went out of date
         self._row_norm: np.ndarray | None = None  # k1 (1 - b + b len / avgdl) per row
+        # tokens of the saved arrays (see ``segments``): the vocabulary only grows; main and
+        # mid are each replaced whole when rebuilt
+        self._vocab_token = new_token()
+        self._main_token = new_token()
+        self._mid_token = new_token()
 
     # -- writes ------------------------------------------------------------------------------
 
@@ -106,6 +113,7 @@ class BM25Index(Index):
         elif self.n_rows - self.mid_rows > _SMALL:
             self.mid = self._postings(self.main_rows, self.n_rows)
             self.mid_rows = self.n_rows
+            self._mid_token = new_token()
             self.delta = _EMPTY
         else:
             self.delta = self._postings(self.mid_rows, self.n_rows)
@@ -138,6 +146,7 @@ class BM25Index(Index):
         self.main = self._postings(0, self.n_rows)
         self.main_rows = self.mid_rows = self.n_rows
         self.mid = _EMPTY
+        self._main_token, self._mid_token = new_token(), new_token()
         self._main_w = self._row_norm = None
         self._unweighted = 0
         self.delta = _EMPTY
@@ -237,9 +246,19 @@ class BM25Index(Index):
     def params(self) -> dict[str, Any]:
         return {"config": self.config.to_dict()}
 
+    def _tokens(self) -> dict[str, str]:
+        rows = {name: self.rows_token for name in ("fwd_ptr", "fwd_terms", "fwd_tfs", "row_len")}
+        main = {f"main_{part}": self._main_token for part in ("ptr", "rows", "tfs")}
+        mid = {f"mid_{part}": self._mid_token for part in ("ptr", "rows", "tfs")}
+        vocab = {"vocab_blob": self._vocab_token, "vocab_offsets": self._vocab_token}
+        return {**rows, **main, **mid, **vocab}
+
     def _payload(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         # main's postings and df too, so loading reads them instead of inverting every row
+        blob, offsets = pack_strings(list(self.vocab))
         arrays = {
+            "vocab_blob": blob,
+            "vocab_offsets": offsets,
             "fwd_ptr": self.fwd_ptr.view,
             "fwd_terms": self.fwd_terms.view,
             "fwd_tfs": self.fwd_tfs.view,
@@ -252,13 +271,17 @@ class BM25Index(Index):
             "mid_rows": self.mid[1],
             "mid_tfs": self.mid[2],
         }
-        return {"vocab": list(self.vocab), "main_n": self.main_rows, "mid_n": self.mid_rows}, arrays
+        tokens = {"vocab": self._vocab_token, "main": self._main_token, "mid": self._mid_token}
+        return {"main_n": self.main_rows, "mid_n": self.mid_rows, "tokens": tokens}, arrays
 
     def _restore(self, path: Path, manifest: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
-        if not isinstance(manifest.get("vocab"), list):
-            raise CorruptIndex(f"{path}: BM25 vocabulary missing", path=str(path))
-        _check_shapes(path, arrays, len(manifest["vocab"]))
-        self.vocab = {tok: i for i, tok in enumerate(manifest["vocab"])}
+        vocab = _vocabulary(path, manifest, arrays)
+        _check_shapes(path, arrays, len(vocab))
+        self.vocab = {tok: i for i, tok in enumerate(vocab)}
+        tokens = manifest.get("tokens")
+        if isinstance(tokens, dict):  # what a saved folder's arrays were saved under
+            self._vocab_token = str(tokens.get("vocab"))
+            self._main_token, self._mid_token = str(tokens.get("main")), str(tokens.get("mid"))
         self.fwd_ptr = Growable(np.int64, data=arrays["fwd_ptr"])
         self.fwd_terms = Growable(np.int32, data=arrays["fwd_terms"])
         self.fwd_tfs = Growable(np.float32, data=arrays["fwd_tfs"])
@@ -288,6 +311,20 @@ class BM25Index(Index):
         live_terms = self.fwd_terms.view[np.repeat(live, per_row)]
         self.df = Growable(np.int64, data=np.bincount(live_terms, minlength=len(self.vocab)))
         self._merge()
+
+
+def _vocabulary(path: Path, manifest: dict[str, Any], arrays: dict[str, np.ndarray]) -> list[str]:
+    """The terms in id order: packed arrays (a saved folder) or a manifest list (a ``.npz``
+    of an earlier sleuth)."""
+    if isinstance(manifest.get("vocab"), list):
+        return list(manifest["vocab"])
+    try:
+        blob, offsets = arrays["vocab_blob"], arrays["vocab_offsets"]
+        if offsets.dtype != np.int64 or offsets.ndim != 1 or int(offsets[-1]) != blob.size:
+            raise ValueError("offsets do not match the blob")
+        return unpack_strings(blob, offsets)
+    except (KeyError, ValueError, IndexError) as exc:
+        raise CorruptIndex(f"{path}: BM25 vocabulary missing or damaged ({exc})") from None
 
 
 def _saved_segment(

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from sleuth.indexes.segments import new_token, pack_strings, unpack_strings
 from sleuth.values import to_timestamp
 
 __all__ = ["AttributeTable", "Column"]
@@ -33,6 +34,7 @@ _RANGES = {
 
 
 Run = tuple[np.ndarray, np.ndarray, np.ndarray]  # (docnos, owners, values), sorted by value
+Saved = tuple[np.ndarray, str | None]  # an array to save and its token (``segments``)
 
 
 class Column:
@@ -60,6 +62,9 @@ class Column:
         self._new_owners: list[int] = []
         self._new_values: list[Any] = []
         self._lock = threading.Lock()
+        # what the saved arrays are saved under (see ``sleuth.indexes.segments``)
+        self.main_token = new_token()
+        self.codes_token = new_token()
 
     def code(self, text: str) -> int:
         """The code of a string, or -2 when it was never stored (matches nothing)."""
@@ -107,6 +112,7 @@ class Column:
         new = (np.array(self._new_docnos, np.int64), np.array(owned, np.int64)[order])
         recent = self._insert(recent, new[0], new[1], new_values[order])
         if recent[2].size > max(4096, main[2].size // 8):
+            self.main_token = new_token()
             return self._insert(main, *recent), self._empty()
         return main, recent
 
@@ -183,6 +189,7 @@ class Column:
             self.codes = {strings[old]: new for new, old in enumerate(used.tolist())}
         docnos = docnos[live[docnos]] if self.kind == "list" else owners
         self._data = ((docnos, owners, values), self._empty())
+        self.main_token, self.codes_token = new_token(), new_token()
 
     def _single(self) -> Run:
         """The entries as one sorted run."""
@@ -197,23 +204,61 @@ class Column:
             total += (0 if shared else docnos.nbytes) + owners.nbytes + values.nbytes
         return int(total)
 
-    def payload(self) -> tuple[list[str], dict[str, np.ndarray]]:
-        """The string codes (in code order) and the arrays that ``restored`` reads back."""
-        docnos, owners, values = self._single()
-        arrays = {"owners": owners, "values": values}
+    def payload(self) -> tuple[dict[str, Any], dict[str, Saved]]:
+        """Tokens and arrays that ``restored`` reads back: the main run (saved again only once
+        it is replaced), the recent one (small, written whole) and the string codes in code
+        order (they only grow until ``keep`` renumbers them)."""
+        main, recent = self._runs()
+        blob, offsets = pack_strings(list(self.codes))
+        arrays: dict[str, Saved] = {
+            "owners": (main[1], self.main_token),
+            "values": (main[2], self.main_token),
+            "recent_owners": (recent[1], None),
+            "recent_values": (recent[2], None),
+            "codes_blob": (blob, self.codes_token),
+            "codes_offsets": (offsets, self.codes_token),
+        }
         if self.kind == "list":
-            arrays["docnos"] = docnos
-        return list(self.codes), arrays
+            arrays["docnos"] = (main[0], self.main_token)
+            arrays["recent_docnos"] = (recent[0], None)
+        return {"main_token": self.main_token, "codes_token": self.codes_token}, arrays
 
     @classmethod
     def restored(
-        cls, kind: str, codes: list[str], arrays: dict[str, np.ndarray], size: int
+        cls, kind: str, spec: dict[str, Any], arrays: dict[str, np.ndarray], size: int
     ) -> Column:
-        """The column saved by ``payload``; ValueError when its arrays are inconsistent (of
-        another dtype or shape, docnos outside ``size``, values unsorted, unknown codes)."""
+        """The column saved by ``payload`` (or by an earlier sleuth: one run, the codes in
+        ``spec``); ValueError when its arrays are inconsistent (of another dtype or shape,
+        docnos outside ``size``, values unsorted, unknown codes)."""
         column = cls(kind)
-        owners, values = arrays["owners"], arrays["values"]
-        docnos = arrays["docnos"] if kind == "list" else owners
+        if "codes" in spec:
+            codes = list(spec["codes"])
+        else:
+            blob, offsets = arrays["codes_blob"], arrays["codes_offsets"]
+            if offsets.dtype != np.int64 or offsets.ndim != 1 or int(offsets[-1]) != blob.size:
+                raise ValueError("the string codes are inconsistent")
+            codes = unpack_strings(blob, offsets)
+        if not all(isinstance(text, str) for text in codes) or len(set(codes)) != len(codes):
+            raise ValueError(f"the string codes of a {kind} column are not distinct strings")
+        runs = [column._checked(codes, arrays, "", size)]
+        runs.append(
+            column._checked(codes, arrays, "recent_", size)
+            if "recent_values" in arrays
+            else column._empty()
+        )
+        column.codes = {text: i for i, text in enumerate(codes)}
+        column._data = (runs[0], runs[1])
+        column.main_token = str(spec.get("main_token", column.main_token))
+        column.codes_token = str(spec.get("codes_token", column.codes_token))
+        return column
+
+    def _checked(
+        self, codes: list[str], arrays: dict[str, np.ndarray], prefix: str, size: int
+    ) -> Run:
+        """One saved run, checked."""
+        kind = self.kind
+        owners, values = arrays[f"{prefix}owners"], arrays[f"{prefix}values"]
+        docnos = arrays[f"{prefix}docnos"] if kind == "list" else owners
         dtype = _DTYPES.get(kind, np.int32)
         in_range = all(
             a.size == 0 or 0 <= int(a.min()) <= int(a.max()) < size for a in (owners, docnos)
@@ -226,14 +271,10 @@ class Column:
             and in_range
             and bool((values[1:] >= values[:-1]).all())
             and (kind not in ("str", "list") or values.size == 0 or int(values.max()) < len(codes))
-            and all(isinstance(text, str) for text in codes)
-            and len(set(codes)) == len(codes)
         )
         if not ok:
             raise ValueError(f"the arrays of a {kind} column are inconsistent")
-        column.codes = {text: i for i, text in enumerate(codes)}
-        column._data = ((docnos, owners, values), column._empty())
-        return column
+        return docnos, owners, values
 
 
 def _ranges(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
@@ -319,13 +360,14 @@ class AttributeTable:
         """Memory held by the columns (not counting the string code tables)."""
         return sum(column.nbytes for column in self.columns.values())
 
-    def payload(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-        """Manifest entries and arrays that ``restored`` reads back (arrays are named by the
-        column's position: attribute names are any text)."""
-        columns, arrays = [], {"live": self.live}
+    def payload(self) -> tuple[dict[str, Any], dict[str, Saved]]:
+        """Manifest entries and arrays with their tokens that ``restored`` reads back (arrays
+        are named by the column's position: attribute names are any text)."""
+        columns: list[dict[str, Any]] = []
+        arrays: dict[str, Saved] = {"live": (self.live[: self.capacity], None)}
         for i, (name, column) in enumerate(self.columns.items()):
-            codes, mine = column.payload()
-            columns.append({"name": name, "kind": column.kind, "codes": codes})
+            spec, mine = column.payload()
+            columns.append({"name": name, "kind": column.kind, **spec})
             arrays.update({f"c{i}_{key}": value for key, value in mine.items()})
         return {"columns": columns, "dead": self._dead}, arrays
 
@@ -344,12 +386,9 @@ class AttributeTable:
         table._live_count = int(np.count_nonzero(live))
         table._dead = int(manifest["dead"])
         for i, spec in enumerate(specs):
+            prefix = f"c{i}_"
             mine = {
-                key: arrays[f"c{i}_{key}"]
-                for key in ("owners", "values", "docnos")
-                if f"c{i}_{key}" in arrays
+                key[len(prefix) :]: value for key, value in arrays.items() if key.startswith(prefix)
             }
-            table.columns[spec["name"]] = Column.restored(
-                spec["kind"], list(spec["codes"]), mine, live.size
-            )
+            table.columns[spec["name"]] = Column.restored(spec["kind"], spec, mine, live.size)
         return table
