@@ -49,6 +49,9 @@ class Store:
         self._damaged: dict[int, DamagedRow] = {}  # by docno: see ``damaged_rows``
         self._damaged_lock = threading.Lock()
         self._writer = self._connect()
+        # 64 MB of page cache for the writer (SQLite's default is 2 MB): a bulk write of vectors
+        # inserts into a B-tree of every vector, at keys spread over all of it
+        self._writer.execute("PRAGMA cache_size=-65536")
 
     def _connect(self) -> sqlite3.Connection:
         con = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
@@ -307,9 +310,10 @@ class Store:
         with self._transaction() as con:
             if given is not None:
                 encoder, keys, matrix = given
+                order = sorted(range(len(keys)), key=keys.__getitem__)  # B-tree order
                 con.executemany(
                     "INSERT OR IGNORE INTO vectors (encoder, hash, vector) VALUES (?, ?, ?)",
-                    ((encoder, key, row.tobytes()) for key, row in zip(keys, matrix)),
+                    ((encoder, keys[i], matrix[i].tobytes()) for i in order),
                 )
             return write_batch(con, upserts, deletes, must_be_new=must_be_new)
 
