@@ -5,7 +5,9 @@ An index numbers its rows privately (0, 1, 2, … in insertion order); ``row_doc
 the store's docnos. Deleting marks a row dead (a tombstone); ``compact`` renumbers when the dead
 share grows. An update is prepared (slow, while searches read the index) and then applied (fast,
 under the collection's write lock). ``save`` writes one ``.npz`` (arrays + a JSON manifest) to a
-temporary name and renames it into place, so a crash leaves the old file or the new one.
+temporary name and renames it into place, so a crash leaves the old file or the new one; a
+``segmented`` index saves a folder instead, where a save writes only the arrays' new parts
+(``sleuth.indexes.segments``).
 """
 
 from __future__ import annotations

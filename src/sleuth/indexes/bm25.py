@@ -6,7 +6,9 @@ built; adds rebuild only the delta (so a small write costs the same at any size)
 tombstones. Scores are computed at query time from term frequencies, so IDF and average length
 are always those of the live collection (exactly bm25s's scores after any sequence of writes).
 Mid and delta merge into main once they exceed an eighth of it; a merge also drops dead rows
-when they are over a quarter. A save writes main's and mid's postings, so a load reads them.
+when they are over a quarter. A save writes main's and mid's postings, so a load reads them
+(memory-mapped); main is written once per merge, the rows are appended, and only mid, the
+live mask and the document frequencies are written whole (see ``sleuth.indexes.segments``).
 """
 
 from __future__ import annotations
