@@ -26,6 +26,7 @@ from sleuth._version import __version__
 from sleuth.errors import CorruptIndex, InvalidInput
 from sleuth.indexes.rows import RowMap
 from sleuth.indexes.segments import (
+    fsync_dir,
     load_folder,
     new_token,
     pack_strings,
@@ -308,11 +309,7 @@ def write_npz(path: Path, manifest: dict[str, Any], arrays: dict[str, np.ndarray
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    fsync_dir(path.parent)
 
 
 def read_npz(

@@ -33,6 +33,7 @@ from sleuth.errors import CorruptIndex
 __all__ = [
     "MANIFEST",
     "SEGMENTED_FORMAT",
+    "fsync_dir",
     "load_folder",
     "new_token",
     "pack_strings",
@@ -87,7 +88,7 @@ def _save(
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, folder / MANIFEST)
-    _fsync_dir(folder)
+    fsync_dir(folder)
     kept = {entry["file"] for entry in entries.values()} | {MANIFEST}
     for path in folder.iterdir():
         if path.name not in kept and not path.name.startswith("."):
@@ -203,7 +204,8 @@ def _load_array(folder: Path, entry: dict[str, Any]) -> np.ndarray:
     return data.view(dtype).reshape(shape)
 
 
-def _fsync_dir(folder: Path) -> None:
+def fsync_dir(folder: Path) -> None:
+    """Make a rename or a new file in ``folder`` durable."""
     fd = os.open(folder, os.O_RDONLY)
     try:
         os.fsync(fd)
