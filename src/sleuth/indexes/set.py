@@ -3,12 +3,13 @@ at the change-log sequence number it reflects, opened, caught up, saved and repo
 
 Every entry lives in ``index/<name>/`` (a folder of arrays where a save writes what changed:
 ``sleuth.indexes.segments``; the attribute table and BM25) or ``index/<name>.npz`` (one file
-written whole; the ``.npz`` of a folder entry written by an earlier sleuth is read, and
-replaced by the folder at the first save: the folder's manifest is renamed into place before
-the file is removed, so a crash leaves one or the other readable); a missing one starts empty (a collection written before the attribute table was saved builds it
-once, silently), a corrupt or stale one (built otherwise, or ahead of the store) starts empty
-with a warning, and catching up replays what each lacks. So opening loads arrays and parses no
-item. Late interaction adds two entries (the token index and the MUVERA index), nothing else.
+written whole). The ``.npz`` of a folder entry written by an earlier sleuth is read, and
+replaced by the folder at the first save (the folder's manifest is renamed into place before
+the file is removed, so a crash leaves one or the other readable). A missing entry starts
+empty (a collection written before the attribute table was saved builds it once, silently), a
+corrupt or stale one (built otherwise, or ahead of the store) starts empty with a warning, and
+catching up replays what each lacks. So opening loads arrays and parses no item. Late
+interaction adds two entries (the token index and the MUVERA index), nothing else.
 """
 
 from __future__ import annotations
