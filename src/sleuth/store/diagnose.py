@@ -15,6 +15,7 @@ import json
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -223,7 +224,7 @@ def _check_indexes(folder: Path, last_seq: int) -> list[Problem]:
     problems = []
     for name, kind in INDEX_FILES.items():
         path = folder / "index" / name
-        read: Callable[..., tuple[dict[str, Any], Any]] = load_folder
+        read: Callable[..., tuple[dict[str, Any], Any]] = partial(load_folder, verify=True)
         if not (path / MANIFEST).exists():  # saved as one file (or by an earlier sleuth)
             path, read = folder / "index" / f"{name}.npz", read_npz
         if not path.exists():
