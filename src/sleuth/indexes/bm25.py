@@ -218,7 +218,11 @@ class BM25Index(Index):
         if self._row_norm is None:
             avgdl = max(self.total_len / max(len(self), 1), 1e-9)
             k1, b = self.config.k1, self.config.b
-            self._row_norm = (k1 * (1.0 - b + b * self.row_len.view / avgdl)).astype(np.float32)
+            # k1 (1 - b) + (k1 b / avgdl) len in two passes, no temporaries: recomputed after
+            # every write, it is the one O(rows) step of the first search after it
+            norm = np.multiply(self.row_len.view, np.float32(k1 * b / avgdl), dtype=np.float32)
+            norm += np.float32(k1 * (1.0 - b))
+            self._row_norm = norm
         return self._row_norm
 
     def _main_weights(self, norm: np.ndarray, queries: int) -> np.ndarray | None:
