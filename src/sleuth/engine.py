@@ -35,7 +35,7 @@ from sleuth.limits import (
 from sleuth.recommend.service import CollectionView, RecommendService
 from sleuth.retrieve import compile_filter, retrievers_for
 from sleuth.search import Context, Hits, Trace, build_hits, plan_for
-from sleuth.store import ReadWriteLock, Store, WriterLock
+from sleuth.store import ReadWriteLock, Store, StoredItem, WriterLock
 from sleuth.store.diagnose import Problem, damaged_row_problem, diagnose
 from sleuth.store.repair import repair_store
 from sleuth.store.sqlite import WriteResult
@@ -151,18 +151,19 @@ class Collection:
         report["done"].append(f"rebuilt the indexes ({self.count()} items)")
         return report
 
-    def _refresh(self, *, wait: bool = True) -> None:
+    def _refresh(self, *, wait: bool = True, written: Sequence[StoredItem] = ()) -> None:
         """Apply the store's changes that the in-memory state has not seen yet (and save the
         index files once they are well behind).
 
         With ``wait=False`` (searches), a thread that finds another one applying a write does not
-        wait: it searches the state before that write, which is consistent.
+        wait: it searches the state before that write, which is consistent. ``written``: the
+        item versions the write just made (handed on, not read back from the store).
         """
         if not self._apply.acquire(blocking=wait):
             return
         try:
             ix = self._ix
-            ix.catch_up(self._rw)
+            ix.catch_up(self._rw, written)
             if ix.behind():
                 ix.save()
         finally:
@@ -183,14 +184,14 @@ class Collection:
         upserts, encoded, given = self._cache.encode_write(parsed, progress, vectors=vectors)
         try:
             with self._apply, self._writer:
-                result = self.store.write(upserts, deletes, must_be_new=must_be_new, given=given)
-                self._refresh()
+                written = self.store.write(upserts, deletes, must_be_new=must_be_new, given=given)
+                self._refresh(written=written.rows)
         except BaseException:
             self._cache.discard(encoded)  # token vectors of a write that did not happen
             raise
         finally:
             self._cache.written()
-        return result
+        return written.result
 
     def add(
         self, items: Iterable[Any], *, vectors: Any = None, progress: bool | None = None
@@ -227,9 +228,9 @@ class Collection:
                     ids=missing[:20],
                 )
         with self._apply, self._writer:
-            result = self.store.write([], list(ids), must_be_new=False)
+            written = self.store.write([], list(ids), must_be_new=False)
             self._refresh()
-        return result.deleted
+        return written.result.deleted
 
     # -- reads -------------------------------------------------------------------------------
 

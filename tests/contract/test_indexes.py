@@ -392,8 +392,9 @@ def test_a_damaged_file_raises_corrupt_index(
     case: tuple[Adapter, Any, Any], tmp_path: Path, damage: str
 ) -> None:
     a, _, ix = case
-    path = tmp_path / "index.npz"
-    ix.save(path)
+    saved = tmp_path / "index.npz"
+    ix.save(saved)
+    path = saved / "manifest.json" if saved.is_dir() else saved  # a folder: damage its manifest
     data = path.read_bytes()
     bad = {
         "truncated": data[: len(data) // 2],
@@ -402,7 +403,7 @@ def test_a_damaged_file_raises_corrupt_index(
     }[damage]
     path.write_bytes(bad)
     with pytest.raises(CorruptIndex):
-        a.load(path)
+        a.load(saved)
 
 
 def test_an_empty_index_returns_padding(case: tuple[Adapter, Any, Any]) -> None:

@@ -21,6 +21,7 @@ import numpy as np
 from sleuth.config import CollectionConfig
 from sleuth.engine import Collection
 from sleuth.errors import InvalidInput
+from sleuth.indexes.segments import saved_files
 from sleuth.io.readers import read_beir
 from sleuth.opening import open_collection
 from sleuth.search import LATE_MODES, MODES
@@ -138,7 +139,7 @@ def evaluate_beir(
             runs[mode] = {m: round(float(scores[m]), 4) for m in METRICS}
             runs[mode]["p50_ms"] = round(float(np.percentile(latencies, 50)), 2)
             runs[mode]["p95_ms"] = round(float(np.percentile(latencies, 95)), 2)
-            files = [col.path / "index" / f"{name}.npz" for name in READS[mode]]
+            files = [f for name in READS[mode] for f in saved_files(col.path / "index", name)]
             runs[mode]["bytes_per_item"] = round(sum(f.stat().st_size for f in files) / col.count())
     return {
         "dataset": folder.resolve().name,
