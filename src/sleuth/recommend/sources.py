@@ -24,6 +24,8 @@ from sleuth.recommend.source import Source
 
 __all__ = ["EASE", "CoVisit", "ItemKNN", "Popularity"]
 
+FIT_CHUNK = 1 << 20  # sorted events whose pairs are counted at once
+
 
 class Popularity(Source):
     name = "popularity"
@@ -107,24 +109,38 @@ class CoVisit(Source):
 
     def fit(self, data: Interactions) -> CoVisit:
         self._learn_items(data)
-        rows, cols, vals = [], [], []
-        same_user = data.users[1:] == data.users[:-1]
-        for gap in range(1, self.window + 1):
-            ok = data.users[gap:] == data.users[:-gap] if gap > 1 else same_user
-            rows.append(data.items[:-gap][ok])
-            cols.append(data.items[gap:][ok])
-            vals.append(np.full(int(ok.sum()), self.decay ** (gap - 1), np.float32))
         n = data.n_items
-        t = sp.csr_matrix(
-            (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n, n)
-        )
-        t.sum_duplicates()
+        t = sp.csr_matrix((n, n), dtype=np.float32)
+        for start in range(0, len(data), FIT_CHUNK):  # bounded memory at any number of events
+            t = t + self._pairs(data, start, min(start + FIT_CHUNK, len(data)))
         self.both = (t + t.T).tocsr().astype(np.float32)  # either order, for item-to-item
         degree = np.asarray(self.both.sum(1)).ravel()
         self.degree = np.sqrt(degree + 1.0).astype(np.float32)
         t = sp.diags(1.0 / (np.asarray(t.sum(1)).ravel() + 1.0)) @ t
         self.t = t.tocsr().astype(np.float32)
         return self
+
+    def _pairs(self, data: Interactions, start: int, stop: int) -> sp.csr_matrix:
+        """items × items: the weighted pairs (a, b) with a at a sorted position in
+        ``[start, stop)`` and b up to ``window`` events later in the same user's history."""
+        users, items = data.users, data.items
+        rows, cols, vals = [], [], []
+        for gap in range(1, self.window + 1):
+            end = min(stop, users.size - gap)
+            if end <= start:
+                continue
+            ok = users[start:end] == users[start + gap : end + gap]
+            rows.append(items[start:end][ok])
+            cols.append(items[start + gap : end + gap][ok])
+            vals.append(np.full(int(ok.sum()), self.decay ** (gap - 1), np.float32))
+        n = data.n_items
+        if not rows:
+            return sp.csr_matrix((n, n), dtype=np.float32)
+        pairs = sp.csr_matrix(
+            (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n, n)
+        )
+        pairs.sum_duplicates()
+        return pairs
 
     def neighbours(self, item: int) -> np.ndarray:
         """Co-visitation of ``item`` with every item, either order, cosine-normalized so that

@@ -20,9 +20,10 @@ from typing import Any
 import numpy as np
 
 from sleuth.errors import Closed, Conflict, InvalidInput
+from sleuth.store.events import EventTables
 from sleuth.store.rows import DamagedRow, parse_row
 from sleuth.store.schema import FILENAME, MAX_ATTRIBUTE_NAMES, SCHEMA, check_types
-from sleuth.types import Event, Item, plain_attributes
+from sleuth.types import Item, plain_attributes
 from sleuth.values import check_text
 
 __all__ = ["Change", "Store", "StoredItem", "WriteResult"]
@@ -51,7 +52,7 @@ class WriteResult:
     seq: int
 
 
-class Store:
+class Store(EventTables):
     """One collection's database. Writes are serialized; reads use a connection per thread."""
 
     def __init__(self, folder: Path, *, busy_timeout_s: float = 30.0) -> None:
@@ -379,46 +380,6 @@ class Store:
                 con.execute("INSERT INTO changes (op, docno) VALUES ('add', ?)", (cur.lastrowid,))
             seq = con.execute("SELECT seq FROM sqlite_sequence WHERE name = 'changes'").fetchone()
         return WriteResult(added, updated, unchanged, deleted, 0 if seq is None else int(seq[0]))
-
-    # -- events ------------------------------------------------------------------------------
-
-    def record(self, events: Sequence[Event]) -> tuple[int, int]:
-        """Append events in one transaction; one whose ``event_id`` is already stored is a
-        retry and is skipped. Returns (recorded, skipped as duplicates)."""
-        rows = [(e.event_id, e.user, e.item, e.kind, e.value, e.ts) for e in events]
-        with self._transaction() as con:
-            before = con.total_changes
-            con.executemany(
-                "INSERT OR IGNORE INTO events (event_id, user, item, kind, value, ts) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                rows,
-            )
-            recorded = con.total_changes - before
-        return recorded, len(rows) - recorded
-
-    def event_count(self) -> int:
-        return int(self._reader.execute("SELECT count(*) FROM events").fetchone()[0])
-
-    def events(self) -> list[Event]:
-        """Every event, in the order recorded."""
-        rows = self._reader.execute(
-            "SELECT user, item, kind, value, ts, event_id FROM events ORDER BY seq"
-        ).fetchall()
-        return [
-            Event(user=r[0], item=r[1], kind=r[2], value=r[3], ts=r[4], event_id=r[5]) for r in rows
-        ]
-
-    def user_events(self, user: str, limit: int = 1000) -> list[Event]:
-        """The user's latest ``limit`` events, oldest first."""
-        rows = self._reader.execute(
-            "SELECT user, item, kind, value, ts, event_id FROM events WHERE user = ? "
-            "ORDER BY ts DESC, seq DESC LIMIT ?",
-            (user, limit),
-        ).fetchall()
-        return [
-            Event(user=r[0], item=r[1], kind=r[2], value=r[3], ts=r[4], event_id=r[5])
-            for r in reversed(rows)
-        ]
 
     @staticmethod
     def _delete(con: sqlite3.Connection, docno: int) -> None:
