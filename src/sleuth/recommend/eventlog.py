@@ -12,14 +12,14 @@ recorded since (a short array compare).
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
 
 from sleuth.recommend.interactions import Interactions
-from sleuth.store.events import EventRows
+from sleuth.store.events import Coded, EventRows
 from sleuth.types import Event
 
 __all__ = ["HISTORY", "EventLog"]
@@ -29,7 +29,7 @@ MIN_UNINDEXED = 100_000  # events past the by-user index before it is rebuilt (a
 
 
 class _Events(Protocol):
-    def iter_event_rows(self, after: int = 0) -> Iterator[EventRows]: ...
+    def iter_event_rows(self, after: int = 0) -> Iterator[tuple[int, EventRows]]: ...
 
 
 @dataclass(frozen=True)
@@ -59,9 +59,11 @@ class _Codes:
         self.code: dict[str, int] = {}
         self._ids: list[str] = []
 
-    def intern(self, values: Sequence[str]) -> np.ndarray:
+    def intern(self, values: Coded) -> np.ndarray:
+        """int32[n]: the codes of a chunk's values (new ones numbered on)."""
         code = self.code
-        return np.fromiter((code.setdefault(v, len(code)) for v in values), np.int32, len(values))
+        ours = np.fromiter((code.setdefault(v, len(code)) for v in values.ids), np.int32)
+        return ours[values.codes] if ours.size else np.zeros(0, np.int32)
 
     @property
     def ids(self) -> list[str]:
@@ -88,7 +90,7 @@ class EventLog:
         """Read the events recorded since the last call; returns how many the log holds."""
         with self._lock:
             parts = []
-            for rows in store.iter_event_rows(self.seq):
+            for last, rows in store.iter_event_rows(self.seq):
                 parts.append(
                     _Columns(
                         self.users.intern(rows.users),
@@ -97,7 +99,7 @@ class EventLog:
                         rows.ts,
                     )
                 )
-                self.seq = int(rows.seq[-1])
+                self.seq = last
             if parts:
                 old = self._cols
                 self._cols = _Columns(

@@ -20,7 +20,7 @@ import scipy.sparse as sp
 
 from sleuth.errors import InvalidInput
 from sleuth.recommend.interactions import History, Interactions
-from sleuth.recommend.source import Source
+from sleuth.recommend.source import Source, top_positive
 
 __all__ = ["EASE", "CoVisit", "ItemKNN", "Popularity"]
 
@@ -46,7 +46,21 @@ class Popularity(Source):
             # All-time counts break ties where old events decayed to nothing.
             counts = decayed + 1e-9 * counts / max(counts.max(), 1.0)
         self.counts = counts.astype(np.float32)
+        ranked = np.argsort(-self.counts, kind="stable")
+        self.ranked = ranked[self.counts[ranked] > 0]  # the best first, equal counts by code
         return self
+
+    def tops(
+        self, coded: Sequence[History], depth: int, *, exclude_seen: bool
+    ) -> list[tuple[list[str], np.ndarray] | None]:
+        """The same for every user but their seen items: a prefix of the ranking."""
+        out: list[tuple[list[str], np.ndarray] | None] = []
+        for history in coded:
+            seen = history.items if exclude_seen else np.zeros(0, np.int64)
+            head = self.ranked[: depth + np.unique(seen).size]
+            head = head[~np.isin(head, seen)][:depth]
+            out.append(([self.item_ids[i] for i in head.tolist()], self.counts[head]))
+        return out
 
     def score(self, histories: Sequence[History]) -> np.ndarray:
         return np.tile(self.counts, (len(histories), 1))
@@ -148,7 +162,32 @@ class CoVisit(Source):
         row = np.asarray(self.both[item].todense(), np.float32).ravel()
         return row / (self.degree * self.degree[item])
 
+    def tops(
+        self, coded: Sequence[History], depth: int, *, exclude_seen: bool
+    ) -> list[tuple[list[str], np.ndarray] | None]:
+        """From the sparse product of the recent items and the transitions: a request costs
+        the neighbours of a few items, not a pass over every item."""
+        scores = self._recent(coded) @ self.t
+        out: list[tuple[list[str], np.ndarray] | None] = []
+        for row, history in enumerate(coded):
+            if history.items.size == 0:
+                out.append(None)
+                continue
+            lo, hi = scores.indptr[row], scores.indptr[row + 1]
+            items, values = scores.indices[lo:hi], scores.data[lo:hi].copy()
+            if exclude_seen:
+                values[np.isin(items, history.items)] = -np.inf
+            order = items.argsort(kind="stable")  # equal scores by code, as over every item
+            items, values = items[order], values[order]
+            best = top_positive(values, depth)
+            out.append(([self.item_ids[i] for i in items[best].tolist()], values[best]))
+        return out
+
     def score(self, histories: Sequence[History]) -> np.ndarray:
+        return np.asarray((self._recent(histories) @ self.t).todense(), np.float32)
+
+    def _recent(self, histories: Sequence[History]) -> sp.csr_matrix:
+        """users × items: each user's ``recent`` newest items, weighted by ``recency``."""
         rows, cols, vals = [], [], []
         for r, h in enumerate(histories):
             last = h.items[-self.recent :][::-1]
@@ -163,4 +202,4 @@ class CoVisit(Source):
             ),
             shape=(n, self.n_items),
         )
-        return np.asarray((recent @ self.t).todense(), np.float32)
+        return recent
