@@ -58,9 +58,10 @@ class EventBatch:
         )
 
 
-def parse_event_batch(events: Any, kinds: Mapping[str, float]) -> EventBatch:
-    """Events to record (dicts or ``Event`` objects), each checked as ``parse_event`` does; one
-    without a time happened now. A bad event is an ``InvalidInput`` naming its position."""
+def parse_event_batch(events: Any, kinds: Mapping[str, float] | None) -> EventBatch:
+    """Events to record (dicts or ``Event`` objects), each checked as ``parse_event`` does
+    (``kinds``: the allowed kinds; None: any); one without a time happened now. A bad event is
+    an ``InvalidInput`` naming its position (``index``)."""
     if isinstance(events, str | bytes | dict) or not isinstance(events, Iterable):
         raise InvalidInput(f"events must be a list of event objects, got {type(events).__name__}")
     raw = events if isinstance(events, list) else list(events)
@@ -77,7 +78,7 @@ def parse_event_batch(events: Any, kinds: Mapping[str, float]) -> EventBatch:
     return EventBatch.of(parsed, now)
 
 
-def _columns(raw: list[Any], kinds: Mapping[str, float], now: float) -> EventBatch | None:
+def _columns(raw: list[Any], kinds: Mapping[str, float] | None, now: float) -> EventBatch | None:
     """The batch checked column by column, or None when some event needs the slow path (it is
     bad, or unusual: an ISO time, an integer id, a Mapping that is not a dict)."""
     if all(type(e) is Event for e in raw):
@@ -88,7 +89,7 @@ def _columns(raw: list[Any], kinds: Mapping[str, float], now: float) -> EventBat
     else:
         return None
     users, items, kind, values, ts, ids = cols
-    if not (_names(users) and _names(items) and set(kind) <= kinds.keys()):
+    if not (_names(users) and _names(items) and _kinds(kind, kinds)):
         return None
     present = {type(v) for v in ids} - {type(None)}
     if present and (present != {str} or not _names([v for v in ids if v is not None])):
@@ -121,6 +122,23 @@ def _names(values: list[Any]) -> bool:
         return False
     try:
         "".join(values).encode("utf-8")  # a lone surrogate fails here
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _kinds(values: list[Any], allowed: Mapping[str, float] | None) -> bool:
+    """All are allowed kinds (any string UTF-8 can encode, up to ``MAX_USER_LENGTH``
+    characters, when ``allowed`` is None)."""
+    if allowed is not None:
+        return set(values) <= allowed.keys()
+    distinct = set(values)
+    if not distinct:
+        return True
+    if {type(v) for v in distinct} != {str} or max(map(len, distinct)) > MAX_USER_LENGTH:
+        return False
+    try:
+        "".join(distinct).encode("utf-8")
     except UnicodeEncodeError:
         return False
     return True
