@@ -103,7 +103,11 @@ class RawSQLite:
 
 
 def record(
-    col: sleuth.Collection, raw: RawSQLite, log: dict[str, np.ndarray], start: int, stop: int,
+    col: sleuth.Collection,
+    raw: RawSQLite,
+    log: dict[str, np.ndarray],
+    start: int,
+    stop: int,
     batch: int,
 ) -> dict[str, Any]:
     """Record events [start, stop) with both, batch for batch; events/s over the span and
@@ -147,7 +151,9 @@ def pandas_fit(log: dict[str, np.ndarray], n: int, window: int = 5) -> float:
         nxt = by_user.shift(-gap)
         ok = nxt.notna()
         pairs.append(
-            pd.DataFrame({"a": df["items"][ok], "b": nxt[ok].astype(np.int64), "w": 0.5 ** (gap - 1)})
+            pd.DataFrame(
+                {"a": df["items"][ok], "b": nxt[ok].astype(np.int64), "w": 0.5 ** (gap - 1)}
+            )
         )
     pd.concat(pairs).groupby(["a", "b"])["w"].sum()
     return time.perf_counter() - t
@@ -206,8 +212,12 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=100_000)
     parser.add_argument("--runs", type=int, default=200)
     parser.add_argument("--exact", action="store_true", help="exact dense search, no graph")
-    parser.add_argument("--catalog", type=Path, help="copy this catalog (built by a previous run "
-                        "with --keep-catalog) instead of building one")
+    parser.add_argument(
+        "--catalog",
+        type=Path,
+        help="copy this catalog (built by a previous run "
+        "with --keep-catalog) instead of building one",
+    )
     parser.add_argument("--keep-catalog", type=Path, help="build the catalog here and keep it")
     args = parser.parse_args()
     started = time.perf_counter()
@@ -242,34 +252,76 @@ def main() -> None:
         shutil.rmtree(folder, ignore_errors=True)
     small, large = (results[str(s)] for s in sizes)
     summary = [
-        summary_row("record, events/s at 10x (vs raw SQLite executemany)",
-                    large["sleuth_events_per_s"], large["sqlite_events_per_s"],
-                    higher_is_better=True, target=100_000, target_on="value", unit="events/s"),
-        summary_row("first recommend at 10x: catch up + fit (vs pandas counting the same)",
-                    large["first_recommend_s"], large["pandas_fit_s"], higher_is_better=False,
-                    unit="s"),
-        summary_row("recommend p50 at 10x (vs the same at 1x)", large["recommend_p50_ms"],
-                    small["recommend_p50_ms"], higher_is_better=False, target=20,
-                    target_on="value", unit="ms"),
-        summary_row("record events/s at 10x (vs the same at 1x)", large["sleuth_events_per_s"],
-                    small["sleuth_events_per_s"], higher_is_better=True, unit="events/s"),
+        summary_row(
+            "record, events/s at 10x (vs raw SQLite executemany)",
+            large["sleuth_events_per_s"],
+            large["sqlite_events_per_s"],
+            higher_is_better=True,
+            target=100_000,
+            target_on="value",
+            unit="events/s",
+        ),
+        summary_row(
+            "first recommend at 10x: catch up + fit (vs pandas counting the same)",
+            large["first_recommend_s"],
+            large["pandas_fit_s"],
+            higher_is_better=False,
+            unit="s",
+        ),
+        summary_row(
+            "recommend p50 at 10x (vs the same at 1x)",
+            large["recommend_p50_ms"],
+            small["recommend_p50_ms"],
+            higher_is_better=False,
+            target=20,
+            target_on="value",
+            unit="ms",
+        ),
+        summary_row(
+            "record events/s at 10x (vs the same at 1x)",
+            large["sleuth_events_per_s"],
+            small["sleuth_events_per_s"],
+            higher_is_better=True,
+            unit="events/s",
+        ),
     ]
     print_table(
         "events at scale",
-        ["events", "record/s", "raw sqlite/s", "first recommend s", "pandas fit s", "p50 ms",
-         "batch100 ms", "load"],
         [
-            [s, r["sleuth_events_per_s"], r["sqlite_events_per_s"], r["first_recommend_s"],
-             r["pandas_fit_s"], r["recommend_p50_ms"], r["recommend_batch100_p50_ms"],
-             r["load_1min"]]
+            "events",
+            "record/s",
+            "raw sqlite/s",
+            "first recommend s",
+            "pandas fit s",
+            "p50 ms",
+            "batch100 ms",
+            "load",
+        ],
+        [
+            [
+                s,
+                r["sleuth_events_per_s"],
+                r["sqlite_events_per_s"],
+                r["first_recommend_s"],
+                r["pandas_fit_s"],
+                r["recommend_p50_ms"],
+                r["recommend_batch100_p50_ms"],
+                r["load_1min"],
+            ]
             for s, r in ((s, results[str(s)]) for s in sizes)
         ],
     )
     write_result(
         "scale_events",
         peer="raw SQLite executemany (recording); pandas groupby/shift (co-visit, popularity)",
-        parameters={"items": args.items, "users": args.users, "dim": args.dim,
-                    "sizes": list(sizes), "batch": args.batch, "runs": args.runs},
+        parameters={
+            "items": args.items,
+            "users": args.users,
+            "dim": args.dim,
+            "sizes": list(sizes),
+            "batch": args.batch,
+            "runs": args.runs,
+        },
         results=results,
         summary=summary,
         started=started,
