@@ -33,9 +33,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _common import print_table, summary_row, write_result
 
 import sleuth
-from _common import print_table, summary_row, write_result
 from sleuth.config import CollectionConfig, DenseConfig
 
 KINDS = ["view", "click", "purchase"]
