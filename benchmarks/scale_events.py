@@ -251,39 +251,43 @@ def main() -> None:
         raw.con.close()
         shutil.rmtree(folder, ignore_errors=True)
     small, large = (results[str(s)] for s in sizes)
-    summary = [
-        summary_row(
+    rows = [  # metric, sleuth, peer, higher is better, target on sleuth's own figure, unit
+        (
             "record, events/s at 10x (vs raw SQLite executemany)",
             large["sleuth_events_per_s"],
             large["sqlite_events_per_s"],
-            higher_is_better=True,
-            target=100_000,
-            target_on="value",
-            unit="events/s",
+            True,
+            100_000,
+            "events/s",
         ),
-        summary_row(
+        (
             "first recommend at 10x: catch up + fit (vs pandas counting the same)",
             large["first_recommend_s"],
             large["pandas_fit_s"],
-            higher_is_better=False,
-            unit="s",
+            False,
+            None,
+            "s",
         ),
-        summary_row(
+        (
             "recommend p50 at 10x (vs the same at 1x)",
             large["recommend_p50_ms"],
             small["recommend_p50_ms"],
-            higher_is_better=False,
-            target=20,
-            target_on="value",
-            unit="ms",
+            False,
+            20,
+            "ms",
         ),
-        summary_row(
+        (
             "record events/s at 10x (vs the same at 1x)",
             large["sleuth_events_per_s"],
             small["sleuth_events_per_s"],
-            higher_is_better=True,
-            unit="events/s",
+            True,
+            None,
+            "events/s",
         ),
+    ]
+    summary = [
+        summary_row(m, ours, peer, higher_is_better=h, target=t, target_on="value", unit=u)
+        for m, ours, peer, h, t, u in rows
     ]
     print_table(
         "events at scale",
