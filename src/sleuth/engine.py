@@ -29,7 +29,6 @@ from sleuth.limits import (
     check_recommend,
     check_sources,
     no_filter,
-    parse_events,
     parse_items,
 )
 from sleuth.recommend.service import CollectionView, RecommendService
@@ -37,6 +36,7 @@ from sleuth.retrieve import compile_filter, retrievers_for
 from sleuth.search import Context, Hits, Trace, build_hits, plan_for
 from sleuth.store import ReadWriteLock, Store, StoredItem, WriterLock
 from sleuth.store.diagnose import Problem, damaged_row_problem, diagnose
+from sleuth.store.event_batch import parse_event_batch
 from sleuth.store.repair import repair_store
 from sleuth.store.sqlite import WriteResult
 from sleuth.types import Hit, Item
@@ -394,9 +394,9 @@ class Collection:
         """Store interaction events in one transaction (all of them or none). An event whose
         ``event_id`` was already recorded is a retry and is skipped. Events about items not in
         the catalog are kept, and recommended only once the item exists."""
-        parsed = parse_events(events, self.config.recommend.event_weights)
+        batch = parse_event_batch(events, self.config.recommend.event_weights)
         with self._apply, self._writer:
-            recorded, duplicates = self.store.record(parsed)
+            recorded, duplicates = self.store.record(batch)
         return RecordResult(recorded, duplicates)
 
     def recommend(

@@ -3,16 +3,14 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import replace
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
 
 from sleuth.config import DEFAULT_SOURCE_WEIGHTS, check_weights
 from sleuth.errors import InvalidInput
-from sleuth.types import Event, Item, parse_event, parse_item
+from sleuth.types import Item, parse_item
 from sleuth.values import check_text
 from sleuth.vectors import check_dim, check_matrix, check_vector
 
@@ -26,7 +24,6 @@ __all__ = [
     "check_recommend",
     "check_sources",
     "no_filter",
-    "parse_events",
     "parse_items",
 ]
 
@@ -121,21 +118,6 @@ def parse_items(
             )
         seen.add(item.id)
         parsed.append(item)
-    return parsed
-
-
-def parse_events(events: Any, kinds: Mapping[str, float]) -> list[Event]:
-    """Events to record, each checked; one without a time happened now."""
-    if isinstance(events, str | bytes | dict) or not isinstance(events, Iterable):
-        raise InvalidInput(f"events must be a list of event objects, got {type(events).__name__}")
-    now = time.time()
-    parsed = []
-    for i, raw in enumerate(events):
-        try:
-            event = parse_event(raw, kinds)
-        except InvalidInput as exc:
-            raise InvalidInput(f"event {i}: {exc.message}", index=i, **exc.details) from None
-        parsed.append(replace(event, ts=now) if event.ts is None else event)
     return parsed
 
 

@@ -56,7 +56,6 @@ CREATE TABLE IF NOT EXISTS events (
     value REAL,
     ts REAL NOT NULL
 );
-CREATE INDEX IF NOT EXISTS events_by_user ON events (user, ts, seq);
 """
 
 

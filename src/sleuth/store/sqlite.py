@@ -20,10 +20,11 @@ from typing import Any
 import numpy as np
 
 from sleuth.errors import Closed, Conflict, InvalidInput
+from sleuth.store.events import EventTables
 from sleuth.store.rows import DamagedRow, StoredItem, parse_row
 from sleuth.store.schema import FILENAME, SCHEMA
 from sleuth.store.writes import WriteResult, Written, write_batch
-from sleuth.types import Event, Item
+from sleuth.types import Item
 from sleuth.values import check_text
 
 __all__ = ["Change", "Store", "StoredItem", "WriteResult"]
@@ -36,7 +37,7 @@ class Change:
     docno: int
 
 
-class Store:
+class Store(EventTables):
     """One collection's database. Writes are serialized; reads use a connection per thread."""
 
     def __init__(self, folder: Path, *, busy_timeout_s: float = 30.0) -> None:
@@ -317,45 +318,6 @@ class Store:
                 )
             return write_batch(con, upserts, deletes, must_be_new=must_be_new)
 
-    # -- events ------------------------------------------------------------------------------
-
-    def record(self, events: Sequence[Event]) -> tuple[int, int]:
-        """Append events in one transaction; one whose ``event_id`` is already stored is a
-        retry and is skipped. Returns (recorded, skipped as duplicates)."""
-        rows = [(e.event_id, e.user, e.item, e.kind, e.value, e.ts) for e in events]
-        with self._transaction() as con:
-            before = con.total_changes
-            con.executemany(
-                "INSERT OR IGNORE INTO events (event_id, user, item, kind, value, ts) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                rows,
-            )
-            recorded = con.total_changes - before
-        return recorded, len(rows) - recorded
-
-    def event_count(self) -> int:
-        return int(self._reader.execute("SELECT count(*) FROM events").fetchone()[0])
-
-    def events(self) -> list[Event]:
-        """Every event, in the order recorded."""
-        rows = self._reader.execute(
-            "SELECT user, item, kind, value, ts, event_id FROM events ORDER BY seq"
-        ).fetchall()
-        return [
-            Event(user=r[0], item=r[1], kind=r[2], value=r[3], ts=r[4], event_id=r[5]) for r in rows
-        ]
-
-    def user_events(self, user: str, limit: int = 1000) -> list[Event]:
-        """The user's latest ``limit`` events, oldest first."""
-        rows = self._reader.execute(
-            "SELECT user, item, kind, value, ts, event_id FROM events WHERE user = ? "
-            "ORDER BY ts DESC, seq DESC LIMIT ?",
-            (user, limit),
-        ).fetchall()
-        return [
-            Event(user=r[0], item=r[1], kind=r[2], value=r[3], ts=r[4], event_id=r[5])
-            for r in reversed(rows)
-        ]
 
     def _transaction(self) -> _Transaction:
         if self._closed:
