@@ -154,8 +154,8 @@ def pseudo_queries(
         relevant[qid] = {stored.docno}
         spans.append(span)
     for i in range(int(len(spans) * BACKGROUND)):
-        words = int(rng.integers(PSEUDO_WORDS[0], PSEUDO_WORDS[1] + 1) * KEEP_WORDS) + 1
-        donors = rng.choice(len(spans), min(len(spans), words), replace=False)
+        size = int(rng.integers(PSEUDO_WORDS[0], PSEUDO_WORDS[1] + 1) * KEEP_WORDS) + 1
+        donors = rng.choice(len(spans), min(len(spans), size), replace=False)
         texts[f"background-{i}"] = " ".join(str(rng.choice(spans[d])) for d in donors)
         relevant[f"background-{i}"] = set()
     if not texts:
