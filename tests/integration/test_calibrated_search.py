@@ -29,7 +29,7 @@ def test_uncalibrated_hits_have_no_probability_and_min_relevance_says_why(
 ) -> None:
     hits = col.search("telescope", k=5)
     assert all(h.probability is None for h in hits)
-    with pytest.raises(InvalidInput, match="not calibrated.*sleuth calibrate"):
+    with pytest.raises(InvalidInput, match=r"not calibrated.*sleuth calibrate"):
         col.search("telescope", min_relevance=0.5)
     with pytest.raises(InvalidInput, match="not calibrated"):
         col.search("telescope", cutoff="auto")
@@ -82,7 +82,7 @@ def test_label_free_calibration_from_the_collection_itself(col: sleuth.Collectio
 @pytest.mark.parametrize(
     ("qrels", "queries", "message"),
     [
-        ({"q": {"no-such-item": 1}}, {"q": "telescope"}, "no-such-item.*not in the collection"),
+        ({"q": {"no-such-item": 1}}, {"q": "telescope"}, r"no-such-item.*not in the collection"),
         ({"q": {item_id(0): 1}}, {"other": "telescope"}, "query 'q', which queries lacks"),
         ({"q": {item_id(0): 0}}, {"q": "telescope"}, "no positive judgment"),
         ({}, {"q": "telescope"}, "qrels must be a non-empty mapping"),
