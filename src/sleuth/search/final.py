@@ -119,6 +119,8 @@ def finish(
 ) -> Served:
     """The served list of each query: probabilities, cut, diversity, caps, top ``k``;
     ``fetch`` reads the items whose attributes the caps read."""
+    if calibrator is None and final == Final():  # nothing to do: the trace says nothing
+        return Served([(d[:k], s[:k]) for d, s in outcome.results], None)
     start = time.perf_counter()
     probs: list[np.ndarray] | None = None
     if calibrator is not None:
