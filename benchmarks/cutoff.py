@@ -160,6 +160,20 @@ def unanswerable(col: Any, sets: dict[str, list[str]]) -> dict[str, Any]:
     return out
 
 
+def label_free(
+    col: Any,
+    queries: dict[str, str],
+    qrels: dict[str, dict[str, int]],
+    ooc_sets: dict[str, list[str]],
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Calibrate ``col`` without judgments; its cut metrics and unanswerable-query figures
+    (then close it)."""
+    col.calibrate(modes=[MODE])
+    out = cut_metrics(col, queries, qrels), unanswerable(col, ooc_sets)
+    col.close()
+    return out
+
+
 def gibberish(n: int, seed: int) -> list[str]:
     rng = np.random.default_rng(seed)
     syllables = ["ka", "zu", "mir", "tov", "ple", "quon", "dra", "vek", "sil", "obu", "rha", "nix"]
@@ -277,11 +291,8 @@ def main() -> None:
     sf_ooc = unanswerable(sf, ooc_sets)
     div = diversity_sweep(sf, sf_test.queries, sf_test.qrels)
     t = time.perf_counter()
-    sf.calibrate(modes=[MODE])
+    sf_self, sf_self_ooc = label_free(sf, sf_test.queries, sf_test.qrels, ooc_sets)
     self_s = time.perf_counter() - t
-    sf_self = cut_metrics(sf, sf_test.queries, sf_test.qrels)
-    sf_self_ooc = unanswerable(sf, ooc_sets)
-    sf.close()
     results["scifact"] = {
         "method": method,
         "method_cv_ece": cv,
@@ -304,10 +315,7 @@ def main() -> None:
         "SciFact queries": list(sf_test.queries.values()),
     }
     cr_ooc = unanswerable(cr_col, cr_ooc_sets)  # the last fold's calibration
-    cr_col.calibrate(modes=[MODE])
-    cr_self = cut_metrics(cr_col, cr.queries, cr.qrels)
-    cr_self_ooc = unanswerable(cr_col, cr_ooc_sets)
-    cr_col.close()
+    cr_self, cr_self_ooc = label_free(cr_col, cr.queries, cr.qrels, cr_ooc_sets)
     results["cranfield"] = {
         "judgments_cv": cr_judged,
         "judgments_unanswerable": cr_ooc,
@@ -329,10 +337,7 @@ def main() -> None:
         "Cranfield queries": list(cr.queries.values()),
     }
     lim_ooc = unanswerable(lim, lim_ooc_sets)
-    lim.calibrate(modes=[MODE])
-    lim_self = cut_metrics(lim, lq, lqrels)
-    lim_self_ooc = unanswerable(lim, lim_ooc_sets)
-    lim.close()
+    lim_self, lim_self_ooc = label_free(lim, lq, lqrels, lim_ooc_sets)
     shutil.rmtree(path)
     results["limit-small"] = {
         "docs": len(corpus),

@@ -8,16 +8,16 @@ from pathlib import Path
 import pytest
 from test_cli import run
 
+import sleuth
 from support import CATALOG, COLORS, N_ITEMS, item_id, unique_token
 
 
 @pytest.fixture(scope="module")
 def collection(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("cli-calibrate")
-    items = folder / "items.jsonl"
-    items.write_text("".join(json.dumps(item) + "\n" for item in CATALOG))
-    run("add", str(folder / "col"), str(items), "--encoder", "hashing")
-    return folder / "col"
+    path = tmp_path_factory.mktemp("cli-calibrate") / "col"
+    with sleuth.open(path, encoder="hashing") as col:
+        col.add(CATALOG)
+    return path
 
 
 def _judgments(folder: Path, extra: str = "") -> tuple[Path, Path]:
