@@ -143,7 +143,7 @@ def finish(
         if final.min_relevance is not None and p is not None:
             n = min(n, relevant_length(p, final.min_relevance))
         if final.cutoff == "auto" and p is not None:
-            n = min(n, best_f1_length(p[: max(k, n)]))
+            n = min(n, best_f1_length(p[:k]))
         elif final.cutoff == "autocut":
             n = min(n, autocut(scores[:k]))
         order = np.arange(n)
