@@ -264,7 +264,11 @@ def choose_method(col: Any, train: Any) -> tuple[str, dict[str, float]]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="skip the method choice (platt)")
+    parser.add_argument(
+        "--method",
+        choices=("platt", "isotonic"),
+        help="skip the choice by cross-validation on the train queries",
+    )
     args = parser.parse_args()
     started = time.perf_counter()
     SCRATCH.mkdir(parents=True, exist_ok=True)
@@ -277,7 +281,7 @@ def main() -> None:
     # -- SciFact --------------------------------------------------------------------------------
     open_cached(None, sf_test.corpus).close()
     sf = sleuth.open(copy_of(CACHE_DIR / "scifact-minilm", "scifact"))
-    method, cv = ("platt", {}) if args.quick else choose_method(sf, sf_train)
+    method, cv = (args.method, {}) if args.method else choose_method(sf, sf_train)
     print(f"calibration method by 3-fold CV on SciFact train: {method} {cv}")
     t = time.perf_counter()
     sf.calibrate(sf_train.qrels, sf_train.queries, modes=[MODE], method=method)

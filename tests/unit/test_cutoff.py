@@ -68,8 +68,9 @@ def test_relevant_length_stops_at_the_first_hit_below() -> None:
 def test_best_f1_length() -> None:
     # two sure hits, then unlikely ones: keep the two
     assert best_f1_length(np.array([0.95, 0.9, 0.05, 0.05, 0.01])) == 2
-    # nothing likely and less than one relevant hit expected: nothing
-    assert best_f1_length(np.array([0.2, 0.1, 0.05])) == 0
+    # nothing likely: the most likely one (min_relevance is what empties a list)
+    assert best_f1_length(np.array([0.2, 0.1, 0.05])) == 1
+    assert best_f1_length(np.zeros(0)) == 0
     # many moderately likely hits: keeping them all beats keeping one
     assert best_f1_length(np.full(10, 0.4)) == 10
 

@@ -142,8 +142,8 @@ def search(
     cutoff: Annotated[
         str | None,
         typer.Option(
-            help="auto (where the expected F1 is best; needs `sleuth calibrate`) or "
-            "autocut (Weaviate's: at the first jump of the score curve)."
+            help="auto (the length of best expected F1, at least one hit; needs `sleuth "
+            "calibrate`) or autocut (Weaviate's: at the first jump of the score curve)."
         ),
     ] = None,
     diversity: Annotated[
