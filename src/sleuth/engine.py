@@ -24,6 +24,8 @@ from sleuth.encoders.late import LateInteraction
 from sleuth.errors import InvalidInput, NotFound
 from sleuth.indexes.set import IndexSet
 from sleuth.limits import (
+    MAX_K,
+    check_final,
     check_k,
     check_query_vectors,
     check_recommend,
@@ -34,6 +36,8 @@ from sleuth.limits import (
 from sleuth.recommend.service import CollectionView, RecommendService
 from sleuth.retrieve import compile_filter, retrievers_for
 from sleuth.search import Context, Hits, Trace, build_hits, plan_for
+from sleuth.search import calibration as calib
+from sleuth.search.final import finish, hit_features
 from sleuth.store import ReadWriteLock, Store, StoredItem, WriterLock
 from sleuth.store.diagnose import Problem, damaged_row_problem, diagnose
 from sleuth.store.event_batch import parse_event_batch
@@ -84,6 +88,7 @@ class Collection:
         self.late = LateInteraction(config.late, encoder) if config.late.enabled else None
         self._cache = EmbeddingCache(store, encoder, dim, config.text_fields, self.late)
         self._ix = self._index_set()
+        self._calibration = calib.Calibration.load(folder / "models")
         self._refresh()
 
     @property
@@ -298,6 +303,10 @@ class Collection:
         mode: str = "hybrid",
         explain: bool = False,
         fusion: FusionConfig | None = None,
+        min_relevance: float | None = None,
+        cutoff: str | None = None,
+        diversity: float = 0.0,
+        max_per: dict[str, int] | None = None,
     ) -> Hits:
         """The ``k`` best items for ``query``, as ``Hits`` (a list of ``Hit``, best first, with
         the request's ``trace``: mode, ``k``, candidates per retriever and stage timings).
@@ -312,6 +321,9 @@ class Collection:
         and the fused score. ``fusion``: this request's fusion instead of the collection's.
         ``vector``: the query's own vector (``dim`` numbers), which the dense stages use instead
         of encoding ``query``; the text is then optional in mode "dense" (hybrid reads both).
+        Final list (``sleuth.search.final``): once ``calibrate``d, each hit's ``probability``;
+        ``min_relevance`` keeps hits at least that probable; ``cutoff`` "auto" (best expected
+        F1) or "autocut" (Weaviate's); ``diversity`` MMR; ``max_per`` caps per attribute value.
 
         >>> col = sleuth.open(tmp, encoder="hashing")  # doctest: +SKIP
         >>> col.search("sorting lists", k=3, where={"kind": "function"})  # doctest: +SKIP
@@ -325,6 +337,10 @@ class Collection:
             mode=mode,
             explain=explain,
             fusion=fusion,
+            min_relevance=min_relevance,
+            cutoff=cutoff,
+            diversity=diversity,
+            max_per=max_per,
         )[0]
 
     def search_batch(
@@ -337,12 +353,18 @@ class Collection:
         mode: str = "hybrid",
         explain: bool = False,
         fusion: FusionConfig | None = None,
+        min_relevance: float | None = None,
+        cutoff: str | None = None,
+        diversity: float = 0.0,
+        max_per: dict[str, int] | None = None,
     ) -> list[Hits]:
         """``search`` for many queries at once (each retriever runs once for the batch); the
         ``Hits`` of every query share the request's one ``trace``. ``vectors``: the queries'
         own vectors (a list of them, or a ``[nq, dim]`` array), aligned with ``queries``."""
         check_k(k)
         plan = plan_for(mode, late=self.late is not None)
+        final = check_final(min_relevance, cutoff, diversity, max_per)
+        calibrator = calib.calibrator_for(self._calibration, mode, final.needs_probability)
         owner = f"this collection (encoder {self.encoder.id})"
         texts, given = check_query_vectors(queries, vectors, self.dim, owner)
         n = len(texts) if texts is not None else 0 if given is None else int(given.shape[0])
@@ -354,16 +376,60 @@ class Collection:
             ix = self._ix
             mask = None if no_filter(where) else self._mask(ix, where)
             trace.stage("filter", trace.start)
-            context = Context(
-                retrievers=retrievers_for(ix.indexes, self.late),
-                index=ix.index,
-                encoder=self.encoder,
-                late=self.late,
-                fusion=fusion or self.config.fusion,
-            )
-            outcome = plan.run(context, texts, k, mask, trace, given)
+            context = self._context(ix, fusion)
+            outcome = plan.run(context, texts, final.depth(k, MAX_K), mask, trace, given)
+            served = finish(context, texts, outcome, k, final, calibrator, self.store.items, trace)
         lists = outcome.lists if explain else None
-        return build_hits(self.store.items, outcome.results, trace, lists, outcome.unscored)
+        return build_hits(
+            self.store.items, served.results, trace, lists, outcome.unscored, served.probabilities
+        )
+
+    def _context(self, ix: IndexSet, fusion: FusionConfig | None) -> Context:
+        return Context(
+            retrievers=retrievers_for(ix.indexes, self.late),
+            index=ix.index,
+            encoder=self.encoder,
+            late=self.late,
+            fusion=fusion or self.config.fusion,
+        )
+
+    def calibrate(
+        self,
+        qrels: dict[str, dict[str, int]] | None = None,
+        queries: dict[str, str] | None = None,
+        *,
+        modes: Sequence[str] | None = None,
+        method: str = "platt",
+    ) -> dict[str, Any]:
+        """Fit each mode's probability of relevance and save it (bad input writes nothing):
+        from judgments (``qrels`` {query id: {item id: grade}}, ``queries`` {query id:
+        text}) or, without both, from the collection's own items; see
+        ``sleuth.search.calibration``. ``method``: "platt" or "isotonic". Returns the manifest."""
+        modes = modes or calib.default_modes(self.late is not None)
+        with self._apply:
+            self._refresh()
+            found = calib.calibrate(
+                self.store,
+                self._ix.attributes.live,
+                self.config.text_fields,
+                self._features,
+                qrels,
+                queries,
+                modes,
+                method,
+            )
+            found.save(self.path / "models")
+            self._calibration = found
+        return found.manifest()
+
+    def _features(self, texts: list[str], mode: str, k: int) -> list[Any]:
+        plan = plan_for(mode, late=self.late is not None)
+        trace = Trace(mode=mode, k=k, queries=len(texts))
+        with self._rw.read():
+            context = self._context(self._ix, None)
+            outcome = plan.run(context, texts, k, None, trace)
+            names, feats = hit_features(context, texts, outcome)
+        return [(d, names, x) for (d, _), x in zip(outcome.results, feats)]
 
     def _hits(
         self,

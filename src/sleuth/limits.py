@@ -3,13 +3,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 from sleuth.config import DEFAULT_SOURCE_WEIGHTS, check_weights
 from sleuth.errors import InvalidInput
+from sleuth.rank.cutoff import CUTOFFS
+from sleuth.search.final import Final
 from sleuth.types import Item, parse_item
 from sleuth.values import check_text
 from sleuth.vectors import check_dim, check_matrix, check_vector
@@ -17,6 +19,7 @@ from sleuth.vectors import check_dim, check_matrix, check_vector
 __all__ = [
     "MAX_K",
     "MAX_QUERY_CHARS",
+    "check_final",
     "check_k",
     "check_queries",
     "check_query",
@@ -127,13 +130,53 @@ def check_recommend(users: Sequence[Any], diversity: Any, exclude_seen: Any, exp
     for user in users:
         if not isinstance(user, str) or not user.strip():
             raise InvalidInput(f"user must be a non-empty string, got {user!r}")
+    _check_diversity(diversity)
+    for flag, value in (("exclude_seen", exclude_seen), ("explain", explain)):
+        if not isinstance(value, bool):
+            raise InvalidInput(f"{flag} must be true or false, got {value!r}")
+
+
+def _check_diversity(diversity: Any) -> float:
     if isinstance(diversity, bool) or not isinstance(diversity, int | float):
         raise InvalidInput(f"diversity must be a number from 0 to 1, got {diversity!r}")
     if not 0.0 <= diversity <= 1.0:
         raise InvalidInput(f"diversity must be from 0 to 1, got {diversity!r}")
-    for flag, value in (("exclude_seen", exclude_seen), ("explain", explain)):
-        if not isinstance(value, bool):
-            raise InvalidInput(f"{flag} must be true or false, got {value!r}")
+    return float(diversity)
+
+
+def check_final(min_relevance: Any, cutoff: Any, diversity: Any, max_per: Any) -> Final:
+    """A search's final-list options: ``min_relevance`` a probability in [0, 1] (or None),
+    ``cutoff`` one of ``CUTOFFS`` (or None), ``diversity`` in [0, 1], ``max_per`` a mapping
+    of attribute names to positive integers (or None)."""
+    if min_relevance is not None:
+        if isinstance(min_relevance, bool) or not isinstance(min_relevance, int | float):
+            raise InvalidInput(
+                f"min_relevance must be a probability from 0 to 1, got {min_relevance!r}"
+            )
+        if not 0.0 <= min_relevance <= 1.0:
+            raise InvalidInput(f"min_relevance must be from 0 to 1, got {min_relevance!r}")
+        min_relevance = float(min_relevance)
+    if cutoff is not None and cutoff not in CUTOFFS:
+        raise InvalidInput(
+            f"unknown cutoff {cutoff!r}; allowed: {', '.join(CUTOFFS)} (or none)", cutoff=cutoff
+        )
+    if max_per is not None:
+        if not isinstance(max_per, Mapping):
+            raise InvalidInput(
+                'max_per must map attribute names to counts, e.g. {"brand": 2}, got '
+                f"{type(max_per).__name__}"
+            )
+        for name, count in max_per.items():
+            if not isinstance(name, str) or not name:
+                raise InvalidInput(
+                    f"max_per names an attribute by a non-empty string, got {name!r}"
+                )
+            if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+                raise InvalidInput(
+                    f"max_per[{name!r}] must be a positive integer, got {count!r}", attribute=name
+                )
+        max_per = dict(max_per) or None
+    return Final(min_relevance, cutoff, _check_diversity(diversity), max_per)
 
 
 def check_sources(sources: Any) -> dict[str, float]:

@@ -132,6 +132,27 @@ def search(
         str | None,
         typer.Option(help="The query's own vector as a JSON array, e.g. '[0.1, -0.2, ...]'."),
     ] = None,
+    min_relevance: Annotated[
+        float | None,
+        typer.Option(
+            help="Only hits of at least this probability of relevance (0 to 1; "
+            "needs `sleuth calibrate`)."
+        ),
+    ] = None,
+    cutoff: Annotated[
+        str | None,
+        typer.Option(
+            help="auto (the length of best expected F1, at least one hit; needs `sleuth "
+            "calibrate`) or autocut (Weaviate's: at the first jump of the score curve)."
+        ),
+    ] = None,
+    diversity: Annotated[
+        float, typer.Option(help="0 (relevance) to 1 (variety): MMR over the item vectors.")
+    ] = 0.0,
+    max_per: Annotated[
+        list[str] | None,
+        typer.Option(help="At most N hits per value of an attribute, e.g. brand=2 (repeatable)."),
+    ] = None,
 ) -> None:
     """Search a collection by text, by vector, or both."""
     given = None
@@ -142,7 +163,16 @@ def search(
             raise InvalidInput(f"--vector is not a JSON array of numbers: {exc}") from None
     with open_collection(collection) as col:
         hits = col.search(
-            query, k=k, vector=given, mode=mode, where=parse_where(where), explain=explain
+            query,
+            k=k,
+            vector=given,
+            mode=mode,
+            where=parse_where(where),
+            explain=explain,
+            min_relevance=min_relevance,
+            cutoff=cutoff,
+            diversity=diversity,
+            max_per=_caps(max_per),
         )
     print_hits(hits, as_json or explain)
     if explain:
@@ -150,6 +180,19 @@ def search(
         found = ", ".join(f"{name} {n}" for name, n in trace.candidates.items())
         stages = ", ".join(f"{s.removesuffix('_ms')} {ms} ms" for s, ms in trace.timings_ms.items())
         print(f"{trace.mode}, k={trace.k}; candidates: {found}; {stages}", file=sys.stderr)
+
+
+def _caps(specs: list[str] | None) -> dict[str, int] | None:
+    """``["brand=2"]`` -> ``{"brand": 2}``."""
+    if not specs:
+        return None
+    caps = {}
+    for spec in specs:
+        name, _, count = spec.partition("=")
+        if not name.strip() or not count.strip().isdigit():
+            raise InvalidInput(f"--max-per takes ATTRIBUTE=N (e.g. brand=2), got {spec!r}")
+        caps[name.strip()] = int(count)
+    return caps
 
 
 @app.command()

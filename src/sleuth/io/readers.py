@@ -33,6 +33,7 @@ __all__ = [
     "read_items",
     "read_json",
     "read_jsonl",
+    "read_judgments",
     "read_parquet",
 ]
 
@@ -269,16 +270,7 @@ def read_beir(path: str | Path, *, split: str = "test") -> BeirData:
             f"{qrels_path}: no judgements; expected lines 'query-id<TAB>corpus-id<TAB>score'",
             path=str(qrels_path),
         )
-    queries: dict[str, str] = {}
-    queries_path = existing(folder / "queries.jsonl")
-    for line_no, record in jsonl_objects(queries_path):
-        qid, text = record.get("_id"), record.get("text")
-        if isinstance(qid, int) and not isinstance(qid, bool):
-            qid = str(qid)
-        if not isinstance(qid, str) or not isinstance(text, str):
-            raise located(queries_path, line_no, "a query needs a string '_id' and 'text'")
-        if qid in qrels:
-            queries[qid] = text
+    queries = _read_queries(existing(folder / "queries.jsonl"), qrels)
     if not queries:
         raise InvalidInput(
             f"{folder}: no query id of qrels/{split}.tsv is in queries.jsonl", path=str(folder)
@@ -289,6 +281,30 @@ def read_beir(path: str | Path, *, split: str = "test") -> BeirData:
     if not corpus:
         raise InvalidInput(f"{folder / 'corpus.jsonl'}: no documents", path=str(folder))
     return BeirData(corpus=corpus, queries=queries, qrels=qrels)
+
+
+def read_judgments(
+    qrels: str | Path, queries: str | Path
+) -> tuple[dict[str, dict[str, int]], dict[str, str]]:
+    """A BEIR qrels file (``query-id corpus-id score``, tab separated) and queries file
+    (JSONL ``_id``, ``text``) as ``(qrels, queries)``, the queries those qrels judge; what
+    ``sleuth calibrate`` reads. Whether they name the collection's items is checked there."""
+    judged = _read_qrels(existing(qrels))
+    return judged, _read_queries(existing(queries), judged)
+
+
+def _read_queries(path: Path, keep: dict[str, Any]) -> dict[str, str]:
+    """The queries of ``path`` (BEIR ``queries.jsonl``) whose id ``keep`` holds."""
+    queries: dict[str, str] = {}
+    for line_no, record in jsonl_objects(path):
+        qid, text = record.get("_id"), record.get("text")
+        if isinstance(qid, int) and not isinstance(qid, bool):
+            qid = str(qid)
+        if not isinstance(qid, str) or not isinstance(text, str):
+            raise located(path, line_no, "a query needs a string '_id' and 'text'")
+        if qid in keep:
+            queries[qid] = text
+    return queries
 
 
 def _read_qrels(path: Path) -> dict[str, dict[str, int]]:

@@ -272,6 +272,10 @@ def create_app(
                 where=body.where,
                 mode=body.mode,
                 explain=body.explain,
+                min_relevance=body.min_relevance,
+                cutoff=body.cutoff,
+                diversity=body.diversity,
+                max_per=body.max_per,
             )
         return _hits_out(hits, start, body.explain)
 

@@ -222,6 +222,22 @@ class SearchRequest(_Strict):
         '{"lines": {"gte": 10}}; operators eq ne in nin gt gte lt lte exists, and/or/not.',
     )
     explain: bool = False
+    min_relevance: float | None = Field(
+        None,
+        ge=0.0,
+        le=1.0,
+        description="Only hits whose calibrated probability of relevance is at least this "
+        "(the mode must be calibrated: `sleuth calibrate`).",
+    )
+    cutoff: Literal["auto", "autocut"] | None = Field(
+        None,
+        description="auto: end the list where its expected F1 is best (needs calibration); "
+        "autocut: Weaviate's, at the first jump of the score curve.",
+    )
+    diversity: float = Field(0.0, ge=0.0, le=1.0, description="MMR: 0 relevance, 1 variety.")
+    max_per: dict[str, Annotated[int, Field(ge=1)]] | None = Field(
+        None, description='At most N hits per value of each attribute, e.g. {"brand": 2}.'
+    )
 
     @model_validator(mode="after")
     def _query_or_vector(self) -> SearchRequest:
@@ -277,6 +293,9 @@ class RecommendRequest(_Strict):
 class HitOut(BaseModel):
     id: str
     score: float
+    probability: float | None = Field(
+        None, description="The calibrated probability of relevance (search, once calibrated)."
+    )
     fields: dict[str, str]
     attributes: dict[str, Any]
     explain: dict[str, Any] | None = None
@@ -291,6 +310,11 @@ class TraceOut(BaseModel):
     candidates: dict[str, int] = Field(description="How many candidates each retriever found.")
     timings_ms: dict[str, float] = Field(
         description="Milliseconds per stage, in the order they ran, and total_ms."
+    )
+    final: dict[str, Any] | None = Field(
+        None,
+        description="Search: what the final-list stage did (calibrated, the cut, diversity, "
+        "caps, and each list's intra-list diversity).",
     )
 
 

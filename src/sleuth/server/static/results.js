@@ -134,6 +134,14 @@ function explainView(explain) {
           h("td", null, ""),
           h("td", { testid: "score" }, fmtScore(explain.score)),
         ),
+        explain.probability != null &&
+          h(
+            "tr",
+            { class: "fused", testid: "explain-probability" },
+            h("th", null, "probability of relevance"),
+            h("td", null, ""),
+            h("td", { testid: "probability" }, fmtScore(explain.probability)),
+          ),
       ),
     ),
   );
@@ -151,6 +159,12 @@ function hitCard(hit, rank, pattern, onOpen) {
       h("span", { class: "hit-rank" }, rank),
       h("span", { class: "hit-title", testid: "hit-title" }, highlighted(title, pattern)),
       h("span", { class: "hit-score", testid: "hit-score", title: "score" }, fmtScore(hit.score)),
+      hit.probability != null &&
+        h(
+          "span",
+          { class: "hit-score", testid: "hit-probability", title: "calibrated probability of relevance" },
+          `p ${fmtScore(hit.probability)}`,
+        ),
     ),
     !title.includes(hit.id) && h("div", { class: "hit-id mono" }, hit.id),
     text && h("p", { class: "snippet", testid: "snippet" }, highlighted(snippetOf(text, pattern), pattern)),
