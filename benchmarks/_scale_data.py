@@ -30,7 +30,7 @@ Ground truth (exact inner product, numpy, chunked; rows of the item table, best 
 ``truth.npy`` int64 ``[1000, 10]`` for the query vectors, ``truth_<kind>.npy`` int64
 ``[200, 10]`` among the items each filter passes (-1 where fewer than 10 pass).
 
-    python benchmarks/scale_data.py --n 100000     # generate (needs pyarrow), ~1 min
+    python benchmarks/_scale_data.py --n 100000     # generate (needs pyarrow), ~1 min
 
 Importing this module needs only numpy; writing and reading the Parquet file needs pyarrow.
 """
