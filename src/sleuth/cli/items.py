@@ -183,12 +183,14 @@ def delete(
 
 @app.command()
 def info(collection: Collection) -> None:
-    """Sizes, encoder, attribute types, configuration and problems, as JSON; what is wrong
-    with a damaged collection, and what can be done, also on stderr."""
+    """Sizes, encoder, attribute types, configuration, memory and disk per part, and problems,
+    as JSON; memory and disk in human units, and what is wrong with a damaged collection and
+    what can be done, also on stderr."""
     import warnings
 
     from sleuth.errors import InvalidCollection
     from sleuth.store import FATAL, diagnose
+    from sleuth.usage import describe
 
     problems = diagnose(collection)
     fatal = [p for p in problems if p.kind in FATAL]
@@ -198,9 +200,12 @@ def info(collection: Collection) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # each damaged part is listed under "problems"
         with open_collection(collection) as col:
-            report = col.info()
+            report = col.info(tables=True)
     report["problems"] = [p.to_dict() for p in problems]
     print(json.dumps(report, indent=1))
+    print(f"{report['items']:,} items in {collection}", file=sys.stderr)
+    for line in describe(report["usage"]):
+        print(line, file=sys.stderr)
     for p in problems:
         print(f"problem: {p.message} — {p.fix}", file=sys.stderr)
 

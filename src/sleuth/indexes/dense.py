@@ -30,6 +30,7 @@ from sleuth.config import DenseConfig
 from sleuth.errors import CorruptIndex
 from sleuth.indexes.base import Growable, Index
 from sleuth.indexes.compressed import TRAIN_ROWS, Codes, graph_bytes
+from sleuth.indexes.memory import held
 from sleuth.indexes.vectorfile import FullVectors
 from sleuth.types import Candidates
 
@@ -299,7 +300,14 @@ class DenseIndex(Index):
             "kind": kind,
             "storage": self.storage,
             "bytes": self.nbytes,
+            **self.usage(),
         }
+
+    def usage(self) -> dict[str, int]:
+        """``memory_bytes``: RAM held (the search structure, row maps, full-precision rows not
+        saved yet); ``mapped_bytes``: the full-precision file mapped (compressed storage)."""
+        in_faiss = self._graph is not None or self.codes is not None
+        return held(self).to_dict(extra_ram=self.nbytes if in_faiss else 0)
 
     @property
     def nbytes(self) -> int:

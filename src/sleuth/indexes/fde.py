@@ -25,4 +25,5 @@ class FDEIndex(DenseIndex):
             "dim": self.dim,
             "storage": self.storage,
             "bytes": self.nbytes,
+            **self.usage(),
         }
