@@ -63,18 +63,25 @@ def add(
     vector column is read as one array). The whole file is validated first and committed in
     one batch."""
     from sleuth.config import CollectionConfig
+    from sleuth.progress import stage
     from sleuth.store.schema import FILENAME
 
     # A new collection is created only once the file has been read whole: a bad file leaves
     # no empty collection behind.
     read = None
     if not (collection / FILENAME).exists():
-        read = _read_with_vectors(path, CollectionConfig().text_fields, vectors)
+        with stage(f"reading {path.name}", True):
+            read = _read_with_vectors(path, CollectionConfig().text_fields, vectors)
     col = open_collection(collection, encoder, must_exist=False, late=late, dim=dim)
     with col:
-        items, given = read or _read_with_vectors(path, col.config.text_fields, vectors)
+        if read is None:
+            with stage(f"reading {path.name}", True):
+                read = _read_with_vectors(path, col.config.text_fields, vectors)
+        items, given = read
         write = col.upsert if replace else col.add
-        result = write(items, vectors=given, progress=True)
+        # encoding, if any, has its own bar; checking, storing and indexing are one step
+        with stage(f"writing {len(items):,} items", True):
+            result = write(items, vectors=given, progress=True)
         print(
             f"added {result.added}, updated {result.updated}, unchanged {result.unchanged}; "
             f"{col.count()} items in {collection}",
