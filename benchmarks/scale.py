@@ -68,27 +68,6 @@ CLI_UP_TO = 200_000
 PHASES = ("ingest", "cli_ingest", "open", "query", "upsert")
 
 
-def rss_mb() -> dict[str, float]:
-    fields = dict(line.split(":", 1) for line in Path("/proc/self/status").read_text().splitlines())
-    return {k: int(fields[k].split()[0]) / 1024 for k in ("VmRSS", "VmHWM")}
-
-
-def disk_bytes(path: Path) -> int:
-    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
-
-
-def latency(seconds: Sequence[float]) -> dict[str, Any]:
-    ms = [s * 1000 for s in seconds]
-    return {"p50_ms": statistics.median(ms), "p95_ms": float(np.percentile(ms, 95)),
-            "runs_ms": [round(x, 4) for x in ms]}
-
-
-def recall(found: Sequence[Sequence[int]], truth: np.ndarray) -> float:
-    """Mean share of each query's exact top-10 found (rows of -1 pad a short truth)."""
-    return float(np.mean([len(set(f) & set(t[t >= 0].tolist())) / max(1, int((t >= 0).sum()))
-                          for f, t in zip(found, truth, strict=True)]))
-
-
 def timed(fn: Callable[..., list[int]], args: Sequence[tuple[Any, ...]], label: str,
           ) -> tuple[list[float], list[list[int]]]:
     """Time each call (after one untimed), printing progress and the time left."""
@@ -141,8 +120,8 @@ def ingest(folder: Path, path: Path) -> dict[str, Any]:
           flush=True)
     assert count == n, (count, n)
     return {"items": n, "batch": BATCH, "seconds": took, "add_seconds": added,
-            "close_seconds": took - added, "items_per_s": n / took, "rss_mb": rss_mb(),
-            "disk_bytes": disk_bytes(path)}
+            "close_seconds": took - added, "items_per_s": n / took, "rss_mb": data.rss_mb(),
+            "disk_bytes": data.disk_bytes(path)}
 
 
 def cli_ingest(folder: Path, path: Path) -> dict[str, Any]:
@@ -154,7 +133,7 @@ def cli_ingest(folder: Path, path: Path) -> dict[str, Any]:
     started = time.perf_counter()
     subprocess.run(command, check=True)
     took = time.perf_counter() - started
-    size = disk_bytes(path)
+    size = data.disk_bytes(path)
     shutil.rmtree(path)
     print(f"  sleuth add: {took:.1f} s ({n / took:,.0f} items/s)", flush=True)
     return {"command": "sleuth add DIR items.parquet --vectors vectors.npy --encoder none "
@@ -169,11 +148,11 @@ def open_once(folder: Path, path: Path) -> dict[str, Any]:
     import sleuth as fresh
 
     imported = time.perf_counter()
-    imported_rss = rss_mb()["VmRSS"]
+    imported_rss = data.rss_mb()["VmRSS"]
     col = fresh.open(path)
     col.search(vector=q, k=data.K, mode="dense")
     done = time.perf_counter()
-    out = {"import_s": imported - t, "open_s": done - imported, "rss_mb": rss_mb()["VmRSS"],
+    out = {"import_s": imported - t, "open_s": done - imported, "rss_mb": data.rss_mb()["VmRSS"],
            "rss_after_import_mb": imported_rss}
     col.close()
     return out
@@ -194,22 +173,22 @@ def query(folder: Path, path: Path, limit: int | None = None) -> dict[str, Any]:
         return rows_of(col.search(vector=q, k=k, mode="dense", where=where))
 
     times, found = timed(dense, [(q,) for q in queries], "dense")
-    res["dense"] = {"recall@10": recall(found, truth), **latency(times)}
+    res["dense"] = {"recall@10": data.recall(found, truth), **data.latency(times)}
     times, found = timed(lambda q, t: rows_of(col.search(t, vector=q, k=k, mode="hybrid")),
                          list(zip(queries, texts, strict=True)), "hybrid")
-    res["hybrid"] = {"mean_hits": float(np.mean([len(f) for f in found])), **latency(times)}
+    res["hybrid"] = {"mean_hits": float(np.mean([len(f) for f in found])), **data.latency(times)}
     times, found = timed(lambda t: rows_of(col.search(t, k=k, mode="lexical")),
                          [(t,) for t in texts], "lexical")
-    res["lexical"] = {"mean_hits": float(np.mean([len(f) for f in found])), **latency(times)}
+    res["lexical"] = {"mean_hits": float(np.mean([len(f) for f in found])), **data.latency(times)}
     res["filtered"] = {}
     for kind in data.FILTER_KINDS:
         specs = meta["filters"][kind][: len(queries)]
         times, found = timed(dense, [(q, where_of(s)) for q, s in zip(queries, specs)], kind)
         kind_truth = np.load(folder / f"truth_{kind}.npy")[: len(found)]
         res["filtered"][kind] = {"mean_hits": float(np.mean([len(f) for f in found])),
-                                 "recall@10": recall(found, kind_truth), **latency(times)}
+                                 "recall@10": data.recall(found, kind_truth), **data.latency(times)}
     info = col.info()
-    res["rss_mb"] = rss_mb()
+    res["rss_mb"] = data.rss_mb()
     res["memory"] = memory(meta["n"], res["rss_mb"]["VmRSS"], info.get("usage", {}))
     col.close()
     return res
@@ -232,19 +211,10 @@ def upsert(folder: Path, path: Path, rounds: int = UPSERTS) -> dict[str, Any]:
     then the touched items written back as they were."""
     import pyarrow.parquet as pq
 
-    items = pq.read_table(folder / "items.parquet")
-    vectors = np.load(folder / "vectors.npy", mmap_mode="r")
-    rng = np.random.default_rng([data.SEED, 5])  # the peers' draws, in the same order
     col = sleuth.open(path)
     write_s, search_s, seen, touched = [], [], [], set()
-    for r in range(rounds + 1):
-        rows = np.sort(rng.choice(len(vectors), UPSERT_SIZE, replace=False))
-        new = data._normalize(vectors[rows] + rng.normal(0, 0.5 / np.sqrt(data.DIM),
-                                                         (UPSERT_SIZE, data.DIM)))
-        prices = np.round(rng.uniform(1, 1000, UPSERT_SIZE), 2)
-        batch = items.take(rows).to_pylist()
-        for item, price in zip(batch, prices, strict=True):
-            item["price"] = float(price)
+    for r, (rows, part, new) in enumerate(data.upserts(folder, rounds + 1, UPSERT_SIZE)):
+        batch = part.to_pylist()
         touched.update(rows.tolist())
         t = time.perf_counter()
         col.upsert(batch, vectors=new, progress=False)
@@ -258,10 +228,11 @@ def upsert(folder: Path, path: Path, rounds: int = UPSERTS) -> dict[str, Any]:
             seen.append(bool(top) and top[0] == int(rows[0]))
         print(f"\r  upsert: round {r} / {rounds}, {took * 1000:.1f} ms", end="", flush=True)
     back = np.array(sorted(touched))
-    col.upsert(items.take(back).to_pylist(), vectors=vectors[back], progress=False)
+    items = pq.read_table(folder / "items.parquet").take(back).to_pylist()
+    col.upsert(items, vectors=np.load(folder / "vectors.npy", mmap_mode="r")[back], progress=False)
     col.close()
     print(flush=True)
-    return {"upsert": latency(write_s), "first_search_after": latency(search_s),
+    return {"upsert": data.latency(write_s), "first_search_after": data.latency(search_s),
             "first_search_sees_write": float(np.mean(seen)), "rounds": rounds,
             "size": UPSERT_SIZE}
 

@@ -90,21 +90,6 @@ SWEEPS: dict[str, list[dict[str, int]]] = {
 }
 
 
-def _rss_mb() -> dict[str, float]:
-    fields = dict(line.split(":", 1) for line in Path("/proc/self/status").read_text().splitlines())
-    return {k: int(fields[k].split()[0]) / 1024 for k in ("VmRSS", "VmHWM")}
-
-
-def _disk_bytes(path: Path) -> int:
-    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
-
-
-def _ms(seconds: list[float]) -> dict[str, Any]:
-    ms = [s * 1000 for s in seconds]
-    return {"p50_ms": statistics.median(ms), "p95_ms": float(np.percentile(ms, 95)),
-            "runs_ms": [round(x, 4) for x in ms]}
-
-
 class Capped(Exception):
     """Ingest passed the time cap after ``done`` items."""
 
@@ -119,11 +104,6 @@ def _check_cap(started: float, cap_s: float, done: int, n: int) -> None:
     if took > cap_s and done < n:
         print(flush=True)
         raise Capped(done)
-
-
-def _recall(found: list[list[int]], truth: np.ndarray) -> float:
-    return float(np.mean([len(set(f) & set(t[t >= 0].tolist())) / max(1, int((t >= 0).sum()))
-                          for f, t in zip(found, truth)]))
 
 
 # -- the peers ------------------------------------------------------------------------------
@@ -334,19 +314,8 @@ def _latencies(fn: Any, args: list[tuple[Any, ...]]) -> tuple[list[float], list[
 
 
 def _upsert_rounds(peer_name: str, peer: Any, folder: Path) -> dict[str, Any]:
-    import pyarrow.parquet as pq
-
-    items = pq.read_table(folder / "items.parquet")
-    vectors = np.load(folder / "vectors.npy", mmap_mode="r")
-    rng = np.random.default_rng([scale_data.SEED, 5])
     write_s, search_s, seen = [], [], []
-    for r in range(UPSERTS + 1):
-        rows = np.sort(rng.choice(len(vectors), UPSERT_SIZE, replace=False))
-        new = scale_data._normalize(vectors[rows] + rng.normal(0, 0.5 / np.sqrt(scale_data.DIM),
-                                                               (UPSERT_SIZE, scale_data.DIM)))
-        part = items.take(rows)
-        part = part.set_column(part.schema.get_field_index("price"), "price",
-                               [np.round(rng.uniform(1, 1000, UPSERT_SIZE), 2)])
+    for r, (rows, part, new) in enumerate(scale_data.upserts(folder, UPSERTS + 1, UPSERT_SIZE)):
         payload = part.append_column("vector", _fixed(new)) if peer_name == "lancedb" \
             else _chroma_items(part, new)
         t = time.perf_counter()
@@ -359,7 +328,7 @@ def _upsert_rounds(peer_name: str, peer: Any, folder: Path) -> dict[str, Any]:
             write_s.append(took)
             search_s.append(first)
             seen.append(bool(top) and top[0] == int(rows[0]))
-    return {"upsert": _ms(write_s), "first_search_after": _ms(search_s),
+    return {"upsert": scale_data.latency(write_s), "first_search_after": scale_data.latency(search_s),
             "first_search_sees_write": float(np.mean(seen))}
 
 
@@ -391,8 +360,8 @@ def worker(peer_name: str, n: int, out: Path, cap_s: float) -> None:
           flush=True)
     if peer_name == "lancedb":
         res["index_build_s"] = peer.build()
-    res["rss_after_ingest_mb"] = _rss_mb()
-    res["disk_bytes"] = _disk_bytes(db)
+    res["rss_after_ingest_mb"] = scale_data.rss_mb()
+    res["disk_bytes"] = scale_data.disk_bytes(db)
 
     opens = [json.loads(subprocess.run(
         [sys.executable, __file__, "--open", peer_name, "--n", str(n)],
@@ -406,7 +375,7 @@ def worker(peer_name: str, n: int, out: Path, cap_s: float) -> None:
     for params in SWEEPS[peer_name]:
         peer.set(params)
         times, found = _latencies(peer.dense, [(q,) for q in queries])
-        sweep.append({**params, "recall@10": _recall(found, truth),
+        sweep.append({**params, "recall@10": scale_data.recall(found, truth),
                       "p50_ms": statistics.median(times) * 1000})
         print(f"  dense {params}: recall@10 {sweep[-1]['recall@10']:.3f}, "
               f"p50 {sweep[-1]['p50_ms']:.2f} ms", flush=True)
@@ -415,15 +384,15 @@ def worker(peer_name: str, n: int, out: Path, cap_s: float) -> None:
     chosen = {k: best[k] for k in SWEEPS[peer_name][0]}
     peer.set(chosen)
     times, found = _latencies(peer.dense, [(q,) for q in queries])
-    res["dense"] = {"sweep": sweep, "params": chosen, "recall@10": _recall(found, truth),
-                    **_ms(times)}
+    res["dense"] = {"sweep": sweep, "params": chosen, "recall@10": scale_data.recall(found, truth),
+                    **scale_data.latency(times)}
 
     texts = meta["query_texts"]
     if peer_name == "lancedb":
         times, found = _latencies(peer.fts, [(t,) for t in texts])
-        res["fts"] = {**_ms(times), "mean_hits": float(np.mean([len(f) for f in found]))}
+        res["fts"] = {**scale_data.latency(times), "mean_hits": float(np.mean([len(f) for f in found]))}
         times, found = _latencies(peer.hybrid, list(zip(queries, texts)))
-        res["hybrid"] = {**_ms(times), "mean_hits": float(np.mean([len(f) for f in found]))}
+        res["hybrid"] = {**scale_data.latency(times), "mean_hits": float(np.mean([len(f) for f in found]))}
 
     if peer_name != "faiss":
         res["filtered"] = {}
@@ -431,8 +400,8 @@ def worker(peer_name: str, n: int, out: Path, cap_s: float) -> None:
             specs = meta["filters"][kind]
             times, found = _latencies(peer.filtered, list(zip(queries, specs)))
             res["filtered"][kind] = {
-                **_ms(times), "mean_hits": float(np.mean([len(f) for f in found])),
-                "recall@10": _recall(found, np.load(folder / f"truth_{kind}.npy"))}
+                **scale_data.latency(times), "mean_hits": float(np.mean([len(f) for f in found])),
+                "recall@10": scale_data.recall(found, np.load(folder / f"truth_{kind}.npy"))}
             print(f"  filtered {kind}: p50 {res['filtered'][kind]['p50_ms']:.2f} ms, "
                   f"{res['filtered'][kind]['mean_hits']:.1f} hits", flush=True)
         res.update(_upsert_rounds(peer_name, peer, folder))
@@ -451,7 +420,7 @@ def open_once(peer_name: str, n: int) -> None:
     peer.dense(q)
     done = time.perf_counter()
     print(json.dumps({"import_s": imported - t, "open_s": done - imported,
-                      "rss_mb": _rss_mb()["VmRSS"]}))  # while the peer is still alive
+                      "rss_mb": scale_data.rss_mb()["VmRSS"]}))  # while the peer is still alive
 
 
 # -- the driver -----------------------------------------------------------------------------

@@ -38,8 +38,8 @@ def ingested(catalog: Path) -> tuple[Path, dict[str, Any]]:
 
 def test_recall_is_the_share_of_the_true_top_k_found() -> None:
     truth = np.array([[1, 2, 3, 4], [5, 6, -1, -1]])  # -1 pads a filter passing 2 items
-    assert scale.recall([[4, 3, 2, 1], [6, 5]], truth) == 1.0
-    assert scale.recall([[1, 9, 8, 7], [5, 0]], truth) == pytest.approx((0.25 + 0.5) / 2)
+    assert data.recall([[4, 3, 2, 1], [6, 5]], truth) == 1.0
+    assert data.recall([[1, 9, 8, 7], [5, 0]], truth) == pytest.approx((0.25 + 0.5) / 2)
 
 
 def test_ingest_reports_the_collection_it_built(ingested: tuple[Path, dict[str, Any]]) -> None:
