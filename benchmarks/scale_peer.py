@@ -352,7 +352,7 @@ def worker(peer_name: str, n: int, out: Path, cap_s: float) -> None:
                                 "items_per_s": capped.done / took}
         print(f"  ingest capped: {capped.done:,} items in {took:.0f} s "
               f"({capped.done / took:,.0f} items/s); other measures skipped", flush=True)
-        out.write_text(json.dumps(res))
+        _write(out, res)
         return
     res["ingest_s"] = time.perf_counter() - t
     res["ingest_items_per_s"] = n / res["ingest_s"]
@@ -406,6 +406,13 @@ def worker(peer_name: str, n: int, out: Path, cap_s: float) -> None:
                   f"{res['filtered'][kind]['mean_hits']:.1f} hits", flush=True)
         res.update(_upsert_rounds(peer_name, peer, folder))
         print(f"  upsert of {UPSERT_SIZE}: p50 {res['upsert']['p50_ms']:.1f} ms", flush=True)
+    _write(out, res)
+
+
+def _write(out: Path, res: dict[str, Any]) -> None:
+    """The worker's figures, with when they were measured and the load then."""
+    res["measured"] = {"date": _date(time.time()),
+                       "load_avg": [round(x, 2) for x in os.getloadavg()]}
     out.write_text(json.dumps(res))
 
 
@@ -455,6 +462,9 @@ def main() -> None:
     parser.add_argument("--worker", choices=PEERS, help=argparse.SUPPRESS)
     parser.add_argument("--open", choices=PEERS, help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--report-only", action="store_true",
+                        help="measure nothing: write the results from the peers' last worker "
+                        "files (benchmarks/.cache/scale/<n>/peers/<peer>.json)")
     parser.add_argument("--ingest-cap-s", type=float, default=INGEST_CAP_S,
                         help="stop a peer's ingest after this many seconds (default %(default)s)")
     args = parser.parse_args()
@@ -473,15 +483,20 @@ def main() -> None:
     params = _parameters(args.n, args.ingest_cap_s)
     per_peer = _kept(args.n, params, peers)
     for name in peers:
-        print(f"\n{name}, {args.n:,} items", flush=True)
         out = folder / "peers" / f"{name}.json"
-        subprocess.run([sys.executable, __file__, "--worker", name, "--n", str(args.n),
-                        "--out", str(out)], check=True)
-        per_peer[name] = {**json.loads(out.read_text()),
-                          "measured": {"date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                                       "load_avg": [round(x, 2) for x in os.getloadavg()]}}
+        if not args.report_only:
+            print(f"\n{name}, {args.n:,} items", flush=True)
+            subprocess.run([sys.executable, __file__, "--worker", name, "--n", str(args.n),
+                            "--out", str(out), "--ingest-cap-s", str(args.ingest_cap_s)],
+                           check=True)
+        per_peer[name] = {"measured": {"date": _date(out.stat().st_mtime), "load_avg": None},
+                          **json.loads(out.read_text())}
         per_peer = {p: per_peer[p] for p in PEERS if p in per_peer}
         _report(args.n, params, per_peer, machine, started)
+
+
+def _date(seconds: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
 
 
 def _parameters(n: int, cap_s: float) -> dict[str, Any]:
