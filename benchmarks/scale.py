@@ -35,8 +35,15 @@ Latencies are ``time.perf_counter`` around one call (one caller, warm page cache
 ``results/scale_<n>.json``: every figure, sleuth/peer ratios per figure and peer, the targets met
 or not, and, when the other size's result exists, the 1M/100k ratios.
 
-    python benchmarks/scale.py --n 100000                         # ~5 min
-    nice python benchmarks/scale.py --n 1000000 --work /work/scratch/scale   # see --help
+    python benchmarks/scale.py --n 100000          # after scale_peer.py --n 100000
+    nice python benchmarks/scale.py --n 1000000 --work /path/with/10GB/free --clean
+
+How long: the ingest phase is n / (items/s) (the issue's target, 20,000 items/s, is under a
+minute at 1M; sleuth before the 1M work took about 140 items/s at 100k on two busy cores, so
+2 hours at 1M), the opens 5 x the open time, the queries 3,600 searches (about a minute at
+the targets' latencies), the upserts 21 rounds; each phase prints its progress and the time
+left, and the estimate from the last run of another size. A stopped run resumes at the phase
+it was in: run the same command again.
 """
 
 from __future__ import annotations
