@@ -19,9 +19,10 @@ measures named phases again. Phases:
 - ``open``: 5 fresh processes, each timing ``sleuth.open`` (after the imports, timed apart) to
   the first dense query answered; median, and the RSS there.
 - ``query``: one process opens the collection, then dense (1,000 query vectors: recall@10
-  against the exact top-10, p50, p95), hybrid (query text + vector), lexical (query text) and
-  filtered dense search (200 queries per kind: category equality, price range, tag contained in
-  ``tags``: p50, mean hits of 10, recall@10 against ``truth_<kind>.npy``); then its RSS against
+  against the exact top-10, p50, p95), hybrid (query text + vector) and lexical (query text),
+  the three interleaved query by query; then filtered dense search (200 queries per kind,
+  interleaved: category equality, price range, tag contained in ``tags``: p50, mean hits of
+  10, recall@10 against ``truth_<kind>.npy``); then its RSS against
   the vector bytes (n x 384 x 4) plus the BM25 postings (``info()["usage"]``).
   The dense search parameter (``dense.ef_search``) is fixed at creation (opening with another
   configuration is refused), so there is no sweep: the default is measured.
@@ -56,7 +57,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -75,22 +76,28 @@ CLI_UP_TO = 200_000
 PHASES = ("ingest", "cli_ingest", "open", "query", "upsert")
 
 
-def timed(fn: Callable[..., list[int]], args: Sequence[tuple[Any, ...]], label: str,
-          ) -> tuple[list[float], list[list[int]]]:
-    """Time each call (after one untimed), printing progress and the time left."""
-    fn(*args[0])
-    times, out, started = [], [], time.perf_counter()
-    for i, a in enumerate(args, 1):
-        t = time.perf_counter()
-        out.append(fn(*a))
-        times.append(time.perf_counter() - t)
-        if i % 100 == 0 or i == len(args):
-            left = (time.perf_counter() - started) / i * (len(args) - i)
-            print(f"\r  {label}: {i:,} / {len(args):,} (p50 so far "
-                  f"{statistics.median(times) * 1000:.2f} ms, {left:.0f} s left)", end="",
-                  flush=True)
+def interleaved(fns: dict[str, Callable[[int], list[int]]], count: int,
+                ) -> dict[str, tuple[list[float], list[list[int]]]]:
+    """Time ``fns[name](i)`` for ``i < count``, the kinds interleaved (query i runs them in
+    order, query i + 1 in reverse, so a slow patch of the machine hits them alike), after one
+    untimed call each; prints progress and the time left."""
+    for fn in fns.values():
+        fn(0)
+    out: dict[str, tuple[list[float], list[list[int]]]] = {name: ([], []) for name in fns}
+    names, started = list(fns), time.perf_counter()
+    for i in range(count):
+        for name in names if i % 2 == 0 else names[::-1]:
+            t = time.perf_counter()
+            found = fns[name](i)
+            out[name][0].append(time.perf_counter() - t)
+            out[name][1].append(found)
+        if (i + 1) % 100 == 0 or i + 1 == count:
+            left = (time.perf_counter() - started) / (i + 1) * (count - i - 1)
+            p50 = ", ".join(f"{n} {statistics.median(out[n][0]) * 1000:.2f}" for n in names)
+            print(f"\r  {i + 1:,} / {count:,} queries (p50 ms so far: {p50}; {left:.0f} s left)",
+                  end="", flush=True)
     print(flush=True)
-    return times, out
+    return out
 
 
 def rows_of(hits: Iterable[Any]) -> list[int]:
@@ -176,21 +183,24 @@ def query(folder: Path, path: Path, limit: int | None = None) -> dict[str, Any]:
     res: dict[str, Any] = {"queries": len(queries),
                            "dense_config": col.info()["config"]["dense"]}
 
-    def dense(q: np.ndarray, where: dict[str, Any] | None = None) -> list[int]:
-        return rows_of(col.search(vector=q, k=k, mode="dense", where=where))
+    def dense(i: int, where: dict[str, Any] | None = None) -> list[int]:
+        return rows_of(col.search(vector=queries[i], k=k, mode="dense", where=where))
 
-    times, found = timed(dense, [(q,) for q in queries], "dense")
+    runs = interleaved({
+        "dense": dense,
+        "hybrid": lambda i: rows_of(col.search(texts[i], vector=queries[i], k=k, mode="hybrid")),
+        "lexical": lambda i: rows_of(col.search(texts[i], k=k, mode="lexical")),
+    }, len(queries))
+    times, found = runs["dense"]
     res["dense"] = {"recall@10": data.recall(found, truth), **data.latency(times)}
-    times, found = timed(lambda q, t: rows_of(col.search(t, vector=q, k=k, mode="hybrid")),
-                         list(zip(queries, texts, strict=True)), "hybrid")
-    res["hybrid"] = {"mean_hits": float(np.mean([len(f) for f in found])), **data.latency(times)}
-    times, found = timed(lambda t: rows_of(col.search(t, k=k, mode="lexical")),
-                         [(t,) for t in texts], "lexical")
-    res["lexical"] = {"mean_hits": float(np.mean([len(f) for f in found])), **data.latency(times)}
+    for mode in ("hybrid", "lexical"):
+        times, found = runs[mode]
+        res[mode] = {"mean_hits": float(np.mean([len(f) for f in found])), **data.latency(times)}
+    specs = {kind: meta["filters"][kind][: len(queries)] for kind in data.FILTER_KINDS}
+    runs = interleaved({kind: lambda i, kind=kind: dense(i, where_of(specs[kind][i]))
+                        for kind in data.FILTER_KINDS}, len(specs["category"]))
     res["filtered"] = {}
-    for kind in data.FILTER_KINDS:
-        specs = meta["filters"][kind][: len(queries)]
-        times, found = timed(dense, [(q, where_of(s)) for q, s in zip(queries, specs)], kind)
+    for kind, (times, found) in runs.items():
         kind_truth = np.load(folder / f"truth_{kind}.npy")[: len(found)]
         res["filtered"][kind] = {"mean_hits": float(np.mean([len(f) for f in found])),
                                  "recall@10": data.recall(found, kind_truth), **data.latency(times)}
