@@ -1,7 +1,9 @@
-"""sleuth's half of the scale benchmark: the same work as ``scale_peer.py`` makes LanceDB, Chroma
-and faiss do, on the same catalog (``_scale_data.py``: items, vectors, queries and exact truth in
-``benchmarks/.cache/scale/<n>/``), through the public API, compared with the peers' latest
-``results/scale_peer_<n>.json`` and with the issue's targets (they are stated for 1M items).
+"""sleuth's side of the scale benchmark (the peers' side is ``scale_peer.py``).
+
+The same work as ``scale_peer.py`` makes LanceDB, Chroma and faiss do, on the same catalog
+(``_scale_data.py``: items, vectors, queries and exact truth in ``benchmarks/.cache/scale/<n>/``),
+through the public API, compared with the peers' latest ``results/scale_peer_<n>.json`` and
+with the issue's targets (they are stated for 1M items).
 
 The collection (``encoder="none"``, dim 384, default configuration) is built in ``--work``
 (default ``benchmarks/.cache/scale/<n>/sleuth``). Each phase runs in a fresh process (so its RSS
