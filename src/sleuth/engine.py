@@ -292,7 +292,8 @@ class Collection:
                 # reads the whole collection
                 "problems": [damaged_row_problem(d).to_dict() for d in self.store.damaged_rows()],
             }
-            usage = memory_usage(report["indexes"], held(ix.attributes).to_dict())
+            parts = {name: index.usage() for name, index in ix.indexes.items()}
+            usage = memory_usage(parts, held(ix.attributes).to_dict())
             names = [e.name for e in ix.entries]
         usage["disk"] = disk_usage(self.path, names)
         if tables:

@@ -25,11 +25,10 @@ __all__ = ["describe", "disk_usage", "human_bytes", "memory_usage", "store_table
 _UNITS = ("B", "KiB", "MiB", "GiB", "TiB")
 
 
-def memory_usage(indexes: dict[str, dict[str, Any]], attributes: dict[str, int]) -> dict[str, Any]:
-    """Bytes in RAM and mapped, per index (their ``info()``) and for the attribute table."""
-    parts = {name: report for name, report in indexes.items() if "memory_bytes" in report}
-    ram = {name: int(r["memory_bytes"]) for name, r in parts.items()}
-    mapped = {name: int(r.get("mapped_bytes", 0)) for name, r in parts.items()}
+def memory_usage(indexes: dict[str, dict[str, int]], attributes: dict[str, int]) -> dict[str, Any]:
+    """Bytes in RAM and mapped, per index (their ``usage()``) and for the attribute table."""
+    ram = {name: r["memory_bytes"] for name, r in indexes.items()}
+    mapped = {name: r["mapped_bytes"] for name, r in indexes.items()}
     ram["attributes"], mapped["attributes"] = attributes["memory_bytes"], attributes["mapped_bytes"]
     return {
         "memory": {**ram, "total": sum(ram.values())},

@@ -22,7 +22,6 @@ from sleuth.config import BM25Config
 from sleuth.errors import CorruptIndex
 from sleuth.indexes._bm25_kernel import search_kernel
 from sleuth.indexes.base import Growable, Index
-from sleuth.indexes.memory import held
 from sleuth.indexes.tokenize import Analyzer
 from sleuth.types import Candidates
 
@@ -216,12 +215,7 @@ class BM25Index(Index):
         return self._main_w
 
     def info(self) -> dict[str, Any]:
-        return {
-            "rows": self.n_rows,
-            "live": len(self),
-            "terms": len(self.vocab),
-            **held(self).to_dict(),  # postings, forward rows, vocabulary
-        }
+        return {"rows": self.n_rows, "live": len(self), "terms": len(self.vocab)}
 
     # -- persistence -------------------------------------------------------------------------
 

@@ -300,12 +300,12 @@ class DenseIndex(Index):
             "kind": kind,
             "storage": self.storage,
             "bytes": self.nbytes,
-            **self.usage(),
         }
 
     def usage(self) -> dict[str, int]:
-        """``memory_bytes``: RAM held (the search structure, row maps, full-precision rows not
-        saved yet); ``mapped_bytes``: the full-precision file mapped (compressed storage)."""
+        """Besides the arrays (row maps, float32 vectors below the graph threshold, the
+        full-precision rows not saved yet, the file they are mapped from): what faiss holds (a
+        graph and its vectors, or the compressed codes)."""
         in_faiss = self._graph is not None or self.codes is not None
         return held(self).to_dict(extra_ram=self.nbytes if in_faiss else 0)
 

@@ -25,5 +25,4 @@ class FDEIndex(DenseIndex):
             "dim": self.dim,
             "storage": self.storage,
             "bytes": self.nbytes,
-            **self.usage(),
         }

@@ -1,9 +1,9 @@
-"""What an index (or the attribute table) holds in memory, for ``Collection.info()["usage"]``:
-every numpy buffer its attributes reach, counted once, split into RAM (arrays it owns, at their
-allocated capacity) and file-backed maps (``np.memmap`` or ``mmap``, which the page cache holds
-and pages in as they are read); Python containers of strings (a vocabulary) are estimated from
-a sample of their entries. Objects outside sleuth (faiss's) are not walked: their owner adds
-what they hold (see ``DenseIndex.info``).
+"""What an index (or the attribute table) holds in memory (``Index.usage()``,
+``Collection.info()["usage"]``): every numpy buffer its attributes reach, counted once, split
+into RAM (arrays it owns, at their allocated capacity) and file-backed maps (``np.memmap`` or
+``mmap``, which the page cache holds and pages in as they are read); Python containers of
+strings (a vocabulary) are estimated from a sample of their entries. Objects outside sleuth
+(faiss's) are not walked: their owner adds what they hold (see ``DenseIndex.usage``).
 """
 
 from __future__ import annotations

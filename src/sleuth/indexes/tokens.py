@@ -17,7 +17,6 @@ import numpy as np
 from sleuth.config import LateConfig
 from sleuth.errors import CorruptIndex
 from sleuth.indexes.base import Growable, Index
-from sleuth.indexes.memory import held
 from sleuth.rank.maxsim import maxsim, maxsim_all, to_int8
 from sleuth.types import Candidates
 
@@ -141,7 +140,6 @@ class TokenIndex(Index):
             "live": len(self),
             "vectors": self.n_tokens,
             "bytes_per_item": round(self.bytes_per_item()),
-            **held(self).to_dict(),
         }
 
     # -- persistence -------------------------------------------------------------------------
