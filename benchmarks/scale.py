@@ -75,6 +75,7 @@ BATCH = 10_000
 OPENS = 5
 UPSERTS = 20
 CLI_UP_TO = 200_000
+DISK_PER_ITEM = 9_000  # bytes a collection took per item (8.7 GB at 1M before the 1M work)
 PHASES = ("ingest", "cli_ingest", "open", "query", "upsert")
 
 
@@ -334,6 +335,10 @@ def main() -> None:
     if args.fresh:
         shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True, exist_ok=True)
+    free = shutil.disk_usage(work).free
+    if free < args.n * DISK_PER_ITEM:
+        print(f"warning: {free / 2**30:.1f} GiB free in {work}; a collection of {args.n:,} items "
+              f"took about {args.n * DISK_PER_ITEM / 2**30:.1f} GiB (see --work)")
     state_file = work / "phases.json"
     state = json.loads(state_file.read_text()) if state_file.exists() else {"phases": {}}
     commit = code_commit(Path(sleuth.__file__).parent)
