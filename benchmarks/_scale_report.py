@@ -12,7 +12,7 @@ import _scale_data as data
 from _common import RESULTS_DIR, print_table, summary_row, write_result
 
 NAME = "scale"
-PEERS = ("lancedb", "chroma", "faiss")
+PEERS = ("lancedb", "chroma", "faiss", "faiss_ivf")
 UPSERT_SIZE = 100
 RECALL = 0.95
 # The targets at 1M items; see ``targets``.
