@@ -501,7 +501,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--report-only", action="store_true",
                         help="measure nothing: write the results from the peers' last worker "
-                        "files (benchmarks/.cache/scale/<n>/peers/<peer>.json)")
+                        "files (benchmarks/.cache/scale/<n>/peers/<peer>.json), keeping the "
+                        "results file's entries of the others")
     parser.add_argument("--ingest-cap-s", type=float, default=INGEST_CAP_S,
                         help="stop a peer's ingest after this many seconds (default %(default)s)")
     args = parser.parse_args()
@@ -518,6 +519,8 @@ def main() -> None:
     machine, started = machine_info(), time.perf_counter()
     folder = scale_data.ensure(args.n)
     params = _parameters(args.n, args.ingest_cap_s)
+    if args.report_only:  # the peers measured since the results file was written
+        peers = [p for p in peers if (folder / "peers" / f"{p}.json").exists()]
     per_peer = _kept(args.n, params, peers)
     for name in peers:
         out = folder / "peers" / f"{name}.json"
