@@ -105,5 +105,5 @@ def test_the_report_compares_with_peers_and_targets(
     ratios = report.growth(figures, {"open to first answer s": {"sleuth": 0.25}})
     assert ratios == {"open to first answer s": 2.0}
     rows = report.summary(figures, list(goals.values()))
-    assert any(r["metric"] == "dense p50 ms (peer: faiss)" for r in rows)
+    assert any(r["metric"] == "dense p50 ms (best peer: faiss)" for r in rows)
     assert all(r["target_met"] is not None for r in rows if r["metric"].startswith("target: open"))
