@@ -532,6 +532,9 @@ def main() -> None:
         per_peer[name] = {"measured": {"date": _date(out.stat().st_mtime), "load_avg": None},
                           **json.loads(out.read_text())}
         per_peer = {p: per_peer[p] for p in PEERS if p in per_peer}
+        if not args.report_only:  # written after each peer: a stopped run keeps those done
+            _report(args.n, params, per_peer, machine, started)
+    if args.report_only:
         _report(args.n, params, per_peer, machine, started)
 
 
