@@ -22,6 +22,7 @@ from sleuth.encoders import Encoder
 from sleuth.encoders.cache import EmbeddingCache
 from sleuth.encoders.late import LateInteraction
 from sleuth.errors import InvalidInput, NotFound
+from sleuth.indexes.memory import held
 from sleuth.indexes.set import IndexSet
 from sleuth.limits import (
     MAX_K,
@@ -44,6 +45,7 @@ from sleuth.store.event_batch import parse_event_batch
 from sleuth.store.repair import repair_store
 from sleuth.store.sqlite import WriteResult
 from sleuth.types import Hit, Item
+from sleuth.usage import disk_usage, memory_usage, store_tables
 
 __all__ = [
     "Collection",
@@ -276,22 +278,34 @@ class Collection:
                 out[i] = vector
         return out
 
-    def info(self) -> dict[str, Any]:
+    def info(self, *, tables: bool = False) -> dict[str, Any]:
         """What the collection holds: items, encoder, attribute kinds, each index's rows, the
-        attribute columns' memory (``attribute_columns``), config and the problems met."""
+        attribute columns' memory (``attribute_columns``), config, the problems met, and
+        ``usage``: bytes of memory (``memory``, ``mapped``) and disk (``disk``) per part (see
+        ``sleuth.usage``). ``tables``: also the database's bytes per table (``store_tables``;
+        it reads every page header of the database, seconds at millions of items)."""
         self._refresh(wait=False)
         with self._rw.read():
-            return {
+            ix = self._ix
+            report = {
                 "path": str(self.path),
                 "items": self.count(),
                 "encoder": self.encoder.id,
                 "dim": self.dim,
-                **self._ix.info(),
+                **ix.info(),
                 "config": self.config.to_dict(),
                 # rows met since open that every index and result leaves out; ``check()``
                 # reads the whole collection
                 "problems": [damaged_row_problem(d).to_dict() for d in self.store.damaged_rows()],
             }
+            parts = {name: index.usage() for name, index in ix.indexes.items()}
+            usage = memory_usage(parts, held(ix.attributes).to_dict())
+            names = [e.name for e in ix.entries]
+        usage["disk"] = disk_usage(self.path, names)
+        if tables:
+            usage["store_tables"] = store_tables(self.path)
+        report["usage"] = usage
+        return report
 
     def search(
         self,

@@ -463,6 +463,14 @@ def test_info_reports_rows_and_live_items(case: tuple[Adapter, Any, Any]) -> Non
     assert ix.info()["rows"] == (N if a.info == {"rows", "live", "terms"} else N - N // 2)
 
 
+def test_usage_reports_what_the_index_holds(case: tuple[Adapter, Any, Any]) -> None:
+    a, docs, _ = case
+    empty, ix = a.make(), build(a, docs)
+    for usage in (empty.usage(), ix.usage()):
+        assert set(usage) == {"memory_bytes", "mapped_bytes"} and min(usage.values()) >= 0
+    assert ix.usage()["memory_bytes"] > empty.usage()["memory_bytes"]
+
+
 def test_restore_fills_an_empty_index_or_says_none(
     case: tuple[Adapter, Any, Any], tmp_path: Path
 ) -> None:

@@ -63,18 +63,25 @@ def add(
     vector column is read as one array). The whole file is validated first and committed in
     one batch."""
     from sleuth.config import CollectionConfig
+    from sleuth.progress import stage
     from sleuth.store.schema import FILENAME
 
     # A new collection is created only once the file has been read whole: a bad file leaves
     # no empty collection behind.
     read = None
     if not (collection / FILENAME).exists():
-        read = _read_with_vectors(path, CollectionConfig().text_fields, vectors)
+        with stage(f"reading {path.name}", True):
+            read = _read_with_vectors(path, CollectionConfig().text_fields, vectors)
     col = open_collection(collection, encoder, must_exist=False, late=late, dim=dim)
     with col:
-        items, given = read or _read_with_vectors(path, col.config.text_fields, vectors)
+        if read is None:
+            with stage(f"reading {path.name}", True):
+                read = _read_with_vectors(path, col.config.text_fields, vectors)
+        items, given = read
         write = col.upsert if replace else col.add
-        result = write(items, vectors=given, progress=True)
+        # encoding, if any, has its own bar; checking, storing and indexing are one step
+        with stage(f"writing {len(items):,} items", True):
+            result = write(items, vectors=given, progress=True)
         print(
             f"added {result.added}, updated {result.updated}, unchanged {result.unchanged}; "
             f"{col.count()} items in {collection}",
@@ -226,12 +233,14 @@ def delete(
 
 @app.command()
 def info(collection: Collection) -> None:
-    """Sizes, encoder, attribute types, configuration and problems, as JSON; what is wrong
-    with a damaged collection, and what can be done, also on stderr."""
+    """Sizes, encoder, attribute types, configuration, memory and disk per part, and problems,
+    as JSON; memory and disk in human units, and what is wrong with a damaged collection and
+    what can be done, also on stderr."""
     import warnings
 
     from sleuth.errors import InvalidCollection
     from sleuth.store import FATAL, diagnose
+    from sleuth.usage import describe
 
     problems = diagnose(collection)
     fatal = [p for p in problems if p.kind in FATAL]
@@ -241,9 +250,12 @@ def info(collection: Collection) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # each damaged part is listed under "problems"
         with open_collection(collection) as col:
-            report = col.info()
+            report = col.info(tables=True)
     report["problems"] = [p.to_dict() for p in problems]
     print(json.dumps(report, indent=1))
+    print(f"{report['items']:,} items in {collection}", file=sys.stderr)
+    for line in describe(report["usage"]):
+        print(line, file=sys.stderr)
     for p in problems:
         print(f"problem: {p.message} — {p.fix}", file=sys.stderr)
 

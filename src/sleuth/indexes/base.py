@@ -24,6 +24,7 @@ import numpy as np
 
 from sleuth._version import __version__
 from sleuth.errors import CorruptIndex, InvalidInput
+from sleuth.indexes.memory import held
 from sleuth.indexes.rows import RowMap
 from sleuth.indexes.segments import (
     fsync_dir,
@@ -222,6 +223,12 @@ class Index(ABC):
 
     def dead_fraction(self) -> float:
         return 1.0 - len(self) / max(self.n_rows, 1)
+
+    def usage(self) -> dict[str, int]:
+        """What the index holds: ``memory_bytes`` in RAM, ``mapped_bytes`` mapped from files
+        (``Collection.info()["usage"]``; see ``sleuth.indexes.memory``). Not part of ``info()``:
+        two equal indexes may hold different amounts (arrays grown by appends have room)."""
+        return held(self).to_dict()
 
     @abstractmethod
     def info(self) -> dict[str, Any]:
