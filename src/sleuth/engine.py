@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,10 +33,13 @@ from sleuth.limits import (
     parse_events,
     parse_items,
 )
+from sleuth.rank.learned import RankerState, load_ranker
+from sleuth.rank.trainer import fit_model, training_data
 from sleuth.recommend.service import CollectionView, RecommendService
 from sleuth.retrieve import compile_filter, retrievers_for
 from sleuth.search import Context, Hits, Trace, build_hits, plan_for
 from sleuth.store import ReadWriteLock, Store, WriterLock
+from sleuth.store.clicks import SearchLog, is_search, parse_searches
 from sleuth.store.diagnose import Problem, damaged_row_problem, diagnose
 from sleuth.store.repair import repair_store
 from sleuth.store.sqlite import WriteResult
@@ -84,6 +88,7 @@ class Collection:
         self.late = LateInteraction(config.late, encoder) if config.late.enabled else None
         self._cache = EmbeddingCache(store, encoder, dim, config.text_fields, self.late)
         self._ix = self._index_set()
+        self._ranker = load_ranker(folder, store.get_meta("collection_id"))
         self._refresh()
 
     @property
@@ -353,16 +358,61 @@ class Collection:
             ix = self._ix
             mask = None if no_filter(where) else self._mask(ix, where)
             trace.stage("filter", trace.start)
-            context = Context(
-                retrievers=retrievers_for(ix.indexes, self.late),
-                index=ix.index,
-                encoder=self.encoder,
-                late=self.late,
-                fusion=fusion or self.config.fusion,
+            outcome = plan.run(self._context(ix, fusion), texts, k, mask, trace, given)
+        lists, features = (outcome.lists, outcome.features) if explain else (None, None)
+        return build_hits(
+            self.store.items, outcome.results, trace, lists, outcome.unscored, features
+        )
+
+    def _context(self, ix: IndexSet, fusion: FusionConfig | None = None) -> Context:
+        return Context(
+            retrievers=retrievers_for(ix.indexes, self.late),
+            index=ix.index,
+            encoder=self.encoder,
+            late=self.late,
+            fusion=fusion or self.config.fusion,
+            ranker=self._ranker,
+            fetch=self.store.items,
+        )
+
+    def train_ranker(
+        self,
+        qrels: Any = None,
+        queries: Any = None,
+        *,
+        attributes: Sequence[str] = (),
+        params: dict[str, Any] | None = None,
+        tune: bool = False,
+        seed: int = 0,
+    ) -> dict[str, Any]:
+        """Train the ranker of mode ``"ranked"`` (LightGBM LambdaMART over the features of
+        ``sleuth.rank.features``) and save it in the folder (it replaces the previous one).
+
+        From judgments: ``qrels`` (query id -> {item id: grade}) and ``queries`` (query id ->
+        text), or paths of BEIR ``qrels/*.tsv`` and ``queries.jsonl`` files. With neither: from
+        the search events recorded (``record``), debiased for position (``sleuth.rank.clicks``).
+        ``attributes``: numeric attributes to use as features;
+        ``params``: LightGBM settings (``rounds``, ``learning_rate``, ``num_leaves``,
+        ``min_data_in_leaf``), or ``tune``: chosen by 3-fold cross-validation over these
+        queries. Seeded and deterministic. Returns the model's manifest."""
+        self._refresh(wait=False)
+        with self._rw.read():  # the searches; the fit below lets writes go on
+            data = training_data(
+                self._context(self._ix),
+                self.store,
+                self.config.text_fields,
+                qrels,
+                queries,
+                attributes=attributes,
             )
-            outcome = plan.run(context, texts, k, mask, trace, given)
-        lists = outcome.lists if explain else None
-        return build_hits(self.store.items, outcome.results, trace, lists, outcome.unscored)
+        model = fit_model(data, params=params, tune=tune, seed=seed)
+        with self._apply, self._writer:
+            found = self.store.get_meta("collection_id")  # made on first use
+            model.info["collection_id"] = found if isinstance(found, str) else uuid.uuid4().hex
+            self.store.set_meta({"collection_id": model.info["collection_id"]})
+            model.save(self.path)
+            self._ranker = RankerState(model)
+        return model.manifest()
 
     def _hits(
         self,
@@ -392,7 +442,20 @@ class Collection:
     def record(self, events: Iterable[Any]) -> RecordResult:
         """Store interaction events in one transaction (all of them or none). An event whose
         ``event_id`` was already recorded is a retry and is skipped. Events about items not in
-        the catalog are kept, and recommended only once the item exists."""
+        the catalog are kept, and recommended only once the item exists.
+
+        Search events (``kind: "search"``: the query, the ids ``shown``, the ``clicked``
+        positions; see ``sleuth.store.clicks``) go to the search log that ``train_ranker``
+        learns from; a batch holds search events or item events, not both."""
+        if isinstance(events, list | tuple) and any(is_search(e) for e in events):
+            if not all(is_search(e) for e in events):
+                raise InvalidInput(
+                    "a batch holds search events (kind 'search') or item events, not both: "
+                    "record them in two calls"
+                )
+            searches = parse_searches(events)
+            with self._apply, self._writer:
+                return RecordResult(*SearchLog(self.store).record(searches))
         parsed = parse_events(events, self.config.recommend.event_weights)
         with self._apply, self._writer:
             recorded, duplicates = self.store.record(parsed)

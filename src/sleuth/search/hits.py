@@ -64,13 +64,16 @@ def build_hits(
     trace: Trace,
     lists: Mapping[str, Sequence[Ranked]] | None = None,
     unscored: Mapping[str, Sequence[str]] | None = None,
+    features: Mapping[str, tuple[tuple[str, ...], list[tuple[Any, Any]]]] | None = None,
 ) -> list[Hits]:
     """The ``Hits`` of each query's ``results`` (docnos and final scores), with the items
     ``fetch`` reads (a docno it does not find was deleted meanwhile and is left out).
 
     ``lists`` (explain): each stage's list per query, whose rank and score of a hit its
     ``explain`` shows (None where the list lacks it); ``unscored``: per ranker and query, what
-    ``explain`` says of a hit missing from that ranker's list. A score that is not finite is
+    ``explain`` says of a hit missing from that ranker's list; ``features``: per ranker, the
+    names and per query ``(docnos, values[n, f])`` it read, which a hit's ``explain`` shows
+    under ``features`` (NaN, a missing value, as None). A score that is not finite is
     never served: the hit is left out, with a warning.
     """
     start = time.perf_counter()
@@ -95,6 +98,8 @@ def build_hits(
                 left_out.append(item.item.id)
                 continue
             explain = None if ranks is None else _explain(docno, score, ranks, unscored, qi)
+            if explain is not None and features:
+                explain["features"] = _features(docno, features, qi)
             hits.append(
                 Hit(
                     id=item.item.id,
@@ -133,3 +138,18 @@ def _explain(
         if docno not in ranks.get(name, {}):
             explain[name] = notes[qi]
     return explain
+
+
+def _features(
+    docno: int, features: Mapping[str, tuple[tuple[str, ...], list[tuple[Any, Any]]]], qi: int
+) -> dict[str, float | None]:
+    out: dict[str, float | None] = {}
+    for names, per_query in features.values():
+        docnos, values = per_query[qi]
+        rows = (docnos == docno).nonzero()[0]
+        if rows.size:
+            out.update(
+                (name, float(v) if math.isfinite(v) else None)
+                for name, v in zip(names, values[rows[0]].tolist())
+            )
+    return out

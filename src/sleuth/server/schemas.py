@@ -75,7 +75,7 @@ ItemId = Annotated[
     ),
 ]
 
-Mode = Literal["lexical", "dense", "hybrid", "hybrid+maxsim", "muvera", "maxsim-exact"]
+Mode = Literal["lexical", "dense", "hybrid", "hybrid+maxsim", "muvera", "maxsim-exact", "ranked"]
 
 
 class _Strict(BaseModel):
