@@ -75,10 +75,8 @@ class TrainedRanker:
         digest = hashlib.sha256(text.encode()).hexdigest()
         name = f"model-{digest[:16]}.txt"
         _write(folder / name, text)
-        _write(
-            folder / "manifest.json",
-            json.dumps({**self.manifest(), "model_file": name, "sha256": digest}, indent=1),
-        )
+        self.info.update(model_file=name, sha256=digest)
+        _write(folder / "manifest.json", json.dumps(self.manifest(), indent=1))
         for old in folder.glob("model-*.txt"):
             if old.name != name:
                 old.unlink(missing_ok=True)
