@@ -166,7 +166,8 @@ def main() -> None:
     if "scifact" in only:
         results["scifact"] = scifact(summary, rows)
     print_table("learned ranker", ["dataset", "run", "nDCG@10"], rows)
-    write_result("ranker", peer="sleuth's own hybrid and RRF fusions in the same run",
+    name = "ranker" if len(only) == 2 else f"ranker-{only[0]}"  # a partial run: its own file
+    write_result(name, peer="sleuth's own hybrid and RRF fusions in the same run",
                  parameters={"k": K, "sessions": list(SESSIONS), "encoder": "minilm"},
                  results=results, summary=summary, started=started,
                  notes=["hyperparameters chosen by cross-validation over training queries "

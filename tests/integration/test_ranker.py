@@ -177,3 +177,74 @@ def test_tune_chooses_by_cross_validation_and_says_so(col: sleuth.Collection) ->
     best = max(grid, key=lambda row: row["ndcg@10"])
     assert manifest["params"] == best["params"]
     assert all(0.0 <= row["ndcg@10"] <= 1.0 for row in grid)
+
+
+def test_the_cli_trains_it_and_train_alone_still_trains_the_recommender(
+    col: sleuth.Collection, tmp_path: Path
+) -> None:
+    from typer.testing import CliRunner
+
+    from sleuth.cli import app
+
+    qrels, queries = topic_judgments()
+    qrels_file = tmp_path / "qrels.tsv"
+    qrels_file.write_text(
+        "".join(f"{q}\t{d}\t{g}\n" for q, j in qrels.items() for d, g in j.items())
+    )
+    queries_file = tmp_path / "queries.jsonl"
+    queries_file.write_text(
+        "".join(json.dumps({"_id": q, "text": t}) + "\n" for q, t in queries.items())
+    )
+    folder = str(col.path)
+    col.close()
+    runner = CliRunner()
+    args = ["train", "ranker", folder, "--qrels", str(qrels_file), "--queries", str(queries_file)]
+    done = runner.invoke(app, [*args, "--attribute", "price"])
+    assert done.exit_code == 0, done.output
+    assert json.loads(done.output)["features"][-1] == "attr_price"
+    bad = runner.invoke(app, ["train", "ranker", folder, "--qrels", str(qrels_file)])
+    assert bad.exit_code == 1 and "both qrels and queries" in bad.output
+    # `sleuth train COLLECTION` is the sequential recommender's, as it always was
+    legacy = runner.invoke(app, ["train", folder])
+    assert "No such command" not in legacy.output
+    assert legacy.output == runner.invoke(app, ["train", "sequential", folder]).output
+    with sleuth.open(folder) as again:
+        assert again.search("orbit note", k=3, mode="ranked")
+
+
+def test_eval_beir_trains_on_one_split_and_scores_another(tmp_path: Path) -> None:
+    from sleuth.evaluate.beir import evaluate_beir, parse_modes
+
+    qrels, queries = topic_judgments()
+    folder = tmp_path / "beir"
+    (folder / "qrels").mkdir(parents=True)
+    corpus = [{"_id": i["id"], "title": i["title"], "text": i["text"]} for i in CATALOG]
+    (folder / "corpus.jsonl").write_text("".join(json.dumps(d) + "\n" for d in corpus))
+    (folder / "queries.jsonl").write_text(
+        "".join(json.dumps({"_id": q, "text": t}) + "\n" for q, t in queries.items())
+    )
+    qids = sorted(qrels)
+    for split, part in (("train", qids[::2]), ("test", qids[1::2])):
+        rows = [f"{q}\t{d}\t{g}\n" for q in part for d, g in qrels[q].items()]
+        (folder / "qrels" / f"{split}.tsv").write_text("".join(rows))
+    assert "ranked" not in parse_modes("all") and "ranked" in parse_modes("all", trained=True)
+    for split in (None, "test"):
+        with pytest.raises(sleuth.InvalidInput, match="--ranker-qrels"):
+            evaluate_beir(
+                folder,
+                ["ranked"],
+                encoder="hashing",
+                cache_dir=tmp_path / "cache",
+                ranker_qrels=split,
+            )
+    report = evaluate_beir(
+        folder,
+        ["hybrid", "ranked"],
+        encoder="hashing",
+        cache_dir=tmp_path / "cache",
+        ranker_qrels="train",
+    )
+    assert set(report["runs"]) == {"hybrid", "ranked"}
+    assert report["ranker"]["qrels"] == "train.tsv"
+    assert report["ranker"]["queries"] == len(qids[::2])
+    assert 0.0 <= report["runs"]["ranked"]["ndcg@10"] <= 1.0
