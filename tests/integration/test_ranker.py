@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 import sleuth
+from sleuth.indexes.base import write_npz
 from sleuth.rank.training import LISTS
 from support import CATALOG, TOPICS, item_id
 
@@ -65,9 +66,7 @@ def test_training_is_deterministic_and_the_model_survives_reopening(tmp_path: Pa
         assert [i for i, _ in after] == [i for i, _ in before]
         assert np.allclose([s for _, s in after], [s for _, s in before], atol=1e-6)
     assert runs[0] == runs[1]
-    manifest = json.loads((tmp_path / "a" / "ranker" / "manifest.json").read_text())
-    assert (tmp_path / "a" / "ranker" / manifest["model_file"]).exists()
-    assert len(list((tmp_path / "a" / "ranker").glob("model-*.txt"))) == 1
+    assert [p.name for p in (tmp_path / "a" / "ranker").iterdir()] == ["model.npz"]  # no temp
 
 
 def test_explain_shows_each_feature_and_the_models_score(col: sleuth.Collection) -> None:
@@ -114,9 +113,10 @@ def test_a_ranker_copied_from_another_collection_is_refused(tmp_path: Path) -> N
 def test_a_ranker_of_an_unknown_kind_is_refused(col: sleuth.Collection, tmp_path: Path) -> None:
     qrels, queries = topic_judgments()
     col.train_ranker(qrels, queries, params=SMALL)
-    path = col.path / "ranker" / "manifest.json"
-    manifest = json.loads(path.read_text())
-    path.write_text(json.dumps({**manifest, "kind": "xgboost-9"}))
+    path = col.path / "ranker" / "model.npz"
+    with np.load(path) as data:
+        manifest, model = json.loads(data["__manifest__"].tobytes()), data["model"]
+    write_npz(path, {**manifest, "kind": "xgboost-9"}, {"model": model})
     with sleuth.open(col.path) as again, pytest.raises(sleuth.InvalidInput, match="unknown kind"):
         again.search("orbit", mode="ranked")
 
@@ -248,3 +248,14 @@ def test_eval_beir_trains_on_one_split_and_scores_another(tmp_path: Path) -> Non
     assert report["ranker"]["qrels"] == "train.tsv"
     assert report["ranker"]["queries"] == len(qids[::2])
     assert 0.0 <= report["runs"]["ranked"]["ndcg@10"] <= 1.0
+
+
+def test_a_damaged_model_file_is_reported_not_served(col: sleuth.Collection) -> None:
+    qrels, queries = topic_judgments()
+    path = col.train_ranker(qrels, queries, params=SMALL) and col.path / "ranker" / "model.npz"
+    path.write_bytes(path.read_bytes()[:-40])
+    with sleuth.open(col.path) as again, pytest.raises(sleuth.InvalidInput, match="cannot be read"):
+        again.search("orbit", mode="ranked")
+    with sleuth.open(col.path) as again:  # and training again mends it
+        again.train_ranker(qrels, queries, params=SMALL)
+        assert again.search("orbit note", mode="ranked")

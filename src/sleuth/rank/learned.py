@@ -1,19 +1,18 @@
 """The learned ranker: a LightGBM LambdaMART model over ``sleuth.rank.features``, saved in the
 collection folder, and the ``Ranker`` stage of mode ``ranked`` that scores with it.
 
-On disk (``<collection>/ranker/``): ``model-<sha256[:16]>.txt`` (LightGBM's own text format, no
-pickle) and ``manifest.json`` (format, kind, versions, the feature list and spec, the candidate
-depth, the collection's id and change-log sequence number at training, what it was trained
-from). A save writes the model file first, then replaces the manifest atomically: a reader sees
-the old model or the new one, never half of one; a manifest whose model file or feature list
-does not check out is reported, not served.
+On disk: ``<collection>/ranker/model.npz``, one file written atomically (temp file, fsync,
+rename: a reader sees the old model or the new one, never half of one), as the index files
+are: its manifest (format, kind, versions, the feature list and spec, the candidate depth, the
+collection's id and change-log sequence number at training, what it was trained from, the
+model's sha256) and the model in LightGBM's own text format (no pickle). A file whose model or
+feature list does not check out is reported when searched, not served.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +22,7 @@ import numpy as np
 
 from sleuth._version import __version__
 from sleuth.errors import InvalidInput
+from sleuth.indexes.base import write_npz
 from sleuth.rank.base import Ranker, Ranking, Sources
 from sleuth.rank.features import FeatureSpec, Featurizer, FieldCache
 from sleuth.timing import ms_since as _ms
@@ -36,7 +36,7 @@ __all__ = ["FORMAT", "KINDS", "LearnedRanker", "RankerState", "TrainedRanker", "
 
 FORMAT = 1
 KINDS = ("lambdamart",)  # the model kinds this version reads
-FOLDER = "ranker"
+FOLDER, FILE = "ranker", "model.npz"
 
 
 @dataclass
@@ -68,33 +68,13 @@ class TrainedRanker:
         }
 
     def save(self, collection: Path) -> Path:
-        """Write the model under ``collection/ranker/`` (see the module doc); returns the folder."""
+        """Write the model as ``collection/ranker/model.npz`` (see the module doc)."""
         folder = collection / FOLDER
         folder.mkdir(exist_ok=True)
-        text = self.booster.model_to_string()
-        digest = hashlib.sha256(text.encode()).hexdigest()
-        name = f"model-{digest[:16]}.txt"
-        _write(folder / name, text)
-        self.info.update(model_file=name, sha256=digest)
-        _write(folder / "manifest.json", json.dumps(self.manifest(), indent=1))
-        for old in folder.glob("model-*.txt"):
-            if old.name != name:
-                old.unlink(missing_ok=True)
-        return folder
-
-
-def _write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+        text = self.booster.model_to_string().encode()
+        self.info["sha256"] = hashlib.sha256(text).hexdigest()
+        write_npz(folder / FILE, self.manifest(), {"model": np.frombuffer(text, np.uint8)})
+        return folder / FILE
 
 
 @dataclass(frozen=True)
@@ -118,14 +98,16 @@ class RankerState:
 
 def load_ranker(collection: Path, collection_id: str | None) -> RankerState:
     """The ranker saved in ``collection`` (an empty state when there is none)."""
-    manifest_path = collection / FOLDER / "manifest.json"
-    if not manifest_path.exists():
+    path = collection / FOLDER / FILE
+    if not path.exists():
         return RankerState()
     import lightgbm as lgb  # only collections with a ranker pay for the import
 
-    where = f"the ranker in {manifest_path.parent}"
+    where = f"the ranker {path}"
     try:
-        manifest = json.loads(manifest_path.read_text())
+        with np.load(path, allow_pickle=False) as data:
+            manifest = json.loads(data["__manifest__"].tobytes())
+            raw = data["model"].tobytes()
         kind = manifest.get("kind")
         if kind not in KINDS or manifest.get("format") != FORMAT:
             return RankerState(
@@ -139,8 +121,8 @@ def load_ranker(collection: Path, collection_id: str | None) -> RankerState:
                 f"{manifest.get('collection_id')!r}, this one is "
                 f"{collection_id!r}): train one for this collection"
             )
-        text = (manifest_path.parent / manifest["model_file"]).read_text()
-        if hashlib.sha256(text.encode()).hexdigest() != manifest["sha256"]:
+        text = raw.decode()
+        if hashlib.sha256(raw).hexdigest() != manifest["sha256"]:
             return RankerState(problem=f"{where}: the model file does not match its manifest")
         spec = FeatureSpec.from_dict(manifest["spec"])
         if spec.names() != manifest["features"]:
@@ -151,7 +133,7 @@ def load_ranker(collection: Path, collection_id: str | None) -> RankerState:
                 problem=f"{where}: the model reads {booster.num_feature()} "
                 f"features, the manifest lists {len(manifest['features'])}"
             )
-    except (OSError, ValueError, KeyError, TypeError, lgb.basic.LightGBMError) as exc:
+    except Exception as exc:  # a damaged zip raises many types; LightGBMError too
         return RankerState(problem=f"{where} cannot be read ({exc}): train it again")
     info = {
         key: value
