@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import threading
 import time
-import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,7 +33,7 @@ from sleuth.limits import (
     parse_items,
 )
 from sleuth.rank.learned import RankerState, load_ranker
-from sleuth.rank.trainer import fit_model, training_data
+from sleuth.rank.trainer import collection_id, fit_model, training_data
 from sleuth.recommend.service import CollectionView, RecommendService
 from sleuth.retrieve import compile_filter, retrievers_for
 from sleuth.search import Context, Hits, Trace, build_hits, plan_for
@@ -385,16 +384,12 @@ class Collection:
         tune: bool = False,
         seed: int = 0,
     ) -> dict[str, Any]:
-        """Train the ranker of mode ``"ranked"`` (LightGBM LambdaMART over the features of
-        ``sleuth.rank.features``) and save it in the folder (it replaces the previous one).
-
-        From judgments: ``qrels`` (query id -> {item id: grade}) and ``queries`` (query id ->
-        text), or paths of BEIR ``qrels/*.tsv`` and ``queries.jsonl`` files. With neither: from
-        the search events recorded (``record``), debiased for position (``sleuth.rank.clicks``).
-        ``attributes``: numeric attributes to use as features;
-        ``params``: LightGBM settings (``rounds``, ``learning_rate``, ``num_leaves``,
-        ``min_data_in_leaf``), or ``tune``: chosen by 3-fold cross-validation over these
-        queries. Seeded and deterministic. Returns the model's manifest."""
+        """Train and save the ranker of mode ``"ranked"`` (LambdaMART, ``sleuth.rank``) from
+        ``qrels`` (query id -> {item id: grade}) and ``queries`` (id -> text), or BEIR files of
+        them; with neither, from the search events recorded (``sleuth.rank.clicks``).
+        ``attributes``: numeric attributes as features; ``params`` (``rounds``,
+        ``learning_rate``, ``num_leaves``, ``min_data_in_leaf``) or ``tune`` (3-fold
+        cross-validation over these queries). Deterministic. Returns the model's manifest."""
         self._refresh(wait=False)
         with self._rw.read():  # the searches; the fit below lets writes go on
             data = training_data(
@@ -407,9 +402,7 @@ class Collection:
             )
         model = fit_model(data, params=params, tune=tune, seed=seed)
         with self._apply, self._writer:
-            found = self.store.get_meta("collection_id")  # made on first use
-            model.info["collection_id"] = found if isinstance(found, str) else uuid.uuid4().hex
-            self.store.set_meta({"collection_id": model.info["collection_id"]})
+            model.info["collection_id"] = collection_id(self.store)
             model.save(self.path)
             self._ranker = RankerState(model)
         return model.manifest()
@@ -448,11 +441,6 @@ class Collection:
         positions; see ``sleuth.store.clicks``) go to the search log that ``train_ranker``
         learns from; a batch holds search events or item events, not both."""
         if isinstance(events, list | tuple) and any(is_search(e) for e in events):
-            if not all(is_search(e) for e in events):
-                raise InvalidInput(
-                    "a batch holds search events (kind 'search') or item events, not both: "
-                    "record them in two calls"
-                )
             searches = parse_searches(events)
             with self._apply, self._writer:
                 return RecordResult(*SearchLog(self.store).record(searches))

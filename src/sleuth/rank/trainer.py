@@ -4,6 +4,7 @@ input is an ``InvalidInput`` and the collection's ranker stays as it was."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ from sleuth.rank.training import (
     training_set,
 )
 
-__all__ = ["fit_model", "judgment_grades", "training_data"]
+__all__ = ["collection_id", "fit_model", "judgment_grades", "training_data"]
 
 
 def _loaded(value: Any, read: Any) -> Any:
@@ -103,3 +104,14 @@ def _check_attributes(names: Sequence[str], types: Mapping[str, str]) -> None:
                 f"this collection: {', '.join(numeric) or '(none)'}",
                 attribute=name,
             )
+
+
+def collection_id(store: Any) -> str:
+    """The collection's id, made on first use (the caller holds the writer lock): what a
+    ranker names as the collection it was trained for."""
+    found = store.get_meta("collection_id")
+    if isinstance(found, str):
+        return found
+    made = uuid.uuid4().hex
+    store.set_meta({"collection_id": made})
+    return made

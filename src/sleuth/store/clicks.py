@@ -63,7 +63,11 @@ def _parse(raw: Any, i: int, now: float) -> SearchEvent:
         return InvalidInput(f"search event {i}: {message}", index=i, field=name)
 
     if not is_search(raw):
-        raise bad("a search event is an object with kind 'search'", "kind")
+        raise bad(
+            "a batch holds search events (objects with kind 'search') or item events, not "
+            "both: record them in two calls",
+            "kind",
+        )
     unknown = [key for key in raw if key not in _KEYS]
     if unknown:
         raise bad(f"unknown field {unknown[0]!r}; allowed: {', '.join(_KEYS)}", unknown[0])
