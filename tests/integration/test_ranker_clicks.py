@@ -42,12 +42,15 @@ def test_em_recovers_the_propensities_of_a_position_based_user() -> None:
 
 def test_ipw_labels_weigh_a_low_click_up_by_its_propensity() -> None:
     theta = np.array([1.0, 0.25])
-    positions = np.array([0, 1, 0, 1])
-    pairs = np.array([0, 0, 1, 1])
-    clicks = np.array([0.0, 1.0, 0.0, 0.0])  # pair 0 clicked once at position 1, pair 1 never
+    # both pairs shown 8 times and clicked twice: pair 0 at position 1, pair 1 at position 0
+    positions = np.array([1] * 8 + [0] * 8)
+    pairs = np.array([0] * 8 + [1] * 8)
+    clicks = np.array([1.0, 1.0] + [0.0] * 6 + [1.0, 1.0] + [0.0] * 6)
     grades = ipw_grades(positions, pairs, clicks, 2, theta)
-    # pair 0: (0 / 1 + 1 / 0.25) / 2 shown = 2, clipped to 1: the top grade
+    # pair 0: (2 + 0.5) / (8 * 0.25 + 2.5) = 0.56, relevant; pair 1: 2.5 / 10.5 = 0.24
     assert grades.tolist() == [GRADES, 0]
+    once = ipw_grades(np.array([1, 1, 1]), np.zeros(3, np.int64), np.array([1.0, 0, 0]), 1, theta)
+    assert once.tolist() == [0]  # one click in three low impressions: not yet evidence
 
 
 def search_event(**fields: Any) -> dict[str, Any]:

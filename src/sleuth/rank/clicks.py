@@ -13,11 +13,15 @@ express. What the fit needs: some (query, item) pairs seen at more than one posi
 ranking changed between sessions: new items, a retrained ranker, light exploration); the
 manifest reports how many were.
 
-Each (query, item) shown then gets the inverse-propensity-weighted click rate
-``sum(clicks / theta[k]) / impressions`` (propensities relative to position 0), an unbiased
-estimate of how often it is clicked when seen, clipped to [0, 1] and graded 0-4 for
-LambdaMART. Items of a query's candidates that were never shown are graded 0, as unjudged
-items are with judgments.
+Each (query, item) shown then gets its propensity-weighted click rate: clicks over expected
+examinations, ``sum(clicks) / sum(theta[k])`` (the self-normalized form of inverse propensity
+weighting, propensities relative to the most examined position, usually the first), with a Beta prior of half a click in 2.5
+examinations. Plain IPW, ``sum(clicks / theta[k]) / impressions``, is unbiased but its variance
+ruins the labels of rarely shown items: one stray click at position 10 of two impressions
+reads as a certain hit; on SciFact's simulated log it gave 0.724 nDCG@10 against 0.743 for this
+estimator. A rate of at least one half is relevant (grade 1): graded rates let the many
+noise-clicked items at grade 1 outweigh the few relevant ones (0.727). Items of a query's
+candidates that were never shown are graded 0, as unjudged items are with judgments.
 """
 
 from __future__ import annotations
@@ -32,7 +36,9 @@ from sleuth.store.clicks import SearchEvent, SearchLog
 
 __all__ = ["GRADES", "click_training", "fit_pbm", "ipw_grades"]
 
-GRADES = 4  # the top grade; LambdaMART's gain is 2**grade - 1
+GRADES = 1  # the top grade: relevant
+PRIOR = (0.5, 2.0)  # Beta prior of a pair's rate: clicks, and examinations without one
+RELEVANT = 0.5  # the rate from which a pair is relevant
 _ITERATIONS = 200
 _TOLERANCE = 1e-7
 
@@ -42,7 +48,7 @@ def fit_pbm(
 ) -> tuple[np.ndarray, np.ndarray, int]:
     """EM fit of the position-based model over impressions (``positions: int64[n]``,
     ``pairs: int64[n]`` the (query, item) of each, ``clicks: bool[n]``). Returns ``theta``
-    (``float64[max position + 1]``, relative to position 0), ``gamma`` (``float64[n_pairs]``)
+    (``float64[max position + 1]``, relative to the most examined position), ``gamma`` (``float64[n_pairs]``)
     and the iterations run."""
     c = clicks.astype(np.float64)
     n_pos = int(positions.max()) + 1 if positions.size else 1
@@ -62,16 +68,17 @@ def fit_pbm(
         theta, gamma = np.clip(new_theta, 1e-6, 1.0), np.clip(new_gamma, 1e-6, 1.0)
         if change < _TOLERANCE:
             break
-    return theta / theta[0], gamma, done
+    return theta / theta.max(), gamma, done  # a log's scale is free: the top examined is 1
 
 
 def ipw_grades(
     positions: np.ndarray, pairs: np.ndarray, clicks: np.ndarray, n_pairs: int, theta: np.ndarray
 ) -> np.ndarray:
-    """``int32[n_pairs]``: the graded IPW click rate of each (query, item) (module doc)."""
-    weighted = np.bincount(pairs, clicks / theta[positions], n_pairs)
-    rate = np.clip(weighted / np.maximum(np.bincount(pairs, minlength=n_pairs), 1), 0.0, 1.0)
-    return np.rint(rate * GRADES).astype(np.int32)
+    """``int32[n_pairs]``: each (query, item)'s grade from its propensity-weighted click rate
+    (module doc)."""
+    clicked = np.bincount(pairs, clicks, n_pairs) + PRIOR[0]
+    examined = np.bincount(pairs, theta[positions], n_pairs) + PRIOR[0] + PRIOR[1]
+    return np.where(clicked / examined >= RELEVANT, GRADES, 0).astype(np.int32)
 
 
 def click_training(store: Any) -> tuple[dict[str, str], Any, dict[str, Any], dict[str, Any]]:
@@ -112,7 +119,10 @@ def _labels(
         if item in known:  # an item deleted since it was shown teaches nothing now
             by_query.setdefault(query, {})[known[item]] = int(grades[index])
     if not any(g > 0 for judged in by_query.values() for g in judged.values()):
-        raise InvalidInput("no clicked item of the search log is in the collection")
+        raise InvalidInput(
+            "no item of the search log that is in the collection was clicked often enough, "
+            "for the times it was seen, to count as relevant: record more search events"
+        )
     source = {
         "source": "clicks",
         "click_model": "position-based (EM)",
