@@ -15,13 +15,14 @@ manifest reports how many were.
 
 Each (query, item) shown then gets its propensity-weighted click rate: clicks over expected
 examinations, ``sum(clicks) / sum(theta[k])`` (the self-normalized form of inverse propensity
-weighting, propensities relative to the most examined position, usually the first), with a Beta prior of half a click in 2.5
-examinations. Plain IPW, ``sum(clicks / theta[k]) / impressions``, is unbiased but its variance
-ruins the labels of rarely shown items: one stray click at position 10 of two impressions
-reads as a certain hit; on SciFact's simulated log it gave 0.724 nDCG@10 against 0.743 for this
-estimator. A rate of at least one half is relevant (grade 1): graded rates let the many
-noise-clicked items at grade 1 outweigh the few relevant ones (0.727). Items of a query's
-candidates that were never shown are graded 0, as unjudged items are with judgments.
+weighting; propensities relative to the most examined position, usually the first), with a Beta
+prior of half a click in 2.5 examinations. Plain IPW, ``sum(clicks / theta[k]) / impressions``,
+is unbiased but its variance ruins the labels of rarely shown items: one stray click at
+position 10 of two impressions reads as a certain hit; on SciFact's simulated log it gave 0.724
+nDCG@10 against 0.743 for this estimator. A rate of at least one half is relevant (grade 1):
+graded rates let the many noise-clicked items at grade 1 outweigh the few relevant ones
+(0.727). Items of a query's candidates that were never shown are graded 0, as unjudged items
+are with judgments.
 """
 
 from __future__ import annotations
@@ -48,8 +49,8 @@ def fit_pbm(
 ) -> tuple[np.ndarray, np.ndarray, int]:
     """EM fit of the position-based model over impressions (``positions: int64[n]``,
     ``pairs: int64[n]`` the (query, item) of each, ``clicks: bool[n]``). Returns ``theta``
-    (``float64[max position + 1]``, relative to the most examined position), ``gamma`` (``float64[n_pairs]``)
-    and the iterations run."""
+    (``float64[max position + 1]``, relative to the most examined position), ``gamma``
+    (``float64[n_pairs]``) and the iterations run."""
     c = clicks.astype(np.float64)
     n_pos = int(positions.max()) + 1 if positions.size else 1
     shown_at = np.maximum(np.bincount(positions, minlength=n_pos), 1)
