@@ -261,13 +261,16 @@ class SearchEventIn(_Strict):
 
     kind: Literal["search"]
     query: str = Field(min_length=1, max_length=MAX_QUERY_CHARS, pattern=NOT_BLANK)
-    shown: list[str] = Field(
-        min_length=1, max_length=MAX_SHOWN, description="The item ids shown, best first."
+    shown: list[Annotated[str, Field(min_length=1, max_length=MAX_ID_LENGTH)]] = Field(
+        min_length=1,
+        max_length=MAX_SHOWN,
+        description="The item ids shown, best first (distinct).",
     )
-    clicked: list[Int] = Field(
+    clicked: list[Annotated[int, Field(ge=0, lt=MAX_SHOWN)]] = Field(
         default_factory=list,
         max_length=MAX_SHOWN,
-        description="0-based positions in shown that were clicked (empty: none).",
+        description="0-based positions in shown that were clicked (each below the length of "
+        "shown; empty: none).",
     )
     user: str | None = Field(None, min_length=1, max_length=MAX_USER_LENGTH)
     ts: float | None = Field(None, ge=MIN_TIMESTAMP, le=MAX_TIMESTAMP, description="Epoch s.")
