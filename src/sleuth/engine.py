@@ -34,12 +34,15 @@ from sleuth.limits import (
     no_filter,
     parse_items,
 )
+from sleuth.rank.learned import RankerState, load_ranker
+from sleuth.rank.trainer import collection_id, fit_model, training_data
 from sleuth.recommend.service import CollectionView, RecommendService
 from sleuth.retrieve import compile_filter, retrievers_for
 from sleuth.search import Context, Hits, Trace, build_hits, plan_for
 from sleuth.search import calibration as calib
 from sleuth.search.final import finish, hit_features
 from sleuth.store import ReadWriteLock, Store, StoredItem, WriterLock
+from sleuth.store.clicks import SearchLog, is_search, parse_searches
 from sleuth.store.diagnose import Problem, damaged_row_problem, diagnose
 from sleuth.store.event_batch import parse_event_batch
 from sleuth.store.repair import repair_store
@@ -91,6 +94,7 @@ class Collection:
         self._cache = EmbeddingCache(store, encoder, dim, config.text_fields, self.late)
         self._ix = self._index_set()
         self._calibration = calib.Calibration.load(folder / "models")
+        self._ranker = load_ranker(folder, store.get_meta("collection_id"))
         self._refresh()
 
     @property
@@ -393,18 +397,26 @@ class Collection:
             context = self._context(ix, fusion)
             outcome = plan.run(context, texts, final.depth(k, MAX_K), mask, trace, given)
             served = finish(context, texts, outcome, k, final, calibrator, self.store.items, trace)
-        lists = outcome.lists if explain else None
+        lists, features = (outcome.lists, outcome.features) if explain else (None, None)
         return build_hits(
-            self.store.items, served.results, trace, lists, outcome.unscored, served.probabilities
+            self.store.items,
+            served.results,
+            trace,
+            lists,
+            outcome.unscored,
+            served.probabilities,
+            features=features,
         )
 
-    def _context(self, ix: IndexSet, fusion: FusionConfig | None) -> Context:
+    def _context(self, ix: IndexSet, fusion: FusionConfig | None = None) -> Context:
         return Context(
             retrievers=retrievers_for(ix.indexes, self.late),
             index=ix.index,
             encoder=self.encoder,
             late=self.late,
             fusion=fusion or self.config.fusion,
+            ranker=self._ranker,
+            fetch=self.store.items,
         )
 
     def calibrate(
@@ -445,6 +457,39 @@ class Collection:
             names, feats = hit_features(context, texts, outcome)
         return [(d, names, x) for (d, _), x in zip(outcome.results, feats)]
 
+    def train_ranker(
+        self,
+        qrels: Any = None,
+        queries: Any = None,
+        *,
+        attributes: Sequence[str] = (),
+        params: dict[str, Any] | None = None,
+        tune: bool = False,
+        seed: int = 0,
+    ) -> dict[str, Any]:
+        """Train and save the ranker of mode ``"ranked"`` (LambdaMART, ``sleuth.rank``) from
+        ``qrels`` (query id -> {item id: grade}) and ``queries`` (id -> text), or BEIR files of
+        them; with neither, from the search events recorded (``sleuth.rank.clicks``).
+        ``attributes``: numeric attributes as features; ``params`` (``rounds``,
+        ``learning_rate``, ``num_leaves``, ``min_data_in_leaf``) or ``tune`` (3-fold
+        cross-validation over these queries). Deterministic. Returns the model's manifest."""
+        self._refresh(wait=False)
+        with self._rw.read():  # the searches; the fit below lets writes go on
+            data = training_data(
+                self._context(self._ix),
+                self.store,
+                self.config.text_fields,
+                qrels,
+                queries,
+                attributes=attributes,
+            )
+        model = fit_model(data, params=params, tune=tune, seed=seed)
+        with self._apply, self._writer:
+            model.info["collection_id"] = collection_id(self.store)
+            model.save(self.path)
+            self._ranker = RankerState(model)
+        return model.manifest()
+
     def _hits(
         self,
         results: list[tuple[np.ndarray, np.ndarray]],
@@ -473,7 +518,15 @@ class Collection:
     def record(self, events: Iterable[Any]) -> RecordResult:
         """Store interaction events in one transaction (all of them or none). An event whose
         ``event_id`` was already recorded is a retry and is skipped. Events about items not in
-        the catalog are kept, and recommended only once the item exists."""
+        the catalog are kept, and recommended only once the item exists.
+
+        Search events (``kind: "search"``: the query, the ids ``shown``, the ``clicked``
+        positions; see ``sleuth.store.clicks``) go to the search log that ``train_ranker``
+        learns from; a batch holds search events or item events, not both."""
+        if isinstance(events, list | tuple) and any(is_search(e) for e in events):
+            searches = parse_searches(events)
+            with self._apply, self._writer:
+                return RecordResult(*SearchLog(self.store).record(searches))
         batch = parse_event_batch(events, self.config.recommend.event_weights)
         with self._apply, self._writer:
             recorded, duplicates = self.store.record(batch)

@@ -123,8 +123,8 @@ def search(
     mode: Annotated[
         str,
         typer.Option(
-            help="lexical, dense, hybrid; with late interaction also hybrid+maxsim, muvera, "
-            "maxsim-exact."
+            help="lexical, dense, hybrid; ranked once a ranker is trained (sleuth train "
+            "ranker); with late interaction also hybrid+maxsim, muvera, maxsim-exact."
         ),
     ] = "hybrid",
     where: Where = None,

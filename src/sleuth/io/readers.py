@@ -35,6 +35,8 @@ __all__ = [
     "read_jsonl",
     "read_judgments",
     "read_parquet",
+    "read_qrels",
+    "read_queries",
 ]
 
 TextFields = tuple[str, ...]
@@ -264,13 +266,14 @@ def read_beir(path: str | Path, *, split: str = "test") -> BeirData:
             path=str(folder),
         )
     qrels_path = existing(folder / "qrels" / f"{split}.tsv")
-    qrels = _read_qrels(qrels_path)
+    qrels = read_qrels(qrels_path)
     if not qrels:  # nothing to evaluate: say so here rather than fail inside the metrics
         raise InvalidInput(
             f"{qrels_path}: no judgements; expected lines 'query-id<TAB>corpus-id<TAB>score'",
             path=str(qrels_path),
         )
-    queries = _read_queries(existing(folder / "queries.jsonl"), qrels)
+    every = read_queries(folder / "queries.jsonl")
+    queries = {qid: text for qid, text in every.items() if qid in qrels}
     if not queries:
         raise InvalidInput(
             f"{folder}: no query id of qrels/{split}.tsv is in queries.jsonl", path=str(folder)
@@ -289,12 +292,13 @@ def read_judgments(
     """A BEIR qrels file (``query-id corpus-id score``, tab separated) and queries file
     (JSONL ``_id``, ``text``) as ``(qrels, queries)``, the queries those qrels judge; what
     ``sleuth calibrate`` reads. Whether they name the collection's items is checked there."""
-    judged = _read_qrels(existing(qrels))
-    return judged, _read_queries(existing(queries), judged)
+    judged = read_qrels(qrels)
+    return judged, {qid: text for qid, text in read_queries(queries).items() if qid in judged}
 
 
-def _read_queries(path: Path, keep: dict[str, Any]) -> dict[str, str]:
-    """The queries of ``path`` (BEIR ``queries.jsonl``) whose id ``keep`` holds."""
+def read_queries(path: str | Path) -> dict[str, str]:
+    """BEIR ``queries.jsonl``: query id -> text (every line's ``_id`` and ``text``)."""
+    path = existing(path)
     queries: dict[str, str] = {}
     for line_no, record in jsonl_objects(path):
         qid, text = record.get("_id"), record.get("text")
@@ -302,12 +306,14 @@ def _read_queries(path: Path, keep: dict[str, Any]) -> dict[str, str]:
             qid = str(qid)
         if not isinstance(qid, str) or not isinstance(text, str):
             raise located(path, line_no, "a query needs a string '_id' and 'text'")
-        if qid in keep:
-            queries[qid] = text
+        queries[qid] = text
     return queries
 
 
-def _read_qrels(path: Path) -> dict[str, dict[str, int]]:
+def read_qrels(path: str | Path) -> dict[str, dict[str, int]]:
+    """A BEIR (``query-id corpus-id score``, tab separated, optional header) or TREC (``qid 0
+    docid score``) qrels file: query id -> document id -> graded relevance."""
+    path = existing(path)
     qrels: dict[str, dict[str, int]] = {}
     seen_data = False
     with open_text(path) as f:

@@ -72,6 +72,7 @@ def build_hits(
     lists: Mapping[str, Sequence[Ranked]] | None = None,
     unscored: Mapping[str, Sequence[str]] | None = None,
     probabilities: Sequence[np.ndarray] | None = None,
+    features: Mapping[str, tuple[tuple[str, ...], list[tuple[Any, Any]]]] | None = None,
 ) -> list[Hits]:
     """The ``Hits`` of each query's ``results`` (docnos and final scores), with the items
     ``fetch`` reads (a docno it does not find was deleted meanwhile and is left out).
@@ -79,7 +80,9 @@ def build_hits(
     ``lists`` (explain): each stage's list per query, whose rank and score of a hit its
     ``explain`` shows (None where the list lacks it); ``unscored``: per ranker and query, what
     ``explain`` says of a hit missing from that ranker's list; ``probabilities``: each hit's
-    calibrated probability of relevance, per query (``Hit.probability``). A score that is not
+    calibrated probability of relevance, per query (``Hit.probability``); ``features``: per
+    ranker, the names and per query ``(docnos, values[n, f])`` it read, which a hit's
+    ``explain`` shows under ``features`` (NaN, a missing value, as None). A score that is not
     finite is never served: the hit is left out, with a warning.
     """
     start = time.perf_counter()
@@ -107,6 +110,8 @@ def build_hits(
             explain = None if ranks is None else _explain(docno, score, ranks, unscored, qi)
             if explain is not None and p is not None:
                 explain["probability"] = p
+            if explain is not None and features:
+                explain["features"] = _features(docno, features, qi)
             hits.append(
                 Hit(
                     id=item.item.id,
@@ -146,3 +151,18 @@ def _explain(
         if docno not in ranks.get(name, {}):
             explain[name] = notes[qi]
     return explain
+
+
+def _features(
+    docno: int, features: Mapping[str, tuple[tuple[str, ...], list[tuple[Any, Any]]]], qi: int
+) -> dict[str, float | None]:
+    out: dict[str, float | None] = {}
+    for names, per_query in features.values():
+        docnos, values = per_query[qi]
+        rows = (docnos == docno).nonzero()[0]
+        if rows.size:
+            out.update(
+                (name, float(v) if math.isfinite(v) else None)
+                for name, v in zip(names, values[rows[0]].tolist())
+            )
+    return out

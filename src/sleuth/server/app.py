@@ -38,6 +38,7 @@ from sleuth.server.encoders import EncoderAllowList
 from sleuth.server.errors import ERROR_RESPONSES, ApiError, install_error_handlers, redacted
 from sleuth.server.guards import AllowedHosts, BodyLimit, HostCheck, KeyCheck
 from sleuth.server.metrics import Metrics
+from sleuth.server.ranker import add_ranker_routes
 from sleuth.server.schemas import (
     NOT_BLANK,
     CollectionCreate,
@@ -342,6 +343,7 @@ def create_app(
             raise NotFound(f"no report named {report!r}", report=report)
         return json.loads(path.read_text())
 
+    add_ranker_routes(api, engine)
     app.include_router(api)
 
     # -- the web page ------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from sleuth.config import DEFAULT_EVENT_WEIGHTS
 from sleuth.limits import MAX_K, MAX_QUERY_CHARS
 from sleuth.server.config_schema import ConfigIn, Dim, Int
 from sleuth.server.encoders import BUILT_IN_PATTERN
+from sleuth.store.clicks import MAX_SHOWN
 from sleuth.types import ID_CONTROL_CHARS, MAX_ID_LENGTH, MAX_USER_LENGTH
 from sleuth.values import MAX_TIMESTAMP, MIN_TIMESTAMP
 from sleuth.vectors import MAX_DIM
@@ -43,6 +44,7 @@ __all__ = [
     "ItemsWrite",
     "RecommendRequest",
     "RecordResultOut",
+    "SearchEventIn",
     "SearchRequest",
     "SearchResponse",
     "TraceOut",
@@ -75,7 +77,7 @@ ItemId = Annotated[
     ),
 ]
 
-Mode = Literal["lexical", "dense", "hybrid", "hybrid+maxsim", "muvera", "maxsim-exact"]
+Mode = Literal["lexical", "dense", "hybrid", "hybrid+maxsim", "muvera", "maxsim-exact", "ranked"]
 
 
 class _Strict(BaseModel):
@@ -270,9 +272,32 @@ class EventIn(_Strict):
     )
 
 
+class SearchEventIn(_Strict):
+    """A search and what was clicked (``sleuth.store.clicks``): what the ranker learns from."""
+
+    kind: Literal["search"]
+    query: str = Field(min_length=1, max_length=MAX_QUERY_CHARS, pattern=NOT_BLANK)
+    shown: list[Annotated[str, Field(min_length=1, max_length=MAX_ID_LENGTH)]] = Field(
+        min_length=1,
+        max_length=MAX_SHOWN,
+        description="The item ids shown, best first (distinct).",
+    )
+    clicked: list[Annotated[int, Field(ge=0, lt=MAX_SHOWN)]] = Field(
+        default_factory=list,
+        max_length=MAX_SHOWN,
+        description="0-based positions in shown that were clicked (each below the length of "
+        "shown; empty: none).",
+    )
+    user: str | None = Field(None, min_length=1, max_length=MAX_USER_LENGTH)
+    ts: float | None = Field(None, ge=MIN_TIMESTAMP, le=MAX_TIMESTAMP, description="Epoch s.")
+    event_id: str | None = Field(None, min_length=1, max_length=MAX_USER_LENGTH)
+
+
 class EventsWrite(_Strict):
-    events: list[EventIn] = Field(
-        min_length=1, description="Recorded in one transaction: all or none."
+    events: list[EventIn | SearchEventIn] = Field(
+        min_length=1,
+        description="Recorded in one transaction: all or none. Item events or search events "
+        "(kind search), not both in one batch.",
     )
 
 

@@ -318,7 +318,6 @@ class Store(EventTables):
                 )
             return write_batch(con, upserts, deletes, must_be_new=must_be_new)
 
-
     def _transaction(self) -> _Transaction:
         if self._closed:
             raise Closed(f"the collection at {self.path.parent} is closed; open it again")

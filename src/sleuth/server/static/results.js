@@ -106,7 +106,8 @@ function stageBar(timings) {
 }
 
 function explainView(explain) {
-  const rows = RETRIEVERS.map((name) => {
+  const stages = (explain.retrievers || {}).learned ? [...RETRIEVERS, "learned"] : RETRIEVERS;
+  const rows = stages.map((name) => {
     const r = (explain.retrievers || {})[name];
     return h(
       "tr",
@@ -116,9 +117,27 @@ function explainView(explain) {
       h("td", { testid: "score" }, r ? fmtScore(r.score) : "—"),
     );
   });
+  // mode ranked: the learned ranker's features of this hit, as the model read them
+  const features = Object.entries(explain.features || {});
+  const featureTable = features.length
+    ? h(
+        "table",
+        { class: "explain-table", testid: "explain-features" },
+        h("thead", null, h("tr", null, ["feature", "value"].map((c) => h("th", null, c)))),
+        h(
+          "tbody",
+          null,
+          features.map(([name, value]) =>
+            h("tr", { testid: "feature", dataset: { feature: name } }, h("th", null, name),
+              h("td", null, value === null ? "missing" : fmtScore(value))),
+          ),
+        ),
+      )
+    : null;
   return h(
     "div",
     { class: "explain", testid: "explain" },
+    featureTable,
     h(
       "table",
       { class: "explain-table" },
