@@ -9,14 +9,14 @@ replayed on open. Open one with ``sleuth.open`` (``sleuth.opening``).
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from sleuth.collection_learning import CollectionLearning
+from sleuth.collection_recs import CollectionRecs, RecordResult
 from sleuth.config import CollectionConfig, FusionConfig
 from sleuth.encoders import Encoder
 from sleuth.encoders.cache import EmbeddingCache
@@ -29,22 +29,17 @@ from sleuth.limits import (
     check_final,
     check_k,
     check_query_vectors,
-    check_recommend,
-    check_sources,
     no_filter,
     parse_items,
 )
-from sleuth.rank.learned import RankerState, load_ranker
-from sleuth.rank.trainer import collection_id, fit_model, training_data
-from sleuth.recommend.service import CollectionView, RecommendService
+from sleuth.rank.learned import load_ranker
+from sleuth.recommend.service import RecommendService
 from sleuth.retrieve import compile_filter, retrievers_for
 from sleuth.search import Context, Hits, Trace, build_hits, plan_for
 from sleuth.search import calibration as calib
-from sleuth.search.final import finish, hit_features
+from sleuth.search.final import finish
 from sleuth.store import ReadWriteLock, Store, StoredItem, WriterLock
-from sleuth.store.clicks import SearchLog, is_search, parse_searches
 from sleuth.store.diagnose import Problem, damaged_row_problem, diagnose
-from sleuth.store.event_batch import parse_event_batch
 from sleuth.store.repair import repair_store
 from sleuth.store.sqlite import WriteResult
 from sleuth.types import Hit, Item
@@ -57,13 +52,7 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
-class RecordResult:
-    recorded: int
-    duplicates: int  # events whose event_id was already recorded (retries)
-
-
-class Collection:
+class Collection(CollectionRecs, CollectionLearning):
     """A searchable catalog in one folder. Use ``sleuth.open(path)`` to get one."""
 
     def __init__(
@@ -419,77 +408,6 @@ class Collection:
             fetch=self.store.items,
         )
 
-    def calibrate(
-        self,
-        qrels: dict[str, dict[str, int]] | None = None,
-        queries: dict[str, str] | None = None,
-        *,
-        modes: Sequence[str] | None = None,
-        method: str = "platt",
-    ) -> dict[str, Any]:
-        """Fit each mode's probability of relevance and save it (bad input writes nothing):
-        from judgments (``qrels`` {query id: {item id: grade}}, ``queries`` {query id:
-        text}) or, without both, from the collection's own items; see
-        ``sleuth.search.calibration``. ``method``: "platt" or "isotonic". Returns the manifest."""
-        modes = modes or calib.default_modes(self.late is not None)
-        with self._apply:
-            self._refresh()
-            found = calib.calibrate(
-                self.store,
-                self._ix.attributes.live,
-                self.config.text_fields,
-                self._features,
-                qrels,
-                queries,
-                modes,
-                method,
-            )
-            found.save(self.path / "models")
-            self._calibration = found
-        return found.manifest()
-
-    def _features(self, texts: list[str], mode: str, k: int) -> list[Any]:
-        plan = plan_for(mode, late=self.late is not None)
-        trace = Trace(mode=mode, k=k, queries=len(texts))
-        with self._rw.read():
-            context = self._context(self._ix, None)
-            outcome = plan.run(context, texts, k, None, trace)
-            names, feats = hit_features(context, texts, outcome)
-        return [(d, names, x) for (d, _), x in zip(outcome.results, feats)]
-
-    def train_ranker(
-        self,
-        qrels: Any = None,
-        queries: Any = None,
-        *,
-        attributes: Sequence[str] = (),
-        params: dict[str, Any] | None = None,
-        tune: bool = False,
-        seed: int = 0,
-    ) -> dict[str, Any]:
-        """Train and save the ranker of mode ``"ranked"`` (LambdaMART, ``sleuth.rank``) from
-        ``qrels`` (query id -> {item id: grade}) and ``queries`` (id -> text), or BEIR files of
-        them; with neither, from the search events recorded (``sleuth.rank.clicks``).
-        ``attributes``: numeric attributes as features; ``params`` (``rounds``,
-        ``learning_rate``, ``num_leaves``, ``min_data_in_leaf``) or ``tune`` (3-fold
-        cross-validation over these queries). Deterministic. Returns the model's manifest."""
-        self._refresh(wait=False)
-        with self._rw.read():  # the searches; the fit below lets writes go on
-            data = training_data(
-                self._context(self._ix),
-                self.store,
-                self.config.text_fields,
-                qrels,
-                queries,
-                attributes=attributes,
-            )
-        model = fit_model(data, params=params, tune=tune, seed=seed)
-        with self._apply, self._writer:
-            model.info["collection_id"] = collection_id(self.store)
-            model.save(self.path)
-            self._ranker = RankerState(model)
-        return model.manifest()
-
     def _hits(
         self,
         results: list[tuple[np.ndarray, np.ndarray]],
@@ -500,110 +418,6 @@ class Collection:
         """The hits of ``similar`` and ``recommend``: ``Hits`` (see ``sleuth.search.hits``)."""
         trace = Trace(mode=None, k=None, queries=len(results), timings_ms=timings, start=t0)
         return [*build_hits(self.store.items, results, trace, per_source)]
-
-    def similar(
-        self, item_id: str, k: int = 10, *, where: dict[str, Any] | None = None
-    ) -> list[Hit]:
-        """Items like ``item_id`` (itself excluded): nearest by dense vector, fused with the
-        items most often next to it in user histories once there are events."""
-        check_k(k)
-        t0 = time.perf_counter()
-        self._refresh(wait=False)
-        with self._rw.read():
-            docnos, scores = self._recs.similar(self._view(self._ix), item_id, k, where)
-        return self._hits([(docnos, scores)], None, {}, t0)[0]
-
-    # -- events and recommendations ----------------------------------------------------------
-
-    def record(self, events: Iterable[Any]) -> RecordResult:
-        """Store interaction events in one transaction (all of them or none). An event whose
-        ``event_id`` was already recorded is a retry and is skipped. Events about items not in
-        the catalog are kept, and recommended only once the item exists.
-
-        Search events (``kind: "search"``: the query, the ids ``shown``, the ``clicked``
-        positions; see ``sleuth.store.clicks``) go to the search log that ``train_ranker``
-        learns from; a batch holds search events or item events, not both."""
-        if isinstance(events, list | tuple) and any(is_search(e) for e in events):
-            searches = parse_searches(events)
-            with self._apply, self._writer:
-                return RecordResult(*SearchLog(self.store).record(searches))
-        batch = parse_event_batch(events, self.config.recommend.event_weights)
-        with self._apply, self._writer:
-            recorded, duplicates = self.store.record(batch)
-        return RecordResult(recorded, duplicates)
-
-    def recommend(
-        self,
-        user: str,
-        k: int = 10,
-        *,
-        where: dict[str, Any] | None = None,
-        exclude_seen: bool = True,
-        diversity: float = 0.0,
-        explain: bool = False,
-        sources: dict[str, float] | None = None,
-    ) -> list[Hit]:
-        """The ``k`` items ``user`` should see next.
-
-        Candidate sources (weights in ``RecommendConfig.sources``, or ``sources=`` for this
-        request): co-visit (items that follow the user's recent items in other histories),
-        EASE, content (items near the user's recency-weighted profile of item vectors),
-        sequential (SASRec, once trained), multi-interest and time-decayed popularity (all a
-        new user gets). Each list is z-scored and the weighted sum ranks the union. ``where``
-        filters inside every source; ``exclude_seen`` drops items the user interacted with;
-        ``diversity`` in [0, 1] re-ranks by MMR on the item vectors (0: pure relevance).
-        """
-        return self.recommend_batch(
-            [user],
-            k,
-            where=where,
-            exclude_seen=exclude_seen,
-            diversity=diversity,
-            explain=explain,
-            sources=sources,
-        )[0]
-
-    def recommend_batch(
-        self,
-        users: Sequence[str],
-        k: int = 10,
-        *,
-        where: dict[str, Any] | None = None,
-        exclude_seen: bool = True,
-        diversity: float = 0.0,
-        explain: bool = False,
-        sources: dict[str, float] | None = None,
-    ) -> list[list[Hit]]:
-        """``recommend`` for many users at once (the learned sources score them as one matrix
-        per chunk): what ``sleuth eval recs`` measures."""
-        check_k(k)
-        check_recommend(users, diversity, exclude_seen, explain)
-        weights = self.config.recommend.sources if sources is None else check_sources(sources)
-        t0 = time.perf_counter()
-        self._refresh(wait=False)
-        with self._rw.read():
-            served = self._recs.recommend_batch(
-                self._view(self._ix),
-                users,
-                k,
-                where=where,
-                exclude_seen=exclude_seen,
-                diversity=diversity,
-                explain=explain,
-                weights=weights,
-            )
-        return self._hits(served.results, served.per_source, served.timings, t0)
-
-    def train(self, *, progress: bool | None = None, **options: Any) -> dict[str, Any]:
-        """Train the sequential source (SASRec) on every recorded event, warm-starting from the
-        previous model when there is one, and save it in ``models/``. ``options``: ``SASRec``
-        settings (``dim``, ``blocks``, ``max_len``, ``epochs``, ``seed``…) and ``capacity``,
-        ``min_count`` of the item ID table. Returns the training summary."""
-        return self._recs.train(self.store, progress=progress, **options)
-
-    def _view(self, ix: IndexSet) -> CollectionView:
-        """What recommendations read: the store, the dense index and the filter masks."""
-        return CollectionView(self.store, ix.index("dense"), lambda where: self._mask(ix, where))
 
     @staticmethod
     def _mask(ix: IndexSet, where: dict[str, Any] | None) -> np.ndarray:

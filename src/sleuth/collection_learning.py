@@ -1,0 +1,99 @@
+"""``Collection``'s learning: the calibration of search scores, the learned ranker of mode
+"ranked" and the sequential recommendation source, each fitted and saved in the collection's
+folder. A mixin of ``sleuth.engine.Collection``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sleuth.collection_state import CollectionState
+from sleuth.rank.learned import RankerState
+from sleuth.rank.trainer import collection_id, fit_model, training_data
+from sleuth.search import Trace, plan_for
+from sleuth.search import calibration as calib
+from sleuth.search.final import hit_features
+
+__all__ = ["CollectionLearning"]
+
+
+class CollectionLearning(CollectionState):
+    """``calibrate``, ``train_ranker`` and ``train`` of ``Collection``."""
+
+    def calibrate(
+        self,
+        qrels: dict[str, dict[str, int]] | None = None,
+        queries: dict[str, str] | None = None,
+        *,
+        modes: Sequence[str] | None = None,
+        method: str = "platt",
+    ) -> dict[str, Any]:
+        """Fit each mode's probability of relevance and save it (bad input writes nothing):
+        from judgments (``qrels`` {query id: {item id: grade}}, ``queries`` {query id:
+        text}) or, without both, from the collection's own items; see
+        ``sleuth.search.calibration``. ``method``: "platt" or "isotonic". Returns the manifest."""
+        modes = modes or calib.default_modes(self.late is not None)
+        with self._apply:
+            self._refresh()
+            found = calib.calibrate(
+                self.store,
+                self._ix.attributes.live,
+                self.config.text_fields,
+                self._features,
+                qrels,
+                queries,
+                modes,
+                method,
+            )
+            found.save(self.path / "models")
+            self._calibration = found
+        return found.manifest()
+
+    def _features(self, texts: list[str], mode: str, k: int) -> list[Any]:
+        plan = plan_for(mode, late=self.late is not None)
+        trace = Trace(mode=mode, k=k, queries=len(texts))
+        with self._rw.read():
+            context = self._context(self._ix, None)
+            outcome = plan.run(context, texts, k, None, trace)
+            names, feats = hit_features(context, texts, outcome)
+        return [(d, names, x) for (d, _), x in zip(outcome.results, feats)]
+
+    def train_ranker(
+        self,
+        qrels: Any = None,
+        queries: Any = None,
+        *,
+        attributes: Sequence[str] = (),
+        params: dict[str, Any] | None = None,
+        tune: bool = False,
+        seed: int = 0,
+    ) -> dict[str, Any]:
+        """Train and save the ranker of mode ``"ranked"`` (LambdaMART, ``sleuth.rank``) from
+        ``qrels`` (query id -> {item id: grade}) and ``queries`` (id -> text), or BEIR files of
+        them; with neither, from the search events recorded (``sleuth.rank.clicks``).
+        ``attributes``: numeric attributes as features; ``params`` (``rounds``,
+        ``learning_rate``, ``num_leaves``, ``min_data_in_leaf``) or ``tune`` (3-fold
+        cross-validation over these queries). Deterministic. Returns the model's manifest."""
+        self._refresh(wait=False)
+        with self._rw.read():  # the searches; the fit below lets writes go on
+            data = training_data(
+                self._context(self._ix),
+                self.store,
+                self.config.text_fields,
+                qrels,
+                queries,
+                attributes=attributes,
+            )
+        model = fit_model(data, params=params, tune=tune, seed=seed)
+        with self._apply, self._writer:
+            model.info["collection_id"] = collection_id(self.store)
+            model.save(self.path)
+            self._ranker = RankerState(model)
+        return model.manifest()
+
+    def train(self, *, progress: bool | None = None, **options: Any) -> dict[str, Any]:
+        """Train the sequential source (SASRec) on every recorded event, warm-starting from the
+        previous model when there is one, and save it in ``models/``. ``options``: ``SASRec``
+        settings (``dim``, ``blocks``, ``max_len``, ``epochs``, ``seed``…) and ``capacity``,
+        ``min_count`` of the item ID table. Returns the training summary."""
+        return self._recs.train(self.store, progress=progress, **options)
