@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,8 @@ from sleuth.limits import (
     check_query_vectors,
     check_recommend,
     check_sources,
+    check_space,
+    check_space_vectors,
     no_filter,
     parse_events,
     parse_items,
@@ -35,6 +37,7 @@ from sleuth.limits import (
 from sleuth.recommend.service import CollectionView, RecommendService
 from sleuth.retrieve import compile_filter, retrievers_for
 from sleuth.search import Context, Hits, Trace, build_hits, plan_for
+from sleuth.spaces import DEFAULT_SPACE, index_name
 from sleuth.store import ReadWriteLock, Store, WriterLock
 from sleuth.store.diagnose import Problem, damaged_row_problem, diagnose
 from sleuth.store.repair import repair_store
@@ -179,11 +182,16 @@ class Collection:
         progress: bool | None,
         vectors: Any = None,
     ) -> WriteResult:
-        parsed = parse_items(items, self.config.text_fields, vectors_given=vectors is not None)
-        upserts, encoded, given = self._cache.encode_write(parsed, progress, vectors=vectors)
+        bulk = dict(vectors) if isinstance(vectors, Mapping) else {}
+        default = bulk.pop(DEFAULT_SPACE, None) if isinstance(vectors, Mapping) else vectors
+        parsed = parse_items(items, self.config.text_fields, vectors_given=default is not None)
+        named = check_space_vectors(parsed, bulk, self.config.spaces)
+        upserts, encoded, given = self._cache.encode_write(parsed, progress, vectors=default)
         try:
             with self._apply, self._writer:
-                result = self.store.write(upserts, deletes, must_be_new=must_be_new, given=given)
+                result = self.store.write(
+                    upserts, deletes, must_be_new=must_be_new, given=given, spaces=named
+                )
                 self._refresh()
         except BaseException:
             self._cache.discard(encoded)  # token vectors of a write that did not happen
@@ -200,7 +208,12 @@ class Collection:
         An item may bring its own ``"vector"`` (then its text is optional; the encoder encodes
         only the items without one); ``vectors``: a numeric ``[n, dim]`` array (or a memmap,
         ``np.load(path, mmap_mode="r")``) of every item's vector, in order, read without
-        Python lists. Vectors are made unit length (dense search is by cosine)."""
+        Python lists. Vectors are made unit length (dense search is by cosine).
+
+        Named vector spaces (``CollectionConfig.spaces``): an item brings its vectors there as
+        ``"vectors": {"image": [...]}`` (optional per item), or ``vectors={"image": array}``
+        gives every item's (``"default"``: the default space's array), each checked against
+        its space's dimension and metric (``sleuth.spaces``)."""
         return self._write(items, (), must_be_new=True, progress=progress, vectors=vectors)
 
     def upsert(
@@ -253,21 +266,25 @@ class Collection:
             raise NotFound(f"no item with id {item_id!r}", id=item_id)
         return stored.item
 
-    def vectors(self, ids: Sequence[str]) -> np.ndarray:
-        """``float32[n, dim]``: the dense vectors of these items, in order (``NotFound`` names
-        the first id that is not in the collection)."""
+    def vectors(self, ids: Sequence[str], *, space: str | None = None) -> np.ndarray:
+        """``float32[n, dim]``: the dense vectors of these items in ``space`` (None: the
+        default one), in order (``NotFound`` names the first id that is not in the collection,
+        or has no vector in that space)."""
         if isinstance(ids, str):
             raise InvalidInput("ids must be a list of item ids, not one string")
+        name = check_space(space, self.config.spaces)
+        metric = None if name is None else self.config.spaces[name].metric_of
         self._refresh(wait=False)
         with self._rw.read():
-            dense = self._ix.index("dense")
+            dense = self._ix.index("dense" if name is None else index_name(name))
             docnos = self.store.docnos_of(ids)
-            out = np.zeros((len(ids), self.dim), np.float32)
+            out = np.zeros((len(ids), self.dim if metric is None else metric.dim), np.float32)
             for i, item_id in enumerate(ids):
                 vector = dense.vector_of(docnos[item_id]) if item_id in docnos else None
                 if vector is None:
-                    raise NotFound(f"no item with id {item_id!r}", id=item_id)
-                out[i] = vector
+                    where = "" if name is None else f" with a vector in space {name!r}"
+                    raise NotFound(f"no item with id {item_id!r}{where}", id=item_id)
+                out[i] = vector if metric is None else metric.vector(vector)
         return out
 
     def info(self) -> dict[str, Any]:
@@ -280,6 +297,7 @@ class Collection:
                 "items": self.count(),
                 "encoder": self.encoder.id,
                 "dim": self.dim,
+                "spaces": self._spaces_info(),
                 **self._ix.info(),
                 "config": self.config.to_dict(),
                 # rows met since open that every index and result leaves out; ``check()``
@@ -287,12 +305,28 @@ class Collection:
                 "problems": [damaged_row_problem(d).to_dict() for d in self.store.damaged_rows()],
             }
 
+    def _spaces_info(self) -> dict[str, dict[str, Any]]:
+        """Each vector space: dimension, metric and the items holding a vector in it."""
+        out = {
+            DEFAULT_SPACE: {
+                "dim": self.dim,
+                "metric": "cosine",
+                "encoder": self.encoder.id,
+                "items": len(self._ix.index("dense")),
+            }
+        }
+        for name, space in self.config.spaces.items():
+            items = len(self._ix.index(index_name(name)))
+            out[name] = {"dim": space.dim, "metric": space.metric, "items": items}
+        return out
+
     def search(
         self,
         query: str | None = None,
         k: int = 10,
         *,
         vector: Any = None,
+        space: str | None = None,
         where: dict[str, Any] | None = None,
         mode: str = "hybrid",
         explain: bool = False,
@@ -311,6 +345,9 @@ class Collection:
         and the fused score. ``fusion``: this request's fusion instead of the collection's.
         ``vector``: the query's own vector (``dim`` numbers), which the dense stages use instead
         of encoding ``query``; the text is then optional in mode "dense" (hybrid reads both).
+        ``space``: the named vector space the dense stages search (``vector`` is then required:
+        named spaces have no encoder; hybrid fuses BM25 over ``query`` with it); scores are
+        that space's (``sleuth.spaces``: cosine, dot, or the negative l2 distance).
 
         >>> col = sleuth.open(tmp, encoder="hashing")  # doctest: +SKIP
         >>> col.search("sorting lists", k=3, where={"kind": "function"})  # doctest: +SKIP
@@ -320,6 +357,7 @@ class Collection:
             None if query is None else [query],
             k,
             vectors=None if vector is None else [vector],
+            space=space,
             where=where,
             mode=mode,
             explain=explain,
@@ -332,6 +370,7 @@ class Collection:
         k: int = 10,
         *,
         vectors: Any = None,
+        space: str | None = None,
         where: dict[str, Any] | None = None,
         mode: str = "hybrid",
         explain: bool = False,
@@ -339,11 +378,26 @@ class Collection:
     ) -> list[Hits]:
         """``search`` for many queries at once (each retriever runs once for the batch); the
         ``Hits`` of every query share the request's one ``trace``. ``vectors``: the queries'
-        own vectors (a list of them, or a ``[nq, dim]`` array), aligned with ``queries``."""
+        own vectors (a list of them, or a ``[nq, dim]`` array), aligned with ``queries``;
+        ``space``: the named vector space they are in (see ``search``)."""
         check_k(k)
         plan = plan_for(mode, late=self.late is not None)
-        owner = f"this collection (encoder {self.encoder.id})"
-        texts, given = check_query_vectors(queries, vectors, self.dim, owner)
+        name = check_space(space, self.config.spaces)
+        if name is None:
+            owner = f"this collection (encoder {self.encoder.id})"
+            texts, given = check_query_vectors(queries, vectors, self.dim, owner)
+        else:
+            metric = self.config.spaces[name].metric_of
+            if vectors is None:
+                raise InvalidInput(
+                    f"space={name!r} searches by vector: give the query's vector= "
+                    f"({metric.dim} numbers); a named vector space has no text encoder",
+                    space=name,
+                )
+            owner = f"vector space {name!r} ({metric.name})"
+            texts, given = check_query_vectors(
+                queries, vectors, metric.dim, owner, normalize=metric.normalize
+            )
         n = len(texts) if texts is not None else 0 if given is None else int(given.shape[0])
         if fusion is not None and not isinstance(fusion, FusionConfig):
             raise InvalidInput(f"fusion must be a FusionConfig, got {type(fusion).__name__}")
@@ -354,7 +408,11 @@ class Collection:
             mask = None if no_filter(where) else self._mask(ix, where)
             trace.stage("filter", trace.start)
             context = Context(
-                retrievers=retrievers_for(ix.indexes, self.late),
+                retrievers=retrievers_for(
+                    ix.indexes,
+                    self.late,
+                    space=None if name is None else (name, self.config.spaces[name]),
+                ),
                 index=ix.index,
                 encoder=self.encoder,
                 late=self.late,

@@ -12,6 +12,7 @@ import numpy as np
 
 from sleuth.config import DEFAULT_SOURCE_WEIGHTS, check_weights
 from sleuth.errors import InvalidInput
+from sleuth.spaces import DEFAULT_SPACE, SpaceConfig
 from sleuth.types import Event, Item, parse_event, parse_item
 from sleuth.values import check_text
 from sleuth.vectors import check_dim, check_matrix, check_vector
@@ -25,6 +26,8 @@ __all__ = [
     "check_query_vectors",
     "check_recommend",
     "check_sources",
+    "check_space",
+    "check_space_vectors",
     "no_filter",
     "parse_events",
     "parse_items",
@@ -62,10 +65,11 @@ def check_queries(queries: Any) -> None:
 
 
 def check_query_vectors(
-    queries: Any, vectors: Any, dim: int, owner: str
+    queries: Any, vectors: Any, dim: int, owner: str, *, normalize: bool = True
 ) -> tuple[list[str] | None, np.ndarray | None]:
-    """A search's texts (checked) and its own vectors as ``float32[nq, dim]`` unit rows, from a
-    list of vectors or a numeric ``[nq, dim]`` array; at least one of the two, of one length."""
+    """A search's texts (checked) and its own vectors as ``float32[nq, dim]`` unit rows (as
+    given without ``normalize``), from a list of vectors or a numeric ``[nq, dim]`` array; at
+    least one of the two, of one length."""
     if queries is None and vectors is None:
         raise InvalidInput(
             "a query must be a string, got NoneType: give the query text (query=), its vector "
@@ -78,7 +82,9 @@ def check_query_vectors(
         return queries, None
     n = len(queries) if queries is not None else len(vectors)
     if isinstance(vectors, np.ndarray) and vectors.ndim == 2:
-        return queries, check_matrix(vectors, n, dim, lambda i: f"query {i}", owner, "query")
+        return queries, check_matrix(
+            vectors, n, dim, lambda i: f"query {i}", owner, "query", normalize=normalize
+        )
     if isinstance(vectors, str | bytes | dict) or not isinstance(vectors, Sequence) or not n:
         raise InvalidInput(
             f"vectors must be a non-empty list of vectors (or a [n, {dim}] array), got "
@@ -90,12 +96,27 @@ def check_query_vectors(
     for i, raw in enumerate(vectors):
         what = f"query {i}: its vector"
         try:
-            vector = check_vector(raw, what)
+            vector = check_vector(raw, what, normalize=normalize)
         except InvalidInput as exc:
             raise InvalidInput(exc.message, index=i, **exc.details) from None
         check_dim(vector, dim, what, owner)
         rows.append(vector)
     return queries, np.stack(rows)
+
+
+def check_space(space: Any, spaces: Mapping[str, SpaceConfig]) -> str | None:
+    """A search's ``space=``: None (or ``"default"``) for the default space, else the name of
+    one of the collection's named spaces."""
+    if space is None or space == DEFAULT_SPACE:
+        return None
+    if not isinstance(space, str) or space not in spaces:
+        known = ", ".join([DEFAULT_SPACE, *spaces])
+        raise InvalidInput(
+            f"space {space!r:.80} is not a vector space of this collection; it has: {known}",
+            space=repr(space)[:80],
+            allowed=[DEFAULT_SPACE, *spaces],
+        )
+    return space
 
 
 def no_filter(where: Any) -> bool:
@@ -122,6 +143,91 @@ def parse_items(
         seen.add(item.id)
         parsed.append(item)
     return parsed
+
+
+def check_space_vectors(
+    items: Sequence[Item], bulk: Mapping[str, Any], spaces: Mapping[str, SpaceConfig]
+) -> list[dict[str, bytes]] | None:
+    """Per item, its vectors in the collection's named spaces as the store keeps them (float32
+    bytes; cosine spaces' made unit length), from the items' ``"vectors"`` or a bulk array per
+    space (``bulk``: space name to a numeric ``[n, dim]`` array, read a chunk at a time); None
+    when the collection has no named space. ``InvalidInput`` names the first item whose
+    vector is for a space the collection lacks, has another dimension, or does not fit."""
+    allowed = ", ".join(spaces) if spaces else "none besides the default"
+    for name in bulk:
+        if name not in spaces:
+            raise InvalidInput(
+                f"vectors= gives vectors for space {name!r:.80}, which this collection does not "
+                f"have; its named vector spaces: {allowed}",
+                space=repr(name)[:80],
+            )
+    for i, item in enumerate(items):
+        unknown = [name for name in item.vectors if name not in spaces]
+        if unknown:
+            raise InvalidInput(
+                f"item {i} ({item.id!r}): vector space {unknown[0]!r} is not one of this "
+                f'collection\'s; its named vector spaces: {allowed} ("vector" is the '
+                "default space's); nothing was written",
+                index=i,
+                id=item.id,
+                space=unknown[0],
+            )
+    if not spaces:
+        return None
+    out: list[dict[str, bytes]] = [{} for _ in items]
+    for name, space in spaces.items():
+        owner = f"vector space {name!r} ({space.metric})"
+        rows, matrix = _space_matrix(items, name, space, bulk.get(name), owner)
+        if space.metric == "l2":  # the index holds each squared norm as a float32
+            squares = np.einsum("nd,nd->n", matrix, matrix, dtype=np.float64)
+            big = np.flatnonzero(squares > _F32_MAX)
+            if big.size:
+                i = rows[int(big[0])]
+                raise InvalidInput(
+                    f"item {i} ({items[i].id!r}): its {name!r} vector's squared length "
+                    f"overflows a float32 (l2 spaces need it below {_F32_MAX:.3g})",
+                    index=i,
+                    id=items[i].id,
+                )
+        for i, row in zip(rows, matrix):
+            out[i][name] = row.tobytes()
+    return out
+
+
+_F32_MAX = float(np.finfo(np.float32).max)
+
+
+def _space_matrix(
+    items: Sequence[Item], name: str, space: SpaceConfig, array: Any, owner: str
+) -> tuple[list[int], np.ndarray]:
+    """The positions of the items with a vector in space ``name`` and those vectors
+    (``float32[m, dim]``, as the metric wants them)."""
+
+    def label(i: int) -> str:
+        return f"item {i} ({items[i].id!r})"
+
+    normalize = space.metric_of.normalize
+    if array is not None:
+        for i, item in enumerate(items):
+            if name in item.vectors:
+                raise InvalidInput(
+                    f'{label(i)} has "vectors": {{"{name}": ...}} and vectors= gives one too; '
+                    "give each item's vector one way",
+                    index=i,
+                    id=item.id,
+                )
+        rows = list(range(len(items)))
+        return rows, check_matrix(array, len(items), space.dim, label, owner, normalize=normalize)
+    rows = [i for i, item in enumerate(items) if name in item.vectors]
+    for i in rows:
+        check_dim(items[i].vectors[name], space.dim, f"{label(i)}: its {name!r} vector", owner)
+    if not rows:
+        return rows, np.zeros((0, space.dim), np.float32)
+    stacked = np.stack([items[i].vectors[name] for i in rows])
+    matrix = check_matrix(
+        stacked, len(rows), space.dim, lambda r: label(rows[r]), owner, normalize=normalize
+    )
+    return rows, matrix
 
 
 def parse_events(events: Any, kinds: Mapping[str, float]) -> list[Event]:
