@@ -273,18 +273,18 @@ class Collection:
         if isinstance(ids, str):
             raise InvalidInput("ids must be a list of item ids, not one string")
         name = check_space(space, self.config.spaces)
-        metric = None if name is None else self.config.spaces[name].metric_of
+        dim = self.dim if name is None else self.config.spaces[name].dim
         self._refresh(wait=False)
         with self._rw.read():
             dense = self._ix.index("dense" if name is None else index_name(name))
             docnos = self.store.docnos_of(ids)
-            out = np.zeros((len(ids), self.dim if metric is None else metric.dim), np.float32)
+            out = np.zeros((len(ids), dim), np.float32)
             for i, item_id in enumerate(ids):
                 vector = dense.vector_of(docnos[item_id]) if item_id in docnos else None
                 if vector is None:
                     where = "" if name is None else f" with a vector in space {name!r}"
                     raise NotFound(f"no item with id {item_id!r}{where}", id=item_id)
-                out[i] = vector if metric is None else metric.vector(vector)
+                out[i] = vector
         return out
 
     def info(self) -> dict[str, Any]:

@@ -35,6 +35,8 @@ from sleuth.types import Candidates
 
 __all__ = ["DenseIndex", "exact_top_k"]
 
+_FAISS_METRIC = {"ip": faiss.METRIC_INNER_PRODUCT, "l2": faiss.METRIC_L2}
+
 
 def exact_top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Column indices and values of the k largest entries per row, best first; equal scores
@@ -80,14 +82,22 @@ class DenseIndex(Index):
     kind = "dense"
 
     def __init__(
-        self, config: DenseConfig, dim: int, *, derived_from: dict[str, Any] | None = None
+        self,
+        config: DenseConfig,
+        dim: int,
+        *,
+        derived_from: dict[str, Any] | None = None,
+        metric: str = "ip",
     ) -> None:
         """``derived_from``: how the vectors were made when that is not the collection's encoder
-        (MUVERA encodings: the token recipe); saved, and a file made otherwise is not loaded."""
+        (MUVERA encodings: the token recipe); saved, and a file made otherwise is not loaded.
+        ``metric``: "ip" (inner product) or "l2", whose scores are negative squared Euclidean
+        distances (faiss ``METRIC_L2``; ``sleuth.spaces``)."""
         super().__init__()
         self.config = config
         self.dim = dim
         self.derived_from = derived_from
+        self.metric = metric
         self.storage = config.storage
         compressed = self.storage != "float32"
         # float32: the matrix until HNSW is built, then the graph (IndexHNSWFlat) alone
@@ -149,7 +159,7 @@ class DenseIndex(Index):
             self._build_float_graph(kept)
 
     def _build_float_graph(self, vectors: np.ndarray) -> None:
-        index = faiss.IndexHNSWFlat(self.dim, self.config.hnsw_m, faiss.METRIC_INNER_PRODUCT)
+        index = faiss.IndexHNSWFlat(self.dim, self.config.hnsw_m, _FAISS_METRIC[self.metric])
         index.hnsw.efConstruction = self.config.ef_construction
         index.add(vectors)
         self._graph, self.vectors = index, None  # the graph holds the only copy now
@@ -161,7 +171,7 @@ class DenseIndex(Index):
         n = len(self.full)  # the rows after a compaction (``_keep`` runs before renumbering)
         if n == 0:
             return
-        codes = Codes.make(self.storage, self.dim, self.config if graph else None)
+        codes = Codes.make(self.storage, self.dim, self.config if graph else None, self.metric)
         codes.train(self.full.sample(TRAIN_ROWS))
         self._trained_rows = n
         for block in self.full.blocks():
@@ -238,6 +248,7 @@ class DenseIndex(Index):
         if self.codes is not None:
             return self.codes.search(queries, k, params)
         scores, rows = self._graph.search(queries, k, params=params)
+        scores = -scores if self.metric == "l2" else scores  # faiss gives squared distances
         return rows, np.where(rows >= 0, scores, -np.inf).astype(np.float32)
 
     def _params(self, k: int) -> Any:
@@ -264,10 +275,10 @@ class DenseIndex(Index):
         with one_blas_thread() if queries.shape[0] < 32 else contextlib.nullcontext():
             if n_allowed < allowed.shape[0] // 2:
                 subset = np.flatnonzero(allowed)
-                scores = queries @ matrix[subset].T
+                scores = self._scores(queries, matrix[subset])
             else:
                 subset = None
-                scores = queries @ matrix.T
+                scores = self._scores(queries, matrix)
                 scores[:, ~allowed] = -np.inf
         idx, vals = exact_top_k(scores, min(k, n_allowed))
         if subset is not None:
@@ -278,6 +289,15 @@ class DenseIndex(Index):
             np.pad(vals, ((0, 0), (0, pad)), constant_values=-np.inf),
         )
 
+    def _scores(self, queries: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+        """``float32[nq, n]``: inner products, or for l2 ``-||q - x||^2``."""
+        scores = queries @ matrix.T
+        if self.metric == "l2":
+            scores *= 2
+            scores -= np.einsum("nd,nd->n", matrix, matrix)[None, :]
+            scores -= np.einsum("qd,qd->q", queries, queries)[:, None]
+        return scores
+
     def _rescore(self, queries: np.ndarray, rows: np.ndarray, k: int) -> tuple[Any, Any]:
         """The top ``k`` of the candidate ``rows`` by full-precision inner product; equal
         scores in row order."""
@@ -285,7 +305,10 @@ class DenseIndex(Index):
         found = rows >= 0
         safe = np.where(found, rows, 0)
         vectors = self.full.rows(safe.ravel()).reshape(*rows.shape, self.dim)
-        scores = np.einsum("qd,qkd->qk", queries, vectors)
+        if self.metric == "l2":
+            scores = -np.square(queries[:, None, :] - vectors).sum(-1, dtype=np.float32)
+        else:
+            scores = np.einsum("qd,qkd->qk", queries, vectors)
         scores[~found] = -np.inf
         order = np.lexsort((np.where(found, rows, np.iinfo(np.int64).max), -scores), axis=1)
         order = order[:, :k]
@@ -322,7 +345,8 @@ class DenseIndex(Index):
         del config["rescore"]
         if config["storage"] == "float32":
             del config["storage"]
-        return {"config": config, "dim": self.dim, "derived_from": self.derived_from}
+        metric = {"metric": self.metric} if self.metric != "ip" else {}  # files before it: ip
+        return {"config": config, "dim": self.dim, "derived_from": self.derived_from, **metric}
 
     def save(self, path: Path) -> None:
         """The index file; for compressed storage, first the full-precision file it names."""

@@ -1,6 +1,6 @@
 """A named vector space's dense index as a member of the index set: its rows are the vectors
-items hold in that space (``Store.space_vectors``; an item without one is not in it), as the
-space's metric lays them out (``sleuth.spaces.Metric``), in an ordinary ``DenseIndex`` saved as
+items hold in that space (``Store.space_vectors``; an item without one is not in it), in an
+ordinary ``DenseIndex`` by the space's metric (``sleuth.spaces.Metric``), saved as
 ``index/dense-<name>.npz``."""
 
 from __future__ import annotations
@@ -21,9 +21,11 @@ __all__ = ["SpaceEntry", "space_index"]
 def space_index(config: DenseConfig, name: str, space: SpaceConfig) -> DenseIndex:
     """An empty index for the space (a file built for another dimension or metric does not
     load into it)."""
-    metric = space.metric_of
     return DenseIndex(
-        config, metric.index_dim, derived_from={"space": name, "metric": space.metric}
+        config,
+        space.dim,
+        derived_from={"space": name, "metric": space.metric},
+        metric=space.metric_of.index_metric,
     )
 
 
@@ -47,8 +49,7 @@ class SpaceEntry:
         docnos, vectors = self.store.space_vectors(
             self.space, [s.docno for s in added], self.metric.dim
         )
-        rows = self.metric.rows(vectors)
-        return self.index.prepare(docnos, rows, removed=removed, seq=delta.seq)
+        return self.index.prepare(docnos, vectors, removed=removed, seq=delta.seq)
 
     def apply(self, update: Update) -> None:
         self.index.apply(update)

@@ -1,6 +1,6 @@
 """Dense candidates: the query vector against the items' vectors (exact or HNSW), in the
-default space or a named one (whose metric lays out the query and turns the index's inner
-products into its scores, ``sleuth.spaces.Metric``)."""
+default space or a named one (whose metric turns the index's scores into its own: the
+negative distance for l2, ``sleuth.spaces.Metric``)."""
 
 from __future__ import annotations
 
@@ -28,5 +28,5 @@ class DenseRetriever(Retriever):
     def search_batch(self, queries: QueryBatch, k: int, mask: np.ndarray | None) -> Candidates:
         if self.metric is None:
             return self.index.search_batch(queries.vectors, k, mask)
-        found = self.index.search_batch(self.metric.queries(queries.vectors), k, mask)
-        return Candidates(found.docnos, self.metric.scores(queries.vectors, found.scores))
+        found = self.index.search_batch(queries.vectors, k, mask)
+        return Candidates(found.docnos, self.metric.scores(found.scores))
