@@ -149,4 +149,4 @@ class Metric:
         l2 the negative distance from the negative squared one."""
         if self.name != "l2":
             return scores
-        return -np.sqrt(np.maximum(-scores, 0.0)).astype(np.float32)
+        return (0.0 - np.sqrt(np.maximum(-scores, 0.0))).astype(np.float32)  # 0, not -0
