@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import random
 import re
 import signal
 import subprocess
@@ -119,6 +120,49 @@ def sigkill(proc: subprocess.Popen[str]) -> list[str]:
     proc.stdout.close()
     assert proc.returncode == -signal.SIGKILL
     return tail
+
+
+def kill_writer(
+    cmd: list[str], first: int, rng: random.Random, *, aim: str = "batch"
+) -> tuple[int, str]:
+    """Run a writer that prints ``committed B`` after each acknowledged batch (and, around its
+    write transaction, ``writing`` and ``written SECONDS``), and SIGKILL it after a commit or
+    two more than ``first - 1``: at a random point of a batch (``aim="batch"``) or of its write
+    transaction (``aim="write"``).
+
+    Returns the last batch it reported committed and the first word of its last line
+    ("writing": killed inside the transaction).
+    """
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    wanted = first + rng.randint(1, 2)
+    committed, stamps, write_times = first - 1, [], []
+    line = ""
+    try:
+        for line in proc.stdout:
+            word, *rest = line.split()
+            if word == "written":
+                write_times.append(float(rest[0]))
+            elif word == "committed":
+                committed = int(rest[0])
+                stamps.append(time.monotonic())
+            elif word == "writing" and aim == "write" and committed >= wanted:
+                time.sleep(rng.uniform(0.0, 0.8) * min(write_times))
+                break
+            if aim == "batch" and committed >= wanted:
+                batch_time = (stamps[-1] - stamps[0]) / max(len(stamps) - 1, 1)
+                time.sleep(rng.uniform(0.05, 0.95) * batch_time)
+                break
+        assert committed >= wanted, "the writer stopped before it was killed"
+    finally:
+        tail = sigkill(proc)
+    last = line.split()[0]
+    for line in tail:
+        word, *rest = line.split()
+        last = word
+        if word == "committed":
+            committed = max(committed, int(rest[0]))
+    return committed, last
 
 
 @contextlib.contextmanager

@@ -41,6 +41,12 @@ def unit(x: np.ndarray) -> np.ndarray:
     return (x / np.linalg.norm(x, axis=-1, keepdims=True)).astype(np.float32)
 
 
+def assert_close_scores(got: np.ndarray, want: np.ndarray) -> None:
+    """Equal up to float noise: the same vectors laid out in another matrix shape (after a
+    compaction, a reload) may be summed in another order by the BLAS kernel."""
+    np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
+
+
 def texts(rng: np.random.Generator) -> list[str]:
     # A shared vocabulary plus one term found in document i only.
     return [
@@ -321,7 +327,7 @@ def test_heavy_removal_then_re_adding_keeps_the_contract(
     queries = a.probe(docs, PROBES + back_in[:4].tolist())
     before, after = search(a, ix, queries, k=N), search(a, loaded, queries, k=N)
     np.testing.assert_array_equal(after.docnos, before.docnos)
-    np.testing.assert_array_equal(after.scores, before.scores)
+    assert_close_scores(after.scores, before.scores)
 
 
 def test_a_masked_docno_is_never_returned(case: tuple[Adapter, Any, Any]) -> None:
@@ -360,7 +366,7 @@ def test_save_then_load_gives_identical_results(
     queries = a.probe(docs, [*PROBES, 3])
     before, after = search(a, ix, queries), search(a, back, queries)
     np.testing.assert_array_equal(after.docnos, before.docnos)
-    np.testing.assert_array_equal(after.scores, before.scores)
+    assert_close_scores(after.scores, before.scores)
     # and it keeps working: the same adds on both give the same answers
     extra = np.array([3, 90])
     for index in (ix, back):
@@ -430,7 +436,7 @@ def test_prepare_then_apply_equals_add(case: tuple[Adapter, Any, Any]) -> None:
     assert split.info() == direct.info()
     want, got = answers(a, direct, docs), answers(a, split, docs)
     np.testing.assert_array_equal(got.docnos, want.docnos)
-    np.testing.assert_array_equal(got.scores, want.scores)
+    assert_close_scores(got.scores, want.scores)
     split.apply(split.prepare([], _slice(docs, np.arange(0))))  # no seq: it stays
     assert split.seq == 12 and len(split) == N - 1
 

@@ -14,7 +14,7 @@ import pytest
 
 import sleuth
 from sleuth.store import WriterLock
-from support import sigkill
+from support import kill_writer
 
 BATCH = 1000  # big enough that a batch takes a noticeable time, so kills land inside one
 
@@ -56,39 +56,8 @@ def run_and_kill(path: Path, first: int, rng: random.Random, *, aim: str) -> tup
     Returns the last batch it reported committed and its last line ("writing": killed inside
     the transaction, "start"/"written": elsewhere in the batch).
     """
-    proc = subprocess.Popen(
-        [sys.executable, "-c", WRITER, str(path), str(first), "50", str(BATCH)],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stdout is not None
-    wanted = first + rng.randint(1, 2)
-    committed, stamps, write_times = first - 1, [], []
-    try:
-        for line in proc.stdout:
-            word, *rest = line.split()
-            if word == "written":
-                write_times.append(float(rest[0]))
-            elif word == "committed":
-                committed = int(rest[0])
-                stamps.append(time.monotonic())
-            elif word == "writing" and aim == "write" and committed >= wanted:
-                time.sleep(rng.uniform(0.0, 0.8) * min(write_times))
-                break
-            if aim == "batch" and committed >= wanted:
-                batch_time = (stamps[-1] - stamps[0]) / max(len(stamps) - 1, 1)
-                time.sleep(rng.uniform(0.05, 0.95) * batch_time)
-                break
-        assert committed >= wanted, "the writer stopped before it was killed"
-    finally:
-        tail = sigkill(proc)
-    last = line.split()[0]
-    for line in tail:
-        word, *rest = line.split()
-        last = word
-        if word == "committed":
-            committed = max(committed, int(rest[0]))
-    return committed, last
+    cmd = [sys.executable, "-c", WRITER, str(path), str(first), "50", str(BATCH)]
+    return kill_writer(cmd, first, rng, aim=aim)
 
 
 def test_sigkill_never_leaves_a_partial_batch(tmp_path: Path) -> None:

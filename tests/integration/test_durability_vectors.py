@@ -5,16 +5,14 @@ and nothing of the batch that was cut."""
 from __future__ import annotations
 
 import random
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 import sleuth
-from support import sigkill
+from support import kill_writer
 
 BATCH, DIM = 2000, 32
 
@@ -47,32 +45,8 @@ def expected(b: int) -> np.ndarray:
 def run_and_kill(path: Path, first: int, rng: random.Random) -> int:
     """Start a writer at batch ``first``, SIGKILL it at a random point of a later batch;
     returns the last batch it reported committed."""
-    proc = subprocess.Popen(
-        [sys.executable, "-c", WRITER, str(path), str(first), str(BATCH), str(DIM)],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stdout is not None
-    wanted = first + rng.randint(1, 2)
-    committed, stamps = first - 1, []
-    try:
-        for line in proc.stdout:
-            word, number = line.split()
-            if word == "committed":
-                committed = int(number)
-                stamps.append(time.monotonic())
-                if committed >= wanted:
-                    batch_time = (stamps[-1] - stamps[0]) / max(len(stamps) - 1, 1)
-                    time.sleep(rng.uniform(0.05, 0.95) * batch_time)
-                    break
-        assert committed >= wanted, "the writer stopped before it was killed"
-    finally:
-        tail = sigkill(proc)
-    for line in tail:
-        word, number = line.split()
-        if word == "committed":
-            committed = max(committed, int(number))
-    return committed
+    cmd = [sys.executable, "-c", WRITER, str(path), str(first), str(BATCH), str(DIM)]
+    return kill_writer(cmd, first, rng)[0]
 
 
 @pytest.mark.parametrize("spaces", [None, {"img": {"dim": DIM, "metric": "dot"}}])
