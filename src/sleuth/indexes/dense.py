@@ -345,8 +345,14 @@ class DenseIndex(Index):
         del config["rescore"]
         if config["storage"] == "float32":
             del config["storage"]
-        metric = {"metric": self.metric} if self.metric != "ip" else {}  # files before it: ip
-        return {"config": config, "dim": self.dim, "derived_from": self.derived_from, **metric}
+        # null for inner products: files written before l2 existed lack the key, and match
+        metric = None if self.metric == "ip" else self.metric
+        return {
+            "config": config,
+            "dim": self.dim,
+            "derived_from": self.derived_from,
+            "metric": metric,
+        }
 
     def save(self, path: Path) -> None:
         """The index file; for compressed storage, first the full-precision file it names."""
