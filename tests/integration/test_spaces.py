@@ -194,6 +194,13 @@ def test_a_vector_per_space_is_optional_and_upserts_see_space_vectors(
     hits = col.search(vector=[0, 0], space="geo", k=5, mode="dense")
     assert [(h.id, round(h.score, 5)) for h in hits] == [("b", -1.0)]
     assert col.info()["spaces"]["geo"]["items"] == 1
+    with pytest.raises(sleuth.NotFound, match="no item with id 'a' with a vector in space 'geo'"):
+        col.vectors(["a"], space="geo")
+    default = col.search(vector=col.vectors(["c"])[0], space="default", k=1, mode="dense")
+    assert default[0].id == "c" and default[0].score == pytest.approx(1.0, abs=1e-5)
+    # an Item object brings its named vectors too
+    col.upsert([sleuth.Item(id="d", fields={"title": "delta"}, vectors={"geo": np.array([9, 9])})])
+    assert col.search(vector=[9, 8], space="geo", k=1, mode="dense")[0].id == "d"
     # the default space and similar() are as before
     assert {h.id for h in col.search("alpha", k=3, mode="lexical")} == {"a"}
     assert "b" not in {h.id for h in col.similar("b", k=3)}
