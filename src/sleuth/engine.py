@@ -25,10 +25,10 @@ from sleuth.errors import InvalidInput, NotFound
 from sleuth.indexes.set import IndexSet
 from sleuth.limits import (
     check_k,
-    check_query_vectors,
     check_recommend,
     check_sources,
     check_space,
+    check_space_queries,
     check_space_vectors,
     no_filter,
     parse_events,
@@ -382,22 +382,9 @@ class Collection:
         ``space``: the named vector space they are in (see ``search``)."""
         check_k(k)
         plan = plan_for(mode, late=self.late is not None)
-        name = check_space(space, self.config.spaces)
-        if name is None:
-            owner = f"this collection (encoder {self.encoder.id})"
-            texts, given = check_query_vectors(queries, vectors, self.dim, owner)
-        else:
-            metric = self.config.spaces[name].metric_of
-            if vectors is None:
-                raise InvalidInput(
-                    f"space={name!r} searches by vector: give the query's vector= "
-                    f"({metric.dim} numbers); a named vector space has no text encoder",
-                    space=name,
-                )
-            owner = f"vector space {name!r} ({metric.name})"
-            texts, given = check_query_vectors(
-                queries, vectors, metric.dim, owner, normalize=metric.normalize
-            )
+        name, texts, given = check_space_queries(
+            queries, vectors, space, self.config.spaces, self.dim, self.encoder.id
+        )
         n = len(texts) if texts is not None else 0 if given is None else int(given.shape[0])
         if fusion is not None and not isinstance(fusion, FusionConfig):
             raise InvalidInput(f"fusion must be a FusionConfig, got {type(fusion).__name__}")

@@ -27,6 +27,7 @@ __all__ = [
     "check_recommend",
     "check_sources",
     "check_space",
+    "check_space_queries",
     "check_space_vectors",
     "no_filter",
     "parse_events",
@@ -117,6 +118,34 @@ def check_space(space: Any, spaces: Mapping[str, SpaceConfig]) -> str | None:
             allowed=[DEFAULT_SPACE, *spaces],
         )
     return space
+
+
+def check_space_queries(
+    queries: Any,
+    vectors: Any,
+    space: Any,
+    spaces: Mapping[str, SpaceConfig],
+    dim: int,
+    encoder: str,
+) -> tuple[str | None, list[str] | None, np.ndarray | None]:
+    """A search's named space (None: the default one), texts and vectors (as
+    ``check_query_vectors``, by that space's dimension and metric)."""
+    name = check_space(space, spaces)
+    if name is None:
+        owner = f"this collection (encoder {encoder})"
+        return (None, *check_query_vectors(queries, vectors, dim, owner))
+    metric = spaces[name].metric_of
+    if vectors is None:
+        raise InvalidInput(
+            f"space={name!r} searches by vector: give the query's vector= ({metric.dim} "
+            "numbers); a named vector space has no text encoder",
+            space=name,
+        )
+    owner = f"vector space {name!r} ({metric.name})"
+    texts, given = check_query_vectors(
+        queries, vectors, metric.dim, owner, normalize=metric.normalize
+    )
+    return name, texts, given
 
 
 def no_filter(where: Any) -> bool:
