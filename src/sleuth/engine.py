@@ -21,16 +21,18 @@ from sleuth.config import CollectionConfig, FusionConfig
 from sleuth.encoders import Encoder
 from sleuth.encoders.cache import EmbeddingCache
 from sleuth.encoders.late import LateInteraction
-from sleuth.errors import InvalidInput, NotFound
+from sleuth.errors import NotFound
 from sleuth.indexes.set import IndexSet
+from sleuth.indexes.space import spaces_info, vectors_of
 from sleuth.limits import (
     check_k,
-    check_query_vectors,
     check_recommend,
+    check_search,
     check_sources,
+    check_vector_ids,
     no_filter,
     parse_events,
-    parse_items,
+    parse_write,
 )
 from sleuth.recommend.service import CollectionView, RecommendService
 from sleuth.retrieve import compile_filter, retrievers_for
@@ -179,11 +181,13 @@ class Collection:
         progress: bool | None,
         vectors: Any = None,
     ) -> WriteResult:
-        parsed = parse_items(items, self.config.text_fields, vectors_given=vectors is not None)
-        upserts, encoded, given = self._cache.encode_write(parsed, progress, vectors=vectors)
+        parsed, default, named = parse_write(items, vectors, self.config)
+        upserts, encoded, given = self._cache.encode_write(parsed, progress, vectors=default)
         try:
             with self._apply, self._writer:
-                result = self.store.write(upserts, deletes, must_be_new=must_be_new, given=given)
+                result = self.store.write(
+                    upserts, deletes, must_be_new=must_be_new, given=given, spaces=named
+                )
                 self._refresh()
         except BaseException:
             self._cache.discard(encoded)  # token vectors of a write that did not happen
@@ -200,7 +204,8 @@ class Collection:
         An item may bring its own ``"vector"`` (then its text is optional; the encoder encodes
         only the items without one); ``vectors``: a numeric ``[n, dim]`` array (or a memmap,
         ``np.load(path, mmap_mode="r")``) of every item's vector, in order, read without
-        Python lists. Vectors are made unit length (dense search is by cosine)."""
+        Python lists. Vectors are made unit length (dense search is by cosine). Named spaces:
+        items' ``"vectors": {"img": [...]}``, or ``vectors={"img": array}`` (``sleuth.spaces``)."""
         return self._write(items, (), must_be_new=True, progress=progress, vectors=vectors)
 
     def upsert(
@@ -253,22 +258,13 @@ class Collection:
             raise NotFound(f"no item with id {item_id!r}", id=item_id)
         return stored.item
 
-    def vectors(self, ids: Sequence[str]) -> np.ndarray:
-        """``float32[n, dim]``: the dense vectors of these items, in order (``NotFound`` names
-        the first id that is not in the collection)."""
-        if isinstance(ids, str):
-            raise InvalidInput("ids must be a list of item ids, not one string")
+    def vectors(self, ids: Sequence[str], *, space: str | None = None) -> np.ndarray:
+        """``float32[n, dim]``: these items' vectors in ``space`` (None: the default one), in
+        order (``NotFound`` names the first id not in the collection, or not in that space)."""
+        name = check_vector_ids(ids, space, self.config.spaces)
         self._refresh(wait=False)
         with self._rw.read():
-            dense = self._ix.index("dense")
-            docnos = self.store.docnos_of(ids)
-            out = np.zeros((len(ids), self.dim), np.float32)
-            for i, item_id in enumerate(ids):
-                vector = dense.vector_of(docnos[item_id]) if item_id in docnos else None
-                if vector is None:
-                    raise NotFound(f"no item with id {item_id!r}", id=item_id)
-                out[i] = vector
-        return out
+            return vectors_of(self._ix.index, ids, self.store.docnos_of(ids), name)
 
     def info(self) -> dict[str, Any]:
         """What the collection holds: items, encoder, attribute kinds, each index's rows, the
@@ -280,6 +276,7 @@ class Collection:
                 "items": self.count(),
                 "encoder": self.encoder.id,
                 "dim": self.dim,
+                "spaces": spaces_info(self._ix.index, self.config, self.dim, self.encoder.id),
                 **self._ix.info(),
                 "config": self.config.to_dict(),
                 # rows met since open that every index and result leaves out; ``check()``
@@ -293,6 +290,7 @@ class Collection:
         k: int = 10,
         *,
         vector: Any = None,
+        space: str | None = None,
         where: dict[str, Any] | None = None,
         mode: str = "hybrid",
         explain: bool = False,
@@ -311,6 +309,8 @@ class Collection:
         and the fused score. ``fusion``: this request's fusion instead of the collection's.
         ``vector``: the query's own vector (``dim`` numbers), which the dense stages use instead
         of encoding ``query``; the text is then optional in mode "dense" (hybrid reads both).
+        ``space``: the named vector space the dense stages search by ``vector`` (required: no
+        encoder), scored by its metric (``sleuth.spaces``); hybrid fuses BM25 over ``query``.
 
         >>> col = sleuth.open(tmp, encoder="hashing")  # doctest: +SKIP
         >>> col.search("sorting lists", k=3, where={"kind": "function"})  # doctest: +SKIP
@@ -320,6 +320,7 @@ class Collection:
             None if query is None else [query],
             k,
             vectors=None if vector is None else [vector],
+            space=space,
             where=where,
             mode=mode,
             explain=explain,
@@ -332,6 +333,7 @@ class Collection:
         k: int = 10,
         *,
         vectors: Any = None,
+        space: str | None = None,
         where: dict[str, Any] | None = None,
         mode: str = "hybrid",
         explain: bool = False,
@@ -339,28 +341,25 @@ class Collection:
     ) -> list[Hits]:
         """``search`` for many queries at once (each retriever runs once for the batch); the
         ``Hits`` of every query share the request's one ``trace``. ``vectors``: the queries'
-        own vectors (a list of them, or a ``[nq, dim]`` array), aligned with ``queries``."""
-        check_k(k)
+        own vectors (a list of them, or a ``[nq, dim]`` array), aligned with ``queries``, in
+        ``space`` (see ``search``)."""
+        default = (self.dim, self.encoder.id)
+        args = check_search(queries, vectors, k, space, fusion, self.config.spaces, default)
         plan = plan_for(mode, late=self.late is not None)
-        owner = f"this collection (encoder {self.encoder.id})"
-        texts, given = check_query_vectors(queries, vectors, self.dim, owner)
-        n = len(texts) if texts is not None else 0 if given is None else int(given.shape[0])
-        if fusion is not None and not isinstance(fusion, FusionConfig):
-            raise InvalidInput(f"fusion must be a FusionConfig, got {type(fusion).__name__}")
-        trace = Trace(mode=mode, k=k, queries=n)
+        trace = Trace(mode=mode, k=k, queries=args.n)
         self._refresh(wait=False)
         with self._rw.read():
             ix = self._ix
             mask = None if no_filter(where) else self._mask(ix, where)
             trace.stage("filter", trace.start)
             context = Context(
-                retrievers=retrievers_for(ix.indexes, self.late),
+                retrievers=retrievers_for(ix.indexes, self.late, space=args.space),
                 index=ix.index,
                 encoder=self.encoder,
                 late=self.late,
                 fusion=fusion or self.config.fusion,
             )
-            outcome = plan.run(context, texts, k, mask, trace, given)
+            outcome = plan.run(context, args.texts, k, mask, trace, args.given)
         lists = outcome.lists if explain else None
         return build_hits(self.store.items, outcome.results, trace, lists, outcome.unscored)
 

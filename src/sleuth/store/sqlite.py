@@ -293,6 +293,26 @@ class Store:
                     out[h] = vec
         return out
 
+    def space_vectors(
+        self, space: str, docnos: Sequence[int], dim: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The vectors these items hold in a named space: ``(docnos int64[m], float32[m, dim])``
+        in the order asked (items without one, or with a damaged blob, left out)."""
+        found: dict[int, bytes] = {}
+        for chunk in _chunks([int(d) for d in docnos], 500):
+            marks = ",".join("?" * len(chunk))
+            found.update(
+                self._reader.execute(
+                    f"SELECT docno, vector FROM space_vectors WHERE space = ? AND docno IN "
+                    f"({marks})",
+                    [space, *chunk],
+                ).fetchall()
+            )
+        keep = [d for d in docnos if isinstance(found.get(d), bytes) and len(found[d]) == 4 * dim]
+        matrix = np.frombuffer(b"".join(found[d] for d in keep), np.float32).reshape(-1, dim)
+        ok = np.isfinite(matrix).all(axis=1)
+        return np.array(keep, np.int64)[ok], matrix[ok]
+
     # -- writes ------------------------------------------------------------------------------
 
     def put_vectors(self, encoder: str, vectors: dict[str, np.ndarray]) -> None:
@@ -313,11 +333,13 @@ class Store:
         *,
         must_be_new: bool,
         given: tuple[str, Sequence[str], np.ndarray] | None = None,
+        spaces: Sequence[dict[str, bytes]] | None = None,
     ) -> WriteResult:
         """Apply one batch in one transaction: all of it or none of it. An item is unchanged
-        when its fields, attributes and vector key are. ``given``: ``(encoder id, keys,
-        float32[n, dim])``, the vectors items brought, stored in the same transaction (unlike
-        encoded ones, they cannot be made again)."""
+        when its fields, attributes and vector key are (and its named spaces' vectors).
+        ``given``: ``(encoder id, keys, float32[n, dim])``, the vectors items brought, stored in
+        the same transaction (unlike encoded ones, they cannot be made again). ``spaces``: per
+        upsert, its vectors in named spaces (space name to float32 bytes)."""
         _check_ids(deletes)
         added = updated = unchanged = deleted = 0
         with self._transaction() as con:
@@ -349,7 +371,8 @@ class Store:
                 if row is not None:
                     self._delete(con, row[0])
                     deleted += 1
-            for item, content_hash in upserts:
+            for i, (item, content_hash) in enumerate(upserts):
+                named = spaces[i] if spaces is not None else {}
                 fields = json.dumps(dict(item.fields), ensure_ascii=False, sort_keys=True)
                 attrs = json.dumps(
                     plain_attributes(item.attributes), ensure_ascii=False, sort_keys=True
@@ -365,7 +388,12 @@ class Store:
                         )
                     # the key is the text's content hash or the given vector's digest: a
                     # changed vector alone is an update
-                    if row[1] == fields and row[2] == attrs and row[3] == content_hash:
+                    if (
+                        row[1] == fields
+                        and row[2] == attrs
+                        and row[3] == content_hash
+                        and (spaces is None or _space_rows(con, row[0]) == named)
+                    ):
                         unchanged += 1
                         continue
                     self._delete(con, row[0])
@@ -375,6 +403,10 @@ class Store:
                 cur = con.execute(
                     "INSERT INTO items (id, fields, attrs, hash) VALUES (?, ?, ?, ?)",
                     (item.id, fields, attrs, content_hash),
+                )
+                con.executemany(
+                    "INSERT INTO space_vectors (docno, space, vector) VALUES (?, ?, ?)",
+                    [(cur.lastrowid, name, blob) for name, blob in named.items()],
                 )
                 con.execute("INSERT INTO changes (op, docno) VALUES ('add', ?)", (cur.lastrowid,))
             seq = con.execute("SELECT seq FROM sqlite_sequence WHERE name = 'changes'").fetchone()
@@ -423,6 +455,7 @@ class Store:
     @staticmethod
     def _delete(con: sqlite3.Connection, docno: int) -> None:
         con.execute("DELETE FROM items WHERE docno = ?", (docno,))
+        con.execute("DELETE FROM space_vectors WHERE docno = ?", (docno,))
         con.execute("INSERT INTO changes (op, docno) VALUES ('del', ?)", (docno,))
 
     def _transaction(self) -> _Transaction:
@@ -454,6 +487,11 @@ class _Transaction:
             self.con.execute("ROLLBACK" if exc_type else "COMMIT")
         finally:
             self.lock.release()
+
+
+def _space_rows(con: sqlite3.Connection, docno: int) -> dict[str, bytes]:
+    rows = con.execute("SELECT space, vector FROM space_vectors WHERE docno = ?", (docno,))
+    return dict(rows.fetchall())
 
 
 def _check_ids(ids: Sequence[Any]) -> None:
