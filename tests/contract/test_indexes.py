@@ -218,7 +218,7 @@ ADAPTERS = {
         for kind, threshold in (("exact", 100_000), ("hnsw", 50))
     },
     "dense-l2-exact": _dense(100_000, metric="l2"),
-    "dense-l2-hnsw": _dense(50, metric="l2"),
+    "dense-l2-ivf": _dense(50, metric="l2"),
     "dense-l2-int8-hnsw": _dense(50, "int8", metric="l2"),
     "tokens": _tokens("float16"),
     "tokens-int8": _tokens("int8"),
