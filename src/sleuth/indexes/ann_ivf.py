@@ -22,6 +22,7 @@ compaction does the same with the survivors.
 from __future__ import annotations
 
 import contextlib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,7 @@ import numpy as np
 from sleuth.indexes.compressed import one_omp_thread
 from sleuth.indexes.vectorfile import RowFile
 
-__all__ = ["TRAIN_ROWS_PER_LIST", "IVFCodes", "ListCodes", "spread"]
+__all__ = ["TRAIN_ROWS_PER_LIST", "IVFCodes", "ListCodes", "Prepared", "spread"]
 
 MIN_ROWS_PER_LIST = 16  # k-means needs this many training rows per list (faiss's own minimum)
 TRAIN_ROWS_PER_LIST = 64  # and learns from at most this many (a sample spread over the rows)
@@ -151,6 +152,18 @@ class IVFCodes:
         for block in out.codes.blocks():
             out._lists(block)
         return out
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """Rows a dense index is to add: the vectors and, once its IVF exists, their codes in it."""
+
+    vectors: np.ndarray  # float32[n, dim]
+    ivf: IVFCodes | None = None  # the structure ``codes`` belong to
+    codes: np.ndarray | None = None  # uint8[n, code bytes]
+
+    def __len__(self) -> int:
+        return int(self.vectors.shape[0])
 
 
 def spread(n: int, limit: int) -> np.ndarray:

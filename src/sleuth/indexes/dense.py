@@ -21,7 +21,6 @@ these over fixed-dimensional encodings.
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,10 +29,10 @@ import numpy as np
 
 from sleuth.config import DEFAULT_RESCORE, DenseConfig
 from sleuth.errors import CorruptIndex
-from sleuth.indexes.ann_ivf import TRAIN_ROWS_PER_LIST, IVFCodes, ListCodes, spread
+from sleuth.indexes.ann_ivf import TRAIN_ROWS_PER_LIST, IVFCodes, ListCodes, Prepared, spread
 from sleuth.indexes.base import Growable, Index
 from sleuth.indexes.compressed import TRAIN_ROWS, Codes, one_omp_thread
-from sleuth.indexes.dense_exact import exact_rows, exact_top_k, rescore, scores_of
+from sleuth.indexes.dense_exact import exact_rows, exact_top_k, rescore
 from sleuth.indexes.dense_files import compressed_files, hnsw_vectors, names_in
 from sleuth.indexes.vectorfile import BLOCK_ROWS, FullVectors, RowFile
 from sleuth.types import Candidates
@@ -41,18 +40,6 @@ from sleuth.types import Candidates
 __all__ = ["DenseIndex", "exact_top_k"]
 
 IVF_RESCORE = DEFAULT_RESCORE["int8"]  # the IVF's candidates rescored when ``rescore`` is None
-
-
-@dataclass(frozen=True)
-class Prepared:
-    """Rows to add: the vectors and, once the IVF exists, their codes in it."""
-
-    vectors: np.ndarray  # float32[n, dim]
-    ivf: IVFCodes | None = None  # the structure ``codes`` belong to
-    codes: np.ndarray | None = None  # uint8[n, code bytes]
-
-    def __len__(self) -> int:
-        return int(self.vectors.shape[0])
 
 
 class DenseIndex(Index):
@@ -297,13 +284,7 @@ class DenseIndex(Index):
             assert self.vectors is not None
             matrix = self.vectors.view
             return exact_rows(
-                queries,
-                k,
-                allowed,
-                n_allowed,
-                lambda rows: matrix[rows],
-                lambda q: scores_of(q, matrix, self.metric),
-                self.metric,
+                queries, k, allowed, n_allowed, matrix.__getitem__, matrix, self.metric
             )
         sel = None
         if n_allowed < allowed.shape[0]:
@@ -352,14 +333,9 @@ class DenseIndex(Index):
             del config["storage"]
         if config["ivf_lists"] == DenseConfig.ivf_lists:
             del config["ivf_lists"]
+        out = {"config": config, "dim": self.dim, "derived_from": self.derived_from}
         # null for inner products: files written before l2 existed lack the key, and match
-        metric = None if self.metric == "ip" else self.metric
-        return {
-            "config": config,
-            "dim": self.dim,
-            "derived_from": self.derived_from,
-            "metric": metric,
-        }
+        return {**out, "metric": None if self.metric == "ip" else self.metric}
 
     def save(self, path: Path) -> None:
         """The index file; first the files it names (appended to, or written anew), and after

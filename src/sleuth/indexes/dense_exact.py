@@ -61,22 +61,21 @@ def exact_rows(
     allowed: np.ndarray,
     n_allowed: int,
     take: Callable[[np.ndarray], np.ndarray],
-    scan: Callable[[np.ndarray], np.ndarray] | None,
+    matrix: np.ndarray | None,
     metric: str,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The top ``k`` rows among the ``allowed`` ones (``bool[n_rows]``, ``n_allowed`` set),
     every one of them scored, padded to ``k`` with -1 / -inf. ``take(rows)``: their vectors;
-    ``scan(queries)``: ``float32[nq, n_rows]``, every row's score (used when most are allowed;
-    None: never).
+    ``matrix``: every row's, scanned whole when most are allowed (None: never).
     """
     # a small batch is a thin product: one BLAS thread (see sleuth._blas)
     with one_blas_thread() if queries.shape[0] < 32 else contextlib.nullcontext():
         subset: np.ndarray | None = None
-        if scan is None or n_allowed < allowed.shape[0] // 2:
+        if matrix is None or n_allowed < allowed.shape[0] // 2:
             subset = np.flatnonzero(allowed)
             scores = scores_of(queries, take(subset), metric)
         else:
-            scores = scan(queries)
+            scores = scores_of(queries, matrix, metric)
             scores[:, ~allowed] = -np.inf
     idx, vals = exact_top_k(scores, min(k, n_allowed))
     if subset is not None:
