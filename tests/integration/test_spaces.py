@@ -1,7 +1,7 @@
 """Named vector spaces (issue 12): each with its dimension and metric (cosine, dot, l2), checked
 against a numpy brute-force reference through the public API, also with filters, after
-updates, deletes and a reopen, in the exact and the HNSW index; bad vectors refused with
-nothing written."""
+updates, deletes and a reopen, in the exact and the approximate (IVF) index; bad vectors
+refused with nothing written."""
 
 from __future__ import annotations
 
@@ -74,7 +74,7 @@ def check(
     exact: bool = True,
 ) -> None:
     """Every space's top 10 for a few queries matches the reference over ``ids`` (rows of
-    ``data`` by id): the same ids (exact index) or at least 9 of 10 (HNSW), scores within
+    ``data`` by id): the same ids (exact index) or at least 9 of 10 (IVF), scores within
     1e-4."""
     rng = np.random.default_rng(3)
     rows = {f"i{n}": n for n in range(N)}
