@@ -2,7 +2,7 @@
 answered), its RSS, a 100-item upsert and the first search after it, and searches with a filter
 on a list attribute, at two sizes 10x apart.
 
-Items are the synthetic catalog of ``scale_data.py`` (title, 40 Zipf words, category, price,
+Items are the synthetic catalog of ``_scale_data.py`` (title, 40 Zipf words, category, price,
 two tags of 1,000, date; made from ``scale_data.block``, so pyarrow is not needed), encoded by
 the ``hashing`` encoder so the model costs nothing. Each size is built once into
 ``benchmarks/.cache/open_cost/<n>/built`` by whatever sleuth is on ``PYTHONPATH`` (build it with
@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import scale_data
+import _scale_data as scale_data
 from _common import CACHE_DIR, code_commit, print_table, summary_row, write_result
 
 CACHE = CACHE_DIR / "open_cost"

@@ -8,7 +8,7 @@ quantizer in the same run.
    model, with the model's id: nothing is encoded again), reopened, so the full-precision vectors
    are read from their memory-mapped file. nDCG@10 (ranx), the search structure's bytes
    (``info()``), p50 latency of one query (medians of interleaved rounds).
-2. 100k synthetic vectors (``scale_data.py``'s clustered set: the same seeded vectors and
+2. 100k synthetic vectors (``_scale_data.py``'s clustered set: the same seeded vectors and
    queries; generated with its functions when its cache is absent): ``DenseIndex`` exact and
    HNSW, saved and loaded back, recall@10 against exact float search, bytes, p50 of one query
    on one thread, and faiss with the same quantizer (IndexFlatIP / IndexScalarQuantizer /
@@ -35,7 +35,7 @@ from typing import Any
 
 import faiss
 import numpy as np
-import scale_data
+import _scale_data as scale_data
 from _common import (
     CACHE_DIR,
     code_commit,
@@ -159,7 +159,7 @@ def scifact(repeat: int, work: Path) -> dict[str, Any]:
 
 
 def synthetic_vectors(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``scale_data``'s vectors, query vectors and exact top-10 (its cache, else made here with
+    """``_scale_data``'s vectors, query vectors and exact top-10 (its cache, else made here with
     its functions and seeds into benchmarks/.cache/quantize/<n>)."""
     for folder in (scale_data.CACHE / str(n), CACHE_DIR / NAME / str(n)):
         if (folder / "truth.npy").exists():
@@ -168,7 +168,7 @@ def synthetic_vectors(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
                 np.load(folder / "query_vectors.npy"),
                 np.load(folder / "truth.npy"),
             )
-    print(f"generating {n:,} synthetic vectors into {folder} (scale_data's seeds)")
+    print(f"generating {n:,} synthetic vectors into {folder} (_scale_data's seeds)")
     folder.mkdir(parents=True, exist_ok=True)
     words, cents = scale_data.vocabulary(), scale_data.centers()
     vectors = np.empty((n, scale_data.DIM), np.float32)

@@ -15,6 +15,7 @@ import json
 import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 from _common import BENCH_DIR, RESULTS_DIR
@@ -38,6 +39,16 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
                     "FastEmbed MUVERA"),
     "quantize": ("dense storage float32/float16/int8/binary +- rescoring: SciFact nDCG@10, 100k "
                  "synthetic recall@10, bytes, p50", "faiss, same quantizer"),
+    "byo_vectors": ("col.add items/s with precomputed vectors at 10k and 100k items",
+                    "faiss IndexHNSWFlat.add"),
+    "open_cost": ("open, RSS, 100-item upsert and filtered search at two sizes 10x apart",
+                  "the same at the other size"),
+    # the peers first: scale.py compares with their latest results (``_scale_data.py`` makes the
+    # catalog both read; ``--n 1000000`` for the issue's size)
+    "scale_peer": ("the scale benchmark's peers: ingest, open, dense/hybrid/full-text/filtered "
+                   "search, upserts; 100k synthetic items x 384", "LanceDB, Chroma, faiss"),
+    "scale": ("the same work for sleuth, sleuth/peer ratios, the issue's targets and the "
+              "growth 1M/100k; results per size", "LanceDB, Chroma, faiss"),
 }
 
 
@@ -48,15 +59,27 @@ def discover() -> list[str]:
     return [n for n in BENCHMARKS if n in found] + [n for n in found if n not in BENCHMARKS]
 
 
+def result_files(name: str) -> list[Path]:
+    """The results of benchmark ``name``: ``<name>.json`` and ``<name>_<label>.json`` (one per
+    size or label), except those of a benchmark with a longer name (``scale_peer_*`` is not
+    ``scale``'s)."""
+    names = discover()
+    out = []
+    for path in sorted(RESULTS_DIR.glob(f"{name}*.json")):
+        owners = [n for n in names if path.stem == n or path.stem.startswith(f"{n}_")]
+        if owners and max(owners, key=len) == name:
+            out.append(path)
+    return out
+
+
 def run(name: str) -> dict[str, Any]:
     script = BENCH_DIR / f"{name}.py"
-    result = RESULTS_DIR / f"{name}.json"
-    before = result.stat().st_mtime if result.exists() else 0.0
+    started = time.time()
     print(f"\n=== {name} ===", flush=True)
     t = time.perf_counter()
     proc = subprocess.run([sys.executable, str(script)], cwd=BENCH_DIR.parent, check=False)
     took = time.perf_counter() - t
-    updated = result.exists() and result.stat().st_mtime > before
+    updated = any(p.stat().st_mtime > started for p in result_files(name))
     status = "ok" if proc.returncode == 0 and updated else (
         "skipped" if proc.returncode == 0 else f"failed (exit {proc.returncode})")
     print(f"=== {name}: {status} in {took:.0f} s ===", flush=True)
@@ -144,12 +167,9 @@ def render_readme(results: dict[str, dict[str, Any]]) -> str:
 
 
 def load_results() -> dict[str, dict[str, Any]]:
-    out = {}
-    for name in discover():
-        path = RESULTS_DIR / f"{name}.json"
-        if path.exists():
-            out[name] = json.loads(path.read_text())
-    return out
+    """Every result file, by file name (``scale_100000``), in the benchmarks' order."""
+    return {path.stem: json.loads(path.read_text())
+            for name in discover() for path in result_files(name)}
 
 
 def main() -> None:

@@ -22,26 +22,35 @@ from sleuth.encoders import Encoder
 from sleuth.encoders.cache import EmbeddingCache
 from sleuth.encoders.late import LateInteraction
 from sleuth.errors import NotFound
+from sleuth.indexes.memory import held
 from sleuth.indexes.set import IndexSet
 from sleuth.indexes.space import spaces_info, vectors_of
 from sleuth.limits import (
+    MAX_K,
+    check_final,
     check_k,
     check_recommend,
     check_search,
     check_sources,
     check_vector_ids,
     no_filter,
-    parse_events,
     parse_write,
 )
+from sleuth.rank.learned import RankerState, load_ranker
+from sleuth.rank.trainer import collection_id, fit_model, training_data
 from sleuth.recommend.service import CollectionView, RecommendService
 from sleuth.retrieve import compile_filter, retrievers_for
 from sleuth.search import Context, Hits, Trace, build_hits, plan_for
-from sleuth.store import ReadWriteLock, Store, WriterLock
+from sleuth.search import calibration as calib
+from sleuth.search.final import finish, hit_features
+from sleuth.store import ReadWriteLock, Store, StoredItem, WriterLock
+from sleuth.store.clicks import SearchLog, is_search, parse_searches
 from sleuth.store.diagnose import Problem, damaged_row_problem, diagnose
+from sleuth.store.event_batch import parse_event_batch
 from sleuth.store.repair import repair_store
 from sleuth.store.sqlite import WriteResult
 from sleuth.types import Hit, Item
+from sleuth.usage import disk_usage, memory_usage, store_tables
 
 __all__ = [
     "Collection",
@@ -86,6 +95,8 @@ class Collection:
         self.late = LateInteraction(config.late, encoder) if config.late.enabled else None
         self._cache = EmbeddingCache(store, encoder, dim, config.text_fields, self.late)
         self._ix = self._index_set()
+        self._calibration = calib.Calibration.load(folder / "models")
+        self._ranker = load_ranker(folder, store.get_meta("collection_id"))
         self._refresh()
 
     @property
@@ -153,18 +164,19 @@ class Collection:
         report["done"].append(f"rebuilt the indexes ({self.count()} items)")
         return report
 
-    def _refresh(self, *, wait: bool = True) -> None:
+    def _refresh(self, *, wait: bool = True, written: Sequence[StoredItem] = ()) -> None:
         """Apply the store's changes that the in-memory state has not seen yet (and save the
         index files once they are well behind).
 
         With ``wait=False`` (searches), a thread that finds another one applying a write does not
-        wait: it searches the state before that write, which is consistent.
+        wait: it searches the state before that write, which is consistent. ``written``: the
+        item versions the write just made (handed on, not read back from the store).
         """
         if not self._apply.acquire(blocking=wait):
             return
         try:
             ix = self._ix
-            ix.catch_up(self._rw)
+            ix.catch_up(self._rw, written)
             if ix.behind():
                 ix.save()
         finally:
@@ -185,16 +197,16 @@ class Collection:
         upserts, encoded, given = self._cache.encode_write(parsed, progress, vectors=default)
         try:
             with self._apply, self._writer:
-                result = self.store.write(
+                written = self.store.write(
                     upserts, deletes, must_be_new=must_be_new, given=given, spaces=named
                 )
-                self._refresh()
+                self._refresh(written=written.rows)
         except BaseException:
             self._cache.discard(encoded)  # token vectors of a write that did not happen
             raise
         finally:
             self._cache.written()
-        return result
+        return written.result
 
     def add(
         self, items: Iterable[Any], *, vectors: Any = None, progress: bool | None = None
@@ -232,9 +244,9 @@ class Collection:
                     ids=missing[:20],
                 )
         with self._apply, self._writer:
-            result = self.store.write([], list(ids), must_be_new=False)
+            written = self.store.write([], list(ids), must_be_new=False)
             self._refresh()
-        return result.deleted
+        return written.result.deleted
 
     # -- reads -------------------------------------------------------------------------------
 
@@ -266,23 +278,35 @@ class Collection:
         with self._rw.read():
             return vectors_of(self._ix.index, ids, self.store.docnos_of(ids), name)
 
-    def info(self) -> dict[str, Any]:
+    def info(self, *, tables: bool = False) -> dict[str, Any]:
         """What the collection holds: items, encoder, attribute kinds, each index's rows, the
-        attribute columns' memory (``attribute_columns``), config and the problems met."""
+        attribute columns' memory (``attribute_columns``), config, the problems met, and
+        ``usage``: bytes of memory (``memory``, ``mapped``) and disk (``disk``) per part (see
+        ``sleuth.usage``). ``tables``: also the database's bytes per table (``store_tables``;
+        it reads every page header of the database, seconds at millions of items)."""
         self._refresh(wait=False)
         with self._rw.read():
-            return {
+            ix = self._ix
+            report = {
                 "path": str(self.path),
                 "items": self.count(),
                 "encoder": self.encoder.id,
                 "dim": self.dim,
-                "spaces": spaces_info(self._ix.index, self.config, self.dim, self.encoder.id),
-                **self._ix.info(),
+                "spaces": spaces_info(ix.index, self.config, self.dim, self.encoder.id),
+                **ix.info(),
                 "config": self.config.to_dict(),
                 # rows met since open that every index and result leaves out; ``check()``
                 # reads the whole collection
                 "problems": [damaged_row_problem(d).to_dict() for d in self.store.damaged_rows()],
             }
+            parts = {name: index.usage() for name, index in ix.indexes.items()}
+            usage = memory_usage(parts, held(ix.attributes).to_dict())
+            names = [e.name for e in ix.entries]
+        usage["disk"] = disk_usage(self.path, names)
+        if tables:
+            usage["store_tables"] = store_tables(self.path)
+        report["usage"] = usage
+        return report
 
     def search(
         self,
@@ -295,6 +319,10 @@ class Collection:
         mode: str = "hybrid",
         explain: bool = False,
         fusion: FusionConfig | None = None,
+        min_relevance: float | None = None,
+        cutoff: str | None = None,
+        diversity: float = 0.0,
+        max_per: dict[str, int] | None = None,
     ) -> Hits:
         """The ``k`` best items for ``query``, as ``Hits`` (a list of ``Hit``, best first, with
         the request's ``trace``: mode, ``k``, candidates per retriever and stage timings).
@@ -309,8 +337,10 @@ class Collection:
         and the fused score. ``fusion``: this request's fusion instead of the collection's.
         ``vector``: the query's own vector (``dim`` numbers), which the dense stages use instead
         of encoding ``query``; the text is then optional in mode "dense" (hybrid reads both).
-        ``space``: the named vector space the dense stages search by ``vector`` (required: no
-        encoder), scored by its metric (``sleuth.spaces``); hybrid fuses BM25 over ``query``.
+        ``space``: a named vector space to search by ``vector``, by its metric (``sleuth.spaces``).
+        Final list (``sleuth.search.final``): once ``calibrate``d, each hit's ``probability``;
+        ``min_relevance`` keeps hits at least that probable; ``cutoff`` "auto" (best expected
+        F1) or "autocut" (Weaviate's); ``diversity`` MMR; ``max_per`` caps per attribute value.
 
         >>> col = sleuth.open(tmp, encoder="hashing")  # doctest: +SKIP
         >>> col.search("sorting lists", k=3, where={"kind": "function"})  # doctest: +SKIP
@@ -325,6 +355,10 @@ class Collection:
             mode=mode,
             explain=explain,
             fusion=fusion,
+            min_relevance=min_relevance,
+            cutoff=cutoff,
+            diversity=diversity,
+            max_per=max_per,
         )[0]
 
     def search_batch(
@@ -338,6 +372,10 @@ class Collection:
         mode: str = "hybrid",
         explain: bool = False,
         fusion: FusionConfig | None = None,
+        min_relevance: float | None = None,
+        cutoff: str | None = None,
+        diversity: float = 0.0,
+        max_per: dict[str, int] | None = None,
     ) -> list[Hits]:
         """``search`` for many queries at once (each retriever runs once for the batch); the
         ``Hits`` of every query share the request's one ``trace``. ``vectors``: the queries'
@@ -346,22 +384,111 @@ class Collection:
         default = (self.dim, self.encoder.id)
         args = check_search(queries, vectors, k, space, fusion, self.config.spaces, default)
         plan = plan_for(mode, late=self.late is not None)
-        trace = Trace(mode=mode, k=k, queries=args.n)
+        final = check_final(min_relevance, cutoff, diversity, max_per)
+        calibrator = calib.calibrator_for(self._calibration, mode, final.needs_probability)
+        trace, texts, given = Trace(mode=mode, k=k, queries=args.n), args.texts, args.given
         self._refresh(wait=False)
         with self._rw.read():
             ix = self._ix
             mask = None if no_filter(where) else self._mask(ix, where)
             trace.stage("filter", trace.start)
-            context = Context(
-                retrievers=retrievers_for(ix.indexes, self.late, space=args.space),
-                index=ix.index,
-                encoder=self.encoder,
-                late=self.late,
-                fusion=fusion or self.config.fusion,
+            context = self._context(ix, fusion, args.space)
+            outcome = plan.run(context, texts, final.depth(k, MAX_K), mask, trace, given)
+            served = finish(context, texts, outcome, k, final, calibrator, self.store.items, trace)
+        lists, features = (outcome.lists, outcome.features) if explain else (None, None)
+        return build_hits(
+            self.store.items,
+            served.results,
+            trace,
+            lists,
+            outcome.unscored,
+            served.probabilities,
+            features=features,
+        )
+
+    def _context(
+        self, ix: IndexSet, fusion: FusionConfig | None = None, space: Any = None
+    ) -> Context:
+        return Context(
+            retrievers=retrievers_for(ix.indexes, self.late, space=space),
+            index=ix.index,
+            encoder=self.encoder,
+            late=self.late,
+            fusion=fusion or self.config.fusion,
+            ranker=self._ranker,
+            fetch=self.store.items,
+        )
+
+    def calibrate(
+        self,
+        qrels: dict[str, dict[str, int]] | None = None,
+        queries: dict[str, str] | None = None,
+        *,
+        modes: Sequence[str] | None = None,
+        method: str = "platt",
+    ) -> dict[str, Any]:
+        """Fit each mode's probability of relevance and save it (bad input writes nothing):
+        from judgments (``qrels`` {query id: {item id: grade}}, ``queries`` {query id:
+        text}) or, without both, from the collection's own items; see
+        ``sleuth.search.calibration``. ``method``: "platt" or "isotonic". Returns the manifest."""
+        modes = modes or calib.default_modes(self.late is not None)
+        with self._apply:
+            self._refresh()
+            found = calib.calibrate(
+                self.store,
+                self._ix.attributes.live,
+                self.config.text_fields,
+                self._features,
+                qrels,
+                queries,
+                modes,
+                method,
             )
-            outcome = plan.run(context, args.texts, k, mask, trace, args.given)
-        lists = outcome.lists if explain else None
-        return build_hits(self.store.items, outcome.results, trace, lists, outcome.unscored)
+            found.save(self.path / "models")
+            self._calibration = found
+        return found.manifest()
+
+    def _features(self, texts: list[str], mode: str, k: int) -> list[Any]:
+        plan = plan_for(mode, late=self.late is not None)
+        trace = Trace(mode=mode, k=k, queries=len(texts))
+        with self._rw.read():
+            context = self._context(self._ix, None)
+            outcome = plan.run(context, texts, k, None, trace)
+            names, feats = hit_features(context, texts, outcome)
+        return [(d, names, x) for (d, _), x in zip(outcome.results, feats)]
+
+    def train_ranker(
+        self,
+        qrels: Any = None,
+        queries: Any = None,
+        *,
+        attributes: Sequence[str] = (),
+        params: dict[str, Any] | None = None,
+        tune: bool = False,
+        seed: int = 0,
+    ) -> dict[str, Any]:
+        """Train and save the ranker of mode ``"ranked"`` (LambdaMART, ``sleuth.rank``) from
+        ``qrels`` (query id -> {item id: grade}) and ``queries`` (id -> text), or BEIR files of
+        them; with neither, from the search events recorded (``sleuth.rank.clicks``).
+        ``attributes``: numeric attributes as features; ``params`` (``rounds``,
+        ``learning_rate``, ``num_leaves``, ``min_data_in_leaf``) or ``tune`` (3-fold
+        cross-validation over these queries). Deterministic. Returns the model's manifest."""
+        self._refresh(wait=False)
+        with self._rw.read():  # the searches; the fit below lets writes go on
+            data = training_data(
+                self._context(self._ix),
+                self.store,
+                self.config.text_fields,
+                qrels,
+                queries,
+                attributes=attributes,
+            )
+        model = fit_model(data, params=params, tune=tune, seed=seed)
+        with self._apply, self._writer:
+            model.info["collection_id"] = collection_id(self.store)
+            model.save(self.path)
+            self._ranker = RankerState(model)
+        return model.manifest()
 
     def _hits(
         self,
@@ -391,10 +518,18 @@ class Collection:
     def record(self, events: Iterable[Any]) -> RecordResult:
         """Store interaction events in one transaction (all of them or none). An event whose
         ``event_id`` was already recorded is a retry and is skipped. Events about items not in
-        the catalog are kept, and recommended only once the item exists."""
-        parsed = parse_events(events, self.config.recommend.event_weights)
+        the catalog are kept, and recommended only once the item exists.
+
+        Search events (``kind: "search"``: the query, the ids ``shown``, the ``clicked``
+        positions; see ``sleuth.store.clicks``) go to the search log that ``train_ranker``
+        learns from; a batch holds search events or item events, not both."""
+        if isinstance(events, list | tuple) and any(is_search(e) for e in events):
+            searches = parse_searches(events)
+            with self._apply, self._writer:
+                return RecordResult(*SearchLog(self.store).record(searches))
+        batch = parse_event_batch(events, self.config.recommend.event_weights)
         with self._apply, self._writer:
-            recorded, duplicates = self.store.record(parsed)
+            recorded, duplicates = self.store.record(batch)
         return RecordResult(recorded, duplicates)
 
     def recommend(

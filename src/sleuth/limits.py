@@ -3,17 +3,18 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from sleuth.config import DEFAULT_SOURCE_WEIGHTS, CollectionConfig, FusionConfig, check_weights
 from sleuth.errors import InvalidInput
+from sleuth.rank.cutoff import CUTOFFS
+from sleuth.search.final import Final
 from sleuth.spaces import DEFAULT_SPACE, SpaceConfig
-from sleuth.types import Event, Item, parse_event, parse_item
+from sleuth.types import Item, parse_item
 from sleuth.values import check_text
 from sleuth.vectors import check_dim, check_matrix, check_vector
 
@@ -21,6 +22,7 @@ __all__ = [
     "MAX_K",
     "MAX_QUERY_CHARS",
     "SearchArgs",
+    "check_final",
     "check_k",
     "check_queries",
     "check_query",
@@ -33,7 +35,6 @@ __all__ = [
     "check_space_vectors",
     "check_vector_ids",
     "no_filter",
-    "parse_events",
     "parse_items",
     "parse_write",
 ]
@@ -319,34 +320,59 @@ def _space_matrix(
     return rows, matrix
 
 
-def parse_events(events: Any, kinds: Mapping[str, float]) -> list[Event]:
-    """Events to record, each checked; one without a time happened now."""
-    if isinstance(events, str | bytes | dict) or not isinstance(events, Iterable):
-        raise InvalidInput(f"events must be a list of event objects, got {type(events).__name__}")
-    now = time.time()
-    parsed = []
-    for i, raw in enumerate(events):
-        try:
-            event = parse_event(raw, kinds)
-        except InvalidInput as exc:
-            raise InvalidInput(f"event {i}: {exc.message}", index=i, **exc.details) from None
-        parsed.append(replace(event, ts=now) if event.ts is None else event)
-    return parsed
-
-
 def check_recommend(users: Sequence[Any], diversity: Any, exclude_seen: Any, explain: Any) -> None:
     if isinstance(users, str) or not users:
         raise InvalidInput("users must be a non-empty list of user ids")
     for user in users:
         if not isinstance(user, str) or not user.strip():
             raise InvalidInput(f"user must be a non-empty string, got {user!r}")
+    _check_diversity(diversity)
+    for flag, value in (("exclude_seen", exclude_seen), ("explain", explain)):
+        if not isinstance(value, bool):
+            raise InvalidInput(f"{flag} must be true or false, got {value!r}")
+
+
+def _check_diversity(diversity: Any) -> float:
     if isinstance(diversity, bool) or not isinstance(diversity, int | float):
         raise InvalidInput(f"diversity must be a number from 0 to 1, got {diversity!r}")
     if not 0.0 <= diversity <= 1.0:
         raise InvalidInput(f"diversity must be from 0 to 1, got {diversity!r}")
-    for flag, value in (("exclude_seen", exclude_seen), ("explain", explain)):
-        if not isinstance(value, bool):
-            raise InvalidInput(f"{flag} must be true or false, got {value!r}")
+    return float(diversity)
+
+
+def check_final(min_relevance: Any, cutoff: Any, diversity: Any, max_per: Any) -> Final:
+    """A search's final-list options: ``min_relevance`` a probability in [0, 1] (or None),
+    ``cutoff`` one of ``CUTOFFS`` (or None), ``diversity`` in [0, 1], ``max_per`` a mapping
+    of attribute names to positive integers (or None)."""
+    if min_relevance is not None:
+        if isinstance(min_relevance, bool) or not isinstance(min_relevance, int | float):
+            raise InvalidInput(
+                f"min_relevance must be a probability from 0 to 1, got {min_relevance!r}"
+            )
+        if not 0.0 <= min_relevance <= 1.0:
+            raise InvalidInput(f"min_relevance must be from 0 to 1, got {min_relevance!r}")
+        min_relevance = float(min_relevance)
+    if cutoff is not None and cutoff not in CUTOFFS:
+        raise InvalidInput(
+            f"unknown cutoff {cutoff!r}; allowed: {', '.join(CUTOFFS)} (or none)", cutoff=cutoff
+        )
+    if max_per is not None:
+        if not isinstance(max_per, Mapping):
+            raise InvalidInput(
+                'max_per must map attribute names to counts, e.g. {"brand": 2}, got '
+                f"{type(max_per).__name__}"
+            )
+        for name, count in max_per.items():
+            if not isinstance(name, str) or not name:
+                raise InvalidInput(
+                    f"max_per names an attribute by a non-empty string, got {name!r}"
+                )
+            if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+                raise InvalidInput(
+                    f"max_per[{name!r}] must be a positive integer, got {count!r}", attribute=name
+                )
+        max_per = dict(max_per) or None
+    return Final(min_relevance, cutoff, _check_diversity(diversity), max_per)
 
 
 def check_sources(sources: Any) -> dict[str, float]:

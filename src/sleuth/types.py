@@ -84,7 +84,9 @@ def plain_attributes(attributes: Mapping[str, Any]) -> dict[str, Any]:
 class Hit:
     """One result: the item's id, its final score, its stored fields and attributes.
 
-    ``explain`` (when asked for) holds each retriever's rank and score and the stage timings.
+    ``explain`` (when asked for) holds each retriever's rank and score and the stage timings;
+    ``probability``: its calibrated probability of relevance (None where the search mode is
+    not calibrated: ``Collection.calibrate``).
     """
 
     id: str
@@ -92,6 +94,7 @@ class Hit:
     fields: Mapping[str, str]
     attributes: Mapping[str, Any]
     explain: Mapping[str, Any] | None = None
+    probability: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -100,6 +103,8 @@ class Hit:
             "fields": dict(self.fields),
             "attributes": plain_attributes(self.attributes),
         }
+        if self.probability is not None:
+            out["probability"] = self.probability
         if self.explain is not None:
             out["explain"] = self.explain
         return out

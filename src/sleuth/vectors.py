@@ -137,13 +137,20 @@ def check_matrix(
         )
     out = np.empty((n, dim), np.float32)
     for start in range(0, n, _CHUNK):
-        chunk = np.asarray(array[start : start + _CHUNK], np.float64)
-        bad = ~np.isfinite(chunk) | (np.abs(chunk) > _F32_MAX)
-        norms = np.linalg.norm(np.where(bad, 0.0, chunk), axis=1)
-        rows = np.flatnonzero(bad.any(axis=1) | ((norms == 0.0) & normalize))
+        given = np.asarray(array[start : start + _CHUNK])
+        chunk = given.astype(np.float64)
+        # float32 numbers fit a float32: a chunk of them is bad only where one is not finite
+        if given.dtype == np.float32 and bool(np.isfinite(given).all()):
+            bad = np.zeros((0, dim), bool)
+            norms = np.linalg.norm(chunk, axis=1)
+            rows = np.flatnonzero((norms == 0.0) & normalize)
+        else:
+            bad = ~np.isfinite(chunk) | (np.abs(chunk) > _F32_MAX)
+            norms = np.linalg.norm(np.where(bad, 0.0, chunk), axis=1)
+            rows = np.flatnonzero(bad.any(axis=1) | ((norms == 0.0) & normalize))
         if rows.size:
             row = start + int(rows[0])
-            column = np.flatnonzero(bad[rows[0]])
+            column = np.flatnonzero(bad[rows[0]]) if bad.size else np.zeros(0, np.int64)
             why = (
                 f"[{column[0]}] is {float(chunk[rows[0], column[0]])!r} (vectors hold finite "
                 "numbers that fit a float32)"

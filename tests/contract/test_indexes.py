@@ -414,8 +414,9 @@ def test_a_damaged_file_raises_corrupt_index(
     case: tuple[Adapter, Any, Any], tmp_path: Path, damage: str
 ) -> None:
     a, _, ix = case
-    path = tmp_path / "index.npz"
-    ix.save(path)
+    saved = tmp_path / "index.npz"
+    ix.save(saved)
+    path = saved / "manifest.json" if saved.is_dir() else saved  # a folder: damage its manifest
     data = path.read_bytes()
     bad = {
         "truncated": data[: len(data) // 2],
@@ -424,7 +425,7 @@ def test_a_damaged_file_raises_corrupt_index(
     }[damage]
     path.write_bytes(bad)
     with pytest.raises(CorruptIndex):
-        a.load(path)
+        a.load(saved)
 
 
 def test_an_empty_index_returns_padding(case: tuple[Adapter, Any, Any]) -> None:
@@ -482,6 +483,14 @@ def test_info_reports_rows_and_live_items(case: tuple[Adapter, Any, Any]) -> Non
     ix.remove(DOCNOS[: N // 2])  # past the dense and token indexes' compaction point
     assert ix.info()["live"] == N - N // 2
     assert ix.info()["rows"] == (N if a.info == {"rows", "live", "terms"} else N - N // 2)
+
+
+def test_usage_reports_what_the_index_holds(case: tuple[Adapter, Any, Any]) -> None:
+    a, docs, _ = case
+    empty, ix = a.make(), build(a, docs)
+    for usage in (empty.usage(), ix.usage()):
+        assert set(usage) == {"memory_bytes", "mapped_bytes"} and min(usage.values()) >= 0
+    assert ix.usage()["memory_bytes"] > empty.usage()["memory_bytes"]
 
 
 def test_restore_fills_an_empty_index_or_says_none(

@@ -328,6 +328,26 @@ def test_the_right_item_comes_first(served: tuple[str, Source], catalog: FakeCat
             assert set(docnos[: len(mine)].tolist()) == mine, (name, walk_, docnos)
 
 
+@pytest.mark.parametrize("exclude_seen", [True, False])
+def test_a_sources_own_tops_are_those_of_its_scores(
+    fitted: tuple[Case, Source], exclude_seen: bool
+) -> None:
+    """A source that serves from sparse scores (co-visit, popularity) picks the same items in
+    the same order as the best of its scores over every item (``Source.tops``)."""
+    _, source = fitted
+    if type(source).tops is Source.tops:
+        pytest.skip("serves from its scores")
+    queries = [*QUERIES, history([])]
+    for depth in (1, 4, N_ITEMS):
+        got = source.tops(queries, depth, exclude_seen=exclude_seen)
+        want = Source.tops(source, queries, depth, exclude_seen=exclude_seen)
+        for g, w in zip(got, want):
+            assert (g is None) == (w is None)
+            if g is not None and w is not None:
+                assert g[0] == w[0]
+                np.testing.assert_allclose(g[1], w[1], rtol=1e-5)
+
+
 def test_a_user_without_history_gets_popularity_only(
     served: tuple[str, Source], catalog: FakeCatalog
 ) -> None:

@@ -112,3 +112,14 @@ def test_a_bad_column_mapping_exits_1_with_one_line_naming_the_columns(
         (line,) = done.stderr.splitlines()
         assert line.startswith(f"error: {orders}:1: ")
         assert "columns found: 'customer_id', 'sku', 'time'" in line and "allowed targets" in line
+
+
+def test_add_says_what_it_is_doing(tmp_path: Path) -> None:
+    items = tmp_path / "items.jsonl"
+    items.write_text("".join(json.dumps(item) + "\n" for item in CATALOG))
+    done = run("add", str(tmp_path / "col"), str(items), "--encoder", "hashing")
+    lines = done.stderr.splitlines()
+    steps = [line for line in lines if ": done in " in line]
+    expected = ["reading items.jsonl", f"writing {len(CATALOG)} items"]
+    assert [s.split(":")[0] for s in steps] == expected
+    assert lines.index("reading items.jsonl…") < lines.index(steps[0])

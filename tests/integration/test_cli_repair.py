@@ -80,14 +80,14 @@ def test_an_unreadable_database(collection: Path) -> None:
 
 
 def test_a_corrupt_index_file_is_reported_and_rebuilt(collection: Path) -> None:
-    (collection / "index" / "bm25.npz").write_bytes(b"garbage")
+    (collection / "index" / "bm25" / "manifest.json").write_bytes(b"garbage")
     con = sqlite3.connect(collection / "sleuth.sqlite")
     assert con.execute("SELECT count(*) FROM items").fetchone()[0] == 12
     con.close()
     report, stderr = info(collection)
     (problem,) = report["problems"]
     assert problem["kind"] == "index" and problem["repairable"]
-    assert "index/bm25.npz" in problem["message"] and str(collection) not in stderr
+    assert "index/bm25" in problem["message"] and str(collection) not in stderr
     assert "problem: " in stderr
     run("repair", str(collection))
     assert info(collection)[0]["problems"] == []

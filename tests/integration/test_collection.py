@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
 import warnings
 from collections.abc import Callable
@@ -301,13 +302,20 @@ def test_explain(col: sleuth.Collection) -> None:
 # -- persistence ------------------------------------------------------------------------------
 
 
+def saved_indexes(col_path: Path) -> list[str]:
+    """The saved indexes: folders with a manifest, and ``.npz`` files."""
+    index = col_path / "index"
+    return sorted(
+        p.name for p in index.iterdir() if p.suffix == ".npz" or (p / "manifest.json").exists()
+    )
+
+
 def test_reopen_gives_identical_results(col: sleuth.Collection, col_path: Path) -> None:
     col.delete([item_id(3)])
     col.upsert([{**CATALOG[8], "text": "rewritten comet text"}])
     before = snapshot(col)
     col.close()
-    saved = sorted(p.name for p in (col_path / "index").glob("*.npz"))
-    assert saved == ["attributes.npz", "bm25.npz", "dense.npz"]
+    assert saved_indexes(col_path) == ["attributes", "bm25", "dense.npz"]
     with sleuth.open(col_path) as again:  # its own encoder from the store
         assert again.encoder.id == "hashing:256"
         assert again.count() == N_ITEMS - 1
@@ -317,11 +325,11 @@ def test_reopen_gives_identical_results(col: sleuth.Collection, col_path: Path) 
 def test_missing_index_files_are_rebuilt(col: sleuth.Collection, col_path: Path) -> None:
     before = snapshot(col)
     col.close()
-    for path in (col_path / "index").glob("*.npz"):
-        path.unlink()
+    for path in (col_path / "index").iterdir():
+        shutil.rmtree(path) if path.is_dir() else path.unlink()
     with sleuth.open(col_path, encoder="hashing") as again:
         assert_same_snapshot(before, snapshot(again))
-    assert len(list((col_path / "index").glob("*.npz"))) == 3
+    assert saved_indexes(col_path) == ["attributes", "bm25", "dense.npz"]
 
 
 @pytest.mark.parametrize("name", ["attributes", "bm25", "dense"])
@@ -332,6 +340,11 @@ def test_corrupt_index_is_rebuilt_with_a_warning(
     before = snapshot(col)
     col.close()
     path = col_path / "index" / f"{name}.npz"
+    if not path.exists():  # saved as a folder: its manifest and its largest array file
+        folder = col_path / "index" / name
+        path = max(folder.glob("*.bin"), key=lambda p: p.stat().st_size)
+        if damage == "garbage":
+            path = folder / "manifest.json"
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 2] if damage == "truncate" else b"\x00garbage" * 100)
     with pytest.warns(UserWarning, match=f"rebuilding the {name} index"):

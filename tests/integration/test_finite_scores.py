@@ -32,6 +32,9 @@ def col(tmp_path: Path) -> Any:
     events = [("u-empty", "dots"), ("u-empty", "bangs"), ("u-mixed", "dots")]
     events += [("u-mixed", item_id(3)), ("u-other", item_id(3)), ("u-other", item_id(4))]
     col.record([{"user": u, "item": i} for u, i in events])
+    queries = {str(i): f"{item['title']} {item['text']}" for i, item in enumerate(CATALOG)}
+    qrels = {str(i): {item["id"]: 1} for i, item in enumerate(CATALOG)}
+    col.train_ranker(qrels, queries, params={"rounds": 20, "min_data_in_leaf": 5})  # "ranked"
     yield col
     col.close()
 

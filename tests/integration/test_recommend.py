@@ -227,7 +227,7 @@ def test_sequential_candidates_come_from_a_dense_search_of_the_item_embeddings(
         col.train(**SMALL)
         model = TrainedSequential.load(col.path / "models")
         assert model is not None
-        history = col.store.user_events("u5")
+        history = sorted((e for e in col.store.events() if e.user == "u5"), key=lambda e: e.ts)
         ids, scores = model.top(history, 10, exclude_seen=True)
         # the same ranking as scoring every item with the model (the full logits)
         rows = model.table.lookup([e.item for e in history])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 from pathlib import Path
 
@@ -16,8 +17,11 @@ from sleuth.config import BM25Config
 from sleuth.demo import stdlib_items
 from sleuth.errors import CorruptIndex
 from sleuth.indexes import bm25 as bm25_module
+from sleuth.indexes.base import write_npz
 from sleuth.indexes.bm25 import BM25Index
 from sleuth.indexes.dense import DenseIndex
+from sleuth.indexes.segments import load_folder, unpack_strings
+from sleuth.indexes.tokenize import Analyzer
 
 CONFIG = BM25Config(k1=1.5, b=0.75)
 MERGE_MIN = 2048  # the delta merges into main once it holds more rows than this
@@ -246,32 +250,67 @@ def saved(tmp_path: Path, corpus: list[str]) -> tuple[BM25Index, Path]:
     index.remove(np.arange(0, 40))
     index.add(np.arange(1000, 1010), corpus[:10])  # in the delta, not yet merged
     index.seq = 1234
-    path = tmp_path / "bm25.npz"
+    path = tmp_path / "bm25"
     index.save(path)
     return index, path
 
 
+def as_npz(folder: Path) -> Path:
+    """The saved folder rewritten as the single ``.npz`` file of earlier sleuth versions."""
+    manifest, arrays = load_folder(folder, "bm25")
+    manifest["format"] = 1
+    manifest["vocab"] = unpack_strings(arrays.pop("vocab_blob"), arrays.pop("vocab_offsets"))
+    path = folder.with_suffix(".npz")
+    write_npz(path, manifest, arrays)
+    return path
+
+
 def test_save_load_round_trip(saved: tuple[BM25Index, Path], corpus: list[str]) -> None:
-    index, path = saved
-    loaded = BM25Index.load(path, CONFIG)
-    assert loaded is not None
-    assert loaded.seq == 1234
-    assert len(loaded) == len(index) == len(corpus) - 40 + 10
-    assert loaded.vocab == index.vocab
+    index, folder = saved
+    for path in (folder, as_npz(folder)):  # the folder, and the file of earlier versions
+        loaded = BM25Index.load(path, CONFIG)
+        assert loaded is not None
+        assert loaded.seq == 1234
+        assert len(loaded) == len(index) == len(corpus) - 40 + 10
+        assert loaded.vocab == index.vocab
+        queries = parity_queries(corpus)
+        a, b = index.search_batch(queries, 10), loaded.search_batch(queries, 10)
+        np.testing.assert_allclose(b.scores, a.scores, rtol=1e-6)
+        same = a.docnos == b.docnos
+        # a differing docno is only allowed where the scores tie
+        assert np.all(
+            same
+            | np.isclose(a.scores, np.roll(a.scores, 1, axis=1), rtol=1e-6)
+            | np.isclose(a.scores, np.roll(a.scores, -1, axis=1), rtol=1e-6)
+        )
+        assert not np.isin(b.docnos, np.arange(0, 40)).any()
+        # the loaded index keeps taking writes
+        loaded.add(np.array([5000]), ["a unique zzyzx term"])
+        assert loaded.search_batch(["zzyzx"], 3).row(0)[0].tolist() == [5000]
+
+
+def test_a_save_writes_what_changed(saved: tuple[BM25Index, Path], corpus: list[str]) -> None:
+    """A few rows more append to the row files and leave main's postings file untouched; the
+    folder then loads to the same index, and files no manifest names are gone."""
+    index, folder = saved
+    before = {p.name: p.stat().st_mtime_ns for p in folder.glob("*.bin")}
+    main = next(name for name in before if name.startswith("main_rows."))
+    index.add(np.arange(2000, 2005), corpus[10:15])
+    index.save(folder)
+    after = {p.name: p.stat().st_mtime_ns for p in folder.glob("*.bin")}
+    assert after[main] == before[main]  # the same file, not written again
+    rows = next(name for name in before if name.startswith("fwd_terms."))
+    assert rows in after and after[rows] != before[rows]  # appended to
+    loaded = BM25Index.load(folder, CONFIG)
+    assert loaded is not None and len(loaded) == len(index)
     queries = parity_queries(corpus)
-    a, b = index.search_batch(queries, 10), loaded.search_batch(queries, 10)
-    np.testing.assert_allclose(b.scores, a.scores, rtol=1e-6)
-    same = a.docnos == b.docnos
-    # a differing docno is only allowed where the scores tie
-    assert np.all(
-        same
-        | np.isclose(a.scores, np.roll(a.scores, 1, axis=1), rtol=1e-6)
-        | np.isclose(a.scores, np.roll(a.scores, -1, axis=1), rtol=1e-6)
+    np.testing.assert_allclose(
+        loaded.search_batch(queries, 10).scores, index.search_batch(queries, 10).scores, rtol=1e-6
     )
-    assert not np.isin(b.docnos, np.arange(0, 40)).any()
-    # the loaded index keeps taking writes
-    loaded.add(np.array([5000]), ["a unique zzyzx term"])
-    assert loaded.search_batch(["zzyzx"], 3).row(0)[0].tolist() == [5000]
+    named = {
+        e["file"] for e in json.loads((folder / "manifest.json").read_text())["arrays"].values()
+    }
+    assert set(after) == named
 
 
 def test_load_with_another_config_is_none(saved: tuple[BM25Index, Path]) -> None:
@@ -282,11 +321,15 @@ def test_load_with_another_config_is_none(saved: tuple[BM25Index, Path]) -> None
 
 @pytest.mark.parametrize("fraction", [0.0, 0.1, 0.5, 0.9, 0.999])
 def test_truncated_file_is_corrupt(saved: tuple[BM25Index, Path], fraction: float) -> None:
-    _, path = saved
-    data = path.read_bytes()
-    path.write_bytes(data[: int(len(data) * fraction)])
-    with pytest.raises(CorruptIndex):
-        BM25Index.load(path, CONFIG)
+    _, folder = saved
+    for path in [folder / "manifest.json", *sorted(folder.glob("*.bin"))]:
+        data = path.read_bytes()
+        if not data:
+            continue
+        path.write_bytes(data[: int(len(data) * fraction)])
+        with pytest.raises(CorruptIndex):
+            BM25Index.load(folder, CONFIG)
+        path.write_bytes(data)
 
 
 def test_garbage_and_foreign_files_are_corrupt(tmp_path: Path) -> None:
@@ -294,6 +337,11 @@ def test_garbage_and_foreign_files_are_corrupt(tmp_path: Path) -> None:
     path.write_bytes(np.random.default_rng(0).bytes(5000))
     with pytest.raises(CorruptIndex, match="unreadable"):
         BM25Index.load(path, CONFIG)
+    folder = tmp_path / "bm25"
+    folder.mkdir()
+    (folder / "manifest.json").write_bytes(np.random.default_rng(0).bytes(500))
+    with pytest.raises(CorruptIndex, match="unreadable"):
+        BM25Index.load(folder, CONFIG)
     dense = DenseIndex(__import__("sleuth").DenseConfig(), 4)
     dense.add(np.arange(3), np.eye(3, 4, dtype=np.float32))
     dense.save(path)
@@ -304,47 +352,88 @@ def test_garbage_and_foreign_files_are_corrupt(tmp_path: Path) -> None:
 
 
 def test_missing_array_is_corrupt(saved: tuple[BM25Index, Path]) -> None:
-    """A well-formed file that lacks an array is corrupt, not a KeyError."""
-    _, path = saved
-    with np.load(path) as data:
+    """A well-formed folder or file that lacks an array is corrupt, not a KeyError."""
+    _, folder = saved
+    npz = as_npz(folder)
+    with np.load(npz) as data:
         arrays = {name: data[name] for name in data.files if name != "fwd_tfs"}
-    np.savez(path, **arrays)
+    np.savez(npz, **arrays)
     with pytest.raises(CorruptIndex):
-        BM25Index.load(path, CONFIG)
+        BM25Index.load(npz, CONFIG)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    del manifest["arrays"]["fwd_tfs"]
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(CorruptIndex, match="lacks fwd_tfs"):
+        BM25Index.load(folder, CONFIG)
 
 
 def test_inconsistent_arrays_are_corrupt(saved: tuple[BM25Index, Path]) -> None:
-    _, path = saved
-    with np.load(path) as data:
+    _, folder = saved
+    npz = as_npz(folder)
+    with np.load(npz) as data:
         arrays = {name: data[name] for name in data.files}
     arrays["row_len"] = arrays["row_len"][:-1]
-    np.savez(path, **arrays)
+    np.savez(npz, **arrays)
     with pytest.raises(CorruptIndex, match="inconsistent"):
-        BM25Index.load(path, CONFIG)
+        BM25Index.load(npz, CONFIG)
 
 
 def test_byte_flips_are_caught_or_harmless(tmp_path: Path) -> None:
-    """Any single flipped byte: either CorruptIndex, or an index that answers the same."""
+    """Any single flipped byte of any file: either CorruptIndex, or an index that answers the
+    same."""
     index = BM25Index(CONFIG)
     docs = synthetic_docs(30, 3)
     index.add(np.arange(30), docs)
-    path = tmp_path / "bm25.npz"
-    index.save(path)
-    data = path.read_bytes()
+    folder = tmp_path / "bm25"
+    index.save(folder)
     expected = all_scores(index, QUERIES)
     rng = random.Random(0)
-    # the first zip entry's header (flags, method, sizes, name) and random places elsewhere
-    positions = sorted(set(range(64)) | set(rng.sample(range(len(data)), 150)))
-    for pos in positions:
-        flipped = bytearray(data)
-        flipped[pos] ^= 0xFF
-        path.write_bytes(bytes(flipped))
-        try:
-            loaded = BM25Index.load(path, CONFIG)
-        except CorruptIndex:
+    for path in sorted(folder.iterdir()):
+        data = path.read_bytes()
+        if not data:
             continue
-        assert loaded is not None, pos
-        got = all_scores(loaded, QUERIES)
-        for g, e in zip(got, expected, strict=True):
-            assert g.keys() == e.keys(), pos
-            np.testing.assert_allclose([g[d] for d in e], list(e.values()), rtol=1e-5)
+        for pos in sorted(set(rng.sample(range(len(data)), min(len(data), 40)))):
+            flipped = bytearray(data)
+            flipped[pos] ^= 0xFF
+            path.write_bytes(bytes(flipped))
+            try:
+                loaded = BM25Index.load(folder, CONFIG)
+            except CorruptIndex:
+                continue
+            finally:
+                path.write_bytes(data)
+            assert loaded is not None, (path.name, pos)
+            got = all_scores(loaded, QUERIES)
+            for g, e in zip(got, expected, strict=True):
+                assert g.keys() == e.keys(), (path.name, pos)
+                np.testing.assert_allclose([g[d] for d in e], list(e.values()), rtol=1e-5)
+
+
+# -- bulk analysis ------------------------------------------------------------------------------
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    texts=st.lists(
+        st.lists(
+            st.sampled_from(
+                ["The", "running", "runs", "a", "of", "ÉCOLE", "x", "z9", "", "İstanbul"]
+            )
+            | st.text(max_size=8),
+            max_size=12,
+        ).map(" ".join),
+        max_size=12,
+    ),
+    stemmer=st.sampled_from(["english", None]),
+    stopwords=st.sampled_from(["english", None]),
+)
+def test_bulk_analysis_equals_one_text_at_a_time(
+    texts: list[str], stemmer: str | None, stopwords: str | None
+) -> None:
+    bulk = Analyzer(stemmer, stopwords)
+    one = Analyzer(stemmer, stopwords)
+    tokens, lengths = bulk.flat(texts)
+    expected = [one(t) for t in texts]
+    assert lengths.tolist() == [len(e) for e in expected]
+    assert tokens == [tok for e in expected for tok in e]
+    assert bulk.many(texts) == expected

@@ -163,13 +163,14 @@ FILTERS = st.recursive(leaf(), combine, max_leaves=8)
 def build_table(
     items: list[dict[str, Any]], dead: list[bool], gap: int, saved: int = 0
 ) -> AttributeTable:
-    """The first ``saved`` items go through a save and a load (so they sit in the columns' main
-    run, the later ones in the recent run), then the ``dead`` ones are removed."""
+    """The first ``saved`` items go through a save and a load (the columns' runs as saved),
+    the later ones are added after it, then the ``dead`` ones are removed."""
     table = AttributeTable({})
     for i, attrs in enumerate(items[:saved]):
         table.add(i * gap, attrs, TYPES)
     if saved:
-        table = AttributeTable.restored(*table.payload())
+        manifest, arrays = table.payload()
+        table = AttributeTable.restored(manifest, {name: a for name, (a, _) in arrays.items()})
     for i, attrs in enumerate(items[saved:], start=saved):
         table.add(i * gap, attrs, TYPES)
     for i, is_dead in enumerate(dead):

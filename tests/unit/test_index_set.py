@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import shutil
 import warnings
 from pathlib import Path
 from typing import Any
@@ -70,11 +71,14 @@ def open_set(folder: Path) -> tuple[IndexSet, Store]:
     return IndexSet(folder / "index", store, cache, CONFIG, encoder.dim, late), store
 
 
+def saved(folder: Path, name: str) -> Path:
+    """What marks an index as saved: the manifest of its folder, or its one ``.npz`` file."""
+    manifest = folder / "index" / name / "manifest.json"
+    return manifest if manifest.exists() else folder / "index" / f"{name}.npz"
+
+
 def stamps(folder: Path) -> dict[str, tuple[int, int]]:
-    return {
-        name: ((st := (folder / "index" / f"{name}.npz").stat()).st_ino, st.st_mtime_ns)
-        for name in NAMES
-    }
+    return {name: ((st := saved(folder, name).stat()).st_ino, st.st_mtime_ns) for name in NAMES}
 
 
 @pytest.fixture
@@ -164,7 +168,7 @@ def test_open_loads_the_attribute_table_and_parses_no_item(
     with sleuth.open(folder, encoder="hashing") as col:
         col.delete(["i27"])
         want = filtered(col)
-    assert len(want) == 13 and (folder / "index" / "attributes.npz").exists()
+    assert len(want) == 13 and saved(folder, "attributes").exists()
     parsed: list[int] = []
     items = Store.items
     monkeypatch.setattr(Store, "items", lambda s, docnos: parsed.extend(docnos) or items(s, docnos))
@@ -186,9 +190,9 @@ def test_the_attribute_file_is_built_again_when_missing_or_corrupt(
     with sleuth.open(folder, encoder="hashing") as col:
         col.upsert([{"id": "i26", "text": "word26 shared", "n": -1}])
         want = filtered(col)
-    path = folder / "index" / "attributes.npz"
+    path = saved(folder, "attributes")
     if damage == "missing":  # as a collection written before the table was saved
-        path.unlink()
+        shutil.rmtree(path.parent)
     else:
         path.write_bytes(path.read_bytes()[:-50])
     with warnings.catch_warnings(record=True) as seen:

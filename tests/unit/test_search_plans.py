@@ -10,7 +10,7 @@ import pytest
 
 import sleuth
 from sleuth.config import CollectionConfig, LateConfig
-from sleuth.search import BASE_MODES, LATE_MODES, MODES, PLANS, Hits, plan_for
+from sleuth.search import BASE_MODES, LATE_MODES, MODES, PLANS, TRAINED_MODES, Hits, plan_for
 from sleuth.server.schemas import Mode
 from support import CATALOG, N_ITEMS, item_id, unique_token
 
@@ -21,6 +21,10 @@ def col(tmp_path_factory: pytest.TempPathFactory) -> Iterator[sleuth.Collection]
     config = CollectionConfig(late=LateConfig(enabled=True))
     with sleuth.open(path, encoder="hashing", config=config) as collection:
         collection.add(CATALOG[:30])
+        # mode "ranked" needs a trained ranker: each item's title finds the item
+        queries = {str(i): f"{CATALOG[i]['title']} {CATALOG[i]['text']}" for i in range(30)}
+        qrels = {str(i): {item_id(i): 1} for i in range(30)}
+        collection.train_ranker(qrels, queries, params={"rounds": 20, "min_data_in_leaf": 5})
         yield collection
 
 
@@ -41,7 +45,7 @@ def test_an_unknown_mode_lists_exactly_the_registrys_names(
 
 
 def test_the_mode_lists_come_from_the_registry() -> None:
-    assert MODES == tuple(PLANS) == (*BASE_MODES, *LATE_MODES)
+    assert MODES == tuple(PLANS) == (*BASE_MODES, *LATE_MODES, *TRAINED_MODES)
     assert set(LATE_MODES) == {m for m, p in PLANS.items() if p.late}
     assert typing.get_args(Mode) == MODES  # the HTTP schema offers the same modes
 

@@ -25,10 +25,17 @@ def eval_beir(
         str,
         typer.Option(
             help="Comma-separated modes (lexical, dense, hybrid, hybrid+maxsim, muvera, "
-            "maxsim-exact), or all. A late-interaction mode builds the collection with token "
-            "vectors."
+            "maxsim-exact, ranked), or all. A late-interaction mode builds the collection with "
+            "token vectors; ranked trains a ranker first (--ranker-qrels)."
         ),
     ] = "lexical,dense,hybrid",
+    ranker_qrels: Annotated[
+        str | None,
+        typer.Option(
+            help="The qrels split mode ranked trains its ranker on (qrels/SPLIT.tsv, e.g. "
+            "train); never the test split it is scored on."
+        ),
+    ] = None,
     encoder: Annotated[str, typer.Option(help="minilm, hashing, or a model folder.")] = "minilm",
     cache_dir: Annotated[
         Path | None,
@@ -40,7 +47,12 @@ def eval_beir(
     from sleuth.evaluate.beir import evaluate_beir, parse_modes
 
     report = evaluate_beir(
-        path, parse_modes(mode), encoder=encoder, cache_dir=cache_dir, progress=True
+        path,
+        parse_modes(mode, trained=ranker_qrels is not None),
+        encoder=encoder,
+        cache_dir=cache_dir,
+        progress=True,
+        ranker_qrels=ranker_qrels,
     )
     if as_json:
         print(json.dumps(report))

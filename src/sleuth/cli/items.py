@@ -59,20 +59,27 @@ def add(
     "vectors"; a Parquet file's vector columns are read as arrays). The whole file is
     validated first and committed in one batch."""
     from sleuth.config import CollectionConfig
+    from sleuth.progress import stage
     from sleuth.store.schema import FILENAME
 
     # A new collection is created only once the file has been read whole: a bad file leaves
     # no empty collection behind.
     read = None
     if not (collection / FILENAME).exists():
-        read = _read_with_vectors(path, CollectionConfig().text_fields, vectors)
+        with stage(f"reading {path.name}", True):
+            read = _read_with_vectors(path, CollectionConfig().text_fields, vectors)
     col = open_collection(
         collection, encoder, must_exist=False, late=late, dim=dim, spaces=parse_spaces(space)
     )
     with col:
-        items, given = read or _read_with_vectors(path, col.config.text_fields, vectors)
+        if read is None:
+            with stage(f"reading {path.name}", True):
+                read = _read_with_vectors(path, col.config.text_fields, vectors)
+        items, given = read
         write = col.upsert if replace else col.add
-        result = write(items, vectors=given, progress=True)
+        # encoding, if any, has its own bar; checking, storing and indexing are one step
+        with stage(f"writing {len(items):,} items", True):
+            result = write(items, vectors=given, progress=True)
         print(
             f"added {result.added}, updated {result.updated}, unchanged {result.unchanged}; "
             f"{col.count()} items in {collection}",
@@ -112,8 +119,8 @@ def search(
     mode: Annotated[
         str,
         typer.Option(
-            help="lexical, dense, hybrid; with late interaction also hybrid+maxsim, muvera, "
-            "maxsim-exact."
+            help="lexical, dense, hybrid; ranked once a ranker is trained (sleuth train "
+            "ranker); with late interaction also hybrid+maxsim, muvera, maxsim-exact."
         ),
     ] = "hybrid",
     where: Where = None,
@@ -132,6 +139,27 @@ def search(
         str | None,
         typer.Option(help="The named vector space --vector is in (default: the default one)."),
     ] = None,
+    min_relevance: Annotated[
+        float | None,
+        typer.Option(
+            help="Only hits of at least this probability of relevance (0 to 1; "
+            "needs `sleuth calibrate`)."
+        ),
+    ] = None,
+    cutoff: Annotated[
+        str | None,
+        typer.Option(
+            help="auto (the length of best expected F1, at least one hit; needs `sleuth "
+            "calibrate`) or autocut (Weaviate's: at the first jump of the score curve)."
+        ),
+    ] = None,
+    diversity: Annotated[
+        float, typer.Option(help="0 (relevance) to 1 (variety): MMR over the item vectors.")
+    ] = 0.0,
+    max_per: Annotated[
+        list[str] | None,
+        typer.Option(help="At most N hits per value of an attribute, e.g. brand=2 (repeatable)."),
+    ] = None,
 ) -> None:
     """Search a collection by text, by vector, or both."""
     given = None
@@ -149,6 +177,10 @@ def search(
             mode=mode,
             where=parse_where(where),
             explain=explain,
+            min_relevance=min_relevance,
+            cutoff=cutoff,
+            diversity=diversity,
+            max_per=_caps(max_per),
         )
     print_hits(hits, as_json or explain)
     if explain:
@@ -156,6 +188,19 @@ def search(
         found = ", ".join(f"{name} {n}" for name, n in trace.candidates.items())
         stages = ", ".join(f"{s.removesuffix('_ms')} {ms} ms" for s, ms in trace.timings_ms.items())
         print(f"{trace.mode}, k={trace.k}; candidates: {found}; {stages}", file=sys.stderr)
+
+
+def _caps(specs: list[str] | None) -> dict[str, int] | None:
+    """``["brand=2"]`` -> ``{"brand": 2}``."""
+    if not specs:
+        return None
+    caps = {}
+    for spec in specs:
+        name, _, count = spec.partition("=")
+        if not name.strip() or not count.strip().isdigit():
+            raise InvalidInput(f"--max-per takes ATTRIBUTE=N (e.g. brand=2), got {spec!r}")
+        caps[name.strip()] = int(count)
+    return caps
 
 
 @app.command()
@@ -189,12 +234,14 @@ def delete(
 
 @app.command()
 def info(collection: Collection) -> None:
-    """Sizes, encoder, attribute types, configuration and problems, as JSON; what is wrong
-    with a damaged collection, and what can be done, also on stderr."""
+    """Sizes, encoder, attribute types, configuration, memory and disk per part, and problems,
+    as JSON; memory and disk in human units, and what is wrong with a damaged collection and
+    what can be done, also on stderr."""
     import warnings
 
     from sleuth.errors import InvalidCollection
     from sleuth.store import FATAL, diagnose
+    from sleuth.usage import describe
 
     problems = diagnose(collection)
     fatal = [p for p in problems if p.kind in FATAL]
@@ -204,9 +251,12 @@ def info(collection: Collection) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # each damaged part is listed under "problems"
         with open_collection(collection) as col:
-            report = col.info()
+            report = col.info(tables=True)
     report["problems"] = [p.to_dict() for p in problems]
     print(json.dumps(report, indent=1))
+    print(f"{report['items']:,} items in {collection}", file=sys.stderr)
+    for line in describe(report["usage"]):
+        print(line, file=sys.stderr)
     for p in problems:
         print(f"problem: {p.message} — {p.fix}", file=sys.stderr)
 

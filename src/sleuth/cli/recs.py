@@ -19,6 +19,7 @@ from sleuth.cli.shell import (
     open_collection,
     parse_where,
     print_hits,
+    train_app,
 )
 
 
@@ -39,7 +40,7 @@ def record(
     print(f"recorded {result.recorded} events ({result.duplicates} already recorded)")
 
 
-@app.command()
+@train_app.command("sequential")
 def train(
     collection: Collection,
     epochs: Annotated[int, typer.Option(help="At most this many epochs (early stopping).")] = 200,

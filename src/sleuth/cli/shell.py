@@ -52,6 +52,23 @@ app = typer.Typer(
 eval_app = typer.Typer(help="Evaluate on benchmark data.", no_args_is_help=True)
 app.add_typer(eval_app, name="eval")
 
+
+class _TrainGroup(typer.core.TyperGroup):
+    """``sleuth train ranker COLLECTION``, ``sleuth train sequential COLLECTION``, and, as
+    before there were two, ``sleuth train COLLECTION`` (the sequential recommender): a first
+    argument that names no command is the collection."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        if args and not args[0].startswith("-") and args[0] not in self.commands:
+            args = ["sequential", *args]
+        return list(super().parse_args(ctx, args))
+
+
+train_app = typer.Typer(
+    cls=_TrainGroup, help="Train the sequential recommender or the ranker.", no_args_is_help=True
+)
+app.add_typer(train_app, name="train")
+
 Collection = Annotated[Path, typer.Argument(help="The collection folder.")]
 K = Annotated[int, typer.Option("--k", "-k", help=f"How many results (1 to {MAX_K}).")]
 Where = Annotated[str | None, typer.Option(help='A JSON filter, e.g. \'{"kind": "function"}\'.')]

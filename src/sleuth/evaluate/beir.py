@@ -21,9 +21,10 @@ import numpy as np
 from sleuth.config import CollectionConfig
 from sleuth.engine import Collection
 from sleuth.errors import InvalidInput
+from sleuth.indexes.segments import saved_files
 from sleuth.io.readers import read_beir
 from sleuth.opening import open_collection
-from sleuth.search import LATE_MODES, MODES
+from sleuth.search import LATE_MODES, MODES, TRAINED_MODES
 
 __all__ = ["default_cache_dir", "evaluate_beir", "parse_modes", "run_queries"]
 
@@ -36,6 +37,7 @@ READS = {
     "hybrid+maxsim": ("bm25", "dense", "tokens"),
     "muvera": ("muvera", "tokens"),
     "maxsim-exact": ("tokens",),
+    "ranked": ("bm25", "dense"),  # and the model in ranker/
 }
 
 
@@ -43,10 +45,11 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get("SLEUTH_CACHE", Path.home() / ".cache" / "sleuth")) / "eval"
 
 
-def parse_modes(spec: str, known: Sequence[str] = MODES) -> list[str]:
-    """``"lexical,dense"`` or ``"all"`` -> mode names; unknown names list the known ones."""
+def parse_modes(spec: str, known: Sequence[str] = MODES, *, trained: bool = False) -> list[str]:
+    """``"lexical,dense"`` or ``"all"`` -> mode names; unknown names list the known ones.
+    ``"all"`` holds the modes that need a trained ranker only when one is ``trained``."""
     if spec.strip() == "all":
-        return list(known)
+        return [m for m in known if trained or m not in TRAINED_MODES]
     modes = [m.strip() for m in spec.split(",") if m.strip()]
     unknown = [m for m in modes if m not in known]
     if unknown or not modes:
@@ -98,12 +101,20 @@ def evaluate_beir(
     config: CollectionConfig | None = None,
     cache_dir: Path | None = None,
     progress: bool | None = None,
+    ranker_qrels: str | None = None,
 ) -> dict[str, Any]:
-    """Evaluate every mode on the BEIR folder ``path``; returns the JSON report (see CLI docs)."""
+    """Evaluate every mode on the BEIR folder ``path``; returns the JSON report (see CLI docs).
+    Mode ``ranked`` first trains the collection's ranker on ``qrels/<ranker_qrels>.tsv``
+    (a split other than the test split it is scored on)."""
     from ranx import Qrels, Run, evaluate
 
     folder = Path(path)
     data = read_beir(folder)
+    if any(m in TRAINED_MODES for m in modes) and ranker_qrels in (None, "test"):
+        raise InvalidInput(
+            "mode ranked trains its ranker on judgments other than the test split it is "
+            "scored on: give --ranker-qrels SPLIT (e.g. train, for qrels/train.tsv)"
+        )
     config = config or CollectionConfig(encoder=encoder)
     if any(m in LATE_MODES for m in modes) and not config.late.enabled:
         config = replace(config, late=replace(config.late, enabled=True))
@@ -131,6 +142,17 @@ def evaluate_beir(
             stats_file.write_text(json.dumps(build))
         qrels = Qrels(data.qrels)
         runs: dict[str, Any] = {}
+        ranker = None
+        if any(m in TRAINED_MODES for m in modes):
+            start = time.perf_counter()
+            manifest = col.train_ranker(
+                folder / "qrels" / f"{ranker_qrels}.tsv", folder / "queries.jsonl"
+            )
+            ranker = {
+                "qrels": f"{ranker_qrels}.tsv",
+                "seconds": round(time.perf_counter() - start, 2),
+                "queries": manifest["trained_from"]["queries"],
+            }
         for mode in modes:
             col.search(next(iter(data.queries.values())), k=10, mode=mode)  # warm up (JIT, model)
             run, latencies = run_queries(col, data.queries, mode)
@@ -138,7 +160,7 @@ def evaluate_beir(
             runs[mode] = {m: round(float(scores[m]), 4) for m in METRICS}
             runs[mode]["p50_ms"] = round(float(np.percentile(latencies, 50)), 2)
             runs[mode]["p95_ms"] = round(float(np.percentile(latencies, 95)), 2)
-            files = [col.path / "index" / f"{name}.npz" for name in READS[mode]]
+            files = [f for name in READS[mode] for f in saved_files(col.path / "index", name)]
             runs[mode]["bytes_per_item"] = round(sum(f.stat().st_size for f in files) / col.count())
     return {
         "dataset": folder.resolve().name,
@@ -151,4 +173,5 @@ def evaluate_beir(
             "seconds": round(build["seconds"], 2),
         },
         "runs": runs,
+        **({"ranker": ranker} if ranker else {}),
     }

@@ -5,7 +5,9 @@ An index numbers its rows privately (0, 1, 2, … in insertion order); ``row_doc
 the store's docnos. Deleting marks a row dead (a tombstone); ``compact`` renumbers when the dead
 share grows. An update is prepared (slow, while searches read the index) and then applied (fast,
 under the collection's write lock). ``save`` writes one ``.npz`` (arrays + a JSON manifest) to a
-temporary name and renames it into place, so a crash leaves the old file or the new one.
+temporary name and renames it into place, so a crash leaves the old file or the new one; a
+``segmented`` index saves a folder instead, where a save writes only the arrays' new parts
+(``sleuth.indexes.segments``).
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ import os
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
-from itertools import pairwise
 from pathlib import Path
 from typing import Any, ClassVar, Self
 
@@ -23,7 +24,16 @@ import numpy as np
 
 from sleuth._version import __version__
 from sleuth.errors import CorruptIndex, InvalidInput
+from sleuth.indexes.memory import held
 from sleuth.indexes.rows import RowMap
+from sleuth.indexes.segments import (
+    fsync_dir,
+    load_folder,
+    new_token,
+    pack_strings,
+    save_folder,
+    unpack_strings,
+)
 
 __all__ = [
     "Growable",
@@ -103,6 +113,9 @@ class Index(ABC):
     kind: ClassVar[str]
     required: ClassVar[tuple[str, ...]] = ()  # arrays a file must hold besides the rows
     compact_above: ClassVar[float | None] = 0.2  # dead share past which ``remove`` compacts
+    # saved as a folder of arrays where a save writes what changed (``segments``), else as
+    # one ``.npz`` file written whole
+    segmented: ClassVar[bool] = False
 
     def __init__(self) -> None:
         self.row_docno = Growable(np.int64)
@@ -111,6 +124,7 @@ class Index(ABC):
         self._live = 0  # live rows
         self.seq = 0  # the change-log sequence number this index reflects
         self.outdated = False  # restored from a file in an earlier layout: to be saved again
+        self.rows_token = new_token()  # the row arrays' (see ``segments``): new when renumbered
 
     def __len__(self) -> int:
         return self._live
@@ -169,6 +183,7 @@ class Index(ABC):
         self.row_live = Growable(np.bool_, data=np.ones(live.size, bool))
         self._live = live.size
         self.docno_row.reset()
+        self.rows_token = new_token()
 
     def _add_rows(self, docnos: np.ndarray) -> np.ndarray:
         start = self.row_docno.size
@@ -209,6 +224,12 @@ class Index(ABC):
     def dead_fraction(self) -> float:
         return 1.0 - len(self) / max(self.n_rows, 1)
 
+    def usage(self) -> dict[str, int]:
+        """What the index holds: ``memory_bytes`` in RAM, ``mapped_bytes`` mapped from files
+        (``Collection.info()["usage"]``; see ``sleuth.indexes.memory``). Not part of ``info()``:
+        two equal indexes may hold different amounts (arrays grown by appends have room)."""
+        return held(self).to_dict()
+
     @abstractmethod
     def info(self) -> dict[str, Any]:
         """What ``Collection.info()["indexes"]`` reports of this index."""
@@ -227,8 +248,13 @@ class Index(ABC):
     def _restore(self, path: Path, manifest: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
         """Take the payload from a file (rows already restored); CorruptIndex if inconsistent."""
 
+    def _tokens(self) -> dict[str, str]:
+        """The tokens of the payload arrays that only grow or stay (see ``segments``); the
+        others are written whole at every save."""
+        return {}
+
     def save(self, path: Path) -> None:
-        """Write the index to ``path`` atomically."""
+        """Write the index to ``path`` atomically (a folder when ``segmented``)."""
         extra, arrays = self._payload()
         manifest = {
             "format": INDEX_FORMAT,
@@ -238,16 +264,25 @@ class Index(ABC):
             **self.params(),
             **extra,
         }
-        write_npz(
-            path,
-            manifest,
-            {**arrays, "row_docno": self.row_docno.view, "row_live": self.row_live.view},
-        )
+        arrays = {**arrays, "row_docno": self.row_docno.view, "row_live": self.row_live.view}
+        if not self.segmented:
+            write_npz(path, manifest, arrays)
+            return
+        tokens = {**self._tokens(), "row_docno": self.rows_token}
+        manifest["rows_token"] = self.rows_token
+        save_folder(path, manifest, {name: (a, tokens.get(name)) for name, a in arrays.items()})
 
     def restore(self, path: Path) -> Self | None:
-        """This (empty) index filled from ``path``, or None when the file was built with other
-        ``params``. CorruptIndex when it is unreadable or inconsistent."""
-        manifest, arrays = read_npz(path, self.kind, (*self.required, "row_docno", "row_live"))
+        """This (empty) index filled from ``path`` (a saved folder, or a ``.npz`` file), or
+        None when it was built with other ``params``. CorruptIndex when it is unreadable or
+        inconsistent."""
+        required = (*self.required, "row_docno", "row_live")
+        if path.is_dir():
+            manifest, arrays = load_folder(path, self.kind, required)
+            self.rows_token = str(manifest.get("rows_token"))
+        else:
+            manifest, arrays = read_npz(path, self.kind, required)
+            self.outdated = self.outdated or self.segmented  # to be saved as a folder
         if any(manifest.get(key) != value for key, value in self.params().items()):
             return None
         docnos, live = arrays["row_docno"], arrays["row_live"]
@@ -281,11 +316,7 @@ def write_npz(path: Path, manifest: dict[str, Any], arrays: dict[str, np.ndarray
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    fsync_dir(path.parent)
 
 
 def read_npz(
@@ -311,17 +342,3 @@ def read_npz(
     if missing:
         raise CorruptIndex(f"index file {path} lacks {', '.join(missing)}", path=str(path))
     return manifest, arrays
-
-
-def pack_strings(strings: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-    """UTF-8 blob and int64 offsets: exact for any str, and no pickle (object arrays need it)."""
-    encoded = [s.encode("utf-8", "surrogatepass") for s in strings]
-    offsets = np.zeros(len(encoded) + 1, np.int64)
-    offsets[1:] = np.cumsum([len(b) for b in encoded])
-    return np.frombuffer(b"".join(encoded), np.uint8).copy(), offsets
-
-
-def unpack_strings(blob: np.ndarray, offsets: np.ndarray) -> list[str]:
-    data = blob.tobytes()
-    bounds = offsets.tolist()
-    return [data[a:b].decode("utf-8", "surrogatepass") for a, b in pairwise(bounds)]

@@ -6,12 +6,14 @@ built; adds rebuild only the delta (so a small write costs the same at any size)
 tombstones. Scores are computed at query time from term frequencies, so IDF and average length
 are always those of the live collection (exactly bm25s's scores after any sequence of writes).
 Mid and delta merge into main once they exceed an eighth of it; a merge also drops dead rows
-when they are over a quarter. A save writes main's and mid's postings, so a load reads them.
+when they are over a quarter. A save writes main's and mid's postings, so a load reads them
+(memory-mapped); main is written once per merge, the rows are appended, and only mid, the
+live mask and the document frequencies are written whole (see ``sleuth.indexes.segments``).
 """
 
 from __future__ import annotations
 
-from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,16 +23,28 @@ import scipy.sparse as sp
 from sleuth.config import BM25Config
 from sleuth.errors import CorruptIndex
 from sleuth.indexes._bm25_kernel import search_kernel
-from sleuth.indexes.base import Growable, Index
+from sleuth.indexes.base import Growable, Index, pack_strings, unpack_strings
+from sleuth.indexes.segments import new_token
 from sleuth.indexes.tokenize import Analyzer
 from sleuth.types import Candidates
 
-__all__ = ["BM25Index"]
+__all__ = ["Analyzed", "BM25Index"]
 
 _EMPTY = (np.zeros(1, np.int64), np.zeros(0, np.int32), np.zeros(0, np.float32))
 _NO_WEIGHTS = np.zeros(0, np.float32)
 _SMALL = 4096  # rows in the delta before it is folded into mid
 _REWEIGH_AFTER = 32  # queries weighed on the fly before main's weights are computed again
+
+
+@dataclass(frozen=True)
+class Analyzed:
+    """Analyzed documents: every token end to end and ``int64[n]`` tokens per document."""
+
+    tokens: list[str]
+    lengths: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.lengths.size)
 
 
 class BM25Index(Index):
@@ -39,6 +53,7 @@ class BM25Index(Index):
     kind = "bm25"
     required = ("fwd_ptr", "fwd_terms", "fwd_tfs", "row_len")
     compact_above = None  # dead rows are dropped when the delta merges (see the module doc)
+    segmented = True
 
     def __init__(self, config: BM25Config) -> None:
         super().__init__()
@@ -60,30 +75,39 @@ class BM25Index(Index):
         self._main_w: np.ndarray | None = None  # main's idf × normalized tf per posting
         self._unweighted = 0  # queries answered since ``_main_w`` went out of date
         self._row_norm: np.ndarray | None = None  # k1 (1 - b + b len / avgdl) per row
+        # tokens of the saved arrays (see ``segments``): the vocabulary only grows; main and
+        # mid are each replaced whole when rebuilt
+        self._vocab_token = new_token()
+        self._main_token = new_token()
+        self._mid_token = new_token()
 
     # -- writes ------------------------------------------------------------------------------
 
-    def _prepare(self, documents: list[str]) -> list[list[str]]:
-        return self.analyzer.many(documents)  # the slow part: runs outside the write lock
+    def _prepare(self, documents: list[str]) -> Analyzed:
+        return Analyzed(*self.analyzer.flat(documents))  # the slow part: outside the write lock
 
-    def _append(self, docnos: np.ndarray, analyzed: list[list[str]]) -> None:
+    def _append(self, docnos: np.ndarray, analyzed: Analyzed) -> None:
         self._add_rows(docnos)
-        ptr, terms, tfs, lengths = [], [], [], []
-        for tokens in analyzed:
-            counts = Counter(self.vocab.setdefault(tok, len(self.vocab)) for tok in tokens)
-            terms.append(np.fromiter(counts.keys(), np.int32, len(counts)))
-            tfs.append(np.fromiter(counts.values(), np.float32, len(counts)))
-            ptr.append(len(counts))
-            lengths.append(len(tokens))
-        all_terms = np.concatenate(terms)
-        self.fwd_ptr.extend(self.fwd_ptr.view[-1] + np.cumsum(ptr))
-        self.fwd_terms.extend(all_terms)
-        self.fwd_tfs.extend(np.concatenate(tfs))
-        self.row_len.extend(np.asarray(lengths, np.float32))
-        self.total_len += float(sum(lengths))
-        if self.df.size < len(self.vocab):
-            self.df.extend(np.zeros(len(self.vocab) - self.df.size, np.int64))
-        np.add.at(self.df.view, all_terms, 1)
+        vocab = self.vocab
+        tokens = analyzed.tokens
+        for tok in dict.fromkeys(tokens):  # new terms numbered in order of first occurrence
+            if tok not in vocab:
+                vocab[tok] = len(vocab)
+        ids = np.fromiter(map(vocab.__getitem__, tokens), np.int64, len(tokens))
+        # (row, term) pairs counted in one sort: each row's distinct terms and frequencies
+        width = max(len(vocab), 1)
+        rows = np.repeat(np.arange(len(analyzed), dtype=np.int64), analyzed.lengths)
+        pairs, tfs = np.unique(rows * width + ids, return_counts=True)
+        terms = (pairs % width).astype(np.int32)
+        per_row = np.bincount(pairs // width, minlength=len(analyzed))
+        self.fwd_ptr.extend(self.fwd_ptr.view[-1] + np.cumsum(per_row))
+        self.fwd_terms.extend(terms)
+        self.fwd_tfs.extend(tfs.astype(np.float32))
+        self.row_len.extend(analyzed.lengths.astype(np.float32))
+        self.total_len += float(analyzed.lengths.sum())
+        if self.df.size < len(vocab):
+            self.df.extend(np.zeros(len(vocab) - self.df.size, np.int64))
+        self.df.view[:] += np.bincount(terms, minlength=len(vocab))
         self._idf = self._main_w = self._row_norm = None
         self._unweighted = 0
         if self.n_rows - self.main_rows > max(2048, self.main_rows // 8):
@@ -91,6 +115,7 @@ class BM25Index(Index):
         elif self.n_rows - self.mid_rows > _SMALL:
             self.mid = self._postings(self.main_rows, self.n_rows)
             self.mid_rows = self.n_rows
+            self._mid_token = new_token()
             self.delta = _EMPTY
         else:
             self.delta = self._postings(self.mid_rows, self.n_rows)
@@ -123,6 +148,7 @@ class BM25Index(Index):
         self.main = self._postings(0, self.n_rows)
         self.main_rows = self.mid_rows = self.n_rows
         self.mid = _EMPTY
+        self._main_token, self._mid_token = new_token(), new_token()
         self._main_w = self._row_norm = None
         self._unweighted = 0
         self.delta = _EMPTY
@@ -192,7 +218,11 @@ class BM25Index(Index):
         if self._row_norm is None:
             avgdl = max(self.total_len / max(len(self), 1), 1e-9)
             k1, b = self.config.k1, self.config.b
-            self._row_norm = (k1 * (1.0 - b + b * self.row_len.view / avgdl)).astype(np.float32)
+            # k1 (1 - b) + (k1 b / avgdl) len in two passes, no temporaries: recomputed after
+            # every write, it is the one O(rows) step of the first search after it
+            norm = np.multiply(self.row_len.view, np.float32(k1 * b / avgdl), dtype=np.float32)
+            norm += np.float32(k1 * (1.0 - b))
+            self._row_norm = norm
         return self._row_norm
 
     def _main_weights(self, norm: np.ndarray, queries: int) -> np.ndarray | None:
@@ -222,9 +252,19 @@ class BM25Index(Index):
     def params(self) -> dict[str, Any]:
         return {"config": self.config.to_dict()}
 
+    def _tokens(self) -> dict[str, str]:
+        rows = {name: self.rows_token for name in ("fwd_ptr", "fwd_terms", "fwd_tfs", "row_len")}
+        main = {f"main_{part}": self._main_token for part in ("ptr", "rows", "tfs")}
+        mid = {f"mid_{part}": self._mid_token for part in ("ptr", "rows", "tfs")}
+        vocab = {"vocab_blob": self._vocab_token, "vocab_offsets": self._vocab_token}
+        return {**rows, **main, **mid, **vocab}
+
     def _payload(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         # main's postings and df too, so loading reads them instead of inverting every row
+        blob, offsets = pack_strings(list(self.vocab))
         arrays = {
+            "vocab_blob": blob,
+            "vocab_offsets": offsets,
             "fwd_ptr": self.fwd_ptr.view,
             "fwd_terms": self.fwd_terms.view,
             "fwd_tfs": self.fwd_tfs.view,
@@ -237,13 +277,17 @@ class BM25Index(Index):
             "mid_rows": self.mid[1],
             "mid_tfs": self.mid[2],
         }
-        return {"vocab": list(self.vocab), "main_n": self.main_rows, "mid_n": self.mid_rows}, arrays
+        tokens = {"vocab": self._vocab_token, "main": self._main_token, "mid": self._mid_token}
+        return {"main_n": self.main_rows, "mid_n": self.mid_rows, "tokens": tokens}, arrays
 
     def _restore(self, path: Path, manifest: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
-        if not isinstance(manifest.get("vocab"), list):
-            raise CorruptIndex(f"{path}: BM25 vocabulary missing", path=str(path))
-        _check_shapes(path, arrays, len(manifest["vocab"]))
-        self.vocab = {tok: i for i, tok in enumerate(manifest["vocab"])}
+        vocab = _vocabulary(path, manifest, arrays)
+        _check_shapes(path, arrays, len(vocab))
+        self.vocab = {tok: i for i, tok in enumerate(vocab)}
+        tokens = manifest.get("tokens")
+        if isinstance(tokens, dict):  # what a saved folder's arrays were saved under
+            self._vocab_token = str(tokens.get("vocab"))
+            self._main_token, self._mid_token = str(tokens.get("main")), str(tokens.get("mid"))
         self.fwd_ptr = Growable(np.int64, data=arrays["fwd_ptr"])
         self.fwd_terms = Growable(np.int32, data=arrays["fwd_terms"])
         self.fwd_tfs = Growable(np.float32, data=arrays["fwd_tfs"])
@@ -273,6 +317,20 @@ class BM25Index(Index):
         live_terms = self.fwd_terms.view[np.repeat(live, per_row)]
         self.df = Growable(np.int64, data=np.bincount(live_terms, minlength=len(self.vocab)))
         self._merge()
+
+
+def _vocabulary(path: Path, manifest: dict[str, Any], arrays: dict[str, np.ndarray]) -> list[str]:
+    """The terms in id order: packed arrays (a saved folder) or a manifest list (a ``.npz``
+    of an earlier sleuth)."""
+    if isinstance(manifest.get("vocab"), list):
+        return list(manifest["vocab"])
+    try:
+        blob, offsets = arrays["vocab_blob"], arrays["vocab_offsets"]
+        if offsets.dtype != np.int64 or offsets.ndim != 1 or int(offsets[-1]) != blob.size:
+            raise ValueError("offsets do not match the blob")
+        return unpack_strings(blob, offsets)
+    except (KeyError, ValueError, IndexError) as exc:
+        raise CorruptIndex(f"{path}: BM25 vocabulary missing or damaged ({exc})") from None
 
 
 def _saved_segment(

@@ -34,6 +34,7 @@ from sleuth.indexes.base import Growable, Index
 from sleuth.indexes.compressed import TRAIN_ROWS, Codes, one_omp_thread
 from sleuth.indexes.dense_exact import exact_rows, exact_top_k, rescore
 from sleuth.indexes.dense_files import compressed_files, hnsw_vectors, names_in
+from sleuth.indexes.memory import held
 from sleuth.indexes.vectorfile import BLOCK_ROWS, FullVectors, RowFile
 from sleuth.types import Candidates
 
@@ -309,6 +310,13 @@ class DenseIndex(Index):
             "storage": self.storage,
             "bytes": self.nbytes,
         }
+
+    def usage(self) -> dict[str, int]:
+        """Besides the arrays (row maps, float32 vectors below the graph threshold, the
+        full-precision rows not saved yet, the file they are mapped from): what faiss holds (a
+        graph and its vectors, or the compressed codes)."""
+        in_faiss = self.codes is not None or self.ivf is not None
+        return held(self).to_dict(extra_ram=self.nbytes if in_faiss else 0)
 
     @property
     def nbytes(self) -> int:

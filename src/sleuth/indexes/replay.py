@@ -3,6 +3,7 @@ becomes one ``Delta`` that every index takes its part of (the changes after its 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -43,8 +44,16 @@ class Replayer:
         """The sequence number of the store's latest change."""
         return self.store.last_seq()
 
-    def since(self, seq: int) -> Delta:
-        """Every change after ``seq`` (one read snapshot) and the items it added."""
+    def since(self, seq: int, known: Sequence[StoredItem] = ()) -> Delta:
+        """Every change after ``seq`` (one read snapshot) and the items it added. ``known``:
+        item versions this process just wrote (a docno names one version for ever, so they
+        are what the store holds): only the others are read back from the store."""
         changes, last = self.store.changes_since(seq)
-        items = self.store.items(sorted({c.docno for c in changes if c.op == "add"}))
+        held = {s.docno: s for s in known}
+        added = {c.docno for c in changes if c.op == "add"}
+        added -= {c.docno for c in changes if c.op == "del"}  # deleted since: not live
+        items = {d: held[d] for d in added if d in held}
+        missing = sorted(added - items.keys())
+        if missing:
+            items.update(self.store.items(missing))
         return Delta(seq, last, changes, items)

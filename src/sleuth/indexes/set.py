@@ -1,18 +1,23 @@
 """The index set: what searches read (the attribute table and every derived index), each entry
 at the change-log sequence number it reflects, opened, caught up, saved and reported in one loop.
 
-Every entry lives in ``index/<name>.npz`` (the attribute table in ``attributes.npz``); a
-missing one starts empty (a collection written before the attribute table was saved builds it
-once, silently), a corrupt or stale one (built otherwise, or ahead of the store) starts empty
-with a warning, and catching up replays what each lacks. So opening loads arrays and parses no
-item. Late interaction adds two entries (the token index and the MUVERA index), nothing else.
+Every entry lives in ``index/<name>/`` (a folder of arrays where a save writes what changed:
+``sleuth.indexes.segments``; the attribute table and BM25) or ``index/<name>.npz`` (one file
+written whole). The ``.npz`` of a folder entry written by an earlier sleuth is read, and
+replaced by the folder at the first save (the folder's manifest is renamed into place before
+the file is removed, so a crash leaves one or the other readable). A missing entry starts
+empty (a collection written before the attribute table was saved builds it once, silently), a
+corrupt or stale one (built otherwise, or ahead of the store) starts empty with a warning, and
+catching up replays what each lacks. So opening loads arrays and parses no item. Late
+interaction adds two entries (the token index and the MUVERA index), nothing else.
 """
 
 from __future__ import annotations
 
 import contextlib
+import shutil
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
@@ -23,11 +28,12 @@ from sleuth.config import CollectionConfig
 from sleuth.encoders.cache import EmbeddingCache
 from sleuth.encoders.late import LateInteraction
 from sleuth.errors import CorruptIndex
-from sleuth.indexes.base import INDEX_FORMAT, Index, Update, read_npz, write_npz
+from sleuth.indexes.base import INDEX_FORMAT, Index, Update, read_npz
 from sleuth.indexes.bm25 import BM25Index
 from sleuth.indexes.dense import DenseIndex
 from sleuth.indexes.fde import FDEIndex
 from sleuth.indexes.replay import Delta, Replayer
+from sleuth.indexes.segments import MANIFEST, load_folder, save_folder
 from sleuth.indexes.space import SpaceEntry, space_index
 from sleuth.indexes.tokens import TokenIndex
 from sleuth.spaces import index_name
@@ -73,6 +79,7 @@ class Entry(Protocol):
 
     name: str
     saved_seq: int
+    segmented: bool  # saved as the folder ``<name>/``, else as ``<name>.npz``
 
     @property
     def seq(self) -> int: ...
@@ -97,6 +104,7 @@ class Derived:
     ) -> None:
         self.name = name
         self.index = index
+        self.segmented = index.segmented
         self.documents = documents
         # what its file holds (a fresh index: nothing to save yet; an outdated file: less)
         self.saved_seq = -1 if index.outdated else index.seq
@@ -127,6 +135,7 @@ class Attributes:
     every item)."""
 
     name = "attributes"
+    segmented = True
 
     def __init__(self, store: Store, table: AttributeTable | None = None, seq: int = 0) -> None:
         self.store = store
@@ -135,24 +144,24 @@ class Attributes:
         self.saved_seq = seq
 
     def restore(self, path: Path) -> Attributes:
-        """The table saved in ``path``; CorruptIndex when it is unreadable or inconsistent."""
-        manifest, arrays = read_npz(path, self.name, ("live",))
+        """The table saved in ``path`` (a folder, or the ``.npz`` of an earlier sleuth, then
+        to be saved again as a folder); CorruptIndex when it is unreadable or inconsistent."""
+        folder = path.is_dir()
+        read = load_folder if folder else read_npz
+        manifest, arrays = read(path, self.name, ("live",))
         try:
             table = AttributeTable.restored(manifest, arrays)
         except (ValueError, KeyError, TypeError) as exc:
             raise CorruptIndex(f"{path}: attribute columns: {exc}", path=str(path)) from None
-        return Attributes(self.store, table, int(manifest["seq"]))
+        restored = Attributes(self.store, table, int(manifest["seq"]))
+        if not folder:
+            restored.saved_seq = -1
+        return restored
 
     def save(self, path: Path) -> None:
         extra, arrays = self.table.payload()
-        manifest = {
-            "format": INDEX_FORMAT,
-            "kind": self.name,
-            "sleuth": __version__,
-            "seq": self.seq,
-            **extra,
-        }
-        write_npz(path, manifest, arrays)
+        manifest = {"format": INDEX_FORMAT, "kind": self.name, "sleuth": __version__}
+        save_folder(path, {**manifest, "seq": self.seq, **extra}, arrays)
 
     def prepare(self, delta: Delta, documents: Documents) -> Update:
         removed, added = delta.after(self.seq)
@@ -160,8 +169,8 @@ class Attributes:
         if any(types.get(name) != kind for name, kind in self.table.types.items()):
             table = AttributeTable(types)
             for batch in self.store.iter_items():
-                for stored in batch:
-                    table.add(stored.docno, dict(stored.item.attributes), types)
+                numbers = [stored.docno for stored in batch]
+                table.add_many(numbers, [dict(s.item.attributes) for s in batch], types)
             return Update(removed, np.zeros(0, np.int64), table, delta.seq)
         docnos = np.array([s.docno for s in added], np.int64)
         return Update(removed, docnos, (types, [dict(s.item.attributes) for s in added]), delta.seq)
@@ -173,8 +182,7 @@ class Attributes:
             types, attributes = update.rows
             for docno in update.removed.tolist():
                 self.table.remove(docno)
-            for docno, values in zip(update.docnos.tolist(), attributes):
-                self.table.add(docno, values, types)
+            self.table.add_many(update.docnos.tolist(), attributes, types)
         if update.seq is not None:
             self.seq = update.seq
 
@@ -202,13 +210,14 @@ class IndexSet:
         self.cache = cache
         self._replayer = Replayer(store)
         fresh = Attributes(store)
-        loaded = self._load(fresh.name, fresh.restore)
+        loaded = self._load(fresh.name, fresh.segmented, fresh.restore)
         self._attributes = fresh if loaded is None else loaded
         self.derived: list[Derived | SpaceEntry] = [
             self._derived(*spec) for spec in _specs(config, dim, late)
         ]
         for name, space in config.spaces.items():  # one more dense index per named space
-            index = self._load(index_name(name), space_index(config.dense, name, space).restore)
+            empty = space_index(config.dense, name, space)
+            index = self._load(index_name(name), empty.segmented, empty.restore)
             if index is None:  # none saved, or unusable (a half-restored one is dropped)
                 index = space_index(config.dense, name, space)
             self.derived.append(SpaceEntry(store, name, space, index))
@@ -236,13 +245,16 @@ class IndexSet:
     def _derived(
         self, name: str, make: Callable[[], Index], documents: Callable[..., Any]
     ) -> Derived:
-        index = self._load(name, make().restore)
-        return Derived(name, make() if index is None else index, documents)
+        empty = make()
+        index = self._load(name, empty.segmented, make().restore)
+        return Derived(name, empty if index is None else index, documents)
 
-    def _load(self, name: str, restore: Callable[[Path], _T | None]) -> _T | None:
-        """The entry saved as ``<name>.npz``, or None (silently when there is no file; with a
-        warning when it is corrupt, built otherwise or ahead of the store)."""
-        path = self.folder / f"{name}.npz"
+    def _load(self, name: str, segmented: bool, restore: Callable[[Path], _T | None]) -> _T | None:
+        """The entry saved as ``<name>/`` or ``<name>.npz``, or None (silently when there is
+        neither; with a warning when it is corrupt, built otherwise or ahead of the store)."""
+        path = self.folder / name
+        if not (segmented and (path / MANIFEST).exists()):
+            path = self.folder / f"{name}.npz"  # saved whole, or by an earlier sleuth
         if not path.exists():
             return None
         try:
@@ -257,13 +269,14 @@ class IndexSet:
         )
         return None
 
-    def catch_up(self, lock: ReadWriteLock | None) -> None:
+    def catch_up(self, lock: ReadWriteLock | None, written: Sequence[StoredItem] = ()) -> None:
         """Bring every entry up to the store. The slow parts (reading the store, tokenizing,
-        fetching vectors) run first; ``lock`` (searches) is held only while they are applied."""
+        fetching vectors) run first; ``lock`` (searches) is held only while they are applied.
+        ``written``: the item versions a write of this process just added (not read again)."""
         last = self._replayer.last_seq()
         if all(e.seq == last for e in self.entries):
             return
-        delta = self._replayer.since(self.seq)
+        delta = self._replayer.since(self.seq, written)
         documents = Documents(self.cache, self.index("tokens"))
         updates = [(e, e.prepare(delta, documents)) for e in self.entries]
         with lock.write() if lock is not None else contextlib.nullcontext():
@@ -285,16 +298,19 @@ class IndexSet:
         returns how many were written."""
         written = 0
         for e in self.entries:
-            path = self.folder / f"{e.name}.npz"
-            if e.seq != e.saved_seq or not path.exists():
+            path = self.folder / e.name if e.segmented else self.folder / f"{e.name}.npz"
+            if e.seq != e.saved_seq or not (path / MANIFEST if e.segmented else path).exists():
                 e.save(path)
                 e.saved_seq = e.seq
                 written += 1
+                if e.segmented:  # the whole file of an earlier sleuth, now replaced
+                    (self.folder / f"{e.name}.npz").unlink(missing_ok=True)
         return written
 
     def remove_files(self) -> None:
         for e in self.entries:
             (self.folder / f"{e.name}.npz").unlink(missing_ok=True)
+            shutil.rmtree(self.folder / e.name, ignore_errors=True)
 
     def info(self) -> dict[str, Any]:
         """The attribute kinds, ``seq``, each derived index's report by name, and the attribute

@@ -42,6 +42,7 @@ class SpaceEntry:
         self.metric = space.metric_of
         self.name = index_name(name)
         self.index = index
+        self.segmented = index.segmented
         self.saved_seq = -1 if index.outdated else index.seq
 
     @property

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from itertools import chain, compress
 
+import numpy as np
 import Stemmer
 from bm25s.stopwords import STOPWORDS_EN
 
@@ -48,4 +50,30 @@ class Analyzer:
         return [stems[w] for w in words]
 
     def many(self, texts: Iterable[str]) -> list[list[str]]:
-        return [self(t) for t in texts]
+        tokens, lengths = self.flat(texts)
+        ends = np.cumsum(lengths).tolist()
+        return [tokens[a:b] for a, b in zip([0, *ends[:-1]], ends)]
+
+    def flat(self, texts: Iterable[str]) -> tuple[list[str], np.ndarray]:
+        """Every text's tokens, one list end to end, and ``int64[n]`` how many each text has:
+        the same tokens as calling the analyzer on each text, with its per-token work done
+        once per distinct word for the whole batch (a bulk load's analysis)."""
+        words = [_TOKEN.findall(t.lower()) for t in texts]
+        counts = np.fromiter(map(len, words), np.int64, len(words))
+        flat = list(chain.from_iterable(words))
+        stop = self._stop
+        kept = ~np.fromiter(map(stop.__contains__, flat), bool, len(flat))
+        if not kept.all():
+            flat = list(compress(flat, kept.tolist()))
+        ends = np.cumsum(counts)
+        kept_before = np.concatenate([[0], np.cumsum(kept, dtype=np.int64)])
+        lengths = kept_before[ends] - kept_before[ends - counts]
+        if self._stemmer is None:
+            return flat, lengths
+        stems = self._stems
+        missing = [w for w in dict.fromkeys(flat) if w not in stems]
+        stems.update(zip(missing, self._stemmer.stemWords(missing)))
+        out = list(map(stems.__getitem__, flat))
+        if len(stems) > 1_000_000:  # bound the cache on unbounded vocabularies
+            stems.clear()
+        return out, lengths

@@ -17,6 +17,7 @@ from typing import Any
 from sleuth.errors import InvalidInput
 from sleuth.io._files import FLOAT, existing, jsonl_objects, located
 from sleuth.io.text import open_text
+from sleuth.store.event_batch import parse_event_batch
 from sleuth.types import _EVENT_KEYS, Event, parse_event
 
 __all__ = ["EVENT_FORMATS", "read_events"]
@@ -97,7 +98,7 @@ def _guess(path: Path) -> str:
 
 
 def _read_columns(path: Path, format: str, kinds: Mapping[str, float] | None) -> list[Event]:
-    events = []
+    rows: list[tuple[int, dict[str, Any]]] = []
     with open_text(path) as f:
         for n, line in enumerate(f, 1):
             text = line.strip()
@@ -126,12 +127,12 @@ def _read_columns(path: Path, format: str, kinds: Mapping[str, float] | None) ->
                     "value": rating,
                     "ts": ts,
                 }
-            events.append(_parse(raw, kinds, path, n))
-    return events
+            rows.append((n, raw))
+    return _checked(rows, kinds, path)
 
 
 def _read_csv(path: Path, kinds: Mapping[str, float] | None, columns: Columns) -> list[Event]:
-    events = []
+    rows: list[tuple[int, dict[str, Any]]] = []
     with open_text(path) as f:
         reader = csv.DictReader(f)
         try:
@@ -159,20 +160,20 @@ def _read_csv(path: Path, kinds: Mapping[str, float] | None, columns: Columns) -
                     if name in raw:  # ts may be ISO 8601; parse_event says what is wrong otherwise
                         with contextlib.suppress(ValueError):
                             raw[name] = float(raw[name])
-                events.append(_parse(raw, kinds, path, line))
+                rows.append((line, raw))
                 line = reader.line_num + 1
         except csv.Error as exc:
             raise located(path, reader.line_num, f"malformed CSV: {exc}") from None
-    return events
+    return _checked(rows, kinds, path)
 
 
 def _read_jsonl(path: Path, kinds: Mapping[str, float] | None, columns: Columns) -> list[Event]:
     if columns is None:
-        return [_parse(raw, kinds, path, n) for n, raw in jsonl_objects(path)]
+        return _checked(list(jsonl_objects(path)), kinds, path)
     objects = list(jsonl_objects(path))  # the mapping is checked against every key found
     found = list(dict.fromkeys(key for _, raw in objects for key in raw))
     mapping = _mapping(columns, found, path, None)
-    return [_parse(_renamed(raw, mapping), kinds, path, n) for n, raw in objects]
+    return _checked([(n, _renamed(raw, mapping)) for n, raw in objects], kinds, path)
 
 
 def _mapping(
@@ -224,6 +225,40 @@ def _found(columns: list[str]) -> str:
     shown = ", ".join(repr(c)[:40] for c in columns[:50])
     more = f" and {len(columns) - 50} more" if len(columns) > 50 else ""
     return f"columns found: {shown or '(none)'}{more}"
+
+
+def _checked(
+    rows: list[tuple[int, Any]], kinds: Mapping[str, float] | None, path: Path
+) -> list[Event]:
+    """The rows' events (dicts), checked as one batch (``parse_event_batch``: column by column);
+    a bad one is named by its file and line. An event without a time keeps none (recording
+    gives it one)."""
+    raws = [raw for _, raw in rows]
+    try:
+        batch = parse_event_batch(raws, kinds)
+    except InvalidInput as exc:
+        n, raw = rows[exc.details["index"]]
+        _parse(raw, kinds, path, n)  # raises the event's own error, located
+        raise  # the batch check and parse_event agree: not reached
+    return [
+        Event(
+            user=user,
+            item=item,
+            kind=kind,
+            value=value,
+            ts=None if raw.get("ts") is None else ts,
+            event_id=event_id,
+        )
+        for user, item, kind, value, ts, event_id, raw in zip(
+            batch.users,
+            batch.items,
+            batch.kinds,
+            batch.values,
+            batch.ts.tolist(),
+            batch.event_ids,
+            raws,
+        )
+    ]
 
 
 def _parse(raw: Any, kinds: Mapping[str, float] | None, path: Path, line: int) -> Event:

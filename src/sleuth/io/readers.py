@@ -33,7 +33,10 @@ __all__ = [
     "read_items",
     "read_json",
     "read_jsonl",
+    "read_judgments",
     "read_parquet",
+    "read_qrels",
+    "read_queries",
 ]
 
 TextFields = tuple[str, ...]
@@ -266,22 +269,14 @@ def read_beir(path: str | Path, *, split: str = "test") -> BeirData:
             path=str(folder),
         )
     qrels_path = existing(folder / "qrels" / f"{split}.tsv")
-    qrels = _read_qrels(qrels_path)
+    qrels = read_qrels(qrels_path)
     if not qrels:  # nothing to evaluate: say so here rather than fail inside the metrics
         raise InvalidInput(
             f"{qrels_path}: no judgements; expected lines 'query-id<TAB>corpus-id<TAB>score'",
             path=str(qrels_path),
         )
-    queries: dict[str, str] = {}
-    queries_path = existing(folder / "queries.jsonl")
-    for line_no, record in jsonl_objects(queries_path):
-        qid, text = record.get("_id"), record.get("text")
-        if isinstance(qid, int) and not isinstance(qid, bool):
-            qid = str(qid)
-        if not isinstance(qid, str) or not isinstance(text, str):
-            raise located(queries_path, line_no, "a query needs a string '_id' and 'text'")
-        if qid in qrels:
-            queries[qid] = text
+    every = read_queries(folder / "queries.jsonl")
+    queries = {qid: text for qid, text in every.items() if qid in qrels}
     if not queries:
         raise InvalidInput(
             f"{folder}: no query id of qrels/{split}.tsv is in queries.jsonl", path=str(folder)
@@ -294,7 +289,34 @@ def read_beir(path: str | Path, *, split: str = "test") -> BeirData:
     return BeirData(corpus=corpus, queries=queries, qrels=qrels)
 
 
-def _read_qrels(path: Path) -> dict[str, dict[str, int]]:
+def read_judgments(
+    qrels: str | Path, queries: str | Path
+) -> tuple[dict[str, dict[str, int]], dict[str, str]]:
+    """A BEIR qrels file (``query-id corpus-id score``, tab separated) and queries file
+    (JSONL ``_id``, ``text``) as ``(qrels, queries)``, the queries those qrels judge; what
+    ``sleuth calibrate`` reads. Whether they name the collection's items is checked there."""
+    judged = read_qrels(qrels)
+    return judged, {qid: text for qid, text in read_queries(queries).items() if qid in judged}
+
+
+def read_queries(path: str | Path) -> dict[str, str]:
+    """BEIR ``queries.jsonl``: query id -> text (every line's ``_id`` and ``text``)."""
+    path = existing(path)
+    queries: dict[str, str] = {}
+    for line_no, record in jsonl_objects(path):
+        qid, text = record.get("_id"), record.get("text")
+        if isinstance(qid, int) and not isinstance(qid, bool):
+            qid = str(qid)
+        if not isinstance(qid, str) or not isinstance(text, str):
+            raise located(path, line_no, "a query needs a string '_id' and 'text'")
+        queries[qid] = text
+    return queries
+
+
+def read_qrels(path: str | Path) -> dict[str, dict[str, int]]:
+    """A BEIR (``query-id corpus-id score``, tab separated, optional header) or TREC (``qid 0
+    docid score``) qrels file: query id -> document id -> graded relevance."""
+    path = existing(path)
     qrels: dict[str, dict[str, int]] = {}
     seen_data = False
     with open_text(path) as f:

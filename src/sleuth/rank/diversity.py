@@ -1,4 +1,5 @@
-"""Diversity: maximal marginal relevance (MMR) over a ranked list's item vectors."""
+"""Diversity: maximal marginal relevance (MMR) over a ranked list's item vectors, and the
+intra-list diversity that measures it."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from typing import Protocol
 
 import numpy as np
 
-__all__ = ["mmr"]
+__all__ = ["intra_list_diversity", "mmr"]
 
 
 class _Vectors(Protocol):
@@ -36,3 +37,15 @@ def mmr(
         picked.append(best)
         closest = np.maximum(closest, sim[best])
     return docnos[picked], scores[picked]
+
+
+def intra_list_diversity(vectors: _Vectors, docnos: np.ndarray) -> float | None:
+    """The mean pairwise ``1 - cosine`` of the list's item vectors (None below two items with
+    a vector): how varied a list is, the figure ``diversity`` trades relevance for."""
+    found = [v for v in (vectors.vector_of(int(d)) for d in docnos) if v is not None]
+    if len(found) < 2:
+        return None
+    v = np.stack(found)
+    sim = v @ v.T
+    n = len(found)
+    return float(1.0 - (sim.sum() - np.trace(sim)) / (n * (n - 1)))

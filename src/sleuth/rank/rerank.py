@@ -12,6 +12,8 @@ from sleuth.rank.base import Ranker, Ranking, Sources
 from sleuth.timing import ms_since as _ms
 
 if TYPE_CHECKING:  # the token index scores with this package's kernels: no runtime import
+    from collections.abc import Mapping, Sequence
+
     from sleuth.encoders.late import LateInteraction
     from sleuth.indexes.tokens import TokenIndex
     from sleuth.retrieve.base import QueryBatch, Ranked
@@ -40,21 +42,27 @@ class MaxSimRanker(Ranker):
     def depth(self, k: int) -> int:
         return max(k, self.late.config.rerank_depth)
 
-    def rank(self, queries: QueryBatch, candidates: list[Ranked], k: int) -> Ranking:
+    def rank(
+        self,
+        queries: QueryBatch,
+        candidates: list[Ranked],
+        k: int,
+        lists: Mapping[str, Sequence[Ranked]] | None = None,
+    ) -> Ranking:
         start = time.perf_counter()
         qs = self.late.queries(queries.tokens)
         timings = {"query_tokens_ms": _ms(start)}
         start = time.perf_counter()
         weight = self.late.config.rerank_weight
         weights = {"candidates": 1.0 - weight, "maxsim": weight}
-        scores, lists = [], []
+        scores, ordered = [], []
         for query, given in zip(qs, candidates):
             scored = self.tokens.rerank(query, given[0])
             scores.append(scored)
             if weight >= 1.0:  # MaxSim's own scores
-                lists.append((scored[0][:k], scored[1][:k]))
+                ordered.append((scored[0][:k], scored[1][:k]))
             else:  # a candidate without token vectors takes the lowest MaxSim of the list
-                lists.append(fuse_lists({"candidates": given, "maxsim": scored}, weights, k))
+                ordered.append(fuse_lists({"candidates": given, "maxsim": scored}, weights, k))
         timings["maxsim_ms"] = _ms(start)
         unscored = [NO_ITEM_TOKENS if s[0].size else NO_QUERY_TOKENS for s in scores]
-        return Ranking(lists, scores, unscored, timings)
+        return Ranking(ordered, scores, unscored, timings)

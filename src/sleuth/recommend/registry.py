@@ -13,7 +13,7 @@ one place a new source goes (a ``Source`` subclass, see ``source.py``, and one e
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 import numpy as np
 
@@ -23,7 +23,6 @@ from sleuth.recommend.interactions import Interactions
 from sleuth.recommend.multi_interest import MultiInterest
 from sleuth.recommend.source import Source
 from sleuth.recommend.sources import EASE, CoVisit, Popularity
-from sleuth.types import Event
 
 __all__ = ["LEARNED", "ORDER", "READY", "TRAINED", "Fitted"]
 
@@ -60,15 +59,15 @@ class Fitted:
             return n_events > 0
         return n_events > self.fitted_events * (1 + self.config.refit_growth)
 
-    def fit(self, events: Sequence[Event]) -> None:
-        data = Interactions.from_events(events, self.config.event_weights)
+    def fit(self, data: Interactions) -> None:
+        """Fit the wanted sources on ``data`` (every event recorded so far)."""
         wanted = {name for name, w in self.config.sources.items() if w > 0}
         sources = {}
         for name, make in LEARNED.items():
             source = make(self.config, data) if name in wanted else None
             if source is not None:
                 sources[name] = source
-        self.data, self.sources, self.fitted_events = data, sources, len(events)
+        self.data, self.sources, self.fitted_events = data, sources, len(data)
 
     def neighbours(self, item: str, depth: int) -> tuple[list[str], np.ndarray] | None:
         """Items most often next to ``item`` in user histories, either way in time."""

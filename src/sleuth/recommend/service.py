@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -23,8 +23,10 @@ from sleuth.config import RecommendConfig
 from sleuth.errors import NotFound
 from sleuth.fuse import fuse_lists
 from sleuth.rank.diversity import mmr
+from sleuth.recommend.eventlog import EventLog
 from sleuth.recommend.registry import ORDER, READY, Fitted
 from sleuth.recommend.source import Batch, Ranked, Source, in_mask
+from sleuth.store.events import EventRows
 from sleuth.types import Event
 
 if TYPE_CHECKING:  # torch is imported only once a model is trained or loaded
@@ -37,8 +39,7 @@ SIMILAR_WEIGHTS = {"content": 0.5, "co-visit": 0.5}
 
 class _Store(Protocol):
     def events(self) -> list[Event]: ...
-    def event_count(self) -> int: ...
-    def user_events(self, user: str) -> list[Event]: ...
+    def iter_event_rows(self, after: int = 0) -> Iterator[tuple[int, EventRows]]: ...
     def docnos_of(self, ids: Sequence[str]) -> dict[str, int]: ...
 
 
@@ -83,6 +84,7 @@ class RecommendService:
         self.config = config
         self.models = models
         self._learned = Fitted(config)
+        self.log = EventLog()
         self._fit_lock = threading.Lock()
         self._train_lock = threading.Lock()
         self._sequential: TrainedSequential | None = None
@@ -92,8 +94,8 @@ class RecommendService:
     def fitted(self, store: _Store) -> Fitted | None:
         """The learned sources, refitted when the events grew enough (one fit at a time)."""
         with self._fit_lock:
-            if self._learned.stale(store.event_count()):
-                self._learned.fit(store.events())
+            if self._learned.stale(self.log.catch_up(store)):
+                self._learned.fit(self.log.interactions(self.config.event_weights))
             return self._learned if self._learned.data is not None else None
 
     def sequential(self) -> TrainedSequential | None:
@@ -152,7 +154,8 @@ class RecommendService:
         read lock on the indexes ``view`` reads)."""
         timings: dict[str, float] = {}
         depth = max(self.config.depth, 5 * k)
-        histories = [view.store.user_events(user) for user in users]
+        self.log.catch_up(view.store)
+        histories = [self.log.history(user) for user in users]
         masks = _masks(view, histories, where, exclude_seen=exclude_seen)
         t = time.perf_counter()
         lists = self.candidates(view, histories, masks, depth=depth, weights=weights)

@@ -69,6 +69,17 @@ class Source:
         when ``exclude_seen``) that pass the user's mask; None when the source has nothing to
         say about that user (no history it knows)."""
         coded = [self.history(events, batch.event_weights) for events in batch.histories]
+        tops = self.tops(coded, batch.depth, exclude_seen=batch.exclude_seen)
+        found = batch.catalog.docnos_of(sorted({i for t in tops if t for i in t[0]}))
+        return [None if t is None else in_mask(t, found, m) for t, m in zip(tops, batch.masks)]
+
+    def tops(
+        self, coded: Sequence[History], depth: int, *, exclude_seen: bool
+    ) -> list[tuple[list[str], np.ndarray] | None]:
+        """Per history: the ids and scores of the best ``depth`` positive-scored items (seen
+        ones left out when ``exclude_seen``), None when the source says nothing about it. By
+        default from ``score``, a chunk of users at a time; a source whose scores are sparse
+        overrides it so that a request does not cost a pass over every item."""
         tops: list[tuple[list[str], np.ndarray] | None] = []
         for start in range(0, len(coded), CHUNK):
             chunk = coded[start : start + CHUNK]
@@ -77,11 +88,10 @@ class Source:
                 if not self.cold and history.items.size == 0:
                     tops.append(None)
                     continue
-                if batch.exclude_seen:
+                if exclude_seen:
                     scores[row, history.items] = -np.inf
-                tops.append(self.best(scores[row], batch.depth))
-        found = batch.catalog.docnos_of(sorted({i for t in tops if t for i in t[0]}))
-        return [None if t is None else in_mask(t, found, m) for t, m in zip(tops, batch.masks)]
+                tops.append(self.best(scores[row], depth))
+        return tops
 
     def history(self, events: Sequence[Event], weights: Mapping[str, float]) -> History:
         """The events as a history over the fitted items (items new since the fit left out)."""

@@ -20,9 +20,11 @@ import scipy.sparse as sp
 
 from sleuth.errors import InvalidInput
 from sleuth.recommend.interactions import History, Interactions
-from sleuth.recommend.source import Source
+from sleuth.recommend.source import Source, top_positive
 
 __all__ = ["EASE", "CoVisit", "ItemKNN", "Popularity"]
+
+FIT_CHUNK = 1 << 20  # sorted events whose pairs are counted at once
 
 
 class Popularity(Source):
@@ -44,7 +46,21 @@ class Popularity(Source):
             # All-time counts break ties where old events decayed to nothing.
             counts = decayed + 1e-9 * counts / max(counts.max(), 1.0)
         self.counts = counts.astype(np.float32)
+        ranked = np.argsort(-self.counts, kind="stable")
+        self.ranked = ranked[self.counts[ranked] > 0]  # the best first, equal counts by code
         return self
+
+    def tops(
+        self, coded: Sequence[History], depth: int, *, exclude_seen: bool
+    ) -> list[tuple[list[str], np.ndarray] | None]:
+        """The same for every user but their seen items: a prefix of the ranking."""
+        out: list[tuple[list[str], np.ndarray] | None] = []
+        for history in coded:
+            seen = history.items if exclude_seen else np.zeros(0, np.int64)
+            head = self.ranked[: depth + np.unique(seen).size]
+            head = head[~np.isin(head, seen)][:depth]
+            out.append(([self.item_ids[i] for i in head.tolist()], self.counts[head]))
+        return out
 
     def score(self, histories: Sequence[History]) -> np.ndarray:
         return np.tile(self.counts, (len(histories), 1))
@@ -107,18 +123,10 @@ class CoVisit(Source):
 
     def fit(self, data: Interactions) -> CoVisit:
         self._learn_items(data)
-        rows, cols, vals = [], [], []
-        same_user = data.users[1:] == data.users[:-1]
-        for gap in range(1, self.window + 1):
-            ok = data.users[gap:] == data.users[:-gap] if gap > 1 else same_user
-            rows.append(data.items[:-gap][ok])
-            cols.append(data.items[gap:][ok])
-            vals.append(np.full(int(ok.sum()), self.decay ** (gap - 1), np.float32))
         n = data.n_items
-        t = sp.csr_matrix(
-            (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n, n)
-        )
-        t.sum_duplicates()
+        t = sp.csr_matrix((n, n), dtype=np.float32)
+        for start in range(0, len(data), FIT_CHUNK):  # bounded memory at any number of events
+            t = t + self._pairs(data, start, min(start + FIT_CHUNK, len(data)))
         self.both = (t + t.T).tocsr().astype(np.float32)  # either order, for item-to-item
         degree = np.asarray(self.both.sum(1)).ravel()
         self.degree = np.sqrt(degree + 1.0).astype(np.float32)
@@ -126,13 +134,60 @@ class CoVisit(Source):
         self.t = t.tocsr().astype(np.float32)
         return self
 
+    def _pairs(self, data: Interactions, start: int, stop: int) -> sp.csr_matrix:
+        """items × items: the weighted pairs (a, b) with a at a sorted position in
+        ``[start, stop)`` and b up to ``window`` events later in the same user's history."""
+        users, items = data.users, data.items
+        rows, cols, vals = [], [], []
+        for gap in range(1, self.window + 1):
+            end = min(stop, users.size - gap)
+            if end <= start:
+                continue
+            ok = users[start:end] == users[start + gap : end + gap]
+            rows.append(items[start:end][ok])
+            cols.append(items[start + gap : end + gap][ok])
+            vals.append(np.full(int(ok.sum()), self.decay ** (gap - 1), np.float32))
+        n = data.n_items
+        if not rows:
+            return sp.csr_matrix((n, n), dtype=np.float32)
+        pairs = sp.csr_matrix(
+            (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n, n)
+        )
+        pairs.sum_duplicates()
+        return pairs
+
     def neighbours(self, item: int) -> np.ndarray:
         """Co-visitation of ``item`` with every item, either order, cosine-normalized so that
         rare items do not win on a single shared user."""
         row = np.asarray(self.both[item].todense(), np.float32).ravel()
         return row / (self.degree * self.degree[item])
 
+    def tops(
+        self, coded: Sequence[History], depth: int, *, exclude_seen: bool
+    ) -> list[tuple[list[str], np.ndarray] | None]:
+        """From the sparse product of the recent items and the transitions: a request costs
+        the neighbours of a few items, not a pass over every item."""
+        scores = self._recent(coded) @ self.t
+        out: list[tuple[list[str], np.ndarray] | None] = []
+        for row, history in enumerate(coded):
+            if history.items.size == 0:
+                out.append(None)
+                continue
+            lo, hi = scores.indptr[row], scores.indptr[row + 1]
+            items, values = scores.indices[lo:hi], scores.data[lo:hi].copy()
+            if exclude_seen:
+                values[np.isin(items, history.items)] = -np.inf
+            order = items.argsort(kind="stable")  # equal scores by code, as over every item
+            items, values = items[order], values[order]
+            best = top_positive(values, depth)
+            out.append(([self.item_ids[i] for i in items[best].tolist()], values[best]))
+        return out
+
     def score(self, histories: Sequence[History]) -> np.ndarray:
+        return np.asarray((self._recent(histories) @ self.t).todense(), np.float32)
+
+    def _recent(self, histories: Sequence[History]) -> sp.csr_matrix:
+        """users × items: each user's ``recent`` newest items, weighted by ``recency``."""
         rows, cols, vals = [], [], []
         for r, h in enumerate(histories):
             last = h.items[-self.recent :][::-1]
@@ -147,4 +202,4 @@ class CoVisit(Source):
             ),
             shape=(n, self.n_items),
         )
-        return np.asarray((recent @ self.t).todense(), np.float32)
+        return recent

@@ -31,5 +31,14 @@ class LexicalRetriever(Retriever):
         kept), as BM25 scores them."""
         return self.index.idf()[self.index.query_terms(text)]
 
+    def idf_mass(self, text: str) -> tuple[float, float]:
+        """The summed IDF of ``text``'s terms the collection knows, and of all its terms (one
+        no item holds counts at the IDF of a term of document frequency 0): how much of the
+        query the collection can match at all (the calibration reads it)."""
+        known = float(self.term_idf(text).sum())
+        unknown = len(self.index.analyzer(text)) - self.index.query_terms(text).size
+        n = float(len(self.index))
+        return known, known + unknown * float(np.log1p((n + 0.5) / 0.5))
+
     def search_batch(self, queries: QueryBatch, k: int, mask: np.ndarray | None) -> Candidates:
         return self.index.search_batch(queries.texts, k, mask)

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from sleuth.search.hits import Hits, Trace, build_hits
 from sleuth.search.plan import Context, Outcome, Plan
-from sleuth.search.plans import BASE_MODES, LATE_MODES, MODES, PLANS, plan_for
+from sleuth.search.plans import BASE_MODES, LATE_MODES, MODES, PLANS, TRAINED_MODES, plan_for
 
 __all__ = [
     "BASE_MODES",
     "LATE_MODES",
     "MODES",
     "PLANS",
+    "TRAINED_MODES",
     "Context",
     "Hits",
     "Outcome",

@@ -15,6 +15,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from sleuth.retrieve.base import Ranked
 from sleuth.store import StoredItem
 from sleuth.timing import ms_since as _ms
@@ -27,13 +29,15 @@ __all__ = ["Hits", "Trace", "build_hits"]
 class Trace:
     """What one request did: ``timings_ms`` per stage in the order they ran (``filter_ms``,
     one per retriever, ``fuse_ms``, the rankers', ``fetch_ms``) and ``total_ms``; ``candidates``
-    each retriever returned, summed over the request's queries."""
+    each retriever returned, summed over the request's queries; ``final``: what the final-list
+    stage did (calibrated or not, the cut, diversity, caps, each list's intra-list diversity)."""
 
     mode: str | None
     k: int | None
     queries: int
     timings_ms: dict[str, float] = field(default_factory=dict)
     candidates: dict[str, int] = field(default_factory=dict)
+    final: dict[str, Any] = field(default_factory=dict)
     start: float = field(default_factory=time.perf_counter, repr=False, compare=False)
 
     def stage(self, name: str, since: float) -> None:
@@ -41,13 +45,16 @@ class Trace:
         self.timings_ms[f"{name}_ms"] = _ms(since)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "mode": self.mode,
             "k": self.k,
             "queries": self.queries,
             "candidates": dict(self.candidates),
             "timings_ms": dict(self.timings_ms),
         }
+        if self.final:
+            out["final"] = dict(self.final)
+        return out
 
 
 class Hits(list[Hit]):
@@ -64,14 +71,19 @@ def build_hits(
     trace: Trace,
     lists: Mapping[str, Sequence[Ranked]] | None = None,
     unscored: Mapping[str, Sequence[str]] | None = None,
+    probabilities: Sequence[np.ndarray] | None = None,
+    features: Mapping[str, tuple[tuple[str, ...], list[tuple[Any, Any]]]] | None = None,
 ) -> list[Hits]:
     """The ``Hits`` of each query's ``results`` (docnos and final scores), with the items
     ``fetch`` reads (a docno it does not find was deleted meanwhile and is left out).
 
     ``lists`` (explain): each stage's list per query, whose rank and score of a hit its
     ``explain`` shows (None where the list lacks it); ``unscored``: per ranker and query, what
-    ``explain`` says of a hit missing from that ranker's list. A score that is not finite is
-    never served: the hit is left out, with a warning.
+    ``explain`` says of a hit missing from that ranker's list; ``probabilities``: each hit's
+    calibrated probability of relevance, per query (``Hit.probability``); ``features``: per
+    ranker, the names and per query ``(docnos, values[n, f])`` it read, which a hit's
+    ``explain`` shows under ``features`` (NaN, a missing value, as None). A score that is not
+    finite is never served: the hit is left out, with a warning.
     """
     start = time.perf_counter()
     stored = fetch(sorted({int(d) for docnos, _ in results for d in docnos}))
@@ -87,7 +99,8 @@ def build_hits(
                 for name, rows in lists.items()
             }
         hits = []
-        for docno, score in zip(docnos.tolist(), scores.tolist()):
+        probs = probabilities[qi].tolist() if probabilities is not None else [None] * len(docnos)
+        for docno, score, p in zip(docnos.tolist(), scores.tolist(), probs):
             item = stored.get(docno)
             if item is None:  # deleted by another process since the search: skip it
                 continue
@@ -95,6 +108,10 @@ def build_hits(
                 left_out.append(item.item.id)
                 continue
             explain = None if ranks is None else _explain(docno, score, ranks, unscored, qi)
+            if explain is not None and p is not None:
+                explain["probability"] = p
+            if explain is not None and features:
+                explain["features"] = _features(docno, features, qi)
             hits.append(
                 Hit(
                     id=item.item.id,
@@ -102,6 +119,7 @@ def build_hits(
                     fields=item.item.fields,
                     attributes=item.item.attributes,
                     explain=explain,
+                    probability=p,
                 )
             )
         out.append(Hits(hits, trace))
@@ -133,3 +151,18 @@ def _explain(
         if docno not in ranks.get(name, {}):
             explain[name] = notes[qi]
     return explain
+
+
+def _features(
+    docno: int, features: Mapping[str, tuple[tuple[str, ...], list[tuple[Any, Any]]]], qi: int
+) -> dict[str, float | None]:
+    out: dict[str, float | None] = {}
+    for names, per_query in features.values():
+        docnos, values = per_query[qi]
+        rows = (docnos == docno).nonzero()[0]
+        if rows.size:
+            out.update(
+                (name, float(v) if math.isfinite(v) else None)
+                for name, v in zip(names, values[rows[0]].tolist())
+            )
+    return out

@@ -19,6 +19,7 @@ from sleuth.config import FusionConfig
 from sleuth.encoders import Encoder
 from sleuth.encoders.late import LateInteraction
 from sleuth.rank.base import Ranker
+from sleuth.rank.learned import RankerState
 from sleuth.retrieve.base import QueryBatch, Ranked, Retriever
 from sleuth.search.hits import Trace
 from sleuth.timing import ms_since as _ms
@@ -30,13 +31,16 @@ __all__ = ["Context", "Fusion", "Outcome", "Plan"]
 class Context:
     """What a plan reads of a collection, all at one state (taken under its read lock):
     ``retrievers`` by name, ``index(file name)`` for a derived index (None if absent), the
-    encoder, the token recipe (None without late interaction) and the fusion to use."""
+    encoder, the token recipe (None without late interaction), the fusion to use, the trained
+    ranker (mode ``ranked``) and ``fetch`` (docnos -> stored items, which it reads)."""
 
     retrievers: Mapping[str, Retriever]
     index: Callable[[str], Any]
     encoder: Encoder
     late: LateInteraction | None
     fusion: FusionConfig
+    ranker: RankerState
+    fetch: Callable[[list[int]], Mapping[int, Any]]
 
 
 class Fusion(Protocol):
@@ -59,23 +63,29 @@ class Fusion(Protocol):
 class Outcome:
     """A plan's answer, per query: ``results`` (the served docnos and scores, best first),
     ``lists`` (each stage's list: what explain shows) and ``unscored`` (per ranker: what explain
-    says of a hit missing from its list)."""
+    says of a hit missing from its list), ``features`` (per ranker that reports them: their
+    names and per query the docnos and values it read)."""
 
     results: list[Ranked]
     lists: dict[str, list[Ranked]]
     unscored: dict[str, list[str]] = field(default_factory=dict)
+    features: dict[str, tuple[tuple[str, ...], list[tuple[np.ndarray, np.ndarray]]]] = field(
+        default_factory=dict
+    )
 
 
 @dataclass(frozen=True)
 class Plan:
     """``retrievers`` by name; ``fusion`` (None: the plan has one retriever, whose list is the
     result); ``rankers``, built for each request from the ``Context``, in the order they run;
-    ``late``: it needs late interaction (token vectors)."""
+    ``late``: it needs late interaction (token vectors); ``trained``: a ranker trained on the
+    collection (``Collection.train_ranker``)."""
 
     retrievers: tuple[str, ...]
     fusion: Fusion | None = None
     rankers: tuple[type[Ranker], ...] = ()
     late: bool = False
+    trained: bool = False
 
     def __post_init__(self) -> None:
         if not self.retrievers or (self.fusion is None and len(self.retrievers) != 1):
@@ -120,12 +130,15 @@ class Plan:
             if rankers:  # the fused list is then one the hits' explain shows
                 lists[self.fusion.name] = current
         unscored: dict[str, list[str]] = {}
+        features = {}
         for ranker, size in zip(rankers, sizes[1:]):
             start = time.perf_counter()
-            ranking = ranker.rank(batch, current, size)
+            ranking = ranker.rank(batch, current, size, lists)
             trace.timings_ms.update(ranking.timings_ms)
             trace.timings_ms.setdefault(f"{ranker.name}_ms", _ms(start))
             lists[ranker.name] = ranking.scores
             unscored[ranker.name] = ranking.unscored
+            if ranking.features is not None:
+                features[ranker.name] = ranking.features
             current = ranking.lists
-        return Outcome([(d[:k], s[:k]) for d, s in current], lists, unscored)
+        return Outcome([(d[:k], s[:k]) for d, s in current], lists, unscored, features)

@@ -7,11 +7,12 @@ from __future__ import annotations
 from typing import Any
 
 from sleuth.errors import InvalidInput
+from sleuth.rank.learned import LearnedRanker
 from sleuth.rank.rerank import MaxSimRanker
 from sleuth.search.fusion import HybridFusion
 from sleuth.search.plan import Plan
 
-__all__ = ["BASE_MODES", "LATE_MODES", "MODES", "PLANS", "plan_for"]
+__all__ = ["BASE_MODES", "LATE_MODES", "MODES", "PLANS", "TRAINED_MODES", "plan_for"]
 
 
 HYBRID = HybridFusion()
@@ -25,10 +26,15 @@ PLANS: dict[str, Plan] = {
     ),
     "muvera": Plan(retrievers=("muvera",), late=True),
     "maxsim-exact": Plan(retrievers=("maxsim-exact",), late=True),
+    # the fused top 100 reordered by the collection's trained model (Collection.train_ranker)
+    "ranked": Plan(
+        retrievers=("lexical", "dense"), fusion=HYBRID, rankers=(LearnedRanker,), trained=True
+    ),
 }
 MODES = tuple(PLANS)
-BASE_MODES = tuple(mode for mode, plan in PLANS.items() if not plan.late)
+BASE_MODES = tuple(mode for mode, plan in PLANS.items() if not plan.late and not plan.trained)
 LATE_MODES = tuple(mode for mode, plan in PLANS.items() if plan.late)  # LateConfig(enabled=True)
+TRAINED_MODES = tuple(mode for mode, plan in PLANS.items() if plan.trained)  # train_ranker
 
 
 def plan_for(mode: Any, *, late: bool) -> Plan:

@@ -38,6 +38,7 @@ from sleuth.server.encoders import EncoderAllowList
 from sleuth.server.errors import ERROR_RESPONSES, ApiError, install_error_handlers, redacted
 from sleuth.server.guards import AllowedHosts, BodyLimit, HostCheck, KeyCheck
 from sleuth.server.metrics import Metrics
+from sleuth.server.ranker import add_ranker_routes
 from sleuth.server.schemas import (
     NOT_BLANK,
     CollectionCreate,
@@ -275,6 +276,10 @@ def create_app(
                 where=body.where,
                 mode=body.mode,
                 explain=body.explain,
+                min_relevance=body.min_relevance,
+                cutoff=body.cutoff,
+                diversity=body.diversity,
+                max_per=body.max_per,
             )
         return _hits_out(hits, start, body.explain)
 
@@ -341,6 +346,7 @@ def create_app(
             raise NotFound(f"no report named {report!r}", report=report)
         return json.loads(path.read_text())
 
+    add_ranker_routes(api, engine)
     app.include_router(api)
 
     # -- the web page ------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sleuth.catalog import Engine
+from sleuth.indexes.segments import saved_files
 
 __all__ = ["Metrics"]
 
@@ -105,6 +106,6 @@ class _CollectionSizes(Collector):
             encoded.add_metric([name], col.encoded_texts)
             for index, report in col.info()["indexes"].items():
                 rows.add_metric([name, index], report["rows"])
-                path = col.path / "index" / f"{index}.npz"
-                size.add_metric([name, index], path.stat().st_size if path.exists() else 0)
+                files = saved_files(col.path / "index", index)
+                size.add_metric([name, index], sum(f.stat().st_size for f in files))
         yield from (items, rows, size, encoded, unavailable)

@@ -15,6 +15,7 @@ from sleuth.server.config_schema import ConfigIn, Dim, Int, Spaces
 from sleuth.server.encoders import BUILT_IN_PATTERN
 from sleuth.spaces import DEFAULT_SPACE
 from sleuth.spaces import NAME_PATTERN as SPACE_PATTERN
+from sleuth.store.clicks import MAX_SHOWN
 from sleuth.types import ID_CONTROL_CHARS, MAX_ID_LENGTH, MAX_USER_LENGTH
 from sleuth.values import MAX_TIMESTAMP, MIN_TIMESTAMP
 from sleuth.vectors import MAX_DIM
@@ -45,6 +46,7 @@ __all__ = [
     "ItemsWrite",
     "RecommendRequest",
     "RecordResultOut",
+    "SearchEventIn",
     "SearchRequest",
     "SearchResponse",
     "TraceOut",
@@ -77,7 +79,7 @@ ItemId = Annotated[
     ),
 ]
 
-Mode = Literal["lexical", "dense", "hybrid", "hybrid+maxsim", "muvera", "maxsim-exact"]
+Mode = Literal["lexical", "dense", "hybrid", "hybrid+maxsim", "muvera", "maxsim-exact", "ranked"]
 
 
 class _Strict(BaseModel):
@@ -238,6 +240,22 @@ class SearchRequest(_Strict):
         '{"lines": {"gte": 10}}; operators eq ne in nin gt gte lt lte exists, and/or/not.',
     )
     explain: bool = False
+    min_relevance: float | None = Field(
+        None,
+        ge=0.0,
+        le=1.0,
+        description="Only hits whose calibrated probability of relevance is at least this "
+        "(the mode must be calibrated: `sleuth calibrate`).",
+    )
+    cutoff: Literal["auto", "autocut"] | None = Field(
+        None,
+        description="auto: end the list where its expected F1 is best (needs calibration); "
+        "autocut: Weaviate's, at the first jump of the score curve.",
+    )
+    diversity: float = Field(0.0, ge=0.0, le=1.0, description="MMR: 0 relevance, 1 variety.")
+    max_per: dict[str, Annotated[int, Field(ge=1)]] | None = Field(
+        None, description='At most N hits per value of each attribute, e.g. {"brand": 2}.'
+    )
 
     @model_validator(mode="after")
     def _query_or_vector(self) -> SearchRequest:
@@ -272,9 +290,32 @@ class EventIn(_Strict):
     )
 
 
+class SearchEventIn(_Strict):
+    """A search and what was clicked (``sleuth.store.clicks``): what the ranker learns from."""
+
+    kind: Literal["search"]
+    query: str = Field(min_length=1, max_length=MAX_QUERY_CHARS, pattern=NOT_BLANK)
+    shown: list[Annotated[str, Field(min_length=1, max_length=MAX_ID_LENGTH)]] = Field(
+        min_length=1,
+        max_length=MAX_SHOWN,
+        description="The item ids shown, best first (distinct).",
+    )
+    clicked: list[Annotated[int, Field(ge=0, lt=MAX_SHOWN)]] = Field(
+        default_factory=list,
+        max_length=MAX_SHOWN,
+        description="0-based positions in shown that were clicked (each below the length of "
+        "shown; empty: none).",
+    )
+    user: str | None = Field(None, min_length=1, max_length=MAX_USER_LENGTH)
+    ts: float | None = Field(None, ge=MIN_TIMESTAMP, le=MAX_TIMESTAMP, description="Epoch s.")
+    event_id: str | None = Field(None, min_length=1, max_length=MAX_USER_LENGTH)
+
+
 class EventsWrite(_Strict):
-    events: list[EventIn] = Field(
-        min_length=1, description="Recorded in one transaction: all or none."
+    events: list[EventIn | SearchEventIn] = Field(
+        min_length=1,
+        description="Recorded in one transaction: all or none. Item events or search events "
+        "(kind search), not both in one batch.",
     )
 
 
@@ -295,6 +336,9 @@ class RecommendRequest(_Strict):
 class HitOut(BaseModel):
     id: str
     score: float
+    probability: float | None = Field(
+        None, description="The calibrated probability of relevance (search, once calibrated)."
+    )
     fields: dict[str, str]
     attributes: dict[str, Any]
     explain: dict[str, Any] | None = None
@@ -309,6 +353,11 @@ class TraceOut(BaseModel):
     candidates: dict[str, int] = Field(description="How many candidates each retriever found.")
     timings_ms: dict[str, float] = Field(
         description="Milliseconds per stage, in the order they ran, and total_ms."
+    )
+    final: dict[str, Any] | None = Field(
+        None,
+        description="Search: what the final-list stage did (calibrated, the cut, diversity, "
+        "caps, and each list's intra-list diversity).",
     )
 
 

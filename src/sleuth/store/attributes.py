@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from sleuth.indexes.segments import new_token, pack_strings, unpack_strings
 from sleuth.values import to_timestamp
 
 __all__ = ["AttributeTable", "Column"]
@@ -33,6 +34,7 @@ _RANGES = {
 
 
 Run = tuple[np.ndarray, np.ndarray, np.ndarray]  # (docnos, owners, values), sorted by value
+Saved = tuple[np.ndarray, str | None]  # an array to save and its token (``segments``)
 
 
 class Column:
@@ -60,25 +62,37 @@ class Column:
         self._new_owners: list[int] = []
         self._new_values: list[Any] = []
         self._lock = threading.Lock()
+        # what the saved arrays are saved under (see ``sleuth.indexes.segments``)
+        self.main_token = new_token()
+        self.codes_token = new_token()
 
     def code(self, text: str) -> int:
         """The code of a string, or -2 when it was never stored (matches nothing)."""
         return self.codes.get(text, -2)
 
-    def set(self, docno: int, value: Any) -> None:
-        """Record ``value`` for ``docno``; a docno is set at most once (they are never reused).
-        Nothing is recorded if the value fails to convert."""
+    def set_many(self, docnos: list[int], values: list[Any]) -> None:
+        """Record ``values[i]`` for ``docnos[i]``; a docno is set at most once (they are never
+        reused). Values are the store's, checked on write (a failing conversion raises before
+        anything is recorded)."""
+        codes = self.codes
         if self.kind == "list":
-            for element in dict.fromkeys(value):  # each string once per list
-                self._new_values.append(self.codes.setdefault(element, len(self.codes)))
-                self._new_owners.append(docno)
+            owners: list[int] = []
+            elements: list[int] = []
+            for docno, value in zip(docnos, values):
+                distinct = dict.fromkeys(value)  # each string once per list
+                elements.extend(codes.setdefault(e, len(codes)) for e in distinct)
+                owners.extend([docno] * len(distinct))
+            self._new_owners.extend(owners)
+            self._new_values.extend(elements)
         elif self.kind == "str":
-            self._new_values.append(self.codes.setdefault(str(value), len(self.codes)))
+            self._new_values.extend([codes.setdefault(str(v), len(codes)) for v in values])
         elif self.kind == "datetime":
-            self._new_values.append(to_timestamp(value))
+            self._new_values.extend([to_timestamp(v) for v in values])
+        elif self.kind == "number":
+            self._new_values.extend([float(v) for v in values])
         else:
-            self._new_values.append(float(value) if self.kind == "number" else int(value))
-        self._new_docnos.append(docno)
+            self._new_values.extend([int(v) for v in values])
+        self._new_docnos.extend(docnos)
 
     def _runs(self) -> tuple[Run, Run]:
         """The main and the recent run, the buffered writes merged in."""
@@ -98,6 +112,7 @@ class Column:
         new = (np.array(self._new_docnos, np.int64), np.array(owned, np.int64)[order])
         recent = self._insert(recent, new[0], new[1], new_values[order])
         if recent[2].size > max(4096, main[2].size // 8):
+            self.main_token = new_token()
             return self._insert(main, *recent), self._empty()
         return main, recent
 
@@ -174,6 +189,7 @@ class Column:
             self.codes = {strings[old]: new for new, old in enumerate(used.tolist())}
         docnos = docnos[live[docnos]] if self.kind == "list" else owners
         self._data = ((docnos, owners, values), self._empty())
+        self.main_token, self.codes_token = new_token(), new_token()
 
     def _single(self) -> Run:
         """The entries as one sorted run."""
@@ -188,23 +204,61 @@ class Column:
             total += (0 if shared else docnos.nbytes) + owners.nbytes + values.nbytes
         return int(total)
 
-    def payload(self) -> tuple[list[str], dict[str, np.ndarray]]:
-        """The string codes (in code order) and the arrays that ``restored`` reads back."""
-        docnos, owners, values = self._single()
-        arrays = {"owners": owners, "values": values}
+    def payload(self) -> tuple[dict[str, Any], dict[str, Saved]]:
+        """Tokens and arrays that ``restored`` reads back: the main run (saved again only once
+        it is replaced), the recent one (small, written whole) and the string codes in code
+        order (they only grow until ``keep`` renumbers them)."""
+        main, recent = self._runs()
+        blob, offsets = pack_strings(list(self.codes))
+        arrays: dict[str, Saved] = {
+            "owners": (main[1], self.main_token),
+            "values": (main[2], self.main_token),
+            "recent_owners": (recent[1], None),
+            "recent_values": (recent[2], None),
+            "codes_blob": (blob, self.codes_token),
+            "codes_offsets": (offsets, self.codes_token),
+        }
         if self.kind == "list":
-            arrays["docnos"] = docnos
-        return list(self.codes), arrays
+            arrays["docnos"] = (main[0], self.main_token)
+            arrays["recent_docnos"] = (recent[0], None)
+        return {"main_token": self.main_token, "codes_token": self.codes_token}, arrays
 
     @classmethod
     def restored(
-        cls, kind: str, codes: list[str], arrays: dict[str, np.ndarray], size: int
+        cls, kind: str, spec: dict[str, Any], arrays: dict[str, np.ndarray], size: int
     ) -> Column:
-        """The column saved by ``payload``; ValueError when its arrays are inconsistent (of
-        another dtype or shape, docnos outside ``size``, values unsorted, unknown codes)."""
+        """The column saved by ``payload`` (or by an earlier sleuth: one run, the codes in
+        ``spec``); ValueError when its arrays are inconsistent (of another dtype or shape,
+        docnos outside ``size``, values unsorted, unknown codes)."""
         column = cls(kind)
-        owners, values = arrays["owners"], arrays["values"]
-        docnos = arrays["docnos"] if kind == "list" else owners
+        if "codes" in spec:
+            codes = list(spec["codes"])
+        else:
+            blob, offsets = arrays["codes_blob"], arrays["codes_offsets"]
+            if offsets.dtype != np.int64 or offsets.ndim != 1 or int(offsets[-1]) != blob.size:
+                raise ValueError("the string codes are inconsistent")
+            codes = unpack_strings(blob, offsets)
+        if not all(isinstance(text, str) for text in codes) or len(set(codes)) != len(codes):
+            raise ValueError(f"the string codes of a {kind} column are not distinct strings")
+        runs = [column._checked(codes, arrays, "", size)]
+        runs.append(
+            column._checked(codes, arrays, "recent_", size)
+            if "recent_values" in arrays
+            else column._empty()
+        )
+        column.codes = {text: i for i, text in enumerate(codes)}
+        column._data = (runs[0], runs[1])
+        column.main_token = str(spec.get("main_token", column.main_token))
+        column.codes_token = str(spec.get("codes_token", column.codes_token))
+        return column
+
+    def _checked(
+        self, codes: list[str], arrays: dict[str, np.ndarray], prefix: str, size: int
+    ) -> Run:
+        """One saved run, checked."""
+        kind = self.kind
+        owners, values = arrays[f"{prefix}owners"], arrays[f"{prefix}values"]
+        docnos = arrays[f"{prefix}docnos"] if kind == "list" else owners
         dtype = _DTYPES.get(kind, np.int32)
         in_range = all(
             a.size == 0 or 0 <= int(a.min()) <= int(a.max()) < size for a in (owners, docnos)
@@ -217,14 +271,10 @@ class Column:
             and in_range
             and bool((values[1:] >= values[:-1]).all())
             and (kind not in ("str", "list") or values.size == 0 or int(values.max()) < len(codes))
-            and all(isinstance(text, str) for text in codes)
-            and len(set(codes)) == len(codes)
         )
         if not ok:
             raise ValueError(f"the arrays of a {kind} column are inconsistent")
-        column.codes = {text: i for i, text in enumerate(codes)}
-        column._data = ((docnos, owners, values), column._empty())
-        return column
+        return docnos, owners, values
 
 
 def _ranges(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
@@ -262,17 +312,32 @@ class AttributeTable:
         self.capacity = capacity
 
     def add(self, docno: int, attributes: dict[str, Any], types: dict[str, str]) -> None:
-        self._ensure(docno)
-        if not self.live[docno]:
-            self._live_count += 1
-        self.live[docno] = True
-        for name, value in attributes.items():
+        self.add_many([docno], [attributes], types)
+
+    def add_many(
+        self, docnos: list[int], attributes: list[dict[str, Any]], types: dict[str, str]
+    ) -> None:
+        """Add items: ``attributes[i]`` of ``docnos[i]`` (types of new names from ``types``),
+        gathered per attribute so each column takes its values in one call."""
+        if not docnos:
+            return
+        self._ensure(max(docnos))
+        at = np.asarray(docnos, np.int64)
+        self._live_count += int(np.unique(at[~self.live[at]]).size)
+        self.live[at] = True
+        by_name: dict[str, tuple[list[int], list[Any]]] = {}
+        for docno, values in zip(docnos, attributes):
+            for name, value in values.items():
+                owners, found = by_name.setdefault(name, ([], []))
+                owners.append(docno)
+                found.append(value)
+        for name, (owners, found) in by_name.items():
             column = self.columns.get(name)
             if column is None:
                 kind = types[name]
                 self.types[name] = kind
                 column = self.columns[name] = Column(kind)
-            column.set(docno, value)
+            column.set_many(owners, found)
 
     def remove(self, docno: int) -> None:
         if docno >= self.capacity or not self.live[docno]:
@@ -295,13 +360,14 @@ class AttributeTable:
         """Memory held by the columns (not counting the string code tables)."""
         return sum(column.nbytes for column in self.columns.values())
 
-    def payload(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-        """Manifest entries and arrays that ``restored`` reads back (arrays are named by the
-        column's position: attribute names are any text)."""
-        columns, arrays = [], {"live": self.live}
+    def payload(self) -> tuple[dict[str, Any], dict[str, Saved]]:
+        """Manifest entries and arrays with their tokens that ``restored`` reads back (arrays
+        are named by the column's position: attribute names are any text)."""
+        columns: list[dict[str, Any]] = []
+        arrays: dict[str, Saved] = {"live": (self.live[: self.capacity], None)}
         for i, (name, column) in enumerate(self.columns.items()):
-            codes, mine = column.payload()
-            columns.append({"name": name, "kind": column.kind, "codes": codes})
+            spec, mine = column.payload()
+            columns.append({"name": name, "kind": column.kind, **spec})
             arrays.update({f"c{i}_{key}": value for key, value in mine.items()})
         return {"columns": columns, "dead": self._dead}, arrays
 
@@ -320,12 +386,9 @@ class AttributeTable:
         table._live_count = int(np.count_nonzero(live))
         table._dead = int(manifest["dead"])
         for i, spec in enumerate(specs):
+            prefix = f"c{i}_"
             mine = {
-                key: arrays[f"c{i}_{key}"]
-                for key in ("owners", "values", "docnos")
-                if f"c{i}_{key}" in arrays
+                key[len(prefix) :]: value for key, value in arrays.items() if key.startswith(prefix)
             }
-            table.columns[spec["name"]] = Column.restored(
-                spec["kind"], list(spec["codes"]), mine, live.size
-            )
+            table.columns[spec["name"]] = Column.restored(spec["kind"], spec, mine, live.size)
         return table

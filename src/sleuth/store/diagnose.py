@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -217,15 +219,19 @@ def _last_seq(con: sqlite3.Connection) -> int:
 
 def _check_indexes(folder: Path, last_seq: int) -> list[Problem]:
     from sleuth.indexes.base import read_npz
+    from sleuth.indexes.segments import MANIFEST, load_folder
 
     problems = []
     for name, kind in INDEX_FILES.items():
-        path = folder / "index" / f"{name}.npz"
+        path = folder / "index" / name
+        read: Callable[..., tuple[dict[str, Any], Any]] = partial(load_folder, verify=True)
+        if not (path / MANIFEST).exists():  # saved as one file (or by an earlier sleuth)
+            path, read = folder / "index" / f"{name}.npz", read_npz
         if not path.exists():
             continue  # built when the collection opens
-        relative = f"index/{name}.npz"
+        relative = str(path.relative_to(folder))
         try:
-            manifest, _ = read_npz(path, kind)
+            manifest, _ = read(path, kind)
         except CorruptIndex as exc:
             reason = exc.message.replace(str(path), relative)
         else:

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from sleuth.errors import InvalidCollection
 from sleuth.store.diagnose import FATAL, bad_vector_hashes, dangling_changes, diagnose
+from sleuth.store.writes import delete_rows
 
 if TYPE_CHECKING:
     from sleuth.store.sqlite import Store
@@ -72,8 +73,7 @@ def repair_store(store: Store, encoder_id: str, dim: int, *, drop_bad_rows: bool
     if damaged and drop_bad_rows:
         copy = _quarantine(store, [d.docno for d in damaged])
         with store._transaction() as tx:
-            for d in damaged:
-                store._delete(tx, d.docno)
+            delete_rows(tx, [d.docno for d in damaged])
         done.append(f"deleted {len(damaged)} damaged rows, copied first to {copy}")
         report["quarantine"] = copy
     return report

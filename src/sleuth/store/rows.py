@@ -15,7 +15,16 @@ from typing import Any
 
 from sleuth.types import Item, attr_type_of, to_timestamp
 
-__all__ = ["DamagedRow", "parse_row"]
+__all__ = ["DamagedRow", "StoredItem", "parse_row"]
+
+
+@dataclass(frozen=True)
+class StoredItem:
+    """One item version as stored: its docno, the item (no vector) and its vector key."""
+
+    docno: int
+    item: Item
+    hash: str
 
 
 @dataclass(frozen=True)

@@ -63,7 +63,6 @@ CREATE TABLE IF NOT EXISTS events (
     value REAL,
     ts REAL NOT NULL
 );
-CREATE INDEX IF NOT EXISTS events_by_user ON events (user, ts, seq);
 """
 
 
@@ -72,10 +71,18 @@ def check_types(items: Sequence[Item], schema: dict[str, str]) -> dict[str, str]
     that receives a plain string widens to str (its values were never all dates). Returns the
     types to write: newly seen or widened ones."""
     changed: dict[str, str] = {}
+    string_kinds: dict[str, str | None] = {}  # a bulk load repeats its strings (categories, dates)
     for item in items:
         for name, value in item.attributes.items():
-            kind = attr_type_of(value)
+            if type(value) is str:
+                kind = string_kinds.get(value)
+                if kind is None:
+                    kind = string_kinds[value] = attr_type_of(value)
+            else:
+                kind = attr_type_of(value)
             known = changed.get(name) or schema.get(name)
+            if known == kind:
+                continue
             if known is None or (known == "datetime" and kind == "str"):
                 changed[name] = kind  # type: ignore[assignment]
             elif known != kind and not (known == "str" and kind == "datetime"):

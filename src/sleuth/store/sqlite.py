@@ -20,19 +20,14 @@ from typing import Any
 import numpy as np
 
 from sleuth.errors import Closed, Conflict, InvalidInput
-from sleuth.store.rows import DamagedRow, parse_row
-from sleuth.store.schema import FILENAME, MAX_ATTRIBUTE_NAMES, SCHEMA, check_types
-from sleuth.types import Event, Item, plain_attributes
+from sleuth.store.events import EventTables
+from sleuth.store.rows import DamagedRow, StoredItem, parse_row
+from sleuth.store.schema import FILENAME, SCHEMA
+from sleuth.store.writes import WriteResult, Written, write_batch
+from sleuth.types import Item
 from sleuth.values import check_text
 
 __all__ = ["Change", "Store", "StoredItem", "WriteResult"]
-
-
-@dataclass(frozen=True)
-class StoredItem:
-    docno: int
-    item: Item
-    hash: str
 
 
 @dataclass(frozen=True)
@@ -42,16 +37,7 @@ class Change:
     docno: int
 
 
-@dataclass(frozen=True)
-class WriteResult:
-    added: int
-    updated: int
-    unchanged: int
-    deleted: int
-    seq: int
-
-
-class Store:
+class Store(EventTables):
     """One collection's database. Writes are serialized; reads use a connection per thread."""
 
     def __init__(self, folder: Path, *, busy_timeout_s: float = 30.0) -> None:
@@ -64,6 +50,9 @@ class Store:
         self._damaged: dict[int, DamagedRow] = {}  # by docno: see ``damaged_rows``
         self._damaged_lock = threading.Lock()
         self._writer = self._connect()
+        # 64 MB of page cache for the writer (SQLite's default is 2 MB): a bulk write of vectors
+        # inserts into a B-tree of every vector, at keys spread over all of it
+        self._writer.execute("PRAGMA cache_size=-65536")
 
     def _connect(self) -> sqlite3.Connection:
         con = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
@@ -334,129 +323,23 @@ class Store:
         must_be_new: bool,
         given: tuple[str, Sequence[str], np.ndarray] | None = None,
         spaces: Sequence[dict[str, bytes]] | None = None,
-    ) -> WriteResult:
-        """Apply one batch in one transaction: all of it or none of it. An item is unchanged
-        when its fields, attributes and vector key are (and its named spaces' vectors).
-        ``given``: ``(encoder id, keys, float32[n, dim])``, the vectors items brought, stored in
-        the same transaction (unlike encoded ones, they cannot be made again). ``spaces``: per
-        upsert, its vectors in named spaces (space name to float32 bytes)."""
+    ) -> Written:
+        """Apply one batch in one transaction: all of it or none of it (see
+        ``sleuth.store.writes``). An item is unchanged when its fields, attributes and vector
+        key are (and its named spaces' vectors). ``given``: ``(encoder id, keys, float32[n,
+        dim])``, the vectors items brought, stored in the same transaction (unlike encoded
+        ones, they cannot be made again). ``spaces``: per upsert, its vectors in named spaces
+        (space name to float32 bytes)."""
         _check_ids(deletes)
-        added = updated = unchanged = deleted = 0
         with self._transaction() as con:
             if given is not None:
                 encoder, keys, matrix = given
+                order = sorted(range(len(keys)), key=keys.__getitem__)  # B-tree order
                 con.executemany(
                     "INSERT OR IGNORE INTO vectors (encoder, hash, vector) VALUES (?, ?, ?)",
-                    ((encoder, key, row.tobytes()) for key, row in zip(keys, matrix)),
+                    ((encoder, keys[i], matrix[i].tobytes()) for i in order),
                 )
-            schema = dict(con.execute("SELECT name, type FROM attributes").fetchall())
-            changed = check_types([item for item, _ in upserts], schema)
-            names = len(schema) + sum(name not in schema for name in changed)
-            if names > MAX_ATTRIBUTE_NAMES:
-                new = sorted(set(changed) - set(schema))
-                raise InvalidInput(
-                    f"this write would give the collection {names} attribute names; the limit is "
-                    f"{MAX_ATTRIBUTE_NAMES} per collection (it has {len(schema)}; new here: "
-                    f"{', '.join(map(repr, new[:5]))}{', ...' if len(new) > 5 else ''}). "
-                    "Names of deleted items still count; nothing was written",
-                    limit=MAX_ATTRIBUTE_NAMES,
-                    attributes=len(schema),
-                    new=len(new),
-                )
-            con.executemany(
-                "INSERT OR REPLACE INTO attributes (name, type) VALUES (?, ?)", changed.items()
-            )
-            for item_id in deletes:
-                row = con.execute("SELECT docno FROM items WHERE id = ?", (item_id,)).fetchone()
-                if row is not None:
-                    self._delete(con, row[0])
-                    deleted += 1
-            for i, (item, content_hash) in enumerate(upserts):
-                named = spaces[i] if spaces is not None else {}
-                fields = json.dumps(dict(item.fields), ensure_ascii=False, sort_keys=True)
-                attrs = json.dumps(
-                    plain_attributes(item.attributes), ensure_ascii=False, sort_keys=True
-                )
-                row = con.execute(
-                    "SELECT docno, fields, attrs, hash FROM items WHERE id = ?", (item.id,)
-                ).fetchone()
-                if row is not None:
-                    if must_be_new:
-                        raise Conflict(
-                            f"item {item.id!r} already exists; use upsert() to replace it",
-                            id=item.id,
-                        )
-                    # the key is the text's content hash or the given vector's digest: a
-                    # changed vector alone is an update
-                    if (
-                        row[1] == fields
-                        and row[2] == attrs
-                        and row[3] == content_hash
-                        and (spaces is None or _space_rows(con, row[0]) == named)
-                    ):
-                        unchanged += 1
-                        continue
-                    self._delete(con, row[0])
-                    updated += 1
-                else:
-                    added += 1
-                cur = con.execute(
-                    "INSERT INTO items (id, fields, attrs, hash) VALUES (?, ?, ?, ?)",
-                    (item.id, fields, attrs, content_hash),
-                )
-                con.executemany(
-                    "INSERT INTO space_vectors (docno, space, vector) VALUES (?, ?, ?)",
-                    [(cur.lastrowid, name, blob) for name, blob in named.items()],
-                )
-                con.execute("INSERT INTO changes (op, docno) VALUES ('add', ?)", (cur.lastrowid,))
-            seq = con.execute("SELECT seq FROM sqlite_sequence WHERE name = 'changes'").fetchone()
-        return WriteResult(added, updated, unchanged, deleted, 0 if seq is None else int(seq[0]))
-
-    # -- events ------------------------------------------------------------------------------
-
-    def record(self, events: Sequence[Event]) -> tuple[int, int]:
-        """Append events in one transaction; one whose ``event_id`` is already stored is a
-        retry and is skipped. Returns (recorded, skipped as duplicates)."""
-        rows = [(e.event_id, e.user, e.item, e.kind, e.value, e.ts) for e in events]
-        with self._transaction() as con:
-            before = con.total_changes
-            con.executemany(
-                "INSERT OR IGNORE INTO events (event_id, user, item, kind, value, ts) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                rows,
-            )
-            recorded = con.total_changes - before
-        return recorded, len(rows) - recorded
-
-    def event_count(self) -> int:
-        return int(self._reader.execute("SELECT count(*) FROM events").fetchone()[0])
-
-    def events(self) -> list[Event]:
-        """Every event, in the order recorded."""
-        rows = self._reader.execute(
-            "SELECT user, item, kind, value, ts, event_id FROM events ORDER BY seq"
-        ).fetchall()
-        return [
-            Event(user=r[0], item=r[1], kind=r[2], value=r[3], ts=r[4], event_id=r[5]) for r in rows
-        ]
-
-    def user_events(self, user: str, limit: int = 1000) -> list[Event]:
-        """The user's latest ``limit`` events, oldest first."""
-        rows = self._reader.execute(
-            "SELECT user, item, kind, value, ts, event_id FROM events WHERE user = ? "
-            "ORDER BY ts DESC, seq DESC LIMIT ?",
-            (user, limit),
-        ).fetchall()
-        return [
-            Event(user=r[0], item=r[1], kind=r[2], value=r[3], ts=r[4], event_id=r[5])
-            for r in reversed(rows)
-        ]
-
-    @staticmethod
-    def _delete(con: sqlite3.Connection, docno: int) -> None:
-        con.execute("DELETE FROM items WHERE docno = ?", (docno,))
-        con.execute("DELETE FROM space_vectors WHERE docno = ?", (docno,))
-        con.execute("INSERT INTO changes (op, docno) VALUES ('del', ?)", (docno,))
+            return write_batch(con, upserts, deletes, must_be_new=must_be_new, spaces=spaces)
 
     def _transaction(self) -> _Transaction:
         if self._closed:
@@ -487,11 +370,6 @@ class _Transaction:
             self.con.execute("ROLLBACK" if exc_type else "COMMIT")
         finally:
             self.lock.release()
-
-
-def _space_rows(con: sqlite3.Connection, docno: int) -> dict[str, bytes]:
-    rows = con.execute("SELECT space, vector FROM space_vectors WHERE docno = ?", (docno,))
-    return dict(rows.fetchall())
 
 
 def _check_ids(ids: Sequence[Any]) -> None:

@@ -106,7 +106,8 @@ function stageBar(timings) {
 }
 
 function explainView(explain) {
-  const rows = RETRIEVERS.map((name) => {
+  const stages = (explain.retrievers || {}).learned ? [...RETRIEVERS, "learned"] : RETRIEVERS;
+  const rows = stages.map((name) => {
     const r = (explain.retrievers || {})[name];
     return h(
       "tr",
@@ -116,9 +117,27 @@ function explainView(explain) {
       h("td", { testid: "score" }, r ? fmtScore(r.score) : "—"),
     );
   });
+  // mode ranked: the learned ranker's features of this hit, as the model read them
+  const features = Object.entries(explain.features || {});
+  const featureTable = features.length
+    ? h(
+        "table",
+        { class: "explain-table", testid: "explain-features" },
+        h("thead", null, h("tr", null, ["feature", "value"].map((c) => h("th", null, c)))),
+        h(
+          "tbody",
+          null,
+          features.map(([name, value]) =>
+            h("tr", { testid: "feature", dataset: { feature: name } }, h("th", null, name),
+              h("td", null, value === null ? "missing" : fmtScore(value))),
+          ),
+        ),
+      )
+    : null;
   return h(
     "div",
     { class: "explain", testid: "explain" },
+    featureTable,
     h(
       "table",
       { class: "explain-table" },
@@ -134,6 +153,14 @@ function explainView(explain) {
           h("td", null, ""),
           h("td", { testid: "score" }, fmtScore(explain.score)),
         ),
+        explain.probability != null &&
+          h(
+            "tr",
+            { class: "fused", testid: "explain-probability" },
+            h("th", null, "probability of relevance"),
+            h("td", null, ""),
+            h("td", { testid: "probability" }, fmtScore(explain.probability)),
+          ),
       ),
     ),
   );
@@ -151,6 +178,12 @@ function hitCard(hit, rank, pattern, onOpen) {
       h("span", { class: "hit-rank" }, rank),
       h("span", { class: "hit-title", testid: "hit-title" }, highlighted(title, pattern)),
       h("span", { class: "hit-score", testid: "hit-score", title: "score" }, fmtScore(hit.score)),
+      hit.probability != null &&
+        h(
+          "span",
+          { class: "hit-score", testid: "hit-probability", title: "calibrated probability of relevance" },
+          `p ${fmtScore(hit.probability)}`,
+        ),
     ),
     !title.includes(hit.id) && h("div", { class: "hit-id mono" }, hit.id),
     text && h("p", { class: "snippet", testid: "snippet" }, highlighted(snippetOf(text, pattern), pattern)),

@@ -1,4 +1,4 @@
-// The search view: the form (query, mode, k, explain, filters) posts to /search; the answer
+// The search view: the form (query, mode, k, min p, explain, filters) posts to /search; the answer
 // goes to the results list, and a clicked hit to the detail panel.
 
 import { api, path } from "./api.js";
@@ -12,6 +12,7 @@ export function createSearch() {
   const query = $("#query");
   const mode = $("#mode");
   const k = $("#k");
+  const minRelevance = $("#min-relevance");
   const explain = $("#explain");
   const filters = createFilters($("#filters"));
   const detail = createDetail($("#detail"), {
@@ -37,7 +38,15 @@ export function createSearch() {
     if (!Number.isInteger(size) || size < 1) {
       throw new InputError(`k must be a whole number of 1 or more, got "${k.value}"`);
     }
-    return { query: text, k: size, mode: mode.value, where: filters.where(), explain: explain.checked };
+    const body = { query: text, k: size, mode: mode.value, where: filters.where(), explain: explain.checked };
+    if (minRelevance.value.trim()) {
+      const p = Number(minRelevance.value);
+      if (!(p >= 0 && p <= 1)) {
+        throw new InputError(`min p must be a probability from 0 to 1, got "${minRelevance.value}"`);
+      }
+      body.min_relevance = p;
+    }
+    return body;
   }
 
   async function run() {

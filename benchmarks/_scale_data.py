@@ -30,7 +30,7 @@ Ground truth (exact inner product, numpy, chunked; rows of the item table, best 
 ``truth.npy`` int64 ``[1000, 10]`` for the query vectors, ``truth_<kind>.npy`` int64
 ``[200, 10]`` among the items each filter passes (-1 where fewer than 10 pass).
 
-    python benchmarks/scale_data.py --n 100000     # generate (needs pyarrow), ~1 min
+    python benchmarks/_scale_data.py --n 100000     # generate (needs pyarrow), ~1 min
 
 Importing this module needs only numpy; writing and reading the Parquet file needs pyarrow.
 """
@@ -262,6 +262,50 @@ def item_batches(folder: Path, size: int) -> Iterator[tuple[Any, np.ndarray]]:
     for batch in pq.ParquetFile(folder / "items.parquet").iter_batches(batch_size=size):
         yield batch, vectors[start : start + batch.num_rows]
         start += batch.num_rows
+
+
+# -- what both sides measure alike ------------------------------------------------------------
+
+
+def upserts(folder: Path, rounds: int, size: int) -> Iterator[tuple[np.ndarray, Any, np.ndarray]]:
+    """The upsert phase's batches, the same for sleuth and the peers: ``(rows, items, vectors)``
+    of ``size`` distinct existing items (ids ``str(row)``) with new prices, as a pyarrow table,
+    and new vectors near their old ones (``normalize(v + N(0, 0.25/384))``)."""
+    import pyarrow.parquet as pq
+
+    items = pq.read_table(folder / "items.parquet")
+    vectors = np.load(folder / "vectors.npy", mmap_mode="r")
+    rng = np.random.default_rng([SEED, 5])
+    for _ in range(rounds):
+        rows = np.sort(rng.choice(len(vectors), size, replace=False))
+        new = _normalize(vectors[rows] + rng.normal(0, QUERY_SIGMA, (size, DIM)))
+        part = items.take(rows)
+        part = part.set_column(part.schema.get_field_index("price"), "price",
+                               [np.round(rng.uniform(1, 1000, size), 2)])
+        yield rows, part, new
+
+
+def rss_mb() -> dict[str, float]:
+    """This process's resident memory now (VmRSS) and at its peak (VmHWM), in MiB."""
+    fields = dict(line.split(":", 1) for line in Path("/proc/self/status").read_text().splitlines())
+    return {k: int(fields[k].split()[0]) / 1024 for k in ("VmRSS", "VmHWM")}
+
+
+def disk_bytes(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+
+def latency(seconds: list[float]) -> dict[str, Any]:
+    """p50 and p95 in ms of single calls, and every run."""
+    ms = [s * 1000 for s in seconds]
+    return {"p50_ms": float(np.median(ms)), "p95_ms": float(np.percentile(ms, 95)),
+            "runs_ms": [round(x, 4) for x in ms]}
+
+
+def recall(found: list[list[int]], truth: np.ndarray) -> float:
+    """Mean share of each query's exact top-``K`` found (-1 pads a truth of fewer items)."""
+    return float(np.mean([len(set(f) & set(t[t >= 0].tolist())) / max(1, int((t >= 0).sum()))
+                          for f, t in zip(found, truth, strict=True)]))
 
 
 def main() -> None:

@@ -1,0 +1,39 @@
+"""``sleuth train ranker``: the learned ranker of mode ``ranked``, from judgments or clicks."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from sleuth.cli.shell import Collection, open_collection, train_app
+
+
+@train_app.command("ranker")
+def train_ranker(
+    collection: Collection,
+    qrels: Annotated[
+        Path | None,
+        typer.Option(help="BEIR qrels (query-id, corpus-id, score; tab separated)."),
+    ] = None,
+    queries: Annotated[
+        Path | None, typer.Option(help="BEIR queries.jsonl (_id, text) of the judged queries.")
+    ] = None,
+    attribute: Annotated[
+        list[str] | None, typer.Option(help="A numeric attribute to use as a feature (repeat).")
+    ] = None,
+    tune: Annotated[
+        bool, typer.Option(help="Choose the settings by 3-fold cross-validation.")
+    ] = False,
+    seed: Annotated[int, typer.Option(help="Random seed (training is deterministic).")] = 0,
+) -> None:
+    """Train the ranker of search mode ``ranked`` (LightGBM LambdaMART) from judgments
+    (--qrels and --queries) or, with neither, from the search events recorded, and save it in
+    the collection. Bad judgments change nothing."""
+    with open_collection(collection) as col:
+        manifest = col.train_ranker(
+            qrels, queries, attributes=attribute or [], tune=tune, seed=seed
+        )
+    print(json.dumps(manifest, indent=1))
