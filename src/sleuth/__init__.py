@@ -29,6 +29,7 @@ from sleuth.errors import (
 )
 from sleuth.opening import open_collection as open
 from sleuth.search import Hits, Trace
+from sleuth.spaces import SpaceConfig
 from sleuth.types import Event, Hit, Item
 
 __all__ = [
@@ -53,6 +54,7 @@ __all__ = [
     "RecommendConfig",
     "RecordResult",
     "SleuthError",
+    "SpaceConfig",
     "Trace",
     "WriteResult",
     "__version__",

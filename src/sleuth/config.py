@@ -12,6 +12,7 @@ import Stemmer
 
 from sleuth.checks import check_bool, check_choice, check_float, check_int, check_name, is_int
 from sleuth.errors import InvalidInput
+from sleuth.spaces import SpaceConfig, check_spaces
 
 __all__ = [
     "BM25Config",
@@ -466,6 +467,8 @@ class CollectionConfig(_Config):
     ``encoder``: "minilm", "hashing[:dim]", a model folder, or "none" (items and queries bring
     their vectors). ``dim``: the vectors' dimension, fixed at creation: required with "none",
     else the encoder's (omit it, or give the same). A created collection stores both as used.
+    ``spaces``: named vector spaces besides that default one, each a ``SpaceConfig`` (or an
+    object of ``dim`` and ``metric``); see ``sleuth.spaces``. Fixed at creation too.
     """
 
     text_fields: tuple[str, ...] = ("title", "text")
@@ -476,8 +479,10 @@ class CollectionConfig(_Config):
     fusion: FusionConfig = field(default_factory=FusionConfig)
     recommend: RecommendConfig = field(default_factory=RecommendConfig)
     late: LateConfig = field(default_factory=LateConfig)
+    spaces: dict[str, SpaceConfig] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        self._set("spaces", check_spaces(self.spaces))
         fields = self.text_fields
         if not isinstance(fields, tuple | list) or not 1 <= len(fields) <= MAX_TEXT_FIELDS:
             raise InvalidInput(

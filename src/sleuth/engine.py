@@ -21,16 +21,17 @@ from sleuth.config import CollectionConfig, FusionConfig
 from sleuth.encoders import Encoder
 from sleuth.encoders.cache import EmbeddingCache
 from sleuth.encoders.late import LateInteraction
-from sleuth.errors import InvalidInput, NotFound
+from sleuth.errors import NotFound
 from sleuth.indexes.memory import held
 from sleuth.indexes.set import IndexSet
+from sleuth.indexes.space import spaces_info, vectors_of
 from sleuth.limits import (
     MAX_K,
     check_final,
-    check_k,
-    check_query_vectors,
+    check_search,
+    check_vector_ids,
     no_filter,
-    parse_items,
+    parse_write,
 )
 from sleuth.rank.learned import load_ranker
 from sleuth.recommend.service import RecommendService
@@ -180,11 +181,13 @@ class Collection(CollectionRecs, CollectionLearning):
         progress: bool | None,
         vectors: Any = None,
     ) -> WriteResult:
-        parsed = parse_items(items, self.config.text_fields, vectors_given=vectors is not None)
-        upserts, encoded, given = self._cache.encode_write(parsed, progress, vectors=vectors)
+        parsed, default, named = parse_write(items, vectors, self.config)
+        upserts, encoded, given = self._cache.encode_write(parsed, progress, vectors=default)
         try:
             with self._apply, self._writer:
-                written = self.store.write(upserts, deletes, must_be_new=must_be_new, given=given)
+                written = self.store.write(
+                    upserts, deletes, must_be_new=must_be_new, given=given, spaces=named
+                )
                 self._refresh(written=written.rows)
         except BaseException:
             self._cache.discard(encoded)  # token vectors of a write that did not happen
@@ -201,7 +204,8 @@ class Collection(CollectionRecs, CollectionLearning):
         An item may bring its own ``"vector"`` (then its text is optional; the encoder encodes
         only the items without one); ``vectors``: a numeric ``[n, dim]`` array (or a memmap,
         ``np.load(path, mmap_mode="r")``) of every item's vector, in order, read without
-        Python lists. Vectors are made unit length (dense search is by cosine)."""
+        Python lists. Vectors are made unit length (dense search is by cosine). Named spaces:
+        items' ``"vectors": {"img": [...]}``, or ``vectors={"img": array}`` (``sleuth.spaces``)."""
         return self._write(items, (), must_be_new=True, progress=progress, vectors=vectors)
 
     def upsert(
@@ -254,22 +258,13 @@ class Collection(CollectionRecs, CollectionLearning):
             raise NotFound(f"no item with id {item_id!r}", id=item_id)
         return stored.item
 
-    def vectors(self, ids: Sequence[str]) -> np.ndarray:
-        """``float32[n, dim]``: the dense vectors of these items, in order (``NotFound`` names
-        the first id that is not in the collection)."""
-        if isinstance(ids, str):
-            raise InvalidInput("ids must be a list of item ids, not one string")
+    def vectors(self, ids: Sequence[str], *, space: str | None = None) -> np.ndarray:
+        """``float32[n, dim]``: these items' vectors in ``space`` (None: the default one), in
+        order (``NotFound`` names the first id not in the collection, or not in that space)."""
+        name = check_vector_ids(ids, space, self.config.spaces)
         self._refresh(wait=False)
         with self._rw.read():
-            dense = self._ix.index("dense")
-            docnos = self.store.docnos_of(ids)
-            out = np.zeros((len(ids), self.dim), np.float32)
-            for i, item_id in enumerate(ids):
-                vector = dense.vector_of(docnos[item_id]) if item_id in docnos else None
-                if vector is None:
-                    raise NotFound(f"no item with id {item_id!r}", id=item_id)
-                out[i] = vector
-        return out
+            return vectors_of(self._ix.index, ids, self.store.docnos_of(ids), name)
 
     def info(self, *, tables: bool = False) -> dict[str, Any]:
         """What the collection holds: items, encoder, attribute kinds, each index's rows, the
@@ -285,6 +280,7 @@ class Collection(CollectionRecs, CollectionLearning):
                 "items": self.count(),
                 "encoder": self.encoder.id,
                 "dim": self.dim,
+                "spaces": spaces_info(ix.index, self.config, self.dim, self.encoder.id),
                 **ix.info(),
                 "config": self.config.to_dict(),
                 # rows met since open that every index and result leaves out; ``check()``
@@ -306,6 +302,7 @@ class Collection(CollectionRecs, CollectionLearning):
         k: int = 10,
         *,
         vector: Any = None,
+        space: str | None = None,
         where: dict[str, Any] | None = None,
         mode: str = "hybrid",
         explain: bool = False,
@@ -328,6 +325,7 @@ class Collection(CollectionRecs, CollectionLearning):
         and the fused score. ``fusion``: this request's fusion instead of the collection's.
         ``vector``: the query's own vector (``dim`` numbers), which the dense stages use instead
         of encoding ``query``; the text is then optional in mode "dense" (hybrid reads both).
+        ``space``: a named vector space to search by ``vector``, by its metric (``sleuth.spaces``).
         Final list (``sleuth.search.final``): once ``calibrate``d, each hit's ``probability``;
         ``min_relevance`` keeps hits at least that probable; ``cutoff`` "auto" (best expected
         F1) or "autocut" (Weaviate's); ``diversity`` MMR; ``max_per`` caps per attribute value.
@@ -340,6 +338,7 @@ class Collection(CollectionRecs, CollectionLearning):
             None if query is None else [query],
             k,
             vectors=None if vector is None else [vector],
+            space=space,
             where=where,
             mode=mode,
             explain=explain,
@@ -356,6 +355,7 @@ class Collection(CollectionRecs, CollectionLearning):
         k: int = 10,
         *,
         vectors: Any = None,
+        space: str | None = None,
         where: dict[str, Any] | None = None,
         mode: str = "hybrid",
         explain: bool = False,
@@ -367,23 +367,20 @@ class Collection(CollectionRecs, CollectionLearning):
     ) -> list[Hits]:
         """``search`` for many queries at once (each retriever runs once for the batch); the
         ``Hits`` of every query share the request's one ``trace``. ``vectors``: the queries'
-        own vectors (a list of them, or a ``[nq, dim]`` array), aligned with ``queries``."""
-        check_k(k)
+        own vectors (a list of them, or a ``[nq, dim]`` array), aligned with ``queries``, in
+        ``space`` (see ``search``)."""
+        default = (self.dim, self.encoder.id)
+        args = check_search(queries, vectors, k, space, fusion, self.config.spaces, default)
         plan = plan_for(mode, late=self.late is not None)
         final = check_final(min_relevance, cutoff, diversity, max_per)
         calibrator = calib.calibrator_for(self._calibration, mode, final.needs_probability)
-        owner = f"this collection (encoder {self.encoder.id})"
-        texts, given = check_query_vectors(queries, vectors, self.dim, owner)
-        n = len(texts) if texts is not None else 0 if given is None else int(given.shape[0])
-        if fusion is not None and not isinstance(fusion, FusionConfig):
-            raise InvalidInput(f"fusion must be a FusionConfig, got {type(fusion).__name__}")
-        trace = Trace(mode=mode, k=k, queries=n)
+        trace, texts, given = Trace(mode=mode, k=k, queries=args.n), args.texts, args.given
         self._refresh(wait=False)
         with self._rw.read():
             ix = self._ix
             mask = None if no_filter(where) else self._mask(ix, where)
             trace.stage("filter", trace.start)
-            context = self._context(ix, fusion)
+            context = self._context(ix, fusion, args.space)
             outcome = plan.run(context, texts, final.depth(k, MAX_K), mask, trace, given)
             served = finish(context, texts, outcome, k, final, calibrator, self.store.items, trace)
         lists, features = (outcome.lists, outcome.features) if explain else (None, None)
@@ -397,9 +394,11 @@ class Collection(CollectionRecs, CollectionLearning):
             features=features,
         )
 
-    def _context(self, ix: IndexSet, fusion: FusionConfig | None = None) -> Context:
+    def _context(
+        self, ix: IndexSet, fusion: FusionConfig | None = None, space: Any = None
+    ) -> Context:
         return Context(
-            retrievers=retrievers_for(ix.indexes, self.late),
+            retrievers=retrievers_for(ix.indexes, self.late, space=space),
             index=ix.index,
             encoder=self.encoder,
             late=self.late,

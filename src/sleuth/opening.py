@@ -12,6 +12,7 @@ from sleuth.encoders import Encoder, get_encoder
 from sleuth.encoders.late import LateInteraction
 from sleuth.engine import Collection
 from sleuth.errors import Conflict, InvalidCollection, InvalidInput
+from sleuth.spaces import SpaceConfig, check_spaces
 from sleuth.store import FORMAT_VERSION, Store
 from sleuth.store.schema import FILENAME, check_folder, check_version
 
@@ -23,6 +24,7 @@ def open_collection(
     *,
     encoder: str | Encoder | None = None,
     dim: int | None = None,
+    spaces: dict[str, SpaceConfig | dict[str, object]] | None = None,
     config: CollectionConfig | None = None,
     lock_timeout: float = 30.0,
 ) -> Collection:
@@ -31,11 +33,15 @@ def open_collection(
     ``encoder``: "minilm" (bundled all-MiniLM-L6-v2, the default), "hashing[:dim]", a local
     sentence-transformers folder, or "none": no text encoder, items bring their ``"vector"``
     and dense queries their ``vector=`` (then ``dim`` is required). ``dim``: the vectors'
-    dimension, fixed at creation (with an encoder: omit it or give the encoder's). Opening with
-    a different encoder or dimension than the collection was built with is a ``Conflict``.
+    dimension, fixed at creation (with an encoder: omit it or give the encoder's). ``spaces``:
+    named vector spaces besides that one (``CollectionConfig.spaces``; ``sleuth.spaces``),
+    also fixed at creation. Opening with a different encoder, dimension or spaces than the
+    collection was built with is a ``Conflict``.
 
     >>> col = sleuth.open(tmp, encoder="none", dim=3)  # doctest: +SKIP
     >>> col.add([{"id": "a", "vector": [0.1, 0.2, 0.3], "kind": "x"}])  # doctest: +SKIP
+    >>> col = sleuth.open(tmp, spaces={"image": {"dim": 2, "metric": "dot"}})  # doctest: +SKIP
+    >>> col.add([{"id": "a", "text": "hi", "vectors": {"image": [1, 2]}}])  # doctest: +SKIP
 
     Creation checks the config and encoder before touching the disk (an invalid one creates
     nothing) and writes the schema and metadata in one transaction; a database left blank by a
@@ -48,6 +54,7 @@ def open_collection(
             f"config must be a CollectionConfig (CollectionConfig.from_dict(...) reads a dict), "
             f"got {type(config).__name__}"
         )
+    named = None if spaces is None else check_spaces(spaces)
     # the folders this call would create, deepest first: a failed creation removes them again
     new_folders = [p for p in (folder, *folder.parents) if not p.exists()]
     store = Store(folder, busy_timeout_s=lock_timeout) if check_folder(folder) else None
@@ -71,6 +78,10 @@ def open_collection(
                 raise InvalidInput(
                     f"dim={dim!r} and config.dim={config.dim!r} differ; give one", dim=dim
                 )
+            if named is not None:
+                if config.spaces and named != config.spaces:
+                    raise InvalidInput("spaces= and config.spaces differ; give one")
+                config = replace(config, spaces=named)
             enc = get_encoder(
                 encoder if encoder is not None else config.encoder,
                 dim if dim is not None else config.dim,
@@ -113,6 +124,13 @@ def open_collection(
                     stored=stored_dim,
                     given=given_dim,
                 )
+        if named is not None and named != stored.spaces:
+            raise Conflict(
+                f"{folder} was created with other vector spaces "
+                f"({', '.join(stored.spaces) or 'none but the default'}); they are fixed when "
+                "a collection is created",
+                stored={name: space.to_dict() for name, space in stored.spaces.items()},
+            )
         if config is not None and replace(config, encoder=stored.encoder, dim=stored.dim) != stored:
             raise Conflict(
                 f"{folder} was created with another configuration; open it without config= "

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from sleuth.errors import InvalidInput
+from sleuth.spaces import DEFAULT_SPACE, check_space_name
 from sleuth.values import (
     DATE_RANGE,
     MAX_ATTR_LIST,
@@ -28,7 +29,7 @@ from sleuth.values import (
     parse_datetime,
     to_timestamp,
 )
-from sleuth.vectors import VECTOR_KEY, check_vector
+from sleuth.vectors import VECTOR_KEY, VECTORS_KEY, check_vector
 
 # Control characters (and the Unicode line separators) break URLs, logs and CSV files: an id
 # has none.
@@ -57,13 +58,15 @@ RESERVED_NAMES = frozenset({"id", "and", "or", "not"})
 class Item:
     """One catalog entry: a string id, text fields and typed attributes; and, when the item
     brings its own, its ``vector`` (``float32[dim]``, unit length; None: the collection's
-    encoder makes it from the text). Items read back from a collection carry no vector
-    (``Collection.vectors`` gives them)."""
+    encoder makes it from the text); ``vectors``: its vectors in named spaces
+    (``float32[dim]`` each, as given: the space's metric is applied by the collection). Items
+    read back from a collection carry no vector (``Collection.vectors`` gives them)."""
 
     id: str
     fields: Mapping[str, str] = field(default_factory=dict)
     attributes: Mapping[str, Any] = field(default_factory=dict)
     vector: np.ndarray | None = field(default=None, compare=False, repr=False)
+    vectors: Mapping[str, np.ndarray] = field(default_factory=dict, compare=False, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, **self.fields, **plain_attributes(self.attributes)}
@@ -153,14 +156,21 @@ def parse_item(raw: Any, text_fields: tuple[str, ...], *, vector_given: bool = F
     """Validate one item given as a dict (or an ``Item``) and split text fields from attributes.
 
     Keys named in ``text_fields`` are text; ``vector`` is the item's own vector (a list of
-    numbers, see ``sleuth.vectors``; then text is optional); every other key except ``id`` is
-    an attribute. ``vector_given``: the item's vector comes separately (a bulk array), so its
-    text is optional too.
+    numbers, see ``sleuth.vectors``; then text is optional); ``vectors`` its vectors in named
+    spaces (``{"image": [...]}``; ``"default"`` names ``vector``); every other key except
+    ``id`` is an attribute. ``vector_given``: the item's vector comes separately (a bulk
+    array), so its text is optional too.
     >>> parse_item({"id": "a", "title": "Hi", "year": 2020}, ("title", "text")).attributes
     {'year': 2020}
     """
     if isinstance(raw, Item):
-        raw = {"id": raw.id, **raw.fields, **raw.attributes, VECTOR_KEY: raw.vector}
+        raw = {
+            "id": raw.id,
+            **raw.fields,
+            **raw.attributes,
+            VECTOR_KEY: raw.vector,
+            VECTORS_KEY: dict(raw.vectors) or None,
+        }
     if not isinstance(raw, Mapping):
         raise InvalidInput(f"an item must be a JSON object (dict), got {type(raw).__name__}")
     if "id" not in raw:
@@ -189,19 +199,16 @@ def parse_item(raw: Any, text_fields: tuple[str, ...], *, vector_given: bool = F
     fields: dict[str, str] = {}
     attributes: dict[str, Any] = {}
     vector = None
+    vectors: dict[str, np.ndarray] = {}
     for key, value in raw.items():
         if key == "id":
             continue
         if key == VECTOR_KEY:
             vector = _vector(item_id, value)
             continue
-        if key == "vectors":
-            raise InvalidInput(
-                f'item {item_id!r}: named vector spaces ("vectors": {{name: [...]}}) are not '
-                'supported; a collection has one vector space: give "vector": [numbers]',
-                id=item_id,
-                field=key,
-            )
+        if key == VECTORS_KEY:
+            vectors = _named_vectors(item_id, value)
+            continue
         if not isinstance(key, str) or not key or key in RESERVED_NAMES:
             raise InvalidInput(
                 f"item {item_id!r}: field name {key!r:.80} is not allowed "
@@ -223,6 +230,15 @@ def parse_item(raw: Any, text_fields: tuple[str, ...], *, vector_given: bool = F
             fields[key] = value
         elif value is not None:
             attributes[key] = _attribute_value(item_id, key, value)
+    if DEFAULT_SPACE in vectors:
+        if vector is not None:
+            raise InvalidInput(
+                f'item {item_id!r} gives "vector" and "vectors": {{"{DEFAULT_SPACE}": ...}}, '
+                "the same space twice; give one",
+                id=item_id,
+                field=VECTORS_KEY,
+            )
+        vector = _vector(item_id, vectors.pop(DEFAULT_SPACE), f"{VECTORS_KEY}.{DEFAULT_SPACE}")
     if vector is None and not vector_given and not any(v.strip() for v in fields.values()):
         raise InvalidInput(
             f"item {item_id!r} has no text: give at least one non-empty text field "
@@ -237,19 +253,48 @@ def parse_item(raw: Any, text_fields: tuple[str, ...], *, vector_given: bool = F
             id=item_id,
             limit=MAX_TEXT_CHARS,
         )
-    return Item(id=item_id, fields=fields, attributes=attributes, vector=vector)
+    return Item(id=item_id, fields=fields, attributes=attributes, vector=vector, vectors=vectors)
 
 
-def _vector(item_id: str, value: Any) -> np.ndarray | None:
+def _vector(
+    item_id: str, value: Any, key: str = VECTOR_KEY, *, normalize: bool = True
+) -> np.ndarray | None:
     """The item's own vector, checked (its dimension is the collection's to check)."""
     if value is None:
         return None
     try:
-        return check_vector(value)
+        return check_vector(value, key, normalize=normalize)
     except InvalidInput as exc:
         raise InvalidInput(
-            f"item {item_id!r}: {exc.message}", id=item_id, field=VECTOR_KEY, **exc.details
+            f"item {item_id!r}: {exc.message}", id=item_id, field=key, **exc.details
         ) from None
+
+
+def _named_vectors(item_id: str, value: Any) -> dict[str, Any]:
+    """``"vectors"``: space names to vectors, checked as numbers (the default one is made
+    unit length by the caller; the others keep their values: their space's metric decides)."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise InvalidInput(
+            f'item {item_id!r}: "vectors" must be an object of vector space names to vectors '
+            f'({{"image": [numbers]}}), got {type(value).__name__}',
+            id=item_id,
+            field=VECTORS_KEY,
+        )
+    out: dict[str, Any] = {}
+    for name, vector in value.items():
+        if name == DEFAULT_SPACE:
+            out[name] = vector
+            continue
+        try:
+            check_space_name(name, '"vectors" key')
+        except InvalidInput as exc:
+            raise InvalidInput(f"item {item_id!r}: {exc.message}", id=item_id) from None
+        checked = _vector(item_id, vector, f"{VECTORS_KEY}.{name}", normalize=False)
+        if checked is not None:
+            out[name] = checked
+    return out
 
 
 def _attribute_value(item_id: str, key: str, value: Any) -> Any:

@@ -2,10 +2,12 @@
 ``float32[n, dim]`` array checked a chunk at a time (never as Python lists), and the key a given
 vector is stored under.
 
-Dense search compares vectors by cosine (the index holds unit rows and scores inner
+The default space compares vectors by cosine (the index holds unit rows and scores inner
 products, as for the encoders' vectors), so a given vector is L2-normalized on the way in and
-one of all zeros is refused. A vector must hold between 1 and ``MAX_DIM`` finite numbers that
-a float32 holds; the collection's dimension is checked where it is known (``check_dim``).
+one of all zeros is refused; ``normalize=False`` keeps vectors as given, zeros included (the
+``dot`` and ``l2`` metrics of named spaces, ``sleuth.spaces``). A vector must hold between 1
+and ``MAX_DIM`` finite numbers that a float32 holds; the collection's dimension is checked
+where it is known (``check_dim``).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from sleuth.errors import InvalidInput
 
 __all__ = [
     "MAX_DIM",
+    "VECTORS_KEY",
     "VECTOR_KEY",
     "check_dim",
     "check_matrix",
@@ -30,14 +33,15 @@ __all__ = [
 
 MAX_DIM = 65_536  # numbers in one vector (the hashing encoder's bound too)
 VECTOR_KEY = "vector"  # the reserved item key
+VECTORS_KEY = "vectors"  # the item's vectors in named spaces (``sleuth.spaces``)
 _F32_MAX = float(np.finfo(np.float32).max)
 _CHUNK = 65_536  # rows of a bulk array checked at a time (bounds the float64 temporaries)
 _ALLOWED = f"a list of 1 to {MAX_DIM} finite numbers (no strings, booleans, nulls or nested lists)"
 
 
-def check_vector(value: Any, what: str = "vector") -> np.ndarray:
-    """``float32[d]`` of unit length from a list/tuple of numbers or a 1-d numeric array, or
-    ``InvalidInput`` naming ``what`` and what is allowed.
+def check_vector(value: Any, what: str = "vector", *, normalize: bool = True) -> np.ndarray:
+    """``float32[d]`` of unit length (as given without ``normalize``) from a list/tuple of
+    numbers or a 1-d numeric array, or ``InvalidInput`` naming ``what`` and what is allowed.
 
     >>> check_vector([3, 4]).tolist()
     [0.6000000238418579, 0.800000011920929]
@@ -82,6 +86,8 @@ def check_vector(value: Any, what: str = "vector") -> np.ndarray:
             f"that fit a float32 (|x| <= {_F32_MAX:.3g})",
             position=int(bad[0]),
         )
+    if not normalize:
+        return numbers.astype(np.float32)
     norm = float(np.linalg.norm(numbers))
     if norm == 0.0:
         raise InvalidInput(
@@ -101,10 +107,18 @@ def check_dim(vector: np.ndarray, dim: int, what: str, owner: str) -> None:
 
 
 def check_matrix(
-    array: Any, n: int, dim: int, label: Callable[[int], str], owner: str, of: str = "item"
+    array: Any,
+    n: int,
+    dim: int,
+    label: Callable[[int], str],
+    owner: str,
+    of: str = "item",
+    *,
+    normalize: bool = True,
 ) -> np.ndarray:
-    """``float32[n, dim]``, unit rows, from a numeric ``[n, dim]`` array (a memmap is read a
-    chunk at a time); ``label(row)`` names a bad row's item in the error.
+    """``float32[n, dim]``, unit rows (as given without ``normalize``), from a numeric
+    ``[n, dim]`` array (a memmap is read a chunk at a time); ``label(row)`` names a bad row's
+    item in the error.
 
     >>> check_matrix(np.ones((2, 2)), 2, 2, str, "it")[0].round(3).tolist()
     [0.707, 0.707]
@@ -129,11 +143,11 @@ def check_matrix(
         if given.dtype == np.float32 and bool(np.isfinite(given).all()):
             bad = np.zeros((0, dim), bool)
             norms = np.linalg.norm(chunk, axis=1)
-            rows = np.flatnonzero(norms == 0.0)
+            rows = np.flatnonzero((norms == 0.0) & normalize)
         else:
             bad = ~np.isfinite(chunk) | (np.abs(chunk) > _F32_MAX)
             norms = np.linalg.norm(np.where(bad, 0.0, chunk), axis=1)
-            rows = np.flatnonzero(bad.any(axis=1) | (norms == 0.0))
+            rows = np.flatnonzero(bad.any(axis=1) | ((norms == 0.0) & normalize))
         if rows.size:
             row = start + int(rows[0])
             column = np.flatnonzero(bad[rows[0]]) if bad.size else np.zeros(0, np.int64)
@@ -147,7 +161,7 @@ def check_matrix(
                 f"{label(row)}: its vector (row {row}){why}; nothing was written",
                 index=row,
             )
-        out[start : start + chunk.shape[0]] = chunk / norms[:, None]
+        out[start : start + chunk.shape[0]] = chunk / norms[:, None] if normalize else chunk
     return out
 
 

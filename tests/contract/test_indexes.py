@@ -64,6 +64,13 @@ def brute_dot(docs: np.ndarray, queries: np.ndarray, k: int) -> tuple[np.ndarray
     return order, np.take_along_axis(scores, order, 1)
 
 
+def brute_l2(docs: np.ndarray, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """What an l2 dense index scores: the negative squared Euclidean distance."""
+    scores = -((queries[:, None, :] - docs[None, :, :]) ** 2).sum(-1, dtype=np.float64)
+    order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+    return order, np.take_along_axis(scores, order, 1).astype(np.float32)
+
+
 def brute_maxsim(
     docs: list[np.ndarray], queries: list[np.ndarray], k: int, dtype: str = "float16"
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -131,7 +138,7 @@ def _bm25() -> Adapter:
     )
 
 
-def _dense(threshold: int, storage: str = "float32") -> Adapter:
+def _dense(threshold: int, storage: str = "float32", metric: str = "ip") -> Adapter:
     # a low filter_exact_below sends filtered searches through HNSW's ID selector too;
     # compressed storage rescores N candidates, so its answers are exact again
     config = DenseConfig(
@@ -143,6 +150,18 @@ def _dense(threshold: int, storage: str = "float32") -> Adapter:
         storage=storage,
         rescore=None if storage == "float32" else N,
     )
+    if metric == "l2":  # vectors of varied lengths, by Euclidean distance (a named space)
+        return Adapter(
+            make=lambda: DenseIndex(config, DIM, metric="l2"),
+            docs=lambda rng: rng.standard_normal((N, DIM)) * rng.uniform(0.5, 3, (N, 1)),
+            add=lambda ix, d, docs: ix.add(d, docs.astype(np.float32)),
+            probe=lambda docs, which: docs[which].astype(np.float32),
+            load=lambda p: DenseIndex.load(p, config, DIM, metric="l2"),
+            load_other=lambda p: DenseIndex.load(p, config, DIM),  # an inner-product one
+            reference=lambda docs, queries, k: brute_l2(docs, queries, k),
+            info=frozenset({"rows", "live", "kind", "storage", "bytes"}),
+            exact=threshold > N,
+        )
     return Adapter(
         make=lambda: DenseIndex(config, DIM),
         docs=lambda rng: unit(rng.standard_normal((N, DIM))),
@@ -198,6 +217,9 @@ ADAPTERS = {
         for storage in ("float16", "int8", "binary")
         for kind, threshold in (("exact", 100_000), ("hnsw", 50))
     },
+    "dense-l2-exact": _dense(100_000, metric="l2"),
+    "dense-l2-ivf": _dense(50, metric="l2"),
+    "dense-l2-int8-hnsw": _dense(50, "int8", metric="l2"),
     "tokens": _tokens("float16"),
     "tokens-int8": _tokens("int8"),
     "muvera-fde": _fde(),

@@ -1,5 +1,6 @@
 """A bulk ingest of precomputed vectors killed with SIGKILL: the collection reopens with every
-acknowledged batch, each item with its own vector, and nothing of the batch that was cut."""
+acknowledged batch, each item with its own vector (and its named space's, when it has one),
+and nothing of the batch that was cut."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 import sleuth
 from support import kill_writer
@@ -20,17 +22,23 @@ import numpy as np
 import sleuth
 
 path, first, batch, dim = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
-col = sleuth.open(path, encoder="none", dim=dim)
+col = sleuth.open(path)
 for b in range(first, first + 50):
     vectors = np.random.default_rng(b).standard_normal((batch, dim)).astype(np.float32)
+    if col.config.spaces:  # the named space "img" (dot): the raw vectors, doubled
+        vectors = {"default": vectors, "img": 2 * vectors}
     print(f"start {b}", flush=True)
     col.add([{"id": f"b{b}-{i}", "batch": b} for i in range(batch)], vectors=vectors)
     print(f"committed {b}", flush=True)
 """
 
 
+def raw(b: int) -> np.ndarray:
+    return np.random.default_rng(b).standard_normal((BATCH, DIM)).astype(np.float32)
+
+
 def expected(b: int) -> np.ndarray:
-    v = np.random.default_rng(b).standard_normal((BATCH, DIM)).astype(np.float32)
+    v = raw(b)
     return v / np.linalg.norm(v, axis=1, keepdims=True)
 
 
@@ -41,9 +49,12 @@ def run_and_kill(path: Path, first: int, rng: random.Random) -> int:
     return kill_writer(cmd, first, rng)[0]
 
 
-def test_sigkill_during_a_bulk_vector_ingest_keeps_whole_batches(tmp_path: Path) -> None:
+@pytest.mark.parametrize("spaces", [None, {"img": {"dim": DIM, "metric": "dot"}}])
+def test_sigkill_during_a_bulk_vector_ingest_keeps_whole_batches(
+    tmp_path: Path, spaces: dict[str, dict[str, object]] | None
+) -> None:
     path = tmp_path / "col"
-    sleuth.open(path, encoder="none", dim=DIM).close()
+    sleuth.open(path, encoder="none", dim=DIM, spaces=spaces).close()
     rng = random.Random(1212)
     present = 0
     for _ in range(3):
@@ -54,6 +65,8 @@ def test_sigkill_during_a_bulk_vector_ingest_keeps_whole_batches(tmp_path: Path)
             present = count // BATCH
             assert committed + 1 <= present <= committed + 2
             assert col.info()["indexes"]["dense"]["live"] == count
+            if spaces:
+                assert col.info()["indexes"]["dense-img"]["live"] == count
             assert not col.store.docnos_of([f"b{present}-{i}" for i in range(BATCH)])
             for b in rng.sample(range(present), 2):
                 i = rng.randrange(BATCH)
@@ -61,3 +74,6 @@ def test_sigkill_during_a_bulk_vector_ingest_keeps_whole_batches(tmp_path: Path)
                 assert np.allclose(col.vectors([f"b{b}-{i}"])[0], want, atol=1e-6)
                 hit = col.search(vector=want, k=1, mode="dense")[0]
                 assert hit.id == f"b{b}-{i}" and hit.attributes == {"batch": b}
+                if spaces:
+                    doubled = 2 * raw(b)[i]
+                    assert np.allclose(col.vectors([hit.id], space="img")[0], doubled, atol=1e-6)

@@ -199,9 +199,12 @@ def test_a_bad_vector_names_the_item_and_nothing_is_written(
     assert not bare.store.docnos_of(["new-0", "bad"])
 
 
-def test_a_named_vector_space_is_refused(bare: sleuth.Collection) -> None:
-    with pytest.raises(InvalidInput, match="named vector spaces"):
-        bare.add([{"id": "n", "vectors": {"image": GOOD}}])
+def test_a_vector_space_the_collection_lacks_is_refused(bare: sleuth.Collection) -> None:
+    with pytest.raises(InvalidInput, match="vector space 'image' is not one of") as err:
+        bare.add([{"id": "n", "vector": GOOD, "vectors": {"image": GOOD}}])
+    assert err.value.details["id"] == "n" and "none besides the default" in err.value.message
+    with pytest.raises(InvalidInput, match="space 'image'"):
+        bare.add([{"id": "n", "vector": GOOD}], vectors={"image": np.ones((1, DIM))})
     assert bare.count() == 50
 
 

@@ -151,10 +151,11 @@ def test_nan_and_missing_item_vectors_are_422(served: tuple[httpx.Client, Engine
     assert "has no vector" in missing["message"]
     named = error_of(
         client.post(
-            "/collections/vec/items", json={"items": [{"id": "t", "vectors": {"a": [1, 0, 0, 0]}}]}
+            "/collections/vec/items",
+            json={"items": [{"id": "t", "vector": [1, 0, 0, 0], "vectors": {"a": [1, 0]}}]},
         )
     )
-    assert "named vector spaces" in named["message"]
+    assert "vector space 'a' is not one of this collection's" in named["message"]
     assert engine.get("vec").count() == 3
 
 

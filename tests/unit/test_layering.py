@@ -68,8 +68,12 @@ def test_the_graph_sees_real_imports() -> None:
 
 def test_config_and_version_are_leaves() -> None:
     """Every layer reads the configs and the version string; they import nothing above them."""
-    allowed = {"sleuth.checks", "sleuth.errors"}
+    allowed = {"sleuth.checks", "sleuth.errors", "sleuth.spaces"}
     assert GRAPH["sleuth.config"] <= allowed, GRAPH["sleuth.config"] - allowed
+    # the vector spaces' config: the same leaves, and the vector limits
+    spaces = {"sleuth.checks", "sleuth.errors", "sleuth.vectors"}
+    assert GRAPH["sleuth.spaces"] <= spaces, GRAPH["sleuth.spaces"] - spaces
+    assert GRAPH["sleuth.vectors"] <= {"sleuth.errors"}
     assert GRAPH["sleuth._version"] == set()
     below_root = [n for n, deps in GRAPH.items() if n != "sleuth" and "sleuth" in deps]
     assert not below_root, f"modules importing the package root: {below_root}"

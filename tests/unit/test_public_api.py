@@ -28,6 +28,7 @@ PUBLIC = [
     "RecommendConfig",
     "RecordResult",
     "SleuthError",
+    "SpaceConfig",
     "Trace",
     "WriteResult",
     "__version__",

@@ -106,7 +106,7 @@ def test_an_item_may_bring_its_vector_and_then_needs_no_text() -> None:
     with pytest.raises(InvalidInput, match=r"item 'a': vector\[0\] is str") as err:
         parse_item({"id": "a", "vector": ["x"]}, FIELDS)
     assert err.value.details["id"] == "a" and err.value.details["field"] == "vector"
-    with pytest.raises(InvalidInput, match="named vector spaces"):
+    with pytest.raises(InvalidInput, match="has no text"):  # a named space is not the default
         parse_item({"id": "a", "vectors": {"img": [1.0]}}, FIELDS)
     assert Item(id="a") == Item(id="a", vector=np.ones(2, np.float32))  # not compared
 

@@ -20,6 +20,7 @@ from sleuth.cli.shell import (
     parse_where,
     print_hits,
 )
+from sleuth.cli.spaces import SpaceOption, VectorsOption, load_vectors, parse_spaces
 from sleuth.errors import InvalidInput
 
 
@@ -41,13 +42,8 @@ def add(
         int | None,
         typer.Option(help="For a new collection: the vectors' dimension (required with none)."),
     ] = None,
-    vectors: Annotated[
-        Path | None,
-        typer.Option(
-            help="A .npy file of the items' vectors, one row per item in file order "
-            "(memory-mapped, not loaded as lists)."
-        ),
-    ] = None,
+    vectors: VectorsOption = None,
+    space: SpaceOption = None,
     replace: Annotated[
         bool, typer.Option("--upsert/--no-upsert", help="Replace items whose id exists.")
     ] = True,
@@ -59,9 +55,9 @@ def add(
         ),
     ] = False,
 ) -> None:
-    """Add items from a file (JSONL/JSON/CSV items may carry a "vector"; a Parquet file's
-    vector column is read as one array). The whole file is validated first and committed in
-    one batch."""
+    """Add items from a file (JSONL/JSON/CSV items may carry a "vector" and named spaces'
+    "vectors"; a Parquet file's vector columns are read as arrays). The whole file is
+    validated first and committed in one batch."""
     from sleuth.config import CollectionConfig
     from sleuth.progress import stage
     from sleuth.store.schema import FILENAME
@@ -72,7 +68,9 @@ def add(
     if not (collection / FILENAME).exists():
         with stage(f"reading {path.name}", True):
             read = _read_with_vectors(path, CollectionConfig().text_fields, vectors)
-    col = open_collection(collection, encoder, must_exist=False, late=late, dim=dim)
+    col = open_collection(
+        collection, encoder, must_exist=False, late=late, dim=dim, spaces=parse_spaces(space)
+    )
     with col:
         if read is None:
             with stage(f"reading {path.name}", True):
@@ -90,27 +88,25 @@ def add(
 
 
 def _read_with_vectors(
-    path: Path, text_fields: tuple[str, ...], vectors: Path | None
+    path: Path, text_fields: tuple[str, ...], vectors: list[str] | None
 ) -> tuple[list[Any], Any]:
-    """The file's items and the bulk vectors: the ``--vectors`` .npy file (memory-mapped) or
-    a Parquet file's vector column; None when the items carry their own (or have none)."""
-    import numpy as np
-
-    from sleuth.errors import InvalidInput
+    """The file's items and the bulk vectors by space: the ``--vectors`` .npy files
+    (memory-mapped) and a Parquet file's vector column; None when the items carry their own
+    (or have none)."""
     from sleuth.io.readers import read_items, read_parquet
+    from sleuth.spaces import DEFAULT_SPACE
 
+    arrays = load_vectors(vectors)
+    default = DEFAULT_SPACE in arrays
     if path.suffix.lower() == ".parquet":
         items, given = read_parquet(path, text_fields)
     else:
-        items, given = read_items(path, text_fields, vectors_given=vectors is not None), None
-    if vectors is not None:
-        if given is not None:
+        items, given = read_items(path, text_fields, vectors_given=default), None
+    if given is not None:
+        if default:
             raise InvalidInput(f"{path} has a vector column and --vectors gives them too")
-        try:
-            given = np.load(vectors, mmap_mode="r", allow_pickle=False)
-        except (OSError, ValueError) as exc:
-            raise InvalidInput(f"{vectors}: not a readable .npy array ({exc})") from None
-    return items, given
+        arrays[DEFAULT_SPACE] = given
+    return items, arrays or None
 
 
 @app.command()
@@ -138,6 +134,10 @@ def search(
     vector: Annotated[
         str | None,
         typer.Option(help="The query's own vector as a JSON array, e.g. '[0.1, -0.2, ...]'."),
+    ] = None,
+    space: Annotated[
+        str | None,
+        typer.Option(help="The named vector space --vector is in (default: the default one)."),
     ] = None,
     min_relevance: Annotated[
         float | None,
@@ -173,6 +173,7 @@ def search(
             query,
             k=k,
             vector=given,
+            space=space,
             mode=mode,
             where=parse_where(where),
             explain=explain,

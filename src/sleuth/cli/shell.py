@@ -89,6 +89,7 @@ def open_collection(
     must_exist: bool = True,
     late: bool = False,
     dim: int | None = None,
+    spaces: dict[str, Any] | None = None,
 ) -> Any:
     import sleuth
     from sleuth.store.schema import FILENAME
@@ -101,7 +102,7 @@ def open_collection(
         from sleuth.config import CollectionConfig, LateConfig
 
         config = CollectionConfig(late=LateConfig(enabled=True))
-    return sleuth.open(path, encoder=encoder, dim=dim, config=config)
+    return sleuth.open(path, encoder=encoder, dim=dim, spaces=spaces, config=config)
 
 
 def parse_where(text: str | None) -> dict[str, Any] | None:

@@ -9,7 +9,9 @@ once (k-means over the rows when the index first crosses the threshold); every l
 joins its nearest list. int8 codes (one byte a dimension, ranges per dimension, not residuals)
 keep the lists at a quarter of the vectors' size, and the vectors stay on disk, memory-mapped
 (``sleuth.indexes.vectorfile``): one copy of each, the rescoring of ``max(k, rescore)``
-candidates brings the answer to full precision.
+candidates brings the answer to full precision. An l2 index (``DenseIndex(metric="l2")``) is
+the same structure by faiss ``METRIC_L2`` (an L2 coarse quantizer, distances to the int8
+codes), its distances negated into scores.
 
 On disk: the trained, empty index (centroids and int8 ranges, a few MB) in the index file, and
 each row's code, prefixed by its list number (faiss ``sa_encode``), in a ``RowFile`` that a save
@@ -20,6 +22,7 @@ compaction does the same with the survivors.
 from __future__ import annotations
 
 import contextlib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +32,7 @@ import numpy as np
 from sleuth.indexes.compressed import one_omp_thread
 from sleuth.indexes.vectorfile import RowFile
 
-__all__ = ["TRAIN_ROWS_PER_LIST", "IVFCodes", "ListCodes", "spread"]
+__all__ = ["TRAIN_ROWS_PER_LIST", "IVFCodes", "ListCodes", "Prepared", "spread"]
 
 MIN_ROWS_PER_LIST = 16  # k-means needs this many training rows per list (faiss's own minimum)
 TRAIN_ROWS_PER_LIST = 64  # and learns from at most this many (a sample spread over the rows)
@@ -47,26 +50,28 @@ class ListCodes(RowFile):
 
 
 class IVFCodes:
-    """A faiss ``IndexIVFScalarQuantizer`` (int8, inner product) whose ids are the index's
-    rows, and the codes of those rows (``ListCodes``) it is saved as."""
+    """A faiss ``IndexIVFScalarQuantizer`` (int8, inner product or L2) whose ids are the
+    index's rows, and the codes of those rows (``ListCodes``) it is saved as."""
 
     def __init__(self, index: Any, codes: ListCodes, trained: np.ndarray) -> None:
         self.index = index
         self.codes = codes
         self.trained = trained  # the centroids and int8 ranges, serialized without the lists
+        self.l2 = index.metric_type == faiss.METRIC_L2  # scores are negated distances
 
     @classmethod
-    def train(cls, sample: np.ndarray, nlist: int) -> IVFCodes:
+    def train(cls, sample: np.ndarray, nlist: int, metric: str = "ip") -> IVFCodes:
         """An empty structure with at most ``nlist`` lists learned from ``sample``
-        (``float32[m, dim]``; fewer lists when it is small)."""
+        (``float32[m, dim]``; fewer lists when it is small), by ``metric`` "ip" or "l2"."""
         dim = sample.shape[1]
         nlist = max(1, min(nlist, sample.shape[0] // MIN_ROWS_PER_LIST))
+        l2 = metric == "l2"
         index = faiss.IndexIVFScalarQuantizer(
-            faiss.IndexFlatIP(dim),
+            faiss.IndexFlatL2(dim) if l2 else faiss.IndexFlatIP(dim),
             dim,
             nlist,
             faiss.ScalarQuantizer.QT_8bit,
-            faiss.METRIC_INNER_PRODUCT,
+            faiss.METRIC_L2 if l2 else faiss.METRIC_INNER_PRODUCT,
             False,  # codes of the vectors, not residuals: a code does not depend on its list
         )
         index.cp.min_points_per_centroid = MIN_ROWS_PER_LIST
@@ -116,6 +121,7 @@ class IVFCodes:
         if sel is not None:
             params.sel = sel
         scores, rows = self.index.search(np.ascontiguousarray(queries), k, params=params)
+        scores = -scores if self.l2 else scores  # faiss gives squared distances
         return rows, np.where(rows >= 0, scores, -np.inf).astype(np.float32)
 
     @property
@@ -128,18 +134,36 @@ class IVFCodes:
 
     @classmethod
     def restore(
-        cls, trained: np.ndarray, index_path: Path, name: object, n: int, dim: int
+        cls, trained: np.ndarray, index_path: Path, name: object, n: int, dim: int, metric: str
     ) -> IVFCodes:
         """The structure of ``trained`` holding the ``n`` rows of the codes file ``name``
         beside ``index_path``; RuntimeError (faiss's, or when they do not fit) or CorruptIndex
         (the codes file)."""
         index = faiss.deserialize_index(trained)
-        if not isinstance(index, faiss.IndexIVFScalarQuantizer) or index.d != dim or index.ntotal:
-            raise RuntimeError(f"not an empty int8 IVF of dim {dim}")
+        kind = faiss.METRIC_L2 if metric == "l2" else faiss.METRIC_INNER_PRODUCT
+        if (
+            not isinstance(index, faiss.IndexIVFScalarQuantizer)
+            or index.d != dim
+            or index.ntotal
+            or index.metric_type != kind
+        ):
+            raise RuntimeError(f"not an empty int8 {metric} IVF of dim {dim}")
         out = cls(index, ListCodes.open(index_path, name, n, int(index.sa_code_size())), trained)
         for block in out.codes.blocks():
             out._lists(block)
         return out
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """Rows a dense index is to add: the vectors and, once its IVF exists, their codes in it."""
+
+    vectors: np.ndarray  # float32[n, dim]
+    ivf: IVFCodes | None = None  # the structure ``codes`` belong to
+    codes: np.ndarray | None = None  # uint8[n, code bytes]
+
+    def __len__(self) -> int:
+        return int(self.vectors.shape[0])
 
 
 def spread(n: int, limit: int) -> np.ndarray:

@@ -69,11 +69,15 @@ class Codes:
     def __init__(self, storage: str, dim: int, index: Any, graph: bool) -> None:
         self.storage, self.dim, self.index, self.graph = storage, dim, index, graph
         self.binary = storage == "binary"
+        # scalar codes may be by squared distance (an l2 space): their scores are its negative
+        self.l2 = not self.binary and index.metric_type == faiss.METRIC_L2
         self._flat: Any = None  # the graph's node storage, downcast (made once)
 
     @classmethod
-    def make(cls, storage: str, dim: int, config: DenseConfig | None) -> Codes:
-        """An empty structure: an HNSW graph built as ``config`` says, or flat when None."""
+    def make(cls, storage: str, dim: int, config: DenseConfig | None, metric: str = "ip") -> Codes:
+        """An empty structure: an HNSW graph built as ``config`` says, or flat when None;
+        ``metric`` "ip" or "l2" (binary codes are compared by Hamming distance either way)."""
+        kind = faiss.METRIC_L2 if metric == "l2" else faiss.METRIC_INNER_PRODUCT
         bits = 8 * -(-dim // 8)
         index: Any  # faiss's stubs type each class apart
         if storage == "binary":
@@ -81,10 +85,10 @@ class Codes:
                 return cls(storage, dim, faiss.IndexBinaryFlat(bits), False)
             index = faiss.IndexBinaryHNSW(bits, config.hnsw_m)
         elif config is None:
-            index = faiss.IndexScalarQuantizer(dim, _SQ[storage], faiss.METRIC_INNER_PRODUCT)
+            index = faiss.IndexScalarQuantizer(dim, _SQ[storage], kind)
             return cls(storage, dim, index, False)
         else:
-            index = faiss.IndexHNSWSQ(dim, _SQ[storage], config.hnsw_m, faiss.METRIC_INNER_PRODUCT)
+            index = faiss.IndexHNSWSQ(dim, _SQ[storage], config.hnsw_m, kind)
         index.hnsw.efConstruction = config.ef_construction
         return cls(storage, dim, index, True)
 
@@ -154,7 +158,7 @@ class Codes:
         if self.binary:
             scores = 1.0 - (2.0 / self.dim) * distances.astype(np.float32)
         else:
-            scores = np.asarray(distances, np.float32)
+            scores = -np.asarray(distances, np.float32) if self.l2 else np.asarray(distances)
         scores = np.where(rows >= 0, scores, -np.inf).astype(np.float32)
         order = np.lexsort((np.where(rows >= 0, rows, np.iinfo(np.int64).max), -scores), axis=1)
         return np.take_along_axis(rows, order, 1), np.take_along_axis(scores, order, 1)

@@ -1,5 +1,6 @@
-"""Dense vectors: exact inner-product search below a size threshold, an approximate structure
-above it, over float32 vectors or compressed codes (``DenseConfig.storage``).
+"""Dense vectors: exact search below a size threshold, an approximate structure above it, over
+float32 vectors or compressed codes (``DenseConfig.storage``), by inner product or (``metric``
+"l2", named spaces: ``sleuth.spaces``) by negative squared Euclidean distance.
 
 Each vector is held once. float32: a numpy matrix for exact scans; above the threshold the
 vectors move to a memory-mapped file beside the index (``sleuth.indexes.vectorfile``) and a
@@ -20,7 +21,6 @@ these over fixed-dimensional encodings.
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +29,7 @@ import numpy as np
 
 from sleuth.config import DEFAULT_RESCORE, DenseConfig
 from sleuth.errors import CorruptIndex
-from sleuth.indexes.ann_ivf import TRAIN_ROWS_PER_LIST, IVFCodes, ListCodes, spread
+from sleuth.indexes.ann_ivf import TRAIN_ROWS_PER_LIST, IVFCodes, ListCodes, Prepared, spread
 from sleuth.indexes.base import Growable, Index
 from sleuth.indexes.compressed import TRAIN_ROWS, Codes, one_omp_thread
 from sleuth.indexes.dense_exact import exact_rows, exact_top_k, rescore
@@ -43,32 +43,29 @@ __all__ = ["DenseIndex", "exact_top_k"]
 IVF_RESCORE = DEFAULT_RESCORE["int8"]  # the IVF's candidates rescored when ``rescore`` is None
 
 
-@dataclass(frozen=True)
-class Prepared:
-    """Rows to add: the vectors and, once the IVF exists, their codes in it."""
-
-    vectors: np.ndarray  # float32[n, dim]
-    ivf: IVFCodes | None = None  # the structure ``codes`` belong to
-    codes: np.ndarray | None = None  # uint8[n, code bytes]
-
-    def __len__(self) -> int:
-        return int(self.vectors.shape[0])
-
-
 class DenseIndex(Index):
-    """Documents are ``float32[n, dim]`` vectors (unit rows: scores are inner products)."""
+    """Documents are ``float32[n, dim]`` vectors (unit rows for cosine: scores are inner
+    products; or scores are ``-||q - x||^2``)."""
 
     kind = "dense"
 
     def __init__(
-        self, config: DenseConfig, dim: int, *, derived_from: dict[str, Any] | None = None
+        self,
+        config: DenseConfig,
+        dim: int,
+        *,
+        derived_from: dict[str, Any] | None = None,
+        metric: str = "ip",
     ) -> None:
         """``derived_from``: how the vectors were made when that is not the collection's encoder
-        (MUVERA encodings: the token recipe); saved, and a file made otherwise is not loaded."""
+        (MUVERA encodings: the token recipe); saved, and a file made otherwise is not loaded.
+        ``metric``: "ip" (inner product) or "l2", whose scores are negative squared Euclidean
+        distances (faiss ``METRIC_L2`` in every structure)."""
         super().__init__()
         self.config = config
         self.dim = dim
         self.derived_from = derived_from
+        self.metric = metric
         self.storage = config.storage
         compressed = self.storage != "float32"
         # float32: the matrix until the IVF is built, then the file and the IVF
@@ -100,7 +97,7 @@ class DenseIndex(Index):
         ivf = self.ivf
         threshold = self.config.exact_threshold
         if ivf is None and self.vectors is not None and len(self) + len(vectors) >= threshold:
-            ivf = IVFCodes.train(self._sample(vectors), self.config.ivf_lists)
+            ivf = IVFCodes.train(self._sample(vectors), self.config.ivf_lists, self.metric)
         if ivf is None:
             return Prepared(vectors)
         return Prepared(vectors, ivf, ivf.encode(vectors))
@@ -181,7 +178,7 @@ class DenseIndex(Index):
         n = len(self.full)  # the rows after a compaction (``_keep`` runs before renumbering)
         if n == 0:
             return
-        codes = Codes.make(self.storage, self.dim, self.config if graph else None)
+        codes = Codes.make(self.storage, self.dim, self.config if graph else None, self.metric)
         codes.train(self.full.sample(TRAIN_ROWS))
         self._trained_rows = n
         for block in self.full.blocks():
@@ -208,7 +205,7 @@ class DenseIndex(Index):
     def search_batch(
         self, queries: np.ndarray, k: int, docno_mask: np.ndarray | None = None
     ) -> Candidates:
-        """Top ``k`` docnos by inner product. ``queries: float32[nq, dim]``."""
+        """Top ``k`` docnos by the metric's score. ``queries: float32[nq, dim]``."""
         queries = np.ascontiguousarray(queries, np.float32)
         nq = queries.shape[0]
         out = Candidates.empty(nq, k)
@@ -217,7 +214,7 @@ class DenseIndex(Index):
         depth = self._rescore_depth()
         rows, scores = self._first_pass(queries, max(k, depth), docno_mask)
         if self.full is not None and depth:
-            rows, scores = rescore(queries, rows, k, self.full)
+            rows, scores = rescore(queries, rows, k, self.full, self.metric)
         m = min(k, rows.shape[1])
         rows, scores = rows[:, :m], scores[:, :m]
         found = rows >= 0
@@ -283,12 +280,12 @@ class DenseIndex(Index):
         if self.ivf is not None and n_allowed < allowed.shape[0] // 2:
             full = self.full
             assert full is not None
-            return exact_rows(queries, k, allowed, n_allowed, full.rows, None)
+            return exact_rows(queries, k, allowed, n_allowed, full.rows, None, self.metric)
         if self.ivf is None and self.codes is None:
             assert self.vectors is not None
             matrix = self.vectors.view
             return exact_rows(
-                queries, k, allowed, n_allowed, lambda rows: matrix[rows], lambda q: q @ matrix.T
+                queries, k, allowed, n_allowed, matrix.__getitem__, matrix, self.metric
             )
         sel = None
         if n_allowed < allowed.shape[0]:
@@ -344,7 +341,9 @@ class DenseIndex(Index):
             del config["storage"]
         if config["ivf_lists"] == DenseConfig.ivf_lists:
             del config["ivf_lists"]
-        return {"config": config, "dim": self.dim, "derived_from": self.derived_from}
+        out = {"config": config, "dim": self.dim, "derived_from": self.derived_from}
+        # null for inner products: files written before l2 existed lack the key, and match
+        return {**out, "metric": None if self.metric == "ip" else self.metric}
 
     def save(self, path: Path) -> None:
         """The index file; first the files it names (appended to, or written anew), and after
@@ -390,7 +389,9 @@ class DenseIndex(Index):
             full = FullVectors.open(path, manifest.get("full_vectors"), self.n_rows, self.dim)
             name = manifest.get("ivf_codes")
             try:
-                self.ivf = IVFCodes.restore(arrays["ivf"], path, name, self.n_rows, self.dim)
+                self.ivf = IVFCodes.restore(
+                    arrays["ivf"], path, name, self.n_rows, self.dim, self.metric
+                )
             except RuntimeError as exc:
                 raise CorruptIndex(f"{path}: unreadable IVF: {exc}", path=str(path)) from None
             self.full, self.vectors = full, None
@@ -399,7 +400,7 @@ class DenseIndex(Index):
             self.vectors = Growable(np.float32, width=self.dim, data=held)
             if len(self) >= self.config.exact_threshold:
                 sample = held[spread(held.shape[0], TRAIN_ROWS_PER_LIST * self.config.ivf_lists)]
-                self._adopt(IVFCodes.train(sample, self.config.ivf_lists), held)
+                self._adopt(IVFCodes.train(sample, self.config.ivf_lists, self.metric), held)
             self.outdated = True  # saved again in this version's layout
         else:
             vectors = arrays.get("vectors")

@@ -1,6 +1,7 @@
 """Exact scoring for the dense index: the top ``k`` of a score matrix (ties broken by column, so
 that an answer does not depend on how the rows were laid out), of the rows a filter allows, and
-of candidates rescored at full precision."""
+of candidates rescored at full precision. By the index's metric: "ip", inner products, or "l2",
+negative squared Euclidean distances (higher is nearer either way)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,18 @@ import numpy as np
 from sleuth._blas import one_blas_thread
 from sleuth.indexes.vectorfile import FullVectors
 
-__all__ = ["exact_rows", "exact_top_k", "rescore"]
+__all__ = ["exact_rows", "exact_top_k", "rescore", "scores_of"]
+
+
+def scores_of(queries: np.ndarray, matrix: np.ndarray, metric: str) -> np.ndarray:
+    """``float32[nq, n]``: each query's score against each row of ``matrix`` (``-||q - x||^2``
+    for l2, from one product: ``2 q.x - ||x||^2 - ||q||^2``)."""
+    scores = queries @ matrix.T
+    if metric == "l2":
+        scores *= 2
+        scores -= np.einsum("nd,nd->n", matrix, matrix)[None, :]
+        scores -= np.einsum("qd,qd->q", queries, queries)[:, None]
+    return scores
 
 
 def exact_top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -49,21 +61,21 @@ def exact_rows(
     allowed: np.ndarray,
     n_allowed: int,
     take: Callable[[np.ndarray], np.ndarray],
-    scan: Callable[[np.ndarray], np.ndarray] | None,
+    matrix: np.ndarray | None,
+    metric: str,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The top ``k`` rows among the ``allowed`` ones (``bool[n_rows]``, ``n_allowed`` set),
     every one of them scored, padded to ``k`` with -1 / -inf. ``take(rows)``: their vectors;
-    ``scan(queries)``: ``float32[nq, n_rows]``, every row's score (used when most are allowed;
-    None: never).
+    ``matrix``: every row's, scanned whole when most are allowed (None: never).
     """
     # a small batch is a thin product: one BLAS thread (see sleuth._blas)
     with one_blas_thread() if queries.shape[0] < 32 else contextlib.nullcontext():
         subset: np.ndarray | None = None
-        if scan is None or n_allowed < allowed.shape[0] // 2:
+        if matrix is None or n_allowed < allowed.shape[0] // 2:
             subset = np.flatnonzero(allowed)
-            scores = queries @ take(subset).T
+            scores = scores_of(queries, take(subset), metric)
         else:
-            scores = scan(queries)
+            scores = scores_of(queries, matrix, metric)
             scores[:, ~allowed] = -np.inf
     idx, vals = exact_top_k(scores, min(k, n_allowed))
     if subset is not None:
@@ -76,14 +88,17 @@ def exact_rows(
 
 
 def rescore(
-    queries: np.ndarray, rows: np.ndarray, k: int, full: FullVectors
+    queries: np.ndarray, rows: np.ndarray, k: int, full: FullVectors, metric: str
 ) -> tuple[np.ndarray, np.ndarray]:
     """The top ``k`` of the candidate ``rows`` (``int64[nq, m]``, -1 padded) by their
-    full-precision inner product; equal scores in row order."""
+    full-precision score; equal scores in row order."""
     found = rows >= 0
     safe = np.where(found, rows, 0)
     vectors = full.rows(safe.ravel()).reshape(*rows.shape, full.dim)
-    scores = np.einsum("qd,qkd->qk", queries, vectors)
+    if metric == "l2":  # the difference, not the expansion: no cancellation among close rows
+        scores = -np.square(queries[:, None, :] - vectors).sum(-1, dtype=np.float32)
+    else:
+        scores = np.einsum("qd,qkd->qk", queries, vectors)
     scores[~found] = -np.inf
     order = np.lexsort((np.where(found, rows, np.iinfo(np.int64).max), -scores), axis=1)
     order = order[:, :k]

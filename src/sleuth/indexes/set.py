@@ -34,7 +34,9 @@ from sleuth.indexes.dense import DenseIndex
 from sleuth.indexes.fde import FDEIndex
 from sleuth.indexes.replay import Delta, Replayer
 from sleuth.indexes.segments import MANIFEST, load_folder, save_folder
+from sleuth.indexes.space import SpaceEntry, space_index
 from sleuth.indexes.tokens import TokenIndex
+from sleuth.spaces import index_name
 from sleuth.store import AttributeTable, ReadWriteLock, Store, StoredItem
 
 __all__ = ["Documents", "IndexSet"]
@@ -210,7 +212,15 @@ class IndexSet:
         fresh = Attributes(store)
         loaded = self._load(fresh.name, fresh.segmented, fresh.restore)
         self._attributes = fresh if loaded is None else loaded
-        self.derived = [self._derived(*spec) for spec in _specs(config, dim, late)]
+        self.derived: list[Derived | SpaceEntry] = [
+            self._derived(*spec) for spec in _specs(config, dim, late)
+        ]
+        for name, space in config.spaces.items():  # one more dense index per named space
+            empty = space_index(config.dense, name, space)
+            index = self._load(index_name(name), empty.segmented, empty.restore)
+            if index is None:  # none saved, or unusable (a half-restored one is dropped)
+                index = space_index(config.dense, name, space)
+            self.derived.append(SpaceEntry(store, name, space, index))
         self.entries: list[Entry] = [self._attributes, *self.derived]
 
     @property
@@ -224,8 +234,8 @@ class IndexSet:
 
     @property
     def indexes(self) -> dict[str, Index]:
-        """The derived indexes by file name (bm25, dense, and tokens, muvera with late
-        interaction): what the retrievers read."""
+        """The derived indexes by file name (bm25, dense, tokens and muvera with late
+        interaction, dense-<name> per named vector space): what the retrievers read."""
         return {d.name: d.index for d in self.derived}
 
     def index(self, name: str) -> Any:

@@ -23,7 +23,7 @@ from sleuth.io.movielens import MOVIE_FILES, MOVIES_CSV, read_movies
 from sleuth.io.parquet import read_parquet
 from sleuth.io.text import open_text
 from sleuth.types import Item, parse_item
-from sleuth.vectors import VECTOR_KEY, check_matrix
+from sleuth.vectors import VECTOR_KEY, VECTORS_KEY, check_matrix
 
 __all__ = [
     "BeirData",
@@ -116,6 +116,8 @@ def read_csv(
     bool (``true``/``false``, any case) or else stay strings; ISO dates stay strings, which
     ``parse_item`` types as date-times. The ``id`` and text columns are always strings.
     A MovieLens ``movies.csv`` (header ``movieId,title,genres``) is read as MovieLens movies.
+    Vectors are JSON cells: ``vector`` (``[0.1, 0.2]``), ``vectors`` (an object of named
+    spaces' vectors) or one ``vectors.<space>`` column per named space.
     """
 
     path = existing(path)
@@ -156,11 +158,12 @@ def read_csv(
                     name: cell
                     if name == "id" or name in text_fields
                     else _vector_cell(cell, path, line_no)
-                    if name == VECTOR_KEY
+                    if name in (VECTOR_KEY, VECTORS_KEY) or name.startswith(_SPACE_COLUMN)
                     else _convert_cell(cell, name, path, line_no)
                     for name, cell in row.items()
                     if cell  # empty (or missing trailing) cells are omitted
                 }
+                _gather_spaces(raw, path, line_no)
                 items.append(_parse(raw, text_fields, path, line_no, vectors_given))
                 line_no = reader.line_num + 1
         except csv.Error as exc:
@@ -349,13 +352,32 @@ def _parse(
 
 
 def _vector_cell(cell: str, path: Path, line_no: int) -> Any:
-    """A CSV ``vector`` cell: a JSON array of numbers (``"[0.1, 0.2]"``)."""
+    """A CSV vector cell: a JSON array of numbers (``"[0.1, 0.2]"``), or for ``vectors`` an
+    object of them."""
     try:
         return json.loads(cell)
     except (ValueError, RecursionError):
         raise located(
             path, line_no, f"the vector cell {cell[:40]!r} is not a JSON array of numbers"
         ) from None
+
+
+_SPACE_COLUMN = f"{VECTORS_KEY}."  # CSV and Parquet: one column per named vector space
+
+
+def _gather_spaces(raw: dict[str, Any], path: Path, line_no: int) -> None:
+    """``vectors.<space>`` cells into the item's ``vectors`` object."""
+    columns = [name for name in raw if name.startswith(_SPACE_COLUMN)]
+    if not columns:
+        return
+    named = raw.setdefault(VECTORS_KEY, {})
+    if not isinstance(named, dict):
+        raise located(path, line_no, "the vectors cell must be a JSON object of named vectors")
+    for name in columns:
+        space = name[len(_SPACE_COLUMN) :]
+        if space in named:
+            raise located(path, line_no, f"space {space!r} has a vector in two columns")
+        named[space] = raw.pop(name)
 
 
 def _parquet_items(path: Path, text_fields: TextFields) -> list[Item]:

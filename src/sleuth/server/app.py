@@ -205,6 +205,8 @@ def create_app(
         if in_config is not None:  # checked even when the request's own encoder wins
             checked = encoders.check(in_config)
             encoder = encoder if encoder is not None else checked
+        if body.spaces is not None:  # the request's own spaces win, as its encoder does
+            given = {**(given or {}), "spaces": body.model_dump()["spaces"]}
         config = CollectionConfig.from_dict(given) if given is not None else None
         # a model folder that cannot load is the engine's InvalidInput (paths redacted)
         engine.create(body.name, config=config, encoder=encoder, dim=body.dim)
@@ -270,6 +272,7 @@ def create_app(
                 body.query,
                 body.k,
                 vector=body.vector,
+                space=body.space,
                 where=body.where,
                 mode=body.mode,
                 explain=body.explain,

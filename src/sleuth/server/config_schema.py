@@ -27,8 +27,9 @@ from sleuth.config import (
     TOKEN_DTYPES,
 )
 from sleuth.server.encoders import BUILT_IN_PATTERN
+from sleuth.spaces import DEFAULT_SPACE, MAX_SPACES, METRICS, NAME_PATTERN
 
-__all__ = ["ConfigIn", "Dim", "Int"]
+__all__ = ["ConfigIn", "Dim", "Int", "SpaceName", "Spaces"]
 
 FIELD_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,63}$"
 RESERVED = RESERVED_FIELDS
@@ -154,6 +155,32 @@ class RecommendIn(_Section):
     refit_growth: float = _range("recommend.refit_growth", 0.1)
 
 
+class SpaceIn(_Section):
+    """A named vector space (``sleuth.spaces``)."""
+
+    dim: Dim = Field(description="The numbers in each of its vectors.")
+    metric: Literal[METRICS] = Field(  # type: ignore[valid-type]
+        "cosine",
+        description="cosine (vectors made unit length), dot (as given) or l2 (Euclidean; "
+        "scores are negative distances).",
+    )
+
+
+SpaceName = Annotated[str, StringConstraints(pattern=NAME_PATTERN)]
+Spaces = Annotated[
+    dict[SpaceName, SpaceIn],
+    Field(
+        max_length=MAX_SPACES,
+        description="Named vector spaces besides the default one, by name (not "
+        f"{DEFAULT_SPACE!r}): each with its dim and metric; items bring their vectors as "
+        '"vectors": {"<name>": [...]}.',
+        json_schema_extra={
+            "propertyNames": {"pattern": NAME_PATTERN, "not": {"const": DEFAULT_SPACE}}
+        },
+    ),
+]
+
+
 class ConfigIn(_Section):
     """A ``CollectionConfig`` as JSON; absent keys take their defaults."""
 
@@ -188,6 +215,7 @@ class ConfigIn(_Section):
     fusion: FusionIn = FusionIn()
     recommend: RecommendIn = RecommendIn()
     late: LateIn = LateIn()
+    spaces: Spaces = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _fields(self) -> ConfigIn:

@@ -11,8 +11,10 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validat
 from sleuth.catalog import NAME_PATTERN
 from sleuth.config import DEFAULT_EVENT_WEIGHTS
 from sleuth.limits import MAX_K, MAX_QUERY_CHARS
-from sleuth.server.config_schema import ConfigIn, Dim, Int
+from sleuth.server.config_schema import ConfigIn, Dim, Int, Spaces
 from sleuth.server.encoders import BUILT_IN_PATTERN
+from sleuth.spaces import DEFAULT_SPACE
+from sleuth.spaces import NAME_PATTERN as SPACE_PATTERN
 from sleuth.store.clicks import MAX_SHOWN
 from sleuth.types import ID_CONTROL_CHARS, MAX_ID_LENGTH, MAX_USER_LENGTH
 from sleuth.values import MAX_TIMESTAMP, MIN_TIMESTAMP
@@ -121,8 +123,10 @@ class CollectionCreate(_Strict):
         description='The vectors\' dimension, fixed at creation: required with encoder "none", '
         "else the encoder's (omit it).",
     )
+    spaces: Spaces | None = None
     config: ConfigIn | None = Field(
-        None, description="A CollectionConfig as JSON: text_fields, bm25, dense, fusion, late..."
+        None,
+        description="A CollectionConfig as JSON: text_fields, bm25, dense, fusion, late, spaces...",
     )
 
 
@@ -149,12 +153,16 @@ class CollectionInfo(BaseModel):
     attributes: dict[str, str]
     seq: int
     indexes: dict[str, dict[str, Any]]
+    spaces: dict[str, dict[str, Any]] = Field(
+        description="Every vector space (default included): dim, metric, items with a vector."
+    )
     config: dict[str, Any]
 
 
 class ItemIn(BaseModel):
-    """An item: ``id``, text fields (the collection's ``text_fields``), attributes, and its
-    own ``vector`` (a list of the collection's dim numbers; then text is optional), flat."""
+    """An item: ``id``, text fields (the collection's ``text_fields``), attributes, its
+    own ``vector`` (a list of the collection's dim numbers; then text is optional) and its
+    ``vectors`` in named spaces (``{"image": [...]}``), flat."""
 
     model_config = ConfigDict(
         extra="allow",
@@ -162,6 +170,7 @@ class ItemIn(BaseModel):
             "examples": [
                 {"id": "a1", "text": "How to sort a list", "kind": "howto"},
                 {"id": "a2", "vector": [0.12, -0.5, 0.33], "kind": "howto"},
+                {"id": "a3", "text": "A photo", "vectors": {"image": [0.4, 0.1, -0.2]}},
             ]
         },
     )
@@ -197,7 +206,8 @@ class SearchRequest(_Strict):
             "anyOf": [
                 {"required": ["query"]},
                 {"required": ["vector", "mode"], "properties": {"mode": {"const": "dense"}}},
-            ]
+            ],
+            "not": {"required": ["space"], "not": {"required": ["vector"]}},  # space: vector
         },
     )
 
@@ -215,6 +225,12 @@ class SearchRequest(_Strict):
         max_length=MAX_DIM,
         description="The query's own vector (the collection's dim numbers), used by the dense "
         "stages instead of encoding the text; with query, hybrid runs BM25 on the text.",
+    )
+    space: str = Field(
+        None,  # type: ignore[assignment]
+        pattern=SPACE_PATTERN,
+        description="The vector space vector is in (needs vector); absent or "
+        f"{DEFAULT_SPACE!r}: the default one.",
     )
     k: Int = Field(10, ge=1, le=MAX_K)
     mode: Mode = "hybrid"
@@ -247,6 +263,8 @@ class SearchRequest(_Strict):
             raise ValueError(
                 "give query (text), or vector with mode dense; hybrid and lexical read the text"
             )
+        if self.space is not None and self.vector is None:
+            raise ValueError("space needs vector: a named vector space has no text encoder")
         return self
 
 

@@ -46,6 +46,13 @@ CREATE TABLE IF NOT EXISTS vectors (
     vector BLOB NOT NULL,
     PRIMARY KEY (encoder, hash)
 ) WITHOUT ROWID;
+-- vectors of named spaces (sleuth.spaces) by item version, written and deleted with the item
+CREATE TABLE IF NOT EXISTS space_vectors (
+    docno INTEGER NOT NULL,
+    space TEXT NOT NULL,
+    vector BLOB NOT NULL,
+    PRIMARY KEY (docno, space)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS attributes (name TEXT PRIMARY KEY, type TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS events (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,

@@ -282,6 +282,26 @@ class Store(EventTables):
                     out[h] = vec
         return out
 
+    def space_vectors(
+        self, space: str, docnos: Sequence[int], dim: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The vectors these items hold in a named space: ``(docnos int64[m], float32[m, dim])``
+        in the order asked (items without one, or with a damaged blob, left out)."""
+        found: dict[int, bytes] = {}
+        for chunk in _chunks([int(d) for d in docnos], 500):
+            marks = ",".join("?" * len(chunk))
+            found.update(
+                self._reader.execute(
+                    f"SELECT docno, vector FROM space_vectors WHERE space = ? AND docno IN "
+                    f"({marks})",
+                    [space, *chunk],
+                ).fetchall()
+            )
+        keep = [d for d in docnos if isinstance(found.get(d), bytes) and len(found[d]) == 4 * dim]
+        matrix = np.frombuffer(b"".join(found[d] for d in keep), np.float32).reshape(-1, dim)
+        ok = np.isfinite(matrix).all(axis=1)
+        return np.array(keep, np.int64)[ok], matrix[ok]
+
     # -- writes ------------------------------------------------------------------------------
 
     def put_vectors(self, encoder: str, vectors: dict[str, np.ndarray]) -> None:
@@ -302,11 +322,14 @@ class Store(EventTables):
         *,
         must_be_new: bool,
         given: tuple[str, Sequence[str], np.ndarray] | None = None,
+        spaces: Sequence[dict[str, bytes]] | None = None,
     ) -> Written:
         """Apply one batch in one transaction: all of it or none of it (see
         ``sleuth.store.writes``). An item is unchanged when its fields, attributes and vector
-        key are. ``given``: ``(encoder id, keys, float32[n, dim])``, the vectors items brought,
-        stored in the same transaction (unlike encoded ones, they cannot be made again)."""
+        key are (and its named spaces' vectors). ``given``: ``(encoder id, keys, float32[n,
+        dim])``, the vectors items brought, stored in the same transaction (unlike encoded
+        ones, they cannot be made again). ``spaces``: per upsert, its vectors in named spaces
+        (space name to float32 bytes)."""
         _check_ids(deletes)
         with self._transaction() as con:
             if given is not None:
@@ -316,7 +339,7 @@ class Store(EventTables):
                     "INSERT OR IGNORE INTO vectors (encoder, hash, vector) VALUES (?, ?, ?)",
                     ((encoder, keys[i], matrix[i].tobytes()) for i in order),
                 )
-            return write_batch(con, upserts, deletes, must_be_new=must_be_new)
+            return write_batch(con, upserts, deletes, must_be_new=must_be_new, spaces=spaces)
 
     def _transaction(self) -> _Transaction:
         if self._closed:

@@ -46,9 +46,12 @@ def write_batch(
     deletes: Sequence[str],
     *,
     must_be_new: bool,
+    spaces: Sequence[dict[str, bytes]] | None = None,
 ) -> Written:
     """Write ``upserts`` (items with distinct ids and their vector keys) and ``deletes`` with
-    ``con`` inside an open transaction; raises (and the caller rolls back) on a conflict."""
+    ``con`` inside an open transaction; raises (and the caller rolls back) on a conflict.
+    ``spaces``: per upsert, its vectors in named spaces (space name to float32 bytes), part of
+    what makes it changed (None: the collection has no named space)."""
     schema = dict(con.execute("SELECT name, type FROM attributes").fetchall())
     changed = check_types([item for item, _ in upserts], schema)
     _check_names(schema, changed)
@@ -62,9 +65,11 @@ def write_batch(
     changes: list[tuple[str, int]] = [("del", row[0]) for row in gone.values()]
     next_docno = _next(con, "items", "docno")
     new_rows: list[tuple[int, str, str, str, str]] = []
+    space_rows: list[tuple[int, str, bytes]] = []
     written: list[StoredItem] = []
     updated = unchanged = 0
-    for item, key in upserts:
+    for i, (item, key) in enumerate(upserts):
+        named = spaces[i] if spaces is not None else {}
         fields = dict(sorted(item.fields.items()))
         attributes = dict(sorted(plain_attributes(item.attributes).items()))
         fields_json = json.dumps(fields, ensure_ascii=False)
@@ -73,22 +78,23 @@ def write_batch(
         if row is not None:
             # the key is the text's content hash or the given vector's digest: a changed
             # vector alone is an update
-            if row[1] == fields_json and row[2] == attrs_json and row[3] == key:
+            same = row[1] == fields_json and row[2] == attrs_json and row[3] == key
+            if same and (spaces is None or _space_rows(con, row[0]) == named):
                 unchanged += 1
                 continue
             changes.append(("del", row[0]))
             updated += 1
         new_rows.append((next_docno, item.id, fields_json, attrs_json, key))
+        space_rows.extend((next_docno, name, blob) for name, blob in named.items())
         stored = Item(id=item.id, fields=fields, attributes=attributes)
         written.append(StoredItem(next_docno, stored, key))
         changes.append(("add", next_docno))
         next_docno += 1
-    con.executemany(
-        "DELETE FROM items WHERE docno = ?", [(docno,) for op, docno in changes if op == "del"]
-    )
+    _delete(con, [docno for op, docno in changes if op == "del"])
     con.executemany(
         "INSERT INTO items (docno, id, fields, attrs, hash) VALUES (?, ?, ?, ?, ?)", new_rows
     )
+    con.executemany("INSERT INTO space_vectors (docno, space, vector) VALUES (?, ?, ?)", space_rows)
     seq = _log(con, changes)
     added = len(new_rows) - updated
     return Written(WriteResult(added, updated, unchanged, len(gone), seq), written)
@@ -96,8 +102,19 @@ def write_batch(
 
 def delete_rows(con: sqlite3.Connection, docnos: Sequence[int]) -> None:
     """Delete these item rows and log each deletion (inside an open transaction)."""
-    con.executemany("DELETE FROM items WHERE docno = ?", [(d,) for d in docnos])
+    _delete(con, docnos)
     _log(con, [("del", d) for d in docnos])
+
+
+def _delete(con: sqlite3.Connection, docnos: Sequence[int]) -> None:
+    """The item rows and their vectors in named spaces."""
+    con.executemany("DELETE FROM items WHERE docno = ?", [(d,) for d in docnos])
+    con.executemany("DELETE FROM space_vectors WHERE docno = ?", [(d,) for d in docnos])
+
+
+def _space_rows(con: sqlite3.Connection, docno: int) -> dict[str, bytes]:
+    rows = con.execute("SELECT space, vector FROM space_vectors WHERE docno = ?", (docno,))
+    return dict(rows.fetchall())
 
 
 def _log(con: sqlite3.Connection, changes: list[tuple[str, int]]) -> int:
