@@ -117,7 +117,7 @@ def test_a_bad_column_mapping_exits_1_with_one_line_naming_the_columns(
 def test_add_says_what_it_is_doing(tmp_path: Path) -> None:
     items = tmp_path / "items.jsonl"
     items.write_text("".join(json.dumps(item) + "\n" for item in CATALOG))
-    done = run("add", str(tmp_path / "col"), str(items), "--encoder", "hashing")
+    done = run("add", str(tmp_path / "col"), str(items), "--encoder", "hashing", "--progress")
     lines = done.stderr.splitlines()
     steps = [line for line in lines if ": done in " in line]
     expected = ["reading items.jsonl", f"writing {len(CATALOG)} items"]

@@ -138,7 +138,7 @@ def test_human_bytes() -> None:
 def test_sleuth_info_prints_memory_and_disk_in_human_units(tmp_path: Path) -> None:
     build(tmp_path / "col").close()
     done = subprocess.run(
-        [sys.executable, "-m", "sleuth.cli", "info", str(tmp_path / "col")],
+        [sys.executable, "-m", "sleuth.cli", "info", "--sizes", str(tmp_path / "col")],
         capture_output=True, text=True, timeout=300, check=True,
     )  # fmt: skip
     report = json.loads(done.stdout)

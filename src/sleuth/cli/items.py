@@ -54,6 +54,14 @@ def add(
             "hybrid+maxsim, muvera, maxsim-exact)."
         ),
     ] = False,
+    progress: Annotated[
+        bool | None,
+        typer.Option(
+            "--progress/--no-progress",
+            help="Say on stderr what it is doing and how long each step took, with a bar for "
+            "encoding (default: when stderr is a terminal; the bar also for a pipe).",
+        ),
+    ] = None,
 ) -> None:
     """Add items from a file (JSONL/JSON/CSV items may carry a "vector" and named spaces'
     "vectors"; a Parquet file's vector columns are read as arrays). The whole file is
@@ -66,20 +74,20 @@ def add(
     # no empty collection behind.
     read = None
     if not (collection / FILENAME).exists():
-        with stage(f"reading {path.name}", True):
+        with stage(f"reading {path.name}", progress):
             read = _read_with_vectors(path, CollectionConfig().text_fields, vectors)
     col = open_collection(
         collection, encoder, must_exist=False, late=late, dim=dim, spaces=parse_spaces(space)
     )
     with col:
         if read is None:
-            with stage(f"reading {path.name}", True):
+            with stage(f"reading {path.name}", progress):
                 read = _read_with_vectors(path, col.config.text_fields, vectors)
         items, given = read
         write = col.upsert if replace else col.add
         # encoding, if any, has its own bar; checking, storing and indexing are one step
-        with stage(f"writing {len(items):,} items", True):
-            result = write(items, vectors=given, progress=True)
+        with stage(f"writing {len(items):,} items", progress):
+            result = write(items, vectors=given, progress=progress is not False)
         print(
             f"added {result.added}, updated {result.updated}, unchanged {result.unchanged}; "
             f"{col.count()} items in {collection}",
@@ -233,10 +241,20 @@ def delete(
 
 
 @app.command()
-def info(collection: Collection) -> None:
+def info(
+    collection: Collection,
+    sizes: Annotated[
+        bool | None,
+        typer.Option(
+            "--sizes/--no-sizes",
+            help="Also print memory and disk per part in human units on stderr (default: when "
+            "stderr is a terminal).",
+        ),
+    ] = None,
+) -> None:
     """Sizes, encoder, attribute types, configuration, memory and disk per part, and problems,
-    as JSON; memory and disk in human units, and what is wrong with a damaged collection and
-    what can be done, also on stderr."""
+    as JSON; what is wrong with a damaged collection and what can be done also on stderr, and
+    (``--sizes``, or on a terminal) memory and disk in human units."""
     import warnings
 
     from sleuth.errors import InvalidCollection
@@ -254,9 +272,10 @@ def info(collection: Collection) -> None:
             report = col.info(tables=True)
     report["problems"] = [p.to_dict() for p in problems]
     print(json.dumps(report, indent=1))
-    print(f"{report['items']:,} items in {collection}", file=sys.stderr)
-    for line in describe(report["usage"]):
-        print(line, file=sys.stderr)
+    if sys.stderr.isatty() if sizes is None else sizes:
+        print(f"{report['items']:,} items in {collection}", file=sys.stderr)
+        for line in describe(report["usage"]):
+            print(line, file=sys.stderr)
     for p in problems:
         print(f"problem: {p.message} — {p.fix}", file=sys.stderr)
 
