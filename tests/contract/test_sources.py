@@ -328,15 +328,18 @@ def test_the_right_item_comes_first(served: tuple[str, Source], catalog: FakeCat
             assert set(docnos[: len(mine)].tolist()) == mine, (name, walk_, docnos)
 
 
+# the sources with a ``tops`` of their own (they serve from sparse scores)
+OWN_TOPS = sorted(n for n, c in CASES.items() if type(c.make()).tops is not Source.tops)
+
+
 @pytest.mark.parametrize("exclude_seen", [True, False])
+@pytest.mark.parametrize("name", OWN_TOPS)
 def test_a_sources_own_tops_are_those_of_its_scores(
-    fitted: tuple[Case, Source], exclude_seen: bool
+    name: str, data: Interactions, exclude_seen: bool
 ) -> None:
     """A source that serves from sparse scores (co-visit, popularity) picks the same items in
     the same order as the best of its scores over every item (``Source.tops``)."""
-    _, source = fitted
-    if type(source).tops is Source.tops:
-        pytest.skip("serves from its scores")
+    source = CASES[name].make().fit(data)
     queries = [*QUERIES, history([])]
     for depth in (1, 4, N_ITEMS):
         got = source.tops(queries, depth, exclude_seen=exclude_seen)
