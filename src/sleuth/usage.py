@@ -3,9 +3,10 @@
 
 Memory: what each index and the attribute table hold (``sleuth.indexes.memory``), in RAM and
 mapped from files. Disk: every file of the folder, by part: the store (the SQLite file, its WAL
-and shared-memory files), each index's files in ``index/`` (``<name>.npz`` and the files named
-``<name>.*`` beside it), the trained models, anything else; the parts add up to the folder's
-total. ``store_tables`` (asked for: it reads every page header of the database, seconds at
+and shared-memory files), each index's files in ``index/`` (its folder ``<name>/`` of arrays and
+manifest, or its file ``<name>.npz``, and the files named ``<name>.*`` beside it: the dense
+index's vectors and IVF codes), the trained models, anything else; the parts add up to the
+folder's total. ``store_tables`` (asked for: it reads every page header of the database, seconds at
 millions of items) splits the database by table (items, vectors, events, the change log…),
 each with its indexes, from SQLite's ``dbstat``.
 """
@@ -72,7 +73,7 @@ def disk_usage(folder: Path, index_names: Iterable[str]) -> dict[str, Any]:
 
 
 def _owner(name: str, index_names: list[str]) -> str | None:
-    """The index a file (or folder) of ``index/`` belongs to: ``<name>.npz``, ``<name>.*``."""
+    """The index a file (or folder) of ``index/`` belongs to: ``<name>/``, ``<name>.*``."""
     return next((n for n in index_names if name == n or name.startswith(f"{n}.")), None)
 
 

@@ -4,6 +4,7 @@ on disk and with what the indexes must hold."""
 from __future__ import annotations
 
 import json
+import mmap
 import subprocess
 import sys
 from pathlib import Path
@@ -15,7 +16,7 @@ import sleuth
 from sleuth.indexes.memory import held
 from sleuth.usage import human_bytes
 
-N, DIM = 600, 256  # vectors outweigh the per-row bookkeeping and graph links
+N, DIM = 600, 256  # vectors outweigh the per-row bookkeeping and the IVF's centroids
 
 
 def items(n: int, start: int = 0) -> list[dict[str, Any]]:
@@ -43,41 +44,70 @@ def files_under(path: Path) -> dict[str, int]:
             if p.is_file()}  # fmt: skip
 
 
+def index_files(files: dict[str, int], name: str) -> dict[str, int]:
+    """The files of index ``name``: its folder ``index/<name>/`` (arrays and manifest) or the
+    file ``index/<name>.npz``, and the files ``index/<name>.*`` beside it."""
+    return {f: n for f, n in files.items()
+            if f.startswith((f"index/{name}/", f"index/{name}."))}  # fmt: skip
+
+
 def test_disk_parts_are_the_files_and_add_up_to_the_folder(tmp_path: Path) -> None:
-    col = build(tmp_path / "col")
-    usage = col.info()["usage"]
-    files = files_under(tmp_path / "col")  # while open: the WAL is there too
-    col.close()
-    disk = usage["disk"]
-    assert disk["total"] == sum(files.values())
-    for name in ("bm25", "dense", "attributes"):
-        assert disk["indexes"][name] == files[f"index/{name}.npz"] > 0
-    store = {k: v for k, v in disk["store"].items() if k != "total"}
-    assert "sleuth.sqlite" in store and store["sleuth.sqlite"] == files["sleuth.sqlite"]
-    assert disk["store"]["total"] == sum(store.values())
-    parts = (disk["store"]["total"] + sum(disk["indexes"].values()) + disk["models"]
-             + sum(disk["other"].values()))  # fmt: skip
-    assert parts == disk["total"]
+    # exact: dense.npz holds the vectors; ivf: the vector and IVF code files sit beside it
+    for label, dense in (("exact", {}), ("ivf", {"exact_threshold": 100})):
+        col = build(tmp_path / label, **dense)
+        usage, kind = col.info()["usage"], col.info()["indexes"]["dense"]["kind"]
+        files = files_under(tmp_path / label)  # while open: the WAL is there too
+        col.close()
+        assert kind == label
+        disk = usage["disk"]
+        assert disk["total"] == sum(files.values())
+        for name in ("bm25", "dense", "attributes"):
+            mine = index_files(files, name)
+            assert disk["indexes"][name] == sum(mine.values()) > 0, name
+        for name in ("bm25", "attributes"):  # saved as folders of arrays
+            assert f"index/{name}/manifest.json" in files
+            assert any(f.endswith(".bin") for f in index_files(files, name))
+        beside = {f for f in index_files(files, "dense") if f != "index/dense.npz"}
+        assert len(beside) == (2 if label == "ivf" else 0), beside  # .full.*.f32, .ivf.*.u8
+        assert not any(f.startswith("index/") for f in disk["other"])  # each has its index
+        store = {k: v for k, v in disk["store"].items() if k != "total"}
+        assert "sleuth.sqlite" in store and store["sleuth.sqlite"] == files["sleuth.sqlite"]
+        assert disk["store"]["total"] == sum(store.values())
+        parts = (disk["store"]["total"] + sum(disk["indexes"].values()) + disk["models"]
+                 + sum(disk["other"].values()))  # fmt: skip
+        assert parts == disk["total"]
 
 
 def test_memory_of_float_vectors_is_one_copy_of_each(tmp_path: Path) -> None:
-    exact = build(tmp_path / "exact")  # below exact_threshold: a float32 matrix
-    graph = build(tmp_path / "graph", exact_threshold=100)  # faiss HNSW holds the vectors
-    for col in (exact, graph):
+    exact = build(tmp_path / "exact")  # below exact_threshold: a float32 matrix in RAM
+    ivf = build(tmp_path / "ivf", exact_threshold=100)  # int8 codes in RAM, vectors in a file
+    for col in (exact, ivf):
         info = col.info()
         usage = info["usage"]
         memory = usage["memory"]["dense"]
         assert memory >= info["indexes"]["dense"]["bytes"]  # the search structure, and more
-        # the vectors once, plus row maps and (for HNSW) links: less than a second copy
-        assert N * DIM * 4 <= memory < 2 * N * DIM * 4, memory
-        assert usage["mapped"]["dense"] == 0
         assert usage["memory"]["total"] == sum(
             v for k, v in usage["memory"].items() if k != "total"
         )
-    assert graph.info()["indexes"]["dense"]["kind"] == "hnsw"
-    assert graph.info()["usage"]["memory"]["dense"] > exact.info()["usage"]["memory"]["dense"]
+        assert usage["mapped"]["total"] == sum(
+            v for k, v in usage["mapped"].items() if k != "total"
+        )
+    # exact: the vectors once in RAM, plus row maps: less than a second copy
+    usage = exact.info()["usage"]
+    assert N * DIM * 4 <= usage["memory"]["dense"] < 2 * N * DIM * 4
+    assert usage["mapped"]["dense"] == 0
+    # ivf: the int8 codes in RAM (a quarter of the vectors); the vectors once, in the mapped
+    # file (saved by build), with the codes' file (read when opening or compacting)
+    assert ivf.info()["indexes"]["dense"]["kind"] == "ivf"
+    usage = ivf.info()["usage"]
+    files = index_files(files_under(tmp_path / "ivf"), "dense")
+    (full,) = (n for f, n in files.items() if ".full." in f)
+    (codes,) = (n for f, n in files.items() if ".ivf." in f)
+    assert full == N * DIM * 4 and N * DIM <= codes < 2 * N * DIM
+    assert usage["mapped"]["dense"] == full + codes
+    assert N * DIM <= usage["memory"]["dense"] < N * DIM * 4
     exact.close()
-    graph.close()
+    ivf.close()
 
 
 def test_memory_grows_with_what_is_added(tmp_path: Path) -> None:
@@ -125,6 +155,12 @@ def test_held_counts_shared_buffers_once_and_maps_apart(tmp_path: Path) -> None:
     h = held([a, a[10:], (a[:5], mapped)])
     assert h.mapped == (tmp_path / "m.npy").stat().st_size
     assert a.nbytes <= h.ram < a.nbytes + 1000  # the containers, not a second copy
+    # what the vector files map: ``np.frombuffer`` over an ``mmap`` (a memoryview its base)
+    with open(tmp_path / "m.npy", "rb") as fh:
+        raw = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+    rows = np.frombuffer(raw, np.uint8).reshape(-1, 8)
+    h = held([rows, rows[1:], np.frombuffer(raw, np.uint8)])
+    assert h.mapped == len(raw) and h.ram < 1000
     words = held({f"word{i}": i for i in range(5000)})
     assert words.ram > 5000 * len("word1000") and words.mapped == 0
 

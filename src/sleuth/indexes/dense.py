@@ -312,9 +312,10 @@ class DenseIndex(Index):
         }
 
     def usage(self) -> dict[str, int]:
-        """Besides the arrays (row maps, float32 vectors below the graph threshold, the
-        full-precision rows not saved yet, the file they are mapped from): what faiss holds (a
-        graph and its vectors, or the compressed codes)."""
+        """Besides the arrays (row maps, float32 vectors below the threshold, the rows not
+        saved yet, and the files of full-precision vectors and IVF codes they are mapped
+        from): what faiss holds (the IVF's lists, or the compressed codes and a graph's
+        links)."""
         in_faiss = self.codes is not None or self.ivf is not None
         return held(self).to_dict(extra_ram=self.nbytes if in_faiss else 0)
 

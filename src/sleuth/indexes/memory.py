@@ -52,8 +52,13 @@ class Held:
 
     def _array(self, array: np.ndarray) -> None:
         root: Any = array
-        while isinstance(root, np.ndarray) and root.base is not None:
-            root = root.base
+        while True:  # down to the buffer's owner
+            if isinstance(root, np.ndarray) and root.base is not None:
+                root = root.base
+            elif isinstance(root, memoryview) and root.obj is not None:
+                root = root.obj  # ``np.frombuffer(an mmap)``: its base is a memoryview of it
+            else:
+                break
         if id(root) in self._buffers:
             return
         self._buffers.add(id(root))
