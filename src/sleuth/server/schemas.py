@@ -253,7 +253,7 @@ class SearchRequest(_Strict):
         "autocut: Weaviate's, at the first jump of the score curve.",
     )
     diversity: float = Field(0.0, ge=0.0, le=1.0, description="MMR: 0 relevance, 1 variety.")
-    max_per: dict[str, Annotated[int, Field(ge=1)]] | None = Field(
+    max_per: dict[str, Annotated[Int, Field(ge=1)]] | None = Field(
         None, description='At most N hits per value of each attribute, e.g. {"brand": 2}.'
     )
 
