@@ -372,7 +372,7 @@ class Collection(CollectionRecs, CollectionLearning):
         default = (self.dim, self.encoder.id)
         args = check_search(queries, vectors, k, space, fusion, self.config.spaces, default)
         plan = plan_for(mode, late=self.late is not None)
-        final = check_final(min_relevance, cutoff, diversity, max_per)
+        final = check_final(min_relevance, cutoff, diversity, max_per, args.space and args.space[0])
         calibrator = calib.calibrator_for(self._calibration, mode, final.needs_probability)
         trace, texts, given = Trace(mode=mode, k=k, queries=args.n), args.texts, args.given
         self._refresh(wait=False)

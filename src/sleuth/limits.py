@@ -340,10 +340,19 @@ def _check_diversity(diversity: Any) -> float:
     return float(diversity)
 
 
-def check_final(min_relevance: Any, cutoff: Any, diversity: Any, max_per: Any) -> Final:
+def check_final(
+    min_relevance: Any, cutoff: Any, diversity: Any, max_per: Any, space: str | None = None
+) -> Final:
     """A search's final-list options: ``min_relevance`` a probability in [0, 1] (or None),
     ``cutoff`` one of ``CUTOFFS`` (or None), ``diversity`` in [0, 1], ``max_per`` a mapping
-    of attribute names to positive integers (or None)."""
+    of attribute names to positive integers (or None). Probabilities are calibrated on the
+    default vector space's scores: a search of a named ``space`` cannot ask for them."""
+    if space is not None and (min_relevance is not None or cutoff == "auto"):
+        raise InvalidInput(
+            f"min_relevance and cutoff='auto' need probabilities calibrated on the default "
+            f"vector space's scores; a search of space {space!r} has none (use cutoff='autocut')",
+            space=space,
+        )
     if min_relevance is not None:
         if isinstance(min_relevance, bool) or not isinstance(min_relevance, int | float):
             raise InvalidInput(

@@ -296,9 +296,12 @@ def test_bad_bulk_space_arrays_and_queries_are_refused(
         ({"query": "word", "space": "ip"}, "give the query's vector="),
         ({"vector": [1.0] * 6, "space": "ip"}, "vector space 'ip' .dot. takes vectors of 5"),
         ({"vector": [0.0] * 6, "space": "img"}, "all zeros"),
+        ({"vector": [1.0] * 5, "space": "ip", "min_relevance": 0.5}, "calibrated on the default"),
+        ({"vector": [1.0] * 5, "space": "ip", "cutoff": "auto"}, "space 'ip' has none"),
     ]:
         with pytest.raises(InvalidInput, match=says):
             col.search(mode="dense", **kwargs)
+    assert col.search(vector=[1.0] * 5, space="ip", k=3, mode="dense", cutoff="autocut")
     assert col.search(vector=[0.0] * 5, space="ip", k=3, mode="dense")  # a zero dot query
     assert len(col.search(vector=[0.0] * 3, space="geo", k=3, mode="dense")) == 3
 

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from sleuth.errors import CorruptIndex
+from sleuth.indexes.base import write_npz
 from sleuth.indexes.segments import load_folder, save_folder
 
 MANIFEST = {"kind": "test", "seq": 3}
@@ -68,3 +71,25 @@ def test_damage_is_caught(tmp_path: Path) -> None:
     (tmp_path / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(CorruptIndex):
         load_folder(tmp_path, "test")
+
+
+def _gone_pid() -> int:
+    """The pid of a process that has exited (so no live writer owns a temp named after it)."""
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def test_a_save_removes_the_temps_of_writers_killed_before_their_rename(tmp_path: Path) -> None:
+    npz = tmp_path / "dense.npz"
+    dead, alive = tmp_path / f".dense.npz.{_gone_pid()}.tmp", tmp_path / f".dense.npz.{1}.tmp"
+    folder = tmp_path / "bm25"
+    save_folder(folder, {"kind": "t", "seq": 1}, {"a": (np.arange(3), None)})
+    stale = folder / f".manifest.json.{_gone_pid()}.tmp"
+    for path in (dead, alive, stale):
+        path.write_bytes(b"half a file")
+    write_npz(npz, {"kind": "t", "format": 1, "seq": 1}, {"a": np.arange(3)})
+    save_folder(folder, {"kind": "t", "seq": 2}, {"a": (np.arange(4), None)})
+    assert not dead.exists() and not stale.exists()
+    assert alive.exists()  # pid 1 is alive: a writer may still be writing it
+    assert npz.exists() and load_folder(folder, "t")[0]["seq"] == 2

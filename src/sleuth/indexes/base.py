@@ -31,6 +31,7 @@ from sleuth.indexes.segments import (
     load_folder,
     new_token,
     pack_strings,
+    remove_dead_temps,
     save_folder,
     unpack_strings,
 )
@@ -317,6 +318,7 @@ def write_npz(path: Path, manifest: dict[str, Any], arrays: dict[str, np.ndarray
         os.fsync(fh.fileno())
     os.replace(tmp, path)
     fsync_dir(path.parent)
+    remove_dead_temps(path.parent, path.name)
 
 
 def read_npz(

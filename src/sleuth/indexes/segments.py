@@ -36,10 +36,12 @@ from sleuth.errors import CorruptIndex
 __all__ = [
     "MANIFEST",
     "SEGMENTED_FORMAT",
+    "dead_writer",
     "fsync_dir",
     "load_folder",
     "new_token",
     "pack_strings",
+    "remove_dead_temps",
     "save_folder",
     "saved_files",
     "unpack_strings",
@@ -94,6 +96,7 @@ def _save(
         os.fsync(fh.fileno())
     os.replace(tmp, folder / MANIFEST)
     fsync_dir(folder)
+    remove_dead_temps(folder, MANIFEST)
     kept = {entry["file"] for entry in entries.values()} | {MANIFEST}
     for path in folder.iterdir():
         if path.name not in kept and not path.name.startswith("."):
@@ -218,6 +221,27 @@ def _load_array(folder: Path, entry: dict[str, Any], verify: bool) -> np.ndarray
             raise CorruptIndex(f"{path} does not match its checksum", path=str(path))
         start += n
     return data.view(dtype).reshape(shape)
+
+
+def dead_writer(tmp: Path) -> bool:
+    """A temp file whose writing process is gone (``.<name>.<pid>.tmp``)."""
+    pid = tmp.name.rsplit(".", 2)[-2]
+    if not pid.isdigit():
+        return True
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return int(pid) == os.getpid()
+
+
+def remove_dead_temps(folder: Path, name: str) -> None:
+    """Delete the temps ``.<name>.<pid>.tmp`` that writers killed before their rename left."""
+    for tmp in folder.glob(f".{name}.*.tmp"):
+        if dead_writer(tmp):
+            tmp.unlink(missing_ok=True)
 
 
 def fsync_dir(folder: Path) -> None:

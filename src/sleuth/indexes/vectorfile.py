@@ -29,6 +29,7 @@ import numpy as np
 
 from sleuth.errors import CorruptIndex
 from sleuth.indexes.base import Growable
+from sleuth.indexes.segments import dead_writer, fsync_dir
 
 __all__ = ["FullVectors", "RowFile"]
 
@@ -148,7 +149,7 @@ class RowFile:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-        _fsync_dir(path.parent)  # named on disk before the index file that names it
+        fsync_dir(path.parent)  # named on disk before the index file that names it
         self.file = path
         self._state = self._mapped(path, len(self))
         return name
@@ -180,7 +181,7 @@ class RowFile:
         folder, stem, tag = index_path.parent, index_path.stem, self.tag
         files = [*folder.glob(f"{stem}.{tag}.*.{self.ext}"), *folder.glob(f".{stem}.{tag}.*.tmp")]
         for path in files:
-            if path.name not in keep and (path.suffix != ".tmp" or _dead_writer(path)):
+            if path.name not in keep and (path.suffix != ".tmp" or dead_writer(path)):
                 path.unlink(missing_ok=True)
 
     @classmethod
@@ -222,25 +223,3 @@ class FullVectors(RowFile):
     """``float32[n, dim]``: the full-precision vectors (``<index>.full.<token>.f32``)."""
 
     tag, ext, dtype = "full", "f32", np.float32
-
-
-def _dead_writer(tmp: Path) -> bool:
-    """A temp file whose writing process is gone (``.<name>.<pid>.tmp``)."""
-    pid = tmp.name.rsplit(".", 2)[-2]
-    if not pid.isdigit():
-        return True
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return int(pid) == os.getpid()
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
