@@ -45,13 +45,14 @@ STAGES: list[tuple[str, str, str]] = [
     ("encode: model forward", "sleuth/encoders/sentence.py", "encode"),
     ("encode: truncation count (2nd tokenizer pass)", "sleuth/encoders/sentence.py",
      "_count_truncated"),
-    ("BM25 index add (tokenize + postings)", "sleuth/indexes/bm25.py", "add"),
-    ("dense index add", "sleuth/indexes/dense.py", "add"),
-    ("index save (npz + fsync)", "sleuth/indexes/bm25.py", "save"),
-    ("index save (npz + fsync)", "sleuth/indexes/dense.py", "save"),
-    ("attribute table", "sleuth/store/attributes.py", "add"),
+    ("index prepare (tokenize, postings, codes; outside the lock)", "sleuth/indexes/base.py",
+     "prepare"),
+    ("index apply (under the lock)", "sleuth/indexes/base.py", "apply"),
+    ("index save (BM25/attribute segment folders)", "sleuth/indexes/segments.py", "save_folder"),
+    ("index save (dense files)", "sleuth/indexes/dense.py", "save"),
+    ("attribute table", "sleuth/store/attributes.py", "add_many"),
     ("parse + validate items", "sleuth/types.py", "parse_item"),
-    ("content hashes", "sleuth/engine.py", "_content_hash"),
+    ("content hashes", "sleuth/encoders/cache.py", "content_hash"),
 ]
 SQLITE_FILE = "sleuth/store/sqlite.py"
 
