@@ -51,7 +51,7 @@ from sleuth.rank.calibrate import expected_calibration_error
 MODE = "hybrid"
 K = 10
 P = 0.5
-SCRATCH = Path(os.environ.get("SLEUTH_SCRATCH", "/work/scratch/cutoff"))
+SCRATCH = Path(os.environ.get("SLEUTH_SCRATCH", CACHE_DIR / "cutoff"))  # gitignored
 STRATEGIES = {
     "k=10": {},
     "autocut (Weaviate)": {"cutoff": "autocut"},

@@ -33,14 +33,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from _common import print_table, summary_row, write_result
+from _common import CACHE_DIR, print_table, summary_row, write_result
 
 import sleuth
 from sleuth.config import CollectionConfig, DenseConfig
 
 KINDS = ["view", "click", "purchase"]
 SESSION = 10
-SCRATCH = Path(os.environ.get("SLEUTH_SCRATCH", "/work/scratch/events"))
+SCRATCH = Path(os.environ.get("SLEUTH_SCRATCH", CACHE_DIR / "events"))  # gitignored
 
 
 def synth(n: int, n_users: int, n_items: int, seed: int = 0) -> dict[str, np.ndarray]:
