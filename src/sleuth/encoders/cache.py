@@ -162,6 +162,9 @@ class EmbeddingCache:
         cache was cleared, is encoded again, once)."""
         held = self._pending_given
         found = {s.hash: held[s.hash] for s in stored if s.hash in held}
+        filed = {s.hash: s.vrow for s in stored if s.vrow is not None and s.hash not in found}
+        if filed:
+            found.update(zip(filed, self.store.given_vectors(list(filed.values()))))
         need = [s.hash for s in stored if s.hash not in found]
         if need:
             found.update(self.store.vectors(self.encoder.id, need, self.dim))

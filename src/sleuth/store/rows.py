@@ -20,11 +20,13 @@ __all__ = ["DamagedRow", "StoredItem", "parse_row"]
 
 @dataclass(frozen=True)
 class StoredItem:
-    """One item version as stored: its docno, the item (no vector) and its vector key."""
+    """One item version as stored: its docno, the item (no vector), its vector key and, for a
+    given vector, its row in the store's vector file (``sleuth.store.vectorlog``)."""
 
     docno: int
     item: Item
     hash: str
+    vrow: int | None = None
 
 
 @dataclass(frozen=True)
@@ -44,9 +46,9 @@ class _Bad(Exception):
 
 
 def parse_row(row: tuple[Any, ...], types: dict[str, str]) -> Item | DamagedRow:
-    """``(docno, id, fields, attrs, hash)`` from the items table as an ``Item``, or the reason
-    it cannot be one. ``types`` is the attributes table (name -> type)."""
-    docno, item_id, fields, attrs, content_hash = row
+    """``(docno, id, fields, attrs, hash, ...)`` from the items table as an ``Item``, or the
+    reason it cannot be one. ``types`` is the attributes table (name -> type)."""
+    docno, item_id, fields, attrs, content_hash = row[:5]
     try:
         if not isinstance(item_id, str) or not item_id:
             raise _Bad(f"the id is {type(item_id).__name__} {item_id!r}, not a non-empty string")

@@ -20,7 +20,9 @@ __all__ = [
     "check_version",
 ]
 
-FORMAT_VERSION = 1
+# 2: the vectors items bring live in ``sleuth.sqlite-vectors`` (``items.vrow``), not in the
+# vectors table; a format 1 collection is upgraded on open (``sleuth.store.upgrade``)
+FORMAT_VERSION = 2
 FILENAME = "sleuth.sqlite"
 # Each attribute name is a column held in memory for filters (README, "Limits"). Names are never
 # dropped: an attribute whose items were all deleted still has its type in the schema.
@@ -33,7 +35,8 @@ CREATE TABLE IF NOT EXISTS items (
     id TEXT NOT NULL UNIQUE,
     fields TEXT NOT NULL,
     attrs TEXT NOT NULL,
-    hash TEXT NOT NULL
+    hash TEXT NOT NULL,
+    vrow INTEGER  -- the row of its given vector in sleuth.sqlite-vectors (NULL: encoded)
 );
 CREATE TABLE IF NOT EXISTS changes (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,

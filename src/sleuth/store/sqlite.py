@@ -7,6 +7,7 @@ sequence number they last applied, so they catch up after a crash or a write by 
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import sqlite3
@@ -22,7 +23,9 @@ import numpy as np
 from sleuth.errors import Closed, Conflict, InvalidInput
 from sleuth.store.events import EventTables
 from sleuth.store.rows import DamagedRow, StoredItem, parse_row
-from sleuth.store.schema import FILENAME, SCHEMA
+from sleuth.store.schema import FILENAME, FORMAT_VERSION, SCHEMA
+from sleuth.store.upgrade import upgrade
+from sleuth.store.vectorlog import SUFFIX, VectorLog
 from sleuth.store.writes import WriteResult, Written, write_batch
 from sleuth.types import Item
 from sleuth.values import check_text
@@ -49,6 +52,7 @@ class Store(EventTables):
         self._closed = False
         self._damaged: dict[int, DamagedRow] = {}  # by docno: see ``damaged_rows``
         self._damaged_lock = threading.Lock()
+        self._vector_log: VectorLog | None = None
         self._writer = self._connect()
         # 64 MB of page cache for the writer (SQLite's default is 2 MB): a bulk write of vectors
         # inserts into a B-tree of every vector, at keys spread over all of it
@@ -125,7 +129,7 @@ class Store(EventTables):
     def ensure_schema(self) -> None:
         """Add tables that a collection written by an earlier sleuth lacks (the schema used to
         be re-run on every open, which added them; this keeps that, without a write when none
-        is missing)."""
+        is missing), and upgrade a format 1 collection in place (``sleuth.store.upgrade``)."""
         expected = set(re.findall(r"CREATE TABLE IF NOT EXISTS (\w+)", SCHEMA))
         tables = {
             r[0] for r in self._reader.execute("SELECT name FROM sqlite_master WHERE type='table'")
@@ -135,6 +139,8 @@ class Store(EventTables):
                 for statement in SCHEMA.split(";"):
                     if statement.strip():
                         con.execute(statement)
+        if self.get_meta("format_version") < FORMAT_VERSION:
+            upgrade(self, FORMAT_VERSION)
 
     # -- metadata ---------------------------------------------------------------------------
 
@@ -195,7 +201,8 @@ class Store(EventTables):
         for chunk in _chunks([int(d) for d in docnos], 500):
             marks = ",".join("?" * len(chunk))
             rows = self._reader.execute(
-                f"SELECT docno, id, fields, attrs, hash FROM items WHERE docno IN ({marks})", chunk
+                f"SELECT docno, id, fields, attrs, hash, vrow FROM items WHERE docno IN ({marks})",
+                chunk,
             )
             out.update((s.docno, s) for s in self._usable(rows, types))
         return out
@@ -206,7 +213,7 @@ class Store(EventTables):
         types = self.attribute_types()
         while True:
             rows = self._reader.execute(
-                "SELECT docno, id, fields, attrs, hash FROM items WHERE docno > ? "
+                "SELECT docno, id, fields, attrs, hash, vrow FROM items WHERE docno > ? "
                 "ORDER BY docno LIMIT ?",
                 (last, batch),
             ).fetchall()
@@ -226,7 +233,7 @@ class Store(EventTables):
             if isinstance(parsed, DamagedRow):
                 self._set_aside(parsed)
             else:
-                out.append(StoredItem(docno=row[0], item=parsed, hash=row[4]))
+                out.append(StoredItem(docno=row[0], item=parsed, hash=row[4], vrow=row[5]))
         return out
 
     def _set_aside(self, bad: DamagedRow) -> None:
@@ -332,14 +339,38 @@ class Store(EventTables):
         (space name to float32 bytes)."""
         _check_ids(deletes)
         with self._transaction() as con:
-            if given is not None:
-                encoder, keys, matrix = given
-                order = sorted(range(len(keys)), key=keys.__getitem__)  # B-tree order
-                con.executemany(
-                    "INSERT OR IGNORE INTO vectors (encoder, hash, vector) VALUES (?, ?, ?)",
-                    ((encoder, keys[i], matrix[i].tobytes()) for i in order),
-                )
-            return write_batch(con, upserts, deletes, must_be_new=must_be_new, spaces=spaces)
+            place = None
+            if given is not None and len(given[1]):
+                place = functools.partial(self._place, con, given[1], given[2])
+            return write_batch(
+                con, upserts, deletes, must_be_new=must_be_new, spaces=spaces, place=place
+            )
+
+    def _place(
+        self, con: sqlite3.Connection, keys: Sequence[str], matrix: np.ndarray, need: list[str]
+    ) -> dict[str, int]:
+        """Append the given vectors of keys ``need`` to the vector file (fsynced; ``con``'s
+        transaction commits the rows that name them); their rows by key."""
+        if not need:
+            return {}
+        index = {key: i for i, key in enumerate(keys)}
+        picked = [index[key] for key in need]
+        whole = len(picked) == len(keys) and picked == list(range(len(keys)))
+        start = self.vector_log.append(con, matrix if whole else matrix[picked])
+        self.vector_log.set_rows(con, start + len(need))
+        return {key: start + i for i, key in enumerate(need)}
+
+    @property
+    def vector_log(self) -> VectorLog:
+        """The file of given vectors (its dimension is the collection's)."""
+        if self._vector_log is None:
+            dim = int(self.get_meta("dim"))
+            self._vector_log = VectorLog(self.path.with_name(FILENAME + SUFFIX), dim)
+        return self._vector_log
+
+    def given_vectors(self, rows: Sequence[int]) -> np.ndarray:
+        """``float32[len(rows), dim]``: given vectors by their rows in the vector file."""
+        return self.vector_log.read(rows)
 
     def _transaction(self) -> _Transaction:
         if self._closed:

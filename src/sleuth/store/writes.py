@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sleuth.errors import Conflict, InvalidInput
 from sleuth.store.rows import StoredItem
 from sleuth.store.schema import MAX_ATTRIBUTE_NAMES, check_types
 from sleuth.types import Item, plain_attributes
+from sleuth.vectors import is_vector_key
 
 __all__ = ["WriteResult", "Written", "delete_rows", "write_batch"]
 
@@ -47,11 +48,14 @@ def write_batch(
     *,
     must_be_new: bool,
     spaces: Sequence[dict[str, bytes]] | None = None,
+    place: Callable[[list[str]], dict[str, int]] | None = None,
 ) -> Written:
     """Write ``upserts`` (items with distinct ids and their vector keys) and ``deletes`` with
     ``con`` inside an open transaction; raises (and the caller rolls back) on a conflict.
     ``spaces``: per upsert, its vectors in named spaces (space name to float32 bytes), part of
-    what makes it changed (None: the collection has no named space)."""
+    what makes it changed (None: the collection has no named space). ``place``: given the
+    keys of the given vectors the new item versions need, writes them to the vector file and
+    returns their rows by key (None: the write brought no vector)."""
     schema = dict(con.execute("SELECT name, type FROM attributes").fetchall())
     changed = check_types([item for item, _ in upserts], schema)
     _check_names(schema, changed)
@@ -64,7 +68,7 @@ def write_batch(
     gone = _rows_of(con, list(dict.fromkeys(deletes)), "docno")
     changes: list[tuple[str, int]] = [("del", row[0]) for row in gone.values()]
     next_docno = _next(con, "items", "docno")
-    new_rows: list[tuple[int, str, str, str, str]] = []
+    new_rows: list[tuple[int, str, str, str, str, int | None]] = []
     space_rows: list[tuple[int, str, bytes]] = []
     written: list[StoredItem] = []
     updated = unchanged = 0
@@ -84,15 +88,20 @@ def write_batch(
                 continue
             changes.append(("del", row[0]))
             updated += 1
-        new_rows.append((next_docno, item.id, fields_json, attrs_json, key))
+        new_rows.append((next_docno, item.id, fields_json, attrs_json, key, None))
         space_rows.extend((next_docno, name, blob) for name, blob in named.items())
         stored = Item(id=item.id, fields=fields, attributes=attributes)
         written.append(StoredItem(next_docno, stored, key))
         changes.append(("add", next_docno))
         next_docno += 1
+    if place is not None:
+        rows = place(list(dict.fromkeys(s.hash for s in written if is_vector_key(s.hash))))
+        new_rows = [(*r[:5], rows.get(r[4])) for r in new_rows]
+        written = [replace(s, vrow=rows.get(s.hash)) for s in written]
     _delete(con, [docno for op, docno in changes if op == "del"])
     con.executemany(
-        "INSERT INTO items (docno, id, fields, attrs, hash) VALUES (?, ?, ?, ?, ?)", new_rows
+        "INSERT INTO items (docno, id, fields, attrs, hash, vrow) VALUES (?, ?, ?, ?, ?, ?)",
+        new_rows,
     )
     con.executemany("INSERT INTO space_vectors (docno, space, vector) VALUES (?, ?, ?)", space_rows)
     seq = _log(con, changes)
