@@ -38,7 +38,8 @@ def upgrade(store: Store, to_version: int) -> bool:
             con.execute("ALTER TABLE items ADD COLUMN vrow INTEGER")
         encoder = con.execute("SELECT value FROM meta WHERE key = 'encoder_id'").fetchone()[0]
         _move_given(store, con, json.loads(encoder))
-        con.execute("UPDATE meta SET value = ? WHERE key = 'format_version'", (json.dumps(to_version),))
+        version = json.dumps(to_version)
+        con.execute("UPDATE meta SET value = ? WHERE key = 'format_version'", (version,))
     return True
 
 

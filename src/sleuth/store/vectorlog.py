@@ -89,9 +89,7 @@ class VectorLog:
 
     @staticmethod
     def set_rows(con: sqlite3.Connection, rows: int) -> None:
-        con.execute(
-            "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (ROWS_KEY, str(rows))
-        )
+        con.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (ROWS_KEY, str(rows)))
 
     def read(self, rows: Sequence[int] | np.ndarray) -> np.ndarray:
         """``float32[len(rows), dim]``, a copy; ``CorruptIndex`` if a row is past the file's
