@@ -17,6 +17,7 @@ from sleuth.encoders import HashingEncoder
 from sleuth.encoders.base import Encoded
 from sleuth.limits import MAX_K, MAX_QUERY_CHARS
 from sleuth.search import BASE_MODES as MODES  # the late modes: test_late.py
+from sleuth.store import FORMAT_VERSION
 from support import (
     CATALOG,
     N_ITEMS,
@@ -420,7 +421,7 @@ def test_folder_that_is_not_a_collection(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("sql", "match"),
     [
-        ("UPDATE meta SET value = '2' WHERE key = 'format_version'", "newer sleuth"),
+        (f"UPDATE meta SET value = '{FORMAT_VERSION + 1}' WHERE key = 'format_version'", "newer sleuth"),
         ("DELETE FROM meta WHERE key = 'format_version'", "missing or unreadable format version"),
     ],
 )

@@ -51,7 +51,6 @@ def _move_given(store: Store, con: sqlite3.Connection, encoder: str) -> None:
     items = con.execute(
         "SELECT docno, hash FROM items WHERE hash LIKE 'v:%' ORDER BY docno"
     ).fetchall()
-    moved: set[str] = set()
     for begin in range(0, len(items), CHUNK):
         chunk = [(d, h) for d, h in items[begin : begin + CHUNK] if is_vector_key(h)]
         blobs = store.vectors(encoder, [h for _, h in chunk], log.dim)  # usable ones
@@ -64,7 +63,5 @@ def _move_given(store: Store, con: sqlite3.Connection, encoder: str) -> None:
             "UPDATE items SET vrow = ? WHERE docno = ?",
             [(start + i, d) for i, (d, _) in enumerate(good)],
         )
-        moved.update(h for _, h in good)
-    con.executemany(
-        "DELETE FROM vectors WHERE encoder = ? AND hash = ?", [(encoder, h) for h in moved]
-    )
+    # every given vector's blob: moved, or of an item version that is gone (or unusable)
+    con.execute("DELETE FROM vectors WHERE hash LIKE 'v:%'")

@@ -72,10 +72,10 @@ class VectorLog:
                         path=str(self.path),
                     )
                 os.ftruncate(fd, end)
-            view = memoryview(data).cast("B")
+            raw = data.tobytes()
             written = 0
-            while written < len(view):
-                written += os.pwrite(fd, view[written:], end + written)
+            while written < len(raw):
+                written += os.pwrite(fd, raw[written:], end + written)
             os.fsync(fd)
         finally:
             os.close(fd)
@@ -116,6 +116,3 @@ class VectorLog:
                 )
             self._map = np.memmap(self.path, np.float32, "r", shape=(rows, self.dim))
             return self._map
-
-    def mapped_bytes(self) -> int:
-        return int(self._map.nbytes)

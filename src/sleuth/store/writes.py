@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from sleuth.errors import Conflict, InvalidInput
@@ -68,9 +68,9 @@ def write_batch(
     gone = _rows_of(con, list(dict.fromkeys(deletes)), "docno")
     changes: list[tuple[str, int]] = [("del", row[0]) for row in gone.values()]
     next_docno = _next(con, "items", "docno")
-    new_rows: list[tuple[int, str, str, str, str, int | None]] = []
+    new_rows: list[tuple[int, str, str, str, str]] = []
     space_rows: list[tuple[int, str, bytes]] = []
-    written: list[StoredItem] = []
+    made: list[Item] = []
     updated = unchanged = 0
     for i, (item, key) in enumerate(upserts):
         named = spaces[i] if spaces is not None else {}
@@ -88,20 +88,19 @@ def write_batch(
                 continue
             changes.append(("del", row[0]))
             updated += 1
-        new_rows.append((next_docno, item.id, fields_json, attrs_json, key, None))
+        new_rows.append((next_docno, item.id, fields_json, attrs_json, key))
         space_rows.extend((next_docno, name, blob) for name, blob in named.items())
-        stored = Item(id=item.id, fields=fields, attributes=attributes)
-        written.append(StoredItem(next_docno, stored, key))
+        made.append(Item(id=item.id, fields=fields, attributes=attributes))
         changes.append(("add", next_docno))
         next_docno += 1
-    if place is not None:
-        rows = place(list(dict.fromkeys(s.hash for s in written if is_vector_key(s.hash))))
-        new_rows = [(*r[:5], rows.get(r[4])) for r in new_rows]
-        written = [replace(s, vrow=rows.get(s.hash)) for s in written]
+    keys = [r[4] for r in new_rows]
+    at = {} if place is None else place(list(dict.fromkeys(filter(is_vector_key, keys))))
+    vrows = [at.get(key) for key in keys]
+    written = [StoredItem(r[0], item, r[4], v) for r, item, v in zip(new_rows, made, vrows)]
     _delete(con, [docno for op, docno in changes if op == "del"])
     con.executemany(
         "INSERT INTO items (docno, id, fields, attrs, hash, vrow) VALUES (?, ?, ?, ?, ?, ?)",
-        new_rows,
+        [(*row, v) for row, v in zip(new_rows, vrows)],
     )
     con.executemany("INSERT INTO space_vectors (docno, space, vector) VALUES (?, ?, ?)", space_rows)
     seq = _log(con, changes)
