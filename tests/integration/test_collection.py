@@ -421,7 +421,7 @@ def test_folder_that_is_not_a_collection(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("sql", "match"),
     [
-        (f"UPDATE meta SET value = '{FORMAT_VERSION + 1}' WHERE key = 'format_version'", "newer sleuth"),
+        (f"UPDATE meta SET value = {FORMAT_VERSION + 1} WHERE key = 'format_version'", "newer"),
         ("DELETE FROM meta WHERE key = 'format_version'", "missing or unreadable format version"),
     ],
 )
