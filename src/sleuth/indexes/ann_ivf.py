@@ -51,7 +51,8 @@ class ListCodes(RowFile):
 
 class IVFCodes:
     """A faiss ``IndexIVFScalarQuantizer`` (int8, inner product or L2) whose ids are the
-    index's rows, and the codes of those rows (``ListCodes``) it is saved as."""
+    index's live rows (dead ones are removed from the lists: ``remove``), and the codes of
+    every row (``ListCodes``) it is saved as."""
 
     def __init__(self, index: Any, codes: ListCodes, trained: np.ndarray) -> None:
         self.index = index
@@ -95,21 +96,33 @@ class IVFCodes:
             return np.asarray(self.index.sa_encode(np.ascontiguousarray(vectors, np.float32)))
 
     def add(self, codes: np.ndarray) -> None:
-        """Append rows ``ntotal..`` with these codes (from ``encode``)."""
-        self._lists(codes)
+        """Append rows ``len(codes)..`` with these codes (from ``encode``)."""
+        self._lists(codes, len(self.codes))
         self.codes.extend(codes)
 
-    def _lists(self, codes: np.ndarray) -> None:
-        start = self.ntotal
+    def _lists(self, codes: np.ndarray, start: int) -> None:
         ids = np.arange(start, start + codes.shape[0], dtype=np.int64)
         self.index.add_sa_codes(np.ascontiguousarray(codes), ids)
+
+    def _fill(self) -> None:
+        """The lists hold every row of the codes file."""
+        start = 0
+        for block in self.codes.blocks():
+            self._lists(block, start)
+            start += block.shape[0]
+
+    def remove(self, rows: np.ndarray) -> None:
+        """Take these rows out of the lists (their codes stay in the file, for the row
+        numbers): a search then needs no selector to skip them. One pass over the lists in
+        faiss (a few ms at a million rows), once per write instead of a mask per search."""
+        if rows.size:
+            self.index.remove_ids(np.ascontiguousarray(rows, np.int64))
 
     def keep(self, live: np.ndarray) -> None:
         """Keep rows ``live`` (ascending), numbered 0.. again."""
         self.codes.keep(live)
         self.index.reset()
-        for block in self.codes.blocks():
-            self._lists(block)
+        self._fill()
 
     def search(self, queries: np.ndarray, k: int, nprobe: int, sel: Any = None) -> tuple[Any, Any]:
         """``(rows int64[nq, k], scores float32[nq, k])`` by the int8 codes, best first, -1 /
@@ -149,8 +162,7 @@ class IVFCodes:
         ):
             raise RuntimeError(f"not an empty int8 {metric} IVF of dim {dim}")
         out = cls(index, ListCodes.open(index_path, name, n, int(index.sa_code_size())), trained)
-        for block in out.codes.blocks():
-            out._lists(block)
+        out._fill()
         return out
 
 

@@ -149,7 +149,12 @@ class DenseIndex(Index):
             block = held[start : start + BLOCK_ROWS]
             full.extend(block)
             ivf.add(ivf.encode(block))
+        ivf.remove(np.flatnonzero(~self.row_live.view[: held.shape[0]]))
         self.full, self.ivf, self.vectors = full, ivf, None
+
+    def _forget(self, rows: np.ndarray) -> None:
+        if self.ivf is not None:
+            self.ivf.remove(rows)
 
     def _keep(self, live: np.ndarray) -> None:
         # Exact mode too: dead rows cost memory, scan time and file size (upserts add a row).
@@ -228,8 +233,10 @@ class DenseIndex(Index):
         """``(rows int64[nq, k'], scores float32[nq, k'])`` best first, -1 / -inf padded."""
         nq = queries.shape[0]
         filtered = docno_mask is not None
-        if self.ann is not None and not filtered and len(self) == self.n_rows:
-            # The common case, kept lean: no filter, no tombstones, no selector.
+        lean = self.ivf is not None or len(self) == self.n_rows
+        if self.ann is not None and not filtered and lean:
+            # The common case, kept lean: no filter, no selector (the IVF's lists hold only
+            # live rows; a graph's tombstones need one).
             return self._ann_search(queries, k, None)
         allowed = self.allowed_rows(docno_mask)
         n_allowed = int(allowed.sum()) if filtered else len(self)
@@ -395,6 +402,7 @@ class DenseIndex(Index):
                 )
             except RuntimeError as exc:
                 raise CorruptIndex(f"{path}: unreadable IVF: {exc}", path=str(path)) from None
+            self.ivf.remove(np.flatnonzero(~self.row_live.view))
             self.full, self.vectors = full, None
         elif "hnsw" in arrays:  # an HNSW graph of an earlier version: its vectors, re-indexed
             held = hnsw_vectors(path, arrays["hnsw"], self.n_rows, self.dim)
