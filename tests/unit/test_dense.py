@@ -253,6 +253,25 @@ def test_ann_deletes_never_returned(ann: DenseIndex, ann_data: tuple[np.ndarray,
     assert (out.docnos >= 0).all()
     truth, _ = brute_force(queries, vectors, docnos, ~dead, 10)
     assert recall(out.docnos, truth) >= 0.95
+    assert ann.ann.ntotal == len(ann)  # dead rows left the lists: no selector skips them
+    # rows added after removals are numbered after every row, dead ones included
+    new = unit_vectors(3, 98)
+    ann.add(np.array([10**6, 10**6 + 1, 10**6 + 2]), new)
+    assert ann.search_batch(new, 1).docnos[:, 0].tolist() == [10**6, 10**6 + 1, 10**6 + 2]
+    np.testing.assert_array_equal(ann.vector_of(10**6 + 1), new[1])
+
+
+def test_rows_deleted_before_the_ivf_is_built_stay_out_of_it(
+    ann_data: tuple[np.ndarray, ...],
+) -> None:
+    vectors, _, docnos = ann_data
+    index = DenseIndex(ANN_CONFIG, DIM)
+    index.add(docnos[:150], vectors[:150])
+    index.remove(docnos[:20])  # tombstones in exact mode (under a fifth)
+    index.add(docnos[150:], vectors[150:])  # crosses the threshold
+    assert index.ann is not None and index.ann.ntotal == len(index) == N_ANN - 20
+    out = index.search_batch(vectors[:20], 5)
+    assert not np.isin(out.docnos, docnos[:20]).any()
 
 
 @settings(max_examples=60, deadline=None)
@@ -347,6 +366,7 @@ def test_save_load_round_trip_ann(
     ann.save(path)
     loaded = DenseIndex.load(path, ANN_CONFIG, DIM)
     assert loaded is not None and loaded.ann is not None and len(loaded) == N_ANN - 50
+    assert loaded.ann.ntotal == N_ANN - 50  # the dead rows' codes are in the file, not the lists
     a, b = ann.search_batch(queries, 10), loaded.search_batch(queries, 10)
     np.testing.assert_array_equal(a.docnos, b.docnos)
     np.testing.assert_array_equal(a.scores, b.scores)
