@@ -125,3 +125,16 @@ def test_a_kill_after_the_vector_file_and_before_the_commit(tmp_path: Path) -> N
             col.vectors(["c-5", "b0-1"]), [expected(9)[5], expected(0)[1]], atol=1e-6
         )
         assert col.search(vector=expected(9)[5], k=1, mode="dense")[0].id == "c-5"
+
+
+def test_a_vector_file_cut_short_is_reported_not_read_past(tmp_path: Path) -> None:
+    path = tmp_path / "col"
+    with sleuth.open(path, encoder="none", dim=DIM) as col:
+        col.add([{"id": f"a{i}"} for i in range(BATCH)], vectors=raw(0))
+    file = path / "sleuth.sqlite-vectors"
+    with open(file, "r+b") as fh:
+        fh.truncate(file.stat().st_size // 2)
+    problems = [p for p in sleuth.store.diagnose(path) if p.kind == "vector"]
+    assert len(problems) == 1 and "sleuth.sqlite-vectors holds 1000 vectors" in problems[0].message
+    with sleuth.open(path) as col, pytest.raises(sleuth.CorruptIndex, match=r"sqlite-vectors"):
+        col.rebuild()  # reads every vector from the store

@@ -104,6 +104,7 @@ def _check_database(con: sqlite3.Connection, folder: Path) -> list[Problem]:
         return [fatal]
     problems = _check_rows(con)
     problems += _check_vectors(con, meta["encoder_id"], meta["dim"])
+    problems += _check_vector_file(con, folder, meta["dim"])
     problems += _check_changes(con)
     problems += _check_indexes(folder, _last_seq(con))
     return problems
@@ -185,6 +186,22 @@ def _check_vectors(con: sqlite3.Connection, encoder_id: str, dim: int) -> list[P
             details={"count": len(bad), "hashes": bad[:_SHOWN]},
         )
     ]
+
+
+def _check_vector_file(con: sqlite3.Connection, folder: Path, dim: int) -> list[Problem]:
+    """The file of given vectors holds every row the database refers to (bytes past them are
+    a write that never committed, cut by the next one)."""
+    from sleuth.store.schema import FILENAME
+    from sleuth.store.vectorlog import SUFFIX, committed_rows
+
+    rows = committed_rows(con)
+    path = folder / (FILENAME + SUFFIX)
+    held = path.stat().st_size // (4 * dim) if path.exists() else 0
+    if held >= rows:
+        return []
+    message = f"{path.name} holds {held} vectors but the database refers to {rows}"
+    fix = "restore the folder from a backup, or upsert the items with their vectors again"
+    return [Problem("vector", message, fix, details={"held": held, "referred": rows})]
 
 
 def dangling_changes(con: sqlite3.Connection) -> list[int]:
