@@ -341,24 +341,10 @@ class Store(EventTables):
         with self._transaction() as con:
             place = None
             if given is not None and len(given[1]):
-                place = functools.partial(self._place, con, given[1], given[2])
+                place = functools.partial(self.vector_log.place, con, given[1], given[2])
             return write_batch(
                 con, upserts, deletes, must_be_new=must_be_new, spaces=spaces, place=place
             )
-
-    def _place(
-        self, con: sqlite3.Connection, keys: Sequence[str], matrix: np.ndarray, need: list[str]
-    ) -> dict[str, int]:
-        """Append the given vectors of keys ``need`` to the vector file (fsynced; ``con``'s
-        transaction commits the rows that name them); their rows by key."""
-        if not need:
-            return {}
-        index = {key: i for i, key in enumerate(keys)}
-        picked = [index[key] for key in need]
-        whole = len(picked) == len(keys) and picked == list(range(len(keys)))
-        start = self.vector_log.append(con, matrix if whole else matrix[picked])
-        self.vector_log.set_rows(con, start + len(need))
-        return {key: start + i for i, key in enumerate(need)}
 
     @property
     def vector_log(self) -> VectorLog:

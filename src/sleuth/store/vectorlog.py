@@ -87,6 +87,20 @@ class VectorLog:
                 os.close(dir_fd)
         return start
 
+    def place(
+        self, con: sqlite3.Connection, keys: Sequence[str], matrix: np.ndarray, need: list[str]
+    ) -> dict[str, int]:
+        """Append the rows of ``matrix`` (``keys``: each row's key) whose keys are in ``need``
+        and raise ``vector_rows`` in ``con``'s transaction; their row numbers by key."""
+        if not need:
+            return {}
+        index = {key: i for i, key in enumerate(keys)}
+        picked = [index[key] for key in need]
+        whole = picked == list(range(len(keys)))
+        start = self.append(con, matrix if whole else matrix[picked])
+        self.set_rows(con, start + len(need))
+        return {key: start + i for i, key in enumerate(need)}
+
     @staticmethod
     def set_rows(con: sqlite3.Connection, rows: int) -> None:
         con.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (ROWS_KEY, str(rows)))
