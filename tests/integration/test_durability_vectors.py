@@ -138,3 +138,27 @@ def test_a_vector_file_cut_short_is_reported_not_read_past(tmp_path: Path) -> No
     assert len(problems) == 1 and "sleuth.sqlite-vectors holds 1000 vectors" in problems[0].message
     with sleuth.open(path) as col, pytest.raises(sleuth.CorruptIndex, match=r"sqlite-vectors"):
         col.rebuild()  # reads every vector from the store
+
+
+def test_the_vector_file_grows_only_by_vectors_not_stored_yet(tmp_path: Path) -> None:
+    path = tmp_path / "col"
+    file = path / "sleuth.sqlite-vectors"
+    v = raw(3)[:4]
+    v[1] = v[0]  # two items, one vector: one row
+    items = [{"id": f"s{i}", "n": i} for i in range(4)]
+    with sleuth.open(path, encoder="none", dim=DIM) as col:
+        col.add(items, vectors=v)
+        assert file.stat().st_size == 3 * DIM * 4
+        assert col.upsert(items, vectors=v).unchanged == 4  # nothing to write
+        # a new version with the same vector keeps its row; a new vector takes one
+        col.upsert([{"id": "s2", "n": 20}], vectors=v[2:3])
+        assert file.stat().st_size == 3 * DIM * 4
+        col.upsert([{"id": "s3", "n": 3}], vectors=raw(4)[:1])
+        assert file.stat().st_size == 4 * DIM * 4
+    with sleuth.open(path) as col:
+        col.rebuild()  # every vector read back from the file
+        want = expected(3)[:4]
+        got = col.vectors(["s0", "s1", "s2", "s3"])
+        assert np.allclose(got[:3], [want[0], want[0], want[2]], atol=1e-6)
+        assert np.allclose(got[3], expected(4)[0], atol=1e-6)
+        assert col.get("s2").attributes == {"n": 20}

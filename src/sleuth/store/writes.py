@@ -60,7 +60,7 @@ def write_batch(
     changed = check_types([item for item, _ in upserts], schema)
     _check_names(schema, changed)
     con.executemany("INSERT OR REPLACE INTO attributes (name, type) VALUES (?, ?)", changed.items())
-    existing = _rows_of(con, [item.id for item, _ in upserts], "docno, fields, attrs, hash")
+    existing = _rows_of(con, [item.id for item, _ in upserts], "docno, fields, attrs, hash, vrow")
     if must_be_new:
         taken = next((item.id for item, _ in upserts if item.id in existing), None)
         if taken is not None:
@@ -71,6 +71,7 @@ def write_batch(
     new_rows: list[tuple[int, str, str, str, str]] = []
     space_rows: list[tuple[int, str, bytes]] = []
     made: list[Item] = []
+    kept: dict[str, int] = {}  # given vectors' rows that new versions of their items keep
     updated = unchanged = 0
     for i, (item, key) in enumerate(upserts):
         named = spaces[i] if spaces is not None else {}
@@ -88,13 +89,16 @@ def write_batch(
                 continue
             changes.append(("del", row[0]))
             updated += 1
+            if row[3] == key and row[4] is not None:
+                kept[key] = row[4]  # the same given vector: its row in the file serves again
         new_rows.append((next_docno, item.id, fields_json, attrs_json, key))
         space_rows.extend((next_docno, name, blob) for name, blob in named.items())
         made.append(Item(id=item.id, fields=fields, attributes=attributes))
         changes.append(("add", next_docno))
         next_docno += 1
     keys = [r[4] for r in new_rows]
-    at = {} if place is None else place(list(dict.fromkeys(filter(is_vector_key, keys))))
+    need = [key for key in dict.fromkeys(filter(is_vector_key, keys)) if key not in kept]
+    at = kept if place is None else {**kept, **place(need)}
     vrows = [at.get(key) for key in keys]
     written = [StoredItem(r[0], item, r[4], v) for r, item, v in zip(new_rows, made, vrows)]
     _delete(con, [docno for op, docno in changes if op == "del"])
