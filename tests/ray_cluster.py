@@ -17,6 +17,7 @@ Ray's gRPC servers listen on every interface whatever the node address; the clus
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import shutil
@@ -59,9 +60,7 @@ class LocalRayCluster:
     ``head_cpus``: 0 keeps tasks off it unless asked for), under ``root`` (short paths:
     Ray's socket names must stay under 107 bytes)."""
 
-    def __init__(
-        self, root: Path, *, workers: int = 2, cpus: int = 1, head_cpus: int = 1
-    ) -> None:
+    def __init__(self, root: Path, *, workers: int = 2, cpus: int = 1, head_cpus: int = 1) -> None:
         self.root = Path(root)
         self.workers = workers
         self.cpus = cpus
@@ -180,10 +179,8 @@ class LocalRayCluster:
             time.sleep(0.2)
         self._signal(sessions, signal.SIGKILL)
         for proc in self._procs:
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(timeout=STOP_GRACE)
-            except subprocess.TimeoutExpired:
-                pass
         self._procs.clear()
         for key, value in self._saved_env.items():
             if value is None:
@@ -211,10 +208,8 @@ class LocalRayCluster:
 
     def _signal(self, sessions: set[int], sig: signal.Signals) -> None:
         for pid in self._members(sessions):
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, sig)
-            except ProcessLookupError:
-                pass
 
     # -- helpers for tests ---------------------------------------------------------------------
 
