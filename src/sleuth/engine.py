@@ -9,7 +9,8 @@ replayed on open. Open one with ``sleuth.open`` (``sleuth.opening``).
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -375,12 +376,8 @@ class Collection(CollectionRecs, CollectionLearning):
         final = check_final(min_relevance, cutoff, diversity, max_per, args.space and args.space[0])
         calibrator = calib.calibrator_for(self._calibration, mode, final.needs_probability)
         trace, texts, given = Trace(mode=mode, k=k, queries=args.n), args.texts, args.given
-        self._refresh(wait=False)
-        with self._rw.read():
-            ix = self._ix
-            mask = None if no_filter(where) else self._mask(ix, where)
+        with self.reading(where, args.space, fusion) as (context, mask):
             trace.stage("filter", trace.start)
-            context = self._context(ix, fusion, args.space)
             outcome = plan.run(context, texts, final.depth(k, MAX_K), mask, trace, given)
             served = finish(context, texts, outcome, k, final, calibrator, self.store.items, trace)
         lists, features = (outcome.lists, outcome.features) if explain else (None, None)
@@ -393,6 +390,23 @@ class Collection(CollectionRecs, CollectionLearning):
             served.probabilities,
             features=features,
         )
+
+    @contextmanager
+    def reading(
+        self,
+        where: dict[str, Any] | None = None,
+        space: Any = None,
+        fusion: FusionConfig | None = None,
+    ) -> Iterator[tuple[Context, np.ndarray | None]]:
+        """The indexes at one state, held under the read lock while the block runs: the plan's
+        ``Context`` (``space``: a checked ``(name, SpaceConfig)``, see ``check_search``) and the
+        mask of the items ``where`` keeps (None: every live item). ``search_batch`` runs in it,
+        and so does a shard's part of a sharded search (``sleuth.shards.server``)."""
+        self._refresh(wait=False)
+        with self._rw.read():
+            ix = self._ix
+            mask = None if no_filter(where) else self._mask(ix, where)
+            yield self._context(ix, fusion, space), mask
 
     def _context(
         self, ix: IndexSet, fusion: FusionConfig | None = None, space: Any = None
