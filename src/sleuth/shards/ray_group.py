@@ -33,13 +33,13 @@ from pathlib import Path
 from typing import Any
 
 import ray
-from ray.exceptions import GetTimeoutError, RayActorError, RayError, RayTaskError
+from ray.exceptions import GetTimeoutError, RayError, RayTaskError
 
 from sleuth.errors import InvalidInput, SleuthError
-from sleuth.shards.group import Calls, per_shard, unavailable
+from sleuth.shards.group import Call, Calls, per_shard, unavailable
 from sleuth.shards.server import ShardServer
 
-__all__ = ["READS", "RayGroup", "ShardActor"]
+__all__ = ["READS", "RayGroup", "RemoteGroup", "ShardActor", "check_options"]
 
 NAMESPACE = "sleuth"
 READS = frozenset(
@@ -74,7 +74,80 @@ class ShardActor:
         return os.getpid()
 
 
-class RayGroup:
+class RemoteGroup:
+    """What a group of shards in other processes shares: calls in parallel under one deadline,
+    and one reading of what went wrong. A subclass says how a call is sent (``_submit``), how
+    its answer is awaited (``_wait``), and how often a read is sent again after its process
+    died (``_resends``: 0 where Ray retries it itself)."""
+
+    timeout: float
+    read_retries: int
+
+    @property
+    def size(self) -> int:
+        raise NotImplementedError
+
+    def _submit(self, shard: int, method: str, args: tuple[Any, ...], kw: dict[str, Any]) -> Any:
+        raise NotImplementedError
+
+    def _wait(self, pending: Any, timeout: float) -> Any:
+        raise NotImplementedError
+
+    def _resends(self, method: str) -> int:
+        return 0
+
+    def _result(self, shard: int, method: str, call: Call, pending: Any, deadline: float) -> Any:
+        resends = self._resends(method)
+        while True:
+            try:
+                return self._wait(pending, max(deadline - time.monotonic(), 0.0))
+            except RayTaskError as exc:  # the shard's own code raised
+                cause = exc.cause
+                if isinstance(cause, SleuthError):  # on purpose (the request's fault): passed on
+                    raise cause from None
+                raise unavailable(shard, cause or exc) from None
+            except (RayError, TimeoutError) as exc:  # its process died, or no answer in time
+                if resends > 0 and time.monotonic() < deadline and not _timed_out(exc):
+                    resends -= 1
+                    pending = self._submit(shard, method, *call)
+                    continue
+                raise self._failure(shard, method, exc) from None
+
+    def _failure(self, shard: int, method: str, exc: BaseException) -> SleuthError:
+        error = unavailable(shard, _why(exc, self.timeout))
+        if method not in READS:
+            error.details["outcome"] = "unknown"
+            error.message += (
+                f"; whether its {method} was applied on shard {shard} is unknown: read it "
+                "back, or send it again (an upsert or delete applied twice is the same as once)"
+            )
+            error.args = (error.message,)
+        return error
+
+    def scatter(self, method: str, args: Calls) -> list[Any]:
+        calls = per_shard(args, self.size)
+        deadline = time.monotonic() + self.timeout
+        sent = [self._submit(i, method, *call) for i, call in enumerate(calls)]
+        out: list[Any] = []
+        first: BaseException | None = None
+        for i, pending in enumerate(sent):  # every call is waited for before raising
+            try:
+                out.append(self._result(i, method, calls[i], pending, deadline))
+            except SleuthError as exc:
+                first = first or exc
+                out.append(None)
+        if first is not None:
+            raise first
+        return out
+
+    def call(self, shard: int, method: str, *args: Any, **kwargs: Any) -> Any:
+        if not 0 <= shard < self.size:
+            raise InvalidInput(f"shard {shard} does not exist; shards are 0 to {self.size - 1}")
+        pending = self._submit(shard, method, args, kwargs)
+        return self._result(shard, method, (args, kwargs), pending, time.monotonic() + self.timeout)
+
+
+class RayGroup(RemoteGroup):
     """Shard ``i`` of ``folders`` in actor ``<name>-shard-<i>`` (created, or taken over when an
     actor of that name is alive). ``ray.init`` must have been called (a local Ray, or
     ``address=``). ``open_options`` go to each ``ShardServer``."""
@@ -95,7 +168,9 @@ class RayGroup:
         detached: bool = False,
         open_options: Mapping[str, Any] | None = None,
     ) -> None:
-        _check_options(name, timeout, read_retries, max_concurrency)
+        check_options(timeout, read_retries, max_concurrency)
+        if not name:
+            raise InvalidInput("a Ray shard group needs a name (its actors are named after it)")
         self.name, self.namespace = name, namespace
         self.timeout, self.read_retries = timeout, read_retries
         self.owned = True  # this driver made the actors: close() stops them
@@ -128,7 +203,7 @@ class RayGroup:
     ) -> RayGroup:
         """The live actors of the group ``name`` (of ``size`` shards), made by another driver;
         ``close()`` leaves them running. A missing actor is ``ShardUnavailable``."""
-        _check_options(name, timeout, read_retries, 1)
+        check_options(timeout, read_retries, 1)
         group = cls.__new__(cls)
         group.name, group.namespace = name, namespace
         group.timeout, group.read_retries = timeout, read_retries
@@ -146,54 +221,13 @@ class RayGroup:
     def size(self) -> int:
         return len(self.actors)
 
-    # -- calls -------------------------------------------------------------------------------
-
     def _submit(self, shard: int, method: str, args: tuple[Any, ...], kw: dict[str, Any]) -> Any:
-        retries = self.read_retries if method in READS else 0
+        retries = self.read_retries if method in READS else 0  # Ray resends a read itself
         run = self.actors[shard].run
         return run.options(max_task_retries=retries).remote(method, args, kw)
 
-    def _result(self, shard: int, method: str, ref: Any, deadline: float) -> Any:
-        try:
-            return ray.get(ref, timeout=max(deadline - time.monotonic(), 0.0))
-        except RayTaskError as exc:  # the shard's own code raised
-            cause = exc.cause
-            if isinstance(cause, SleuthError):  # on purpose (the request's fault): passed on
-                raise cause from None
-            raise unavailable(shard, cause or exc) from None
-        except (RayActorError, GetTimeoutError, RayError) as exc:
-            error = unavailable(shard, _why(exc, self.timeout))
-            if method not in READS:
-                error.details["outcome"] = "unknown"
-                error.message += (
-                    f"; whether its {method} was applied on shard {shard} is unknown: "
-                    "read it back, or send it again (an upsert or delete applied twice is "
-                    "the same as once)"
-                )
-                error.args = (error.message,)
-            raise error from None
-
-    def scatter(self, method: str, args: Calls) -> list[Any]:
-        calls = per_shard(args, self.size)
-        deadline = time.monotonic() + self.timeout
-        refs = [self._submit(i, method, a, kw) for i, (a, kw) in enumerate(calls)]
-        out: list[Any] = []
-        first: BaseException | None = None
-        for i, ref in enumerate(refs):  # every call is waited for before raising
-            try:
-                out.append(self._result(i, method, ref, deadline))
-            except SleuthError as exc:
-                first = first or exc
-                out.append(None)
-        if first is not None:
-            raise first
-        return out
-
-    def call(self, shard: int, method: str, *args: Any, **kwargs: Any) -> Any:
-        if not 0 <= shard < self.size:
-            raise InvalidInput(f"shard {shard} does not exist; shards are 0 to {self.size - 1}")
-        ref = self._submit(shard, method, args, kwargs)
-        return self._result(shard, method, ref, time.monotonic() + self.timeout)
+    def _wait(self, pending: Any, timeout: float) -> Any:
+        return ray.get(pending, timeout=timeout)
 
     def pids(self) -> list[int]:
         """Each shard actor's worker process id, in shard order."""
@@ -220,15 +254,18 @@ def _actor_name(name: str, shard: int) -> str:
     return f"{name}-shard-{shard}"
 
 
+def _timed_out(exc: BaseException) -> bool:
+    return isinstance(exc, GetTimeoutError | TimeoutError)
+
+
 def _why(exc: BaseException, timeout: float) -> BaseException:
-    if isinstance(exc, GetTimeoutError):
+    if _timed_out(exc):
         return TimeoutError(f"no answer within {timeout:g} s")
     return exc
 
 
-def _check_options(name: str, timeout: float, read_retries: int, max_concurrency: int) -> None:
-    if not name:
-        raise InvalidInput("a Ray shard group needs a name (its actors are named after it)")
+def check_options(timeout: float, read_retries: int, max_concurrency: int) -> None:
+    """``InvalidInput`` unless the options of a remote group are possible."""
     if not timeout > 0:
         raise InvalidInput(f"timeout must be > 0 seconds, got {timeout!r}")
     if read_retries < 0:
