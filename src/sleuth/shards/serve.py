@@ -76,14 +76,13 @@ def shard_deployment(
 ) -> Any:
     """The bound deployment of ``collection``'s shard ``shard`` (``replicas`` replicas)."""
     deployment = serve.deployment(
-        ShardReplica,
         name=f"{collection}-shard-{shard}",
         num_replicas=replicas,
         max_ongoing_requests=max_ongoing,
         ray_actor_options={"num_cpus": num_cpus},
         health_check_period_s=2.0,
         health_check_timeout_s=30.0,
-    )
+    )(ShardReplica)
     return deployment.bind(str(Path(folder).resolve()), dict(open_options or {}))
 
 
