@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from sleuth.encoders import Encoder
 from sleuth.errors import InvalidInput
 from sleuth.indexes.bm25_stats import BM25Stats
 from sleuth.opening import open_collection
@@ -29,8 +30,14 @@ __all__ = ["ShardServer"]
 class ShardServer:
     """The shard in ``folder`` (an ordinary collection, which also opens alone)."""
 
-    def __init__(self, folder: str | Path, *, lock_timeout: float = 30.0) -> None:
-        self.collection = open_collection(folder, lock_timeout=lock_timeout)
+    def __init__(
+        self,
+        folder: str | Path,
+        *,
+        encoder: str | Encoder | None = None,
+        lock_timeout: float = 30.0,
+    ) -> None:
+        self.collection = open_collection(folder, encoder=encoder, lock_timeout=lock_timeout)
 
     def ping(self) -> dict[str, Any]:
         """The process serving this shard and its items (a liveness probe)."""
@@ -45,8 +52,8 @@ class ShardServer:
     def save(self) -> None:
         self.collection.save()
 
-    def info(self) -> dict[str, Any]:
-        return self.collection.info()
+    def info(self, *, tables: bool = False) -> dict[str, Any]:
+        return self.collection.info(tables=tables)
 
     # -- search ------------------------------------------------------------------------------
 

@@ -1,0 +1,257 @@
+"""A sharded collection: the ``Collection`` surface over S shards (``sleuth.shards.group``).
+
+Searches are exact scatter-gathers (``sleuth.shards.gather``): the same plan as one collection
+runs here, its retrievers' lists gathered from every shard, then fused, reranked and cut once,
+on the merged lists. Writes route by id (``sleuth.shards.writes``). Open or create one with
+``sleuth.open(path, shards=S, ...)``; a folder holding ``shards.json`` opens as one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+
+from sleuth.config import FusionConfig
+from sleuth.encoders import Encoder, get_encoder
+from sleuth.errors import NotFound
+from sleuth.indexes.tokenize import Analyzer
+from sleuth.limits import MAX_K, check_final, check_search, check_vector_ids
+from sleuth.rank.learned import RankerState
+from sleuth.search import Context, Hits, Trace, build_hits, plan_for
+from sleuth.search import calibration as calib
+from sleuth.search.final import finish
+from sleuth.shards.gather import Gather, fetch_items, retrievers, split
+from sleuth.shards.group import ShardGroup
+from sleuth.shards.layout import Layout, route, shard_of
+from sleuth.shards.writes import ShardWriter
+from sleuth.store.sqlite import WriteResult
+from sleuth.types import Item
+
+__all__ = ["ShardedCollection"]
+
+
+class _Vectors:
+    """The default space's vectors of some global docnos, read from their shards once (what
+    the final-list stage's diversity reads, ``vector_of``)."""
+
+    def __init__(self, group: ShardGroup, docnos: list[int]) -> None:
+        shards = group.size
+        parts = split(docnos, shards)
+        found = group.scatter("vectors_by_docno", [((part,), {}) for part in parts])
+        self.at = {
+            d * shards + s: v
+            for s, (part, vs) in enumerate(zip(parts, found))
+            for d, v in zip(part, vs)
+        }
+
+    def vector_of(self, docno: int) -> np.ndarray | None:
+        return self.at.get(docno)
+
+
+def _summed(reports: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Nested reports of byte counts added up key by key (the shards' ``usage``)."""
+    out: dict[str, Any] = {}
+    for report in reports:
+        for key, value in report.items():
+            if isinstance(value, dict):
+                out[key] = _summed([out.get(key, {}), value])
+            else:
+                out[key] = out.get(key, 0) + value
+    return out
+
+
+class ShardedCollection:
+    """The sharded collection in ``layout.folder`` whose shards ``group`` serves."""
+
+    def __init__(self, layout: Layout, group: ShardGroup, *, lock_timeout: float = 30.0) -> None:
+        if group.size != layout.shards:
+            raise ValueError(f"{layout.shards} shards, a group of {group.size}")
+        self.path = layout.folder
+        self.layout = layout
+        self.group = group
+        self.config = config = layout.config
+        self.encoder: Encoder = get_encoder(config.encoder, config.dim)
+        self.dim = self.encoder.dim
+        self.analyzer = Analyzer(config.bm25.stemmer, config.bm25.stopwords)
+        self._writer = ShardWriter(
+            self.path, group, config, self.encoder, self.dim, lock_timeout=lock_timeout
+        )
+        self._closed = False
+        if self._writer.log.pending():
+            self._writer.recover()  # a batch a crash or a failed shard left half applied
+
+    @property
+    def shards(self) -> int:
+        return self.group.size
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close every shard (saving its indexes). Closing twice is fine."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self.group.close()
+        finally:
+            self._writer.close()
+
+    def __enter__(self) -> ShardedCollection:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def save(self) -> None:
+        self.group.scatter("save", ((), {}))
+
+    def recover(self) -> int:
+        """Apply the batches that a failed shard or a crash left on some shards only, on the
+        rest (``sleuth.shards.intents``); returns how many were logged."""
+        return self._writer.recover()
+
+    # -- writes ------------------------------------------------------------------------------
+
+    def add(
+        self, items: Iterable[Any], *, vectors: Any = None, progress: bool | None = None
+    ) -> WriteResult:
+        """``Collection.add``: an id that exists on any shard is a ``Conflict``. ``seq``: the
+        sum of the shards' sequence numbers."""
+        return self._writer.upsert(self._writer.items(items, vectors), must_be_new=True)
+
+    def upsert(
+        self, items: Iterable[Any], *, vectors: Any = None, progress: bool | None = None
+    ) -> WriteResult:
+        """``Collection.upsert``, each item on the shard its id routes to."""
+        return self._writer.upsert(self._writer.items(items, vectors), must_be_new=False)
+
+    def delete(self, ids: Sequence[str], *, missing_ok: bool = False) -> int:
+        """``Collection.delete`` over the shards."""
+        if isinstance(ids, str):
+            ids = [ids]
+        return self._writer.delete(list(ids), missing_ok=missing_ok)
+
+    # -- reads -------------------------------------------------------------------------------
+
+    def count(self) -> int:
+        return sum(self.group.scatter("count", ((), {})))
+
+    def __len__(self) -> int:
+        return self.count()
+
+    def get(self, item_id: str) -> Item:
+        if not isinstance(item_id, str):
+            raise NotFound(f"no item with id {item_id!r}", id=repr(item_id)[:80])
+        item: Item = self.group.call(shard_of(item_id, self.shards), "get", item_id)
+        return item
+
+    def vectors(self, ids: Sequence[str], *, space: str | None = None) -> np.ndarray:
+        """``Collection.vectors``, each read from its shard."""
+        name = check_vector_ids(ids, space, self.config.spaces)
+        routed = route(list(ids), self.shards)
+        found = self.group.scatter(
+            "vectors", [(([ids[i] for i in rows], name), {}) for rows in routed]
+        )
+        out = np.zeros((len(ids), self._space_dim(name)), np.float32)
+        for rows, part in zip(routed, found):
+            if rows:
+                out[rows] = part
+        return out
+
+    def _space_dim(self, space: str | None) -> int:
+        return self.dim if space is None else self.config.spaces[space].dim
+
+    def info(self, *, tables: bool = False) -> dict[str, Any]:
+        """What the collection holds: ``shards`` (each shard's own ``info()``), the items
+        summed, the encoder, the configuration and the batches still logged (``intents``)."""
+        parts = self.group.scatter("info", ((), {"tables": tables}))
+        usage = _summed([part["usage"] for part in parts])
+        return {
+            "path": str(self.path),
+            "items": sum(p["items"] for p in parts),
+            "shards": self.shards,
+            "routing": "blake2b-64-mod",
+            "encoder": self.encoder.id,
+            "dim": self.dim,
+            "config": self.config.to_dict(),
+            "intents": [i.name for i in self._writer.log.pending()],
+            "problems": [p for part in parts for p in part.get("problems", [])],
+            "usage": usage,
+            "per_shard": parts,
+        }
+
+    # -- search ------------------------------------------------------------------------------
+
+    def search(self, query: str | None = None, k: int = 10, **options: Any) -> Hits:
+        """``Collection.search`` (the same arguments) over every shard, with the same hits as
+        one collection holding every item (see the module doc)."""
+        vector = options.pop("vector", None)
+        return self.search_batch(
+            None if query is None else [query],
+            k,
+            vectors=None if vector is None else [vector],
+            **options,
+        )[0]
+
+    def search_batch(
+        self,
+        queries: Sequence[str] | None = None,
+        k: int = 10,
+        *,
+        vectors: Any = None,
+        space: str | None = None,
+        where: dict[str, Any] | None = None,
+        mode: str = "hybrid",
+        explain: bool = False,
+        fusion: FusionConfig | None = None,
+        min_relevance: float | None = None,
+        cutoff: str | None = None,
+        diversity: float = 0.0,
+        max_per: dict[str, int] | None = None,
+    ) -> list[Hits]:
+        """``Collection.search_batch`` over every shard."""
+        default = (self.dim, self.encoder.id)
+        args = check_search(queries, vectors, k, space, fusion, self.config.spaces, default)
+        plan = plan_for(mode, late=False)
+        final = check_final(min_relevance, cutoff, diversity, max_per, args.space and args.space[0])
+        calibrator = calib.calibrator_for(None, mode, final.needs_probability)
+        trace = Trace(mode=mode, k=k, queries=args.n)
+        gather = Gather(
+            self.group,
+            plan.retrievers,
+            where,
+            None if args.space is None else args.space[0],
+            self.analyzer,
+        )
+        fetch = self._fetch
+        vectors_read: list[_Vectors] = []
+        context = Context(
+            retrievers=retrievers(gather),
+            index=lambda name: vectors_read[0] if name == "dense" and vectors_read else None,
+            encoder=self.encoder,
+            late=None,
+            fusion=fusion or self.config.fusion,
+            ranker=RankerState(),
+            fetch=fetch,
+        )
+        trace.stage("filter", trace.start)  # the filter runs inside each shard's retrievers
+        outcome = plan.run(context, args.texts, final.depth(k, MAX_K), None, trace, args.given)
+        if final.diversity or final.max_per:
+            wanted = sorted({int(d) for docnos, _ in outcome.results for d in docnos})
+            vectors_read.append(_Vectors(self.group, wanted))
+        served = finish(context, args.texts, outcome, k, final, calibrator, fetch, trace)
+        lists, features = (outcome.lists, outcome.features) if explain else (None, None)
+        return build_hits(
+            fetch,
+            served.results,
+            trace,
+            lists,
+            outcome.unscored,
+            served.probabilities,
+            features=features,
+        )
+
+    def _fetch(self, docnos: list[int]) -> Any:
+        return fetch_items(self.group, docnos)
