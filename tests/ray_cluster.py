@@ -104,6 +104,7 @@ class LocalRayCluster:
         for key, value in env.items():
             self._saved_env[key] = os.environ.get(key)
             os.environ[key] = value
+        _reload_auth()
         common = ["--node-ip-address", HOST, "--block", "--disable-usage-stats"]
         self._spawn(
             "head",
@@ -187,6 +188,8 @@ class LocalRayCluster:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+        if self._saved_env:
+            _reload_auth()
         self._saved_env.clear()
 
     @staticmethod
@@ -217,6 +220,14 @@ class LocalRayCluster:
         import ray
 
         return sum(1 for node in ray.nodes() if node["Alive"])
+
+
+def _reload_auth() -> None:
+    """This process's Ray reads the auth mode and token once and caches them; after they
+    change in the environment, Ray's own test helper makes it read them again."""
+    from ray._private.authentication_test_utils import reset_auth_token_state
+
+    reset_auth_token_state()
 
 
 def ray_cluster_or_skip(root: Path, **kwargs: Any) -> LocalRayCluster:

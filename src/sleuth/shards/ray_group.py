@@ -15,7 +15,8 @@ node must reach at the same path (a shared disk, or a node per shard's local dis
   only while it is applied, as in one process).
 
 Reads (``READS``: search statistics and lists, gets, counts) are retried by Ray when the actor
-died while it ran them (``max_task_retries``): reading twice is harmless. Anything else (a
+died while it ran them (``max_task_retries``), and sent again while it restarts, until the
+deadline: reading twice is harmless. Anything else (a
 write: ``apply``, ``save``...) is never retried: if its actor died or did not answer in time,
 nobody knows whether its transaction committed (SQLite makes it all or nothing, not which),
 so it fails as ``ShardUnavailable`` with ``details["outcome"] == "unknown"``, and the caller
@@ -69,19 +70,18 @@ class ShardActor:
         """``method`` of the shard's server called with ``args`` and ``kwargs``."""
         return getattr(self.server, method)(*args, **kwargs)
 
-    def pid(self) -> int:
-        """The actor's worker process (what a fault test kills)."""
-        return os.getpid()
+    def where(self) -> dict[str, Any]:
+        """The actor's worker process (what a fault test kills) and its Ray node."""
+        return {"pid": os.getpid(), "node": ray.get_runtime_context().get_node_id()}
 
 
 class RemoteGroup:
     """What a group of shards in other processes shares: calls in parallel under one deadline,
-    and one reading of what went wrong. A subclass says how a call is sent (``_submit``), how
-    its answer is awaited (``_wait``), and how often a read is sent again after its process
-    died (``_resends``: 0 where Ray retries it itself)."""
+    reads sent again (with a growing pause) while their shard is down, and one reading of what
+    went wrong. A subclass says how a call is sent (``_submit``) and how its answer is awaited
+    (``_wait``)."""
 
     timeout: float
-    read_retries: int
 
     @property
     def size(self) -> int:
@@ -93,11 +93,8 @@ class RemoteGroup:
     def _wait(self, pending: Any, timeout: float) -> Any:
         raise NotImplementedError
 
-    def _resends(self, method: str) -> int:
-        return 0
-
     def _result(self, shard: int, method: str, call: Call, pending: Any, deadline: float) -> Any:
-        resends = self._resends(method)
+        pause = 0.05
         while True:
             try:
                 return self._wait(pending, max(deadline - time.monotonic(), 0.0))
@@ -107,8 +104,11 @@ class RemoteGroup:
                     raise cause from None
                 raise unavailable(shard, cause or exc) from None
             except (RayError, TimeoutError) as exc:  # its process died, or no answer in time
-                if resends > 0 and time.monotonic() < deadline and not _timed_out(exc):
-                    resends -= 1
+                # A read is sent again until the deadline (its process is being restarted,
+                # or another replica takes it); a write never is.
+                if method in READS and not _timed_out(exc) and time.monotonic() + pause < deadline:
+                    time.sleep(pause)
+                    pause = min(2 * pause, 1.0)
                     pending = self._submit(shard, method, *call)
                     continue
                 raise self._failure(shard, method, exc) from None
@@ -229,11 +229,11 @@ class RayGroup(RemoteGroup):
     def _wait(self, pending: Any, timeout: float) -> Any:
         return ray.get(pending, timeout=timeout)
 
-    def pids(self) -> list[int]:
-        """Each shard actor's worker process id, in shard order."""
-        retried = [a.pid.options(max_task_retries=self.read_retries) for a in self.actors]
-        refs = [pid.remote() for pid in retried]
-        return [int(p) for p in ray.get(refs, timeout=self.timeout)]
+    def placement(self) -> list[dict[str, Any]]:
+        """Each shard actor's worker process (``pid``) and Ray node (``node``), in shard
+        order."""
+        retried = [a.where.options(max_task_retries=self.read_retries) for a in self.actors]
+        return list(ray.get([where.remote() for where in retried], timeout=self.timeout))
 
     def close(self) -> None:
         """Save and close every shard, then stop the actors this group made (a group from

@@ -26,18 +26,46 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Mapping, Sequence
-from pathlib import Path
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from ray import serve
 from ray.serve.handle import DeploymentHandle
 
 from sleuth.errors import InvalidInput
-from sleuth.shards.ray_group import READS, RemoteGroup, check_options
+from sleuth.shards.layout import Layout
+from sleuth.shards.ray_group import RemoteGroup, check_options
 from sleuth.shards.server import ShardServer
 
-__all__ = ["ServeGroup", "ShardReplica"]
+__all__ = ["ServeGroup", "ServeOptions", "ShardReplica", "deploy_shards", "shard_handles"]
+
+SHARD_DEPLOYMENT = "shard"
+
+
+@dataclass(frozen=True, kw_only=True)
+class ServeOptions:
+    """How ``sleuth serve --ray`` lays out its deployments: ``replicas`` per shard (each asking
+    for ``shard_cpus``, running up to ``max_ongoing`` requests), ``ingress_replicas`` of the
+    HTTP app, ``shards`` for a collection created through the API, ``timeout`` seconds for a
+    shard's answer (reads whose replica died are sent again within it)."""
+
+    replicas: int = 1
+    shards: int = 1
+    ingress_replicas: int = 1
+    shard_cpus: float = 0.5
+    max_ongoing: int = 8
+    timeout: float = 60.0
+    lock_timeout: float = 30.0
+
+    def __post_init__(self) -> None:
+        for name in ("replicas", "shards", "ingress_replicas", "max_ongoing"):
+            value = getattr(self, name)
+            if value < 1:
+                raise InvalidInput(f"{name} must be at least 1, got {value!r}")
+        if self.shard_cpus < 0:
+            raise InvalidInput(f"shard_cpus must be >= 0, got {self.shard_cpus!r}")
+        check_options(self.timeout, 0, 1)
 
 
 class ShardReplica:
@@ -64,31 +92,45 @@ class ShardReplica:
             server.close()
 
 
-def shard_deployment(
-    collection: str,
-    shard: int,
-    folder: str | Path,
-    *,
-    replicas: int,
-    num_cpus: float,
-    max_ongoing: int,
-    open_options: Mapping[str, Any] | None = None,
-) -> Any:
-    """The bound deployment of ``collection``'s shard ``shard`` (``replicas`` replicas)."""
+def shard_app_name(collection: str, shard: int) -> str:
+    """The Serve application of ``collection``'s shard ``shard`` (one deployment in it)."""
+    return f"sleuth-{collection}-shard-{shard}"
+
+
+def deploy_shards(collection: str, layout: Layout, options: ServeOptions) -> list[DeploymentHandle]:
+    """Run one Serve application per shard of ``layout`` (``options.replicas`` replicas of a
+    ``ShardReplica`` each; an application already running is updated in place) and return
+    their handles, in shard order, once every replica is up."""
     deployment = serve.deployment(
-        name=f"{collection}-shard-{shard}",
-        num_replicas=replicas,
-        max_ongoing_requests=max_ongoing,
-        ray_actor_options={"num_cpus": num_cpus},
+        name=SHARD_DEPLOYMENT,
+        num_replicas=options.replicas,
+        max_ongoing_requests=options.max_ongoing,
+        ray_actor_options={"num_cpus": options.shard_cpus},
         health_check_period_s=2.0,
         health_check_timeout_s=30.0,
     )(ShardReplica)
-    return deployment.bind(str(Path(folder).resolve()), dict(open_options or {}))
+    open_options = {"lock_timeout": options.lock_timeout}
+    return [
+        serve.run(
+            deployment.bind(str(folder.resolve()), open_options),
+            name=shard_app_name(collection, i),
+            route_prefix=None,
+        )
+        for i, folder in enumerate(layout.shard_folders)
+    ]
+
+
+def shard_handles(collection: str, shards: int) -> list[DeploymentHandle]:
+    """The handles of ``collection``'s running shard applications (from any process)."""
+    return [
+        serve.get_deployment_handle(SHARD_DEPLOYMENT, app_name=shard_app_name(collection, i))
+        for i in range(shards)
+    ]
 
 
 class ServeGroup(RemoteGroup):
     """A ``ShardGroup`` over one deployment handle per shard (shard order). A read whose
-    replica died is sent again, up to ``read_retries`` times within ``timeout``; a write
+    replica died is sent again (Serve routes it to a live replica) until ``timeout``; a write
     never is."""
 
     def __init__(
@@ -96,13 +138,12 @@ class ServeGroup(RemoteGroup):
         handles: Sequence[DeploymentHandle],
         *,
         timeout: float = 60.0,
-        read_retries: int = 3,
     ) -> None:
-        check_options(timeout, read_retries, 1)
+        check_options(timeout, 0, 1)
         if not handles:
             raise InvalidInput("a shard group needs at least one shard")
         self.handles = list(handles)
-        self.timeout, self.read_retries = timeout, read_retries
+        self.timeout = timeout
 
     @property
     def size(self) -> int:
@@ -113,9 +154,6 @@ class ServeGroup(RemoteGroup):
 
     def _wait(self, pending: Any, timeout: float) -> Any:
         return pending.result(timeout_s=timeout)
-
-    def _resends(self, method: str) -> int:
-        return self.read_retries if method in READS else 0
 
     def pids(self, shard: int, *, want: int, patience: float = 30.0) -> list[int]:
         """The processes of ``want`` distinct replicas of ``shard`` (asked until seen)."""

@@ -1,0 +1,194 @@
+"""A sharded collection on a real Ray cluster (a head and two worker nodes, separate processes on
+loopback): its shards are actors spread over the nodes, and when one shard's actor is killed
+(SIGKILL of its worker process) while clients search and write, the other shards keep
+answering, Ray restarts the actor, which reopens its folder, every acknowledged write is there,
+no batch is half applied, and the answers equal one collection's holding the same items."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import sleuth
+from ray_cluster import LocalRayCluster, ray_cluster_or_skip
+from sleuth.shards.group import ShardUnavailable
+from sleuth.shards.layout import shard_of
+from sleuth.shards.opening import open_sharded
+from support import CATALOG, assert_same_hits
+
+ray = pytest.importorskip("ray", reason="Ray is not installed (pip install -e .[ray])")
+
+pytestmark = pytest.mark.slow
+
+SHARDS = 3
+QUERIES = ["alpha topic", "gamma note", "remark", "beta even sale", "delta odd"]
+MODES = ["lexical", "dense", "hybrid"]
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[LocalRayCluster]:
+    # Ray's socket paths must stay short: its temp dir goes under /tmp, not pytest's tmp_path.
+    root = Path(tempfile.mkdtemp(prefix="sleuth-ray-"))
+    started = ray_cluster_or_skip(root, workers=2, cpus=2)
+    try:
+        ray.init(address=started.address, namespace=f"test-{uuid.uuid4().hex[:8]}")
+        yield started
+    finally:
+        ray.shutdown()
+        started.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def make_sharded(path: Path) -> None:
+    with sleuth.open(path, encoder="hashing", shards=SHARDS) as col:
+        col.add(CATALOG)
+
+
+def reference(path: Path, items: list[dict[str, Any]]) -> sleuth.Collection:
+    col = sleuth.open(path, encoder="hashing")
+    col.add(items)
+    return col
+
+
+class Clients:
+    """Searches, writes and reads by id in threads, recording what each answered."""
+
+    def __init__(self, col: Any, victim: int) -> None:
+        self.col, self.victim = col, victim
+        self.stop = threading.Event()
+        self.acked: list[list[dict[str, Any]]] = []  # batches whose write returned
+        self.failed: list[tuple[list[dict[str, Any]], ShardUnavailable]] = []
+        self.errors: list[BaseException] = []  # anything but a ShardUnavailable
+        self.searches = 0
+        self.search_failures: list[ShardUnavailable] = []
+        self.other_reads: list[float] = []  # when a read on another shard was answered
+        others = [i for i in CATALOG if shard_of(i["id"], SHARDS) != victim]
+        self.other_ids = [i["id"] for i in others]
+
+    def writer(self) -> None:
+        b = 0
+        while not self.stop.is_set():
+            batch = [
+                {"id": f"w{b}-{j}", "text": f"written batch {b} alpha note {j}", "topic": "w"}
+                for j in range(6)  # six ids: spread over the three shards
+            ]
+            try:
+                self.col.upsert(batch)
+                self.acked.append(batch)
+            except ShardUnavailable as exc:
+                self.failed.append((batch, exc))
+            except BaseException as exc:
+                self.errors.append(exc)
+            b += 1
+
+    def searcher(self) -> None:
+        while not self.stop.is_set():
+            try:
+                self.col.search(QUERIES[self.searches % len(QUERIES)], k=5, mode="hybrid")
+                self.searches += 1
+            except ShardUnavailable as exc:
+                self.search_failures.append(exc)
+            except BaseException as exc:
+                self.errors.append(exc)
+
+    def reader(self) -> None:
+        n = 0
+        while not self.stop.is_set():
+            try:
+                item = self.col.get(self.other_ids[n % len(self.other_ids)])
+                assert item.id == self.other_ids[n % len(self.other_ids)]
+                self.other_reads.append(time.monotonic())
+            except BaseException as exc:
+                self.errors.append(exc)
+            n += 1
+            time.sleep(0.01)
+
+    def run(self) -> list[threading.Thread]:
+        threads = [threading.Thread(target=t) for t in (self.writer, self.searcher, self.reader)]
+        for thread in threads:
+            thread.start()
+        return threads
+
+
+def test_a_killed_shard_actor_restarts_and_loses_nothing(
+    cluster: LocalRayCluster, tmp_path: Path
+) -> None:
+    from sleuth.shards.ray_group import RayGroup
+
+    path = tmp_path / "sharded"
+    make_sharded(path)
+    name = f"col-{uuid.uuid4().hex[:8]}"
+    col = open_sharded(
+        path, group=lambda folders: RayGroup(folders, name=name, num_cpus=0.5, timeout=60)
+    )
+    group = col.group
+    assert isinstance(group, RayGroup)
+    try:
+        placed = group.placement()
+        assert len({p["node"] for p in placed}) >= 2, placed  # spread over the nodes
+        # another driver (here, the same one) finds the actors by name
+        assert RayGroup.connect(name, SHARDS).scatter("count", ((), {})) == [
+            sum(shard_of(i["id"], SHARDS) == s for i in CATALOG) for s in range(SHARDS)
+        ]
+
+        victim = 1
+        clients = Clients(col, victim)
+        threads = clients.run()
+        time.sleep(1.0)  # writes and searches under way
+        killed_at = time.monotonic()
+        os.kill(placed[victim]["pid"], signal.SIGKILL)
+        # the restarted actor: a new process, which reopened the shard's folder
+        back = group.call(victim, "ping")
+        back_at = time.monotonic()
+        time.sleep(1.0)  # and clients go on against it
+        clients.stop.set()
+        for thread in threads:
+            thread.join(timeout=60)
+        assert back["pid"] != placed[victim]["pid"]
+        assert not clients.errors, clients.errors[:3]
+        # the other shards answered while the victim was down
+        assert any(killed_at < t < back_at for t in clients.other_reads)
+        assert clients.acked and clients.searches
+        for exc in [e for _, e in clients.failed] + clients.search_failures:
+            assert exc.details["shard"] == victim, exc.details
+
+        col.recover()  # a batch that failed on the victim is applied on it now
+        written = clients.acked + [batch for batch, _ in clients.failed]
+        for batch in clients.acked:
+            for item in batch:
+                assert col.get(item["id"]).text == item["text"]  # every acknowledged write
+        for batch, _ in clients.failed:  # a failed batch: all in, or all out
+            found = [_has(col, item["id"]) for item in batch]
+            assert all(found) or not any(found), (batch[0]["id"], found)
+        final = list(CATALOG) + [i for b in written for i in b if _has(col, i["id"])]
+        assert col.count() == len(final)
+
+        ref = reference(tmp_path / "ref", final)
+        try:
+            for mode in MODES:
+                for query in QUERIES:
+                    assert_same_hits(
+                        ref.search(query, k=10, mode=mode), col.search(query, k=10, mode=mode)
+                    )
+        finally:
+            ref.close()
+    finally:
+        col.close()
+
+
+def _has(col: Any, item_id: str) -> bool:
+    try:
+        col.get(item_id)
+    except sleuth.NotFound:
+        return False
+    return True
