@@ -166,7 +166,7 @@ def test_a_killed_shard_actor_restarts_and_loses_nothing(
         written = clients.acked + [batch for batch, _ in clients.failed]
         for batch in clients.acked:
             for item in batch:
-                assert col.get(item["id"]).text == item["text"]  # every acknowledged write
+                assert col.get(item["id"]).fields["text"] == item["text"]  # every acknowledged write
         for batch, _ in clients.failed:  # a failed batch: all in, or all out
             found = [_has(col, item["id"]) for item in batch]
             assert all(found) or not any(found), (batch[0]["id"], found)

@@ -25,22 +25,34 @@ cannot answer fails the request (``ShardUnavailable``, 503).
 from __future__ import annotations
 
 import os
+import re
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import Any, cast
 
 from ray import serve
 from ray.serve.handle import DeploymentHandle
 
-from sleuth.errors import InvalidInput
-from sleuth.shards.layout import Layout
+from sleuth.catalog import NAME_PATTERN, Engine
+from sleuth.config import CollectionConfig
+from sleuth.encoders import Encoder
+from sleuth.engine import Collection
+from sleuth.errors import Conflict, InvalidInput
+from sleuth.server import create_app
+from sleuth.shards.collection import ShardedCollection
+from sleuth.shards.layout import Layout, is_sharded
+from sleuth.shards.opening import open_sharded
 from sleuth.shards.ray_group import RemoteGroup, check_options
 from sleuth.shards.server import ShardServer
+from sleuth.store.schema import FILENAME
 
 __all__ = ["ServeGroup", "ServeOptions", "ShardReplica", "deploy_shards", "shard_handles"]
 
 SHARD_DEPLOYMENT = "shard"
+_NAME = re.compile(NAME_PATTERN)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -167,3 +179,177 @@ class ServeGroup(RemoteGroup):
     def close(self) -> None:
         """Nothing to do here: the replicas belong to the Serve application (``serve.delete``
         stops them, and they save their indexes as they close)."""
+
+
+class ServedEngine(Engine):
+    """The data folder's collections, as ``sleuth serve`` has them, with its sharded
+    collections' shards served by their Serve applications (``deploy_shards``); a sharded
+    collection created here (``options.shards`` > 1) gets its applications first."""
+
+    def __init__(self, data: str | Path, options: ServeOptions, **engine: Any) -> None:
+        super().__init__(data, **engine)
+        self.options = options
+        self._sharded: dict[str, ShardedCollection] = {}
+
+    def _sharded_folder(self, name: str) -> Path | None:
+        folder = self._folder(name)
+        return folder if is_sharded(folder) else None
+
+    def names(self) -> list[str]:
+        sharded = [p.name for p in self.path.iterdir() if is_sharded(p) and _NAME.match(p.name)]
+        return sorted({*super().names(), *sharded})
+
+    def get(self, name: str) -> Collection:
+        folder = self._sharded_folder(name)
+        if folder is None:
+            return super().get(name)
+        return cast(Collection, self._open_sharded(name, folder))  # they share the surface
+
+    def _open_sharded(self, name: str, folder: Path) -> ShardedCollection:
+        with self._lock:
+            col = self._sharded.get(name)
+            if col is None:
+                layout = Layout.read(folder)
+                group = ServeGroup(shard_handles(name, layout.shards), timeout=self.options.timeout)
+                col = ShardedCollection(layout, group, lock_timeout=self.lock_timeout)
+                self._sharded[name] = col
+        return col
+
+    @contextmanager
+    def using(self, name: str) -> Iterator[Collection]:
+        folder = self._sharded_folder(name)
+        if folder is None:
+            with super().using(name) as plain:
+                yield plain
+            return
+        col = self._open_sharded(name, folder)
+        try:
+            yield cast(Collection, col)
+        except AttributeError as exc:  # an endpoint of what a sharded collection lacks yet
+            if exc.obj is not col:
+                raise
+            raise InvalidInput(
+                f"{exc.name} is not available on a sharded collection yet ({name!r} has "
+                f"{col.shards} shards)",
+                collection=name,
+            ) from None
+
+    def create(
+        self,
+        name: str,
+        *,
+        config: CollectionConfig | None = None,
+        encoder: str | Encoder | None = None,
+        dim: int | None = None,
+    ) -> Collection:
+        if self.options.shards == 1 or self._sharded_folder(name) is not None:
+            if self._sharded_folder(name) is not None:
+                raise Conflict(f"a collection named {name!r} already exists", collection=name)
+            return super().create(name, config=config, encoder=encoder, dim=dim)
+        folder = self._folder(name)
+        if (folder / FILENAME).exists():
+            raise Conflict(f"a collection named {name!r} already exists", collection=name)
+        open_sharded(  # the folders, each shard made in this process once
+            folder,
+            shards=self.options.shards,
+            config=config,
+            encoder=encoder if encoder is not None else self.default_encoder,
+            dim=dim,
+            lock_timeout=self.lock_timeout,
+        ).close()
+        deploy_shards(name, Layout.read(folder), self.options)
+        return self.get(name)
+
+    def delete(self, name: str) -> None:
+        if self._sharded_folder(name) is not None:
+            raise Conflict(
+                f"{name!r} is a sharded collection: stop the server and remove its folder "
+                "to delete it (its shards are running Serve applications)",
+                collection=name,
+            )
+        super().delete(name)
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            with self._lock:
+                for col in self._sharded.values():
+                    col.close()
+                self._sharded.clear()
+
+
+@serve.ingress()
+class Ingress:
+    """``sleuth.server``'s app (the API and the page) over a ``ServedEngine``."""
+
+    def __init__(self, data: str, options: ServeOptions, app_options: dict[str, Any]) -> None:
+        self.engine = ServedEngine(
+            data, options, default_encoder=app_options.pop("default_encoder", None)
+        )
+        self.app_options = app_options
+
+    def __serve_build_asgi_app__(self) -> Any:
+        return create_app(self.engine, **self.app_options)
+
+
+def serve_app(data: str | Path, options: ServeOptions, **app_options: Any) -> Any:
+    """Deploy the shards of every sharded collection in ``data`` and return the ingress's
+    bound application (run it with ``serve.run(app, name="sleuth", route_prefix="/")``).
+    ``app_options``: ``default_encoder`` and ``create_app``'s keywords."""
+    data = Path(data)
+    for folder in sorted(data.iterdir()) if data.is_dir() else []:
+        if is_sharded(folder) and _NAME.match(folder.name):
+            deploy_shards(folder.name, Layout.read(folder), options)
+    ingress = serve.deployment(
+        name="sleuth", num_replicas=options.ingress_replicas, max_ongoing_requests=64
+    )(Ingress)
+    return ingress.bind(str(data.resolve()), options, app_options)
+
+
+def run_on_ray(
+    data: Path,
+    options: ServeOptions,
+    *,
+    address: str | None,
+    host: str,
+    port: int,
+    **app_options: Any,
+) -> None:
+    """Serve ``data`` on the Ray cluster at ``address`` (None: a local Ray, started and
+    stopped here) until interrupted (Ctrl-C or SIGTERM); then the applications made here
+    are deleted, and nothing of this server is left running on the cluster."""
+    import signal
+
+    import ray
+
+    def stop(*_: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+    ray.init(address=address, namespace="sleuth")
+    port = port or _free_port(host)
+    try:
+        serve.start(http_options={"host": host, "port": port})
+        serve.run(serve_app(data, options, **app_options), name="sleuth", route_prefix="/")
+        shown = f"[{host}]" if ":" in host else host
+        print(f"sleuth is serving {data} on Ray at http://{shown}:{port}/", flush=True)
+        while True:
+            time.sleep(1.0)
+    except KeyboardInterrupt:
+        pass
+    finally:  # the ingress and every shard application (also those made while serving)
+        for name in serve.status().applications:
+            if name == "sleuth" or name.startswith("sleuth-"):
+                serve.delete(name)
+        if address is None:
+            serve.shutdown()
+        ray.shutdown()
+
+
+def _free_port(host: str) -> int:
+    import socket
+
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
