@@ -32,7 +32,7 @@ from typing import Any
 
 import pytest
 
-__all__ = ["LocalRayCluster", "RayCannotStart", "ray_cluster_or_skip"]
+__all__ = ["HOST", "LocalRayCluster", "RayCannotStart", "free_port", "ray_cluster_or_skip"]
 
 # 127.0.0.1 and "localhost" are rewritten by Ray to the machine's outward address; another
 # address of the loopback net is taken as given.
@@ -45,7 +45,8 @@ class RayCannotStart(RuntimeError):
     """Ray is not installed, or its processes did not come up in time (the log tail says why)."""
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A port free now on the cluster's loopback address."""
     with socket.socket() as sock:
         sock.bind((HOST, 0))
         return int(sock.getsockname()[1])
@@ -65,7 +66,7 @@ class LocalRayCluster:
         self.workers = workers
         self.cpus = cpus
         self.head_cpus = head_cpus
-        self.port = _free_port()
+        self.port = free_port()
         self.address = f"{HOST}:{self.port}"
         self.nodes = ["head", *(f"w{i}" for i in range(workers))]
         self._procs: list[subprocess.Popen[bytes]] = []

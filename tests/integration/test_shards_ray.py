@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 import sleuth
-from ray_cluster import LocalRayCluster, ray_cluster_or_skip
+from ray_cluster import HOST, LocalRayCluster, free_port, ray_cluster_or_skip
 from sleuth.shards.group import ShardUnavailable
 from sleuth.shards.layout import shard_of
 from sleuth.shards.opening import open_sharded
@@ -166,7 +166,9 @@ def test_a_killed_shard_actor_restarts_and_loses_nothing(
         written = clients.acked + [batch for batch, _ in clients.failed]
         for batch in clients.acked:
             for item in batch:
-                assert col.get(item["id"]).fields["text"] == item["text"]  # every acknowledged write
+                assert (
+                    col.get(item["id"]).fields["text"] == item["text"]
+                )  # every acknowledged write
         for batch, _ in clients.failed:  # a failed batch: all in, or all out
             found = [_has(col, item["id"]) for item in batch]
             assert all(found) or not any(found), (batch[0]["id"], found)
@@ -192,3 +194,95 @@ def _has(col: Any, item_id: str) -> bool:
     except sleuth.NotFound:
         return False
     return True
+
+
+def test_a_replica_dies_under_serve_and_no_answer_is_wrong(
+    cluster: LocalRayCluster, tmp_path: Path
+) -> None:
+    """``sleuth serve --ray``'s app with 2 replicas per shard: a replica of shard 0 is killed
+    while clients search and write over HTTP. Every answer is a 200 that is right or a 503
+    that says so; every acknowledged write is there, and a failed batch is all in or out."""
+    import httpx
+    from ray import serve
+
+    from sleuth.server.guards import AllowedHosts
+    from sleuth.shards.serve import ServeGroup, ServeOptions, serve_app, shard_handles
+
+    data = tmp_path / "data"
+    with sleuth.open(data / "docs", encoder="hashing", shards=2) as col:
+        col.add(CATALOG)
+    ref = reference(tmp_path / "ref", CATALOG)
+    expected = {q: ref.search(q, k=5, mode="dense") for q in QUERIES}
+    ref.close()
+
+    port = free_port()
+    serve.start(http_options={"host": HOST, "port": port})
+    options = ServeOptions(replicas=2, shard_cpus=0.25, timeout=60)
+    app = serve_app(data, options, allowed_hosts=AllowedHosts.for_bind(HOST))
+    try:
+        serve.run(app, name="sleuth", route_prefix="/")
+        pids = ServeGroup(shard_handles("docs", 2)).pids(0, want=2)
+        assert len(pids) == 2, pids
+        base = f"http://{HOST}:{port}/collections/docs"
+        stop = threading.Event()
+        answers: list[tuple[str, int, Any]] = []
+        writes: list[tuple[list[dict[str, Any]], int]] = []
+
+        def searcher() -> None:
+            with httpx.Client(timeout=120) as http:
+                n = 0
+                while not stop.is_set():
+                    query = QUERIES[n % len(QUERIES)]
+                    r = http.post(f"{base}/search", json={"query": query, "k": 5, "mode": "dense"})
+                    answers.append((query, r.status_code, r.json()))
+                    n += 1
+
+        def writer() -> None:  # words no query has: the dense answers stay the same
+            with httpx.Client(timeout=120) as http:
+                b = 0
+                while not stop.is_set():
+                    batch = [{"id": f"s{b}-{j}", "text": f"zq{b} xv{j} qqz"} for j in range(4)]
+                    r = http.post(f"{base}/items", json={"items": batch})
+                    writes.append((batch, r.status_code))
+                    b += 1
+
+        threads = [threading.Thread(target=f) for f in (searcher, searcher, writer)]
+        for thread in threads:
+            thread.start()
+        time.sleep(2.0)
+        os.kill(pids[0], signal.SIGKILL)
+        time.sleep(4.0)
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=120)
+
+        with httpx.Client(timeout=120) as http:
+            assert answers and any(status == 200 for _, status, _ in answers)
+            for query, status, body in answers:
+                assert status in (200, 503), (status, body)
+                if status == 503:  # said clearly, never a partial answer
+                    assert body["error"]["type"] == "shard_unavailable", body
+                    continue
+                got = [(h["id"], h["score"]) for h in body["hits"]]
+                want = [(h.id, h.score) for h in expected[query]]
+                assert [i for i, _ in got] == [i for i, _ in want] or _ties(got, want), query
+            assert {status for _, status in writes} <= {200, 503}, writes
+            # the next write applies what a failed one left logged; then check every batch
+            r = http.post(f"{base}/items", json={"items": [{"id": "last", "text": "end"}]})
+            assert r.status_code == 200, r.text
+            for batch, status in writes:
+                found = [http.get(f"{base}/items/{i['id']}").status_code == 200 for i in batch]
+                if status == 200:
+                    assert all(found), batch[0]["id"]
+                else:
+                    assert all(found) or not any(found), (batch[0]["id"], found)
+    finally:
+        for name in serve.status().applications:
+            serve.delete(name)
+
+
+def _ties(got: list[tuple[str, float]], want: list[tuple[str, float]]) -> bool:
+    """The same scores rank by rank (ids may differ only among equal scores)."""
+    return len(got) == len(want) and all(
+        abs(a[1] - b[1]) <= 1e-4 for a, b in zip(got, want, strict=True)
+    )
