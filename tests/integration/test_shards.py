@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 import sleuth
 from sleuth import FusionConfig
+from sleuth.shards import compare
 from sleuth.shards.layout import shard_of
 
 WORDS = [f"w{i}" for i in range(40)] + ["rare", "unique", "solo"]
@@ -35,21 +36,9 @@ def corpus(seed: int, n: int) -> list[dict[str, Any]]:
     ]
 
 
-def same_ranking(ref: list[Any], got: list[Any], *, tol: float = 1e-4) -> None:
-    """``got`` ranks as ``ref``: the same scores position by position, and the same ids in
-    each run of tied scores (the last run of a full list may hold other items of that score)."""
-    assert len(got) == len(ref), ([h.id for h in ref], [h.id for h in got])
-    a, b = np.array([h.score for h in ref]), np.array([h.score for h in got])
-    np.testing.assert_allclose(b, a, rtol=tol, atol=tol)
-    start = 0
-    while start < len(ref):
-        end = start + 1
-        while end < len(ref) and abs(a[end] - a[start]) <= tol:
-            end += 1
-        ids_ref, ids_got = {h.id for h in ref[start:end]}, {h.id for h in got[start:end]}
-        if end < len(ref):
-            assert ids_ref == ids_got, (start, [h.id for h in ref], [h.id for h in got])
-        start = end
+def same_ranking(ref: Any, got: Any) -> None:
+    problem = compare.same_ranking(ref, got)
+    assert problem is None, (problem, [h.id for h in ref], [h.id for h in got])
 
 
 def same_explain(ref: Any, got: Any) -> None:
