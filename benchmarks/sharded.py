@@ -29,24 +29,24 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import _scale_data as data  # noqa: E402
-from _common import CACHE_DIR, DATA_DIR, print_table, require_data, write_result  # noqa: E402
+import _scale_data as data
+from _common import CACHE_DIR, DATA_DIR, print_table, require_data, write_result
 
-import sleuth  # noqa: E402
-from sleuth.shards.compare import same_ranking  # noqa: E402
+import sleuth
+from sleuth.shards.compare import same_ranking
 
 K = 10
 SHARDS = (1, 2, 4)
-WORK = CACHE_DIR / "sharded"
+WORK = CACHE_DIR / "sharded"  # --work: elsewhere (each collection is deleted when measured)
 
 
-def scifact(limit: int) -> dict[str, Any]:
+def scifact(limit: int, work: Path) -> dict[str, Any]:
     """Items (with vectors) and queries (texts, vectors) of SciFact."""
     from sleuth.encoders import get_encoder
     from sleuth.io.readers import read_beir
 
     beir = read_beir(require_data("beir", "scifact"))
-    copy = WORK / "scifact-source"
+    copy = work / "scifact-source"
     shutil.rmtree(copy, ignore_errors=True)
     shutil.copytree(CACHE_DIR / "scifact-minilm", copy)  # the shared cache is never written
     with sleuth.open(copy) as cached:
@@ -56,8 +56,15 @@ def scifact(limit: int) -> dict[str, Any]:
     items = [{"id": it.id, **it.fields} for it in beir.corpus]
     texts = list(beir.queries.values())[:limit]
     qvec = get_encoder("minilm").encode_queries(texts)
-    return {"name": "scifact", "items": items, "vectors": vectors, "texts": texts,
-            "qvec": qvec, "where": None, "truth": None}
+    return {
+        "name": "scifact",
+        "items": items,
+        "vectors": vectors,
+        "texts": texts,
+        "qvec": qvec,
+        "where": None,
+        "truth": None,
+    }
 
 
 def scale(limit: int) -> dict[str, Any]:
@@ -67,11 +74,15 @@ def scale(limit: int) -> dict[str, Any]:
     items = [row for batch, _ in batches for row in batch.to_pylist()]
     vectors = np.concatenate([v for _, v in batches])
     filters = meta["filters"]["category"][:limit]
-    return {"name": "scale-100k", "items": items, "vectors": vectors,
-            "texts": meta["query_texts"][:limit],
-            "qvec": np.load(folder / "query_vectors.npy")[:limit],
-            "where": [{"category": f["category"]} for f in filters],
-            "truth": np.load(folder / "truth.npy")[:limit]}
+    return {
+        "name": "scale-100k",
+        "items": items,
+        "vectors": vectors,
+        "texts": meta["query_texts"][:limit],
+        "qvec": np.load(folder / "query_vectors.npy")[:limit],
+        "where": [{"category": f["category"]} for f in filters],
+        "truth": np.load(folder / "truth.npy")[:limit],
+    }
 
 
 def build(path: Path, dataset: dict[str, Any], shards: int | None) -> tuple[Any, float]:
@@ -115,15 +126,19 @@ def recall(hits: list[Any], truth: np.ndarray) -> float:
     return data.recall([[int(h.id) for h in found] for found in hits], truth)
 
 
-def measure(dataset: dict[str, Any], shard_counts: tuple[int, ...]) -> dict[str, Any]:
+def measure(dataset: dict[str, Any], shard_counts: tuple[int, ...], work: Path) -> dict[str, Any]:
     name = dataset["name"]
-    one, one_build = build(WORK / f"{name}-one", dataset, None)
+    one, one_build = build(work / f"{name}-one", dataset, None)
     print(f"{name}: one collection built in {one_build:.1f} s", flush=True)
-    out: dict[str, Any] = {"items": len(dataset["items"]), "queries": len(dataset["texts"]),
-                           "one": {"build_s": one_build}, "sharded": {}}
+    out: dict[str, Any] = {
+        "items": len(dataset["items"]),
+        "queries": len(dataset["texts"]),
+        "one": {"build_s": one_build},
+        "sharded": {},
+    }
     modes = requests(dataset)
     for s in shard_counts:
-        sharded, took = build(WORK / f"{name}-s{s}", dataset, s)
+        sharded, took = build(work / f"{name}-s{s}", dataset, s)
         print(f"{name}: {s} shards built in {took:.1f} s", flush=True)
         per_mode = {}
         for mode, calls in modes.items():
@@ -142,21 +157,26 @@ def measure(dataset: dict[str, Any], shard_counts: tuple[int, ...]) -> dict[str,
                 "of": len(calls),
                 "sharded_repeatable": stable,
                 "first_differences": [p for p in problems if p is not None][:5],
-                "one_p50_ms": lat_one["p50_ms"], "one_p95_ms": lat_one["p95_ms"],
-                "sharded_p50_ms": lat_sh["p50_ms"], "sharded_p95_ms": lat_sh["p95_ms"],
+                "one_p50_ms": lat_one["p50_ms"],
+                "one_p95_ms": lat_one["p95_ms"],
+                "sharded_p50_ms": lat_sh["p50_ms"],
+                "sharded_p95_ms": lat_sh["p95_ms"],
                 "p50_ratio": lat_sh["p50_ms"] / lat_one["p50_ms"],
             }
             if dataset["truth"] is not None and mode == "dense":
                 row["recall_one"] = recall(ref1, dataset["truth"])
                 row["recall_sharded"] = recall(got1, dataset["truth"])
             per_mode[mode] = row
-            print(f"  S={s} {mode}: identical {row['identical']}/{len(calls)}, p50 "
-                  f"{row['sharded_p50_ms']:.2f} ms vs {row['one_p50_ms']:.2f} ms", flush=True)
+            print(
+                f"  S={s} {mode}: identical {row['identical']}/{len(calls)}, p50 "
+                f"{row['sharded_p50_ms']:.2f} ms vs {row['one_p50_ms']:.2f} ms",
+                flush=True,
+            )
         out["sharded"][str(s)] = {"build_s": took, "modes": per_mode}
         sharded.close()
-        shutil.rmtree(WORK / f"{name}-s{s}")
+        shutil.rmtree(work / f"{name}-s{s}")
     one.close()
-    shutil.rmtree(WORK / f"{name}-one")
+    shutil.rmtree(work / f"{name}-one")
     return out
 
 
@@ -165,36 +185,69 @@ def main() -> None:
     parser.add_argument("--data", choices=["scifact", "scale", "both"], default="both")
     parser.add_argument("--queries", type=int, default=300)
     parser.add_argument("--shards", type=int, nargs="+", default=list(SHARDS))
+    parser.add_argument("--work", type=Path, default=WORK)
     args = parser.parse_args()
     started = time.perf_counter()
-    WORK.mkdir(parents=True, exist_ok=True)
+    args.work.mkdir(parents=True, exist_ok=True)
     results = {}
     if args.data in ("scifact", "both"):
         if not (DATA_DIR / "beir" / "scifact").exists():
             sys.exit(f"SciFact not found under {DATA_DIR}")
-        results["scifact"] = measure(scifact(args.queries), tuple(args.shards))
+        results["scifact"] = measure(
+            scifact(args.queries, args.work), tuple(args.shards), args.work
+        )
     if args.data in ("scale", "both"):
-        results["scale-100k"] = measure(scale(args.queries), tuple(args.shards))
+        results["scale-100k"] = measure(scale(args.queries), tuple(args.shards), args.work)
     rows, summary = [], []
     for name, res in results.items():
         for s, part in res["sharded"].items():
             for mode, row in part["modes"].items():
-                rows.append([name, s, mode, f"{row['identical']}/{row['of']}",
-                             row["sharded_p50_ms"], row["one_p50_ms"], row["sharded_p95_ms"],
-                             row["one_p95_ms"], row["p50_ratio"]])
-                summary.append({"metric": f"{name} S={s} {mode}: identical answers",
-                                "sleuth": row["identical"] / row["of"], "peer": 1.0,
-                                "unit": "share", "higher_is_better": True})
-    print_table("sharded vs one collection (LocalGroup, this process)",
-                ["data", "S", "mode", "identical", "p50 ms", "one p50", "p95 ms", "one p95",
-                 "p50 ratio"], rows)
-    write_result("sharded", peer="one sleuth collection holding the same items",
-                 parameters={"k": K, "shards": args.shards, "queries": args.queries,
-                             "group": "LocalGroup", "tolerance": 1e-4},
-                 results=results, summary=summary, started=started,
-                 notes=["identical: same ids in the same order up to ties (each side breaks "
-                        "ties by its own docnos), scores within 1e-4",
-                        "latency: single queries, two interleaved passes per side"])
+                rows.append(
+                    [
+                        name,
+                        s,
+                        mode,
+                        f"{row['identical']}/{row['of']}",
+                        row["sharded_p50_ms"],
+                        row["one_p50_ms"],
+                        row["sharded_p95_ms"],
+                        row["one_p95_ms"],
+                        row["p50_ratio"],
+                    ]
+                )
+                summary.append(
+                    {
+                        "metric": f"{name} S={s} {mode}: identical answers",
+                        "sleuth": row["identical"] / row["of"],
+                        "peer": 1.0,
+                        "unit": "share",
+                        "higher_is_better": True,
+                    }
+                )
+    print_table(
+        "sharded vs one collection (LocalGroup, this process)",
+        ["data", "S", "mode", "identical", "p50 ms", "one p50", "p95 ms", "one p95", "p50 ratio"],
+        rows,
+    )
+    write_result(
+        "sharded",
+        peer="one sleuth collection holding the same items",
+        parameters={
+            "k": K,
+            "shards": args.shards,
+            "queries": args.queries,
+            "group": "LocalGroup",
+            "tolerance": 1e-4,
+        },
+        results=results,
+        summary=summary,
+        started=started,
+        notes=[
+            "identical: same ids in the same order up to ties (each side breaks "
+            "ties by its own docnos), scores within 1e-4",
+            "latency: single queries, two interleaved passes per side",
+        ],
+    )
 
 
 if __name__ == "__main__":
