@@ -4,7 +4,10 @@ mode, filtered or not, with explain; writes route by id and each shard opens alo
 
 from __future__ import annotations
 
+import json
 import random
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -178,3 +181,18 @@ def test_bad_input_writes_nothing_on_any_shard(tmp_path: Path) -> None:
             sharded.upsert([{"id": "v", "text": "t", "vector": [1.0, 2.0]}])
         assert sharded.count() == 30
         assert sharded.info()["intents"] == []
+
+
+def test_the_cli_creates_and_reports_a_sharded_collection(tmp_path: Path) -> None:
+    source = tmp_path / "items.jsonl"
+    source.write_text("".join(json.dumps(it) + "\n" for it in corpus(5, 25)))
+    cli = [sys.executable, "-m", "sleuth.cli"]
+    folder = tmp_path / "s"
+    add = ["add", str(folder), str(source), "--encoder", "hashing", "--shards", "2"]
+    done = subprocess.run([*cli, *add], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    done = subprocess.run([*cli, "info", str(folder)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["shards"] == 2 and report["items"] == 25 and report["problems"] == []
+    assert sum(part["items"] for part in report["per_shard"]) == 25
