@@ -196,3 +196,14 @@ def test_the_cli_creates_and_reports_a_sharded_collection(tmp_path: Path) -> Non
     report = json.loads(done.stdout)
     assert report["shards"] == 2 and report["items"] == 25 and report["problems"] == []
     assert sum(part["items"] for part in report["per_shard"]) == 25
+
+
+def test_similar_items_match(pair: tuple[Any, Any, Any]) -> None:
+    one, sharded, items = pair
+    for it in items[100:400:37]:
+        for where in (None, {"kind": "b"}):
+            same_ranking(
+                one.similar(it["id"], 8, where=where), sharded.similar(it["id"], 8, where=where)
+            )
+    with pytest.raises(sleuth.NotFound):
+        sharded.similar("no-such-item")

@@ -8,6 +8,7 @@ on the merged lists. Writes route by id (``sleuth.shards.writes``). Open or crea
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -16,18 +17,21 @@ import numpy as np
 from sleuth.config import FusionConfig
 from sleuth.encoders import Encoder, get_encoder
 from sleuth.errors import NotFound
+from sleuth.fuse import fuse_lists
 from sleuth.indexes.tokenize import Analyzer
-from sleuth.limits import MAX_K, check_final, check_search, check_vector_ids
+from sleuth.limits import MAX_K, check_final, check_k, check_search, check_vector_ids
 from sleuth.rank.learned import RankerState
+from sleuth.recommend.service import SIMILAR_WEIGHTS
+from sleuth.retrieve import QueryBatch
 from sleuth.search import Context, Hits, Trace, build_hits, plan_for
 from sleuth.search import calibration as calib
 from sleuth.search.final import finish
-from sleuth.shards.gather import Gather, fetch_items, retrievers, split
+from sleuth.shards.gather import Gather, ShardedDense, fetch_items, retrievers, split
 from sleuth.shards.group import ShardGroup
 from sleuth.shards.layout import Layout, route, shard_of
 from sleuth.shards.writes import ShardWriter
 from sleuth.store.sqlite import WriteResult
-from sleuth.types import Item
+from sleuth.types import Hit, Item
 
 __all__ = ["ShardedCollection"]
 
@@ -252,6 +256,27 @@ class ShardedCollection:
             served.probabilities,
             features=features,
         )
+
+    def similar(
+        self, item_id: str, k: int = 10, *, where: dict[str, Any] | None = None
+    ) -> list[Hit]:
+        """``Collection.similar`` before any event is recorded: the nearest items by dense
+        vector (itself excluded), over every shard."""
+        check_k(k)
+        t0 = time.perf_counter()
+        vector = self.vectors([item_id])[0]
+        shard = shard_of(item_id, self.shards)
+        own = self.group.call(shard, "docnos", [item_id])[item_id] * self.shards + shard
+        depth = max(k, self.config.recommend.depth)
+        gather = Gather(self.group, ("dense",), where, None, self.analyzer)
+        batch = QueryBatch(None, self.encoder.encode_queries, given=vector[None, :])
+        docnos, scores = ShardedDense(gather).retrieve(batch, depth + 1).lists[0]
+        keep = docnos != own
+        found = fuse_lists(
+            {"content": (docnos[keep][:depth], scores[keep][:depth])}, SIMILAR_WEIGHTS, k
+        )
+        trace = Trace(mode=None, k=None, queries=1, start=t0)
+        return [*build_hits(self._fetch, [found], trace)[0]]
 
     def _fetch(self, docnos: list[int]) -> Any:
         return fetch_items(self.group, docnos)
