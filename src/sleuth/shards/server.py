@@ -46,6 +46,9 @@ class ShardServer:
     def count(self) -> int:
         return self.collection.count()
 
+    def encoded_texts(self) -> int:
+        return self.collection.encoded_texts
+
     def close(self) -> None:
         self.collection.close()
 
