@@ -89,6 +89,11 @@ class Collection(CollectionRecs, CollectionLearning):
         self._refresh()
 
     @property
+    def closed(self) -> bool:
+        """Whether ``close()`` was called (or the server dropped the collection)."""
+        return self.store.closed
+
+    @property
     def encoded_texts(self) -> int:
         """Texts this object sent to the encoder (cache misses)."""
         return self._cache.encoded_texts

@@ -50,6 +50,19 @@ def open_collection(
 ) -> ShardedCollection: ...
 
 
+@overload
+def open_collection(
+    path: str | Path,
+    *,
+    encoder: str | Encoder | None = None,
+    dim: int | None = None,
+    spaces: dict[str, SpaceConfig | dict[str, object]] | None = None,
+    config: CollectionConfig | None = None,
+    lock_timeout: float = 30.0,
+    shards: int | None = None,
+) -> Collection | ShardedCollection: ...
+
+
 def open_collection(
     path: str | Path,
     *,

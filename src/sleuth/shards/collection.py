@@ -8,6 +8,7 @@ on the merged lists. Writes route by id (``sleuth.shards.writes``). Open or crea
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -15,21 +16,30 @@ import numpy as np
 
 from sleuth.config import FusionConfig
 from sleuth.encoders import Encoder, get_encoder
-from sleuth.errors import NotFound
+from sleuth.errors import InvalidInput, NotFound
+from sleuth.fuse import fuse_lists
 from sleuth.indexes.tokenize import Analyzer
-from sleuth.limits import MAX_K, check_final, check_search, check_vector_ids
+from sleuth.limits import MAX_K, check_final, check_k, check_search, check_vector_ids
 from sleuth.rank.learned import RankerState
+from sleuth.recommend.service import SIMILAR_WEIGHTS
+from sleuth.retrieve import QueryBatch
 from sleuth.search import Context, Hits, Trace, build_hits, plan_for
 from sleuth.search import calibration as calib
 from sleuth.search.final import finish
-from sleuth.shards.gather import Gather, fetch_items, retrievers, split
+from sleuth.shards.gather import Gather, ShardedDense, fetch_items, retrievers, split
 from sleuth.shards.group import ShardGroup
-from sleuth.shards.layout import Layout, route, shard_of
+from sleuth.shards.layout import ROUTING, Layout, route, shard_of
 from sleuth.shards.writes import ShardWriter
 from sleuth.store.sqlite import WriteResult
-from sleuth.types import Item
+from sleuth.types import Hit, Item
 
 __all__ = ["ShardedCollection"]
+
+
+_NO_EVENTS = (
+    "a sharded collection does not record events or recommend yet; search, similar and "
+    "writes work (record events in an ordinary collection meanwhile)"
+)
 
 
 class _Vectors:
@@ -51,14 +61,17 @@ class _Vectors:
 
 
 def _summed(reports: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """Nested reports of byte counts added up key by key (the shards' ``usage``)."""
+    """The shards' nested reports (``usage``, ``indexes``, ``spaces``) with their counts added
+    up key by key; other values (kinds, names) are the first shard's."""
     out: dict[str, Any] = {}
     for report in reports:
         for key, value in report.items():
             if isinstance(value, dict):
                 out[key] = _summed([out.get(key, {}), value])
-            else:
+            elif isinstance(value, int | float) and not isinstance(value, bool):
                 out[key] = out.get(key, 0) + value
+            else:
+                out.setdefault(key, value)
     return out
 
 
@@ -85,6 +98,16 @@ class ShardedCollection:
     @property
     def shards(self) -> int:
         return self.group.size
+
+    @property
+    def closed(self) -> bool:
+        """Whether ``close()`` was called."""
+        return self._closed
+
+    @property
+    def encoded_texts(self) -> int:
+        """Texts the shards sent to the encoder (cache misses)."""
+        return sum(self.group.scatter("encoded_texts", ((), {})))
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -164,17 +187,23 @@ class ShardedCollection:
         return self.dim if space is None else self.config.spaces[space].dim
 
     def info(self, *, tables: bool = False) -> dict[str, Any]:
-        """What the collection holds: ``shards`` (each shard's own ``info()``), the items
-        summed, the encoder, the configuration and the batches still logged (``intents``)."""
+        """``Collection.info`` over the shards: items, sequence numbers, index rows and sizes
+        summed (a sum of the shards' BM25 ``terms`` counts a term once per shard holding
+        it), ``per_shard`` (each shard's own ``info()``), ``shards``, ``routing`` and the
+        batches still logged (``intents``)."""
         parts = self.group.scatter("info", ((), {"tables": tables}))
         usage = _summed([part["usage"] for part in parts])
         return {
             "path": str(self.path),
             "items": sum(p["items"] for p in parts),
             "shards": self.shards,
-            "routing": "blake2b-64-mod",
+            "routing": ROUTING,
             "encoder": self.encoder.id,
             "dim": self.dim,
+            "spaces": _summed([p["spaces"] for p in parts]),
+            "attributes": {k: v for p in parts for k, v in p["attributes"].items()},
+            "seq": sum(p["seq"] for p in parts),  # the shards' sequence numbers summed
+            "indexes": _summed([p["indexes"] for p in parts]),
             "config": self.config.to_dict(),
             "intents": [i.name for i in self._writer.log.pending()],
             "problems": [p for part in parts for p in part.get("problems", [])],
@@ -252,6 +281,36 @@ class ShardedCollection:
             served.probabilities,
             features=features,
         )
+
+    def similar(
+        self, item_id: str, k: int = 10, *, where: dict[str, Any] | None = None
+    ) -> list[Hit]:
+        """``Collection.similar`` before any event is recorded: the nearest items by dense
+        vector (itself excluded), over every shard."""
+        check_k(k)
+        t0 = time.perf_counter()
+        vector = self.vectors([item_id])[0]
+        shard = shard_of(item_id, self.shards)
+        own = self.group.call(shard, "docnos", [item_id])[item_id] * self.shards + shard
+        depth = max(k, self.config.recommend.depth)
+        gather = Gather(self.group, ("dense",), where, None, self.analyzer)
+        batch = QueryBatch(None, self.encoder.encode_queries, given=vector[None, :])
+        docnos, scores = ShardedDense(gather).retrieve(batch, depth + 1).lists[0]
+        keep = docnos != own
+        found = fuse_lists(
+            {"content": (docnos[keep][:depth], scores[keep][:depth])}, SIMILAR_WEIGHTS, k
+        )
+        trace = Trace(mode=None, k=None, queries=1, start=t0)
+        return [*build_hits(self._fetch, [found], trace)[0]]
+
+    def record(self, events: Iterable[Any]) -> Any:
+        """Not on a sharded collection yet: events go with the shard of their user and are
+        fitted with Ray (issue 15); an ``InvalidInput`` saying so."""
+        raise InvalidInput(_NO_EVENTS)
+
+    def recommend(self, user: str, k: int = 10, **options: Any) -> Any:
+        """Not on a sharded collection yet (see ``record``)."""
+        raise InvalidInput(_NO_EVENTS)
 
     def _fetch(self, docnos: list[int]) -> Any:
         return fetch_items(self.group, docnos)

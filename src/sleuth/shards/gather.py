@@ -92,7 +92,9 @@ class Gather:
         if self._done is None or self._done[:2] != (id(queries), k):
             lexical = "lexical" in self.names
             texts = queries.texts if lexical else queries.query_texts
-            stats = self.statistics(texts).to_dict() if lexical and texts is not None else None
+            # one shard's own statistics are the sums: no round trip for them
+            summed = lexical and texts is not None and self.group.size > 1
+            stats = self.statistics(texts).to_dict() if summed and texts is not None else None
             part = {
                 "retrievers": list(self.names),
                 "texts": texts,

@@ -21,7 +21,7 @@ from sleuth._version import __version__
 from sleuth.config import CollectionConfig
 from sleuth.errors import InvalidCollection, InvalidInput
 
-__all__ = ["MANIFEST", "MAX_SHARDS", "Layout", "is_sharded", "route", "shard_of"]
+__all__ = ["MANIFEST", "MAX_SHARDS", "ROUTING", "Layout", "is_sharded", "route", "shard_of"]
 
 MANIFEST = "shards.json"
 FORMAT = 1

@@ -46,6 +46,9 @@ class ShardServer:
     def count(self) -> int:
         return self.collection.count()
 
+    def encoded_texts(self) -> int:
+        return self.collection.encoded_texts
+
     def close(self) -> None:
         self.collection.close()
 
@@ -109,10 +112,9 @@ class ShardServer:
     def vectors(self, ids: Sequence[str], space: str | None = None) -> np.ndarray:
         return self.collection.vectors(ids, space=space)
 
-    def existing(self, ids: Sequence[str]) -> list[str]:
-        """Which of ``ids`` this shard holds."""
-        found = self.collection.store.docnos_of(list(ids))
-        return [i for i in ids if i in found]
+    def docnos(self, ids: Sequence[str]) -> dict[str, int]:
+        """The docnos of the ``ids`` this shard holds."""
+        return self.collection.store.docnos_of(list(ids))
 
     def apply(self, batch: dict[str, Any]) -> dict[str, int]:
         """One routed batch in one transaction: ``items`` (``Item``s or dicts) upserted, or added

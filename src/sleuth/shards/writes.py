@@ -103,7 +103,7 @@ class ShardWriter:
         calls: list[tuple[tuple[Any, ...], dict[str, Any]]] = [
             (([ids[i] for i in part],), {}) for part in parts
         ]
-        return {i for found in self.group.scatter("existing", calls) for i in found}
+        return {i for found in self.group.scatter("docnos", calls) for i in found}
 
     # -- the write ---------------------------------------------------------------------------
 
