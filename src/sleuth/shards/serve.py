@@ -27,8 +27,7 @@ from __future__ import annotations
 import os
 import re
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -182,57 +181,26 @@ class ServeGroup(RemoteGroup):
 
 
 class ServedEngine(Engine):
-    """The data folder's collections, as ``sleuth serve`` has them, with its sharded
-    collections' shards served by their Serve applications (``deploy_shards``); a sharded
-    collection created here (``options.shards`` > 1) gets its applications first."""
+    """The data folder's collections, as ``sleuth serve`` has them, but a sharded collection's
+    shards are its Serve applications (``deploy_shards``), and one created here
+    (``options.shards`` > 1) gets its applications first."""
 
     def __init__(self, data: str | Path, options: ServeOptions, **engine: Any) -> None:
         super().__init__(data, **engine)
         self.options = options
-        self._sharded: dict[str, ShardedCollection] = {}
-
-    def _sharded_folder(self, name: str) -> Path | None:
-        folder = self._folder(name)
-        return folder if is_sharded(folder) else None
-
-    def names(self) -> list[str]:
-        sharded = [p.name for p in self.path.iterdir() if is_sharded(p) and _NAME.match(p.name)]
-        return sorted({*super().names(), *sharded})
 
     def get(self, name: str) -> Collection:
-        folder = self._sharded_folder(name)
-        if folder is None:
+        folder = self._folder(name)
+        if not is_sharded(folder):
             return super().get(name)
-        return cast(Collection, self._open_sharded(name, folder))  # they share the surface
-
-    def _open_sharded(self, name: str, folder: Path) -> ShardedCollection:
         with self._lock:
-            col = self._sharded.get(name)
+            col = self._open.get(name)
             if col is None:
                 layout = Layout.read(folder)
                 group = ServeGroup(shard_handles(name, layout.shards), timeout=self.options.timeout)
-                col = ShardedCollection(layout, group, lock_timeout=self.lock_timeout)
-                self._sharded[name] = col
-        return col
-
-    @contextmanager
-    def using(self, name: str) -> Iterator[Collection]:
-        folder = self._sharded_folder(name)
-        if folder is None:
-            with super().using(name) as plain:
-                yield plain
-            return
-        col = self._open_sharded(name, folder)
-        try:
-            yield cast(Collection, col)
-        except AttributeError as exc:  # an endpoint of what a sharded collection lacks yet
-            if exc.obj is not col:
-                raise
-            raise InvalidInput(
-                f"{exc.name} is not available on a sharded collection yet ({name!r} has "
-                f"{col.shards} shards)",
-                collection=name,
-            ) from None
+                sharded = ShardedCollection(layout, group, lock_timeout=self.lock_timeout)
+                col = self._open[name] = cast(Collection, sharded)  # they share the surface
+            return col
 
     def create(
         self,
@@ -242,14 +210,12 @@ class ServedEngine(Engine):
         encoder: str | Encoder | None = None,
         dim: int | None = None,
     ) -> Collection:
-        if self.options.shards == 1 or self._sharded_folder(name) is not None:
-            if self._sharded_folder(name) is not None:
-                raise Conflict(f"a collection named {name!r} already exists", collection=name)
-            return super().create(name, config=config, encoder=encoder, dim=dim)
         folder = self._folder(name)
-        if (folder / FILENAME).exists():
+        if self.options.shards == 1:
+            return super().create(name, config=config, encoder=encoder, dim=dim)
+        if (folder / FILENAME).exists() or is_sharded(folder):
             raise Conflict(f"a collection named {name!r} already exists", collection=name)
-        open_sharded(  # the folders, each shard made in this process once
+        open_sharded(  # the shard folders, made here once
             folder,
             shards=self.options.shards,
             config=config,
@@ -261,22 +227,11 @@ class ServedEngine(Engine):
         return self.get(name)
 
     def delete(self, name: str) -> None:
-        if self._sharded_folder(name) is not None:
-            raise Conflict(
-                f"{name!r} is a sharded collection: stop the server and remove its folder "
-                "to delete it (its shards are running Serve applications)",
-                collection=name,
-            )
+        folder = self._folder(name)
+        if is_sharded(folder):  # its replicas close their shards and stop first
+            for i in range(Layout.read(folder).shards):
+                serve.delete(shard_app_name(name, i))
         super().delete(name)
-
-    def close(self) -> None:
-        try:
-            super().close()
-        finally:
-            with self._lock:
-                for col in self._sharded.values():
-                    col.close()
-                self._sharded.clear()
 
 
 @serve.ingress()
