@@ -114,7 +114,10 @@ class Clients:
             time.sleep(0.01)
 
     def run(self) -> list[threading.Thread]:
-        threads = [threading.Thread(target=t) for t in (self.writer, self.searcher, self.reader)]
+        threads = [
+            threading.Thread(target=t, daemon=True)
+            for t in (self.writer, self.searcher, self.reader)
+        ]
         for thread in threads:
             thread.start()
         return threads
@@ -144,16 +147,18 @@ def test_a_killed_shard_actor_restarts_and_loses_nothing(
         victim = 1
         clients = Clients(col, victim)
         threads = clients.run()
-        time.sleep(1.0)  # writes and searches under way
-        killed_at = time.monotonic()
-        os.kill(placed[victim]["pid"], signal.SIGKILL)
-        # the restarted actor: a new process, which reopened the shard's folder
-        back = group.call(victim, "ping")
-        back_at = time.monotonic()
-        time.sleep(1.0)  # and clients go on against it
-        clients.stop.set()
-        for thread in threads:
-            thread.join(timeout=60)
+        try:
+            time.sleep(1.0)  # writes and searches under way
+            killed_at = time.monotonic()
+            os.kill(placed[victim]["pid"], signal.SIGKILL)
+            # the restarted actor: a new process, which reopened the shard's folder
+            back = group.call(victim, "ping")
+            back_at = time.monotonic()
+            time.sleep(1.0)  # and clients go on against it
+        finally:
+            clients.stop.set()
+            for thread in threads:
+                thread.join(timeout=60)
         assert back["pid"] != placed[victim]["pid"]
         assert not clients.errors, clients.errors[:3]
         # the other shards answered while the victim was down
@@ -246,15 +251,17 @@ def test_a_replica_dies_under_serve_and_no_answer_is_wrong(
                     writes.append((batch, r.status_code))
                     b += 1
 
-        threads = [threading.Thread(target=f) for f in (searcher, searcher, writer)]
+        threads = [threading.Thread(target=f, daemon=True) for f in (searcher, searcher, writer)]
         for thread in threads:
             thread.start()
-        time.sleep(2.0)
-        os.kill(pids[0], signal.SIGKILL)
-        time.sleep(4.0)
-        stop.set()
-        for thread in threads:
-            thread.join(timeout=120)
+        try:
+            time.sleep(2.0)
+            os.kill(pids[0], signal.SIGKILL)
+            time.sleep(4.0)
+        finally:
+            stop.set()
+            for thread in threads:
+                thread.join(timeout=120)
 
         with httpx.Client(timeout=120) as http:
             assert answers and any(status == 200 for _, status, _ in answers)
