@@ -217,7 +217,9 @@ def test_a_replica_dies_under_serve_and_no_answer_is_wrong(
     with sleuth.open(data / "docs", encoder="hashing", shards=2) as col:
         col.add(CATALOG)
     ref = reference(tmp_path / "ref", CATALOG)
-    expected = {q: ref.search(q, k=5, mode="dense") for q in QUERIES}
+    # a filter the written items do not pass: the dense answers stay the catalog's
+    where = {"in_stock": True}
+    expected = {q: ref.search(q, k=5, mode="dense", where=where) for q in QUERIES}
     ref.close()
 
     port = free_port()
@@ -238,11 +240,14 @@ def test_a_replica_dies_under_serve_and_no_answer_is_wrong(
                 n = 0
                 while not stop.is_set():
                     query = QUERIES[n % len(QUERIES)]
-                    r = http.post(f"{base}/search", json={"query": query, "k": 5, "mode": "dense"})
+                    r = http.post(
+                        f"{base}/search",
+                        json={"query": query, "k": 5, "mode": "dense", "where": where},
+                    )
                     answers.append((query, r.status_code, r.json()))
                     n += 1
 
-        def writer() -> None:  # words no query has: the dense answers stay the same
+        def writer() -> None:
             with httpx.Client(timeout=120) as http:
                 b = 0
                 while not stop.is_set():
