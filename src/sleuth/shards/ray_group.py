@@ -46,7 +46,8 @@ NAMESPACE = "sleuth"
 READS = frozenset(
     {
         "count",
-        "existing",
+        "docnos",
+        "encoded_texts",
         "get",
         "info",
         "items",
