@@ -129,17 +129,20 @@ class RemoteGroup:
         calls = per_shard(args, self.size)
         deadline = time.monotonic() + self.timeout
         sent = [self._submit(i, method, *call) for i, call in enumerate(calls)]
-        out: list[Any] = []
-        first: BaseException | None = None
-        for i, pending in enumerate(sent):  # every call is waited for before raising
-            try:
-                out.append(self._result(i, method, calls[i], pending, deadline))
-            except SleuthError as exc:
-                first = first or exc
-                out.append(None)
-        if first is not None:
-            raise first
-        return out
+        # every call is waited for before the lowest failed shard's error is raised
+        answers = [self._outcome(i, method, calls[i], p, deadline) for i, p in enumerate(sent)]
+        failures = [error for _, error in answers if error is not None]
+        if failures:
+            raise failures[0]
+        return [value for value, _ in answers]
+
+    def _outcome(
+        self, shard: int, method: str, call: Call, pending: Any, deadline: float
+    ) -> tuple[Any, SleuthError | None]:
+        try:
+            return self._result(shard, method, call, pending, deadline), None
+        except SleuthError as exc:
+            return None, exc
 
     def call(self, shard: int, method: str, *args: Any, **kwargs: Any) -> Any:
         if not 0 <= shard < self.size:
