@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -289,8 +291,50 @@ def test_a_replica_dies_under_serve_and_no_answer_is_wrong(
                 else:
                     assert all(found) or not any(found), (batch[0]["id"], found)
     finally:
-        for name in serve.status().applications:
-            serve.delete(name)
+        serve.shutdown()  # the next test starts Serve with its own HTTP options
+
+
+def test_sleuth_serve_ray_serves_and_leaves_nothing_running(
+    cluster: LocalRayCluster, tmp_path: Path
+) -> None:
+    """The command: ``sleuth serve --ray ADDRESS`` serves the data folder's sharded collection,
+    creates new ones with ``--shards`` shards, and on SIGTERM deletes every application it
+    made."""
+    import httpx
+    from ray import serve
+
+    data = tmp_path / "data"
+    with sleuth.open(data / "docs", encoder="hashing", shards=2) as col:
+        col.add(CATALOG[:20])
+    port = free_port()
+    command = [sys.executable, "-m", "sleuth.cli", "serve", "--data", str(data), "--encoder"]
+    command += ["hashing", "--host", HOST, "--port", str(port), "--shards", "2"]
+    with open(tmp_path / "server.err", "w") as err:
+        proc = subprocess.Popen(
+            [*command, "--ray", cluster.address], stdout=subprocess.PIPE, stderr=err, text=True
+        )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert f"http://{HOST}:{port}/" in line, (line, (tmp_path / "server.err").read_text())
+        base = f"http://{HOST}:{port}"
+        with httpx.Client(timeout=120) as http:
+            assert http.get(f"{base}/health").json()["status"] == "ok"
+            r = http.post(f"{base}/collections/docs/search", json={"query": "alpha", "k": 3})
+            assert r.status_code == 200 and r.json()["hits"], r.text
+            r = http.post(f"{base}/collections", json={"name": "new", "encoder": "hashing"})
+            assert r.status_code == 201, r.text
+            assert (data / "new" / "shards.json").is_file()  # made with --shards 2
+            items = [{"id": f"n{i}", "text": f"fresh entry {i}"} for i in range(6)]
+            assert http.post(f"{base}/collections/new/items", json={"items": items}).is_success
+            assert http.get(f"{base}/collections/new").json()["items"] == 6
+        running = set(serve.status().applications)
+        assert {"sleuth", "sleuth-new-shard-1", "sleuth-docs-shard-0"} <= running, running
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(120)
+    assert proc.returncode == 0, (tmp_path / "server.err").read_text()[-2000:]
+    assert not [a for a in serve.status().applications if a.startswith("sleuth")]
 
 
 def _ties(got: list[tuple[str, float]], want: list[tuple[str, float]]) -> bool:
