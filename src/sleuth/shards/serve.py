@@ -279,7 +279,9 @@ def run_on_ray(
 ) -> None:
     """Serve ``data`` on the Ray cluster at ``address`` (None: a local Ray, started and
     stopped here) until interrupted (Ctrl-C or SIGTERM); then the applications made here
-    are deleted, and nothing of this server is left running on the cluster."""
+    are deleted, and nothing of this server is left running on the cluster. Serve's HTTP
+    proxy listens on ``host:port`` unless Serve already runs on the cluster: Ray keeps the
+    proxy's first options (``serve shutdown`` there, or pass them again)."""
     import signal
 
     import ray
