@@ -319,7 +319,8 @@ def test_sleuth_serve_ray_serves_and_leaves_nothing_running(
         assert f"http://{HOST}:{port}/" in line, (line, (tmp_path / "server.err").read_text())
         base = f"http://{HOST}:{port}"
         with httpx.Client(timeout=120) as http:
-            assert http.get(f"{base}/health").json()["status"] == "ok"
+            health = http.get(f"{base}/health").json()
+            assert health["status"] == "ok", health
             r = http.post(f"{base}/collections/docs/search", json={"query": "alpha", "k": 3})
             assert r.status_code == 200 and r.json()["hits"], r.text
             r = http.post(f"{base}/collections", json={"name": "new", "encoder": "hashing"})

@@ -28,6 +28,7 @@ import os
 import re
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -204,6 +205,12 @@ class ServedEngine(Engine):
                 sharded = ShardedCollection(layout, group, lock_timeout=self.lock_timeout)
                 col = self._open[name] = cast(Collection, sharded)  # they share the surface
             return col
+
+    def open_all(self, *, warm: bool = True) -> dict[str, str]:
+        # The app's lifespan calls this on Serve's event loop, where a deployment handle's
+        # answer may not be awaited synchronously: the warm-up searches run in a thread.
+        with ThreadPoolExecutor(1) as pool:
+            return pool.submit(super().open_all, warm=warm).result()
 
     def create(
         self,
