@@ -227,3 +227,31 @@ def test_similar_items_match(pair: tuple[Any, Any, Any]) -> None:
             )
     with pytest.raises(sleuth.NotFound):
         sharded.similar("no-such-item")
+
+
+def test_named_spaces_and_items_without_text_match(tmp_path: Path) -> None:
+    rng = np.random.default_rng(7)
+    spaces = {"img": {"dim": 3, "metric": "l2"}}
+    items = [
+        {"id": f"v{i}", "kind": KINDS[i % 3], "vectors": {"img": rng.normal(size=3).tolist()}}
+        for i in range(90)
+    ]
+    vectors = rng.normal(size=(90, 8)).astype(np.float32)
+    one = sleuth.open(tmp_path / "one", encoder="none", dim=8, spaces=spaces)
+    sharded = sleuth.open(tmp_path / "s", encoder="none", dim=8, spaces=spaces, shards=2)
+    with one, sharded:
+        for col in (one, sharded):
+            col.add(items, vectors=vectors)
+        for query in rng.normal(size=(5, 3)):
+            for where in (None, {"kind": "a"}):
+                options = {"space": "img", "mode": "dense", "k": 7, "where": where}
+                same_ranking(
+                    one.search(vector=query, **options), sharded.search(vector=query, **options)
+                )
+        for query in rng.normal(size=(5, 8)):
+            same_ranking(
+                one.search(vector=query, mode="dense"), sharded.search(vector=query, mode="dense")
+            )
+        np.testing.assert_allclose(
+            sharded.vectors(["v3", "v80"], space="img"), one.vectors(["v3", "v80"], space="img")
+        )
