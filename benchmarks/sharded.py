@@ -142,6 +142,8 @@ def measure(dataset: dict[str, Any], shard_counts: tuple[int, ...], work: Path) 
         print(f"{name}: {s} shards built in {took:.1f} s", flush=True)
         per_mode = {}
         for mode, calls in modes.items():
+            run(one, calls[:20])  # warm: page in each side's files before timing it
+            run(sharded, calls[:20])
             # interleaved: one pass each, then again in the other order; latencies of both
             ref1, t_one = run(one, calls)
             got1, t_sh = run(sharded, calls)

@@ -19,13 +19,13 @@ from sleuth.encoders import Encoder, get_encoder
 from sleuth.errors import InvalidInput, NotFound
 from sleuth.fuse import fuse_lists
 from sleuth.indexes.tokenize import Analyzer
-from sleuth.limits import MAX_K, check_final, check_k, check_search, check_vector_ids
+from sleuth.limits import check_k, check_vector_ids
 from sleuth.rank.learned import RankerState
 from sleuth.recommend.service import SIMILAR_WEIGHTS
 from sleuth.retrieve import QueryBatch
-from sleuth.search import Context, Hits, Trace, build_hits, plan_for
+from sleuth.search import Context, Hits, Trace, build_hits
 from sleuth.search import calibration as calib
-from sleuth.search.final import finish
+from sleuth.search.request import check_request
 from sleuth.shards.gather import Gather, ShardedDense, fetch_items, retrievers, split
 from sleuth.shards.group import ShardGroup
 from sleuth.shards.layout import ROUTING, Layout, route, shard_of
@@ -229,32 +229,25 @@ class ShardedCollection:
         queries: Sequence[str] | None = None,
         k: int = 10,
         *,
-        vectors: Any = None,
-        space: str | None = None,
         where: dict[str, Any] | None = None,
-        mode: str = "hybrid",
-        explain: bool = False,
         fusion: FusionConfig | None = None,
-        min_relevance: float | None = None,
-        cutoff: str | None = None,
-        diversity: float = 0.0,
-        max_per: dict[str, int] | None = None,
+        **options: Any,
     ) -> list[Hits]:
-        """``Collection.search_batch`` over every shard."""
-        default = (self.dim, self.encoder.id)
-        args = check_search(queries, vectors, k, space, fusion, self.config.spaces, default)
-        plan = plan_for(mode, late=False)
-        final = check_final(min_relevance, cutoff, diversity, max_per, args.space and args.space[0])
-        calibrator = calib.calibrator_for(None, mode, final.needs_probability)
-        trace = Trace(mode=mode, k=k, queries=args.n)
-        gather = Gather(
-            self.group,
-            plan.retrievers,
-            where,
-            None if args.space is None else args.space[0],
-            self.analyzer,
+        """``Collection.search_batch`` (the same arguments) over every shard."""
+        request = check_request(
+            queries,
+            k,
+            spaces=self.config.spaces,
+            default=(self.dim, self.encoder.id),
+            late=False,
+            fusion=fusion,
+            **options,
         )
-        fetch = self._fetch
+        calibrator = calib.calibrator_for(None, request.mode, request.final.needs_probability)
+        space = request.args.space
+        gather = Gather(
+            self.group, request.plan.retrievers, where, space and space[0], self.analyzer
+        )
         vectors_read: list[_Vectors] = []
         context = Context(
             retrievers=retrievers(gather),
@@ -263,24 +256,14 @@ class ShardedCollection:
             late=None,
             fusion=fusion or self.config.fusion,
             ranker=RankerState(),
-            fetch=fetch,
+            fetch=self._fetch,
         )
-        trace.stage("filter", trace.start)  # the filter runs inside each shard's retrievers
-        outcome = plan.run(context, args.texts, final.depth(k, MAX_K), None, trace, args.given)
-        if final.diversity or final.max_per:
+        outcome = request.outcome(context, None)
+        if request.final.diversity or request.final.max_per:  # they read the hits' vectors
             wanted = sorted({int(d) for docnos, _ in outcome.results for d in docnos})
             vectors_read.append(_Vectors(self.group, wanted))
-        served = finish(context, args.texts, outcome, k, final, calibrator, fetch, trace)
-        lists, features = (outcome.lists, outcome.features) if explain else (None, None)
-        return build_hits(
-            fetch,
-            served.results,
-            trace,
-            lists,
-            outcome.unscored,
-            served.probabilities,
-            features=features,
-        )
+        served = request.finish(context, outcome, calibrator, self._fetch)
+        return request.hits(self._fetch, outcome, served)
 
     def similar(
         self, item_id: str, k: int = 10, *, where: dict[str, Any] | None = None
