@@ -296,8 +296,8 @@ def run_on_ray(
     def stop(*_: Any) -> None:
         raise KeyboardInterrupt
 
-    signal.signal(signal.SIGTERM, stop)
     ray.init(address=address, namespace="sleuth")
+    signal.signal(signal.SIGTERM, stop)  # after ray.init, which installs its own
     port = port or _free_port(host)
     try:
         serve.start(http_options={"host": host, "port": port})
