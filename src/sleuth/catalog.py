@@ -29,6 +29,7 @@ from sleuth.encoders import Encoder
 from sleuth.engine import Collection
 from sleuth.errors import Conflict, InvalidInput, NotFound, SleuthError, Unavailable
 from sleuth.opening import open_collection
+from sleuth.shards.layout import is_sharded
 from sleuth.store.schema import FILENAME
 from sleuth.store.sqlite import Store
 
@@ -121,7 +122,7 @@ class Engine:
         try:
             yield col
         except Exception:
-            if col.store.closed and self._open.get(name) is not col:
+            if col.closed and self._open.get(name) is not col:
                 raise NotFound(f"no collection named {name!r}", collection=name) from None
             raise
 
@@ -187,7 +188,7 @@ class Engine:
         crash midway leaves no half-deleted collection (the rest is removed on next start)."""
         folder = self._folder(name)
         with self._lock:
-            if not (folder / FILENAME).exists():
+            if not (folder / FILENAME).exists() and not is_sharded(folder):
                 raise NotFound(f"no collection named {name!r}", collection=name)
             col = self._open.pop(name, None)
             self._broken.pop(name, None)
@@ -244,7 +245,10 @@ def _stamp(folder: Path) -> tuple[tuple[int, int] | None, ...]:
 
 def _is_collection(folder: Path) -> bool:
     """A store that is more than the blank file a creation killed midway leaves (which
-    ``create`` completes and nothing else lists); an unreadable one counts, to be reported."""
+    ``create`` completes and nothing else lists); an unreadable one counts, to be reported.
+    A sharded collection (``sleuth.shards``) is one by its manifest."""
+    if is_sharded(folder):
+        return True
     if not (folder / FILENAME).exists():
         return False
     try:

@@ -9,7 +9,8 @@ replayed on open. Open one with ``sleuth.open`` (``sleuth.opening``).
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -26,9 +27,6 @@ from sleuth.indexes.memory import held
 from sleuth.indexes.set import IndexSet
 from sleuth.indexes.space import spaces_info, vectors_of
 from sleuth.limits import (
-    MAX_K,
-    check_final,
-    check_search,
     check_vector_ids,
     no_filter,
     parse_write,
@@ -36,9 +34,9 @@ from sleuth.limits import (
 from sleuth.rank.learned import load_ranker
 from sleuth.recommend.service import RecommendService
 from sleuth.retrieve import compile_filter, retrievers_for
-from sleuth.search import Context, Hits, Trace, build_hits, plan_for
+from sleuth.search import Context, Hits, Trace, build_hits
 from sleuth.search import calibration as calib
-from sleuth.search.final import finish
+from sleuth.search.request import check_request
 from sleuth.store import ReadWriteLock, Store, StoredItem, WriterLock
 from sleuth.store.diagnose import Problem, damaged_row_problem, diagnose
 from sleuth.store.repair import repair_store
@@ -86,6 +84,11 @@ class Collection(CollectionRecs, CollectionLearning):
         self._calibration = calib.Calibration.load(folder / "models")
         self._ranker = load_ranker(folder, store.get_meta("collection_id"))
         self._refresh()
+
+    @property
+    def closed(self) -> bool:
+        """Whether ``close()`` was called (or the server dropped the collection)."""
+        return self.store.closed
 
     @property
     def encoded_texts(self) -> int:
@@ -369,30 +372,45 @@ class Collection(CollectionRecs, CollectionLearning):
         ``Hits`` of every query share the request's one ``trace``. ``vectors``: the queries'
         own vectors (a list of them, or a ``[nq, dim]`` array), aligned with ``queries``, in
         ``space`` (see ``search``)."""
-        default = (self.dim, self.encoder.id)
-        args = check_search(queries, vectors, k, space, fusion, self.config.spaces, default)
-        plan = plan_for(mode, late=self.late is not None)
-        final = check_final(min_relevance, cutoff, diversity, max_per, args.space and args.space[0])
-        calibrator = calib.calibrator_for(self._calibration, mode, final.needs_probability)
-        trace, texts, given = Trace(mode=mode, k=k, queries=args.n), args.texts, args.given
+        request = check_request(
+            queries,
+            k,
+            spaces=self.config.spaces,
+            default=(self.dim, self.encoder.id),
+            late=self.late is not None,
+            vectors=vectors,
+            space=space,
+            mode=mode,
+            explain=explain,
+            fusion=fusion,
+            min_relevance=min_relevance,
+            cutoff=cutoff,
+            diversity=diversity,
+            max_per=max_per,
+        )
+        needed = request.final.needs_probability
+        calibrator = calib.calibrator_for(self._calibration, mode, needed)
+        with self.reading(where, request.args.space, fusion) as (context, mask):
+            outcome = request.outcome(context, mask)
+            served = request.finish(context, outcome, calibrator, self.store.items)
+        return request.hits(self.store.items, outcome, served)
+
+    @contextmanager
+    def reading(
+        self,
+        where: dict[str, Any] | None = None,
+        space: Any = None,
+        fusion: FusionConfig | None = None,
+    ) -> Iterator[tuple[Context, np.ndarray | None]]:
+        """The indexes at one state, held under the read lock while the block runs: the plan's
+        ``Context`` (``space``: a checked ``(name, SpaceConfig)``, see ``check_search``) and the
+        mask of the items ``where`` keeps (None: every live item). ``search_batch`` runs in it,
+        and so does a shard's part of a sharded search (``sleuth.shards.server``)."""
         self._refresh(wait=False)
         with self._rw.read():
             ix = self._ix
             mask = None if no_filter(where) else self._mask(ix, where)
-            trace.stage("filter", trace.start)
-            context = self._context(ix, fusion, args.space)
-            outcome = plan.run(context, texts, final.depth(k, MAX_K), mask, trace, given)
-            served = finish(context, texts, outcome, k, final, calibrator, self.store.items, trace)
-        lists, features = (outcome.lists, outcome.features) if explain else (None, None)
-        return build_hits(
-            self.store.items,
-            served.results,
-            trace,
-            lists,
-            outcome.unscored,
-            served.probabilities,
-            features=features,
-        )
+            yield self._context(ix, fusion, space), mask
 
     def _context(
         self, ix: IndexSet, fusion: FusionConfig | None = None, space: Any = None

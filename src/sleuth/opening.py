@@ -6,17 +6,61 @@ from __future__ import annotations
 import shutil
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING, overload
 
 from sleuth.config import CollectionConfig
 from sleuth.encoders import Encoder, get_encoder
 from sleuth.encoders.late import LateInteraction
 from sleuth.engine import Collection
 from sleuth.errors import Conflict, InvalidCollection, InvalidInput
+from sleuth.shards.layout import is_sharded
 from sleuth.spaces import SpaceConfig, check_spaces
 from sleuth.store import FORMAT_VERSION, Store
 from sleuth.store.schema import FILENAME, check_folder, check_version
 
+if TYPE_CHECKING:
+    from sleuth.shards.collection import ShardedCollection
+
 __all__ = ["open_collection"]
+
+
+@overload
+def open_collection(
+    path: str | Path,
+    *,
+    encoder: str | Encoder | None = None,
+    dim: int | None = None,
+    spaces: dict[str, SpaceConfig | dict[str, object]] | None = None,
+    config: CollectionConfig | None = None,
+    lock_timeout: float = 30.0,
+    shards: None = None,
+) -> Collection: ...
+
+
+@overload
+def open_collection(
+    path: str | Path,
+    *,
+    encoder: str | Encoder | None = None,
+    dim: int | None = None,
+    spaces: dict[str, SpaceConfig | dict[str, object]] | None = None,
+    config: CollectionConfig | None = None,
+    lock_timeout: float = 30.0,
+    shards: int,
+) -> ShardedCollection: ...
+
+
+@overload
+def open_collection(
+    path: str | Path,
+    *,
+    encoder: str | Encoder | None = None,
+    dim: int | None = None,
+    spaces: dict[str, SpaceConfig | dict[str, object]] | None = None,
+    config: CollectionConfig | None = None,
+    lock_timeout: float = 30.0,
+    shards: int | None = None,
+) -> Collection | ShardedCollection: ...
 
 
 def open_collection(
@@ -27,7 +71,8 @@ def open_collection(
     spaces: dict[str, SpaceConfig | dict[str, object]] | None = None,
     config: CollectionConfig | None = None,
     lock_timeout: float = 30.0,
-) -> Collection:
+    shards: int | None = None,
+) -> Collection | ShardedCollection:
     """Open the collection in ``path``, creating it (with ``config``) if the folder is new or empty.
 
     ``encoder``: "minilm" (bundled all-MiniLM-L6-v2, the default), "hashing[:dim]", a local
@@ -47,8 +92,27 @@ def open_collection(
     nothing) and writes the schema and metadata in one transaction; a database left blank by a
     creation killed midway is completed here, one with items but no metadata is an
     ``InvalidCollection`` that says what to do.
+
+    ``shards``: create a sharded collection of that many shards (``sleuth.shards``), each an
+    ordinary collection folder ``path/shard-<i>`` made with these options; a folder holding a
+    sharded collection (its ``shards.json``) opens as one, ``shards`` given or not (typed as
+    ``Collection`` then: the two share the surface of reads, writes and search).
     """
     folder = Path(path)
+    if shards is not None or is_sharded(folder):
+        # imported here: a shard is opened through this module
+        from sleuth.shards.opening import open_sharded
+
+        sharded = open_sharded(
+            folder,
+            shards=shards,
+            encoder=encoder,
+            dim=dim,
+            spaces=spaces,
+            config=config,
+            lock_timeout=lock_timeout,
+        )
+        return sharded
     if config is not None and not isinstance(config, CollectionConfig):
         raise InvalidInput(
             f"config must be a CollectionConfig (CollectionConfig.from_dict(...) reads a dict), "

@@ -62,22 +62,36 @@ def add(
             "encoding (default: when stderr is a terminal; the bar also for a pipe).",
         ),
     ] = None,
+    shards: Annotated[
+        int | None,
+        typer.Option(
+            help="For a new collection: split it into this many shards (each item "
+            "on the shard its id hashes to; see the README's sharded collections)."
+        ),
+    ] = None,
 ) -> None:
     """Add items from a file (JSONL/JSON/CSV items may carry a "vector" and named spaces'
     "vectors"; a Parquet file's vector columns are read as arrays). The whole file is
     validated first and committed in one batch."""
     from sleuth.config import CollectionConfig
     from sleuth.progress import stage
+    from sleuth.shards.layout import is_sharded
     from sleuth.store.schema import FILENAME
 
     # A new collection is created only once the file has been read whole: a bad file leaves
     # no empty collection behind.
     read = None
-    if not (collection / FILENAME).exists():
+    if not (collection / FILENAME).exists() and not is_sharded(collection):
         with stage(f"reading {path.name}", progress):
             read = _read_with_vectors(path, CollectionConfig().text_fields, vectors)
     col = open_collection(
-        collection, encoder, must_exist=False, late=late, dim=dim, spaces=parse_spaces(space)
+        collection,
+        encoder,
+        must_exist=False,
+        late=late,
+        dim=dim,
+        spaces=parse_spaces(space),
+        shards=shards,
     )
     with col:
         if read is None:
@@ -258,10 +272,12 @@ def info(
     import warnings
 
     from sleuth.errors import InvalidCollection
+    from sleuth.shards.layout import Layout, is_sharded
     from sleuth.store import FATAL, diagnose
     from sleuth.usage import describe
 
-    problems = diagnose(collection)
+    shards = Layout.read(collection).shard_folders if is_sharded(collection) else [collection]
+    problems = [p for folder in shards for p in diagnose(folder)]
     fatal = [p for p in problems if p.kind in FATAL]
     if fatal:
         print(json.dumps({"problems": [p.to_dict() for p in problems]}, indent=1))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 import typer.core
@@ -48,7 +48,19 @@ def demo(
             print_hits(col.search(query, k=5, where=where), False)
 
 
-@app.command()
+class _OptionalRayAddress(typer.core.TyperCommand):
+    """``--ray`` with its address optional: a bare ``--ray`` (last, or before another option)
+    is spelled ``--ray=local`` before parsing (Typer has no options of optional value)."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        args = [
+            "--ray=local" if a == "--ray" and (i + 1 == len(args) or args[i + 1][:1] == "-") else a
+            for i, a in enumerate(args)
+        ]
+        return list(super().parse_args(ctx, args))
+
+
+@app.command(cls=_OptionalRayAddress)
 def serve(
     data: Annotated[
         Path, typer.Option(help="The data folder: one subfolder per collection.")
@@ -77,6 +89,22 @@ def serve(
             "set, against DNS rebinding); repeatable."
         ),
     ] = None,
+    ray: Annotated[
+        str | None,
+        typer.Option(
+            "--ray",
+            metavar="[ADDRESS]",
+            help="Serve on Ray Serve: a cluster's address (host:6379, or 'auto'), or none for "
+            "a local Ray started and stopped here. Sharded collections' shards become Serve "
+            "deployments. Needs the ray extra: pip install 'sleuth\\[ray]'.",
+        ),
+    ] = None,
+    shards: Annotated[
+        int, typer.Option(help="With --ray: shards of a collection created through the API.", min=1)
+    ] = 1,
+    replicas: Annotated[
+        int, typer.Option(help="With --ray: replicas of each shard (Serve replicas).", min=1)
+    ] = 1,
 ) -> None:
     """Run the HTTP server and web page. Set SLEUTH_API_KEY to require a key."""
     import os
@@ -107,9 +135,24 @@ def serve(
             "can read and change the data. Set SLEUTH_API_KEY to require one.",
             file=sys.stderr,
         )
-    served = create_app(
-        engine, models=models, allowed_hosts=AllowedHosts.for_bind(host, allowed_host or [])
-    )
+    hosts = AllowedHosts.for_bind(host, allowed_host or [])
+    if ray is not None:
+        from sleuth.shards.serve import ServeOptions, run_on_ray
+
+        options = ServeOptions(shards=shards, replicas=replicas)
+        address = None if ray == "local" else ray
+        run_on_ray(
+            data,
+            options,
+            address=address,
+            host=host,
+            port=port,
+            default_encoder=encoder,
+            models=models,
+            allowed_hosts=hosts,
+        )
+        return
+    served = create_app(engine, models=models, allowed_hosts=hosts)
     config = uvicorn.Config(served, host=host, port=port, log_level="warning", access_log=False)
     server = uvicorn.Server(config)
 

@@ -90,11 +90,13 @@ def open_collection(
     late: bool = False,
     dim: int | None = None,
     spaces: dict[str, Any] | None = None,
+    shards: int | None = None,
 ) -> Any:
     import sleuth
+    from sleuth.shards.layout import is_sharded
     from sleuth.store.schema import FILENAME
 
-    exists = (path / FILENAME).exists()
+    exists = (path / FILENAME).exists() or is_sharded(path)
     if must_exist and not exists:
         raise InvalidInput(f"{path} is not a sleuth collection (create one with `sleuth add`)")
     config = None
@@ -102,7 +104,7 @@ def open_collection(
         from sleuth.config import CollectionConfig, LateConfig
 
         config = CollectionConfig(late=LateConfig(enabled=True))
-    return sleuth.open(path, encoder=encoder, dim=dim, spaces=spaces, config=config)
+    return sleuth.open(path, encoder=encoder, dim=dim, spaces=spaces, config=config, shards=shards)
 
 
 def parse_where(text: str | None) -> dict[str, Any] | None:

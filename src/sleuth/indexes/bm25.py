@@ -24,6 +24,7 @@ from sleuth.config import BM25Config
 from sleuth.errors import CorruptIndex
 from sleuth.indexes._bm25_kernel import search_kernel
 from sleuth.indexes.base import Growable, Index, pack_strings, unpack_strings
+from sleuth.indexes.bm25_stats import BM25Stats, idf_of, length_norm
 from sleuth.indexes.segments import new_token
 from sleuth.indexes.tokenize import Analyzer
 from sleuth.types import Candidates
@@ -167,10 +168,15 @@ class BM25Index(Index):
 
     def idf(self) -> np.ndarray:
         if self._idf is None:
-            n = float(len(self))
-            df = self.df.view.astype(np.float64)
-            self._idf = np.log1p((n - df + 0.5) / (df + 0.5)).astype(np.float32)
+            self._idf = idf_of(len(self), self.df.view)
         return self._idf
+
+    def statistics(self, queries: list[str]) -> BM25Stats:
+        """This index's BM25 statistics, with the document frequencies of the queries' terms
+        that it knows (a sharded search sums them over the shards: ``search_batch(stats=)``)."""
+        terms = {t for q in queries for t in self.analyzer(q) if t in self.vocab}
+        df = self.df.view
+        return BM25Stats(len(self), self.total_len, {t: int(df[self.vocab[t]]) for t in terms})
 
     def query_terms(self, query: str) -> np.ndarray:
         """int32 term ids of the query's tokens that the collection knows (repeats kept)."""
@@ -178,9 +184,15 @@ class BM25Index(Index):
         return np.asarray([i for i in ids if i >= 0], np.int32)
 
     def search_batch(
-        self, queries: list[str], k: int, docno_mask: np.ndarray | None = None
+        self,
+        queries: list[str],
+        k: int,
+        docno_mask: np.ndarray | None = None,
+        stats: BM25Stats | None = None,
     ) -> Candidates:
-        """Top ``k`` docnos per query among items containing a query term (and passing the mask)."""
+        """Top ``k`` docnos per query among items containing a query term (and passing the mask).
+        ``stats``: score with these statistics (a sharded collection's sums over its shards,
+        holding the queries' terms) instead of this index's own."""
         nq = len(queries)
         out = Candidates.empty(nq, k)
         if len(self) == 0 or nq == 0:
@@ -190,8 +202,12 @@ class BM25Index(Index):
         q_terms = np.concatenate(terms) if q_ptr[-1] else np.zeros(0, np.int32)
         rows = np.full((nq, k), -1, np.int64)
         scores = np.full((nq, k), -np.inf, np.float32)
-        norm = self._norm()
-        weights = self._main_weights(norm, nq)
+        if stats is None:
+            norm, idf = self._norm(), self.idf()
+            weights = self._main_weights(norm, nq)
+        else:  # main's precomputed weights hold this index's own IDF and lengths
+            norm = length_norm(self.row_len.view, stats.total_len, stats.n, self.config)
+            idf, weights = self._idf_given(stats), None
         search_kernel(
             self.main[0],
             self.main[1],
@@ -200,7 +216,7 @@ class BM25Index(Index):
             weights is not None,
             *self.mid,
             *self.delta,
-            self.idf(),
+            idf,
             norm,
             self.allowed_rows(docno_mask),
             q_ptr,
@@ -216,14 +232,18 @@ class BM25Index(Index):
         """k1 (1 - b + b len / avgdl) per row, from the live collection's average length;
         cached until the next write, so a search does not redo it for every row."""
         if self._row_norm is None:
-            avgdl = max(self.total_len / max(len(self), 1), 1e-9)
-            k1, b = self.config.k1, self.config.b
-            # k1 (1 - b) + (k1 b / avgdl) len in two passes, no temporaries: recomputed after
-            # every write, it is the one O(rows) step of the first search after it
-            norm = np.multiply(self.row_len.view, np.float32(k1 * b / avgdl), dtype=np.float32)
-            norm += np.float32(k1 * (1.0 - b))
-            self._row_norm = norm
+            self._row_norm = length_norm(self.row_len.view, self.total_len, len(self), self.config)
         return self._row_norm
+
+    def _idf_given(self, stats: BM25Stats) -> np.ndarray:
+        """The IDF per term id from ``stats`` (0 for the terms it does not hold: the kernel
+        reads only the queries' terms, which it holds)."""
+        known = [(self.vocab[t], df) for t, df in stats.df.items() if t in self.vocab]
+        idf = np.zeros(len(self.vocab), np.float32)
+        if known:
+            ids, df = np.array(known, np.int64).T
+            idf[ids] = idf_of(stats.n, df)
+        return idf
 
     def _main_weights(self, norm: np.ndarray, queries: int) -> np.ndarray | None:
         """Main's idf × tf / (tf + norm) per posting, cached until the next write; None while

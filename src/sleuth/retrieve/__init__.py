@@ -9,7 +9,7 @@ from sleuth.encoders.late import LateInteraction
 from sleuth.retrieve.base import QueryBatch, Ranked, Retrieved, Retriever
 from sleuth.retrieve.dense import DenseRetriever
 from sleuth.retrieve.filters import OPERATORS, compile_filter
-from sleuth.retrieve.lexical import LexicalRetriever
+from sleuth.retrieve.lexical import LexicalRetriever, TermStatistics
 from sleuth.retrieve.maxsim import MaxSimRetriever
 from sleuth.retrieve.muvera import MuveraRetriever
 from sleuth.spaces import SpaceConfig, index_name
@@ -24,6 +24,7 @@ __all__ = [
     "Ranked",
     "Retrieved",
     "Retriever",
+    "TermStatistics",
     "compile_filter",
     "retrievers_for",
 ]

@@ -2,20 +2,40 @@
 
 from __future__ import annotations
 
+from typing import Protocol, runtime_checkable
+
 import numpy as np
 
 from sleuth.indexes.bm25 import BM25Index
+from sleuth.indexes.bm25_stats import BM25Stats
 from sleuth.retrieve.base import QueryBatch, Retriever
 from sleuth.types import Candidates
 
-__all__ = ["LexicalRetriever"]
+__all__ = ["LexicalRetriever", "TermStatistics"]
+
+
+@runtime_checkable
+class TermStatistics(Protocol):
+    """What the hybrid fusion's adaptive balance and the calibration read of the lexical
+    retriever: the lexical retriever of a collection, or of a sharded one (summed stats)."""
+
+    @property
+    def n_docs(self) -> int: ...
+
+    def term_idf(self, text: str) -> np.ndarray: ...
+
+    def idf_mass(self, text: str) -> tuple[float, float]: ...
 
 
 class LexicalRetriever(Retriever):
+    """``stats``: score with these statistics instead of the index's own (a shard of a sharded
+    collection scores with the sums over every shard, ``sleuth.shards``)."""
+
     name = "lexical"
 
-    def __init__(self, index: BM25Index) -> None:
+    def __init__(self, index: BM25Index, stats: BM25Stats | None = None) -> None:
         self.index = index
+        self.stats = stats
 
     @property
     def size(self) -> int:
@@ -41,4 +61,4 @@ class LexicalRetriever(Retriever):
         return known, known + unknown * float(np.log1p((n + 0.5) / 0.5))
 
     def search_batch(self, queries: QueryBatch, k: int, mask: np.ndarray | None) -> Candidates:
-        return self.index.search_batch(queries.texts, k, mask)
+        return self.index.search_batch(queries.texts, k, mask, self.stats)

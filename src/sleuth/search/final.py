@@ -20,7 +20,7 @@ from sleuth.rank.calibrate import Calibrator
 from sleuth.rank.caps import cap
 from sleuth.rank.cutoff import autocut, best_f1_length, relevant_length
 from sleuth.rank.diversity import intra_list_diversity, mmr
-from sleuth.retrieve import LexicalRetriever
+from sleuth.retrieve import TermStatistics
 from sleuth.retrieve.base import Ranked
 from sleuth.search.hits import Trace
 from sleuth.search.plan import Context, Outcome
@@ -82,7 +82,7 @@ def hit_features(
             float(scores[0]) - scores if n else scores,
             np.log(np.arange(1, n + 1)),
         ]
-        if lexical and texts is not None and isinstance(retriever, LexicalRetriever):
+        if lexical and texts is not None and isinstance(retriever, TermStatistics):
             known, total = retriever.idf_mass(texts[qi])
             raw = _raw(outcome.lists["lexical"][qi], docnos, 0.0) / max(total, 1e-9)
             top = outcome.lists["lexical"][qi][1]

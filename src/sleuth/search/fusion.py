@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from sleuth.fuse import fuse_hybrid
-from sleuth.retrieve import LexicalRetriever
+from sleuth.retrieve import TermStatistics
 from sleuth.retrieve.base import QueryBatch, Ranked
 from sleuth.search.plan import Context
 
@@ -24,7 +24,7 @@ class HybridFusion:
         self, queries: QueryBatch, lists: Mapping[str, list[Ranked]], n: int, ctx: Context
     ) -> list[Ranked]:
         lexical = ctx.retrievers["lexical"]
-        if not isinstance(lexical, LexicalRetriever):
+        if not isinstance(lexical, TermStatistics):
             raise TypeError(f"the hybrid fusion needs the lexical retriever, got {lexical!r}")
         config = ctx.fusion
         out = []

@@ -100,7 +100,7 @@ class _CollectionSizes(Collector):
         for name in self.engine.unavailable():
             unavailable.add_metric([name], 1)
         for name, col in sorted(self.engine.opened().items()):
-            if col.store.closed:
+            if col.closed:
                 continue
             items.add_metric([name], col.count())
             encoded.add_metric([name], col.encoded_texts)

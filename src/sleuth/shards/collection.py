@@ -1,0 +1,299 @@
+"""A sharded collection: the ``Collection`` surface over S shards (``sleuth.shards.group``).
+
+Searches are exact scatter-gathers (``sleuth.shards.gather``): the same plan as one collection
+runs here, its retrievers' lists gathered from every shard, then fused, reranked and cut once,
+on the merged lists. Writes route by id (``sleuth.shards.writes``). Open or create one with
+``sleuth.open(path, shards=S, ...)``; a folder holding ``shards.json`` opens as one.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+
+from sleuth.config import FusionConfig
+from sleuth.encoders import Encoder, get_encoder
+from sleuth.errors import InvalidInput, NotFound
+from sleuth.fuse import fuse_lists
+from sleuth.indexes.tokenize import Analyzer
+from sleuth.limits import check_k, check_vector_ids
+from sleuth.rank.learned import RankerState
+from sleuth.recommend.service import SIMILAR_WEIGHTS
+from sleuth.retrieve import QueryBatch
+from sleuth.search import Context, Hits, Trace, build_hits
+from sleuth.search import calibration as calib
+from sleuth.search.request import check_request
+from sleuth.shards.gather import Gather, ShardedDense, fetch_items, retrievers, split
+from sleuth.shards.group import ShardGroup
+from sleuth.shards.layout import ROUTING, Layout, route, shard_of
+from sleuth.shards.writes import ShardWriter
+from sleuth.store.sqlite import WriteResult
+from sleuth.types import Hit, Item
+
+__all__ = ["ShardedCollection"]
+
+
+_NO_EVENTS = (
+    "a sharded collection does not record events or recommend yet; search, similar and "
+    "writes work (record events in an ordinary collection meanwhile)"
+)
+
+
+class _Vectors:
+    """The default space's vectors of some global docnos, read from their shards once (what
+    the final-list stage's diversity reads, ``vector_of``)."""
+
+    def __init__(self, group: ShardGroup, docnos: list[int]) -> None:
+        shards = group.size
+        parts = split(docnos, shards)
+        found = group.scatter("vectors_by_docno", [((part,), {}) for part in parts])
+        self.at = {
+            d * shards + s: v
+            for s, (part, vs) in enumerate(zip(parts, found))
+            for d, v in zip(part, vs)
+        }
+
+    def vector_of(self, docno: int) -> np.ndarray | None:
+        return self.at.get(docno)
+
+
+def _summed(reports: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The shards' nested reports (``usage``, ``indexes``, ``spaces``) with their counts added
+    up key by key; other values (kinds, names) are the first shard's."""
+    out: dict[str, Any] = {}
+    for report in reports:
+        for key, value in report.items():
+            if isinstance(value, dict):
+                out[key] = _summed([out.get(key, {}), value])
+            elif isinstance(value, int | float) and not isinstance(value, bool):
+                out[key] = out.get(key, 0) + value
+            else:
+                out.setdefault(key, value)
+    return out
+
+
+class ShardedCollection:
+    """The sharded collection in ``layout.folder`` whose shards ``group`` serves."""
+
+    def __init__(self, layout: Layout, group: ShardGroup, *, lock_timeout: float = 30.0) -> None:
+        if group.size != layout.shards:
+            raise ValueError(f"{layout.shards} shards, a group of {group.size}")
+        self.path = layout.folder
+        self.layout = layout
+        self.group = group
+        self.config = config = layout.config
+        self.encoder: Encoder = get_encoder(config.encoder, config.dim)
+        self.dim = self.encoder.dim
+        self.analyzer = Analyzer(config.bm25.stemmer, config.bm25.stopwords)
+        self._writer = ShardWriter(
+            self.path, group, config, self.encoder, self.dim, lock_timeout=lock_timeout
+        )
+        self._closed = False
+        if self._writer.log.pending():
+            self._writer.recover()  # a batch a crash or a failed shard left half applied
+
+    @property
+    def shards(self) -> int:
+        return self.group.size
+
+    @property
+    def closed(self) -> bool:
+        """Whether ``close()`` was called."""
+        return self._closed
+
+    @property
+    def encoded_texts(self) -> int:
+        """Texts the shards sent to the encoder (cache misses)."""
+        return sum(self.group.scatter("encoded_texts", ((), {})))
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close every shard (saving its indexes). Closing twice is fine."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self.group.close()
+        finally:
+            self._writer.close()
+
+    def __enter__(self) -> ShardedCollection:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def save(self) -> None:
+        self.group.scatter("save", ((), {}))
+
+    def recover(self) -> int:
+        """Apply the batches that a failed shard or a crash left on some shards only, on the
+        rest (``sleuth.shards.intents``); returns how many were logged."""
+        return self._writer.recover()
+
+    # -- writes ------------------------------------------------------------------------------
+
+    def add(
+        self, items: Iterable[Any], *, vectors: Any = None, progress: bool | None = None
+    ) -> WriteResult:
+        """``Collection.add``: an id that exists on any shard is a ``Conflict``. ``seq``: the
+        sum of the shards' sequence numbers."""
+        return self._writer.upsert(self._writer.items(items, vectors), must_be_new=True)
+
+    def upsert(
+        self, items: Iterable[Any], *, vectors: Any = None, progress: bool | None = None
+    ) -> WriteResult:
+        """``Collection.upsert``, each item on the shard its id routes to."""
+        return self._writer.upsert(self._writer.items(items, vectors), must_be_new=False)
+
+    def delete(self, ids: Sequence[str], *, missing_ok: bool = False) -> int:
+        """``Collection.delete`` over the shards."""
+        if isinstance(ids, str):
+            ids = [ids]
+        return self._writer.delete(list(ids), missing_ok=missing_ok)
+
+    # -- reads -------------------------------------------------------------------------------
+
+    def count(self) -> int:
+        return sum(self.group.scatter("count", ((), {})))
+
+    def __len__(self) -> int:
+        return self.count()
+
+    def get(self, item_id: str) -> Item:
+        if not isinstance(item_id, str):
+            raise NotFound(f"no item with id {item_id!r}", id=repr(item_id)[:80])
+        item: Item = self.group.call(shard_of(item_id, self.shards), "get", item_id)
+        return item
+
+    def vectors(self, ids: Sequence[str], *, space: str | None = None) -> np.ndarray:
+        """``Collection.vectors``, each read from its shard."""
+        name = check_vector_ids(ids, space, self.config.spaces)
+        routed = route(list(ids), self.shards)
+        found = self.group.scatter(
+            "vectors", [(([ids[i] for i in rows], name), {}) for rows in routed]
+        )
+        out = np.zeros((len(ids), self._space_dim(name)), np.float32)
+        for rows, part in zip(routed, found):
+            if rows:
+                out[rows] = part
+        return out
+
+    def _space_dim(self, space: str | None) -> int:
+        return self.dim if space is None else self.config.spaces[space].dim
+
+    def info(self, *, tables: bool = False) -> dict[str, Any]:
+        """``Collection.info`` over the shards: items, sequence numbers, index rows and sizes
+        summed (a sum of the shards' BM25 ``terms`` counts a term once per shard holding
+        it), ``per_shard`` (each shard's own ``info()``), ``shards``, ``routing`` and the
+        batches still logged (``intents``)."""
+        parts = self.group.scatter("info", ((), {"tables": tables}))
+        usage = _summed([part["usage"] for part in parts])
+        return {
+            "path": str(self.path),
+            "items": sum(p["items"] for p in parts),
+            "shards": self.shards,
+            "routing": ROUTING,
+            "encoder": self.encoder.id,
+            "dim": self.dim,
+            "spaces": _summed([p["spaces"] for p in parts]),
+            "attributes": {k: v for p in parts for k, v in p["attributes"].items()},
+            "seq": sum(p["seq"] for p in parts),  # the shards' sequence numbers summed
+            "indexes": _summed([p["indexes"] for p in parts]),
+            "config": self.config.to_dict(),
+            "intents": [i.name for i in self._writer.log.pending()],
+            "problems": [p for part in parts for p in part.get("problems", [])],
+            "usage": usage,
+            "per_shard": parts,
+        }
+
+    # -- search ------------------------------------------------------------------------------
+
+    def search(self, query: str | None = None, k: int = 10, **options: Any) -> Hits:
+        """``Collection.search`` (the same arguments) over every shard, with the same hits as
+        one collection holding every item (see the module doc)."""
+        vector = options.pop("vector", None)
+        return self.search_batch(
+            None if query is None else [query],
+            k,
+            vectors=None if vector is None else [vector],
+            **options,
+        )[0]
+
+    def search_batch(
+        self,
+        queries: Sequence[str] | None = None,
+        k: int = 10,
+        *,
+        where: dict[str, Any] | None = None,
+        fusion: FusionConfig | None = None,
+        **options: Any,
+    ) -> list[Hits]:
+        """``Collection.search_batch`` (the same arguments) over every shard."""
+        request = check_request(
+            queries,
+            k,
+            spaces=self.config.spaces,
+            default=(self.dim, self.encoder.id),
+            late=False,
+            fusion=fusion,
+            **options,
+        )
+        calibrator = calib.calibrator_for(None, request.mode, request.final.needs_probability)
+        space = request.args.space
+        gather = Gather(
+            self.group, request.plan.retrievers, where, space and space[0], self.analyzer
+        )
+        vectors_read: list[_Vectors] = []
+        context = Context(
+            retrievers=retrievers(gather),
+            index=lambda name: vectors_read[0] if name == "dense" and vectors_read else None,
+            encoder=self.encoder,
+            late=None,
+            fusion=fusion or self.config.fusion,
+            ranker=RankerState(),
+            fetch=self._fetch,
+        )
+        outcome = request.outcome(context, None)
+        if request.final.diversity or request.final.max_per:  # they read the hits' vectors
+            wanted = sorted({int(d) for docnos, _ in outcome.results for d in docnos})
+            vectors_read.append(_Vectors(self.group, wanted))
+        served = request.finish(context, outcome, calibrator, self._fetch)
+        return request.hits(self._fetch, outcome, served)
+
+    def similar(
+        self, item_id: str, k: int = 10, *, where: dict[str, Any] | None = None
+    ) -> list[Hit]:
+        """``Collection.similar`` before any event is recorded: the nearest items by dense
+        vector (itself excluded), over every shard."""
+        check_k(k)
+        t0 = time.perf_counter()
+        vector = self.vectors([item_id])[0]
+        shard = shard_of(item_id, self.shards)
+        own = self.group.call(shard, "docnos", [item_id])[item_id] * self.shards + shard
+        depth = max(k, self.config.recommend.depth)
+        gather = Gather(self.group, ("dense",), where, None, self.analyzer)
+        batch = QueryBatch(None, self.encoder.encode_queries, given=vector[None, :])
+        docnos, scores = ShardedDense(gather).retrieve(batch, depth + 1).lists[0]
+        keep = docnos != own
+        found = fuse_lists(
+            {"content": (docnos[keep][:depth], scores[keep][:depth])}, SIMILAR_WEIGHTS, k
+        )
+        trace = Trace(mode=None, k=None, queries=1, start=t0)
+        return [*build_hits(self._fetch, [found], trace)[0]]
+
+    def record(self, events: Iterable[Any]) -> Any:
+        """Not on a sharded collection yet: events go with the shard of their user and are
+        fitted with Ray (issue 15); an ``InvalidInput`` saying so."""
+        raise InvalidInput(_NO_EVENTS)
+
+    def recommend(self, user: str, k: int = 10, **options: Any) -> Any:
+        """Not on a sharded collection yet (see ``record``)."""
+        raise InvalidInput(_NO_EVENTS)
+
+    def _fetch(self, docnos: list[int]) -> Any:
+        return fetch_items(self.group, docnos)

@@ -1,0 +1,133 @@
+"""One shard of a sharded collection: an ordinary collection folder, opened with
+``sleuth.open``, and the operations the coordinator (``sleuth.shards.collection``) calls on it.
+
+Every method takes and returns plain picklable values (dicts, lists, numpy arrays, ``Item``s),
+so that the same server runs in the coordinator's process (``LocalGroup``) or behind a Ray
+actor (``RayGroup``), called by method name. Docnos are the shard's own; the coordinator
+makes them global.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sleuth.encoders import Encoder
+from sleuth.errors import InvalidInput
+from sleuth.indexes.bm25_stats import BM25Stats
+from sleuth.opening import open_collection
+from sleuth.retrieve import LexicalRetriever, QueryBatch
+from sleuth.types import Item
+
+__all__ = ["ShardServer"]
+
+
+class ShardServer:
+    """The shard in ``folder`` (an ordinary collection, which also opens alone)."""
+
+    def __init__(
+        self,
+        folder: str | Path,
+        *,
+        encoder: str | Encoder | None = None,
+        lock_timeout: float = 30.0,
+    ) -> None:
+        self.collection = open_collection(folder, encoder=encoder, lock_timeout=lock_timeout)
+
+    def ping(self) -> dict[str, Any]:
+        """The process serving this shard and its items (a liveness probe)."""
+        return {"pid": os.getpid(), "items": self.collection.count()}
+
+    def count(self) -> int:
+        return self.collection.count()
+
+    def encoded_texts(self) -> int:
+        return self.collection.encoded_texts
+
+    def close(self) -> None:
+        self.collection.close()
+
+    def save(self) -> None:
+        self.collection.save()
+
+    def info(self, *, tables: bool = False) -> dict[str, Any]:
+        return self.collection.info(tables=tables)
+
+    # -- search ------------------------------------------------------------------------------
+
+    def stats(self, texts: list[str]) -> dict[str, Any]:
+        """BM25's statistics here (``BM25Stats.to_dict``) with the frequencies of ``texts``'s
+        terms; the coordinator sums them over the shards."""
+        with self.collection.reading() as (ctx, _):
+            lexical = ctx.retrievers["lexical"]
+            if not isinstance(lexical, LexicalRetriever):
+                raise TypeError(f"the lexical retriever is {lexical!r}")
+            return lexical.index.statistics(texts).to_dict()
+
+    def retrieve(
+        self, part: dict[str, Any], stats: dict[str, Any] | None = None
+    ) -> dict[str, list[tuple[np.ndarray, np.ndarray]]]:
+        """Each of ``part["retrievers"]``'s top ``part["k"]`` per query, best first, with raw
+        scores: ``{name: [(docnos: int64[n], scores: float32[n]), ...]}``.
+
+        ``part``: ``texts`` (None: vectors only), ``vectors`` (the queries' checked vectors,
+        ``float32[nq, dim]``; None: encode the texts here), ``where`` (the filter),
+        ``space`` (a named vector space, or None). ``stats``: the summed BM25 statistics
+        (``BM25Stats.to_dict``) the lexical retriever scores with (None: this shard's own)."""
+        col = self.collection
+        name = part.get("space")
+        space = None if name is None else (name, col.config.spaces[name])
+        batch = QueryBatch(part.get("texts"), col.encoder.encode_queries, given=part.get("vectors"))
+        out = {}
+        with col.reading(part.get("where"), space) as (ctx, mask):
+            for retriever_name in part["retrievers"]:
+                retriever = ctx.retrievers[retriever_name]
+                if isinstance(retriever, LexicalRetriever) and stats is not None:
+                    retriever = LexicalRetriever(retriever.index, BM25Stats.from_dict(stats))
+                out[retriever_name] = retriever.retrieve(batch, int(part["k"]), mask).lists
+        return out
+
+    def items(self, docnos: Sequence[int]) -> list[dict[str, Any]]:
+        """The live items of ``docnos`` (deleted ones are left out): ``docno``, ``item``
+        (an ``Item``, without vectors) and ``hash``."""
+        found = self.collection.store.items([int(d) for d in docnos])
+        return [{"docno": d, "item": s.item, "hash": s.hash} for d, s in found.items()]
+
+    def vectors_by_docno(self, docnos: Sequence[int]) -> list[np.ndarray | None]:
+        """The default space's vector of each docno (None: it has none)."""
+        with self.collection.reading() as (ctx, _):
+            dense = ctx.index("dense")
+            return [None if dense is None else dense.vector_of(int(d)) for d in docnos]
+
+    # -- reads and writes by id --------------------------------------------------------------
+
+    def get(self, item_id: str) -> Item:
+        return self.collection.get(item_id)
+
+    def vectors(self, ids: Sequence[str], space: str | None = None) -> np.ndarray:
+        return self.collection.vectors(ids, space=space)
+
+    def docnos(self, ids: Sequence[str]) -> dict[str, int]:
+        """The docnos of the ``ids`` this shard holds."""
+        return self.collection.store.docnos_of(list(ids))
+
+    def apply(self, batch: dict[str, Any]) -> dict[str, int]:
+        """One routed batch in one transaction: ``items`` (``Item``s or dicts) upserted, or added
+        with ``must_be_new``, with ``vectors`` (as ``Collection.add``'s), or ``deletes`` (ids;
+        missing ones are skipped). Returns the ``WriteResult`` as a dict."""
+        col = self.collection
+        items, deletes = batch.get("items") or [], batch.get("deletes") or []
+        if items and deletes:
+            raise InvalidInput("a shard's batch upserts or deletes, not both")
+        if deletes:
+            deleted = col.delete(deletes, missing_ok=True)
+            seq = col.store.last_seq()
+            return {"added": 0, "updated": 0, "unchanged": 0, "deleted": deleted, "seq": seq}
+        write = col.add if batch.get("must_be_new") else col.upsert
+        result = write(items, vectors=batch.get("vectors"), progress=False)
+        return dataclasses.asdict(result)
