@@ -115,6 +115,8 @@ def test_a_failing_shard_fails_the_search_with_a_503_naming_it(tmp_path: Path) -
         assert isinstance(caught.value, Unavailable) and STATUS[Unavailable] == 503
         FAILING["retrieve"].clear()
         assert len(col.search("word1", k=100, mode="lexical")) == 5  # d1, d8, ..., d29
+        pings = col.group.scatter("ping", ((), {}))  # the liveness probe a Ray group uses
+        assert [p["items"] for p in pings] == [col.group.call(i, "count") for i in range(3)]
 
 
 def test_a_coordinator_killed_mid_batch_finishes_it_on_open(tmp_path: Path) -> None:

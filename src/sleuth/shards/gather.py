@@ -78,7 +78,7 @@ class Gather:
         self.group, self.names, self.where, self.space = group, tuple(names), where, space
         self.analyzer = analyzer
         self.stats: BM25Stats | None = None
-        self._done: tuple[int, int, dict[str, list[Ranked]]] | None = None
+        self._done: tuple[int, int, dict[str, Candidates]] | None = None
 
     def statistics(self, texts: list[str]) -> BM25Stats:
         """BM25's statistics summed over the shards, for ``texts``'s terms (kept for the
@@ -105,21 +105,8 @@ class Gather:
             }
             found = self.group.scatter("retrieve", ((part, stats), {}))
             merged = {n: merge([f[n] for f in found], k) for n in self.names}
-            self._done = (
-                id(queries),
-                k,
-                {n: [c.row(i) for i in range(len(queries))] for n, c in merged.items()},
-            )
-        lists = self._done[2][name]
-        return _candidates(lists, k)
-
-
-def _candidates(lists: list[Ranked], k: int) -> Candidates:
-    out = Candidates.empty(len(lists), k)
-    for q, (docnos, scores) in enumerate(lists):
-        out.docnos[q, : docnos.size] = docnos
-        out.scores[q, : docnos.size] = scores
-    return out
+            self._done = (id(queries), k, merged)
+        return self._done[2][name]
 
 
 class _Sharded(Retriever):

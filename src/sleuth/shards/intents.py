@@ -19,26 +19,19 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from sleuth.indexes.segments import fsync_dir
 from sleuth.types import Item, plain_attributes
 
 __all__ = ["Intent", "IntentLog"]
 
 _DEFAULT = "__default__"
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _write(path: Path, data: bytes) -> None:
@@ -161,11 +154,7 @@ class IntentLog:
         tmp.mkdir()
         for shard, batch in parts.items():
             _save_part(tmp, shard, batch)
-        _fsync_dir(tmp)
+        fsync_dir(tmp)
         os.replace(tmp, self.folder / name)
-        _fsync_dir(self.folder)
+        fsync_dir(self.folder)
         return Intent(self.folder / name, tuple(sorted(parts)))
-
-    @staticmethod
-    def shards_of(intents: Iterable[Intent]) -> set[int]:
-        return {s for intent in intents for s in intent.pending()}
