@@ -1,0 +1,102 @@
+"""Getting a Ray cluster for one job: the operator's (``ray://host:port`` or ``host:port``),
+the one this process already joined, or a local one that the job starts and stops.
+
+Ray is an optional extra (``pip install 'sleuth[ray]'``): it is imported here, when a job
+asks for it, and its absence is an ``InvalidInput`` that names the extra. Ray Data's own
+progress bars and per-dataset log lines are turned off: the job shows one bar of its own.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from types import ModuleType
+
+from sleuth.errors import InvalidInput
+
+__all__ = ["Cluster", "connect", "import_ray"]
+
+INSTALL = "pip install 'sleuth[ray]'"
+
+
+def import_ray() -> ModuleType:
+    """The ``ray`` module with Ray Data, or ``InvalidInput`` saying how to install it."""
+    try:
+        import ray
+        import ray.data  # the extra's ``data`` part
+    except ImportError as exc:
+        raise InvalidInput(
+            f"--ray (sleuth.distributed) needs Ray with Ray Data: {INSTALL} ({exc})",
+            missing="ray[data]",
+        ) from None
+    return ray
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """The cluster a job runs on: its address (``"local"`` for one started by the job), the
+    CPUs and GPUs it offers, and the seconds it took to start or join."""
+
+    address: str
+    cpus: float
+    gpus: float
+    started_s: float
+    owned: bool  # started (and so stopped) by this job
+
+
+@contextmanager
+def connect(address: str | None = None, *, num_cpus: int | None = None) -> Iterator[Cluster]:
+    """Join the cluster at ``address`` (``ray://host:10001`` through Ray Client, or a head's
+    ``host:6379``), or, with no address, the one this process already joined, else start a
+    local one (``num_cpus``: its CPUs; default all). A cluster this joins or starts is left
+    (``ray.shutdown()``) at the end, which stops a local one with every worker it started;
+    one the process had joined before stays as it was.
+
+    >>> with connect() as cluster:  # doctest: +SKIP
+    ...     print(cluster.cpus)
+    """
+    ray = import_ray()
+    started = time.perf_counter()
+    owned = not ray.is_initialized()
+    if owned:
+        # Token authentication is on by default in recent Ray; a local cluster that lives for
+        # one job and listens on loopback only has nothing to gain from it but a warning.
+        if address is None:
+            os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+        try:
+            ray.init(
+                address=address,
+                num_cpus=num_cpus if address is None else None,
+                include_dashboard=False if address is None else None,
+                logging_level=logging.WARNING,
+                configure_logging=True,
+            )
+        except (ConnectionError, ValueError, RuntimeError) as exc:
+            where = f"the Ray cluster at {address}" if address else "a local Ray cluster"
+            raise InvalidInput(f"cannot start or join {where}: {exc}", address=address) from None
+    _quiet(ray)
+    try:
+        resources = ray.cluster_resources()
+        yield Cluster(
+            address=address or ("local" if owned else "joined"),
+            cpus=float(resources.get("CPU", 0.0)),
+            gpus=float(resources.get("GPU", 0.0)),
+            started_s=time.perf_counter() - started,
+            owned=owned,
+        )
+    finally:
+        if owned:
+            ray.shutdown()
+
+
+def _quiet(ray: ModuleType) -> None:
+    """Ray Data without its progress bars and dataset banners (the job has its own bar)."""
+    context = ray.data.DataContext.get_current()
+    context.enable_progress_bars = False
+    context.enable_operator_progress_bars = False
+    logging.getLogger("ray.data").setLevel(logging.WARNING)
+    logging.getLogger("ray.data._internal.progress").setLevel(logging.ERROR)
