@@ -72,6 +72,9 @@ def connect(address: str | None = None, *, num_cpus: int | None = None) -> Itera
                 address=address,
                 num_cpus=num_cpus if address is None else None,
                 include_dashboard=False if address is None else None,
+                # a local cluster's workers' output (and their noise when it stops) stays in
+                # its logs; the job reports what it did, restarted workers included
+                log_to_driver=address is not None,
                 logging_level=logging.WARNING,
                 configure_logging=True,
             )

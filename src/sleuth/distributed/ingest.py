@@ -46,7 +46,8 @@ class IngestReport:
     vector; ``batches``: write transactions; ``per_worker``: texts per worker process (a
     restarted actor is a new process: ``restarts`` counts the processes beyond ``workers``);
     ``timings`` in seconds: ``cluster`` (start or join), ``read``, ``plan``, ``pipeline``
-    (first batch sent to last item written), ``write`` (the driver's cache and item writes),
+    (first batch sent to last item written; ``first_batch``: until the first came back,
+    workers' start-up included), ``write`` (the driver's cache and item writes),
     ``load`` and ``busy`` (summed over workers: loading the encoder, encoding), ``total``."""
 
     result: WriteResult
@@ -252,6 +253,7 @@ class _Job:
         timings.setdefault("busy", 0.0)
         try:
             for out in encoded.iter_batches(batch_size=None, batch_format="numpy"):
+                timings.setdefault("first_batch", time.perf_counter() - started)
                 self._cached(out)
         except SleuthError:
             raise
