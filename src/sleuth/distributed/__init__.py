@@ -7,6 +7,7 @@ Ray is an optional extra (``pip install 'sleuth[ray]'``), imported only when a j
 from __future__ import annotations
 
 from sleuth.distributed.cluster import Cluster, connect
+from sleuth.distributed.fits import EventTables, events_of, fit_events
 from sleuth.distributed.ingest import IngestReport, add
 
-__all__ = ["Cluster", "IngestReport", "add", "connect"]
+__all__ = ["Cluster", "EventTables", "IngestReport", "add", "connect", "events_of", "fit_events"]
