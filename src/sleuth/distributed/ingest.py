@@ -95,6 +95,7 @@ def add(
     worker_gpus: float = 0.0,
     threads: int | None = None,
     batch: int = 64,
+    write_batch: int = WRITE_BATCH,
     upsert: bool = True,
     encoder: str | None = None,
     progress: bool | None = None,
@@ -103,7 +104,8 @@ def add(
     """Add the items of ``source`` (a file or folder ``sleuth add`` reads, or a list of items)
     to ``collection`` (an open one, or a folder, created with ``encoder`` if new), encoding
     their texts on ``workers`` Ray actors of ``worker_cpus`` CPUs and ``worker_gpus`` GPUs
-    each, ``threads`` torch threads each (default: one per CPU), ``batch`` texts per task.
+    each, ``threads`` torch threads each (default: one per CPU), ``batch`` texts per task,
+    ``write_batch`` items at least per write transaction.
     ``address``: a Ray cluster (``ray://host:10001``, ``host:6379``); None: the one this
     process joined, else a local one started and stopped by the job. ``upsert=False``: every
     id must be new (``Conflict`` before anything is written). ``on_batch``: called with the
@@ -117,6 +119,7 @@ def add(
     gpus = float(check_float(worker_gpus, "worker_gpus", 0.0, 64.0) or 0.0)
     threads = int(check_int(threads, "threads", 1, 1024, optional=True) or max(1, int(cpus)))
     batch = int(check_int(batch, "batch", 1, 65536) or 64)
+    write_batch = int(check_int(write_batch, "write_batch", 1, 1 << 20) or WRITE_BATCH)
     import_ray()  # before reading: a missing extra is said at once
     started = time.perf_counter()
     timings: dict[str, float] = {}
@@ -144,7 +147,7 @@ def add(
             workers=workers,
             timings=timings,
         )
-        job = _Job(col, todo, report, upsert, on_batch)
+        job = _Job(col, todo, report, upsert, write_batch, on_batch)
         with progress_bar("ingesting", len(todo.items), progress) as advance:
             job.advance = advance
             job.write_ready()  # what needs no encoding goes in first
@@ -200,9 +203,11 @@ class _Job:
         todo: Plan,
         report: IngestReport,
         upsert: bool,
+        write_batch: int,
         on_batch: Callable[[IngestReport], None] | None,
     ) -> None:
         self.col, self.plan, self.report, self.on_batch = col, todo, report, on_batch
+        self.write_batch = write_batch
         self.write = col.upsert if upsert else col.add
         self.advance: Callable[[int], None] = lambda n: None
         self.waiting: dict[str, list[int]] = {}  # hash -> positions of the items that need it
@@ -214,9 +219,10 @@ class _Job:
 
     def write_ready(self) -> None:
         """Write the items that need no encoding (own vectors, cached texts)."""
-        while len(self.pending) >= WRITE_BATCH:
-            self._commit(self.pending[:WRITE_BATCH])
-            self.pending = self.pending[WRITE_BATCH:]
+        size = self.write_batch
+        while len(self.pending) >= size:
+            self._commit(self.pending[:size])
+            self.pending = self.pending[size:]
 
     def flush(self) -> None:
         if self.waiting:  # cannot happen unless a batch came back short
