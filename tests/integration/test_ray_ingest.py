@@ -81,7 +81,7 @@ def test_a_killed_worker_loses_nothing_and_a_rerun_encodes_only_what_is_missing(
 ) -> None:
     from sleuth.distributed import IngestReport, add
 
-    items = _items(480)
+    items = _items(240)
     source = _write(tmp_path / "items.jsonl", items)
     folder = tmp_path / "col"
     killed: list[int] = []

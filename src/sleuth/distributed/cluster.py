@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from types import ModuleType
@@ -81,7 +81,7 @@ def connect(address: str | None = None, *, num_cpus: int | None = None) -> Itera
         except (ConnectionError, ValueError, RuntimeError) as exc:
             where = f"the Ray cluster at {address}" if address else "a local Ray cluster"
             raise InvalidInput(f"cannot start or join {where}: {exc}", address=address) from None
-    _quiet(ray)
+    restore = _quiet(ray)
     try:
         resources = ray.cluster_resources()
         yield Cluster(
@@ -92,14 +92,25 @@ def connect(address: str | None = None, *, num_cpus: int | None = None) -> Itera
             owned=owned,
         )
     finally:
+        restore()
         if owned:
             ray.shutdown()
 
 
-def _quiet(ray: ModuleType) -> None:
-    """Ray Data without its progress bars and dataset banners (the job has its own bar)."""
+def _quiet(ray: ModuleType) -> Callable[[], None]:
+    """Ray Data without its progress bars and dataset banners (the job has its own bar);
+    returns what puts the process's settings back (a joined session keeps its own)."""
     context = ray.data.DataContext.get_current()
-    context.enable_progress_bars = False
-    context.enable_operator_progress_bars = False
-    logging.getLogger("ray.data").setLevel(logging.WARNING)
-    logging.getLogger("ray.data._internal.progress").setLevel(logging.ERROR)
+    bars = context.enable_progress_bars, context.enable_operator_progress_bars
+    loggers = [logging.getLogger(n) for n in ("ray.data", "ray.data._internal.progress")]
+    levels = [logger.level for logger in loggers]
+    context.enable_progress_bars = context.enable_operator_progress_bars = False
+    for logger, level in zip(loggers, (logging.WARNING, logging.ERROR)):
+        logger.setLevel(level)
+
+    def restore() -> None:
+        context.enable_progress_bars, context.enable_operator_progress_bars = bars
+        for logger, level in zip(loggers, levels):
+            logger.setLevel(level)
+
+    return restore

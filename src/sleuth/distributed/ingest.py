@@ -29,7 +29,7 @@ from sleuth.distributed.cluster import Cluster, connect, import_ray
 from sleuth.distributed.reading import Plan, plan, read_source
 from sleuth.distributed.workers import EncodeBatch
 from sleuth.engine import Collection, WriteResult
-from sleuth.errors import SleuthError
+from sleuth.errors import InvalidInput, SleuthError
 from sleuth.opening import open_collection
 from sleuth.progress import progress_bar
 from sleuth.store.schema import FILENAME
@@ -187,7 +187,7 @@ class _Shape:
         if not cluster.owned or cluster.address != "local":
             return
         if self.gpus and self.workers * self.gpus > cluster.gpus:
-            raise SleuthError(
+            raise InvalidInput(
                 f"{self.workers} workers of {self.gpus:g} GPUs need "
                 f"{self.workers * self.gpus:g}; the local Ray cluster has {cluster.gpus:g}",
                 gpus=cluster.gpus,
@@ -311,7 +311,15 @@ def _failed(exc: Exception, report: IngestReport) -> SleuthError:
             return seen
         cause = getattr(seen, "cause", None) or seen.__cause__
         seen = cause if isinstance(cause, Exception) and cause is not seen else None
-    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    text = str(exc)
+    first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+    if "No module named 'sleuth" in text or "creation task" in text:
+        return SleuthError(
+            f"a Ray worker could not start ({type(exc).__name__}: {first[:300]}); every node "
+            "needs the same sleuth installed (pip install 'sleuth[ray]') and the encoder's "
+            "model; nothing was encoded on the cluster",
+            written=report.result.added + report.result.updated + report.result.unchanged,
+        )
     return SleuthError(
         f"the Ray job failed ({type(exc).__name__}: {first[:300]}); "
         f"{report.result.added + report.result.updated + report.result.unchanged} items were "
