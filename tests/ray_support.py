@@ -23,7 +23,8 @@ def ray_cluster(num_cpus: int = 2) -> Iterator[Any]:
         return
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     try:
-        ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False)
+        # "local": a new instance, never another session's recorded in /tmp/ray
+        ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, log_to_driver=False)
     except Exception as exc:  # no shared memory, no free port...
         pytest.skip(f"a local Ray cluster cannot start here: {type(exc).__name__}: {exc}")
     try:

@@ -51,10 +51,11 @@ class Cluster:
 @contextmanager
 def connect(address: str | None = None, *, num_cpus: int | None = None) -> Iterator[Cluster]:
     """Join the cluster at ``address`` (``ray://host:10001`` through Ray Client, or a head's
-    ``host:6379``), or, with no address, the one this process already joined, else start a
-    local one (``num_cpus``: its CPUs; default all). A cluster this joins or starts is left
-    (``ray.shutdown()``) at the end, which stops a local one with every worker it started;
-    one the process had joined before stays as it was.
+    ``host:6379``); with no address, the one this process already joined, else the one
+    ``RAY_ADDRESS`` names (as in a job sent with ``ray job submit``), else start a new local
+    one (``num_cpus``: its CPUs; default all), never another job's cluster that happens to run
+    on this machine. A cluster this connects to is left (``ray.shutdown()``) at the end, which
+    stops a local one with every worker it started; one the process had joined before stays.
 
     >>> with connect() as cluster:  # doctest: +SKIP
     ...     print(cluster.cpus)
@@ -62,30 +63,33 @@ def connect(address: str | None = None, *, num_cpus: int | None = None) -> Itera
     ray = import_ray()
     started = time.perf_counter()
     owned = not ray.is_initialized()
+    target = address or os.environ.get("RAY_ADDRESS") or None
     if owned:
+        local = target is None
         # Token authentication is on by default in recent Ray; a local cluster that lives for
         # one job and listens on loopback only has nothing to gain from it but a warning.
-        if address is None:
+        if local:
             os.environ.setdefault("RAY_AUTH_MODE", "disabled")
         try:
             ray.init(
-                address=address,
-                num_cpus=num_cpus if address is None else None,
-                include_dashboard=False if address is None else None,
+                # "local": a new instance, not the last one `ray start` recorded in /tmp/ray
+                address="local" if local else target,
+                num_cpus=num_cpus if local else None,
+                include_dashboard=False if local else None,
                 # a local cluster's workers' output (and their noise when it stops) stays in
                 # its logs; the job reports what it did, restarted workers included
-                log_to_driver=address is not None,
+                log_to_driver=not local,
                 logging_level=logging.WARNING,
                 configure_logging=True,
             )
         except (ConnectionError, ValueError, RuntimeError) as exc:
-            where = f"the Ray cluster at {address}" if address else "a local Ray cluster"
-            raise InvalidInput(f"cannot start or join {where}: {exc}", address=address) from None
+            where = f"the Ray cluster at {target}" if target else "a local Ray cluster"
+            raise InvalidInput(f"cannot start or join {where}: {exc}", address=target) from None
     restore = _quiet(ray)
     try:
         resources = ray.cluster_resources()
         yield Cluster(
-            address=address or ("local" if owned else "joined"),
+            address=(target or "local") if owned else "joined",
             cpus=float(resources.get("CPU", 0.0)),
             gpus=float(resources.get("GPU", 0.0)),
             started_s=time.perf_counter() - started,
