@@ -37,8 +37,8 @@ RayOption = Annotated[
         "--ray",
         metavar="[ADDRESS]",
         help="Encode on Ray workers: a cluster's address (ray://host:10001 or host:6379), or "
-        "none for a local cluster started and stopped by the job (--ray alone goes after "
-        "COLLECTION PATH, or write --ray=ADDRESS). Needs the ray extra: "
+        "none for RAY_ADDRESS, else a local cluster started and stopped by the job (--ray "
+        "alone goes after COLLECTION PATH, or write --ray=ADDRESS). Needs the ray extra: "
         "pip install 'sleuth\\[ray]'.",
     ),
 ]
