@@ -107,7 +107,8 @@ def add(
     each, ``threads`` torch threads each (default: one per CPU), ``batch`` texts per task,
     ``write_batch`` items at least per write transaction.
     ``address``: a Ray cluster (``ray://host:10001``, ``host:6379``); None: the one this
-    process joined, else a local one started and stopped by the job. ``upsert=False``: every
+    process joined, else ``RAY_ADDRESS``'s, else a local one started and stopped by the job
+    (``connect``); no cluster at all when the cache holds every text. ``upsert=False``: every
     id must be new (``Conflict`` before anything is written). ``on_batch``: called with the
     report so far after each committed write. Items equal what plain ``add`` stores.
 
