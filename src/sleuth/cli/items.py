@@ -10,6 +10,14 @@ from typing import Annotated, Any
 import typer
 import typer.core
 
+from sleuth.cli.distributed import (
+    Batch,
+    OptionalAddress,
+    RayOption,
+    WorkerCpus,
+    WorkerGpus,
+    Workers,
+)
 from sleuth.cli.shell import (
     AsJson,
     Collection,
@@ -24,7 +32,7 @@ from sleuth.cli.spaces import SpaceOption, VectorsOption, load_vectors, parse_sp
 from sleuth.errors import InvalidInput
 
 
-@app.command()
+@app.command(cls=OptionalAddress)
 def add(
     collection: Collection,
     path: Annotated[
@@ -69,10 +77,40 @@ def add(
             "on the shard its id hashes to; see the README's sharded collections)."
         ),
     ] = None,
+    ray: RayOption = None,
+    workers: Workers = 2,
+    worker_cpus: WorkerCpus = 1.0,
+    worker_gpus: WorkerGpus = 0.0,
+    batch: Batch = 64,
 ) -> None:
     """Add items from a file (JSONL/JSON/CSV items may carry a "vector" and named spaces'
     "vectors"; a Parquet file's vector columns are read as arrays). The whole file is
-    validated first and committed in one batch."""
+    validated first and committed in one batch; with --ray, validated first, encoded on Ray
+    workers and committed in batches (a rerun resumes: cached texts are not encoded again)."""
+    if ray is not None:
+        from sleuth.cli import distributed
+
+        unsupported = {
+            "--vectors": vectors,
+            "--space": space,
+            "--late": late,
+            "--dim": dim,
+            "--shards": shards,
+        }
+        distributed.run(
+            collection,
+            path,
+            address=ray,
+            workers=workers,
+            worker_cpus=worker_cpus,
+            worker_gpus=worker_gpus,
+            batch=batch,
+            encoder=encoder,
+            upsert=replace,
+            progress=progress,
+            unsupported=unsupported,
+        )
+        return
     from sleuth.config import CollectionConfig
     from sleuth.progress import stage
     from sleuth.shards.layout import is_sharded

@@ -107,6 +107,12 @@ class Source:
         """Called by ``fit``: the item numbering scores are given in."""
         self.n_items, self.item_ids, self.item_index = data.n_items, data.item_ids, data.item_index
 
+    def _learn_ids(self, item_ids: Sequence[str]) -> None:
+        """``_learn_items`` from the ids alone (a fit from counts made elsewhere)."""
+        self.item_ids = list(item_ids)
+        self.n_items = len(self.item_ids)
+        self.item_index = {item: i for i, item in enumerate(self.item_ids)}
+
     def best(self, scores: np.ndarray, depth: int) -> tuple[list[str], np.ndarray]:
         """The item ids of the best ``depth`` positive ``scores: [n_items]``, and their scores."""
         order = top_positive(scores, depth)

@@ -35,17 +35,27 @@ class Popularity(Source):
         self.half_life_days = half_life_days
 
     def fit(self, data: Interactions) -> Popularity:
-        self._learn_items(data)
         w = data.weights.astype(np.float64)
         counts = np.bincount(data.items, w, minlength=data.n_items)
+        decayed = None
         if self.half_life_days and data.ts.size:
             age_days = (data.ts.max() - data.ts) / 86400.0
             decayed = np.bincount(
                 data.items, w * 0.5 ** (age_days / self.half_life_days), minlength=data.n_items
             )
+        return self.fit_counts(data.item_ids, counts, decayed)
+
+    def fit_counts(
+        self, item_ids: Sequence[str], counts: np.ndarray, decayed: np.ndarray | None = None
+    ) -> Popularity:
+        """Fit from each item's summed event weights (``float64[n_items]``, items in
+        ``item_ids`` order) and, with a half-life, its summed decayed weights: what ``fit``
+        counts, or a distributed group-by (``sleuth.distributed.fit_events``)."""
+        self._learn_ids(item_ids)
+        if decayed is not None:
             # All-time counts break ties where old events decayed to nothing.
-            counts = decayed + 1e-9 * counts / max(counts.max(), 1.0)
-        self.counts = counts.astype(np.float32)
+            counts = decayed + 1e-9 * counts / max(counts.max(initial=0.0), 1.0)
+        self.counts = np.asarray(counts).astype(np.float32)
         ranked = np.argsort(-self.counts, kind="stable")
         self.ranked = ranked[self.counts[ranked] > 0]  # the best first, equal counts by code
         return self
@@ -122,11 +132,18 @@ class CoVisit(Source):
         self.window, self.decay, self.recent, self.recency = window, decay, recent, recency
 
     def fit(self, data: Interactions) -> CoVisit:
-        self._learn_items(data)
         n = data.n_items
         t = sp.csr_matrix((n, n), dtype=np.float32)
         for start in range(0, len(data), FIT_CHUNK):  # bounded memory at any number of events
             t = t + self._pairs(data, start, min(start + FIT_CHUNK, len(data)))
+        return self.fit_pairs(data.item_ids, t)
+
+    def fit_pairs(self, item_ids: Sequence[str], t: sp.csr_matrix) -> CoVisit:
+        """Fit from the weighted pair counts (items × items, in ``item_ids`` order: ``t[a, b]``
+        sums ``decay ** (gap - 1)`` over b coming ``gap <= window`` events after a in a
+        user's history): what ``fit`` counts, or a distributed group-by
+        (``sleuth.distributed.fit_events``)."""
+        self._learn_ids(item_ids)
         self.both = (t + t.T).tocsr().astype(np.float32)  # either order, for item-to-item
         degree = np.asarray(self.both.sum(1)).ravel()
         self.degree = np.sqrt(degree + 1.0).astype(np.float32)
