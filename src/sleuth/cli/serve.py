@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-import typer.core
 
+from sleuth.cli.distributed import LOCAL, OptionalAddress
 from sleuth.cli.shell import (
     app,
     print_hits,
@@ -48,19 +48,7 @@ def demo(
             print_hits(col.search(query, k=5, where=where), False)
 
 
-class _OptionalRayAddress(typer.core.TyperCommand):
-    """``--ray`` with its address optional: a bare ``--ray`` (last, or before another option)
-    is spelled ``--ray=local`` before parsing (Typer has no options of optional value)."""
-
-    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
-        args = [
-            "--ray=local" if a == "--ray" and (i + 1 == len(args) or args[i + 1][:1] == "-") else a
-            for i, a in enumerate(args)
-        ]
-        return list(super().parse_args(ctx, args))
-
-
-@app.command(cls=_OptionalRayAddress)
+@app.command(cls=OptionalAddress)
 def serve(
     data: Annotated[
         Path, typer.Option(help="The data folder: one subfolder per collection.")
@@ -140,7 +128,7 @@ def serve(
         from sleuth.shards.serve import ServeOptions, run_on_ray
 
         options = ServeOptions(shards=shards, replicas=replicas)
-        address = None if ray == "local" else ray
+        address = None if ray == LOCAL else ray
         run_on_ray(
             data,
             options,
