@@ -18,6 +18,7 @@ from sleuth.rank.learned import RankerState
 from sleuth.recommend.service import RecommendService
 from sleuth.search import Context
 from sleuth.search import calibration as calib
+from sleuth.search.trust import FusionTrust
 from sleuth.store import ReadWriteLock, Store, StoredItem, WriterLock
 from sleuth.types import Hit
 
@@ -38,6 +39,7 @@ class CollectionState:
     _recs: RecommendService
     _ix: IndexSet
     _calibration: calib.Calibration | None
+    _trust: FusionTrust | None
     _ranker: RankerState
 
     if TYPE_CHECKING:  # defined in ``sleuth.engine``; the signatures are checked there

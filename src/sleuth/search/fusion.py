@@ -1,10 +1,13 @@
 """The hybrid fusion stage: each query's lexical and dense lists fused as the request's
-``FusionConfig`` says (``sleuth.fuse.fuse_hybrid``); the adaptive balance reads the query
-terms' IDF from the lexical retriever."""
+``FusionConfig`` says (``sleuth.fuse.fuse_hybrid``). With ``trust`` (the default) the dense
+weight starts from the collection's learned one (``Context.trust``, ``sleuth.search.trust``)
+and moves per query with the lexical reach (``sleuth.fuse.trust``); the adaptive balance reads
+the query terms' IDF. Both come from the lexical retriever."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 
 from sleuth.fuse import fuse_hybrid
 from sleuth.retrieve import LexicalRetriever
@@ -27,14 +30,24 @@ class HybridFusion:
         if not isinstance(lexical, LexicalRetriever):
             raise TypeError(f"the hybrid fusion needs the lexical retriever, got {lexical!r}")
         config = ctx.fusion
+        if config.trust and ctx.trust is not None:
+            config = replace(config, alpha=ctx.trust.alpha)
         out = []
         for i in range(len(queries)):
+            text = queries.texts[i]
             docnos, scores = fuse_hybrid(
                 lists["lexical"][i],
                 lists["dense"][i],
                 config,
-                term_idf=lexical.term_idf(queries.texts[i]) if config.adaptive else None,
+                term_idf=lexical.term_idf(text) if config.adaptive else None,
                 n_docs=lexical.n_docs,
+                reach=reach(lexical, text) if config.trust else 1.0,
             )
             out.append((docnos[:n], scores[:n]))
         return out
+
+
+def reach(lexical: LexicalRetriever, text: str) -> float:
+    """The share of ``text``'s IDF mass on terms the collection holds (1.0: nothing to say)."""
+    known, total = lexical.idf_mass(text)
+    return known / total if total > 0 else 1.0

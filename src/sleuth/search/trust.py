@@ -1,0 +1,137 @@
+"""A collection's learned trust in its two retrievers: the dense weight of its hybrid, chosen on
+pseudo-queries made from its own items (``sleuth.search.calibration.pseudo_queries``: a thinned
+span of an item's text asks for that item), by the reciprocal rank each weight's fusion gives
+the item (``sleuth.fuse.trust.choose_alpha``).
+
+Saved as ``models/fusion.json`` (format, library version, the collection's change sequence
+number, the chosen weight and the measurements behind it), written atomically, loaded on open.
+Without it the hybrid starts from ``FusionConfig.alpha``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sleuth._version import __version__
+from sleuth.config import FusionConfig
+from sleuth.errors import InvalidInput
+from sleuth.fuse import fuse_hybrid
+from sleuth.fuse.trust import ALPHAS, choose_alpha
+from sleuth.retrieve.base import Ranked
+from sleuth.search.calibration import PSEUDO_QUERIES, pseudo_queries
+from sleuth.store import Store
+
+__all__ = ["FILE", "FusionTrust", "fit_trust"]
+
+FILE = "fusion.json"
+FORMAT = 1
+RANK_CUT = 10  # reciprocal rank at 10: a source item found below that counts 0
+
+# texts -> per query: the lexical list, the dense list and the query's lexical reach
+Lists = Callable[[list[str]], list[tuple[Ranked, Ranked, float]]]
+
+
+@dataclass(frozen=True)
+class FusionTrust:
+    """``alpha``: the collection's dense weight; ``seq``: the change it was fitted at;
+    ``stats``: pseudo-queries, mean reciprocal rank of each list alone and of each weight."""
+
+    alpha: float
+    seq: int
+    stats: dict[str, Any] = field(default_factory=dict)
+
+    def manifest(self) -> dict[str, Any]:
+        return {
+            "format": FORMAT,
+            "sleuth": __version__,
+            "seq": self.seq,
+            "alpha": self.alpha,
+            "stats": self.stats,
+        }
+
+    def save(self, folder: Path) -> Path:
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / FILE
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.manifest(), indent=1))
+        os.replace(tmp, path)
+        return path
+
+    @classmethod
+    def load(cls, folder: Path) -> FusionTrust | None:
+        """The saved trust, or None (absent; unreadable: warned, as if absent)."""
+        path = folder / FILE
+        if not path.exists():
+            return None
+        try:
+            raw = json.loads(path.read_text())
+            if raw.get("format") != FORMAT:
+                raise ValueError(f"format {raw.get('format')!r}, expected {FORMAT}")
+            alpha = float(raw["alpha"])
+            if not 0.0 <= alpha <= 1.0:
+                raise ValueError(f"alpha {alpha!r} is outside [0, 1]")
+            return cls(alpha, int(raw["seq"]), raw.get("stats", {}))
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            warnings.warn(f"{path} is unreadable ({exc}); run fit_fusion again", stacklevel=2)
+            return None
+
+
+def _reciprocal_rank(docnos: np.ndarray, source: int) -> float:
+    hit = np.flatnonzero(docnos[:RANK_CUT] == source)
+    return 1.0 / (1 + int(hit[0])) if hit.size else 0.0
+
+
+def fit_trust(
+    store: Store,
+    live: np.ndarray,
+    text_fields: Sequence[str],
+    lists: Lists,
+    config: FusionConfig,
+    *,
+    seed: int = 0,
+) -> FusionTrust:
+    """Pseudo-queries of up to ``PSEUDO_QUERIES`` items drawn (seeded) among ``live``, their
+    ``lists``, and the weight of ``ALPHAS`` whose fusion (``config`` with per-query trust)
+    ranks the source items best, if clearly better than the neutral one."""
+    docnos = np.flatnonzero(live)
+    pick = np.random.default_rng(seed).choice(
+        docnos, min(PSEUDO_QUERIES, docnos.size), replace=False
+    )
+    stored = store.items(sorted(pick.tolist()))
+    texts, relevant = pseudo_queries(list(stored.values()), text_fields)
+    asked = [q for q in texts if relevant[q]]  # the background queries ask for nothing
+    if not asked:
+        raise InvalidInput("the collection has no item with enough text to learn fusion from")
+    found = lists([texts[q] for q in asked])
+    sources = [next(iter(relevant[q])) for q in asked]
+    rr: dict[float, float] = {}
+    for alpha in ALPHAS:
+        fusion = replace(config, method="score", alpha=alpha, trust=True)
+        rr[alpha] = float(
+            np.mean(
+                [
+                    _reciprocal_rank(fuse_hybrid(lex, den, fusion, reach=reach)[0], source)
+                    for (lex, den, reach), source in zip(found, sources)
+                ]
+            )
+        )
+    single = {
+        name: float(np.mean([_reciprocal_rank(f[i][0], s) for f, s in zip(found, sources)]))
+        for i, name in ((0, "lexical"), (1, "dense"))
+    }
+    stats = {
+        "pseudo_queries": len(asked),
+        "mrr@10": {
+            **{name: round(v, 4) for name, v in single.items()},
+            **{f"alpha={a}": round(v, 4) for a, v in rr.items()},
+        },
+    }
+    return FusionTrust(choose_alpha(rr), store.last_seq(), stats)
