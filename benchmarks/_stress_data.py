@@ -36,16 +36,47 @@ NAMES = ("parts", "entities", "paraphrase")
 QUERIES = {"train": 100, "test": 200}
 
 KINDS = (
-    "hex bolt", "wood screw", "flat washer", "door hinge", "angle bracket", "cable tie",
-    "pipe clamp", "wall anchor", "blind rivet", "lock nut", "threaded rod", "spring pin",
-    "eye bolt", "shelf bracket", "hose clamp", "drywall screw", "carriage bolt", "wing nut",
-    "split washer", "gate latch",
+    "hex bolt",
+    "wood screw",
+    "flat washer",
+    "door hinge",
+    "angle bracket",
+    "cable tie",
+    "pipe clamp",
+    "wall anchor",
+    "blind rivet",
+    "lock nut",
+    "threaded rod",
+    "spring pin",
+    "eye bolt",
+    "shelf bracket",
+    "hose clamp",
+    "drywall screw",
+    "carriage bolt",
+    "wing nut",
+    "split washer",
+    "gate latch",
 )
-MATERIALS = ("stainless steel", "brass", "zinc-plated steel", "nylon", "aluminium", "galvanized iron")
+MATERIALS = (
+    "stainless steel",
+    "brass",
+    "zinc-plated steel",
+    "nylon",
+    "aluminium",
+    "galvanized iron",
+)
 SERIES = ("BX", "KT", "MR", "ZP", "QL", "HV", "DN", "WS", "FR", "TC")
 FINISHES = ("ST", "BK", "ZN", "PL", "GR", "CH", "NI", "AN", "RD", "BL", "YE", "WH")
-USES = ("outdoor decking", "furniture assembly", "marine fittings", "electrical panels",
-        "plumbing repairs", "garden fencing", "shelving units", "automotive trim")
+USES = (
+    "outdoor decking",
+    "furniture assembly",
+    "marine fittings",
+    "electrical panels",
+    "plumbing repairs",
+    "garden fencing",
+    "shelving units",
+    "automotive trim",
+)
 
 # Things people like (LIMIT-style). Real words, so that the dense model reads them as words.
 THINGS = """
@@ -86,16 +117,22 @@ trucks yachts zeppelins comets constellations eclipses galaxies meteors nebulas 
 rainbows sunsets thunderstorms tornadoes auroras blizzards crosswords dominoes kites marbles
 puppets puzzles riddles sudoku yoyos lanterns candles fireworks mosaics murals tapestries
 """.split()
-FIRST = ("Ada Ben Cara Dev Elin Finn Gia Hugo Iris Jon Kai Lena Milo Nia Omar Pia Quin Rosa Sam "
-         "Tara Ugo Vera Wes Xena Yuri Zoe Abel Bea Cyd Dora Emil Faye Gus Hana Ivo Jade Kit Lou "
-         "Max Nell").split()
-LAST = ("Durben Ashford Belmont Carrow Delacroix Everly Fairbanks Garrick Holloway Ingram Jessup "
-        "Kestrel Lindqvist Marlowe Northcott Okafor Pembrook Quayle Rasmussen Sutherland "
-        "Thackeray Underwood Vasquez Whitlock Yardley Zielinski Abernathy Blackwood Castellan "
-        "Drummond Ellsworth Fenwick Greaves Hartigan Iverson").split()
+FIRST = (
+    "Ada Ben Cara Dev Elin Finn Gia Hugo Iris Jon Kai Lena Milo Nia Omar Pia Quin Rosa Sam "
+    "Tara Ugo Vera Wes Xena Yuri Zoe Abel Bea Cyd Dora Emil Faye Gus Hana Ivo Jade Kit Lou "
+    "Max Nell"
+).split()
+LAST = (
+    "Durben Ashford Belmont Carrow Delacroix Everly Fairbanks Garrick Holloway Ingram Jessup "
+    "Kestrel Lindqvist Marlowe Northcott Okafor Pembrook Quayle Rasmussen Sutherland "
+    "Thackeray Underwood Vasquez Whitlock Yardley Zielinski Abernathy Blackwood Castellan "
+    "Drummond Ellsworth Fenwick Greaves Hartigan Iverson"
+).split()
 
 # Concept pairs: (the notes' word, the queries' word); no pair shares a stem.
-SYNONYMS = [tuple(p.split("/")) for p in """
+SYNONYMS = [
+    tuple(p.split("/"))
+    for p in """
 car/automobile doctor/physician buy/purchase big/large small/tiny fast/rapid house/residence
 job/occupation child/kid begin/commence end/finish help/assist show/demonstrate
 answer/reply ask/inquire smart/intelligent rich/wealthy poor/impoverished angry/furious
@@ -124,11 +161,22 @@ fight/battle king/monarch queen/empress army/troops police/constable thief/burgl
 prison/jail judge/magistrate vote/ballot leader/chief friend/companion enemy/foe wife/spouse
 baby/infant mother/mom father/dad sister/sibling home/dwelling room/chamber door/gate
 window/pane wall/partition floor/ground roof/ceiling bed/mattress chair/seat table/desk
-""".split()]
-NOTE_GLUE = ("This note covers", "The report describes", "Here we discuss", "A short entry on",
-             "The article mentions")
-QUERY_GLUE = ("a note covering", "report describing", "discussion of", "an entry on",
-              "article mentioning")  # the notes' glue words, so BM25 matches every note a little
+""".split()
+]
+NOTE_GLUE = (
+    "This note covers",
+    "The report describes",
+    "Here we discuss",
+    "A short entry on",
+    "The article mentions",
+)
+QUERY_GLUE = (
+    "a note covering",
+    "report describing",
+    "discussion of",
+    "an entry on",
+    "article mentioning",
+)  # the notes' glue words, so BM25 matches every note a little
 
 
 def _parts(rng: np.random.Generator) -> tuple[list[dict[str, Any]], list[tuple[str, set[str]]]]:
@@ -138,15 +186,19 @@ def _parts(rng: np.random.Generator) -> tuple[list[dict[str, Any]], list[tuple[s
     for i in range(n):
         kind = KINDS[int(rng.integers(len(KINDS)))]
         material = MATERIALS[int(rng.integers(len(MATERIALS)))]
-        part = f"{SERIES[i % len(SERIES)]}-{numbers[i]}-{FINISHES[int(rng.integers(len(FINISHES)))]}"
+        part = (
+            f"{SERIES[i % len(SERIES)]}-{numbers[i]}-{FINISHES[int(rng.integers(len(FINISHES)))]}"
+        )
         size = f"M{int(rng.choice([3, 4, 5, 6, 8, 10, 12]))}"
         use = USES[int(rng.integers(len(USES)))]
-        items.append({
-            "_id": f"p{i:04d}",
-            "title": f"{material.capitalize()} {kind} {size}",
-            "text": f"{material} {kind}, size {size}, pack of {10 * int(rng.integers(1, 6))}, "
-                    f"for {use}. Part number {part}.",
-        })
+        items.append(
+            {
+                "_id": f"p{i:04d}",
+                "title": f"{material.capitalize()} {kind} {size}",
+                "text": f"{material} {kind}, size {size}, pack of {10 * int(rng.integers(1, 6))}, "
+                f"for {use}. Part number {part}.",
+            }
+        )
         queries.append((part, {f"p{i:04d}"}))
     return items, queries
 
@@ -174,14 +226,23 @@ def _entities(rng: np.random.Generator) -> tuple[list[dict[str, Any]], list[tupl
     for p in range(n):
         extra = rng.choice(fillers, likes - len(held[p]), replace=False)
         liked = [things[t] for t in rng.permutation(sorted(held[p] | {int(x) for x in extra}))]
-        items.append({"_id": f"e{p:04d}", "title": names[int(picked[p])],
-                      "text": f"{names[int(picked[p])]} likes {', '.join(liked[:-1])} and {liked[-1]}."})
-    queries = [(f"Who likes {things[int(t)]}?", {f"e{w:04d}" for w in owners[int(t)]})
-               for t in query_things]
+        items.append(
+            {
+                "_id": f"e{p:04d}",
+                "title": names[int(picked[p])],
+                "text": f"{names[int(picked[p])]} likes {', '.join(liked[:-1])} and {liked[-1]}.",
+            }
+        )
+    queries = [
+        (f"Who likes {things[int(t)]}?", {f"e{w:04d}" for w in owners[int(t)]})
+        for t in query_things
+    ]
     return items, queries
 
 
-def _paraphrase(rng: np.random.Generator) -> tuple[list[dict[str, Any]], list[tuple[str, set[str]]]]:
+def _paraphrase(
+    rng: np.random.Generator,
+) -> tuple[list[dict[str, Any]], list[tuple[str, set[str]]]]:
     n, per_note, asked = 1500, 6, 3
     items, queries = [], []
     for i in range(n):
@@ -189,8 +250,9 @@ def _paraphrase(rng: np.random.Generator) -> tuple[list[dict[str, Any]], list[tu
         form = rng.integers(0, 2, per_note)  # which word of each pair the note uses
         words = [SYNONYMS[c][f] for c, f in zip(concepts, form)]
         glue = NOTE_GLUE[int(rng.integers(len(NOTE_GLUE)))]
-        items.append({"_id": f"n{i:04d}",
-                      "text": f"{glue} {', '.join(words[:-1])} and {words[-1]}."})
+        items.append(
+            {"_id": f"n{i:04d}", "text": f"{glue} {', '.join(words[:-1])} and {words[-1]}."}
+        )
         ask = rng.choice(per_note, asked, replace=False)
         qglue = QUERY_GLUE[int(rng.integers(len(QUERY_GLUE)))]
         other = " ".join(SYNONYMS[concepts[j]][1 - form[j]] for j in ask)
@@ -219,7 +281,7 @@ def write(name: str, root: Path = CACHE) -> Path:
         for split, count in QUERIES.items():
             with open(folder / "qrels" / f"{split}.tsv", "w") as fh:
                 fh.write("query-id\tcorpus-id\tscore\n")
-                for j in order[start:start + count]:
+                for j in order[start : start + count]:
                     qid = f"{split}-{int(j)}"
                     text, relevant = queries[int(j)]
                     qfh.write(json.dumps({"_id": qid, "text": text}) + "\n")

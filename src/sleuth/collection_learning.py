@@ -15,7 +15,7 @@ from sleuth.retrieve.base import Ranked
 from sleuth.search import Trace, plan_for
 from sleuth.search import calibration as calib
 from sleuth.search.final import hit_features
-from sleuth.search.fusion import reach
+from sleuth.search.fusion import match
 from sleuth.search.trust import fit_trust
 
 __all__ = ["CollectionLearning"]
@@ -53,7 +53,7 @@ class CollectionLearning(CollectionState):
             if not isinstance(lexical, LexicalRetriever):
                 raise TypeError(f"the hybrid plan needs the lexical retriever, got {lexical!r}")
             return [
-                (lex, den, reach(lexical, text))
+                (lex, den, match(lexical, text, lex))
                 for lex, den, text in zip(outcome.lists["lexical"], outcome.lists["dense"], texts)
             ]
 

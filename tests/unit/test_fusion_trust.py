@@ -1,8 +1,9 @@
 """Label-free trust in each retriever of the hybrid (``sleuth.fuse.trust``,
 ``sleuth.search.trust``): the decisions follow from what they claim to read. A collection whose
 dense vectors are noise learns a lexical-dominated fusion; one where both lists find the same
-items keeps today's weights and results; a query whose words the collection lacks leans on
-the dense list; a collection created before trust existed keeps its fixed weights."""
+items keeps today's weights and results; a query leans on the dense list when its best
+lexical hit matches little of it; a collection created before trust existed keeps its fixed
+weights."""
 
 from __future__ import annotations
 
@@ -88,18 +89,18 @@ def test_lists_that_agree_keep_todays_hybrid(tmp_path: Path) -> None:
         np.testing.assert_allclose([h.score for h in a], [h.score for h in b], rtol=1e-5)
 
 
-def test_unknown_words_move_the_weight_to_dense() -> None:
-    lexical = (np.array([1]), np.array([5.0]))  # matches the one word the collection knows
+def test_a_partial_lexical_match_moves_the_weight_to_dense() -> None:
+    lexical = (np.array([1]), np.array([5.0]))  # the one item holding a query word
     dense = (np.arange(2, 12), np.linspace(0.5, 0.4, 10))  # reads the whole query
-    whole = fuse_hybrid(lexical, dense, FusionConfig(), reach=1.0)[0]
-    partly = fuse_hybrid(lexical, dense, FusionConfig(), reach=0.2)[0]
+    whole = fuse_hybrid(lexical, dense, FusionConfig(), match=1.0)[0]
+    partly = fuse_hybrid(lexical, dense, FusionConfig(), match=0.3)[0]
     assert whole[0] == 1 and partly[0] == 2
-    fixed = fuse_hybrid(lexical, dense, FusionConfig(trust=False), reach=0.2)[0]
-    assert fixed.tolist() == whole.tolist()  # trust off: the reach is not read
+    fixed = fuse_hybrid(lexical, dense, FusionConfig(trust=False), match=0.3)[0]
+    assert fixed.tolist() == whole.tolist()  # trust off: the match is not read
 
 
 @given(st.floats(0.0, 1.0), st.floats(0.0, 1.0), st.floats(0.0, 1.0))
-def test_trusted_weight_rises_as_the_reach_falls(alpha: float, r1: float, r2: float) -> None:
+def test_trusted_weight_rises_as_the_match_falls(alpha: float, r1: float, r2: float) -> None:
     lo, hi = sorted((r1, r2))
     assert alpha - 1e-9 <= trusted_alpha(alpha, hi) <= trusted_alpha(alpha, lo) + 1e-9 <= 1 + 1e-9
     assert trusted_alpha(alpha, 1.0) == pytest.approx(alpha)

@@ -1,16 +1,16 @@
 """How much to trust each list of the hybrid, without judgments: per collection, a dense weight
-chosen on the collection's own pseudo-queries (``choose_alpha``), and per query, the share of
-the query's IDF mass on terms the collection holds (its lexical *reach*: what BM25 can match
-at all, ``LexicalRetriever.idf_mass``), which scales the lexical weight (``trusted_alpha``).
+chosen on the collection's own pseudo-queries (``choose_alpha``), and per query, how much of
+the query the best lexical hit matches (``lexical_match``), which scales the lexical weight
+(``trusted_alpha``).
 
 Why these two. Score fusion at fixed weights loses to its better part where one retriever is
 much weaker: the weak list's z-scores are noise of the same size as the strong list's, and they
 reorder its ranks. Where the weakness belongs to the collection (a dense model that cannot hold
 an entity list, identifiers it reads as word pieces), the collection can measure it on itself:
 a pseudo-query made from an item asks for that item, so each weight's reciprocal rank is known.
-Where it belongs to the query (words the collection never uses: a paraphrase), BM25 scores
-nothing for those words, and the IDF the collection gives the rest says how much of the query
-BM25 saw.
+Where it belongs to the query (a paraphrase: the words are the collection's, but not those of
+the items it asks for), even BM25's best hit matches a small part of the query's IDF mass;
+where BM25 is right (a part number, a name, a claim's terms) its best hit matches most of it.
 """
 
 from __future__ import annotations
@@ -19,23 +19,41 @@ from collections.abc import Mapping
 
 import numpy as np
 
-__all__ = ["ALPHAS", "NEUTRAL", "choose_alpha", "trusted_alpha"]
+__all__ = ["ALPHAS", "NEUTRAL", "choose_alpha", "lexical_match", "trusted_alpha"]
 
 NEUTRAL = 0.5  # the dense weight where the collection gives no clear reason to move
 ALPHAS = tuple(round(a, 2) for a in np.linspace(0.0, 1.0, 11))  # the weights choose_alpha tries
 MARGIN = 0.02  # the pseudo-query gain in mean reciprocal rank a move away from NEUTRAL needs
+POWER = 3  # how steeply a partial lexical match lowers the lexical weight
 
 
-def trusted_alpha(alpha: float, reach: float) -> float:
-    """The dense weight of one query: the lexical weight ``1 - alpha`` scaled by the query's
-    ``reach`` (the share of its IDF mass BM25 can match), the two renormalized to sum to 1.
+def lexical_match(top: float, known_idf: float, k1: float) -> float:
+    """How much of a query the best lexical hit matches: its BM25 score ``top`` over the score
+    of an item of average length holding each of the query's known terms once (their summed
+    IDF ``known_idf`` over ``1 + k1``, as BM25 scores one occurrence). About 1 for a full
+    match, less for a partial one; 1.0 when the query has no known term (nothing to say).
 
-    >>> trusted_alpha(0.5, 1.0)
-    0.5
-    >>> trusted_alpha(0.5, 0.25)
-    0.8
+    >>> lexical_match(4.0, 10.0, 1.5)
+    1.0
+    >>> lexical_match(1.0, 10.0, 1.5)
+    0.25
     """
-    lexical = (1.0 - alpha) * float(np.clip(reach, 0.0, 1.0))
+    if known_idf <= 0:
+        return 1.0
+    return float(top) * (1.0 + k1) / float(known_idf)
+
+
+def trusted_alpha(alpha: float, match: float, *, power: float = POWER) -> float:
+    """The dense weight of one query: the lexical weight ``1 - alpha`` scaled by
+    ``min(match, 1) ** power`` (``match``: ``lexical_match``), the two renormalized to sum to 1.
+    A full match leaves ``alpha`` as it is.
+
+    >>> trusted_alpha(0.5, 1.2)
+    0.5
+    >>> trusted_alpha(0.5, 0.5)
+    0.8888888888888888
+    """
+    lexical = (1.0 - alpha) * float(np.clip(match, 0.0, 1.0)) ** power
     total = lexical + alpha
     return float(alpha / total) if total > 0 else 1.0
 

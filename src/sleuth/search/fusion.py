@@ -1,8 +1,9 @@
 """The hybrid fusion stage: each query's lexical and dense lists fused as the request's
 ``FusionConfig`` says (``sleuth.fuse.fuse_hybrid``). With ``trust`` (the default) the dense
 weight starts from the collection's learned one (``Context.trust``, ``sleuth.search.trust``)
-and moves per query with the lexical reach (``sleuth.fuse.trust``); the adaptive balance reads
-the query terms' IDF. Both come from the lexical retriever."""
+and moves per query with how much of the query its best lexical hit matches
+(``sleuth.fuse.trust``); the adaptive balance reads the query terms' IDF. Both read the
+lexical retriever."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 
 from sleuth.fuse import fuse_hybrid
+from sleuth.fuse.trust import lexical_match
 from sleuth.retrieve import LexicalRetriever
 from sleuth.retrieve.base import QueryBatch, Ranked
 from sleuth.search.plan import Context
@@ -41,13 +43,13 @@ class HybridFusion:
                 config,
                 term_idf=lexical.term_idf(text) if config.adaptive else None,
                 n_docs=lexical.n_docs,
-                reach=reach(lexical, text) if config.trust else 1.0,
+                match=match(lexical, text, lists["lexical"][i]) if config.trust else 1.0,
             )
             out.append((docnos[:n], scores[:n]))
         return out
 
 
-def reach(lexical: LexicalRetriever, text: str) -> float:
-    """The share of ``text``'s IDF mass on terms the collection holds (1.0: nothing to say)."""
-    known, total = lexical.idf_mass(text)
-    return known / total if total > 0 else 1.0
+def match(lexical: LexicalRetriever, text: str, found: Ranked) -> float:
+    """How much of ``text`` its best lexical hit (of ``found``) matches (``lexical_match``)."""
+    top = float(found[1][0]) if found[1].size else 0.0
+    return lexical_match(top, float(lexical.term_idf(text).sum()), lexical.index.config.k1)

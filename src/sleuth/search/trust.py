@@ -35,7 +35,7 @@ FILE = "fusion.json"
 FORMAT = 1
 RANK_CUT = 10  # reciprocal rank at 10: a source item found below that counts 0
 
-# texts -> per query: the lexical list, the dense list and the query's lexical reach
+# texts -> per query: the lexical list, the dense list and its lexical match (fuse.trust)
 Lists = Callable[[list[str]], list[tuple[Ranked, Ranked, float]]]
 
 
@@ -118,14 +118,14 @@ def fit_trust(
         rr[alpha] = float(
             np.mean(
                 [
-                    _reciprocal_rank(fuse_hybrid(lex, den, fusion, reach=reach)[0], source)
-                    for (lex, den, reach), source in zip(found, sources)
+                    _reciprocal_rank(fuse_hybrid(lex, den, fusion, match=m)[0], source)
+                    for (lex, den, m), source in zip(found, sources)
                 ]
             )
         )
     single = {
-        name: float(np.mean([_reciprocal_rank(f[i][0], s) for f, s in zip(found, sources)]))
-        for i, name in ((0, "lexical"), (1, "dense"))
+        "lexical": float(np.mean([_reciprocal_rank(f[0][0], s) for f, s in zip(found, sources)])),
+        "dense": float(np.mean([_reciprocal_rank(f[1][0], s) for f, s in zip(found, sources)])),
     }
     stats = {
         "pseudo_queries": len(asked),
