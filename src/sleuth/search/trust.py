@@ -10,9 +10,6 @@ Without it the hybrid starts from ``FusionConfig.alpha``.
 
 from __future__ import annotations
 
-import json
-import os
-import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -27,6 +24,7 @@ from sleuth.fuse import fuse_hybrid
 from sleuth.fuse.trust import ALPHAS, choose_alpha
 from sleuth.retrieve.base import Ranked
 from sleuth.search.calibration import PSEUDO_QUERIES, pseudo_queries
+from sleuth.search.saved import load_json, save_json
 from sleuth.store import Store
 
 __all__ = ["FILE", "FusionTrust", "fit_trust"]
@@ -58,30 +56,19 @@ class FusionTrust:
         }
 
     def save(self, folder: Path) -> Path:
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / FILE
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.manifest(), indent=1))
-        os.replace(tmp, path)
-        return path
+        return save_json(folder / FILE, self.manifest())
 
     @classmethod
     def load(cls, folder: Path) -> FusionTrust | None:
         """The saved trust, or None (absent; unreadable: warned, as if absent)."""
-        path = folder / FILE
-        if not path.exists():
-            return None
-        try:
-            raw = json.loads(path.read_text())
-            if raw.get("format") != FORMAT:
-                raise ValueError(f"format {raw.get('format')!r}, expected {FORMAT}")
-            alpha = float(raw["alpha"])
-            if not 0.0 <= alpha <= 1.0:
-                raise ValueError(f"alpha {alpha!r} is outside [0, 1]")
-            return cls(alpha, int(raw["seq"]), raw.get("stats", {}))
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            warnings.warn(f"{path} is unreadable ({exc}); run fit_fusion again", stacklevel=2)
-            return None
+        return load_json(folder / FILE, FORMAT, cls._parse, "run fit_fusion again")
+
+    @classmethod
+    def _parse(cls, raw: dict[str, Any]) -> FusionTrust:
+        alpha = float(raw["alpha"])
+        if not 0.0 <= alpha <= 1.0:
+            raise ValueError(f"alpha {alpha!r} is outside [0, 1]")
+        return cls(alpha, int(raw["seq"]), raw.get("stats", {}))
 
 
 def _reciprocal_rank(docnos: np.ndarray, source: int) -> float:
