@@ -20,6 +20,13 @@ from sleuth.search.trust import fit_trust
 
 __all__ = ["CollectionLearning"]
 
+WORD_PIECES = 2  # model tokens per word to allow for, so that a window stays inside the read
+
+
+def _words_read(max_tokens: int | None) -> int | None:
+    """About how many words of an item an encoder reading ``max_tokens`` tokens sees."""
+    return None if max_tokens is None else max(1, max_tokens // WORD_PIECES)
+
 
 class CollectionLearning(CollectionState):
     """``fit_fusion``, ``calibrate``, ``train_ranker`` and ``train`` of ``Collection``."""
@@ -37,6 +44,7 @@ class CollectionLearning(CollectionState):
                 self.config.text_fields,
                 self._hybrid_lists,
                 self.config.fusion,
+                window=_words_read(self.encoder.max_tokens),
             )
             found.save(self.path / "models")
             self._trust = found

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from sleuth.config import CollectionConfig, FusionConfig
+from sleuth.encoders import Encoder
 from sleuth.encoders.late import LateInteraction
 from sleuth.indexes.set import IndexSet
 from sleuth.rank.learned import RankerState
@@ -32,6 +33,7 @@ class CollectionState:
     path: Path
     store: Store
     config: CollectionConfig
+    encoder: Encoder
     late: LateInteraction | None
     _apply: threading.RLock
     _writer: WriterLock

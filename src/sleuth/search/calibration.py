@@ -118,7 +118,11 @@ def check_judgments(
 
 
 def pseudo_queries(
-    items: Sequence[StoredItem], text_fields: Sequence[str], seed: int = 0
+    items: Sequence[StoredItem],
+    text_fields: Sequence[str],
+    seed: int = 0,
+    *,
+    window: int | None = None,
 ) -> tuple[dict[str, str], dict[str, set[int]]]:
     """One pseudo-query per item with enough text: a random span of its text with about
     ``KEEP_WORDS`` of the words kept, relevant: that item. And ``BACKGROUND`` as many
@@ -129,7 +133,7 @@ def pseudo_queries(
     relevant: dict[str, set[int]] = {}
     spans: list[list[str]] = []
     for stored in items:
-        words = " ".join(stored.item.fields.get(f, "") for f in text_fields).split()
+        words = " ".join(stored.item.fields.get(f, "") for f in text_fields).split()[:window]
         if len(words) < PSEUDO_WORDS[0]:
             continue
         length = int(rng.integers(PSEUDO_WORDS[0], PSEUDO_WORDS[1] + 1))

@@ -83,17 +83,24 @@ def fit_trust(
     lists: Lists,
     config: FusionConfig,
     *,
+    window: int | None = None,
     seed: int = 0,
 ) -> FusionTrust:
     """Pseudo-queries of up to ``PSEUDO_QUERIES`` items drawn (seeded) among ``live``, their
     ``lists``, and the weight of ``ALPHAS`` whose fusion (``config`` with per-query trust)
-    ranks the source items best, if clearly better than the neutral one."""
+    ranks the source items best, if one retriever fails here and that weight is clearly better
+    than the neutral one.
+
+    ``window``: the words of an item the encoder reads (an item's vector holds its first
+    ``max_tokens`` model tokens; None: all). Spans come from those only: a span past them asks
+    the dense list for text its vector never saw, and would make every long-text collection
+    look lexical."""
     docnos = np.flatnonzero(live)
     pick = np.random.default_rng(seed).choice(
         docnos, min(PSEUDO_QUERIES, docnos.size), replace=False
     )
     stored = store.items(sorted(pick.tolist()))
-    texts, relevant = pseudo_queries(list(stored.values()), text_fields)
+    texts, relevant = pseudo_queries(list(stored.values()), text_fields, window=window)
     asked = [q for q in texts if relevant[q]]  # the background queries ask for nothing
     if not asked:
         raise InvalidInput("the collection has no item with enough text to learn fusion from")
@@ -121,4 +128,5 @@ def fit_trust(
             **{f"alpha={a}": round(v, 4) for a, v in rr.items()},
         },
     }
-    return FusionTrust(choose_alpha(rr), store.last_seq(), stats)
+    chosen = choose_alpha(rr, single["lexical"], single["dense"])
+    return FusionTrust(chosen, store.last_seq(), stats)
