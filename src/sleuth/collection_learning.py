@@ -1,6 +1,6 @@
-"""``Collection``'s learning: the calibration of search scores, the learned ranker of mode
-"ranked" and the sequential recommendation source, each fitted and saved in the collection's
-folder. A mixin of ``sleuth.engine.Collection``."""
+"""``Collection``'s learning: the trust of the hybrid in each retriever, the calibration of
+search scores, the learned ranker of mode "ranked" and the sequential recommendation source,
+each fitted and saved in the collection's folder. A mixin of ``sleuth.engine.Collection``."""
 
 from __future__ import annotations
 
@@ -10,15 +10,60 @@ from typing import Any
 from sleuth.collection_state import CollectionState
 from sleuth.rank.learned import RankerState
 from sleuth.rank.trainer import collection_id, fit_model, training_data
+from sleuth.retrieve import LexicalRetriever
+from sleuth.retrieve.base import Ranked
 from sleuth.search import Trace, plan_for
 from sleuth.search import calibration as calib
 from sleuth.search.final import hit_features
+from sleuth.search.fusion import match
+from sleuth.search.trust import fit_trust
 
 __all__ = ["CollectionLearning"]
 
+WORD_PIECES = 2  # model tokens per word to allow for, so that a window stays inside the read
+
+
+def _words_read(max_tokens: int | None) -> int | None:
+    """About how many words of an item an encoder reading ``max_tokens`` tokens sees."""
+    return None if max_tokens is None else max(1, max_tokens // WORD_PIECES)
+
 
 class CollectionLearning(CollectionState):
-    """``calibrate``, ``train_ranker`` and ``train`` of ``Collection``."""
+    """``fit_fusion``, ``calibrate``, ``train_ranker`` and ``train`` of ``Collection``."""
+
+    def fit_fusion(self) -> dict[str, Any]:
+        """Learn, without judgments, how much the hybrid trusts each retriever here: the dense
+        weight whose fusion best finds the items that pseudo-queries made from them ask for
+        (``sleuth.search.trust``), saved in ``models/fusion.json`` and used by every search
+        whose fusion has ``trust`` on (the default). Returns the manifest."""
+        with self._apply:
+            self._refresh()
+            found = fit_trust(
+                self.store,
+                self._ix.attributes.live,
+                self.config.text_fields,
+                self._hybrid_lists,
+                self.config.fusion,
+                window=_words_read(self.encoder.max_tokens),
+            )
+            found.save(self.path / "models")
+            self._trust = found
+        return found.manifest()
+
+    def _hybrid_lists(self, texts: list[str]) -> list[tuple[Ranked, Ranked, float]]:
+        plan = plan_for("hybrid", late=self.late is not None)
+        with self._rw.read():
+            context = self._context(self._ix, None)
+            depth = context.fusion.depth
+            trace = Trace(mode="hybrid", k=depth, queries=len(texts))
+            outcome = plan.run(context, texts, depth, None, trace)
+            lexical = context.retrievers["lexical"]
+            if not isinstance(lexical, LexicalRetriever):
+                raise TypeError(f"the hybrid plan needs the lexical retriever, got {lexical!r}")
+            return [
+                (lex, den, match(lexical, text, lex))
+                for lex, den, text in zip(outcome.lists["lexical"], outcome.lists["dense"], texts)
+            ]
 
     def calibrate(
         self,

@@ -12,12 +12,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from sleuth.config import CollectionConfig, FusionConfig
+from sleuth.encoders import Encoder
 from sleuth.encoders.late import LateInteraction
 from sleuth.indexes.set import IndexSet
 from sleuth.rank.learned import RankerState
 from sleuth.recommend.service import RecommendService
 from sleuth.search import Context
 from sleuth.search import calibration as calib
+from sleuth.search.trust import FusionTrust
 from sleuth.store import ReadWriteLock, Store, StoredItem, WriterLock
 from sleuth.types import Hit
 
@@ -31,6 +33,7 @@ class CollectionState:
     path: Path
     store: Store
     config: CollectionConfig
+    encoder: Encoder
     late: LateInteraction | None
     _apply: threading.RLock
     _writer: WriterLock
@@ -38,6 +41,7 @@ class CollectionState:
     _recs: RecommendService
     _ix: IndexSet
     _calibration: calib.Calibration | None
+    _trust: FusionTrust | None
     _ranker: RankerState
 
     if TYPE_CHECKING:  # defined in ``sleuth.engine``; the signatures are checked there

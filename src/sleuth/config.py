@@ -217,6 +217,8 @@ class FusionConfig(_Config):
     ``method``: "rrf" (reciprocal rank fusion, ``rrf_k``, ``weights``) or "score" (per-list
     ``normalization`` "minmax" | "zscore", then the convex sum ``alpha*dense + (1-alpha)*lexical``).
     ``adaptive``: shift the dense/lexical balance per query from the query terms' IDF.
+    ``trust``: weigh each list, per query and per collection, by how much it can be trusted,
+    without judgments (``sleuth.fuse.trust``); off, ``alpha`` holds for every query.
     ``depth``: how many candidates each retriever contributes.
     """
 
@@ -226,6 +228,7 @@ class FusionConfig(_Config):
     normalization: str = "zscore"
     alpha: float = 0.5
     adaptive: bool = False
+    trust: bool = True
     depth: int = 100
 
     _section = "fusion"
@@ -247,6 +250,7 @@ class FusionConfig(_Config):
             ),
         )
         self._set("adaptive", check_bool(self.adaptive, "fusion.adaptive"))
+        self._set("trust", check_bool(self.trust, "fusion.trust"))
         self._int("depth")
 
 

@@ -37,6 +37,7 @@ from sleuth.retrieve import compile_filter, retrievers_for
 from sleuth.search import Context, Hits, Trace, build_hits
 from sleuth.search import calibration as calib
 from sleuth.search.request import check_request
+from sleuth.search.trust import FusionTrust
 from sleuth.store import ReadWriteLock, Store, StoredItem, WriterLock
 from sleuth.store.diagnose import Problem, damaged_row_problem, diagnose
 from sleuth.store.repair import repair_store
@@ -82,6 +83,7 @@ class Collection(CollectionRecs, CollectionLearning):
         self._cache = EmbeddingCache(store, encoder, dim, config.text_fields, self.late)
         self._ix = self._index_set()
         self._calibration = calib.Calibration.load(folder / "models")
+        self._trust = FusionTrust.load(folder / "models")
         self._ranker = load_ranker(folder, store.get_meta("collection_id"))
         self._refresh()
 
@@ -423,6 +425,7 @@ class Collection(CollectionRecs, CollectionLearning):
             fusion=fusion or self.config.fusion,
             ranker=self._ranker,
             fetch=self.store.items,
+            trust=self._trust,
         )
 
     def _hits(

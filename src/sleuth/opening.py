@@ -6,7 +6,7 @@ from __future__ import annotations
 import shutil
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, overload
+from typing import TYPE_CHECKING, Any, overload
 
 from sleuth.config import CollectionConfig
 from sleuth.encoders import Encoder, get_encoder
@@ -172,7 +172,8 @@ def open_collection(
         check_version(store.get_meta("format_version"), folder)
         store.ensure_schema()
         try:
-            stored = CollectionConfig.from_dict(store.get_meta("config"))
+            stored_dict = store.get_meta("config")
+            stored = _fixed_weights_if_older(CollectionConfig.from_dict(stored_dict), stored_dict)
         except InvalidInput as exc:  # e.g. a value beyond a limit earlier versions lacked
             raise InvalidCollection(
                 f"{folder.name}: its stored configuration is not valid: {exc.message}. Export "
@@ -195,7 +196,13 @@ def open_collection(
                 "a collection is created",
                 stored={name: space.to_dict() for name, space in stored.spaces.items()},
             )
-        if config is not None and replace(config, encoder=stored.encoder, dim=stored.dim) != stored:
+        if (
+            config is not None
+            and _fixed_weights_if_older(
+                replace(config, encoder=stored.encoder, dim=stored.dim), stored_dict
+            )
+            != stored
+        ):
             raise Conflict(
                 f"{folder} was created with another configuration; open it without config= "
                 "(its own is used) or create a new collection",
@@ -215,6 +222,15 @@ def open_collection(
                 made.rmdir()
         raise
     return Collection(folder, store, config, enc, dim, lock_timeout=lock_timeout)
+
+
+def _fixed_weights_if_older(config: CollectionConfig, stored: Any) -> CollectionConfig:
+    """``config`` with fusion ``trust`` off when the ``stored`` configuration predates it: a
+    collection created before trusted fusion serves the fixed weights it always did."""
+    fusion = stored.get("fusion") if isinstance(stored, dict) else None
+    if isinstance(fusion, dict) and "trust" in fusion:
+        return config
+    return replace(config, fusion=replace(config.fusion, trust=False))
 
 
 def _stored_encoder(store: Store, given: str | Encoder | None, dim: int) -> Encoder:

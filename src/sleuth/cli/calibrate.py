@@ -1,5 +1,6 @@
 """``sleuth calibrate``: fit each search mode's probability of relevance (what
-``--min-relevance`` and ``--cutoff auto`` read), from judgments or from the collection."""
+``--min-relevance`` and ``--cutoff auto`` read), from judgments or from the collection; with
+``--fusion``, first the hybrid's label-free trust in each retriever (``Collection.fit_fusion``)."""
 
 from __future__ import annotations
 
@@ -32,6 +33,14 @@ def calibrate(
         ),
     ] = None,
     method: Annotated[str, typer.Option(help="platt or isotonic.")] = "platt",
+    fusion: Annotated[
+        bool,
+        typer.Option(
+            "--fusion",
+            help="First learn, from the collection's own items, how far the hybrid trusts "
+            "each retriever (label-free; saved, read by every search).",
+        ),
+    ] = False,
     as_json: AsJson = False,
 ) -> None:
     """Calibrate from --qrels and --queries, or without them from the collection's own items
@@ -41,10 +50,17 @@ def calibrate(
     judged, texts = read_judgments(qrels, queries) if qrels and queries else (None, None)
     modes = [m.strip() for m in mode.split(",") if m.strip()] if mode else None
     with open_collection(collection) as col:
+        trust = col.fit_fusion() if fusion else None
         manifest = col.calibrate(judged, texts, modes=modes, method=method)
     if as_json:
-        print(json.dumps(manifest, indent=1))
+        print(json.dumps({**manifest, **({"fusion": trust} if trust else {})}, indent=1))
         return
+    if trust is not None:
+        mrr = trust["stats"]["mrr@10"]
+        print(
+            f"fusion: dense weight {trust['alpha']} (MRR@10 on {trust['stats']['pseudo_queries']} "
+            f"pseudo-queries: lexical {mrr['lexical']}, dense {mrr['dense']})"
+        )
     counts = ", ".join(
         f"{m} {manifest['stats'][m]['relevant']}/{manifest['stats'][m]['hits']}"
         for m in manifest["modes"]

@@ -72,6 +72,8 @@ def _fingerprint(path: Path, encoder: str, config: CollectionConfig) -> str:
     for key, default in (("storage", "float32"), ("rescore", None)):  # and before these
         if settings["dense"][key] == default:
             del settings["dense"][key]
+    if settings["fusion"]["trust"]:  # a search-time setting: the built collection is the same
+        del settings["fusion"]["trust"]
     digest.update(json.dumps(settings, sort_keys=True).encode())
     return digest.hexdigest()[:12]
 

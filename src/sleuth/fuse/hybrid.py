@@ -10,6 +10,7 @@ from sleuth.config import FusionConfig
 from sleuth.fuse.adaptive import adaptive_alpha
 from sleuth.fuse.combine import Ranked, rrf, weighted_sum
 from sleuth.fuse.normalize import NORMALIZERS, normalize_among
+from sleuth.fuse.trust import trusted_alpha
 
 __all__ = ["fuse_hybrid"]
 
@@ -21,9 +22,11 @@ def fuse_hybrid(
     *,
     term_idf: np.ndarray | None = None,
     n_docs: int = 1,
+    match: float = 1.0,
 ) -> Ranked:
     """``lexical`` and ``dense`` fused; ``term_idf`` (the IDF of the query's known terms) and
-    ``n_docs`` are read only when ``config.adaptive``.
+    ``n_docs`` are read only when ``config.adaptive``, ``match`` (how much of the query the
+    best lexical hit matches, ``sleuth.fuse.trust.lexical_match``) only when ``config.trust``.
 
     >>> lex = (np.array([500]), np.array([3.0]))  # one document holds the query's part number
     >>> den = (np.arange(100), np.linspace(1.0, 0.0, 100))  # the dense top 100 lacks it
@@ -36,6 +39,8 @@ def fuse_hybrid(
     if config.adaptive:
         idf = term_idf if term_idf is not None else np.zeros(0)
         alpha = adaptive_alpha(idf, max(n_docs, 1), config.alpha)
+    if config.trust:
+        alpha = trusted_alpha(alpha, match)
     norm = NORMALIZERS[config.normalization]
     # BM25 returns only matching documents, the others score 0: its list is normalized among
     # as many candidates as the dense list holds, so a query's only exact match (a part

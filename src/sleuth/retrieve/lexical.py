@@ -22,6 +22,9 @@ class TermStatistics(Protocol):
     @property
     def n_docs(self) -> int: ...
 
+    @property
+    def k1(self) -> float: ...
+
     def term_idf(self, text: str) -> np.ndarray: ...
 
     def idf_mass(self, text: str) -> tuple[float, float]: ...
@@ -45,6 +48,11 @@ class LexicalRetriever(Retriever):
     def n_docs(self) -> int:
         """The live items BM25's statistics count (the adaptive fusion reads it)."""
         return len(self.index)
+
+    @property
+    def k1(self) -> float:
+        """BM25's term-frequency saturation (the fusion's trust reads it)."""
+        return self.index.config.k1
 
     def term_idf(self, text: str) -> np.ndarray:
         """``float32[t]``: the IDF of each of ``text``'s terms the collection knows (repeats

@@ -10,9 +10,6 @@ mode's ``Calibrator``; written atomically, loaded on open. Bad input writes noth
 
 from __future__ import annotations
 
-import json
-import os
-import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +20,7 @@ import numpy as np
 from sleuth._version import __version__
 from sleuth.errors import InvalidInput
 from sleuth.rank.calibrate import METHODS, Calibrator
+from sleuth.search.saved import load_json, save_json
 from sleuth.store import Store, StoredItem
 
 __all__ = [
@@ -67,29 +65,18 @@ class Calibration:
         }
 
     def save(self, folder: Path) -> Path:
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / FILE
         body = {**self.manifest(), "models": {m: c.to_dict() for m, c in self.modes.items()}}
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(body, indent=1))
-        os.replace(tmp, path)
-        return path
+        return save_json(folder / FILE, body)
 
     @classmethod
     def load(cls, folder: Path) -> Calibration | None:
         """The saved calibration, or None (absent; unreadable: warned, as if absent)."""
-        path = folder / FILE
-        if not path.exists():
-            return None
-        try:
-            raw = json.loads(path.read_text())
-            if raw.get("format") != FORMAT:
-                raise ValueError(f"format {raw.get('format')!r}, expected {FORMAT}")
-            models = {m: Calibrator.from_dict(c) for m, c in raw["models"].items()}
-            return cls(raw["source"], int(raw["seq"]), models, raw.get("stats", {}))
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            warnings.warn(f"{path} is unreadable ({exc}); calibrate again", stacklevel=2)
-            return None
+        return load_json(folder / FILE, FORMAT, cls._parse, "calibrate again")
+
+    @classmethod
+    def _parse(cls, raw: dict[str, Any]) -> Calibration:
+        models = {m: Calibrator.from_dict(c) for m, c in raw["models"].items()}
+        return cls(raw["source"], int(raw["seq"]), models, raw.get("stats", {}))
 
 
 def check_judgments(
@@ -131,7 +118,11 @@ def check_judgments(
 
 
 def pseudo_queries(
-    items: Sequence[StoredItem], text_fields: Sequence[str], seed: int = 0
+    items: Sequence[StoredItem],
+    text_fields: Sequence[str],
+    seed: int = 0,
+    *,
+    window: int | None = None,
 ) -> tuple[dict[str, str], dict[str, set[int]]]:
     """One pseudo-query per item with enough text: a random span of its text with about
     ``KEEP_WORDS`` of the words kept, relevant: that item. And ``BACKGROUND`` as many
@@ -142,7 +133,7 @@ def pseudo_queries(
     relevant: dict[str, set[int]] = {}
     spans: list[list[str]] = []
     for stored in items:
-        words = " ".join(stored.item.fields.get(f, "") for f in text_fields).split()
+        words = " ".join(stored.item.fields.get(f, "") for f in text_fields).split()[:window]
         if len(words) < PSEUDO_WORDS[0]:
             continue
         length = int(rng.integers(PSEUDO_WORDS[0], PSEUDO_WORDS[1] + 1))

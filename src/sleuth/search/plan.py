@@ -22,6 +22,7 @@ from sleuth.rank.base import Ranker
 from sleuth.rank.learned import RankerState
 from sleuth.retrieve.base import QueryBatch, Ranked, Retriever
 from sleuth.search.hits import Trace
+from sleuth.search.trust import FusionTrust
 from sleuth.timing import ms_since as _ms
 
 __all__ = ["Context", "Fusion", "Outcome", "Plan"]
@@ -32,7 +33,8 @@ class Context:
     """What a plan reads of a collection, all at one state (taken under its read lock):
     ``retrievers`` by name, ``index(file name)`` for a derived index (None if absent), the
     encoder, the token recipe (None without late interaction), the fusion to use, the trained
-    ranker (mode ``ranked``) and ``fetch`` (docnos -> stored items, which it reads)."""
+    ranker (mode ``ranked``), ``fetch`` (docnos -> stored items, which it reads) and the
+    collection's learned trust in its retrievers (None: not fitted; ``fit_fusion``)."""
 
     retrievers: Mapping[str, Retriever]
     index: Callable[[str], Any]
@@ -41,6 +43,7 @@ class Context:
     fusion: FusionConfig
     ranker: RankerState
     fetch: Callable[[list[int]], Mapping[int, Any]]
+    trust: FusionTrust | None = None
 
 
 class Fusion(Protocol):

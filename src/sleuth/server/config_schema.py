@@ -114,6 +114,7 @@ class FusionIn(_Section):
     normalization: Literal["minmax", "zscore"] = "zscore"
     alpha: float = _range("fusion.alpha", 0.5)
     adaptive: bool = False
+    trust: bool = True
     depth: Int = _range("fusion.depth", 100)
 
 

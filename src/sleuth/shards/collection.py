@@ -246,7 +246,12 @@ class ShardedCollection:
         calibrator = calib.calibrator_for(None, request.mode, request.final.needs_probability)
         space = request.args.space
         gather = Gather(
-            self.group, request.plan.retrievers, where, space and space[0], self.analyzer
+            self.group,
+            request.plan.retrievers,
+            where,
+            space and space[0],
+            self.analyzer,
+            self.config.bm25.k1,
         )
         vectors_read: list[_Vectors] = []
         context = Context(
@@ -276,7 +281,7 @@ class ShardedCollection:
         shard = shard_of(item_id, self.shards)
         own = self.group.call(shard, "docnos", [item_id])[item_id] * self.shards + shard
         depth = max(k, self.config.recommend.depth)
-        gather = Gather(self.group, ("dense",), where, None, self.analyzer)
+        gather = Gather(self.group, ("dense",), where, None, self.analyzer, self.config.bm25.k1)
         batch = QueryBatch(None, self.encoder.encode_queries, given=vector[None, :])
         docnos, scores = ShardedDense(gather).retrieve(batch, depth + 1).lists[0]
         keep = docnos != own

@@ -65,7 +65,8 @@ def fetch_items(group: ShardGroup, docnos: list[int]) -> dict[int, StoredItem]:
 
 class Gather:
     """One plan's retriever lists from every shard: ``names`` the plan's retrievers, ``where``
-    the filter, ``space`` the named vector space (None: the default one)."""
+    the filter, ``space`` the named vector space (None: the default one), ``analyzer`` and
+    ``k1`` the collection's BM25 settings."""
 
     def __init__(
         self,
@@ -74,9 +75,10 @@ class Gather:
         where: dict[str, Any] | None,
         space: str | None,
         analyzer: Analyzer,
+        k1: float,
     ) -> None:
         self.group, self.names, self.where, self.space = group, tuple(names), where, space
-        self.analyzer = analyzer
+        self.analyzer, self.k1 = analyzer, k1
         self.stats: BM25Stats | None = None
         self._done: tuple[int, int, dict[str, Candidates]] | None = None
 
@@ -136,6 +138,10 @@ class ShardedLexical(_Sharded):
     @property
     def n_docs(self) -> int:
         return self._stats([]).n
+
+    @property
+    def k1(self) -> float:
+        return self.gather.k1
 
     def _stats(self, texts: list[str]) -> BM25Stats:
         return self.gather.stats or self.gather.statistics(texts)
