@@ -43,8 +43,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import _scale_data as scale_data
+import numpy as np
 from _common import CACHE_DIR, code_commit, print_table, summary_row, write_result
 
 CACHE = CACHE_DIR / "open_cost"

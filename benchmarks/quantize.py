@@ -33,9 +33,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+import _scale_data as scale_data
 import faiss
 import numpy as np
-import _scale_data as scale_data
 from _common import (
     CACHE_DIR,
     code_commit,

@@ -25,8 +25,7 @@ import time
 from typing import Any
 
 import numpy as np
-from _common import (CACHE_DIR, open_cached, print_table, require_data, summary_row,
-                     write_result)
+from _common import CACHE_DIR, open_cached, print_table, require_data, summary_row, write_result
 from ranx import Qrels, Run, evaluate
 
 import sleuth
@@ -86,7 +85,8 @@ def scifact(summary: list[dict[str, Any]], rows: list[list[Any]]) -> dict[str, A
         seconds = time.perf_counter() - start
         ranked = ndcg(test.qrels, run_of(col, test.queries, "ranked"))
         lat = latency(col, list(test.queries.values()))
-        out["judgments"] = {"ndcg@10": ranked, "baselines": base, "train_seconds": round(seconds, 1),
+        out["judgments"] = {"ndcg@10": ranked, "baselines": base,
+                            "train_seconds": round(seconds, 1),
                             "params": manifest["params"], "tuning": manifest["tuning"],
                             "latency": lat, "trained_from": manifest["trained_from"]}
         rows += [["scifact", "hybrid", base["hybrid"]], ["scifact", "RRF", base["rrf"]],
@@ -121,7 +121,8 @@ def scifact(summary: list[dict[str, Any]], rows: list[list[Any]]) -> dict[str, A
             print(f"  {n:>6,} sessions: nDCG@10 {value:.4f} (share of gain {share})", flush=True)
         out["clicks"] = curve
         # the same number of sessions, shown from a wider, more shuffled list (exploration)
-        wide = col.search_batch(list(train.queries.values()), k=EXPLORE["rank_depth"], mode="hybrid")
+        wide = col.search_batch(list(train.queries.values()), k=EXPLORE["rank_depth"],
+                                mode="hybrid")
         ranks = {q: [h.id for h in hits] for q, hits in zip(train.queries, wide)}
         explored = simulate_sessions(train.queries, ranks, train.qrels, max(SESSIONS),
                                      shuffle=EXPLORE["shuffle"], seed=8)
@@ -131,7 +132,8 @@ def scifact(summary: list[dict[str, Any]], rows: list[list[Any]]) -> dict[str, A
             other.train_ranker(params=manifest["params"])
             value = ndcg(test.qrels, run_of(other, test.queries, "ranked"))
         out["clicks_explored"] = {"sessions": max(SESSIONS), **EXPLORE, "ndcg@10": value,
-                                  "share_of_gain": (value - base["hybrid"]) / gain if gain > 0 else None}
+                                  "share_of_gain": ((value - base["hybrid"]) / gain
+                                                    if gain > 0 else None)}
         rows.append(["scifact", f"ranked from {max(SESSIONS):,} sessions, explored", value])
         best = curve[-1]
         summary.append(summary_row(
@@ -140,7 +142,8 @@ def scifact(summary: list[dict[str, Any]], rows: list[list[Any]]) -> dict[str, A
     return out
 
 
-def cranfield(summary: list[dict[str, Any]], rows: list[list[Any]], folds: int = 5) -> dict[str, Any]:
+def cranfield(summary: list[dict[str, Any]], rows: list[list[Any]],
+              folds: int = 5) -> dict[str, Any]:
     path = require_data("beir", "cranfield")
     report = evaluate_beir(path, ["hybrid"], cache_dir=CACHE_DIR / "eval")
     data = read_beir(path)

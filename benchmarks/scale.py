@@ -13,7 +13,8 @@ measures named phases again. Phases:
 
 - ``ingest``: ``col.add(items, vectors=...)`` per batch of 10,000 (the Parquet rows as dicts and
   a slice of the memory-mapped ``vectors.npy``) until ``close()`` has saved the indexes:
-  items/s, and items per CPU second of the process (what a busy machine distorts least); the process's RSS (VmRSS, peak VmHWM) after it; disk bytes of the folder. sleuth
+  items/s, and items per CPU second of the process (what a busy machine distorts least); the
+  process's RSS (VmRSS, peak VmHWM) after it; disk bytes of the folder. sleuth
   builds its indexes as it goes (no separate index build).
 - ``cli_ingest``: the same file through ``sleuth add <dir> items.parquet --vectors vectors.npy
   --encoder none --dim 384`` (one process, one batch, imports included): items/s. Run by default

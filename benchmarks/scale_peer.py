@@ -67,8 +67,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import _scale_data as scale_data
+import numpy as np
 from _common import CACHE_DIR, RESULTS_DIR, machine_info, print_table, summary_row, write_result
 
 VENV = CACHE_DIR / "venvs" / "scale-peer"
@@ -365,7 +365,8 @@ def _upsert_rounds(peer_name: str, peer: Any, folder: Path) -> dict[str, Any]:
             write_s.append(took)
             search_s.append(first)
             seen.append(bool(top) and top[0] == int(rows[0]))
-    return {"upsert": scale_data.latency(write_s), "first_search_after": scale_data.latency(search_s),
+    return {"upsert": scale_data.latency(write_s),
+            "first_search_after": scale_data.latency(search_s),
             "first_search_sees_write": float(np.mean(seen))}
 
 
@@ -427,9 +428,11 @@ def worker(peer_name: str, n: int, out: Path, cap_s: float) -> None:
     texts = meta["query_texts"]
     if peer_name == "lancedb":
         times, found = _latencies(peer.fts, [(t,) for t in texts])
-        res["fts"] = {**scale_data.latency(times), "mean_hits": float(np.mean([len(f) for f in found]))}
+        res["fts"] = {**scale_data.latency(times),
+                      "mean_hits": float(np.mean([len(f) for f in found]))}
         times, found = _latencies(peer.hybrid, list(zip(queries, texts)))
-        res["hybrid"] = {**scale_data.latency(times), "mean_hits": float(np.mean([len(f) for f in found]))}
+        res["hybrid"] = {**scale_data.latency(times),
+                         "mean_hits": float(np.mean([len(f) for f in found]))}
 
     if not peer_name.startswith("faiss"):
         res["filtered"] = {}
