@@ -134,24 +134,31 @@ class CollectionMigrate(CollectionState):
         if not isinstance(batch, int) or not 1 <= batch <= 4096:
             raise InvalidInput("batch must be an integer from 1 to 4096")
         with self._apply:
-            self._check_can_migrate()
             target = get_encoder(to)
-            if target.id == self.encoder.id:
-                raise InvalidInput(f"the collection's encoder already is {target.id!r}")
-            if not target.encodes_text:
-                raise InvalidInput(f"encoder {target.id!r} encodes no text; nothing to migrate to")
-            query = self._query_mode(query, target)
-            report = None
-            if query == "mapped":
-                report = self._fit_map(target, map, sample)
-            state = State(old=Side.of(self.encoder), new=Side.of(target), query=query, map=report)
-            mig = self._migration_of(state, other=target)
-            self.store.set_meta({META_KEY: state.to_dict()})
-            self._migration = mig
+            mig = self._migration
+            if mig is not None and mig.paused is not None and target.id == mig.needs.id:
+                self._migration = mig = self._migration_of(mig.state, other=target)
+            else:
+                mig = self._start_migration(target, query, map, sample)
             mig.start(batch)
         if wait:
             mig.wait()
         return mig.status()
+
+    def _start_migration(self, target: Encoder, query: str, kind: str, sample: int) -> Migration:
+        """Check, fit the map and store the new migration's state (caller holds ``_apply``)."""
+        self._check_can_migrate()
+        if target.id == self.encoder.id:
+            raise InvalidInput(f"the collection's encoder already is {target.id!r}")
+        if not target.encodes_text:
+            raise InvalidInput(f"encoder {target.id!r} encodes no text; nothing to migrate to")
+        query = self._query_mode(query, target)
+        report = self._fit_map(target, kind, sample) if query == "mapped" else None
+        state = State(old=Side.of(self.encoder), new=Side.of(target), query=query, map=report)
+        mig = self._migration_of(state, other=target)
+        self.store.set_meta({META_KEY: state.to_dict()})
+        self._migration = mig
+        return mig
 
     def wait_migration(self, timeout: float | None = None) -> dict[str, Any] | None:
         """Wait (at most ``timeout`` seconds) for the backfill this object runs to end."""

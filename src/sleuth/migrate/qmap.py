@@ -130,6 +130,8 @@ class MappedQueries(Encoder):
         self.max_tokens = encoder.max_tokens
 
     def encode(self, texts: list[str], *, batch_size: int = 32, tokens: bool = False) -> Encoded:
-        encoded = self.inner.encode(texts, batch_size=batch_size)
-        vectors = encoded.vectors if self.map is None else self.map.apply(encoded.vectors)
-        return Encoded(vectors, encoded.truncated)
+        return Encoded(self.encode_queries(texts))
+
+    def encode_queries(self, texts: list[str]) -> np.ndarray:
+        vectors = self.inner.encode_queries(texts)  # a model may encode queries otherwise
+        return vectors if self.map is None else self.map.apply(vectors)

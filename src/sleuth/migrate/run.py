@@ -13,7 +13,7 @@ from sleuth.encoders.cache import EmbeddingCache
 from sleuth.errors import InvalidInput
 from sleuth.migrate.backfill import Backfill, Holder, progress
 from sleuth.migrate.qmap import MappedQueries, QueryMap
-from sleuth.migrate.state import State
+from sleuth.migrate.state import Side, State
 from sleuth.store import Store
 
 __all__ = ["MAP_FILE", "Migration", "compatible_with"]
@@ -57,16 +57,37 @@ class Migration:
         self.other: Encoder | None = None
         self.other_cache: EmbeddingCache | None = None
         self.queries: Encoder | None = None
+        self.paused: str | None = None  # why the other encoder is not loaded
         if state.active:
-            side = state.new if state.phase != "switched" else state.old
-            self.other = other or get_encoder(side.spec)
-            if self.other.id != side.id:
-                raise InvalidInput(
-                    f"the migration's encoder {side.spec!r} now loads as {self.other.id!r}, "
-                    f"not {side.id!r}; restore that model folder"
-                )
-            self.other_cache = EmbeddingCache(store, self.other, side.dim, text_fields, None)
+            side = self.needs
+            self.other = other if other is not None else self._load(side)
+            if self.other is not None:
+                self.other_cache = EmbeddingCache(store, self.other, side.dim, text_fields, None)
         self.arrange(active)
+
+    @property
+    def needs(self) -> Side:
+        """The encoder that is not active (the new one until the cutover)."""
+        state = self.state
+        return state.old if state.phase == "switched" else state.new
+
+    def _load(self, side: Side) -> Encoder | None:
+        """The other encoder from its spec, or None (the migration is paused: no backfill,
+        no dual write, queries by the active encoder) with the reason in ``paused``; the
+        closing sweep of a resumed backfill encodes what was written meanwhile."""
+        try:
+            encoder = get_encoder(side.spec)
+        except InvalidInput as exc:
+            why = exc.message
+        else:
+            if encoder.id == side.id:
+                return encoder
+            why = f"{side.spec!r} now loads as {encoder.id!r}"
+        self.paused = (
+            f"the migration's encoder {side.id!r} cannot be loaded ({why}); call "
+            "migrate() with that encoder object to resume"
+        )
+        return None
 
     @property
     def state(self) -> State:
@@ -76,10 +97,9 @@ class Migration:
         """Set ``queries`` for the phase (the mapped or compatible new encoder while the old
         vectors are searched)."""
         state = self.state
-        if state.phase not in ("backfill", "ready") or state.query == "old":
+        if state.phase not in ("backfill", "ready") or state.query == "old" or self.other is None:
             self.queries = None
             return
-        assert self.other is not None  # an active phase has its other encoder
         qmap = None
         if state.query == "mapped":
             qmap = QueryMap.load(self.models / MAP_FILE, (state.new.dim, state.old.dim))
@@ -110,4 +130,6 @@ class Migration:
         state = self.state
         out = state.to_dict()
         out["progress"] = progress(self.store, state, self.backfill)
+        if self.paused is not None:
+            out["paused"] = self.paused
         return out
