@@ -172,8 +172,8 @@ class CollectionMigrate(CollectionState):
             state = mig.state
             raise Conflict(
                 f"a migration from {state.old.id!r} to {state.new.id!r} is already under way "
-                f"(phase {state.phase}); cut over and drop the old vectors, or roll back and "
-                "let it finish, before starting another",
+                f"(phase {state.phase}); finish it first (cutover, then drop_old) before "
+                "starting another",
                 phase=state.phase,
             )
         if self.late is not None:
