@@ -244,10 +244,13 @@ class CollectionMigrate(CollectionState):
             return self._switch(state.new, state.replace(phase="switched", switched=time.time()))
 
     def rollback(self) -> dict[str, Any]:
-        """Make the old encoder active again (its vectors were kept and dual-written)."""
+        """Make the old encoder active again (its vectors were kept and dual-written), its
+        queries by the old encoder too; the migration is ``ready`` to cut over again."""
         with self._apply, self._writer:
             state = self._state_in("switched", doing="roll back")
-            return self._switch(state.old, state.replace(phase="ready", switched=None))
+            # the new model was turned down: its mapped queries are not served either
+            back = state.replace(phase="ready", switched=None, query="old")
+            return self._switch(state.old, back)
 
     def drop_old(self) -> dict[str, Any]:
         """Delete the old encoder's vectors after a cutover; the migration is finished."""
