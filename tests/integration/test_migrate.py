@@ -187,3 +187,20 @@ def test_the_manifest_of_a_tuned_model_says_what_it_is_compatible_with(tmp_path:
     assert compatible_with(str(tmp_path / "model")) == "minilm-v2"
     (tmp_path / "model" / "manifest.json").write_text('{"compatible_with": null}')
     assert compatible_with(str(tmp_path / "model")) is None
+
+
+@pytest.mark.slow  # ranx compiles its metrics (numba) on first use
+def test_with_judgments_the_evaluation_is_ndcg_of_each_side(tmp_path: Path) -> None:
+    col = built(tmp_path / "col", "hashing:64", CATALOG)
+    col.migrate("hashing:96", sample=40, wait=True)
+    qrels = {f"q{i}": {CATALOG[i]["id"]: 1} for i in range(8)}
+    queries = {f"q{i}": CATALOG[i]["text"] for i in range(8)}  # each finds its own item
+    report = col.evaluate_migration(qrels, queries)
+    assert report["metric"] == "ndcg@10" and report["queries"] == 8
+    assert report["hybrid"]["old"] == report["hybrid"]["new"] == 1.0  # unique tokens: BM25
+    assert all(0.0 <= v <= 1.0 for mode in ("dense", "hybrid") for v in report[mode].values())
+    with pytest.raises(InvalidInput, match="together"):
+        col.evaluate_migration(qrels, None)
+    with pytest.raises(InvalidInput, match="no query of qrels"):
+        col.evaluate_migration({"x": {CATALOG[0]["id"]: 1}}, {"y": "text"})
+    col.close()
