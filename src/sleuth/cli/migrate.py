@@ -68,6 +68,10 @@ def _backfill(col: Any) -> dict[str, Any]:
     return dict(status)
 
 
+def _flag(name: str, help_text: str) -> Any:
+    return typer.Option(name, help=help_text)
+
+
 @app.command()
 def migrate(
     collection: Collection,
@@ -89,19 +93,11 @@ def migrate(
         Path | None, typer.Option(help="Evaluate with BEIR qrels (with --queries): nDCG@10.")
     ] = None,
     queries: Annotated[Path | None, typer.Option(help="BEIR queries.jsonl for --qrels.")] = None,
-    status: Annotated[bool, typer.Option("--status", help="Show the migration.")] = False,
-    evaluate: Annotated[
-        bool, typer.Option("--evaluate", help="Evaluate again (the backfill is done).")
-    ] = False,
-    cutover: Annotated[
-        bool, typer.Option("--cutover", help="Switch to the new encoder (after the backfill).")
-    ] = False,
-    rollback: Annotated[
-        bool, typer.Option("--rollback", help="Switch back to the old encoder.")
-    ] = False,
-    drop_old: Annotated[
-        bool, typer.Option("--drop-old", help="Delete the old vectors (after the cutover).")
-    ] = False,
+    status: Annotated[bool, _flag("--status", "Show the migration.")] = False,
+    evaluate: Annotated[bool, _flag("--evaluate", "Evaluate again (backfill done).")] = False,
+    cutover: Annotated[bool, _flag("--cutover", "Switch to the new encoder.")] = False,
+    rollback: Annotated[bool, _flag("--rollback", "Switch back to the old encoder.")] = False,
+    drop_old: Annotated[bool, _flag("--drop-old", "Delete the old vectors.")] = False,
     as_json: AsJson = False,
 ) -> None:
     """Migrate COLLECTION to another encoder without stopping it: --to ENCODER backfills the
