@@ -179,7 +179,7 @@ def main() -> None:
         summary_row("dense p50 ms during backfill vs idle", lat["dense"]["during_p50"],
                     lat["dense"]["idle_p50"], higher_is_better=False, unit="ms"),
     ]
-    write_result(f"migrate-{args.new.replace(':', '-').replace('/', '_')}",
+    write_result(f"migrate_{args.new.replace(':', '-').replace('/', '_')}",
                  peer="re-embed, then switch (old-q/old-d until then)",
                  parameters={"new": args.new, "docs": lst["items"], "queries": len(queries)},
                  results=results, summary=summary, started=started,
