@@ -262,6 +262,20 @@ class CollectionMigrate(CollectionState):
             (self.path / "models" / MAP_FILE).unlink(missing_ok=True)
         return {**self._migration.status(), "dropped_vectors": deleted}
 
+    def cancel_migration(self) -> dict[str, Any]:
+        """End a migration before its cutover: the backfill stops, the new encoder's vectors
+        are deleted (with the state, in one transaction), queries are the old model's."""
+        mig = self._migration
+        if mig is not None:
+            mig.stop()  # outside the locks: its last batch commits or never starts
+        with self._apply, self._writer:
+            state = self._state_in("backfill", "ready", doing="cancel the migration")
+            cancelled = state.replace(phase="cancelled")
+            deleted = self.store.drop_vectors(state.new.id, {META_KEY: cancelled.to_dict()})
+            self._migration = self._migration_of(cancelled)
+            (self.path / "models" / MAP_FILE).unlink(missing_ok=True)
+        return {**self._migration.status(), "dropped_vectors": deleted}
+
     def _switch(self, side: Side, state: State) -> dict[str, Any]:
         """Activate encoder ``side`` (caller holds ``_apply`` and ``_writer``)."""
         mig = self._migration

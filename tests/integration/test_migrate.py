@@ -165,6 +165,27 @@ def test_bad_migrations_are_refused_and_change_nothing(tmp_path: Path) -> None:
         c.close()
 
 
+def test_a_cancelled_migration_leaves_the_collection_as_it_was(tmp_path: Path) -> None:
+    col = built(tmp_path / "col", "hashing:64", CATALOG)
+    before = [col.search(q, k=8, mode="dense") for q in QUERIES]
+    enc = GatedEncoder()
+    col.migrate(enc, batch=8, sample=30)
+    enc.gate.set()
+    cancelled = col.cancel_migration()
+    assert cancelled["phase"] == "cancelled" and cancelled["dropped_vectors"] >= 30
+    assert not (tmp_path / "col" / "models" / "migration-map.npz").exists()
+    for query, hits in zip(QUERIES, before):
+        assert_same_hits(col.search(query, k=8, mode="dense"), hits)
+    col.upsert([make_item(90)])  # no dual write any more: nothing refuses a vector either
+    with pytest.raises(Conflict, match="cannot cancel"):
+        col.cancel_migration()
+    assert col.migrate("hashing:96", sample=30, wait=True)["phase"] == "ready"  # a new one
+    col.cutover()
+    with pytest.raises(Conflict, match="cannot cancel"):
+        col.cancel_migration()
+    col.close()
+
+
 def test_a_compatible_model_queries_the_old_vectors_as_is(tmp_path: Path) -> None:
     """A model whose queries search the old vectors as they are (what ``sleuth tune
     --compatible`` makes; its manifest says so and ``query="auto"`` reads it): no map, and

@@ -73,6 +73,10 @@ def test_a_migration_over_http(client: httpx.Client) -> None:
     dropped = client.post(f"{BASE}/drop-old").json()
     assert dropped["phase"] == "finished" and dropped["dropped_vectors"] == 60
     assert error_of(client.post(f"{BASE}/rollback"), 409)["type"] == "conflict"
+    assert error_of(client.post(f"{BASE}/cancel"), 409)["type"] == "conflict"
+    assert client.post(BASE, json={"to": "hashing:128", "sample": 40}).status_code == 202
+    assert client.post(f"{BASE}/cancel").json()["phase"] == "cancelled"
+    assert client.get("/collections/docs").json()["encoder"] == "hashing:96"
 
 
 @pytest.mark.parametrize(

@@ -98,12 +98,14 @@ def migrate(
     cutover: Annotated[bool, _flag("--cutover", "Switch to the new encoder.")] = False,
     rollback: Annotated[bool, _flag("--rollback", "Switch back to the old encoder.")] = False,
     drop_old: Annotated[bool, _flag("--drop-old", "Delete the old vectors.")] = False,
+    cancel: Annotated[bool, _flag("--cancel", "End it before the cutover.")] = False,
     as_json: AsJson = False,
 ) -> None:
     """Migrate COLLECTION to another encoder without stopping it: --to ENCODER backfills the
     new vectors (resumable; writes go on, encoded by both), then evaluates old vs new (nDCG@10
     with --qrels/--queries, else agreement of their result lists); --cutover switches
-    atomically, --rollback switches back, --drop-old deletes the old vectors."""
+    atomically, --rollback switches back, --drop-old deletes the old vectors; --cancel ends it
+    before the cutover (deleting the new vectors)."""
     actions = [
         a
         for a, on in (
@@ -118,8 +120,8 @@ def migrate(
     ]
     if len(actions) != 1:
         raise InvalidInput(
-            "give one of --to ENCODER, --status, --evaluate, --cutover, --rollback, --drop-old"
-            + (f" (got {' '.join(actions)})" if actions else "")
+            "give one of --to ENCODER, --status, --evaluate, --cutover, --rollback, --drop-old, "
+            "--cancel" + (f" (got {' '.join(actions)})" if actions else "")
         )
     judgments = None
     if qrels is not None or queries is not None:
@@ -132,9 +134,18 @@ def migrate(
         if status:
             _print(col.migration(), as_json)
             return
-        if cutover or rollback or drop_old:
-            do = col.cutover if cutover else col.rollback if rollback else col.drop_old
-            _print(do(), as_json)
+        chosen = [
+            f
+            for f, on in (
+                (col.cutover, cutover),
+                (col.rollback, rollback),
+                (col.drop_old, drop_old),
+                (col.cancel_migration, cancel),
+            )
+            if on
+        ]
+        if chosen:
+            _print(chosen[0](), as_json)
             return
         if to is not None:
             start = time.perf_counter()

@@ -6,7 +6,8 @@ Phases: ``backfill`` (the other encoder's vectors are being computed; queries us
 through the mapped or compatible query) → ``ready`` (every item has both; evaluate, then cut
 over) → ``switched`` (the new encoder is active; the old vectors are kept, writes still encode
 with both, ``rollback`` goes back to ``ready``) → ``finished`` (``drop_old`` deleted the old
-vectors; the record stays for the evaluation it holds, and a new migration may start).
+vectors; the record stays for the evaluation it holds, and a new migration may start). Before
+the cutover, ``cancel_migration`` ends it as ``cancelled`` (the new vectors deleted).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from sleuth.encoders.base import Encoder
 __all__ = ["ACTIVE", "META_KEY", "PHASES", "Side", "State"]
 
 META_KEY = "migration"
-PHASES = ("backfill", "ready", "switched", "finished")
+PHASES = ("backfill", "ready", "switched", "finished", "cancelled")
 ACTIVE = ("backfill", "ready", "switched")  # phases in which writes encode with both
 QUERIES = ("mapped", "compatible", "old")
 

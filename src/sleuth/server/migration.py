@@ -1,8 +1,8 @@
 """A collection's migration to another encoder over HTTP, as ``Collection.migrate`` and its
 siblings: ``POST /collections/{name}/migration`` starts it (the backfill runs in the server,
 and resumes when the server restarts), ``GET`` shows it, and ``.../evaluate``, ``.../cutover``,
-``.../rollback``, ``.../drop-old`` act on it. A request the migration's phase does not allow is
-a 409 and changes nothing."""
+``.../rollback``, ``.../drop-old``, ``.../cancel`` act on it. A request the migration's phase
+does not allow is a 409 and changes nothing."""
 
 from __future__ import annotations
 
@@ -121,3 +121,9 @@ def add_migration_routes(api: APIRouter, engine: Engine, encoders: EncoderAllowL
         """Delete the old encoder's vectors after a cutover (409 otherwise)."""
         with engine.using(name) as col:
             return col.drop_old()
+
+    @api.post(f"{path}/cancel", response_model=MigrationOut, tags=tags)
+    def cancel(name: Name) -> Any:
+        """End the migration before the cutover, deleting the new vectors (409 after it)."""
+        with engine.using(name) as col:
+            return col.cancel_migration()

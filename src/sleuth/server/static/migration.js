@@ -7,7 +7,8 @@ import { $, h, showError } from "./dom.js";
 
 const SIDES = ["old", "mapped", "new"];
 const ACTIONS = {
-  ready: ["evaluate", "cutover"],
+  backfill: ["cancel"],
+  ready: ["evaluate", "cutover", "cancel"],
   switched: ["rollback", "drop-old"],
 };
 
@@ -51,7 +52,7 @@ export function createMigration() {
       status.map ? h("p", { class: "muted" }, `query map ${status.map.chosen} on ${status.map.sample} items`) : null,
       evaluationTable(status.evaluation),
       h("div", { class: "migration-actions" }, ...actions),
-      status.phase === "finished" ? startForm() : null,
+      ["finished", "cancelled"].includes(status.phase) ? startForm() : null,
     );
   }
 
