@@ -7,12 +7,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from test_cli import run
 
 import sleuth
 from support import CATALOG
 
 
+@pytest.mark.slow  # nine processes, each importing sleuth
 def test_a_migration_on_the_command_line(tmp_path: Path) -> None:
     path = tmp_path / "col"
     with sleuth.open(path, encoder="hashing:64") as col:
