@@ -104,26 +104,31 @@ def add_migration_routes(api: APIRouter, engine: Engine, encoders: EncoderAllowL
         with engine.using(name) as col:
             return col.evaluate_migration(body.qrels, body.queries)
 
-    @api.post(f"{path}/cutover", response_model=MigrationOut, tags=tags)
-    def cutover(name: Name) -> Any:
-        """Switch to the new encoder in one atomic step (409 before the backfill is done)."""
-        with engine.using(name) as col:
-            return col.cutover()
+    for step, (method, doc) in STEPS.items():
+        _add_step(api, engine, f"{path}/{step}", method, doc, tags)
 
-    @api.post(f"{path}/rollback", response_model=MigrationOut, tags=tags)
-    def rollback(name: Name) -> Any:
-        """Switch back to the old encoder (409 unless cut over)."""
-        with engine.using(name) as col:
-            return col.rollback()
 
-    @api.post(f"{path}/drop-old", response_model=MigrationOut, tags=tags)
-    def drop_old(name: Name) -> Any:
-        """Delete the old encoder's vectors after a cutover (409 otherwise)."""
-        with engine.using(name) as col:
-            return col.drop_old()
+# each step: the Collection method it calls and what it does
+STEPS = {
+    "cutover": (
+        "cutover",
+        "Switch to the new encoder in one atomic step (409 before the backfill is done).",
+    ),
+    "rollback": ("rollback", "Switch back to the old encoder (409 unless cut over)."),
+    "drop-old": ("drop_old", "Delete the old encoder's vectors after a cutover (409 otherwise)."),
+    "cancel": (
+        "cancel_migration",
+        "End the migration before the cutover, deleting the new vectors (409 after it).",
+    ),
+}
 
-    @api.post(f"{path}/cancel", response_model=MigrationOut, tags=tags)
-    def cancel(name: Name) -> Any:
-        """End the migration before the cutover, deleting the new vectors (409 after it)."""
+
+def _add_step(
+    api: APIRouter, engine: Engine, url: str, method: str, doc: str, tags: list[str | Enum]
+) -> None:
+    def step(name: Name) -> Any:
         with engine.using(name) as col:
-            return col.cancel_migration()
+            return getattr(col, method)()
+
+    step.__name__, step.__doc__ = method, doc  # the operation's id and description
+    api.post(url, response_model=MigrationOut, tags=tags)(step)
