@@ -287,6 +287,7 @@ class Collection(CollectionRecs, CollectionLearning, CollectionMigrate):
                 "spaces": spaces_info(ix.index, self.config, self.dim, self.encoder.id),
                 **ix.info(),
                 "config": self.config.to_dict(),
+                "migration": self.migration(),  # None, or its phase, encoders and progress
                 # rows met since open that every index and result leaves out; ``check()``
                 # reads the whole collection
                 "problems": [damaged_row_problem(d).to_dict() for d in self.store.damaged_rows()],

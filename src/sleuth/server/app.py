@@ -348,7 +348,7 @@ def create_app(
         return json.loads(path.read_text())
 
     add_ranker_routes(api, engine)
-    add_migration_routes(api, engine, encoders)
+    add_migration_routes(api, engine, encoders, redact)
     app.include_router(api)
 
     # -- the web page ------------------------------------------------------------------------

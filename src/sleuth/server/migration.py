@@ -6,6 +6,7 @@ does not allow is a 409 and changes nothing."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from enum import Enum
 from typing import Any, Literal
 
@@ -16,6 +17,7 @@ from sleuth.catalog import Engine
 from sleuth.errors import NotFound
 from sleuth.server.config_schema import Int
 from sleuth.server.encoders import EncoderAllowList
+from sleuth.server.errors import redacted
 from sleuth.server.schemas import Name, _Strict
 
 __all__ = ["MigrationStart", "add_migration_routes"]
@@ -74,7 +76,11 @@ class EvaluationOut(BaseModel):
     hybrid: dict[str, float]
 
 
-def add_migration_routes(api: APIRouter, engine: Engine, encoders: EncoderAllowList) -> None:
+def add_migration_routes(
+    api: APIRouter, engine: Engine, encoders: EncoderAllowList, redact: Callable[[str], str]
+) -> None:
+    """The routes; ``redact`` takes the server's paths out of what they answer (a model
+    folder's spec shows by its name in ``--models``)."""
     path = "/collections/{name}/migration"
     tags: list[str | Enum] = ["migration"]
 
@@ -85,9 +91,10 @@ def add_migration_routes(api: APIRouter, engine: Engine, encoders: EncoderAllowL
         migration already under way is a 409."""
         to = encoders.check(body.to)
         with engine.using(name) as col:
-            return col.migrate(
+            started = col.migrate(
                 to, query=body.query, map=body.map, sample=body.sample, batch=body.batch
             )
+        return redacted(started, redact)
 
     @api.get(path, response_model=MigrationOut, tags=tags)
     def migration_status(name: Name) -> Any:
@@ -96,7 +103,7 @@ def add_migration_routes(api: APIRouter, engine: Engine, encoders: EncoderAllowL
             found = col.migration()
         if found is None:
             raise NotFound(f"collection {name!r} has no migration")
-        return found
+        return redacted(found, redact)
 
     @api.post(f"{path}/evaluate", response_model=EvaluationOut, tags=tags)
     def evaluate_migration(name: Name, body: MigrationEvaluate) -> Any:
@@ -105,7 +112,7 @@ def add_migration_routes(api: APIRouter, engine: Engine, encoders: EncoderAllowL
             return col.evaluate_migration(body.qrels, body.queries)
 
     for step, (method, doc) in STEPS.items():
-        _add_step(api, engine, f"{path}/{step}", method, doc, tags)
+        _add_step(api, engine, f"{path}/{step}", method, doc, tags, redact)
 
 
 # each step: the Collection method it calls and what it does
@@ -124,11 +131,17 @@ STEPS = {
 
 
 def _add_step(
-    api: APIRouter, engine: Engine, url: str, method: str, doc: str, tags: list[str | Enum]
+    api: APIRouter,
+    engine: Engine,
+    url: str,
+    method: str,
+    doc: str,
+    tags: list[str | Enum],
+    redact: Callable[[str], str],
 ) -> None:
     def step(name: Name) -> Any:
         with engine.using(name) as col:
-            return getattr(col, method)()
+            return redacted(getattr(col, method)(), redact)
 
     step.__name__, step.__doc__ = method, doc  # the operation's id and description
     api.post(url, response_model=MigrationOut, tags=tags)(step)
