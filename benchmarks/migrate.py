@@ -187,7 +187,7 @@ def main() -> None:
                 [[m, lat[m]["during_p50"], lat[m]["idle_p50"]] for m in MODES])
     print(f"backfill: {lst['items']} items in {lst['backfill_s']} s "
           f"({lst['backfill_items_per_s']} items/s, {lst['encoded_by_backfill']} encoded by it); "
-          f"map held-out cosine {lst['map']['heldout']}")
+          f"map held-out MRR {lst['map']['heldout']}")
     summary = [
         summary_row("dense nDCG@10 mapped (lstsq) vs old", lst["evaluation"]["dense"]["mapped"],
                     lst["evaluation"]["dense"]["old"], higher_is_better=True),

@@ -35,7 +35,7 @@ def _print(report: Any, as_json: bool) -> None:
         print(f"paused: {report['paused']}")
     if report.get("map"):
         m = report["map"]
-        print(f"query map {m['chosen']} on {m['sample']} items (held-out cosine {m['heldout']})")
+        print(f"query map {m['chosen']} on {m['sample']} items (held-out MRR {m['heldout']})")
     evaluation = report.get("evaluation")
     if evaluation:
         _print_evaluation(evaluation)

@@ -2,8 +2,9 @@
 vectors into the old encoder's space, fitted on texts both models encoded, so that the new
 model can search vectors the old one indexed before any of them is re-encoded.
 
-Two fits, chosen by measurement on a held-out fifth of the sample (mean cosine between the
-mapped vector and the old model's own vector of the same text):
+Two fits, chosen by measurement on a held-out fifth of the sample (how well the mapped vector
+of a text finds the old model's vector of the same text among the others': mean reciprocal
+rank):
 
 - ``lstsq``: ridge least squares ``W = argmin ||X W - Y||² + λ||W||²``; any dimensions.
 - ``procrustes``: the orthogonal (semi-orthogonal when the dimensions differ) ``W = U Vᵀ`` of
@@ -49,14 +50,20 @@ def _fit(kind: str, x: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 
 def _agreement(w: np.ndarray, x: np.ndarray, y: np.ndarray) -> float:
-    """Mean cosine between the mapped rows of ``x`` and the rows of ``y``."""
-    return float(np.mean(np.sum(_unit(x @ w) * _unit(y), axis=1)))
+    """How well mapped rows of ``x`` find their own row of ``y`` among all of ``y``: the mean
+    reciprocal rank (a retrieval measure; a mean cosine rewards a map that moves every vector
+    toward the space's common direction and ranks worse: on SciFact, MiniLM <- e5, Procrustes
+    had the higher held-out cosine, 0.50 vs 0.42, and half the nDCG@10 of least squares)."""
+    scores = _unit(x @ w) @ _unit(y).T
+    own = np.diag(scores)[:, None]
+    ranks = 1 + np.sum(scores > own, axis=1)
+    return float(np.mean(1.0 / ranks))
 
 
 @dataclass(frozen=True)
 class QueryMap:
-    """``matrix: float32[d_new, d_old]``; ``report``: the sample size and held-out cosine of
-    each fit (``heldout``), and which was chosen."""
+    """``matrix: float32[d_new, d_old]``; ``report``: the sample size and held-out mean
+    reciprocal rank of each fit (``heldout``), and which was chosen."""
 
     kind: str
     matrix: np.ndarray
@@ -92,7 +99,7 @@ class QueryMap:
 def fit_map(new: np.ndarray, old: np.ndarray, kind: str = "auto", *, seed: int = 0) -> QueryMap:
     """Fit the map from ``new: float32[n, d_new]`` onto ``old: float32[n, d_old]`` (the same
     ``n`` texts, each model's unit vectors). ``kind``: "lstsq", "procrustes" or "auto" (the
-    one with the better held-out cosine); both are measured on a held-out fifth, and the
+    one with the better held-out reciprocal rank); both are measured on a held-out fifth, and the
     chosen one is refitted on every text.
 
     >>> rng = np.random.default_rng(0)
