@@ -49,6 +49,9 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
                    "search, upserts; 100k synthetic items x 384", "LanceDB, Chroma, faiss"),
     "scale": ("the same work for sleuth, sleuth/peer ratios, the issue's targets and the "
               "growth 1M/100k; results per size", "LanceDB, Chroma, faiss"),
+    "migrate": ("MiniLM -> another encoder on SciFact while serving: nDCG@10 old / mapped "
+                "(lstsq, Procrustes) / new, backfill items/s, search p50 during vs idle",
+                "re-embed, then switch"),
 }
 
 

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from sleuth.collection_learning import CollectionLearning
+from sleuth.collection_migrate import CollectionMigrate
 from sleuth.collection_recs import CollectionRecs, RecordResult
 from sleuth.config import CollectionConfig, FusionConfig
 from sleuth.encoders import Encoder
@@ -52,7 +53,7 @@ __all__ = [
 ]
 
 
-class Collection(CollectionRecs, CollectionLearning):
+class Collection(CollectionRecs, CollectionLearning, CollectionMigrate):
     """A searchable catalog in one folder. Use ``sleuth.open(path)`` to get one."""
 
     def __init__(
@@ -86,6 +87,7 @@ class Collection(CollectionRecs, CollectionLearning):
         self._trust = FusionTrust.load(folder / "models")
         self._ranker = load_ranker(folder, store.get_meta("collection_id"))
         self._refresh()
+        self._open_migration()  # a backfill resumes in its thread
 
     @property
     def closed(self) -> bool:
@@ -107,6 +109,7 @@ class Collection(CollectionRecs, CollectionLearning):
 
     def close(self) -> None:
         """Save the indexes if they changed, and release the database. Closing twice is fine."""
+        self._stop_migration()
         with self._apply:
             if self.store.closed:
                 return
@@ -187,6 +190,7 @@ class Collection(CollectionRecs, CollectionLearning):
         vectors: Any = None,
     ) -> WriteResult:
         parsed, default, named = parse_write(items, vectors, self.config)
+        self._dual_write(parsed, default, progress)  # during a migration, the other encoder's
         upserts, encoded, given = self._cache.encode_write(parsed, progress, vectors=default)
         try:
             with self._apply, self._writer:
@@ -288,6 +292,7 @@ class Collection(CollectionRecs, CollectionLearning):
                 "spaces": spaces_info(ix.index, self.config, self.dim, self.encoder.id),
                 **ix.info(),
                 "config": self.config.to_dict(),
+                "migration": self.migration(),  # None, or its phase, encoders and progress
                 # rows met since open that every index and result leaves out; ``check()``
                 # reads the whole collection
                 "problems": [damaged_row_problem(d).to_dict() for d in self.store.damaged_rows()],
@@ -420,7 +425,7 @@ class Collection(CollectionRecs, CollectionLearning):
         return Context(
             retrievers=retrievers_for(ix.indexes, self.late, space=space),
             index=ix.index,
-            encoder=self.encoder,
+            encoder=self._query_encoder(),
             late=self.late,
             fusion=fusion or self.config.fusion,
             ranker=self._ranker,

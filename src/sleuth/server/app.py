@@ -38,6 +38,7 @@ from sleuth.server.encoders import EncoderAllowList
 from sleuth.server.errors import ERROR_RESPONSES, ApiError, install_error_handlers, redacted
 from sleuth.server.guards import AllowedHosts, BodyLimit, HostCheck, KeyCheck
 from sleuth.server.metrics import Metrics
+from sleuth.server.migration import add_migration_routes
 from sleuth.server.ranker import add_ranker_routes
 from sleuth.server.schemas import (
     NOT_BLANK,
@@ -347,6 +348,7 @@ def create_app(
         return json.loads(path.read_text())
 
     add_ranker_routes(api, engine)
+    add_migration_routes(api, engine, encoders, redact)
     app.include_router(api)
 
     # -- the web page ------------------------------------------------------------------------

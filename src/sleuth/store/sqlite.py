@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from sleuth.errors import Closed, Conflict, InvalidInput
+from sleuth.store.backfill import BackfillTables
 from sleuth.store.events import EventTables
 from sleuth.store.rows import DamagedRow, StoredItem, parse_row
 from sleuth.store.schema import FILENAME, FORMAT_VERSION, SCHEMA
@@ -40,7 +41,7 @@ class Change:
     docno: int
 
 
-class Store(EventTables):
+class Store(EventTables, BackfillTables):
     """One collection's database. Writes are serialized; reads use a connection per thread."""
 
     def __init__(self, folder: Path, *, busy_timeout_s: float = 30.0) -> None:

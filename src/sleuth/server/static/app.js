@@ -3,6 +3,7 @@
 import { api, forgetKey, path, saveKey, setKeyPrompt, storedKey } from "./api.js";
 import { $, $$, clearError, fmtCount, h, showError } from "./dom.js";
 import { createEvaluation } from "./evaluation.js";
+import { createMigration } from "./migration.js";
 import { createSearch } from "./search.js";
 
 const COLLECTION = "sleuth.collection";
@@ -36,15 +37,17 @@ function updateKeyButton() {
 
 const search = createSearch();
 const evaluation = createEvaluation();
+const migration = createMigration();
+const VIEWS = ["search", "eval", "migration"];
 
 function showView(name) {
-  const view = name === "eval" ? "eval" : "search";
+  const view = VIEWS.includes(name) ? name : "search";
   for (const tab of $$("[role=tab]")) tab.setAttribute("aria-selected", String(tab.dataset.view === view));
-  $("#view-search").hidden = view !== "search";
-  $("#view-eval").hidden = view !== "eval";
-  $(".collection-picker").classList.toggle("faded", view !== "search");
+  for (const v of VIEWS) $(`#view-${v}`).hidden = view !== v;
+  $(".collection-picker").classList.toggle("faded", view === "eval");
   if (view === "eval") evaluation.open();
-  const hash = view === "eval" ? "#eval" : "";
+  if (view === "migration") migration.open(current);
+  const hash = view === "search" ? "" : `#${view}`;
   if (location.hash !== hash) history.replaceState(null, "", hash || location.pathname);
 }
 
@@ -62,6 +65,7 @@ async function selectCollection(name, { force = false } = {}) {
     localStorage.setItem(COLLECTION, name);
     $("#collection-info").textContent = `${fmtCount(info.items)} items · ${info.encoder}`;
     search.setCollection(info);
+    if (!$("#view-migration").hidden) migration.open(name);
   } catch (error) {
     if (name !== current) return;
     current = null;
