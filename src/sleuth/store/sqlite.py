@@ -49,6 +49,8 @@ class Store(EventTables, BackfillTables):
         self._busy_ms = int(busy_timeout_s * 1000)
         self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []  # one per thread that read; closed on close
+        # its own lock: a thread's first read may come inside a write transaction
+        self._readers_lock = threading.Lock()
         self._write_lock = threading.Lock()
         self._closed = False
         self._damaged: dict[int, DamagedRow] = {}  # by docno: see ``damaged_rows``
@@ -74,7 +76,7 @@ class Store(EventTables, BackfillTables):
         con = getattr(self._local, "con", None)
         if con is None:
             con = self._local.con = self._connect()
-            with self._write_lock:
+            with self._readers_lock:
                 self._readers.append(con)
         return con
 
@@ -87,7 +89,7 @@ class Store(EventTables, BackfillTables):
             return
         self._closed = True
         self._writer.close()
-        with self._write_lock:
+        with self._readers_lock:
             for con in self._readers:
                 con.close()
             self._readers.clear()
