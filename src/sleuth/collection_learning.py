@@ -1,5 +1,5 @@
 """``Collection``'s learning: the calibration of search scores, the learned ranker of mode
-"ranked" and the sequential recommendation source, each fitted and saved in the collection's
+"ranked", the sequential recommendation source and the tuned text encoder, each fitted and saved in the collection's
 folder. A mixin of ``sleuth.engine.Collection``."""
 
 from __future__ import annotations
@@ -13,12 +13,13 @@ from sleuth.rank.trainer import collection_id, fit_model, training_data
 from sleuth.search import Trace, plan_for
 from sleuth.search import calibration as calib
 from sleuth.search.final import hit_features
+from sleuth.tune import SOURCES, TuneConfig, tune_collection
 
 __all__ = ["CollectionLearning"]
 
 
 class CollectionLearning(CollectionState):
-    """``calibrate``, ``train_ranker`` and ``train`` of ``Collection``."""
+    """``calibrate``, ``train_ranker``, ``train`` and ``tune`` of ``Collection``."""
 
     def calibrate(
         self,
@@ -97,3 +98,41 @@ class CollectionLearning(CollectionState):
         settings (``dim``, ``blocks``, ``max_len``, ``epochs``, ``seed``…) and ``capacity``,
         ``min_count`` of the item ID table. Returns the training summary."""
         return self._recs.train(self.store, progress=progress, **options)
+
+    def tune(
+        self,
+        *,
+        minutes: float = 30.0,
+        epochs: int = 2,
+        seed: int = 0,
+        compatible: bool = False,
+        sources: Sequence[str] = SOURCES,
+        base: str | None = None,
+        keep_checkpoints: bool = False,
+        progress: bool | None = None,
+        **options: Any,
+    ) -> dict[str, Any]:
+        """Fine-tune the collection's sentence-transformers encoder (or ``base``, a model name
+        or folder) on the collection's own items, without labels, and save the model in
+        ``models/encoder-<id>/`` (usable by any collection as ``encoder=PATH``); the
+        collection's own encoder is not changed (``migrate`` switches it). ``sources``: the
+        pairs ("disagreement", "titles", "crops"); ``compatible``: the new model's queries
+        also learn to search the collection's stored vectors; ``minutes``: the time budget;
+        ``options``: the other ``sleuth.tune.TuneConfig`` settings. An interrupted run resumes
+        from its last epoch. Seeded, deterministic. Returns the model's manifest (and its
+        ``path``).
+
+        >>> col.tune(minutes=20, compatible=True)["validation"]["per_epoch"]  # doctest: +SKIP
+        """
+        config = TuneConfig.of(
+            minutes=minutes,
+            epochs=epochs,
+            seed=seed,
+            compatible=compatible,
+            sources=tuple(sources) if isinstance(sources, list | tuple) else sources,
+            **options,
+        )
+        self._refresh(wait=False)
+        return tune_collection(
+            self, config, base=base, keep_checkpoints=keep_checkpoints, progress=progress
+        )

@@ -1,0 +1,234 @@
+"""Label-free domain tuning (``Collection.tune``) on SciFact and Cranfield, judgments used only
+to score, never to train or to choose settings (those are fixed, or picked by the label-free
+validation signal: the epoch kept is the one with the best signal).
+
+Parts (``python benchmarks/tune.py PART [DATASET]``; each writes results/tune-<part>-<dataset>.json):
+
+- ``main``: tune with every pair source; nDCG@10 of dense and hybrid before and after, through
+  ``search`` on a collection built with the tuned model (``encoder=PATH``), tuning time, and
+  the validation signal against the held-out judgments at every epoch's checkpoint.
+- ``compatible``: tune with ``compatible=True``; old queries on old documents, new queries on
+  the old documents (the stored vectors, queried with ``search(vector=...)``), new on new.
+- ``ablation``: one source at a time (disagreement, titles, crops).
+
+The peer is the base model (all-MiniLM-L6-v2) in the same run. The collection tuned is a copy
+of the cached eval collection of ``sleuth eval beir`` (benchmarks/.cache/eval), so tuning
+writes its model into the copy; tuned collections are built under benchmarks/.cache/tune.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from _common import CACHE_DIR, print_table, require_data, summary_row, write_result
+from ranx import Qrels, Run, evaluate
+
+import sleuth
+from sleuth.encoders import get_encoder
+from sleuth.evaluate.beir import evaluate_beir
+from sleuth.io.readers import read_beir
+
+MODES = ["dense", "hybrid"]
+WORK = CACHE_DIR / "tune"
+TARGETS = {
+    "scifact": {"dense": 0.68, "hybrid": 0.745},
+    "cranfield": {"dense": 0.382, "hybrid": 0.416},
+}
+SETTINGS: dict[str, Any] = {"minutes": 40.0, "epochs": 2, "seed": 0, "max_pairs": 2000}
+
+
+def scores(report: dict[str, Any]) -> dict[str, float]:
+    return {m: report["runs"][m]["ndcg@10"] for m in MODES}
+
+
+def base_eval(path: Path) -> dict[str, Any]:
+    return evaluate_beir(path, MODES, cache_dir=CACHE_DIR / "eval")
+
+
+def private_copy(source: str, name: str) -> Path:
+    dest = WORK / name
+    if dest.exists():
+        shutil.rmtree(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(source, dest, ignore=shutil.ignore_patterns("write.lock", "models"))
+    return dest
+
+
+def tuned_eval(path: Path, model: str) -> dict[str, Any]:
+    """nDCG@10 through ``search`` on a collection of the dataset built with ``model``."""
+    return evaluate_beir(path, MODES, encoder=model, cache_dir=WORK / "eval")
+
+
+def old_docs_ndcg(base_collection: str, model: str, data: Any) -> float:
+    """The ``model``'s query vectors searching the base collection's stored vectors."""
+    qids = list(data.queries)
+    vectors = get_encoder(model).encode_queries([data.queries[q] for q in qids])
+    with sleuth.open(base_collection) as col:
+        hits = col.search_batch(None, 100, vectors=vectors, mode="dense")
+    run = {q: {h.id: float(h.score) for h in found} for q, found in zip(qids, hits)}
+    return round(float(evaluate(Qrels(data.qrels), Run(run), "ndcg@10", make_comparable=True)), 4)
+
+
+def tune(copy: Path, **options: Any) -> tuple[dict[str, Any], float]:
+    start = time.perf_counter()
+    with sleuth.open(copy) as col:
+        manifest = col.tune(**SETTINGS, progress=True, **options)
+    return manifest, time.perf_counter() - start
+
+
+def main_part(
+    dataset: str, path: Path, base: dict[str, Any], summary: list[Any], rows: list[Any]
+) -> dict[str, Any]:
+    copy = private_copy(base["collection"], f"{dataset}-main")
+    manifest, seconds = tune(copy, keep_checkpoints=True)
+    before, per_epoch = scores(base), []
+    for entry in manifest["validation"]["per_epoch"]:
+        epoch = entry["epoch"]
+        if epoch == 0:
+            found = before
+        else:
+            ckpt = next((copy / "models" / "checkpoints").glob("tune-*")) / f"epoch-{epoch}"
+            found = scores(tuned_eval(path, str(ckpt)))
+        per_epoch.append({"epoch": epoch, "signal": entry["signal"], **found})
+        rows.append([dataset, f"epoch {epoch}", entry["signal"], found["dense"], found["hybrid"]])
+    after = next(e for e in per_epoch if e["epoch"] == manifest["best_epoch"])
+    for mode in MODES:
+        summary.append(
+            summary_row(
+                f"{dataset} {mode} nDCG@10, tuned vs base",
+                after[mode],
+                before[mode],
+                higher_is_better=True,
+                target=TARGETS[dataset][mode],
+                target_on="value",
+            )
+        )
+    summary.append(
+        summary_row(
+            f"{dataset} tuning minutes",
+            seconds / 60,
+            None,
+            higher_is_better=False,
+            target=30.0,
+            target_on="value",
+            unit="min",
+        )
+    )
+    return {
+        "before": before,
+        "after": after,
+        "best_epoch": manifest["best_epoch"],
+        "tuning_seconds": round(seconds, 1),
+        "per_epoch": per_epoch,
+        "manifest": manifest,
+    }
+
+
+def compatible_part(
+    dataset: str, path: Path, base: dict[str, Any], summary: list[Any], rows: list[Any]
+) -> dict[str, Any]:
+    data = read_beir(path)
+    copy = private_copy(base["collection"], f"{dataset}-compatible")
+    manifest, seconds = tune(copy, compatible=True)
+    new_new = scores(tuned_eval(path, manifest["path"]))["dense"]
+    new_old = old_docs_ndcg(base["collection"], manifest["path"], data)
+    old_old = scores(base)["dense"]
+    rows += [
+        [dataset, "old q / old d", old_old],
+        [dataset, "new q / old d", new_old],
+        [dataset, "new q / new d", new_new],
+    ]
+    gain = new_new - old_old
+    share = (new_old - old_old) / gain if gain > 0 else None
+    summary.append(
+        summary_row(
+            f"{dataset} compatible new-q/old-d vs old dense nDCG@10",
+            new_old,
+            old_old,
+            higher_is_better=True,
+            target=1.0,
+        )
+    )
+    summary.append(
+        summary_row(
+            f"{dataset} compatible: share of the gain on old vectors",
+            share,
+            None,
+            higher_is_better=True,
+            target=0.5,
+            target_on="value",
+        )
+    )
+    return {
+        "old_q_old_d": old_old,
+        "new_q_old_d": new_old,
+        "new_q_new_d": new_new,
+        "share_of_gain": share,
+        "tuning_seconds": round(seconds, 1),
+        "manifest": manifest,
+    }
+
+
+def ablation_part(
+    dataset: str, path: Path, base: dict[str, Any], summary: list[Any], rows: list[Any]
+) -> dict[str, Any]:
+    out: dict[str, Any] = {"base": scores(base)}
+    rows.append([dataset, "base", *scores(base).values()])
+    for source in ("disagreement", "titles", "crops"):
+        copy = private_copy(base["collection"], f"{dataset}-{source}")
+        manifest, seconds = tune(copy, sources=[source])
+        found = scores(tuned_eval(path, manifest["path"]))
+        out[source] = {
+            **found,
+            "pairs": manifest["data"]["pairs"],
+            "tuning_seconds": round(seconds, 1),
+            "best_epoch": manifest["best_epoch"],
+            "signal": manifest["validation"]["per_epoch"],
+        }
+        rows.append([dataset, f"{source} only", *found.values()])
+        print(f"  {source}: {found}", flush=True)
+    return out
+
+
+PARTS = {"main": main_part, "compatible": compatible_part, "ablation": ablation_part}
+COLUMNS = {
+    "main": ["dataset", "checkpoint", "signal", "dense nDCG@10", "hybrid nDCG@10"],
+    "compatible": ["dataset", "queries / documents", "dense nDCG@10"],
+    "ablation": ["dataset", "pairs", "dense nDCG@10", "hybrid nDCG@10"],
+}
+
+
+def main() -> None:
+    started = time.perf_counter()
+    part = sys.argv[1] if len(sys.argv) > 1 else "main"
+    datasets = sys.argv[2:] or ["scifact", "cranfield"]
+    if part not in PARTS:
+        sys.exit(f"unknown part {part!r}; known: {', '.join(PARTS)}")
+    summary: list[Any] = []
+    rows: list[Any] = []
+    results: dict[str, Any] = {}
+    for dataset in datasets:
+        path = require_data("beir", dataset)
+        base = base_eval(path)
+        results[dataset] = PARTS[part](dataset, path, base, summary, rows)
+    print_table(f"tune: {part}", COLUMNS[part], rows)
+    write_result(
+        f"tune-{part}-{'-'.join(datasets)}",
+        peer="the base model (all-MiniLM-L6-v2)",
+        parameters={**SETTINGS, "modes": MODES},
+        results=results,
+        summary=summary,
+        started=started,
+        notes=[
+            "judgments score only; the epoch kept is chosen by the label-free validation signal",
+            "CPU shared with other jobs: see load_avg",
+        ],
+    )
+
+
+if __name__ == "__main__":
+    main()
