@@ -2,7 +2,8 @@
 to score, never to train or to choose settings (those are fixed, or picked by the label-free
 validation signal: the epoch kept is the one with the best signal).
 
-Parts (``python benchmarks/tune.py PART [DATASET]``; each writes results/tune-<part>-<dataset>.json):
+Parts (``python benchmarks/tune.py PART [DATASET...]``; each writes
+results/tune-<part>-<datasets>.json):
 
 - ``main``: tune with every pair source; nDCG@10 of dense and hybrid before and after, through
   ``search`` on a collection built with the tuned model (``encoder=PATH``), tuning time, and
@@ -24,7 +25,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _common import CACHE_DIR, print_table, require_data, summary_row, write_result
+from _common import CACHE_DIR, open_cached, print_table, require_data, summary_row, write_result
 from ranx import Qrels, Run, evaluate
 
 import sleuth
@@ -41,15 +42,31 @@ TARGETS = {
 SETTINGS: dict[str, Any] = {"minutes": 40.0, "epochs": 2, "seed": 0, "max_pairs": 2000}
 
 
-def scores(report: dict[str, Any]) -> dict[str, float]:
-    return {m: report["runs"][m]["ndcg@10"] for m in MODES}
+def ndcg(col: sleuth.Collection, data: Any, mode: str, vectors: Any = None) -> float:
+    """nDCG@10 of the test queries through ``search_batch`` (one batch: the queries are
+    encoded together, which on this shared machine is minutes faster than one by one)."""
+    qids = list(data.queries)
+    texts = None if vectors is not None else [data.queries[q] for q in qids]
+    hits = col.search_batch(texts, 100, vectors=vectors, mode=mode)
+    run = {q: {h.id: float(h.score) for h in found} for q, found in zip(qids, hits)}
+    return round(float(evaluate(Qrels(data.qrels), Run(run), "ndcg@10", make_comparable=True)), 4)
 
 
-def base_eval(path: Path) -> dict[str, Any]:
-    return evaluate_beir(path, MODES, cache_dir=CACHE_DIR / "eval")
+def scores(path: Path, data: Any) -> dict[str, float]:
+    with sleuth.open(path) as col:
+        return {m: ndcg(col, data, m) for m in MODES}
 
 
-def private_copy(source: str, name: str) -> Path:
+def base_collection(dataset: str, path: Path, data: Any) -> Path:
+    """The shared MiniLM SciFact collection (benchmarks/.cache/scifact-minilm), or the cached
+    eval collection of ``sleuth eval beir`` (built once)."""
+    if dataset == "scifact":
+        open_cached(None, data.corpus).close()
+        return CACHE_DIR / "scifact-minilm"
+    return Path(evaluate_beir(path, ["lexical"], cache_dir=CACHE_DIR / "eval")["collection"])
+
+
+def private_copy(source: Path, name: str) -> Path:
     dest = WORK / name
     if dest.exists():
         shutil.rmtree(dest)
@@ -58,19 +75,18 @@ def private_copy(source: str, name: str) -> Path:
     return dest
 
 
-def tuned_eval(path: Path, model: str) -> dict[str, Any]:
+def tuned_eval(data: Any, model: str, name: str) -> dict[str, float]:
     """nDCG@10 through ``search`` on a collection of the dataset built with ``model``."""
-    return evaluate_beir(path, MODES, encoder=model, cache_dir=WORK / "eval")
-
-
-def old_docs_ndcg(base_collection: str, model: str, data: Any) -> float:
-    """The ``model``'s query vectors searching the base collection's stored vectors."""
-    qids = list(data.queries)
-    vectors = get_encoder(model).encode_queries([data.queries[q] for q in qids])
-    with sleuth.open(base_collection) as col:
-        hits = col.search_batch(None, 100, vectors=vectors, mode="dense")
-    run = {q: {h.id: float(h.score) for h in found} for q, found in zip(qids, hits)}
-    return round(float(evaluate(Qrels(data.qrels), Run(run), "ndcg@10", make_comparable=True)), 4)
+    dest = WORK / "eval" / name
+    if dest.exists():
+        shutil.rmtree(dest)
+    start = time.perf_counter()
+    with sleuth.open(dest, encoder=model) as col:
+        col.upsert(data.corpus, progress=True)
+        found = {m: ndcg(col, data, m) for m in MODES}
+    found["build_seconds"] = round(time.perf_counter() - start, 1)
+    shutil.rmtree(dest)
+    return found
 
 
 def tune(copy: Path, **options: Any) -> tuple[dict[str, Any], float]:
@@ -81,20 +97,21 @@ def tune(copy: Path, **options: Any) -> tuple[dict[str, Any], float]:
 
 
 def main_part(
-    dataset: str, path: Path, base: dict[str, Any], summary: list[Any], rows: list[Any]
+    dataset: str, base: dict[str, Any], summary: list[Any], rows: list[Any]
 ) -> dict[str, Any]:
     copy = private_copy(base["collection"], f"{dataset}-main")
     manifest, seconds = tune(copy, keep_checkpoints=True)
-    before, per_epoch = scores(base), []
+    before, per_epoch = base["scores"], []
     for entry in manifest["validation"]["per_epoch"]:
         epoch = entry["epoch"]
         if epoch == 0:
             found = before
         else:
             ckpt = next((copy / "models" / "checkpoints").glob("tune-*")) / f"epoch-{epoch}"
-            found = scores(tuned_eval(path, str(ckpt)))
+            found = tuned_eval(base["data"], str(ckpt), f"{dataset}-epoch-{epoch}")
         per_epoch.append({"epoch": epoch, "signal": entry["signal"], **found})
         rows.append([dataset, f"epoch {epoch}", entry["signal"], found["dense"], found["hybrid"]])
+        print(f"  epoch {epoch}: signal {entry['signal']}, {found}", flush=True)
     after = next(e for e in per_epoch if e["epoch"] == manifest["best_epoch"])
     for mode in MODES:
         summary.append(
@@ -129,14 +146,16 @@ def main_part(
 
 
 def compatible_part(
-    dataset: str, path: Path, base: dict[str, Any], summary: list[Any], rows: list[Any]
+    dataset: str, base: dict[str, Any], summary: list[Any], rows: list[Any]
 ) -> dict[str, Any]:
-    data = read_beir(path)
+    data = base["data"]
     copy = private_copy(base["collection"], f"{dataset}-compatible")
     manifest, seconds = tune(copy, compatible=True)
-    new_new = scores(tuned_eval(path, manifest["path"]))["dense"]
-    new_old = old_docs_ndcg(base["collection"], manifest["path"], data)
-    old_old = scores(base)["dense"]
+    new_new = tuned_eval(data, manifest["path"], f"{dataset}-compatible")["dense"]
+    vectors = get_encoder(manifest["path"]).encode_queries(list(data.queries.values()))
+    with sleuth.open(base["collection"]) as col:  # the stored (old) vectors, new queries
+        new_old = ndcg(col, data, "dense", vectors=vectors)
+    old_old = base["scores"]["dense"]
     rows += [
         [dataset, "old q / old d", old_old],
         [dataset, "new q / old d", new_old],
@@ -174,14 +193,14 @@ def compatible_part(
 
 
 def ablation_part(
-    dataset: str, path: Path, base: dict[str, Any], summary: list[Any], rows: list[Any]
+    dataset: str, base: dict[str, Any], summary: list[Any], rows: list[Any]
 ) -> dict[str, Any]:
-    out: dict[str, Any] = {"base": scores(base)}
-    rows.append([dataset, "base", *scores(base).values()])
+    out: dict[str, Any] = {"base": base["scores"]}
+    rows.append([dataset, "base", base["scores"]["dense"], base["scores"]["hybrid"]])
     for source in ("disagreement", "titles", "crops"):
         copy = private_copy(base["collection"], f"{dataset}-{source}")
         manifest, seconds = tune(copy, sources=[source])
-        found = scores(tuned_eval(path, manifest["path"]))
+        found = tuned_eval(base["data"], manifest["path"], f"{dataset}-{source}")
         out[source] = {
             **found,
             "pairs": manifest["data"]["pairs"],
@@ -189,7 +208,7 @@ def ablation_part(
             "best_epoch": manifest["best_epoch"],
             "signal": manifest["validation"]["per_epoch"],
         }
-        rows.append([dataset, f"{source} only", *found.values()])
+        rows.append([dataset, f"{source} only", found["dense"], found["hybrid"]])
         print(f"  {source}: {found}", flush=True)
     return out
 
@@ -213,8 +232,11 @@ def main() -> None:
     results: dict[str, Any] = {}
     for dataset in datasets:
         path = require_data("beir", dataset)
-        base = base_eval(path)
-        results[dataset] = PARTS[part](dataset, path, base, summary, rows)
+        data = read_beir(path)
+        collection = base_collection(dataset, path, data)
+        base = {"collection": collection, "data": data, "scores": scores(collection, data)}
+        print(f"{dataset} base: {base['scores']}", flush=True)
+        results[dataset] = PARTS[part](dataset, base, summary, rows)
     print_table(f"tune: {part}", COLUMNS[part], rows)
     write_result(
         f"tune-{part}-{'-'.join(datasets)}",

@@ -1,6 +1,6 @@
 """``Collection``'s learning: the calibration of search scores, the learned ranker of mode
-"ranked", the sequential recommendation source and the tuned text encoder, each fitted and saved in the collection's
-folder. A mixin of ``sleuth.engine.Collection``."""
+"ranked", the sequential recommendation source and the tuned text encoder, each fitted and
+saved in the collection's folder. A mixin of ``sleuth.engine.Collection``."""
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sleuth.cli import calibrate, evaluate, items, ranker, recs, serve, spaces  # noqa: F401  (each registers its commands)
+from sleuth.cli import calibrate, evaluate, items, ranker, recs, serve, spaces, tune  # noqa: F401  (each registers its commands)
 from sleuth.cli.shell import app
 
 __all__ = ["app", "main"]

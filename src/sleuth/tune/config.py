@@ -59,7 +59,7 @@ class TuneConfig:
         unknown = [s for s in sources if s not in SOURCES]
         if unknown:
             raise InvalidInput(
-                f"unknown pair source {unknown[0]!r:.40}; known: {', '.join(SOURCES)}",
+                f"sources: unknown pair source {unknown[0]!r:.40}; known: {', '.join(SOURCES)}",
                 field="sources",
                 allowed=list(SOURCES),
             )
