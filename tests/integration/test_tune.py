@@ -61,21 +61,27 @@ def _models(col: sleuth.Collection) -> list[str]:
     return sorted(p.name for p in folder.rglob("*")) if folder.exists() else []
 
 
-def test_tune_writes_a_model_any_collection_can_use(tmp_path: Path) -> None:
-    with _collection(tmp_path / "a") as col:
-        manifest = col.tune(**SETTINGS)
-        folder = Path(manifest["path"])
-        assert folder.parent == col.path / "models" and folder.name.startswith("encoder-")
-        # checkpoints and temporary folders are gone; only the model is left
-        assert [p.name for p in (col.path / "models").iterdir()] == [folder.name]
-        saved = json.loads((folder / "manifest.json").read_text())
-        assert saved["compatible_with"] == col.encoder.id
-        assert saved["base"]["spec"] == "minilm"
-        assert saved["data"]["items"] == 60 and sum(saved["data"]["pairs"].values()) == 32
-        epochs = saved["validation"]["per_epoch"]
-        assert [e["epoch"] for e in epochs] == [0, 1, 2]
-        assert all("compat_loss" in e for e in epochs[1:])
-        assert saved["best_epoch"] in (1, 2)
+@pytest.fixture(scope="module")
+def whole(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """An uninterrupted run (its collection is closed; the manifest has its ``path``)."""
+    with _collection(tmp_path_factory.mktemp("tune") / "whole") as col:
+        return col.tune(**SETTINGS) | {"encoder_id": col.encoder.id, "collection": col.path}
+
+
+def test_tune_writes_a_model_any_collection_can_use(tmp_path: Path, whole: dict[str, Any]) -> None:
+    folder = Path(whole["path"])
+    models = whole["collection"] / "models"
+    assert folder.parent == models and folder.name.startswith("encoder-")
+    # checkpoints and temporary folders are gone; only the model is left
+    assert [p.name for p in models.iterdir()] == [folder.name]
+    saved = json.loads((folder / "manifest.json").read_text())
+    assert saved["compatible_with"] == whole["encoder_id"]
+    assert saved["base"]["spec"] == "minilm"
+    assert saved["data"]["items"] == 60 and sum(saved["data"]["pairs"].values()) == 32
+    epochs = saved["validation"]["per_epoch"]
+    assert [e["epoch"] for e in epochs] == [0, 1, 2]
+    assert all("compat_loss" in e for e in epochs[1:])
+    assert saved["best_epoch"] in (1, 2)
     tuned = get_encoder(str(folder))
     assert tuned.id != get_encoder("minilm").id and tuned.dim == 384
     with sleuth.open(tmp_path / "other", encoder=str(folder)) as other:
@@ -85,12 +91,10 @@ def test_tune_writes_a_model_any_collection_can_use(tmp_path: Path) -> None:
 
 
 def test_an_interrupted_run_resumes_to_the_same_weights(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, whole: dict[str, Any]
 ) -> None:
     import sleuth.tune.run as run
 
-    with _collection(tmp_path / "whole") as col:
-        whole = col.tune(**SETTINGS)
     calls = {"n": 0}
     real = run.signal
 

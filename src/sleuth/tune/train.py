@@ -127,6 +127,9 @@ def fit(
         if not outcome.history[-1]["complete"]:
             outcome.stopped = "time budget"  # resumed after the budget ran out: done
             return outcome
+        if _stalled(outcome.history, config.patience):
+            outcome.stopped = "no improvement"  # killed after it stopped, before the output
+            return outcome
     else:
         model.max_seq_length = serve_tokens
         outcome.history.append({"epoch": 0, "complete": True, **validate(model)})
