@@ -13,8 +13,10 @@ results/tune-<part>-<datasets>.json):
 - ``ablation``: one source at a time (disagreement, titles, crops).
 
 The peer is the base model (all-MiniLM-L6-v2) in the same run. The collection tuned is a copy
-of the cached eval collection of ``sleuth eval beir`` (benchmarks/.cache/eval), so tuning
-writes its model into the copy; tuned collections are built under benchmarks/.cache/tune.
+of the base MiniLM collection (SciFact: the shared benchmarks/.cache/scifact-minilm; others
+built once under benchmarks/.cache/tune/), so tuning writes its model into the copy; the
+collections of tuned models are built under benchmarks/.cache/tune/eval and deleted after.
+``--minutes M`` sets the budget (default 40).
 """
 
 from __future__ import annotations
@@ -30,7 +32,6 @@ from ranx import Qrels, Run, evaluate
 
 import sleuth
 from sleuth.encoders import get_encoder
-from sleuth.evaluate.beir import evaluate_beir
 from sleuth.io.readers import read_beir
 
 MODES = ["dense", "hybrid"]
@@ -57,13 +58,17 @@ def scores(path: Path, data: Any) -> dict[str, float]:
         return {m: ndcg(col, data, m) for m in MODES}
 
 
-def base_collection(dataset: str, path: Path, data: Any) -> Path:
-    """The shared MiniLM SciFact collection (benchmarks/.cache/scifact-minilm), or the cached
-    eval collection of ``sleuth eval beir`` (built once)."""
+def base_collection(dataset: str, data: Any) -> Path:
+    """The shared MiniLM SciFact collection (benchmarks/.cache/scifact-minilm); another dataset
+    is built once under benchmarks/.cache/tune/ (not in the eval cache other runs share)."""
     if dataset == "scifact":
         open_cached(None, data.corpus).close()
         return CACHE_DIR / "scifact-minilm"
-    return Path(evaluate_beir(path, ["lexical"], cache_dir=CACHE_DIR / "eval")["collection"])
+    path = WORK / f"{dataset}-minilm"
+    with sleuth.open(path, encoder="minilm") as col:
+        if col.count() != len(data.corpus):
+            col.upsert(data.corpus, progress=True)
+    return path
 
 
 def private_copy(source: Path, name: str) -> Path:
@@ -223,8 +228,13 @@ COLUMNS = {
 
 def main() -> None:
     started = time.perf_counter()
-    part = sys.argv[1] if len(sys.argv) > 1 else "main"
-    datasets = sys.argv[2:] or ["scifact", "cranfield"]
+    args = sys.argv[1:]
+    if "--minutes" in args:  # a smaller budget when the shared machine is busy
+        at = args.index("--minutes")
+        SETTINGS["minutes"] = float(args[at + 1])
+        del args[at : at + 2]
+    part = args[0] if args else "main"
+    datasets = args[1:] or ["scifact", "cranfield"]
     if part not in PARTS:
         sys.exit(f"unknown part {part!r}; known: {', '.join(PARTS)}")
     summary: list[Any] = []
@@ -233,7 +243,7 @@ def main() -> None:
     for dataset in datasets:
         path = require_data("beir", dataset)
         data = read_beir(path)
-        collection = base_collection(dataset, path, data)
+        collection = base_collection(dataset, data)
         base = {"collection": collection, "data": data, "scores": scores(collection, data)}
         print(f"{dataset} base: {base['scores']}", flush=True)
         results[dataset] = PARTS[part](dataset, base, summary, rows)
