@@ -147,9 +147,9 @@ def fit(
                 optimizer.step()
                 scheduler.step()
                 optimizer.zero_grad()
-                losses.append(float(loss))
+                losses.append(float(loss.detach()))
                 if compat is not None:
-                    compat_losses.append(float(compat))
+                    compat_losses.append(float(compat.detach()))
                 done += 1
                 advance(1)
                 if time.monotonic() > deadline:
