@@ -16,7 +16,8 @@ The peer is the base model (all-MiniLM-L6-v2) in the same run. The collection tu
 of the base MiniLM collection (SciFact: the shared benchmarks/.cache/scifact-minilm; others
 built once under benchmarks/.cache/tune/), so tuning writes its model into the copy; the
 collections of tuned models are built under benchmarks/.cache/tune/eval and deleted after.
-``--minutes M`` sets the budget (default 40).
+``--minutes M`` sets the budget (default 40); ``--resume`` goes on from an interrupted run's
+checkpoints (its mined pairs and last epoch) instead of starting afresh.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ TARGETS = {
     "scifact": {"dense": 0.68, "hybrid": 0.745},
     "cranfield": {"dense": 0.382, "hybrid": 0.416},
 }
+RESUME = "--resume" in sys.argv
 SETTINGS: dict[str, Any] = {"minutes": 40.0, "epochs": 2, "seed": 0, "max_pairs": 2000}
 
 
@@ -72,7 +74,13 @@ def base_collection(dataset: str, data: Any) -> Path:
 
 
 def private_copy(source: Path, name: str) -> Path:
+    """A copy of ``source`` to tune. With ``--resume``, an earlier copy is kept with its
+    checkpoints (an interrupted run goes on from them: its mined pairs, its last epoch)."""
     dest = WORK / name
+    if RESUME and dest.exists():
+        for model in (dest / "models").glob("encoder-*"):
+            shutil.rmtree(model)
+        return dest
     if dest.exists():
         shutil.rmtree(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -228,7 +236,7 @@ COLUMNS = {
 
 def main() -> None:
     started = time.perf_counter()
-    args = sys.argv[1:]
+    args = [a for a in sys.argv[1:] if a != "--resume"]
     if "--minutes" in args:  # a smaller budget when the shared machine is busy
         at = args.index("--minutes")
         SETTINGS["minutes"] = float(args[at + 1])
