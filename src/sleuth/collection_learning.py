@@ -1,6 +1,7 @@
 """``Collection``'s learning: the trust of the hybrid in each retriever, the calibration of
-search scores, the learned ranker of mode "ranked" and the sequential recommendation source,
-each fitted and saved in the collection's folder. A mixin of ``sleuth.engine.Collection``."""
+search scores, the learned ranker of mode "ranked", the sequential recommendation source and
+the tuned text encoder, each fitted and saved in the collection's folder. A mixin of
+``sleuth.engine.Collection``."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from sleuth.search import calibration as calib
 from sleuth.search.final import hit_features
 from sleuth.search.fusion import match
 from sleuth.search.trust import fit_trust
+from sleuth.tune import SOURCES, TuneConfig, tune_collection
 
 __all__ = ["CollectionLearning"]
 
@@ -29,7 +31,7 @@ def _words_read(max_tokens: int | None) -> int | None:
 
 
 class CollectionLearning(CollectionState):
-    """``fit_fusion``, ``calibrate``, ``train_ranker`` and ``train`` of ``Collection``."""
+    """``fit_fusion``, ``calibrate``, ``train_ranker``, ``train`` and ``tune`` of ``Collection``."""
 
     def fit_fusion(self) -> dict[str, Any]:
         """Learn, without judgments, how much the hybrid trusts each retriever here: the dense
@@ -142,3 +144,41 @@ class CollectionLearning(CollectionState):
         settings (``dim``, ``blocks``, ``max_len``, ``epochs``, ``seed``…) and ``capacity``,
         ``min_count`` of the item ID table. Returns the training summary."""
         return self._recs.train(self.store, progress=progress, **options)
+
+    def tune(
+        self,
+        *,
+        minutes: float = 30.0,
+        epochs: int = 2,
+        seed: int = 0,
+        compatible: bool = False,
+        sources: Sequence[str] = SOURCES,
+        base: str | None = None,
+        keep_checkpoints: bool = False,
+        progress: bool | None = None,
+        **options: Any,
+    ) -> dict[str, Any]:
+        """Fine-tune the collection's sentence-transformers encoder (or ``base``, a model name
+        or folder) on the collection's own items, without labels, and save the model in
+        ``models/encoder-<id>/`` (usable by any collection as ``encoder=PATH``); the
+        collection's own encoder is not changed (``migrate`` switches it). ``sources``: the
+        pairs ("disagreement", "titles", "crops"); ``compatible``: the new model's queries
+        also learn to search the collection's stored vectors; ``minutes``: the time budget;
+        ``options``: the other ``sleuth.tune.TuneConfig`` settings. An interrupted run resumes
+        from its last epoch. Seeded, deterministic. Returns the model's manifest (and its
+        ``path``).
+
+        >>> col.tune(minutes=20, compatible=True)["validation"]["per_epoch"]  # doctest: +SKIP
+        """
+        config = TuneConfig.of(
+            minutes=minutes,
+            epochs=epochs,
+            seed=seed,
+            compatible=compatible,
+            sources=tuple(sources) if isinstance(sources, list | tuple) else sources,
+            **options,
+        )
+        self._refresh(wait=False)
+        return tune_collection(
+            self, config, base=base, keep_checkpoints=keep_checkpoints, progress=progress
+        )

@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from sleuth.cli import calibrate, evaluate, items, migrate, ranker, recs, serve, spaces  # noqa: F401  (each registers its commands)
+from sleuth.cli import (  # noqa: F401  (each registers its commands)
+    calibrate,
+    evaluate,
+    items,
+    migrate,
+    ranker,
+    recs,
+    serve,
+    spaces,
+    tune,
+)
 from sleuth.cli.shell import app
 
 __all__ = ["app", "main"]

