@@ -52,6 +52,14 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     "migrate": ("MiniLM -> another encoder on SciFact while serving: nDCG@10 old / mapped "
                 "(lstsq, Procrustes) / new, backfill items/s, search p50 during vs idle",
                 "re-embed, then switch"),
+    "ray_ingest": ("SciFact with MiniLM, fresh cache: plain add vs 1 and 2 Ray workers; Ray's "
+                   "start-up and per-item overhead; items/s per worker", "plain sleuth add"),
+    "sharded": ("S = 1, 2, 4 shards in one process: identical answers counted, p50/p95; SciFact "
+                "and the 100k synthetic catalog", "one collection of the same items"),
+    "sharded_ray": ("shards behind Ray actors and Serve: p50/p95, HTTP throughput with R = 1, 2",
+                    "one collection; shards in one process"),
+    "tune": ("label-free tuning of MiniLM: dense/hybrid nDCG@10 before/after, signal, time; "
+             "SciFact, Cranfield", "the base model in the same run"),
 }
 
 
