@@ -68,7 +68,7 @@ class BackfillTables:
         """Up to ``limit`` usable items after docno ``after``, in docno order, whose key has
         no vector of ``encoder`` cached: what a backfill still has to encode."""
         rows = self._reader.execute(
-            "SELECT docno, id, fields, attrs, hash FROM items WHERE docno > ? AND NOT EXISTS "
+            "SELECT docno, id, fields, attrs, hash, vrow FROM items WHERE docno > ? AND NOT EXISTS "
             "(SELECT 1 FROM vectors WHERE encoder = ? AND vectors.hash = items.hash) "
             "ORDER BY docno LIMIT ?",
             (after, encoder, limit),
