@@ -173,8 +173,12 @@ def live_server(engine: Any, **app_options: Any) -> Iterator[str]:
 
     from sleuth.server import create_app
 
-    config = uvicorn.Config(
-        create_app(engine, **app_options), host="127.0.0.1", port=0, log_level="warning"
+    config = uvicorn.Config(  # h11, as `sleuth serve` runs it
+        create_app(engine, **app_options),
+        host="127.0.0.1",
+        port=0,
+        log_level="warning",
+        http="h11",
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)

@@ -141,7 +141,12 @@ def serve(
         )
         return
     served = create_app(engine, models=models, allowed_hosts=hosts)
-    config = uvicorn.Config(served, host=host, port=port, log_level="warning", access_log=False)
+    # h11 whatever else is installed: every request, one of an unknown method too, reaches the
+    # app (its JSON 405, one metrics label); httptools (Ray Serve's uvicorn[standard]) would
+    # answer those itself
+    config = uvicorn.Config(
+        served, host=host, port=port, log_level="warning", access_log=False, http="h11"
+    )
     server = uvicorn.Server(config)
 
     def announce() -> None:  # once bound, so port 0 prints the real port

@@ -24,14 +24,15 @@ cannot answer fails the request (``ShardUnavailable``, 503).
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from ray import serve
 from ray.serve.handle import DeploymentHandle
@@ -55,6 +56,20 @@ SHARD_DEPLOYMENT = "shard"
 # as ``sleuth serve``: no log line per request
 QUIET = {"log_level": "WARNING", "enable_access_log": False}
 _NAME = re.compile(NAME_PATTERN)
+
+
+T = TypeVar("T")
+
+
+def off_loop(wait: Callable[[], T]) -> T:
+    """``wait()``, in a helper thread when this one runs an asyncio loop: Serve's handles refuse
+    a blocking wait there (Serve's own loop, an ASGI server, a notebook, Playwright's sync API)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return wait()
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(wait).result()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -168,7 +183,7 @@ class ServeGroup(RemoteGroup):
         return self.handles[shard].run.remote(method, args, kw)
 
     def _wait(self, pending: Any, timeout: float) -> Any:
-        return pending.result(timeout_s=timeout)
+        return off_loop(lambda: pending.result(timeout_s=timeout))
 
     def pids(self, shard: int, *, want: int, patience: float = 30.0) -> list[int]:
         """The processes of ``want`` distinct replicas of ``shard`` (asked until seen)."""
@@ -176,7 +191,7 @@ class ServeGroup(RemoteGroup):
         deadline = time.monotonic() + patience
         while len(seen) < want and time.monotonic() < deadline:
             answers = [self.handles[shard].pid.remote() for _ in range(4 * want)]
-            seen.update(int(a.result(timeout_s=self.timeout)) for a in answers)
+            seen.update(int(self._wait(a, self.timeout)) for a in answers)
         return sorted(seen)
 
     def close(self) -> None:
@@ -209,8 +224,7 @@ class ServedEngine(Engine):
     def open_all(self, *, warm: bool = True) -> dict[str, str]:
         # The app's lifespan calls this on Serve's event loop, where a deployment handle's
         # answer may not be awaited synchronously: the warm-up searches run in a thread.
-        with ThreadPoolExecutor(1) as pool:
-            return pool.submit(super().open_all, warm=warm).result()
+        return off_loop(lambda: super(ServedEngine, self).open_all(warm=warm))
 
     def create(
         self,
