@@ -52,12 +52,35 @@ def assert_same_searches(a: sleuth.Collection, b: sleuth.Collection) -> None:
             assert_same_hits(a.search(query, k=8, mode=mode), b.search(query, k=8, mode=mode))
 
 
+def test_auto_maps_queries_only_when_the_map_measures_at_least_as_good_as_the_old_model(
+    tmp_path: Path,
+) -> None:
+    """``query="auto"`` (no compatible manifest) compares, on held-out pseudo-queries, the old
+    model's own queries with the new model's mapped ones, keeps the comparison in the map's
+    report, and takes the better (ties to the map); too few items for a map: the old model."""
+    col = built(tmp_path / "col", "hashing:64", CATALOG)
+    status = col.migrate(GatedEncoder(), batch=16, sample=40)
+    found = status["map"]["queries"]
+    assert set(found) == {"old", "mapped"} and all(0 < v <= 1 for v in found.values())
+    assert status["query"] == ("mapped" if found["mapped"] >= found["old"] else "old")
+    # the same encoder under a second id maps onto itself: its queries are exactly as good
+    twin = HashingEncoder(dim=64)
+    twin.id = "twin:64"
+    col.cancel_migration()
+    again = col.migrate(twin, sample=40)
+    assert again["map"]["queries"]["mapped"] >= again["map"]["queries"]["old"] - 1e-3
+    col.close()
+    small = built(tmp_path / "small", "hashing:64", CATALOG[:10])
+    assert small.migrate("hashing:96", wait=True)["query"] == "old"
+    small.close()
+
+
 def test_a_migration_serves_throughout_and_cuts_over_to_a_from_scratch_equal(
     tmp_path: Path,
 ) -> None:
     col = built(tmp_path / "col", "hashing:64", CATALOG)
     enc = GatedEncoder()
-    status = col.migrate(enc, batch=16, sample=40)
+    status = col.migrate(enc, batch=16, sample=40, query="mapped")
     assert status["phase"] == "backfill" and status["query"] == "mapped"
     assert status["map"]["chosen"] in ("lstsq", "procrustes") and status["map"]["sample"] == 40
     # served meanwhile: mapped queries over the old vectors, and writes encoded by both
@@ -151,7 +174,7 @@ def test_bad_migrations_are_refused_and_change_nothing(tmp_path: Path) -> None:
     assert not (tmp_path / "col" / "models" / "migration-map.npz").exists()
     small = built(tmp_path / "small", "hashing:64", CATALOG[:10])
     with pytest.raises(InvalidInput, match="at least 20 items"):
-        small.migrate("hashing:96")
+        small.migrate("hashing:96", query="mapped")
     # query="old" needs no map: a tiny collection migrates, its queries by the old model
     assert small.migrate("hashing:96", query="old", wait=True)["phase"] == "ready"
     own = sleuth.open(tmp_path / "own", encoder="hashing:64")

@@ -54,7 +54,12 @@ def _agreement(w: np.ndarray, x: np.ndarray, y: np.ndarray) -> float:
     reciprocal rank (a retrieval measure; a mean cosine rewards a map that moves every vector
     toward the space's common direction and ranks worse: on SciFact, MiniLM <- e5, Procrustes
     had the higher held-out cosine, 0.50 vs 0.42, and half the nDCG@10 of least squares)."""
-    scores = _unit(x @ w) @ _unit(y).T
+    return _own_rank(_unit(x @ w), y)
+
+
+def _own_rank(queries: np.ndarray, docs: np.ndarray) -> float:
+    """The mean reciprocal rank of each row of ``docs`` for the same row of ``queries``."""
+    scores = _unit(queries) @ _unit(docs).T
     own = np.diag(scores)[:, None]
     ranks = 1 + np.sum(scores > own, axis=1)
     return float(np.mean(1.0 / ranks))
@@ -96,11 +101,23 @@ class QueryMap:
         return QueryMap(kind, matrix, report)
 
 
-def fit_map(new: np.ndarray, old: np.ndarray, kind: str = "auto", *, seed: int = 0) -> QueryMap:
+def fit_map(
+    new: np.ndarray,
+    old: np.ndarray,
+    kind: str = "auto",
+    *,
+    queries: tuple[np.ndarray, np.ndarray] | None = None,
+    seed: int = 0,
+) -> QueryMap:
     """Fit the map from ``new: float32[n, d_new]`` onto ``old: float32[n, d_old]`` (the same
     ``n`` texts, each model's unit vectors). ``kind``: "lstsq", "procrustes" or "auto" (the
     one with the better held-out reciprocal rank); both are measured on a held-out fifth, and the
     chosen one is refitted on every text.
+
+    ``queries``: one pseudo-query per text, encoded by the new and by the old model's query
+    side. The report's ``queries`` then says how well each finds its own text's old vector on
+    the held-out fifth (reciprocal rank): the old model's own queries against the new model's
+    mapped ones, which tells whether mapping is worth it while the old model is still loaded.
 
     >>> rng = np.random.default_rng(0)
     >>> x = _unit(rng.normal(size=(200, 8)))
@@ -121,7 +138,14 @@ def fit_map(new: np.ndarray, old: np.ndarray, kind: str = "auto", *, seed: int =
         for k in KINDS
     }
     chosen = max(KINDS, key=lambda k: heldout[k]) if kind == "auto" else kind
-    report = {"sample": n, "heldout": heldout, "chosen": chosen, "asked": kind}
+    report: dict[str, Any] = {"sample": n, "heldout": heldout, "chosen": chosen, "asked": kind}
+    if queries is not None:
+        new_q, old_q = queries
+        w = _fit(chosen, new[train], old[train])
+        report["queries"] = {
+            "old": round(_own_rank(old_q[test], old[test]), 4),
+            "mapped": round(_own_rank(new_q[test] @ w, old[test]), 4),
+        }
     return QueryMap(chosen, _fit(chosen, new, old), report)
 
 
