@@ -6,10 +6,11 @@ the tuned text encoder, each fitted and saved in the collection's folder. A mixi
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from sleuth.collection_state import CollectionState
-from sleuth.rank.learned import RankerState
+from sleuth.rank.learned import RankerState, load_ranker
 from sleuth.rank.trainer import collection_id, fit_model, training_data
 from sleuth.retrieve import LexicalRetriever
 from sleuth.retrieve.base import Ranked
@@ -17,7 +18,7 @@ from sleuth.search import Trace, plan_for
 from sleuth.search import calibration as calib
 from sleuth.search.final import hit_features
 from sleuth.search.fusion import match
-from sleuth.search.trust import fit_trust
+from sleuth.search.trust import FusionTrust, fit_trust
 from sleuth.tune import SOURCES, TuneConfig, tune_collection
 
 __all__ = ["CollectionLearning"]
@@ -32,6 +33,16 @@ def _words_read(max_tokens: int | None) -> int | None:
 
 class CollectionLearning(CollectionState):
     """``fit_fusion``, ``calibrate``, ``train_ranker``, ``train`` and ``tune`` of ``Collection``."""
+
+    def _load_models(self) -> None:
+        """Load what was fitted on this collection's scores (the calibration, the fusion
+        trust, the ranker), each only when fitted with the active encoder: a migration's
+        cutover or rollback changes every dense score, so what was fitted before it is
+        warned about (calibration, trust: as if absent) or refused (mode "ranked")."""
+        models, encoder = self.path / "models", self.encoder.id
+        self._calibration = calib.Calibration.load(models, encoder)
+        self._trust = FusionTrust.load(models, encoder)
+        self._ranker = load_ranker(self.path, self.store.get_meta("collection_id"), encoder)
 
     def fit_fusion(self) -> dict[str, Any]:
         """Learn, without judgments, how much the hybrid trusts each retriever here: the dense
@@ -48,6 +59,7 @@ class CollectionLearning(CollectionState):
                 self.config.fusion,
                 window=_words_read(self.encoder.max_tokens),
             )
+            found = replace(found, encoder=self.encoder.id)
             found.save(self.path / "models")
             self._trust = found
         return found.manifest()
@@ -92,6 +104,7 @@ class CollectionLearning(CollectionState):
                 modes,
                 method,
             )
+            found = replace(found, encoder=self.encoder.id)
             found.save(self.path / "models")
             self._calibration = found
         return found.manifest()
@@ -134,6 +147,7 @@ class CollectionLearning(CollectionState):
         model = fit_model(data, params=params, tune=tune, seed=seed)
         with self._apply, self._writer:
             model.info["collection_id"] = collection_id(self.store)
+            model.info["encoder"] = self.encoder.id
             model.save(self.path)
             self._ranker = RankerState(model)
         return model.manifest()

@@ -336,6 +336,7 @@ class CollectionMigrate(CollectionState):
                 ix,
             )
             self._migration = self._migration_of(state, other=previous)
+            self._load_models()  # what was fitted on the other encoder's scores stops serving
         ix.save()
         return self._migration.status()
 

@@ -1,5 +1,5 @@
 """What ``Collection``'s parts share: the state ``Collection.__init__`` (``sleuth.engine``) sets
-and the helpers it defines, declared once so that the mixins in ``collection_recs`` and
+and the helpers its parts define, declared once so that the mixins in ``collection_recs`` and
 ``collection_learning`` type-check against them. Declarations only: nothing here runs."""
 
 from __future__ import annotations
@@ -47,6 +47,8 @@ class CollectionState:
     if TYPE_CHECKING:  # defined in ``sleuth.engine``; the signatures are checked there
 
         def _refresh(self, *, wait: bool = True, written: Sequence[StoredItem] = ()) -> None: ...
+
+        def _load_models(self) -> None: ...  # in ``sleuth.collection_learning``
 
         def _context(self, ix: IndexSet, fusion: FusionConfig | None = None) -> Context: ...
 

@@ -32,13 +32,11 @@ from sleuth.limits import (
     no_filter,
     parse_write,
 )
-from sleuth.rank.learned import load_ranker
 from sleuth.recommend.service import RecommendService
 from sleuth.retrieve import compile_filter, retrievers_for
 from sleuth.search import Context, Hits, Trace, build_hits
 from sleuth.search import calibration as calib
 from sleuth.search.request import check_request
-from sleuth.search.trust import FusionTrust
 from sleuth.store import ReadWriteLock, Store, StoredItem, WriterLock
 from sleuth.store.diagnose import Problem, damaged_row_problem, diagnose
 from sleuth.store.repair import repair_store
@@ -83,9 +81,7 @@ class Collection(CollectionRecs, CollectionLearning, CollectionMigrate):
         self.late = LateInteraction(config.late, encoder) if config.late.enabled else None
         self._cache = EmbeddingCache(store, encoder, dim, config.text_fields, self.late)
         self._ix = self._index_set()
-        self._calibration = calib.Calibration.load(folder / "models")
-        self._trust = FusionTrust.load(folder / "models")
-        self._ranker = load_ranker(folder, store.get_meta("collection_id"))
+        self._load_models()
         self._refresh()
         self._open_migration()  # a backfill resumes in its thread
 

@@ -16,7 +16,7 @@ from sleuth.encoders.base import Encoded
 from sleuth.encoders.hashing import HashingEncoder
 from sleuth.errors import Conflict, InvalidInput
 from sleuth.migrate.run import compatible_with
-from support import CATALOG, assert_same_hits, make_item
+from support import CATALOG, TOPICS, assert_same_hits, make_item
 
 QUERIES = ["telescope orbit", "flour butter", "seed compost", "harbor keel", "catalog entry"]
 MODES = ("dense", "hybrid", "lexical")
@@ -247,4 +247,40 @@ def test_with_judgments_the_evaluation_is_ndcg_of_each_side(tmp_path: Path) -> N
         col.evaluate_migration(qrels, None)
     with pytest.raises(InvalidInput, match="no query of qrels"):
         col.evaluate_migration({"x": {CATALOG[0]["id"]: 1}}, {"y": "text"})
+    col.close()
+
+
+def test_what_was_fitted_on_the_old_scores_stops_at_the_cutover_and_returns_on_rollback(
+    tmp_path: Path,
+) -> None:
+    """The calibration, the fusion trust and the ranker were fitted on the old encoder's
+    scores: after the cutover they do not serve (warned; mode "ranked" refused), also on
+    reopen; a rollback brings them back, since their scores are served again."""
+    col = built(tmp_path / "col", "hashing:64", CATALOG)
+    qrels = {
+        f"q{i}": {item["id"]: int(item["price"] >= 45) for item in CATALOG if topic in item["tags"]}
+        for i, topic in enumerate(TOPICS)
+    }
+    queries = {f"q{i}": f"{words.split()[1]} note" for i, words in enumerate(TOPICS.values())}
+    col.calibrate()
+    col.train_ranker(qrels, queries, params={"rounds": 20, "min_data_in_leaf": 2})
+    calibrated = col.search("orbit", k=5, min_relevance=0.0)
+    ranked = col.search("orbit", k=5, mode="ranked")
+    col.migrate("hashing:96", query="old", wait=True)
+    with pytest.warns(UserWarning, match="was fitted on the scores of encoder 'hashing:64'"):
+        col.cutover()
+    with pytest.raises(InvalidInput, match="not calibrated"):
+        col.search("orbit", k=5, min_relevance=0.5)
+    with pytest.raises(InvalidInput, match="trained on the scores of encoder 'hashing:64'"):
+        col.search("orbit", k=5, mode="ranked")
+    col.close()
+    with pytest.warns(UserWarning, match="calibrate again"):
+        col = sleuth.open(tmp_path / "col")
+    with pytest.raises(InvalidInput, match="train it again"):
+        col.search("orbit", k=5, mode="ranked")
+    col.rollback()
+    assert_same_hits(col.search("orbit", k=5, min_relevance=0.0), calibrated)
+    assert_same_hits(col.search("orbit", k=5, mode="ranked"), ranked)
+    again = [h.probability for h in col.search("orbit", k=5, min_relevance=0.0)]
+    assert again == pytest.approx([h.probability for h in calibrated], rel=1e-5)
     col.close()

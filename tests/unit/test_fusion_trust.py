@@ -122,14 +122,16 @@ def test_the_weight_moves_only_for_a_clear_gain_where_one_side_fails(
 
 
 def test_saved_trust_round_trips_and_a_bad_file_is_ignored(tmp_path: Path) -> None:
-    FusionTrust(0.3, 7, {"pseudo_queries": 5}).save(tmp_path)
-    loaded = FusionTrust.load(tmp_path)
-    assert loaded is not None and (loaded.alpha, loaded.seq) == (0.3, 7)
+    FusionTrust(0.3, 7, {"pseudo_queries": 5}, "enc:a").save(tmp_path)
+    loaded = FusionTrust.load(tmp_path, "enc:a")
+    assert loaded is not None and (loaded.alpha, loaded.seq, loaded.encoder) == (0.3, 7, "enc:a")
+    with pytest.warns(UserWarning, match="encoder 'enc:a'.*now searches with 'enc:b'"):
+        assert FusionTrust.load(tmp_path, "enc:b") is None
     body = json.loads((tmp_path / FILE).read_text())
     (tmp_path / FILE).write_text(json.dumps({**body, "alpha": 3.0}))
     with pytest.warns(UserWarning, match="unreadable"):
-        assert FusionTrust.load(tmp_path) is None
-    assert FusionTrust.load(tmp_path / "absent") is None
+        assert FusionTrust.load(tmp_path, "enc:a") is None
+    assert FusionTrust.load(tmp_path / "absent", "enc:a") is None
 
 
 def test_a_collection_created_before_trust_keeps_fixed_weights(tmp_path: Path) -> None:

@@ -96,8 +96,9 @@ class RankerState:
         return self.model
 
 
-def load_ranker(collection: Path, collection_id: str | None) -> RankerState:
-    """The ranker saved in ``collection`` (an empty state when there is none)."""
+def load_ranker(collection: Path, collection_id: str | None, encoder: str) -> RankerState:
+    """The ranker saved in ``collection`` (an empty state when there is none; one that
+    cannot serve, a ``problem``: another collection's, another encoder's, damaged)."""
     path = collection / FOLDER / FILE
     if not path.exists():
         return RankerState()
@@ -120,6 +121,13 @@ def load_ranker(collection: Path, collection_id: str | None) -> RankerState:
                 problem=f"{where} was trained for another collection (id "
                 f"{manifest.get('collection_id')!r}, this one is "
                 f"{collection_id!r}): train one for this collection"
+            )
+        fitted = manifest.get("encoder", encoder)  # not recorded before migrations existed
+        if fitted != encoder:
+            return RankerState(
+                problem=f"{where} was trained on the scores of encoder {fitted!r} and the "
+                f"collection now searches with {encoder!r} (a migration switched it): train "
+                "it again"
             )
         text = raw.decode()
         if hashlib.sha256(raw).hexdigest() != manifest["sha256"]:

@@ -53,6 +53,7 @@ class Calibration:
     seq: int
     modes: dict[str, Calibrator]
     stats: dict[str, Any] = field(default_factory=dict)
+    encoder: str | None = None  # whose dense scores it was fitted on
 
     def manifest(self) -> dict[str, Any]:
         return {
@@ -60,6 +61,7 @@ class Calibration:
             "sleuth": __version__,
             "source": self.source,
             "seq": self.seq,
+            "encoder": self.encoder,
             "modes": sorted(self.modes),
             "stats": self.stats,
         }
@@ -69,14 +71,15 @@ class Calibration:
         return save_json(folder / FILE, body)
 
     @classmethod
-    def load(cls, folder: Path) -> Calibration | None:
-        """The saved calibration, or None (absent; unreadable: warned, as if absent)."""
-        return load_json(folder / FILE, FORMAT, cls._parse, "calibrate again")
+    def load(cls, folder: Path, encoder: str) -> Calibration | None:
+        """The saved calibration, or None (absent; unreadable or fitted with another encoder
+        than ``encoder``: warned, as if absent)."""
+        return load_json(folder / FILE, FORMAT, cls._parse, "calibrate again", encoder)
 
     @classmethod
     def _parse(cls, raw: dict[str, Any]) -> Calibration:
         models = {m: Calibrator.from_dict(c) for m, c in raw["models"].items()}
-        return cls(raw["source"], int(raw["seq"]), models, raw.get("stats", {}))
+        return cls(raw["source"], int(raw["seq"]), models, raw.get("stats", {}), raw.get("encoder"))
 
 
 def check_judgments(

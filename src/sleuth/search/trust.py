@@ -45,12 +45,14 @@ class FusionTrust:
     alpha: float
     seq: int
     stats: dict[str, Any] = field(default_factory=dict)
+    encoder: str | None = None  # whose dense scores it was fitted on
 
     def manifest(self) -> dict[str, Any]:
         return {
             "format": FORMAT,
             "sleuth": __version__,
             "seq": self.seq,
+            "encoder": self.encoder,
             "alpha": self.alpha,
             "stats": self.stats,
         }
@@ -59,16 +61,17 @@ class FusionTrust:
         return save_json(folder / FILE, self.manifest())
 
     @classmethod
-    def load(cls, folder: Path) -> FusionTrust | None:
-        """The saved trust, or None (absent; unreadable: warned, as if absent)."""
-        return load_json(folder / FILE, FORMAT, cls._parse, "run fit_fusion again")
+    def load(cls, folder: Path, encoder: str) -> FusionTrust | None:
+        """The saved trust, or None (absent; unreadable or fitted with another encoder than
+        ``encoder``: warned, as if absent)."""
+        return load_json(folder / FILE, FORMAT, cls._parse, "run fit_fusion again", encoder)
 
     @classmethod
     def _parse(cls, raw: dict[str, Any]) -> FusionTrust:
         alpha = float(raw["alpha"])
         if not 0.0 <= alpha <= 1.0:
             raise ValueError(f"alpha {alpha!r} is outside [0, 1]")
-        return cls(alpha, int(raw["seq"]), raw.get("stats", {}))
+        return cls(alpha, int(raw["seq"]), raw.get("stats", {}), raw.get("encoder"))
 
 
 def _reciprocal_rank(docnos: np.ndarray, source: int) -> float:
