@@ -61,6 +61,23 @@ def test_recommendations_follow_the_walk_and_exclude_what_was_seen(rcol: sleuth.
     assert set(with_seen) & set(seen)
 
 
+def test_content_unfiltered_fetches_past_the_seen_and_equals_the_masked_search(
+    rcol: sleuth.Collection,
+) -> None:
+    """Without ``where``, content searches unfiltered past the user's seen items and reads the
+    mask only at what it found; a filter every item passes takes the masked search. Both
+    give the same list (exact search here), seen items excluded, also after a delete."""
+    rcol.delete([item_id(2)])
+    passes_all = {"price": {"gte": 0}}
+    for user in ("u5", "u6", "u13"):
+        seen = {e["item"] for e in walk(int(user[1:]), 6)}
+        plain = rcol.recommend(user, k=12, sources={"content": 1.0})
+        masked = rcol.recommend(user, k=12, sources={"content": 1.0}, where=passes_all)
+        assert [h.id for h in plain] == [h.id for h in masked] and len(plain) == 12
+        assert [h.score for h in plain] == pytest.approx([h.score for h in masked])
+        assert not {h.id for h in plain} & (seen | {item_id(2)})
+
+
 def test_where_is_never_violated(rcol: sleuth.Collection) -> None:
     for user in ("u1", "u2", "nobody"):
         hits = rcol.recommend(user, k=10, where={"color": "red", "in_stock": True})

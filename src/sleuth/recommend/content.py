@@ -7,6 +7,7 @@ nobody has interacted with yet still has a text, hence a vector.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import cast
 
 import numpy as np
 
@@ -18,6 +19,7 @@ __all__ = ["HORIZON", "RECENCY", "Content", "recency_profile"]
 
 RECENCY = 0.9  # each older event counts this much less than the one after it
 HORIZON = 50  # only the newest events shape the profile
+OVERFETCH = 4  # unfiltered, a history of up to this many times the depth is fetched past
 
 
 def recency_profile(vectors: np.ndarray, weights: np.ndarray) -> np.ndarray | None:
@@ -72,11 +74,7 @@ class Content(Source):
                     picked.append(vector)
                     weights.append(kinds.get(event.kind, 1.0))
             profile = recency_profile(np.stack(picked), np.array(weights)) if picked else None
-            out.append(
-                None
-                if profile is None
-                else catalog.search_batch(profile[None, :], batch.depth, mask).row(0)
-            )
+            out.append(None if profile is None else _nearest(batch, profile, mask, len(history)))
         return out
 
     def score(self, histories: Sequence[History]) -> np.ndarray:
@@ -90,3 +88,18 @@ class Content(Source):
                 out[row] = self.unit @ profile
         out[:, ~self.known] = -2.0
         return out
+
+
+def _nearest(batch: Batch, profile: np.ndarray, mask: np.ndarray, seen: int) -> Ranked:
+    """The ``depth`` items nearest ``profile`` that pass ``mask``. Without a ``where`` filter
+    the mask clears only items the index does not hold (deleted) and the user's ``seen``
+    ones, so the search runs unfiltered for ``depth + seen`` and the mask is read at those
+    few: the same items, without turning a catalog-wide mask into index rows (at 1M items
+    that took most of a request)."""
+    catalog, depth = batch.catalog, batch.depth
+    if batch.filtered or seen > OVERFETCH * depth:
+        return cast(Ranked, catalog.search_batch(profile[None, :], depth, mask).row(0))
+    docnos, scores = catalog.search_batch(profile[None, :], depth + seen, None).row(0)
+    inside = docnos < mask.size
+    keep = np.flatnonzero(inside & mask[np.where(inside, docnos, 0)])[:depth]
+    return docnos[keep], scores[keep]

@@ -158,7 +158,9 @@ class RecommendService:
         histories = [self.log.history(user) for user in users]
         masks = _masks(view, histories, where, exclude_seen=exclude_seen)
         t = time.perf_counter()
-        lists = self.candidates(view, histories, masks, depth=depth, weights=weights)
+        lists = self.candidates(
+            view, histories, masks, depth=depth, weights=weights, filtered=where is not None
+        )
         timings["candidates_ms"] = _ms(t)
         t = time.perf_counter()
         results = []
@@ -184,11 +186,15 @@ class RecommendService:
         depth: int,
         weights: Mapping[str, float],
         exclude_seen: bool = True,
+        filtered: bool = True,
     ) -> list[dict[str, Ranked]]:
         """Each wanted source's best ``depth`` docnos per user, inside that user's mask (from
-        which the user's seen items are already cleared when they are excluded)."""
+        which the user's seen items are already cleared when they are excluded; ``filtered``:
+        a ``where`` filter shaped the masks too)."""
         wanted = {name for name, w in weights.items() if w > 0}
-        batch = Batch(histories, masks, depth, exclude_seen, self.config.event_weights, view)
+        batch = Batch(
+            histories, masks, depth, exclude_seen, self.config.event_weights, view, filtered
+        )
         out: list[dict[str, Ranked]] = [{} for _ in histories]
         for name, source in self.sources(view.store, wanted).items():
             for per_user, found in zip(out, source.candidates(batch)):

@@ -45,6 +45,7 @@ class Batch:
     exclude_seen: bool
     event_weights: Mapping[str, float]
     catalog: Catalog
+    filtered: bool = True  # a ``where`` filter shaped the masks (not only the catalog, seen)
 
 
 class Source:

@@ -57,15 +57,20 @@ CREATE TABLE IF NOT EXISTS space_vectors (
     PRIMARY KEY (docno, space)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS attributes (name TEXT PRIMARY KEY, type TEXT NOT NULL);
+-- events are never deleted, so seq needs no AUTOINCREMENT (rowid is one past the largest),
+-- most events bring no event_id, so its unique index holds only those that do. Both halve
+-- SQLite's cost of an event (collections made before keep their table, read the same way).
 CREATE TABLE IF NOT EXISTS events (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    event_id TEXT UNIQUE,
+    seq INTEGER PRIMARY KEY,
+    event_id TEXT,
     user TEXT NOT NULL,
     item TEXT NOT NULL,
     kind TEXT NOT NULL,
     value REAL,
     ts REAL NOT NULL
 );
+CREATE UNIQUE INDEX IF NOT EXISTS events_event_id ON events (event_id)
+    WHERE event_id IS NOT NULL;
 """
 
 
