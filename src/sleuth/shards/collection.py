@@ -14,32 +14,27 @@ from typing import Any
 
 import numpy as np
 
+from sleuth.collection_recs import RecordResult
 from sleuth.config import FusionConfig
 from sleuth.encoders import Encoder, get_encoder
 from sleuth.errors import InvalidInput, NotFound
-from sleuth.fuse import fuse_lists
 from sleuth.indexes.tokenize import Analyzer
-from sleuth.limits import check_k, check_vector_ids
+from sleuth.limits import check_k, check_recommend, check_sources, check_vector_ids
 from sleuth.rank.learned import RankerState
-from sleuth.recommend.service import SIMILAR_WEIGHTS
-from sleuth.retrieve import QueryBatch
 from sleuth.search import Context, Hits, Trace, build_hits
 from sleuth.search import calibration as calib
 from sleuth.search.request import check_request
-from sleuth.shards.gather import Gather, ShardedDense, fetch_items, retrievers, split
+from sleuth.shards.gather import Gather, fetch_items, retrievers, split
 from sleuth.shards.group import ShardGroup
 from sleuth.shards.layout import ROUTING, Layout, route, shard_of
+from sleuth.shards.recs import ShardedRecs
 from sleuth.shards.writes import ShardWriter
+from sleuth.store.clicks import is_search
+from sleuth.store.event_batch import parse_event_batch
 from sleuth.store.sqlite import WriteResult
 from sleuth.types import Hit, Item
 
 __all__ = ["ShardedCollection"]
-
-
-_NO_EVENTS = (
-    "a sharded collection does not record events or recommend yet; search, similar and "
-    "writes work (record events in an ordinary collection meanwhile)"
-)
 
 
 class _Vectors:
@@ -91,6 +86,7 @@ class ShardedCollection:
         self._writer = ShardWriter(
             self.path, group, config, self.encoder, self.dim, lock_timeout=lock_timeout
         )
+        self._recs = ShardedRecs(group, config.recommend, self.path / "models")
         self._closed = False
         if self._writer.log.pending():
             self._writer.recover()  # a batch a crash or a failed shard left half applied
@@ -273,32 +269,76 @@ class ShardedCollection:
     def similar(
         self, item_id: str, k: int = 10, *, where: dict[str, Any] | None = None
     ) -> list[Hit]:
-        """``Collection.similar`` before any event is recorded: the nearest items by dense
-        vector (itself excluded), over every shard."""
+        """``Collection.similar`` over every shard: the nearest items by dense vector (itself
+        excluded), fused with co-visitation once events are recorded."""
         check_k(k)
         t0 = time.perf_counter()
-        vector = self.vectors([item_id])[0]
-        shard = shard_of(item_id, self.shards)
-        own = self.group.call(shard, "docnos", [item_id])[item_id] * self.shards + shard
-        depth = max(k, self.config.recommend.depth)
-        gather = Gather(self.group, ("dense",), where, None, self.analyzer, self.config.bm25.k1)
-        batch = QueryBatch(None, self.encoder.encode_queries, given=vector[None, :])
-        docnos, scores = ShardedDense(gather).retrieve(batch, depth + 1).lists[0]
-        keep = docnos != own
-        found = fuse_lists(
-            {"content": (docnos[keep][:depth], scores[keep][:depth])}, SIMILAR_WEIGHTS, k
+        found = self._recs.similar(item_id, k, where)
+        return self._hits([found], None, {}, t0)[0]
+
+    # -- events and recommendations (``sleuth.shards.recs``) ---------------------------------
+
+    def record(self, events: Iterable[Any]) -> RecordResult:
+        """``Collection.record``: each event stored on the shard of its user, a batch
+        spanning shards all or nothing as item writes are (``sleuth.shards.writes``). Search
+        events (the learned ranker's log) are not recorded on a sharded collection."""
+        if isinstance(events, list | tuple) and any(is_search(e) for e in events):
+            raise InvalidInput(
+                'search events (kind "search") are not recorded on a sharded collection: '
+                "the learned ranker is not trained on one; record item events"
+            )
+        batch = parse_event_batch(events, self.config.recommend.event_weights)
+        return RecordResult(*self._writer.record(batch))
+
+    def recommend(self, user: str, k: int = 10, **options: Any) -> list[Hit]:
+        """``Collection.recommend`` (the same arguments) over every shard, with the same hits
+        as one collection holding the same items and events (``sleuth.shards.recs`` says for
+        which sources)."""
+        return self.recommend_batch([user], k, **options)[0]
+
+    def recommend_batch(
+        self,
+        users: Sequence[str],
+        k: int = 10,
+        *,
+        where: dict[str, Any] | None = None,
+        exclude_seen: bool = True,
+        diversity: float = 0.0,
+        explain: bool = False,
+        sources: dict[str, float] | None = None,
+    ) -> list[list[Hit]]:
+        """``Collection.recommend_batch`` over every shard."""
+        check_k(k)
+        check_recommend(users, diversity, exclude_seen, explain)
+        weights = self.config.recommend.sources if sources is None else check_sources(sources)
+        t0 = time.perf_counter()
+        served = self._recs.recommend_batch(
+            users,
+            k,
+            weights,
+            where=where,
+            exclude_seen=exclude_seen,
+            diversity=diversity,
+            explain=explain,
         )
-        trace = Trace(mode=None, k=None, queries=1, start=t0)
-        return [*build_hits(self._fetch, [found], trace)[0]]
+        return self._hits(served.results, served.per_source, served.timings, t0)
 
-    def record(self, events: Iterable[Any]) -> Any:
-        """Not on a sharded collection yet: events go with the shard of their user and are
-        fitted with Ray (issue 15); an ``InvalidInput`` saying so."""
-        raise InvalidInput(_NO_EVENTS)
+    def refit(self, *, ray: bool = False, address: str | None = None) -> int:
+        """Fit the learned sources on every shard's events now; with ``ray``, co-visitation
+        and popularity by a Ray Data group-by over the shards' event tables, now and at every
+        later refit (``address``: the cluster, as for ``sleuth.distributed.connect``).
+        Returns how many events they were fitted on."""
+        return self._recs.refit(ray=ray, address=address)
 
-    def recommend(self, user: str, k: int = 10, **options: Any) -> Any:
-        """Not on a sharded collection yet (see ``record``)."""
-        raise InvalidInput(_NO_EVENTS)
+    def _hits(
+        self,
+        results: list[tuple[np.ndarray, np.ndarray]],
+        per_source: dict[str, list[Any]] | None,
+        timings: dict[str, float],
+        t0: float,
+    ) -> list[list[Hit]]:
+        trace = Trace(mode=None, k=None, queries=len(results), timings_ms=timings, start=t0)
+        return [*build_hits(self._fetch, results, trace, per_source)]
 
     def _fetch(self, docnos: list[int]) -> Any:
         return fetch_items(self.group, docnos)

@@ -22,6 +22,7 @@ from sleuth.errors import InvalidInput
 from sleuth.indexes.bm25_stats import BM25Stats
 from sleuth.opening import open_collection
 from sleuth.retrieve import LexicalRetriever, QueryBatch
+from sleuth.store.events import EventRows
 from sleuth.types import Item
 
 __all__ = ["ShardServer"]
@@ -104,6 +105,34 @@ class ShardServer:
             dense = ctx.index("dense")
             return [None if dense is None else dense.vector_of(int(d)) for d in docnos]
 
+    # -- recommendations: the events of this shard's users, masks and vectors of its items ----
+
+    def event_rows(self, after: int) -> list[tuple[int, EventRows]]:
+        """The events recorded here after sequence number ``after``, in chunks (``Store
+        .iter_event_rows``): what the coordinator's merged log catches up from."""
+        return list(self.collection.store.iter_event_rows(after))
+
+    def event_table(self) -> Any:
+        """Every event here as a ``pyarrow.Table`` (``sleuth.distributed.fits.events_of``): a
+        part of the Ray group-by fit."""
+        from sleuth.distributed.fits import events_of
+
+        return events_of(self.collection.store)
+
+    def mask(self, where: dict[str, Any] | None) -> np.ndarray:
+        """bool[docnos]: the live items here that ``where`` keeps."""
+        with self.collection.viewing() as view:
+            return view.mask(where)
+
+    def dense(
+        self, vectors: np.ndarray, k: int, mask: np.ndarray | None
+    ) -> list[tuple[np.ndarray, np.ndarray]]:
+        """The top ``k`` docnos here (inside ``mask``) of each query vector, by the dense
+        index: ``[(docnos int64[n], scores float32[n]), ...]``."""
+        with self.collection.viewing() as view:
+            found = view.search_batch(vectors, int(k), mask)
+            return [found.row(i) for i in range(len(vectors))]
+
     # -- reads and writes by id --------------------------------------------------------------
 
     def get(self, item_id: str) -> Item:
@@ -119,8 +148,11 @@ class ShardServer:
     def apply(self, batch: dict[str, Any]) -> dict[str, int]:
         """One routed batch in one transaction: ``items`` (``Item``s or dicts) upserted, or added
         with ``must_be_new``, with ``vectors`` (as ``Collection.add``'s), or ``deletes`` (ids;
-        missing ones are skipped). Returns the ``WriteResult`` as a dict."""
+        missing ones are skipped), or ``events`` (recorded; one whose ``event_id`` is here is
+        skipped). Returns the ``WriteResult`` (or ``RecordResult``) as a dict."""
         col = self.collection
+        if batch.get("events") is not None:
+            return dataclasses.asdict(col.record(batch["events"]))
         items, deletes = batch.get("items") or [], batch.get("deletes") or []
         if items and deletes:
             raise InvalidInput("a shard's batch upserts or deletes, not both")
