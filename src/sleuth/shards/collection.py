@@ -70,6 +70,15 @@ def _summed(reports: Sequence[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
+def _indexes(reports: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The shards' index reports summed (``_summed``), BM25's vocabulary sizes listed."""
+    out = _summed(reports)
+    if "terms" in out.get("bm25", {}):
+        out["bm25"].pop("terms")
+        out["bm25"]["terms_per_shard"] = [r.get("bm25", {}).get("terms", 0) for r in reports]
+    return out
+
+
 class ShardedCollection:
     """The sharded collection in ``layout.folder`` whose shards ``group`` serves."""
 
@@ -184,9 +193,10 @@ class ShardedCollection:
 
     def info(self, *, tables: bool = False) -> dict[str, Any]:
         """``Collection.info`` over the shards: items, sequence numbers, index rows and sizes
-        summed (a sum of the shards' BM25 ``terms`` counts a term once per shard holding
-        it), ``per_shard`` (each shard's own ``info()``), ``shards``, ``routing`` and the
-        batches still logged (``intents``)."""
+        summed, except BM25's vocabulary: a term held by several shards is one term, so its
+        size is given per shard (``terms_per_shard``), not summed; ``per_shard`` (each
+        shard's own ``info()``), ``shards``, ``routing`` and the batches still logged
+        (``intents``)."""
         parts = self.group.scatter("info", ((), {"tables": tables}))
         usage = _summed([part["usage"] for part in parts])
         return {
@@ -199,7 +209,7 @@ class ShardedCollection:
             "spaces": _summed([p["spaces"] for p in parts]),
             "attributes": {k: v for p in parts for k, v in p["attributes"].items()},
             "seq": sum(p["seq"] for p in parts),  # the shards' sequence numbers summed
-            "indexes": _summed([p["indexes"] for p in parts]),
+            "indexes": _indexes([p["indexes"] for p in parts]),
             "config": self.config.to_dict(),
             "intents": [i.name for i in self._writer.log.pending()],
             "problems": [p for part in parts for p in part.get("problems", [])],

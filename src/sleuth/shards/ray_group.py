@@ -46,11 +46,15 @@ NAMESPACE = "sleuth"
 READS = frozenset(
     {
         "count",
+        "dense",
         "docnos",
         "encoded_texts",
+        "event_rows",
+        "event_table",
         "get",
         "info",
         "items",
+        "mask",
         "ping",
         "retrieve",
         "stats",
