@@ -16,13 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from test_shards_faults import FAILING, open_faulty
 
 import sleuth
 from sleuth.errors import InvalidInput
 from sleuth.shards import compare
 from sleuth.shards.group import ShardUnavailable
 from sleuth.shards.layout import shard_of
-from test_shards_faults import FAILING, open_faulty
 
 GENRES = ["drama", "comedy", "noir", "scifi"]
 WORDS = [f"w{i}" for i in range(30)]
