@@ -12,8 +12,12 @@ lexical, dense, hybrid, and on the scale catalog hybrid filtered by category. Ab
 is the union of the shards' approximate lists, so "identical" is then not expected; recall@10
 against the exact truth is reported for both.
 
-    python benchmarks/sharded.py                      # both data sets, S = 1, 2, 4
+Recommendations (``--data movielens``, ``sharded_recs.py``): MovieLens-100K's movies and
+ratings, ``recommend`` (plain and filtered) and ``similar``, counted and timed the same way.
+
+    python benchmarks/sharded.py                      # every data set, S = 1, 2, 4
     python benchmarks/sharded.py --data scifact --queries 100
+    python benchmarks/sharded.py --data movielens --users 300
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _scale_data as data
+import sharded_recs
 from _common import CACHE_DIR, DATA_DIR, print_table, require_data, write_result
 
 import sleuth
@@ -184,22 +189,28 @@ def measure(dataset: dict[str, Any], shard_counts: tuple[int, ...], work: Path) 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", choices=["scifact", "scale", "both"], default="both")
+    parser.add_argument(
+        "--data", choices=["scifact", "scale", "movielens", "both", "all"], default="all",
+        help="both: scifact and scale; all: the three",
+    )
     parser.add_argument("--queries", type=int, default=300)
+    parser.add_argument("--users", type=int, default=300, help="movielens: users (and items)")
     parser.add_argument("--shards", type=int, nargs="+", default=list(SHARDS))
     parser.add_argument("--work", type=Path, default=WORK)
     args = parser.parse_args()
     started = time.perf_counter()
     args.work.mkdir(parents=True, exist_ok=True)
     results = {}
-    if args.data in ("scifact", "both"):
+    if args.data in ("scifact", "both", "all"):
         if not (DATA_DIR / "beir" / "scifact").exists():
             sys.exit(f"SciFact not found under {DATA_DIR}")
         results["scifact"] = measure(
             scifact(args.queries, args.work), tuple(args.shards), args.work
         )
-    if args.data in ("scale", "both"):
+    if args.data in ("scale", "both", "all"):
         results["scale-100k"] = measure(scale(args.queries), tuple(args.shards), args.work)
+    if args.data in ("movielens", "all"):
+        results["movielens"] = sharded_recs.measure(tuple(args.shards), args.work, args.users)
     rows, summary = [], []
     for name, res in results.items():
         for s, part in res["sharded"].items():
@@ -238,6 +249,7 @@ def main() -> None:
             "k": K,
             "shards": args.shards,
             "queries": args.queries,
+            "users": args.users,
             "group": "LocalGroup",
             "tolerance": 1e-4,
         },

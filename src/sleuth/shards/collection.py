@@ -20,13 +20,13 @@ from sleuth.encoders import Encoder, get_encoder
 from sleuth.errors import InvalidInput, NotFound
 from sleuth.indexes.tokenize import Analyzer
 from sleuth.limits import check_k, check_recommend, check_sources, check_vector_ids
-from sleuth.rank.learned import RankerState
-from sleuth.search import Context, Hits, Trace, build_hits
+from sleuth.search import Hits, Trace, build_hits
 from sleuth.search import calibration as calib
 from sleuth.search.request import check_request
-from sleuth.shards.gather import Gather, fetch_items, retrievers, split
+from sleuth.shards.gather import Gather, fetch_items
 from sleuth.shards.group import ShardGroup
 from sleuth.shards.layout import ROUTING, Layout, route, shard_of
+from sleuth.shards.learning import ShardedLearning
 from sleuth.shards.recs import ShardedRecs
 from sleuth.shards.writes import ShardWriter
 from sleuth.store.clicks import is_search
@@ -35,24 +35,6 @@ from sleuth.store.sqlite import WriteResult
 from sleuth.types import Hit, Item
 
 __all__ = ["ShardedCollection"]
-
-
-class _Vectors:
-    """The default space's vectors of some global docnos, read from their shards once (what
-    the final-list stage's diversity reads, ``vector_of``)."""
-
-    def __init__(self, group: ShardGroup, docnos: list[int]) -> None:
-        shards = group.size
-        parts = split(docnos, shards)
-        found = group.scatter("vectors_by_docno", [((part,), {}) for part in parts])
-        self.at = {
-            d * shards + s: v
-            for s, (part, vs) in enumerate(zip(parts, found))
-            for d, v in zip(part, vs)
-        }
-
-    def vector_of(self, docno: int) -> np.ndarray | None:
-        return self.at.get(docno)
 
 
 def _summed(reports: Sequence[dict[str, Any]]) -> dict[str, Any]:
@@ -80,22 +62,34 @@ def _indexes(reports: Sequence[dict[str, Any]]) -> dict[str, Any]:
 
 
 class ShardedCollection:
-    """The sharded collection in ``layout.folder`` whose shards ``group`` serves."""
+    """The sharded collection in ``layout.folder`` whose shards ``group`` serves (``encoder``:
+    the one the shards were opened with, when given as an object)."""
 
-    def __init__(self, layout: Layout, group: ShardGroup, *, lock_timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        layout: Layout,
+        group: ShardGroup,
+        *,
+        lock_timeout: float = 30.0,
+        encoder: Encoder | None = None,
+    ) -> None:
         if group.size != layout.shards:
             raise ValueError(f"{layout.shards} shards, a group of {group.size}")
         self.path = layout.folder
         self.layout = layout
         self.group = group
         self.config = config = layout.config
-        self.encoder: Encoder = get_encoder(config.encoder, config.dim)
+        # an encoder given as an object (its id is the configuration's) serves as it is
+        self.encoder: Encoder = encoder or get_encoder(config.encoder, config.dim)
         self.dim = self.encoder.dim
         self.analyzer = Analyzer(config.bm25.stemmer, config.bm25.stopwords)
         self._writer = ShardWriter(
             self.path, group, config, self.encoder, self.dim, lock_timeout=lock_timeout
         )
         self._recs = ShardedRecs(group, config.recommend, self.path / "models")
+        self._learning = ShardedLearning(
+            self.path, group, config, self.encoder, self.analyzer, self._writer.lock
+        )
         self._closed = False
         if self._writer.log.pending():
             self._writer.recover()  # a batch a crash or a failed shard left half applied
@@ -249,7 +243,10 @@ class ShardedCollection:
             fusion=fusion,
             **options,
         )
-        calibrator = calib.calibrator_for(None, request.mode, request.final.needs_probability)
+        learning = self._learning
+        calibrator = calib.calibrator_for(
+            learning.calibration, request.mode, request.final.needs_probability
+        )
         space = request.args.space
         gather = Gather(
             self.group,
@@ -259,20 +256,10 @@ class ShardedCollection:
             self.analyzer,
             self.config.bm25.k1,
         )
-        vectors_read: list[_Vectors] = []
-        context = Context(
-            retrievers=retrievers(gather),
-            index=lambda name: vectors_read[0] if name == "dense" and vectors_read else None,
-            encoder=self.encoder,
-            late=None,
-            fusion=fusion or self.config.fusion,
-            ranker=RankerState(),
-            fetch=self._fetch,
-        )
+        context, candidates = learning.context(gather, request.args.texts, fusion)
         outcome = request.outcome(context, None)
         if request.final.diversity or request.final.max_per:  # they read the hits' vectors
-            wanted = sorted({int(d) for docnos, _ in outcome.results for d in docnos})
-            vectors_read.append(_Vectors(self.group, wanted))
+            candidates.expect([int(d) for docnos, _ in outcome.results for d in docnos])
         served = request.finish(context, outcome, calibrator, self._fetch)
         return request.hits(self._fetch, outcome, served)
 
@@ -349,6 +336,26 @@ class ShardedCollection:
     ) -> list[list[Hit]]:
         trace = Trace(mode=None, k=None, queries=len(results), timings_ms=timings, start=t0)
         return [*build_hits(self._fetch, results, trace, per_source)]
+
+    # -- the ranking stage (``sleuth.shards.learning``) ----------------------------------------
+
+    def train_ranker(
+        self, qrels: Any = None, queries: Any = None, **options: Any
+    ) -> dict[str, Any]:
+        """``Collection.train_ranker`` (the same arguments) from judgments, on the shards'
+        merged lists with the features one collection reads; saved in this folder."""
+        return self._learning.train_ranker(qrels, queries, **options)
+
+    def calibrate(
+        self,
+        qrels: dict[str, dict[str, int]] | None = None,
+        queries: dict[str, str] | None = None,
+        *,
+        modes: Sequence[str] | None = None,
+        method: str = "platt",
+    ) -> dict[str, Any]:
+        """``Collection.calibrate`` over every shard; saved in this folder."""
+        return self._learning.calibrate(qrels, queries, modes=modes, method=method)
 
     def _fetch(self, docnos: list[int]) -> Any:
         return fetch_items(self.group, docnos)

@@ -24,10 +24,20 @@ from sleuth.indexes.bm25_stats import BM25Stats, idf_of
 from sleuth.indexes.tokenize import Analyzer
 from sleuth.retrieve.base import QueryBatch, Ranked, Retriever
 from sleuth.shards.group import ShardGroup
+from sleuth.shards.layout import route
 from sleuth.store import StoredItem
 from sleuth.types import Candidates
 
-__all__ = ["Gather", "ShardedDense", "ShardedLexical", "fetch_items", "merge", "split"]
+__all__ = [
+    "Gather",
+    "ShardedDense",
+    "ShardedLexical",
+    "docnos_of",
+    "fetch_items",
+    "mask_of",
+    "merge",
+    "split",
+]
 
 
 def split(docnos: Sequence[int], shards: int) -> list[list[int]]:
@@ -35,6 +45,24 @@ def split(docnos: Sequence[int], shards: int) -> list[list[int]]:
     out: list[list[int]] = [[] for _ in range(shards)]
     for d in docnos:
         out[int(d) % shards].append(int(d) // shards)
+    return out
+
+
+def docnos_of(group: ShardGroup, ids: Sequence[str]) -> dict[str, int]:
+    """The global docnos of the ``ids`` some shard holds (each asked of its shard)."""
+    ids, shards = list(ids), group.size
+    parts = route(ids, shards)
+    found = group.scatter("docnos", [(([ids[i] for i in rows],), {}) for rows in parts])
+    return {i: d * shards + s for s, part in enumerate(found) for i, d in part.items()}
+
+
+def mask_of(group: ShardGroup, where: dict[str, Any] | None) -> np.ndarray:
+    """bool[global docnos]: the live items ``where`` keeps, the shards' masks interleaved
+    (shard ``s``'s at ``s::S``)."""
+    parts = group.scatter("mask", ((where,), {}))
+    out = np.zeros(max(p.size for p in parts) * group.size, bool)
+    for s, part in enumerate(parts):
+        out[s :: group.size][: part.size] = part
     return out
 
 

@@ -45,6 +45,7 @@ __all__ = ["READS", "RayGroup", "RemoteGroup", "ShardActor", "check_options"]
 NAMESPACE = "sleuth"
 READS = frozenset(
     {
+        "attribute_types",
         "count",
         "dense",
         "docnos",
@@ -54,8 +55,10 @@ READS = frozenset(
         "get",
         "info",
         "items",
+        "last_seq",
         "mask",
         "ping",
+        "postings",
         "retrieve",
         "stats",
         "vectors",

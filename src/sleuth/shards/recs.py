@@ -38,9 +38,8 @@ from sleuth.errors import InvalidInput
 from sleuth.recommend.registry import Fitted
 from sleuth.recommend.service import CollectionView, Recommended, RecommendService
 from sleuth.recommend.source import Ranked
-from sleuth.shards.gather import merge, split
+from sleuth.shards.gather import docnos_of, mask_of, merge, split
 from sleuth.shards.group import Call, ShardGroup
-from sleuth.shards.layout import route
 from sleuth.store.events import EventRows
 from sleuth.types import Candidates
 
@@ -81,10 +80,7 @@ class _Items:
         self._last: set[int] = set()
 
     def docnos_of(self, ids: Sequence[str]) -> dict[str, int]:
-        ids = list(ids)
-        parts = route(ids, self.shards)
-        found = self.group.scatter("docnos", [(([ids[i] for i in rows],), {}) for rows in parts])
-        out = {i: d * self.shards + s for s, part in enumerate(found) for i, d in part.items()}
+        out = docnos_of(self.group, ids)
         self._last = set(out.values())
         return out
 
@@ -102,12 +98,7 @@ class _Items:
                 self._vectors[d * self.shards + s] = v
 
     def mask(self, where: dict[str, Any] | None) -> np.ndarray:
-        """bool[docnos]: the shards' masks interleaved (shard ``s`` at ``s::S``)."""
-        parts = self.group.scatter("mask", ((where,), {}))
-        out = np.zeros(max(p.size for p in parts) * self.shards, bool)
-        for s, part in enumerate(parts):
-            out[s :: self.shards][: part.size] = part
-        return out
+        return mask_of(self.group, where)
 
     def search_batch(self, queries: np.ndarray, k: int, mask: np.ndarray | None) -> Candidates:
         calls: list[Call] = [

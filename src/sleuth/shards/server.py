@@ -39,6 +39,8 @@ class ShardServer:
         lock_timeout: float = 30.0,
     ) -> None:
         self.collection = open_collection(folder, encoder=encoder, lock_timeout=lock_timeout)
+        # the BM25 terms by id, as last read (``postings``), and the vocabulary they are of
+        self._terms: tuple[tuple[int, int], list[str]] = ((0, -1), [])
 
     def ping(self) -> dict[str, Any]:
         """The process serving this shard and its items (a liveness probe)."""
@@ -132,6 +134,54 @@ class ShardServer:
         with self.collection.viewing() as view:
             found = view.search_batch(vectors, int(k), mask)
             return [found.row(i) for i in range(len(vectors))]
+
+    # -- the ranking stage: what the learned ranker's features read (``sleuth.shards.features``)
+
+    def postings(self, docnos: Sequence[int]) -> list[tuple[list[str], np.ndarray, float] | None]:
+        """Each docno's BM25 forward postings: its terms, their frequencies (float32) and the
+        item's analyzed length; None for a docno with no live item."""
+        with self.collection.reading() as (ctx, _):
+            index = ctx.index("bm25")
+            words = self._words(index.vocab)
+            rows = index.docno_row.rows_of(np.asarray(docnos, np.int64)).tolist()
+            ptr, terms, tfs = index.fwd_ptr.view, index.fwd_terms.view, index.fwd_tfs.view
+            out: list[tuple[list[str], np.ndarray, float] | None] = []
+            for row in rows:
+                if row < 0:
+                    out.append(None)
+                    continue
+                lo, hi = int(ptr[row]), int(ptr[row + 1])
+                found = [words[t] for t in terms[lo:hi].tolist()]
+                out.append(
+                    (found, np.array(tfs[lo:hi], np.float32), float(index.row_len.view[row]))
+                )
+            return out
+
+    def _words(self, vocab: dict[str, int]) -> list[str]:
+        """The terms by id, made again when the vocabulary is another or has grown."""
+        key = (id(vocab), len(vocab))
+        if self._terms[0] != key:
+            words = [""] * len(vocab)
+            for term, i in vocab.items():
+                words[i] = term
+            self._terms = (key, words)
+        return self._terms[1]
+
+    def attribute_types(self) -> dict[str, str]:
+        return self.collection.store.attribute_types()
+
+    def last_seq(self) -> int:
+        return self.collection.store.last_seq()
+
+    def collection_id(self, *, create: bool) -> str | None:
+        """This shard's collection id (made now when ``create`` and there is none): the id a
+        sharded collection's ranker names (its shard 0's)."""
+        if not create:
+            found = self.collection.store.get_meta("collection_id")
+            return found if isinstance(found, str) else None
+        from sleuth.rank.trainer import collection_id
+
+        return collection_id(self.collection.store)
 
     # -- reads and writes by id --------------------------------------------------------------
 
