@@ -108,13 +108,16 @@ class Gather:
         self.group, self.names, self.where, self.space = group, tuple(names), where, space
         self.analyzer, self.k1 = analyzer, k1
         self.stats: BM25Stats | None = None
+        self._texts: set[str] = set()  # the texts whose terms ``stats`` has
         self._done: tuple[int, int, dict[str, Candidates]] | None = None
 
     def statistics(self, texts: list[str]) -> BM25Stats:
-        """BM25's statistics summed over the shards, for ``texts``'s terms (kept for the
-        request: the fusion's adaptive balance reads them too)."""
-        if self.stats is None:
-            parts = self.group.scatter("stats", ((texts,), {}))
+        """BM25's statistics summed over the shards, with the frequencies of ``texts``'s terms
+        (kept for the request: the fusion's trust and adaptive balance read them too; asked
+        again, with the texts seen before, when ``texts`` holds one not seen yet)."""
+        if self.stats is None or not set(texts) <= self._texts:
+            self._texts |= set(texts)
+            parts = self.group.scatter("stats", ((sorted(self._texts),), {}))
             self.stats = BM25Stats.summed(BM25Stats.from_dict(p) for p in parts)
         return self.stats
 
@@ -172,7 +175,7 @@ class ShardedLexical(_Sharded):
         return self.gather.k1
 
     def _stats(self, texts: list[str]) -> BM25Stats:
-        return self.gather.stats or self.gather.statistics(texts)
+        return self.gather.statistics(texts)
 
     def term_idf(self, text: str) -> np.ndarray:
         stats = self._stats([text])
