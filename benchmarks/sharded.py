@@ -147,29 +147,11 @@ def measure(dataset: dict[str, Any], shard_counts: tuple[int, ...], work: Path) 
         print(f"{name}: {s} shards built in {took:.1f} s", flush=True)
         per_mode = {}
         for mode, calls in modes.items():
-            run(one, calls[:20])  # warm: page in each side's files before timing it
-            run(sharded, calls[:20])
-            # interleaved: one pass each, then again in the other order; latencies of both
-            ref1, t_one = run(one, calls)
-            got1, t_sh = run(sharded, calls)
-            got2, t_sh2 = run(sharded, calls)
-            _, t_one2 = run(one, calls)
-            problems = [same_ranking(r, g) for r, g in zip(ref1, got1)]
-            strict = sum([h.id for h in r] == [h.id for h in g] for r, g in zip(ref1, got1))
-            stable = sum(same_ranking(a, b) is None for a, b in zip(got1, got2))
-            lat_one, lat_sh = data.latency(t_one + t_one2), data.latency(t_sh + t_sh2)
-            row = {
-                "identical": sum(p is None for p in problems),
-                "identical_strict_order": strict,
-                "of": len(calls),
-                "sharded_repeatable": stable,
-                "first_differences": [p for p in problems if p is not None][:5],
-                "one_p50_ms": lat_one["p50_ms"],
-                "one_p95_ms": lat_one["p95_ms"],
-                "sharded_p50_ms": lat_sh["p50_ms"],
-                "sharded_p95_ms": lat_sh["p95_ms"],
-                "p50_ratio": lat_sh["p50_ms"] / lat_one["p50_ms"],
-            }
+            row, ref1, got1, got2 = sharded_recs.compared(one, sharded, calls, run, warm=20)
+            row["identical_strict_order"] = sum(
+                [h.id for h in r] == [h.id for h in g] for r, g in zip(ref1, got1)
+            )
+            row["sharded_repeatable"] = sum(same_ranking(a, b) is None for a, b in zip(got1, got2))
             if dataset["truth"] is not None and mode == "dense":
                 row["recall_one"] = recall(ref1, dataset["truth"])
                 row["recall_sharded"] = recall(got1, dataset["truth"])

@@ -77,6 +77,32 @@ def run(col: Any, calls: list[tuple[str, tuple[Any, ...], dict[str, Any]]]) -> A
     return hits, seconds
 
 
+def compared(one: Any, sharded: Any, calls: list[Any], run: Any, *, warm: int) -> Any:
+    """``calls`` on both sides (``run(col, calls)``: hits and seconds), interleaved after
+    ``warm`` calls each: one pass each, then again in the other order, latencies of both.
+    Returns the row (identical answers, p50, p95), both sides' answers and the sharded
+    side's second ones."""
+    run(one, calls[:warm])  # page in each side's files before timing it
+    run(sharded, calls[:warm])
+    ref, t_one = run(one, calls)
+    got, t_sh = run(sharded, calls)
+    again, t_sh2 = run(sharded, calls)
+    _, t_one2 = run(one, calls)
+    problems = [same_ranking(r, g) for r, g in zip(ref, got)]
+    lat_one, lat_sh = latency(t_one + t_one2), latency(t_sh + t_sh2)
+    row = {
+        "identical": sum(p is None for p in problems),
+        "of": len(calls),
+        "first_differences": [p for p in problems if p is not None][:5],
+        "one_p50_ms": lat_one["p50_ms"],
+        "one_p95_ms": lat_one["p95_ms"],
+        "sharded_p50_ms": lat_sh["p50_ms"],
+        "sharded_p95_ms": lat_sh["p95_ms"],
+        "p50_ratio": lat_sh["p50_ms"] / lat_one["p50_ms"],
+    }
+    return row, ref, got, again
+
+
 def measure(shard_counts: tuple[int, ...], work: Path, users: int) -> dict[str, Any]:
     data = movielens(users)
     one, one_build = build(work / "ml100k-one", data, None)
@@ -99,24 +125,7 @@ def measure(shard_counts: tuple[int, ...], work: Path, users: int) -> dict[str, 
         print(f"movielens: {s} shards built in {took:.1f} s, fitted in {fit_s:.2f} s", flush=True)
         per_call = {}
         for name, calls in data["calls"].items():
-            run(one, calls[:10])  # warm
-            run(sharded, calls[:10])
-            ref, t_one = run(one, calls)
-            got, t_sh = run(sharded, calls)
-            _, t_sh2 = run(sharded, calls)
-            _, t_one2 = run(one, calls)
-            problems = [same_ranking(r, g) for r, g in zip(ref, got)]
-            lat_one, lat_sh = latency(t_one + t_one2), latency(t_sh + t_sh2)
-            row = {
-                "identical": sum(p is None for p in problems),
-                "of": len(calls),
-                "first_differences": [p for p in problems if p is not None][:5],
-                "one_p50_ms": lat_one["p50_ms"],
-                "one_p95_ms": lat_one["p95_ms"],
-                "sharded_p50_ms": lat_sh["p50_ms"],
-                "sharded_p95_ms": lat_sh["p95_ms"],
-                "p50_ratio": lat_sh["p50_ms"] / lat_one["p50_ms"],
-            }
+            row, _, _, _ = compared(one, sharded, calls, run, warm=10)
             per_call[name] = row
             print(
                 f"  S={s} {name}: identical {row['identical']}/{len(calls)}, p50 "

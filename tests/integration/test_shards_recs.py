@@ -5,18 +5,14 @@ shards is all or nothing (a failing shard, a killed coordinator)."""
 
 from __future__ import annotations
 
-import os
 import random
-import signal
-import subprocess
-import sys
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from test_shards_faults import FAILING, open_faulty
+from test_shards_faults import FAILING, killed_mid_batch, open_faulty
 
 import sleuth
 from sleuth.errors import InvalidInput
@@ -217,10 +213,7 @@ def test_a_coordinator_killed_mid_events_batch_finishes_it_once_on_open(tmp_path
         col.record({batch!r})
         """
     )
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    done = subprocess.run([sys.executable, "-c", script], env=env, timeout=120)
-    assert done.returncode == -signal.SIGKILL
-    assert len(list((path / "intents").iterdir())) == 1
+    killed_mid_batch(script, path)
     with sleuth.open(path) as col:
         assert col.info()["intents"] == []
     assert _stored(path) == sorted((e["user"], e["item"], e["ts"]) for e in batch)
