@@ -18,6 +18,7 @@ ratings, ``recommend`` (plain and filtered) and ``similar``, counted and timed t
     python benchmarks/sharded.py                      # every data set, S = 1, 2, 4
     python benchmarks/sharded.py --data scifact --queries 100
     python benchmarks/sharded.py --data movielens --users 300
+    python benchmarks/sharded.py --data scale --scale-size 1000000 --shards 2 --out sharded_1m
 """
 
 from __future__ import annotations
@@ -72,15 +73,15 @@ def scifact(limit: int, work: Path) -> dict[str, Any]:
     }
 
 
-def scale(limit: int) -> dict[str, Any]:
-    folder = data.ensure(100_000)
+def scale(limit: int, size: int = 100_000) -> dict[str, Any]:
+    folder = data.ensure(size)
     meta = data.load_meta(folder)
     batches = list(data.item_batches(folder, 10_000))
     items = [row for batch, _ in batches for row in batch.to_pylist()]
     vectors = np.concatenate([v for _, v in batches])
     filters = meta["filters"]["category"][:limit]
     return {
-        "name": "scale-100k",
+        "name": f"scale-{size // 1000}k",
         "items": items,
         "vectors": vectors,
         "texts": meta["query_texts"][:limit],
@@ -179,6 +180,8 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=300, help="movielens: users (and items)")
     parser.add_argument("--shards", type=int, nargs="+", default=list(SHARDS))
     parser.add_argument("--work", type=Path, default=WORK)
+    parser.add_argument("--scale-size", type=int, default=100_000, choices=[100_000, 1_000_000])
+    parser.add_argument("--out", default="sharded", help="the results file's name")
     args = parser.parse_args()
     started = time.perf_counter()
     args.work.mkdir(parents=True, exist_ok=True)
@@ -190,7 +193,8 @@ def main() -> None:
             scifact(args.queries, args.work), tuple(args.shards), args.work
         )
     if args.data in ("scale", "both", "all"):
-        results["scale-100k"] = measure(scale(args.queries), tuple(args.shards), args.work)
+        catalog = scale(args.queries, args.scale_size)
+        results[catalog["name"]] = measure(catalog, tuple(args.shards), args.work)
     if args.data in ("movielens", "all"):
         results["movielens"] = sharded_recs.measure(tuple(args.shards), args.work, args.users)
     rows, summary = [], []
@@ -225,13 +229,14 @@ def main() -> None:
         rows,
     )
     write_result(
-        "sharded",
+        args.out,
         peer="one sleuth collection holding the same items",
         parameters={
             "k": K,
             "shards": args.shards,
             "queries": args.queries,
             "users": args.users,
+            "scale_size": args.scale_size,
             "group": "LocalGroup",
             "tolerance": 1e-4,
         },

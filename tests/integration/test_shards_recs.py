@@ -145,6 +145,8 @@ def test_what_shards_do_not_serve_is_a_clear_error(pair: tuple[Any, Any, list[An
     _, sharded, _ = pair
     with pytest.raises(InvalidInput, match="sequential"):
         sharded.recommend("u1", sources={"sequential": 1.0})
+    with pytest.raises(InvalidInput, match="not trained on a sharded"):
+        sharded.train(epochs=1)
     search = {"kind": "search", "query": "w1", "shown": ["m1"], "clicked": [0]}
     with pytest.raises(InvalidInput, match="search events"):
         sharded.record([search])

@@ -320,6 +320,13 @@ class ShardedCollection:
         )
         return self._hits(served.results, served.per_source, served.timings, t0)
 
+    def train(self, **options: Any) -> dict[str, Any]:
+        """Not on a sharded collection: an ``InvalidInput`` saying so (see ``recommend``)."""
+        raise InvalidInput(
+            "the sequential source (SASRec) is not trained on a sharded collection; its "
+            "recommendations come from co-visit, EASE, content, multi-interest and popularity"
+        )
+
     def refit(self, *, ray: bool = False, address: str | None = None) -> int:
         """Fit the learned sources on every shard's events now; with ``ray``, co-visitation
         and popularity by a Ray Data group-by over the shards' event tables, now and at every
