@@ -236,3 +236,23 @@ def test_the_ray_fit_recommends_as_the_local_fit(pair: tuple[Any, Any, list[Any]
                 same(ref, got, f"ray {user} {options}")
     finally:
         next(cluster, None)
+
+
+def test_multi_interest_matches_where_configured(tmp_path: Path) -> None:
+    """A source fitted only when its configured weight is above 0: multi-interest."""
+    from sleuth.config import CollectionConfig, RecommendConfig
+
+    sources = {"multi-interest": 1.0, "co-visit": 0.5}
+    config = CollectionConfig(encoder="hashing", recommend=RecommendConfig(sources=sources))
+    log = events(1500, users=20, items=100, seed=8)
+    with (
+        sleuth.open(tmp_path / "one", config=config) as one,
+        sleuth.open(tmp_path / "sharded", config=config, shards=SHARDS) as sharded,
+    ):
+        for col in (one, sharded):
+            col.add(catalog(100))
+            col.record(log)
+        for user in [f"u{i}" for i in range(0, 20, 2)]:
+            only = {"sources": {"multi-interest": 1.0}}
+            same(one.recommend(user, **only), sharded.recommend(user, **only), user)
+            same(one.recommend(user), sharded.recommend(user), user)
