@@ -307,7 +307,10 @@ class ShardedCollection:
         """``Collection.recommend_batch`` over every shard."""
         check_k(k)
         check_recommend(users, diversity, exclude_seen, explain)
-        weights = self.config.recommend.sources if sources is None else check_sources(sources)
+        weights = self.config.recommend.sources
+        if sources is not None:
+            weights = check_sources(sources)
+            self._recs.check_sources(weights)
         t0 = time.perf_counter()
         served = self._recs.recommend_batch(
             users,

@@ -191,17 +191,22 @@ class ShardedRecs:
         items = _Items(self.group)
         return CollectionView(cast(Any, _Store(self.events, items)), items, items.mask)
 
-    def recommend_batch(
-        self, users: Sequence[str], k: int, weights: Mapping[str, float], **options: Any
-    ) -> Recommended:
+    @staticmethod
+    def check_sources(weights: Mapping[str, float]) -> None:
+        """A request's own ``sources=`` may not ask for what shards lack (the configured
+        weights may: an untrained source is left out, as on one collection)."""
         asked = [n for n in NOT_ON_SHARDS if weights.get(n, 0.0) > 0]
-        if asked and weights is not self.service.config.sources:
+        if asked:
             raise InvalidInput(
                 f"the {asked[0]} source is not available on a sharded collection (it is "
                 "trained on one collection's events); ask for co-visit, ease, content, "
                 "multi-interest or popularity",
                 source=asked[0],
             )
+
+    def recommend_batch(
+        self, users: Sequence[str], k: int, weights: Mapping[str, float], **options: Any
+    ) -> Recommended:
         return self.service.recommend_batch(self._view(), users, k, weights=weights, **options)
 
     def similar(self, item_id: str, k: int, where: dict[str, Any] | None) -> Ranked:
