@@ -55,7 +55,8 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     "ray_ingest": ("SciFact with MiniLM, fresh cache: plain add vs 1 and 2 Ray workers; Ray's "
                    "start-up and per-item overhead; items/s per worker", "plain sleuth add"),
     "sharded": ("S = 1, 2, 4 shards in one process: identical answers counted, p50/p95; SciFact "
-                "and the 100k synthetic catalog", "one collection of the same items"),
+                "and the 100k synthetic catalog (search), MovieLens-100K (recommend, similar)",
+                "one collection of the same items (and events)"),
     "sharded_ray": ("shards behind Ray actors and Serve: p50/p95, HTTP throughput with R = 1, 2",
                     "one collection; shards in one process"),
     "tune": ("label-free tuning of MiniLM: dense/hybrid nDCG@10 before/after, signal, time; "

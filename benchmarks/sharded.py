@@ -12,8 +12,13 @@ lexical, dense, hybrid, and on the scale catalog hybrid filtered by category. Ab
 is the union of the shards' approximate lists, so "identical" is then not expected; recall@10
 against the exact truth is reported for both.
 
-    python benchmarks/sharded.py                      # both data sets, S = 1, 2, 4
+Recommendations (``--data movielens``, ``sharded_recs.py``): MovieLens-100K's movies and
+ratings, ``recommend`` (plain and filtered) and ``similar``, counted and timed the same way.
+
+    python benchmarks/sharded.py                      # every data set, S = 1, 2, 4
     python benchmarks/sharded.py --data scifact --queries 100
+    python benchmarks/sharded.py --data movielens --users 300
+    python benchmarks/sharded.py --data scale --scale-size 1000000 --shards 2 --out sharded_1m
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _scale_data as data
+import sharded_recs
 from _common import CACHE_DIR, DATA_DIR, print_table, require_data, write_result
 
 import sleuth
@@ -67,15 +73,15 @@ def scifact(limit: int, work: Path) -> dict[str, Any]:
     }
 
 
-def scale(limit: int) -> dict[str, Any]:
-    folder = data.ensure(100_000)
+def scale(limit: int, size: int = 100_000) -> dict[str, Any]:
+    folder = data.ensure(size)
     meta = data.load_meta(folder)
     batches = list(data.item_batches(folder, 10_000))
     items = [row for batch, _ in batches for row in batch.to_pylist()]
     vectors = np.concatenate([v for _, v in batches])
     filters = meta["filters"]["category"][:limit]
     return {
-        "name": "scale-100k",
+        "name": f"scale-{size // 1000}k",
         "items": items,
         "vectors": vectors,
         "texts": meta["query_texts"][:limit],
@@ -142,29 +148,11 @@ def measure(dataset: dict[str, Any], shard_counts: tuple[int, ...], work: Path) 
         print(f"{name}: {s} shards built in {took:.1f} s", flush=True)
         per_mode = {}
         for mode, calls in modes.items():
-            run(one, calls[:20])  # warm: page in each side's files before timing it
-            run(sharded, calls[:20])
-            # interleaved: one pass each, then again in the other order; latencies of both
-            ref1, t_one = run(one, calls)
-            got1, t_sh = run(sharded, calls)
-            got2, t_sh2 = run(sharded, calls)
-            _, t_one2 = run(one, calls)
-            problems = [same_ranking(r, g) for r, g in zip(ref1, got1)]
-            strict = sum([h.id for h in r] == [h.id for h in g] for r, g in zip(ref1, got1))
-            stable = sum(same_ranking(a, b) is None for a, b in zip(got1, got2))
-            lat_one, lat_sh = data.latency(t_one + t_one2), data.latency(t_sh + t_sh2)
-            row = {
-                "identical": sum(p is None for p in problems),
-                "identical_strict_order": strict,
-                "of": len(calls),
-                "sharded_repeatable": stable,
-                "first_differences": [p for p in problems if p is not None][:5],
-                "one_p50_ms": lat_one["p50_ms"],
-                "one_p95_ms": lat_one["p95_ms"],
-                "sharded_p50_ms": lat_sh["p50_ms"],
-                "sharded_p95_ms": lat_sh["p95_ms"],
-                "p50_ratio": lat_sh["p50_ms"] / lat_one["p50_ms"],
-            }
+            row, ref1, got1, got2 = sharded_recs.compared(one, sharded, calls, run, warm=20)
+            row["identical_strict_order"] = sum(
+                [h.id for h in r] == [h.id for h in g] for r, g in zip(ref1, got1)
+            )
+            row["sharded_repeatable"] = sum(same_ranking(a, b) is None for a, b in zip(got1, got2))
             if dataset["truth"] is not None and mode == "dense":
                 row["recall_one"] = recall(ref1, dataset["truth"])
                 row["recall_sharded"] = recall(got1, dataset["truth"])
@@ -184,22 +172,31 @@ def measure(dataset: dict[str, Any], shard_counts: tuple[int, ...], work: Path) 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", choices=["scifact", "scale", "both"], default="both")
+    parser.add_argument(
+        "--data", choices=["scifact", "scale", "movielens", "both", "all"], default="all",
+        help="both: scifact and scale; all: the three",
+    )
     parser.add_argument("--queries", type=int, default=300)
+    parser.add_argument("--users", type=int, default=300, help="movielens: users (and items)")
     parser.add_argument("--shards", type=int, nargs="+", default=list(SHARDS))
     parser.add_argument("--work", type=Path, default=WORK)
+    parser.add_argument("--scale-size", type=int, default=100_000, choices=[100_000, 1_000_000])
+    parser.add_argument("--out", default="sharded", help="the results file's name")
     args = parser.parse_args()
     started = time.perf_counter()
     args.work.mkdir(parents=True, exist_ok=True)
     results = {}
-    if args.data in ("scifact", "both"):
+    if args.data in ("scifact", "both", "all"):
         if not (DATA_DIR / "beir" / "scifact").exists():
             sys.exit(f"SciFact not found under {DATA_DIR}")
         results["scifact"] = measure(
             scifact(args.queries, args.work), tuple(args.shards), args.work
         )
-    if args.data in ("scale", "both"):
-        results["scale-100k"] = measure(scale(args.queries), tuple(args.shards), args.work)
+    if args.data in ("scale", "both", "all"):
+        catalog = scale(args.queries, args.scale_size)
+        results[catalog["name"]] = measure(catalog, tuple(args.shards), args.work)
+    if args.data in ("movielens", "all"):
+        results["movielens"] = sharded_recs.measure(tuple(args.shards), args.work, args.users)
     rows, summary = [], []
     for name, res in results.items():
         for s, part in res["sharded"].items():
@@ -232,12 +229,14 @@ def main() -> None:
         rows,
     )
     write_result(
-        "sharded",
+        args.out,
         peer="one sleuth collection holding the same items",
         parameters={
             "k": K,
             "shards": args.shards,
             "queries": args.queries,
+            "users": args.users,
+            "scale_size": args.scale_size,
             "group": "LocalGroup",
             "tolerance": 1e-4,
         },

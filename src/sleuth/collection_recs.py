@@ -4,7 +4,8 @@ one ``RecommendService`` (``sleuth.recommend.service``). A mixin of ``sleuth.eng
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -118,6 +119,14 @@ class CollectionRecs(CollectionState):
                 weights=weights,
             )
         return self._hits(served.results, served.per_source, served.timings, t0)
+
+    @contextmanager
+    def viewing(self) -> Iterator[CollectionView]:
+        """What recommendations read (``CollectionView``), held under the read lock while the
+        block runs: a shard's part of a sharded recommend (``sleuth.shards.server``)."""
+        self._refresh(wait=False)
+        with self._rw.read():
+            yield self._view(self._ix)
 
     def _view(self, ix: IndexSet) -> CollectionView:
         """What recommendations read: the store, the dense index and the filter masks."""

@@ -255,3 +255,21 @@ def test_named_spaces_and_items_without_text_match(tmp_path: Path) -> None:
         np.testing.assert_allclose(
             sharded.vectors(["v3", "v80"], space="img"), one.vectors(["v3", "v80"], space="img")
         )
+
+
+def test_one_shard_fuses_with_the_query_terms_statistics(tmp_path: Path) -> None:
+    """With one shard no statistics round trip precedes the fusion, whose trust reads the
+    query terms' IDF: it must ask for them, not reuse statistics gathered without them."""
+    items = corpus(4, 300)
+    one = sleuth.open(tmp_path / "one", encoder="hashing")
+    sharded = sleuth.open(tmp_path / "sharded", encoder="hashing", shards=1)
+    rng = random.Random(9)
+    try:
+        for col in (one, sharded):
+            col.add(items)
+        for _ in range(40):
+            text = " ".join(rng.sample(WORDS, 5))  # more terms than any item's best match
+            same_ranking(one.search(text, k=10), sharded.search(text, k=10))
+    finally:
+        one.close()
+        sharded.close()

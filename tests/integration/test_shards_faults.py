@@ -119,6 +119,15 @@ def test_a_failing_shard_fails_the_search_with_a_503_naming_it(tmp_path: Path) -
         assert [p["items"] for p in pings] == [col.group.call(i, "count") for i in range(3)]
 
 
+def killed_mid_batch(script: str, path: Path) -> None:
+    """Run ``script``, which SIGKILLs its own process in the middle of a batch spanning the
+    shards of the collection in ``path``: the batch is left in the intent log."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    done = subprocess.run([sys.executable, "-c", script], env=env, timeout=120)
+    assert done.returncode == -signal.SIGKILL
+    assert len(list((path / "intents").iterdir())) == 1
+
+
 def test_a_coordinator_killed_mid_batch_finishes_it_on_open(tmp_path: Path) -> None:
     """The coordinator process dies (SIGKILL) while shard 1 applies a batch spanning shards:
     reopening applies the logged batch on every shard that lacks it."""
@@ -142,10 +151,7 @@ def test_a_coordinator_killed_mid_batch_finishes_it_on_open(tmp_path: Path) -> N
         col.add(items("f", 40))
         """
     )
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    done = subprocess.run([sys.executable, "-c", script], env=env, timeout=120)
-    assert done.returncode == -signal.SIGKILL
-    assert len(list((path / "intents").iterdir())) == 1
+    killed_mid_batch(script, path)
     with sleuth.open(path) as col:
         assert col.info()["intents"] == []
         assert col.count() == 50

@@ -1,11 +1,13 @@
-"""A data folder holding a sharded collection serves it through the same HTTP API, with the
-same answers as a plain collection of the same items."""
+"""A data folder holding a sharded collection serves it through the same HTTP API (search,
+writes, events and recommendations), with the same answers as a plain collection of the same
+items and events."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import httpx
+import pytest
 
 import sleuth
 from sleuth.catalog import Engine
@@ -40,7 +42,20 @@ def test_a_sharded_collection_is_served_like_one_collection(tmp_path: Path) -> N
         assert client.get("/collections/sharded/items/new-1").json()["text"] == item["text"]
         assert client.delete("/collections/sharded/items/new-1").status_code == 204
         assert client.get("/collections/sharded/items/new-1").status_code == 404
-        events = {"events": [{"user": "u", "item": CATALOG[0]["id"]}]}
-        refused = client.post("/collections/sharded/events", json=events)
-        assert refused.status_code == 422 and "sharded" in refused.json()["error"]["message"]
+        events = [
+            {"user": f"u{i % 5}", "item": CATALOG[(i * 7) % len(CATALOG)]["id"], "ts": 1e9 + i}
+            for i in range(60)
+        ]
+        for name in ("plain", "sharded"):
+            done = client.post(f"/collections/{name}/events", json={"events": events})
+            assert done.json() == {"recorded": 60, "duplicates": 0}
+        for user in ("u1", "u3", "someone-new"):
+            recs = {
+                name: client.get(f"/collections/{name}/recommend", params={"user": user, "k": 5})
+                for name in ("plain", "sharded")
+            }
+            assert recs["sharded"].status_code == 200
+            got, want = recs["sharded"].json()["hits"], recs["plain"].json()["hits"]
+            assert [h["score"] for h in got] == pytest.approx([h["score"] for h in want], rel=1e-4)
+            assert {h["id"] for h in got} == {h["id"] for h in want}  # ties in either order
     engine.close()

@@ -323,6 +323,11 @@ def test_sleuth_serve_ray_serves_and_leaves_nothing_running(
             assert health["status"] == "ok", health
             r = http.post(f"{base}/collections/docs/search", json={"query": "alpha", "k": 3})
             assert r.status_code == 200 and r.json()["hits"], r.text
+            events = [{"user": f"u{i % 3}", "item": CATALOG[i]["id"]} for i in range(12)]
+            r = http.post(f"{base}/collections/docs/events", json={"events": events})
+            assert r.json() == {"recorded": 12, "duplicates": 0}, r.text
+            r = http.get(f"{base}/collections/docs/recommend", params={"user": "u1", "k": 3})
+            assert r.status_code == 200 and r.json()["hits"], r.text
             r = http.post(f"{base}/collections", json={"name": "new", "encoder": "hashing"})
             assert r.status_code == 201, r.text
             assert (data / "new" / "shards.json").is_file()  # made with --shards 2

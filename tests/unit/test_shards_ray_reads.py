@@ -9,7 +9,7 @@ from sleuth.shards.server import ShardServer
 
 pytest.importorskip("ray", reason="Ray is not installed (pip install -e .[ray])")
 
-WRITES = {"apply", "close", "save"}
+WRITES = {"apply", "close", "collection_id", "save"}
 
 
 def test_every_shard_operation_is_a_read_or_a_write() -> None:

@@ -14,50 +14,27 @@ from typing import Any
 
 import numpy as np
 
+from sleuth.collection_recs import RecordResult
 from sleuth.config import FusionConfig
 from sleuth.encoders import Encoder, get_encoder
 from sleuth.errors import InvalidInput, NotFound
-from sleuth.fuse import fuse_lists
 from sleuth.indexes.tokenize import Analyzer
-from sleuth.limits import check_k, check_vector_ids
-from sleuth.rank.learned import RankerState
-from sleuth.recommend.service import SIMILAR_WEIGHTS
-from sleuth.retrieve import QueryBatch
-from sleuth.search import Context, Hits, Trace, build_hits
+from sleuth.limits import check_k, check_recommend, check_sources, check_vector_ids
+from sleuth.search import Hits, Trace, build_hits
 from sleuth.search import calibration as calib
 from sleuth.search.request import check_request
-from sleuth.shards.gather import Gather, ShardedDense, fetch_items, retrievers, split
+from sleuth.shards.gather import Gather, fetch_items
 from sleuth.shards.group import ShardGroup
 from sleuth.shards.layout import ROUTING, Layout, route, shard_of
+from sleuth.shards.learning import ShardedLearning
+from sleuth.shards.recs import ShardedRecs
 from sleuth.shards.writes import ShardWriter
+from sleuth.store.clicks import is_search
+from sleuth.store.event_batch import parse_event_batch
 from sleuth.store.sqlite import WriteResult
 from sleuth.types import Hit, Item
 
 __all__ = ["ShardedCollection"]
-
-
-_NO_EVENTS = (
-    "a sharded collection does not record events or recommend yet; search, similar and "
-    "writes work (record events in an ordinary collection meanwhile)"
-)
-
-
-class _Vectors:
-    """The default space's vectors of some global docnos, read from their shards once (what
-    the final-list stage's diversity reads, ``vector_of``)."""
-
-    def __init__(self, group: ShardGroup, docnos: list[int]) -> None:
-        shards = group.size
-        parts = split(docnos, shards)
-        found = group.scatter("vectors_by_docno", [((part,), {}) for part in parts])
-        self.at = {
-            d * shards + s: v
-            for s, (part, vs) in enumerate(zip(parts, found))
-            for d, v in zip(part, vs)
-        }
-
-    def vector_of(self, docno: int) -> np.ndarray | None:
-        return self.at.get(docno)
 
 
 def _summed(reports: Sequence[dict[str, Any]]) -> dict[str, Any]:
@@ -75,21 +52,43 @@ def _summed(reports: Sequence[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
-class ShardedCollection:
-    """The sharded collection in ``layout.folder`` whose shards ``group`` serves."""
+def _indexes(reports: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The shards' index reports summed (``_summed``), BM25's vocabulary sizes listed."""
+    out = _summed(reports)
+    if "terms" in out.get("bm25", {}):
+        out["bm25"].pop("terms")
+        out["bm25"]["terms_per_shard"] = [r.get("bm25", {}).get("terms", 0) for r in reports]
+    return out
 
-    def __init__(self, layout: Layout, group: ShardGroup, *, lock_timeout: float = 30.0) -> None:
+
+class ShardedCollection:
+    """The sharded collection in ``layout.folder`` whose shards ``group`` serves (``encoder``:
+    the one the shards were opened with, when given as an object)."""
+
+    def __init__(
+        self,
+        layout: Layout,
+        group: ShardGroup,
+        *,
+        lock_timeout: float = 30.0,
+        encoder: Encoder | None = None,
+    ) -> None:
         if group.size != layout.shards:
             raise ValueError(f"{layout.shards} shards, a group of {group.size}")
         self.path = layout.folder
         self.layout = layout
         self.group = group
         self.config = config = layout.config
-        self.encoder: Encoder = get_encoder(config.encoder, config.dim)
+        # an encoder given as an object (its id is the configuration's) serves as it is
+        self.encoder: Encoder = encoder or get_encoder(config.encoder, config.dim)
         self.dim = self.encoder.dim
         self.analyzer = Analyzer(config.bm25.stemmer, config.bm25.stopwords)
         self._writer = ShardWriter(
             self.path, group, config, self.encoder, self.dim, lock_timeout=lock_timeout
+        )
+        self._recs = ShardedRecs(group, config.recommend, self.path / "models")
+        self._learning = ShardedLearning(
+            self.path, group, config, self.encoder, self.analyzer, self._writer.lock
         )
         self._closed = False
         if self._writer.log.pending():
@@ -188,9 +187,10 @@ class ShardedCollection:
 
     def info(self, *, tables: bool = False) -> dict[str, Any]:
         """``Collection.info`` over the shards: items, sequence numbers, index rows and sizes
-        summed (a sum of the shards' BM25 ``terms`` counts a term once per shard holding
-        it), ``per_shard`` (each shard's own ``info()``), ``shards``, ``routing`` and the
-        batches still logged (``intents``)."""
+        summed, except BM25's vocabulary: a term held by several shards is one term, so its
+        size is given per shard (``terms_per_shard``), not summed; ``per_shard`` (each
+        shard's own ``info()``), ``shards``, ``routing`` and the batches still logged
+        (``intents``)."""
         parts = self.group.scatter("info", ((), {"tables": tables}))
         usage = _summed([part["usage"] for part in parts])
         return {
@@ -203,7 +203,7 @@ class ShardedCollection:
             "spaces": _summed([p["spaces"] for p in parts]),
             "attributes": {k: v for p in parts for k, v in p["attributes"].items()},
             "seq": sum(p["seq"] for p in parts),  # the shards' sequence numbers summed
-            "indexes": _summed([p["indexes"] for p in parts]),
+            "indexes": _indexes([p["indexes"] for p in parts]),
             "config": self.config.to_dict(),
             "intents": [i.name for i in self._writer.log.pending()],
             "problems": [p for part in parts for p in part.get("problems", [])],
@@ -243,7 +243,10 @@ class ShardedCollection:
             fusion=fusion,
             **options,
         )
-        calibrator = calib.calibrator_for(None, request.mode, request.final.needs_probability)
+        learning = self._learning
+        calibrator = calib.calibrator_for(
+            learning.calibration, request.mode, request.final.needs_probability
+        )
         space = request.args.space
         gather = Gather(
             self.group,
@@ -253,52 +256,116 @@ class ShardedCollection:
             self.analyzer,
             self.config.bm25.k1,
         )
-        vectors_read: list[_Vectors] = []
-        context = Context(
-            retrievers=retrievers(gather),
-            index=lambda name: vectors_read[0] if name == "dense" and vectors_read else None,
-            encoder=self.encoder,
-            late=None,
-            fusion=fusion or self.config.fusion,
-            ranker=RankerState(),
-            fetch=self._fetch,
-        )
+        context, candidates = learning.context(gather, request.args.texts, fusion)
         outcome = request.outcome(context, None)
         if request.final.diversity or request.final.max_per:  # they read the hits' vectors
-            wanted = sorted({int(d) for docnos, _ in outcome.results for d in docnos})
-            vectors_read.append(_Vectors(self.group, wanted))
+            candidates.expect([int(d) for docnos, _ in outcome.results for d in docnos])
         served = request.finish(context, outcome, calibrator, self._fetch)
         return request.hits(self._fetch, outcome, served)
 
     def similar(
         self, item_id: str, k: int = 10, *, where: dict[str, Any] | None = None
     ) -> list[Hit]:
-        """``Collection.similar`` before any event is recorded: the nearest items by dense
-        vector (itself excluded), over every shard."""
+        """``Collection.similar`` over every shard: the nearest items by dense vector (itself
+        excluded), fused with co-visitation once events are recorded."""
         check_k(k)
         t0 = time.perf_counter()
-        vector = self.vectors([item_id])[0]
-        shard = shard_of(item_id, self.shards)
-        own = self.group.call(shard, "docnos", [item_id])[item_id] * self.shards + shard
-        depth = max(k, self.config.recommend.depth)
-        gather = Gather(self.group, ("dense",), where, None, self.analyzer, self.config.bm25.k1)
-        batch = QueryBatch(None, self.encoder.encode_queries, given=vector[None, :])
-        docnos, scores = ShardedDense(gather).retrieve(batch, depth + 1).lists[0]
-        keep = docnos != own
-        found = fuse_lists(
-            {"content": (docnos[keep][:depth], scores[keep][:depth])}, SIMILAR_WEIGHTS, k
+        found = self._recs.similar(item_id, k, where)
+        return self._hits([found], None, {}, t0)[0]
+
+    # -- events and recommendations (``sleuth.shards.recs``) ---------------------------------
+
+    def record(self, events: Iterable[Any]) -> RecordResult:
+        """``Collection.record``: each event stored on the shard of its user, a batch
+        spanning shards all or nothing as item writes are (``sleuth.shards.writes``). Search
+        events (the learned ranker's log) are not recorded on a sharded collection."""
+        if isinstance(events, list | tuple) and any(is_search(e) for e in events):
+            raise InvalidInput(
+                'search events (kind "search") are not recorded on a sharded collection: '
+                "the learned ranker is not trained on one; record item events"
+            )
+        batch = parse_event_batch(events, self.config.recommend.event_weights)
+        return RecordResult(*self._writer.record(batch))
+
+    def recommend(self, user: str, k: int = 10, **options: Any) -> list[Hit]:
+        """``Collection.recommend`` (the same arguments) over every shard, with the same hits
+        as one collection holding the same items and events (``sleuth.shards.recs`` says for
+        which sources)."""
+        return self.recommend_batch([user], k, **options)[0]
+
+    def recommend_batch(
+        self,
+        users: Sequence[str],
+        k: int = 10,
+        *,
+        where: dict[str, Any] | None = None,
+        exclude_seen: bool = True,
+        diversity: float = 0.0,
+        explain: bool = False,
+        sources: dict[str, float] | None = None,
+    ) -> list[list[Hit]]:
+        """``Collection.recommend_batch`` over every shard."""
+        check_k(k)
+        check_recommend(users, diversity, exclude_seen, explain)
+        weights = self.config.recommend.sources
+        if sources is not None:
+            weights = check_sources(sources)
+            self._recs.check_sources(weights)
+        t0 = time.perf_counter()
+        served = self._recs.recommend_batch(
+            users,
+            k,
+            weights,
+            where=where,
+            exclude_seen=exclude_seen,
+            diversity=diversity,
+            explain=explain,
         )
-        trace = Trace(mode=None, k=None, queries=1, start=t0)
-        return [*build_hits(self._fetch, [found], trace)[0]]
+        return self._hits(served.results, served.per_source, served.timings, t0)
 
-    def record(self, events: Iterable[Any]) -> Any:
-        """Not on a sharded collection yet: events go with the shard of their user and are
-        fitted with Ray (issue 15); an ``InvalidInput`` saying so."""
-        raise InvalidInput(_NO_EVENTS)
+    def train(self, **options: Any) -> dict[str, Any]:
+        """Not on a sharded collection: an ``InvalidInput`` saying so (see ``recommend``)."""
+        raise InvalidInput(
+            "the sequential source (SASRec) is not trained on a sharded collection; its "
+            "recommendations come from co-visit, EASE, content, multi-interest and popularity"
+        )
 
-    def recommend(self, user: str, k: int = 10, **options: Any) -> Any:
-        """Not on a sharded collection yet (see ``record``)."""
-        raise InvalidInput(_NO_EVENTS)
+    def refit(self, *, ray: bool = False, address: str | None = None) -> int:
+        """Fit the learned sources on every shard's events now; with ``ray``, co-visitation
+        and popularity by a Ray Data group-by over the shards' event tables, now and at every
+        later refit (``address``: the cluster, as for ``sleuth.distributed.connect``).
+        Returns how many events they were fitted on."""
+        return self._recs.refit(ray=ray, address=address)
+
+    def _hits(
+        self,
+        results: list[tuple[np.ndarray, np.ndarray]],
+        per_source: dict[str, list[Any]] | None,
+        timings: dict[str, float],
+        t0: float,
+    ) -> list[list[Hit]]:
+        trace = Trace(mode=None, k=None, queries=len(results), timings_ms=timings, start=t0)
+        return [*build_hits(self._fetch, results, trace, per_source)]
+
+    # -- the ranking stage (``sleuth.shards.learning``) ----------------------------------------
+
+    def train_ranker(
+        self, qrels: Any = None, queries: Any = None, **options: Any
+    ) -> dict[str, Any]:
+        """``Collection.train_ranker`` (the same arguments) from judgments, on the shards'
+        merged lists with the features one collection reads; saved in this folder."""
+        return self._learning.train_ranker(qrels, queries, **options)
+
+    def calibrate(
+        self,
+        qrels: dict[str, dict[str, int]] | None = None,
+        queries: dict[str, str] | None = None,
+        *,
+        modes: Sequence[str] | None = None,
+        method: str = "platt",
+    ) -> dict[str, Any]:
+        """``Collection.calibrate`` over every shard; saved in this folder."""
+        return self._learning.calibrate(qrels, queries, modes=modes, method=method)
 
     def _fetch(self, docnos: list[int]) -> Any:
         return fetch_items(self.group, docnos)

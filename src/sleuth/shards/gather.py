@@ -24,10 +24,20 @@ from sleuth.indexes.bm25_stats import BM25Stats, idf_of
 from sleuth.indexes.tokenize import Analyzer
 from sleuth.retrieve.base import QueryBatch, Ranked, Retriever
 from sleuth.shards.group import ShardGroup
+from sleuth.shards.layout import route
 from sleuth.store import StoredItem
 from sleuth.types import Candidates
 
-__all__ = ["Gather", "ShardedDense", "ShardedLexical", "fetch_items", "merge", "split"]
+__all__ = [
+    "Gather",
+    "ShardedDense",
+    "ShardedLexical",
+    "docnos_of",
+    "fetch_items",
+    "mask_of",
+    "merge",
+    "split",
+]
 
 
 def split(docnos: Sequence[int], shards: int) -> list[list[int]]:
@@ -35,6 +45,24 @@ def split(docnos: Sequence[int], shards: int) -> list[list[int]]:
     out: list[list[int]] = [[] for _ in range(shards)]
     for d in docnos:
         out[int(d) % shards].append(int(d) // shards)
+    return out
+
+
+def docnos_of(group: ShardGroup, ids: Sequence[str]) -> dict[str, int]:
+    """The global docnos of the ``ids`` some shard holds (each asked of its shard)."""
+    ids, shards = list(ids), group.size
+    parts = route(ids, shards)
+    found = group.scatter("docnos", [(([ids[i] for i in rows],), {}) for rows in parts])
+    return {i: d * shards + s for s, part in enumerate(found) for i, d in part.items()}
+
+
+def mask_of(group: ShardGroup, where: dict[str, Any] | None) -> np.ndarray:
+    """bool[global docnos]: the live items ``where`` keeps, the shards' masks interleaved
+    (shard ``s``'s at ``s::S``)."""
+    parts = group.scatter("mask", ((where,), {}))
+    out = np.zeros(max(p.size for p in parts) * group.size, bool)
+    for s, part in enumerate(parts):
+        out[s :: group.size][: part.size] = part
     return out
 
 
@@ -80,13 +108,16 @@ class Gather:
         self.group, self.names, self.where, self.space = group, tuple(names), where, space
         self.analyzer, self.k1 = analyzer, k1
         self.stats: BM25Stats | None = None
+        self._texts: set[str] = set()  # the texts whose terms ``stats`` has
         self._done: tuple[int, int, dict[str, Candidates]] | None = None
 
     def statistics(self, texts: list[str]) -> BM25Stats:
-        """BM25's statistics summed over the shards, for ``texts``'s terms (kept for the
-        request: the fusion's adaptive balance reads them too)."""
-        if self.stats is None:
-            parts = self.group.scatter("stats", ((texts,), {}))
+        """BM25's statistics summed over the shards, with the frequencies of ``texts``'s terms
+        (kept for the request: the fusion's trust and adaptive balance read them too; asked
+        again, with the texts seen before, when ``texts`` holds one not seen yet)."""
+        if self.stats is None or not set(texts) <= self._texts:
+            self._texts |= set(texts)
+            parts = self.group.scatter("stats", ((sorted(self._texts),), {}))
             self.stats = BM25Stats.summed(BM25Stats.from_dict(p) for p in parts)
         return self.stats
 
@@ -144,7 +175,7 @@ class ShardedLexical(_Sharded):
         return self.gather.k1
 
     def _stats(self, texts: list[str]) -> BM25Stats:
-        return self.gather.stats or self.gather.statistics(texts)
+        return self.gather.statistics(texts)
 
     def term_idf(self, text: str) -> np.ndarray:
         stats = self._stats([text])

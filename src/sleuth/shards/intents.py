@@ -8,10 +8,11 @@ every shard's write transaction open across the round trips blocks each shard's 
 for as long as the slowest shard takes. Here each shard's part is one ordinary transaction;
 the log (``intents/<n>/``: each shard's part as JSON and ``.npz`` vectors, a ``done-<i>``
 marker per shard that applied it) says what is left, and replaying a part is idempotent: an
-upsert of the same items leaves them unchanged, a delete skips ids already gone. A batch is
-acknowledged only once every shard applied it; one that failed on a shard is reported with
-the shards that applied it, and the next write (or ``recover()``, or opening the collection)
-applies the rest before anything else is written.
+upsert of the same items leaves them unchanged, a delete skips ids already gone, an event is
+skipped by its ``event_id`` (a spanning batch's events without one are given one when logged).
+A batch is acknowledged only once every shard applied it; one that failed on a shard is
+reported with the shards that applied it, and the next write (or ``recover()``, or opening
+the collection) applies the rest before anything else is written.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ def _write(path: Path, data: bytes) -> None:
 def _save_part(folder: Path, shard: int, batch: Mapping[str, Any]) -> None:
     items: list[Item] = list(batch.get("items") or [])
     body = {
+        "events": batch.get("events"),
         "deletes": list(batch.get("deletes") or []),
         "must_be_new": bool(batch.get("must_be_new")),
         "items": [
@@ -92,7 +94,12 @@ def _load_part(folder: Path, shard: int) -> dict[str, Any]:
         }
         for raw, vec in zip(body["items"], vectors)
     ]
-    return {"items": items, "deletes": body["deletes"], "must_be_new": body["must_be_new"]}
+    return {
+        "items": items,
+        "deletes": body["deletes"],
+        "events": body.get("events"),
+        "must_be_new": body["must_be_new"],
+    }
 
 
 @dataclass(frozen=True)

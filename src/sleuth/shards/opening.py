@@ -65,7 +65,10 @@ def open_sharded(
     make = group or (
         lambda folders: LocalGroup(folders, encoder=encoder, lock_timeout=lock_timeout)
     )
-    return ShardedCollection(layout, make(layout.shard_folders), lock_timeout=lock_timeout)
+    given = encoder if isinstance(encoder, Encoder) else None
+    return ShardedCollection(
+        layout, make(layout.shard_folders), lock_timeout=lock_timeout, encoder=given
+    )
 
 
 def _create(

@@ -45,13 +45,20 @@ __all__ = ["READS", "RayGroup", "RemoteGroup", "ShardActor", "check_options"]
 NAMESPACE = "sleuth"
 READS = frozenset(
     {
+        "attribute_types",
         "count",
+        "dense",
         "docnos",
         "encoded_texts",
+        "event_rows",
+        "event_table",
         "get",
         "info",
         "items",
+        "last_seq",
+        "mask",
         "ping",
+        "postings",
         "retrieve",
         "stats",
         "vectors",

@@ -10,6 +10,7 @@ collection applies it on the rest before anything else is written.
 from __future__ import annotations
 
 import dataclasses
+import uuid
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -25,6 +26,7 @@ from sleuth.shards.group import ShardGroup, ShardUnavailable, unavailable
 from sleuth.shards.intents import Intent, IntentLog
 from sleuth.shards.layout import route
 from sleuth.store import WriterLock
+from sleuth.store.event_batch import EventBatch
 from sleuth.store.sqlite import WriteResult
 from sleuth.types import Item
 from sleuth.vectors import check_dim, check_matrix
@@ -155,16 +157,45 @@ class ShardWriter:
             self._run(parts, intent)
         return len(intents)
 
+    def record(self, batch: EventBatch) -> tuple[int, int]:
+        """Checked events, each on the shard of its user; (recorded, duplicates). The events
+        of a batch spanning shards that have no ``event_id`` are given one (``sleuth:`` and
+        a random token), so that replaying the logged batch skips what a shard had recorded."""
+        routed = route(batch.users, self.group.size)
+        ids: list[str | None] = list(batch.event_ids)
+        if sum(1 for rows in routed if rows) > 1:
+            token = uuid.uuid4().hex
+            ids = [i if i is not None else f"sleuth:{token}:{n}" for n, i in enumerate(ids)]
+        events = [
+            {"user": u, "item": it, "kind": kd, "ts": t, "value": v, "event_id": i}
+            for u, it, kd, v, t, i in zip(
+                batch.users, batch.items, batch.kinds, batch.values, batch.ts.tolist(), ids
+            )
+        ]
+        parts = {
+            s: {"events": [{k: v for k, v in events[i].items() if v is not None} for i in rows]}
+            for s, rows in enumerate(routed)
+            if rows
+        }
+        with self.lock:
+            self._replay()
+            totals = self._summed(self._commit(parts), ("recorded", "duplicates"))
+        return totals["recorded"], totals["duplicates"]
+
     def _apply(self, parts: Mapping[int, Part]) -> WriteResult:
+        fields = [f.name for f in dataclasses.fields(WriteResult)]
+        return WriteResult(**self._summed(self._commit(parts), fields))
+
+    @staticmethod
+    def _summed(results: Mapping[int, Mapping[str, int]], names: Sequence[str]) -> dict[str, int]:
+        return {name: sum(int(r[name]) for r in results.values()) for name in names}
+
+    def _commit(self, parts: Mapping[int, Part]) -> dict[int, dict[str, int]]:
+        """Each shard's part applied, a batch spanning shards logged first."""
         if not parts:
-            return WriteResult(0, 0, 0, 0, 0)
+            return {}
         intent = self.log.record(parts) if len(parts) > 1 else None
-        results = self._run(parts, intent)
-        total = {f.name: 0 for f in dataclasses.fields(WriteResult)}
-        for result in results.values():
-            for name in total:
-                total[name] += int(result[name])
-        return WriteResult(**total)
+        return self._run(parts, intent)
 
     def _run(self, parts: Mapping[int, Part], intent: Intent | None) -> dict[int, dict[str, int]]:
         """Each shard's part, in parallel; with ``intent``, each shard that applied its part
