@@ -17,6 +17,7 @@ collection does: another draw, another fit.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -73,8 +74,8 @@ class ShardedLearning:
         self.encoder, self.analyzer, self.lock = encoder, analyzer, lock
         self.terms = Terms()
         self.catalog = _Catalog(group)
-        self.ranker = load_ranker(folder, group.call(0, "collection_id", create=False))
-        self.calibration = calib.Calibration.load(folder / "models")
+        self.ranker = load_ranker(folder, group.call(0, "collection_id", create=False), encoder.id)
+        self.calibration = calib.Calibration.load(folder / "models", encoder.id)
 
     def context(
         self, gather: Gather, texts: Sequence[str] | None, fusion: FusionConfig | None
@@ -131,6 +132,7 @@ class ShardedLearning:
         model = fit_model(data, params=params, tune=tune, seed=seed)
         with self.lock:
             model.info["collection_id"] = self.group.call(0, "collection_id", create=True)
+            model.info["encoder"] = self.encoder.id
             model.save(self.folder)
             self.ranker = RankerState(model)
         return model.manifest()
@@ -155,6 +157,7 @@ class ShardedLearning:
             modes or calib.default_modes(False),
             method,
         )
+        found = replace(found, encoder=self.encoder.id)
         with self.lock:
             found.save(self.folder / "models")
             self.calibration = found
