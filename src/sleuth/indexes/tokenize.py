@@ -68,7 +68,7 @@ class Analyzer:
         looked up once per distinct word, the rest is numpy."""
         texts = list(texts)
         joined = _MARK.join(texts).lower()
-        marked = bool(texts) and joined.count(_MARK) == len(texts) - 1  # no text holds it
+        marked = bool(texts) and joined.count(_MARK_WORD) == len(texts) - 1  # no text holds it
         if marked:
             words = _TOKEN.findall(joined)
         else:
