@@ -40,11 +40,14 @@ from sleuth.search import calibration as calib
 from sleuth.search.request import check_request
 from sleuth.search.trust import FusionTrust
 from sleuth.store import ReadWriteLock, Store, StoredItem, WriterLock
+from sleuth.store.bulk import BulkRows
+from sleuth.store.columns import ItemColumns, table_rows
 from sleuth.store.diagnose import Problem, damaged_row_problem, diagnose
 from sleuth.store.repair import repair_store
 from sleuth.store.sqlite import WriteResult
 from sleuth.types import Hit, Item
 from sleuth.usage import disk_usage, memory_usage, store_tables
+from sleuth.vectors import vector_keys
 
 __all__ = [
     "Collection",
@@ -160,7 +163,7 @@ class Collection(CollectionRecs, CollectionLearning, CollectionMigrate):
         report["done"].append(f"rebuilt the indexes ({self.count()} items)")
         return report
 
-    def _refresh(self, *, wait: bool = True, written: Sequence[StoredItem] = ()) -> None:
+    def _refresh(self, *, wait: bool = True, written: Sequence[StoredItem] | BulkRows = ()) -> None:
         """Apply the store's changes that the in-memory state has not seen yet (and save the
         index files once they are well behind).
 
@@ -189,7 +192,11 @@ class Collection(CollectionRecs, CollectionLearning, CollectionMigrate):
         progress: bool | None,
         vectors: Any = None,
     ) -> WriteResult:
-        parsed, default, named = parse_write(items, vectors, self.config)
+        if not deletes and self._bulk_write_fits(vectors):
+            columns = ItemColumns.parse(items, self.config.text_fields)
+            if columns is not None:
+                return self._write_columns(columns, vectors, must_be_new=must_be_new)
+        parsed, default, named = parse_write(table_rows(items), vectors, self.config)
         self._dual_write(parsed, default, progress)  # during a migration, the other encoder's
         upserts, encoded, given = self._cache.encode_write(parsed, progress, vectors=default)
         try:
@@ -203,6 +210,24 @@ class Collection(CollectionRecs, CollectionLearning, CollectionMigrate):
             raise
         finally:
             self._cache.written()
+        return written.result
+
+    def _bulk_write_fits(self, vectors: Any) -> bool:
+        """Whether a write whose items all bring their vector in one array may go column by
+        column (``sleuth.store.columns``): no named spaces, late interaction or migration,
+        whose vectors come item by item."""
+        migrating = self._migration is not None and self._migration.other_cache is not None
+        plain = not self.config.spaces and self.late is None and not migrating
+        return plain and isinstance(vectors, np.ndarray)
+
+    def _write_columns(
+        self, columns: ItemColumns, vectors: np.ndarray, *, must_be_new: bool
+    ) -> WriteResult:
+        matrix = self._cache.given_matrix(columns.ids, vectors)
+        keys = vector_keys(matrix)
+        with self._apply, self._writer:
+            written = self.store.write_columns(columns, keys, matrix, must_be_new=must_be_new)
+            self._refresh(written=written.rows)
         return written.result
 
     def add(

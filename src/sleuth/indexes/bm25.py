@@ -92,8 +92,8 @@ class BM25Index(Index):
     def _append(self, docnos: np.ndarray, analyzed: Analyzed) -> None:
         self._add_rows(docnos)
         vocab = self.vocab
-        terms = analyzed.terms  # new ones numbered in order of first occurrence
-        known = np.fromiter((vocab.setdefault(t, len(vocab)) for t in terms), np.int64, len(terms))
+        new = analyzed.terms  # new ones numbered in order of first occurrence
+        known = np.fromiter((vocab.setdefault(t, len(vocab)) for t in new), np.int64, len(new))
         ids = known[analyzed.codes]
         # (row, term) pairs counted in one sort: each row's distinct terms and frequencies
         width = max(len(vocab), 1)
