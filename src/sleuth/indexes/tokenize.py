@@ -18,6 +18,8 @@ from sleuth.errors import InvalidInput
 __all__ = ["STOPWORDS", "Analyzer"]
 
 _TOKEN = re.compile(r"(?u)\b\w\w+\b")
+# ``findall`` of ``\w\w+`` finds the same runs (a match starts where a run of 2+ starts)
+_ASCII_TOKEN = re.compile(r"(?a)\w\w+")
 STOPWORDS = {"english": frozenset(STOPWORDS_EN)}  # by the names ``config.STOPWORD_LISTS`` allows
 
 
@@ -69,8 +71,8 @@ class Analyzer:
         texts = list(texts)
         joined = _MARK.join(texts).lower()
         marked = bool(texts) and joined.count(_MARK_WORD) == len(texts) - 1  # no text holds it
-        if marked:
-            words = _TOKEN.findall(joined)
+        if marked:  # ASCII text: ASCII classes, the same matches, faster
+            words = (_ASCII_TOKEN if joined.isascii() else _TOKEN).findall(joined)
         else:
             per_text = [_TOKEN.findall(text.lower()) for text in texts]
             words = list(chain.from_iterable(per_text))

@@ -58,10 +58,14 @@ class BulkRows:
         """Each attribute's (docnos, values) over the new versions that have it."""
         out: dict[str, tuple[list[int], list[Any]]] = {}
         docnos = self.docnos.tolist()
+        whole = len(docnos) == len(self.columns)  # every row of the batch is new
         positions = self.positions.tolist()
         for name, column in self.columns.attributes.items():
-            values = column.values
-            pairs = [(d, values[p]) for d, p in zip(docnos, positions) if values[p] is not None]
+            values = column.values if whole else [column.values[p] for p in positions]
+            if None not in values:
+                out[name] = (docnos, values)
+                continue
+            pairs = [(d, v) for d, v in zip(docnos, values) if v is not None]
             if pairs:
                 owners, found = zip(*pairs)
                 out[name] = (list(owners), list(found))

@@ -68,7 +68,7 @@ class ItemColumns:
 
     @classmethod
     def parse(cls, items: Any, text_fields: tuple[str, ...]) -> ItemColumns | None:
-        """The items (a list of dicts, or a pyarrow Table) as checked columns, or None when
+        """The items (a list of dicts, a pyarrow Table or RecordBatch) as checked columns, or None when
         they are of a shape this path does not take or fail a check (see the module)."""
         columns = _columns(items)
         if columns is None or "id" not in columns:
@@ -116,7 +116,7 @@ def _columns(items: Any) -> dict[str, list[Any]] | None:
         import pyarrow as pa
     except ImportError:  # pragma: no cover (pyarrow is a dependency)
         pa = None
-    if pa is not None and isinstance(items, pa.Table):
+    if pa is not None and isinstance(items, pa.Table | pa.RecordBatch):
         if VECTOR_KEY in items.column_names or any(
             c == VECTORS_KEY or c.startswith(f"{VECTORS_KEY}.") for c in items.column_names
         ):
@@ -259,7 +259,8 @@ def loads_fields(text: str) -> dict[str, Any]:
 
 
 def table_rows(items: Any) -> Any:
-    """A pyarrow Table's rows as dicts (what the row by row path reads); anything else as is."""
+    """A pyarrow Table's (or RecordBatch's) rows as dicts (what the row by row path reads);
+    anything else as is."""
     import pyarrow as pa
 
-    return items.to_pylist() if isinstance(items, pa.Table) else items
+    return items.to_pylist() if isinstance(items, pa.Table | pa.RecordBatch) else items
