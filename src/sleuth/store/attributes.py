@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping, Sequence
+from itertools import chain
 from typing import Any
 
 import numpy as np
@@ -77,16 +78,17 @@ class Column:
         anything is recorded)."""
         codes = self.codes
         if self.kind == "list":
-            owners: list[int] = []
-            elements: list[int] = []
-            for docno, value in zip(docnos, values):
-                distinct = dict.fromkeys(value)  # each string once per list
-                elements.extend(codes.setdefault(e, len(codes)) for e in distinct)
-                owners.extend([docno] * len(distinct))
-            self._new_owners.extend(owners)
-            self._new_values.extend(elements)
+            lists = list(map(dict.fromkeys, values))  # each string once per list
+            flat = list(chain.from_iterable(lists))
+            for element in dict.fromkeys(flat):  # new strings coded in order of first use
+                codes.setdefault(element, len(codes))
+            self._new_owners.extend(np.repeat(docnos, list(map(len, lists))).tolist())
+            self._new_values.extend(map(codes.__getitem__, flat))
         elif self.kind == "str":
-            self._new_values.extend([codes.setdefault(str(v), len(codes)) for v in values])
+            texts = list(map(str, values))
+            for text in dict.fromkeys(texts):
+                codes.setdefault(text, len(codes))
+            self._new_values.extend(map(codes.__getitem__, texts))
         elif self.kind == "datetime":  # a bulk load repeats its dates: each parsed once
             seen: dict[Any, float] = {}
             self._new_values.extend(

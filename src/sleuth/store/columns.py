@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from json.encoder import encode_basestring  # type: ignore[attr-defined]
 from typing import Any
 
+import numpy as np
+
 from sleuth.types import ID_CONTROL_CHARS, RESERVED_NAMES
 from sleuth.values import (
     MAX_ATTR_LIST,
@@ -68,8 +70,9 @@ class ItemColumns:
 
     @classmethod
     def parse(cls, items: Any, text_fields: tuple[str, ...]) -> ItemColumns | None:
-        """The items (a list of dicts, a pyarrow Table or RecordBatch) as checked columns, or None when
-        they are of a shape this path does not take or fail a check (see the module)."""
+        """The items (a list of dicts, a pyarrow Table or RecordBatch) as checked columns, or
+        None when they are of a shape this path does not take or fail a check (see the
+        module)."""
         columns = _columns(items)
         if columns is None or "id" not in columns:
             return None
@@ -91,7 +94,8 @@ class ItemColumns:
                 return None
             if any(v is not None for v in values):
                 attributes[name] = column
-        if fields and max(map(_chars, zip(*fields.values()))) > MAX_TEXT_CHARS:
+        chars = np.sum([_lengths(v) for v in fields.values()], axis=0)
+        if fields and int(np.max(chars)) > MAX_TEXT_CHARS:
             return None
         return cls(ids, fields, attributes)
 
@@ -168,11 +172,12 @@ def _all_text(values: list[Any]) -> bool:
     kinds = set(map(type, values))
     if not kinds <= {str, type(None)}:
         return False
-    return _utf8("".join(v for v in values if v is not None))
+    return _utf8("".join(filter(None, values)))
 
 
-def _chars(row: tuple[str | None, ...]) -> int:
-    return sum(len(v) for v in row if v is not None)
+def _lengths(values: list[str | None]) -> np.ndarray:
+    """``int64[n]``: each text's characters (0 for None)."""
+    return np.fromiter((0 if v is None else len(v) for v in values), np.int64, len(values))
 
 
 def _attribute(values: list[Any]) -> AttributeColumn | None:
