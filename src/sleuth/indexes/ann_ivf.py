@@ -131,7 +131,7 @@ class IVFCodes:
             size = int(invlists.list_size(number))
             ids = faiss.rev_swig_ptr(invlists.get_ids(number), size)  # a view of the list
             codes = faiss.rev_swig_ptr(invlists.get_codes(number), size * width)
-            found = np.flatnonzero(np.isin(ids, group))
+            found = np.flatnonzero((ids[:, None] == group[None, :]).any(axis=1))
             for at in found[::-1].tolist():  # from the end: the last entry is never one to go
                 last = size - 1
                 if at < last:  # the last entry moves into the hole
