@@ -13,11 +13,12 @@ import numpy as np
 import pytest
 
 import sleuth
-from support import kill_writer
+from support import kill_writer, timed_write
 
 BATCH, DIM = 3000, 16
 
-WRITER = r"""
+WRITER = (
+    r"""
 import sys
 import time
 import numpy as np
@@ -26,16 +27,9 @@ import sleuth
 
 path, first, batch, dim = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 col = sleuth.open(path)
-store_write = col.store.write_columns
-
-def timed(*args, **kwargs):
-    print("writing", flush=True)
-    t = time.monotonic()
-    out = store_write(*args, **kwargs)
-    print(f"written {time.monotonic() - t}", flush=True)
-    return out
-
-col.store.write_columns = timed
+"""
+    + timed_write("write_columns")
+    + r"""
 for b in range(first, first + 50):
     table = pa.table({
         "id": [f"b{b}-{i}" for i in range(batch)],
@@ -47,6 +41,7 @@ for b in range(first, first + 50):
     col.add(table, vectors=vectors)
     print(f"committed {b}", flush=True)
 """
+)
 
 
 @pytest.mark.parametrize("aim", ["batch", "write"])

@@ -25,17 +25,9 @@ from typing import Any
 
 import numpy as np
 
+from sleuth import values as bounds
 from sleuth.types import ID_CONTROL_CHARS, RESERVED_NAMES
-from sleuth.values import (
-    MAX_ATTR_LIST,
-    MAX_ATTR_STRING,
-    MAX_EXACT_INT,
-    MAX_ID_LENGTH,
-    MAX_NAME_LENGTH,
-    MAX_TEXT_CHARS,
-    looks_like_datetime,
-    parse_datetime,
-)
+from sleuth.values import looks_like_datetime, parse_datetime
 from sleuth.vectors import VECTOR_KEY, VECTORS_KEY
 
 __all__ = ["AttributeColumn", "ItemColumns", "loads_fields", "table_rows"]
@@ -95,7 +87,7 @@ class ItemColumns:
             if any(v is not None for v in values):
                 attributes[name] = column
         chars = np.sum([_lengths(v) for v in fields.values()], axis=0)
-        if fields and int(np.max(chars)) > MAX_TEXT_CHARS:
+        if fields and int(np.max(chars)) > bounds.MAX_TEXT_CHARS:
             return None
         return cls(ids, fields, attributes)
 
@@ -142,7 +134,7 @@ def _good_ids(ids: list[Any]) -> bool:
         return False
     if len(set(ids)) != len(ids) or min(map(len, ids)) == 0:
         return False
-    if max(map(len, ids)) > MAX_ID_LENGTH:
+    if max(map(len, ids)) > bounds.MAX_ID_LENGTH:
         return False
     joined = "\x20".join(ids)
     if _ID_CONTROL.search(joined) or not _utf8(joined):
@@ -155,7 +147,7 @@ def _good_name(name: Any) -> bool:
         isinstance(name, str)
         and bool(name)
         and name not in RESERVED_NAMES
-        and len(name) <= MAX_NAME_LENGTH
+        and len(name) <= bounds.MAX_NAME_LENGTH
         and _utf8(name)
     )
 
@@ -190,7 +182,7 @@ def _attribute(values: list[Any]) -> AttributeColumn | None:
         return AttributeColumn("bool", values)
     if kinds <= {int, float}:
         present = [v for v in values if v is not None]
-        if int in kinds and max(abs(v) for v in present if type(v) is int) > MAX_EXACT_INT:
+        if int in kinds and max(abs(v) for v in present if type(v) is int) > bounds.MAX_EXACT_INT:
             return None
         if float in kinds and not all(map(math.isfinite, (v for v in present if type(v) is float))):
             return None
@@ -203,17 +195,19 @@ def _attribute(values: list[Any]) -> AttributeColumn | None:
                 parse_datetime(v)
             except ValueError:
                 return None
-        if max(map(len, distinct)) > MAX_ATTR_STRING or not _utf8("".join(distinct)):
+        if max(map(len, distinct)) > bounds.MAX_ATTR_STRING or not _utf8("".join(distinct)):
             return None
         return AttributeColumn("datetime" if len(dates) == len(distinct) else "str", values)
     if kinds == {list}:
         present = [v for v in values if v is not None]
-        if max(map(len, present)) > MAX_ATTR_LIST:
+        if max(map(len, present)) > bounds.MAX_ATTR_LIST:
             return None
         elements = {e for v in present for e in v}
         if any(type(e) is not str for e in elements):
             return None
-        if elements and (max(map(len, elements)) > MAX_ATTR_STRING or not _utf8("".join(elements))):
+        if elements and (
+            max(map(len, elements)) > bounds.MAX_ATTR_STRING or not _utf8("".join(elements))
+        ):
             return None
         return AttributeColumn("list", values)
     return None
