@@ -9,7 +9,7 @@ replayed on open. Open one with ``sleuth.open`` (``sleuth.opening``).
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -39,6 +39,7 @@ from sleuth.search import Context, Hits, Trace, build_hits
 from sleuth.search import calibration as calib
 from sleuth.search.request import check_request
 from sleuth.search.trust import FusionTrust
+from sleuth.spaces import DEFAULT_SPACE
 from sleuth.store import ReadWriteLock, Store, StoredItem, WriterLock
 from sleuth.store.bulk import BulkRows
 from sleuth.store.columns import ItemColumns, table_rows
@@ -192,6 +193,8 @@ class Collection(CollectionRecs, CollectionLearning, CollectionMigrate):
         progress: bool | None,
         vectors: Any = None,
     ) -> WriteResult:
+        if isinstance(vectors, Mapping) and set(vectors) == {DEFAULT_SPACE}:
+            vectors = vectors[DEFAULT_SPACE]  # the default space's only: the same array
         if not deletes and self._bulk_write_fits(vectors):
             columns = ItemColumns.parse(items, self.config.text_fields)
             if columns is not None:
