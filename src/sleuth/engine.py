@@ -9,13 +9,14 @@ replayed on open. Open one with ``sleuth.open`` (``sleuth.opening``).
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from sleuth.collection_bulk import CollectionBulk
 from sleuth.collection_learning import CollectionLearning
 from sleuth.collection_migrate import CollectionMigrate
 from sleuth.collection_recs import CollectionRecs, RecordResult
@@ -39,16 +40,14 @@ from sleuth.search import Context, Hits, Trace, build_hits
 from sleuth.search import calibration as calib
 from sleuth.search.request import check_request
 from sleuth.search.trust import FusionTrust
-from sleuth.spaces import DEFAULT_SPACE
 from sleuth.store import ReadWriteLock, Store, StoredItem, WriterLock
 from sleuth.store.bulk import BulkRows
-from sleuth.store.columns import ItemColumns, table_rows
+from sleuth.store.columns import table_rows
 from sleuth.store.diagnose import Problem, damaged_row_problem, diagnose
 from sleuth.store.repair import repair_store
 from sleuth.store.sqlite import WriteResult
 from sleuth.types import Hit, Item
 from sleuth.usage import disk_usage, memory_usage, store_tables
-from sleuth.vectors import vector_keys
 
 __all__ = [
     "Collection",
@@ -57,7 +56,7 @@ __all__ = [
 ]
 
 
-class Collection(CollectionRecs, CollectionLearning, CollectionMigrate):
+class Collection(CollectionRecs, CollectionLearning, CollectionMigrate, CollectionBulk):
     """A searchable catalog in one folder. Use ``sleuth.open(path)`` to get one."""
 
     def __init__(
@@ -193,12 +192,11 @@ class Collection(CollectionRecs, CollectionLearning, CollectionMigrate):
         progress: bool | None,
         vectors: Any = None,
     ) -> WriteResult:
-        if isinstance(vectors, Mapping) and set(vectors) == {DEFAULT_SPACE}:
-            vectors = vectors[DEFAULT_SPACE]  # the default space's only: the same array
-        if not deletes and self._bulk_write_fits(vectors):
-            columns = ItemColumns.parse(items, self.config.text_fields)
-            if columns is not None:
-                return self._write_columns(columns, vectors, must_be_new=must_be_new)
+        migrating = self._migration is not None and self._migration.other_cache is not None
+        if not deletes and not migrating:
+            done = self._bulk_write(items, vectors, must_be_new=must_be_new)
+            if done is not None:
+                return done
         parsed, default, named = parse_write(table_rows(items), vectors, self.config)
         self._dual_write(parsed, default, progress)  # during a migration, the other encoder's
         upserts, encoded, given = self._cache.encode_write(parsed, progress, vectors=default)
@@ -213,24 +211,6 @@ class Collection(CollectionRecs, CollectionLearning, CollectionMigrate):
             raise
         finally:
             self._cache.written()
-        return written.result
-
-    def _bulk_write_fits(self, vectors: Any) -> bool:
-        """Whether a write whose items all bring their vector in one array may go column by
-        column (``sleuth.store.columns``): no named spaces, late interaction or migration,
-        whose vectors come item by item."""
-        migrating = self._migration is not None and self._migration.other_cache is not None
-        plain = not self.config.spaces and self.late is None and not migrating
-        return plain and isinstance(vectors, np.ndarray)
-
-    def _write_columns(
-        self, columns: ItemColumns, vectors: np.ndarray, *, must_be_new: bool
-    ) -> WriteResult:
-        matrix = self._cache.given_matrix(columns.ids, vectors)
-        keys = vector_keys(matrix)
-        with self._apply, self._writer:
-            written = self.store.write_columns(columns, keys, matrix, must_be_new=must_be_new)
-            self._refresh(written=written.rows)
         return written.result
 
     def add(

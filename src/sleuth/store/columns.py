@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from sleuth import values as bounds
+import sleuth.values as bounds
 from sleuth.types import ID_CONTROL_CHARS, RESERVED_NAMES
 from sleuth.values import looks_like_datetime, parse_datetime
 from sleuth.vectors import VECTOR_KEY, VECTORS_KEY
