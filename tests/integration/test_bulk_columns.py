@@ -201,3 +201,18 @@ def test_a_column_clashing_with_the_stored_type_names_the_first_item(tmp_path: P
     single = error_of(tmp_path / "rows", tuple(rows), given)
     assert bulk == single
     assert "item 'item-0'" in bulk and "category" in bulk
+
+
+def test_a_column_write_after_another_handles_write_catches_up_on_both(tmp_path: Path) -> None:
+    rows, given = catalog(60), vectors(60)
+    path = tmp_path / "col"
+    with sleuth.open(path, encoder="none", dim=DIM) as first, sleuth.open(path) as second:
+        first.add(rows[:20], vectors=given[:20])
+        second.add(rows[20:], vectors=given[20:])  # its indexes had not seen the first write
+        for col in (first, second):
+            assert col.count() == 60
+            for i in (3, 45):
+                assert col.search(vector=given[i], k=1, mode="dense")[0].id == f"item-{i}"
+            assert len(col.search("alpha", k=100, mode="lexical")) == len(
+                [r for r in rows if "alpha" in f"{r['title']} {r['text']}"]
+            )
