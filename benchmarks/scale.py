@@ -11,8 +11,8 @@ is sleuth's own) and its figures are kept in ``<work>/phases.json`` as soon as i
 that stops (or is stopped) resumes at the phase it was in; ``--fresh`` starts over, ``--redo``
 measures named phases again. Phases:
 
-- ``ingest``: ``col.add(items, vectors=...)`` per batch of 10,000 (the Parquet rows as dicts and
-  a slice of the memory-mapped ``vectors.npy``) until ``close()`` has saved the indexes:
+- ``ingest``: ``col.add(batch, vectors=...)`` per batch of 10,000 (the Parquet rows as an Arrow
+  RecordBatch and a slice of the memory-mapped ``vectors.npy``) until ``close()`` has saved the indexes:
   items/s, and items per CPU second of the process (what a busy machine distorts least); the
   process's RSS (VmRSS, peak VmHWM) after it; disk bytes of the folder. sleuth
   builds its indexes as it goes (no separate index build).
@@ -126,7 +126,7 @@ def ingest(folder: Path, path: Path) -> dict[str, Any]:
     col = sleuth.open(path, config=sleuth.CollectionConfig(encoder="none", dim=data.DIM))
     started, cpu, done = time.perf_counter(), time.process_time(), 0
     for batch, vectors in data.item_batches(folder, BATCH):
-        col.add(batch.to_pylist(), vectors=vectors, progress=False)
+        col.add(batch, vectors=vectors, progress=False)  # the Arrow batch: column by column
         done += batch.num_rows
         took = time.perf_counter() - started
         print(f"\r  ingest: {done:,} / {n:,} items, {done / took:,.0f} items/s, "
@@ -239,7 +239,7 @@ def upsert(folder: Path, path: Path, rounds: int = UPSERTS) -> dict[str, Any]:
     col = sleuth.open(path)
     write_s, search_s, seen, touched = [], [], [], set()
     for r, (rows, part, new) in enumerate(data.upserts(folder, rounds + 1, UPSERT_SIZE)):
-        batch = part.to_pylist()
+        batch = part  # the Arrow table
         touched.update(rows.tolist())
         t = time.perf_counter()
         col.upsert(batch, vectors=new, progress=False)

@@ -233,3 +233,21 @@ class ServerProcess:
     def stop(self) -> None:
         self.proc.send_signal(signal.SIGTERM)
         self.proc.wait(60)
+
+
+def timed_write(method: str) -> str:
+    """Lines of a writer script (after ``col = sleuth.open(...)``, with ``time`` imported) that
+    wrap ``col.store.<method>`` to print ``writing`` before it and ``written SECONDS`` after:
+    what ``kill_writer(aim="write")`` aims its kill by."""
+    return f"""
+real_write = col.store.{method}
+
+def write(*args, **kwargs):
+    print("writing", flush=True)
+    started = time.perf_counter()
+    result = real_write(*args, **kwargs)
+    print(f"written {{time.perf_counter() - started:.4f}}", flush=True)
+    return result
+
+col.store.{method} = write
+"""

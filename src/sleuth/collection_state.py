@@ -21,6 +21,7 @@ from sleuth.search import Context
 from sleuth.search import calibration as calib
 from sleuth.search.trust import FusionTrust
 from sleuth.store import ReadWriteLock, Store, StoredItem, WriterLock
+from sleuth.store.bulk import BulkRows
 from sleuth.types import Hit
 
 __all__ = ["CollectionState"]
@@ -46,7 +47,9 @@ class CollectionState:
 
     if TYPE_CHECKING:  # defined in ``sleuth.engine``; the signatures are checked there
 
-        def _refresh(self, *, wait: bool = True, written: Sequence[StoredItem] = ()) -> None: ...
+        def _refresh(
+            self, *, wait: bool = True, written: Sequence[StoredItem] | BulkRows = ()
+        ) -> None: ...
 
         def _load_models(self) -> None: ...  # in ``sleuth.collection_learning``
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from sleuth.collection_bulk import CollectionBulk
 from sleuth.collection_learning import CollectionLearning
 from sleuth.collection_migrate import CollectionMigrate
 from sleuth.collection_recs import CollectionRecs, RecordResult
@@ -38,6 +39,8 @@ from sleuth.search import Context, Hits, Trace, build_hits
 from sleuth.search import calibration as calib
 from sleuth.search.request import check_request
 from sleuth.store import ReadWriteLock, Store, StoredItem, WriterLock
+from sleuth.store.bulk import BulkRows
+from sleuth.store.columns import table_rows
 from sleuth.store.diagnose import Problem, damaged_row_problem, diagnose
 from sleuth.store.repair import repair_store
 from sleuth.store.sqlite import WriteResult
@@ -51,7 +54,7 @@ __all__ = [
 ]
 
 
-class Collection(CollectionRecs, CollectionLearning, CollectionMigrate):
+class Collection(CollectionRecs, CollectionLearning, CollectionMigrate, CollectionBulk):
     """A searchable catalog in one folder. Use ``sleuth.open(path)`` to get one."""
 
     def __init__(
@@ -156,7 +159,7 @@ class Collection(CollectionRecs, CollectionLearning, CollectionMigrate):
         report["done"].append(f"rebuilt the indexes ({self.count()} items)")
         return report
 
-    def _refresh(self, *, wait: bool = True, written: Sequence[StoredItem] = ()) -> None:
+    def _refresh(self, *, wait: bool = True, written: Sequence[StoredItem] | BulkRows = ()) -> None:
         """Apply the store's changes that the in-memory state has not seen yet (and save the
         index files once they are well behind).
 
@@ -185,7 +188,12 @@ class Collection(CollectionRecs, CollectionLearning, CollectionMigrate):
         progress: bool | None,
         vectors: Any = None,
     ) -> WriteResult:
-        parsed, default, named = parse_write(items, vectors, self.config)
+        migrating = self._migration is not None and self._migration.other_cache is not None
+        if not deletes and not migrating:
+            done = self._bulk_write(items, vectors, must_be_new=must_be_new)
+            if done is not None:
+                return done
+        parsed, default, named = parse_write(table_rows(items), vectors, self.config)
         self._dual_write(parsed, default, progress)  # during a migration, the other encoder's
         upserts, encoded, given = self._cache.encode_write(parsed, progress, vectors=default)
         try:

@@ -35,7 +35,7 @@ MAX_DIM = 65_536  # numbers in one vector (the hashing encoder's bound too)
 VECTOR_KEY = "vector"  # the reserved item key
 VECTORS_KEY = "vectors"  # the item's vectors in named spaces (``sleuth.spaces``)
 _F32_MAX = float(np.finfo(np.float32).max)
-_CHUNK = 65_536  # rows of a bulk array checked at a time (bounds the float64 temporaries)
+_CHUNK = 4096  # rows of a bulk array checked at a time (float64 temporaries that stay in cache)
 _ALLOWED = f"a list of 1 to {MAX_DIM} finite numbers (no strings, booleans, nulls or nested lists)"
 
 

@@ -14,35 +14,29 @@ import pytest
 
 import sleuth
 from sleuth.store import WriterLock
-from support import kill_writer
+from support import kill_writer, timed_write
 
 BATCH = 1000  # big enough that a batch takes a noticeable time, so kills land inside one
 
 # The writer reports each batch's progress; wrapping ``store.write`` (the one transaction of
 # a batch) only adds prints around it, so the test can aim its kill at the transaction.
-WRITER = r"""
+WRITER = (
+    r"""
 import sys
 import time
 import sleuth
 
 path, first, batches, size = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 col = sleuth.open(path, encoder="hashing")
-real_write = col.store.write
-
-def write(*args, **kwargs):
-    print("writing", flush=True)
-    started = time.perf_counter()
-    result = real_write(*args, **kwargs)
-    print(f"written {time.perf_counter() - started:.4f}", flush=True)
-    return result
-
-col.store.write = write
-for b in range(first, first + batches):
+"""
+    + timed_write("write")
+    + r"""for b in range(first, first + batches):
     print(f"start {b}", flush=True)
     col.add([{"id": f"b{b}-{i}", "text": f"tok{b}x{i} words every item shares", "batch": b}
              for i in range(size)])
     print(f"committed {b}", flush=True)
 """
+)
 
 
 def batch_ids(b: int) -> list[str]:

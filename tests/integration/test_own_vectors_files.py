@@ -174,3 +174,25 @@ def test_cli_adds_parquet_and_npy_vectors_to_a_collection_without_encoder(tmp_pa
         "add", str(tmp_path / "new"), str(more), "--encoder", "none", "--vectors", npy, ok=False
     )
     assert "needs the dimension" in new.stderr and not (tmp_path / "new").exists()
+
+
+def test_cli_parquet_integer_ids_and_a_bad_row_named_by_the_file(tmp_path: Path) -> None:
+    want = vectors(12)
+    path = tmp_path / "ints.parquet"
+    columns = {
+        "id": pa.array(range(12), pa.int64()),  # read as strings, as read_parquet reads them
+        "title": [f"title {i}" for i in range(12)],
+        "vector": pa.array(list(want), pa.list_(pa.float32())),
+    }
+    pq.write_table(pa.table(columns), path)
+    col_path = tmp_path / "col"
+    added = run("add", str(col_path), str(path), "--encoder", "none", "--dim", str(DIM))
+    assert "added 12" in added.stderr
+    with sleuth.open(col_path) as col:
+        assert col.get("7").fields["title"] == "title 7"
+    bad = tmp_path / "bad.parquet"
+    pq.write_table(pa.table({**columns, "id": [f"n{i}" for i in range(11)] + ["x\ty"]}), bad)
+    failed = run("add", str(col_path), str(bad), ok=False)
+    assert "bad.parquet:row 11" in failed.stderr
+    with sleuth.open(col_path) as col:
+        assert col.count() == 12

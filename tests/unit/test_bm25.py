@@ -437,3 +437,12 @@ def test_bulk_analysis_equals_one_text_at_a_time(
     assert lengths.tolist() == [len(e) for e in expected]
     assert tokens == [tok for e in expected for tok in e]
     assert bulk.many(texts) == expected
+
+
+def test_a_text_holding_the_batch_marker_word_is_analyzed_as_alone() -> None:
+    texts = ["zqxjtextendzqxj running", "runs ZQXJTEXTENDZQXJ", "", "plain words here"]
+    bulk, one = Analyzer(), Analyzer()
+    tokens, lengths = bulk.flat(texts)
+    expected = [one(t) for t in texts]
+    assert lengths.tolist() == [len(e) for e in expected]
+    assert tokens == [tok for e in expected for tok in e]

@@ -139,7 +139,12 @@ def add(
         write = col.upsert if replace else col.add
         # encoding, if any, has its own bar; checking, storing and indexing are one step
         with stage(f"writing {len(items):,} items", progress):
-            result = write(items, vectors=given, progress=progress is not False)
+            try:
+                result = write(items, vectors=given, progress=progress is not False)
+            except InvalidInput:
+                if not isinstance(items, list):  # a Parquet table: say which row of the file
+                    _read_with_vectors(path, col.config.text_fields, None, table=False)
+                raise
         print(
             f"added {result.added}, updated {result.updated}, unchanged {result.unchanged}; "
             f"{col.count()} items in {collection}",
@@ -148,17 +153,24 @@ def add(
 
 
 def _read_with_vectors(
-    path: Path, text_fields: tuple[str, ...], vectors: list[str] | None
-) -> tuple[list[Any], Any]:
+    path: Path, text_fields: tuple[str, ...], vectors: list[str] | None, *, table: bool = True
+) -> tuple[Any, Any]:
     """The file's items and the bulk vectors by space: the ``--vectors`` .npy files
     (memory-mapped) and a Parquet file's vector column; None when the items carry their own
-    (or have none)."""
+    (or have none). A Parquet file without named spaces comes as one pyarrow Table
+    (``table``), which the collection writes column by column."""
+    from sleuth.io.parquet import read_parquet_table
     from sleuth.io.readers import read_items, read_parquet
     from sleuth.spaces import DEFAULT_SPACE
 
     arrays = load_vectors(vectors)
     default = DEFAULT_SPACE in arrays
-    if path.suffix.lower() == ".parquet":
+    whole = None
+    if path.suffix.lower() == ".parquet" and table and set(arrays) <= {DEFAULT_SPACE}:
+        whole = read_parquet_table(path)
+    if whole is not None:
+        items, given = whole
+    elif path.suffix.lower() == ".parquet":
         items, given = read_parquet(path, text_fields)
     else:
         items, given = read_items(path, text_fields, vectors_given=default), None

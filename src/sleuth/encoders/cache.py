@@ -148,6 +148,12 @@ class EmbeddingCache:
                     )
         return rows, matrix
 
+    def given_matrix(self, ids: Sequence[str], vectors: Any) -> np.ndarray:
+        """``float32[n, dim]`` unit rows of a bulk array giving the vectors of items ``ids``,
+        checked as ``encode_write`` checks it (the same errors)."""
+        owner = f"this collection (encoder {self.encoder.id})"
+        return check_matrix(vectors, len(ids), self.dim, lambda i: f"item {i} ({ids[i]!r})", owner)
+
     def discard(self, hashes: Sequence[str]) -> None:
         """Forget the token vectors of a write that did not happen."""
         for h in hashes:

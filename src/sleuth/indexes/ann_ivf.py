@@ -113,10 +113,34 @@ class IVFCodes:
 
     def remove(self, rows: np.ndarray) -> None:
         """Take these rows out of the lists (their codes stay in the file, for the row
-        numbers): a search then needs no selector to skip them. One pass over the lists in
-        faiss (a few ms at a million rows), once per write instead of a mask per search."""
-        if rows.size:
-            self.index.remove_ids(np.ascontiguousarray(rows, np.int64))
+        numbers): a search then needs no selector to skip them. Each row's list is the prefix
+        of its code, so only those lists are rewritten: a small write's cost does not grow
+        with the index (faiss's ``remove_ids`` scans every list: 20-100 ms at a million)."""
+        rows = np.unique(np.asarray(rows, np.int64))
+        if not rows.size:
+            return
+        prefix = self.codes.rows(rows)[:, : self.index.coarse_code_size()].astype(np.int64)
+        lists = np.zeros(rows.size, np.int64)
+        for byte in range(prefix.shape[1]):  # the list number, little-endian (faiss)
+            lists |= prefix[:, byte] << (8 * byte)
+        invlists, width = self.index.invlists, int(self.index.code_size)
+        removed = 0
+        order = np.argsort(lists, kind="stable")
+        starts = np.flatnonzero(np.diff(lists[order], prepend=-1))
+        for group, number in zip(np.split(rows[order], starts[1:]), lists[order][starts].tolist()):
+            size = int(invlists.list_size(number))
+            ids = faiss.rev_swig_ptr(invlists.get_ids(number), size)  # a view of the list
+            codes = faiss.rev_swig_ptr(invlists.get_codes(number), size * width)
+            found = np.flatnonzero((ids[:, None] == group[None, :]).any(axis=1))
+            for at in found[::-1].tolist():  # from the end: the last entry is never one to go
+                last = size - 1
+                if at < last:  # the last entry moves into the hole
+                    code = np.ascontiguousarray(codes[last * width : size * width])
+                    invlists.update_entry(number, at, int(ids[last]), faiss.swig_ptr(code))
+                invlists.resize(number, last)
+                size = last
+                removed += 1
+        self.index.ntotal = self.ntotal - removed
 
     def keep(self, live: np.ndarray) -> None:
         """Keep rows ``live`` (ascending), numbered 0.. again."""

@@ -39,9 +39,11 @@ _REWEIGH_AFTER = 32  # queries weighed on the fly before main's weights are comp
 
 @dataclass(frozen=True)
 class Analyzed:
-    """Analyzed documents: every token end to end and ``int64[n]`` tokens per document."""
+    """Analyzed documents (``Analyzer.coded``): the batch's distinct terms, ``int64[total]``
+    every token's code into them end to end, and ``int64[n]`` tokens per document."""
 
-    tokens: list[str]
+    terms: list[str]
+    codes: np.ndarray
     lengths: np.ndarray
 
     def __len__(self) -> int:
@@ -85,16 +87,14 @@ class BM25Index(Index):
     # -- writes ------------------------------------------------------------------------------
 
     def _prepare(self, documents: list[str]) -> Analyzed:
-        return Analyzed(*self.analyzer.flat(documents))  # the slow part: outside the write lock
+        return Analyzed(*self.analyzer.coded(documents))  # the slow part: outside the write lock
 
     def _append(self, docnos: np.ndarray, analyzed: Analyzed) -> None:
         self._add_rows(docnos)
         vocab = self.vocab
-        tokens = analyzed.tokens
-        for tok in dict.fromkeys(tokens):  # new terms numbered in order of first occurrence
-            if tok not in vocab:
-                vocab[tok] = len(vocab)
-        ids = np.fromiter(map(vocab.__getitem__, tokens), np.int64, len(tokens))
+        new = analyzed.terms  # new ones numbered in order of first occurrence
+        known = np.fromiter((vocab.setdefault(t, len(vocab)) for t in new), np.int64, len(new))
+        ids = known[analyzed.codes]
         # (row, term) pairs counted in one sort: each row's distinct terms and frequencies
         width = max(len(vocab), 1)
         rows = np.repeat(np.arange(len(analyzed), dtype=np.int64), analyzed.lengths)

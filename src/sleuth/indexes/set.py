@@ -32,12 +32,13 @@ from sleuth.indexes.base import INDEX_FORMAT, Index, Update, read_npz
 from sleuth.indexes.bm25 import BM25Index
 from sleuth.indexes.dense import DenseIndex
 from sleuth.indexes.fde import FDEIndex
-from sleuth.indexes.replay import Delta, Replayer
+from sleuth.indexes.replay import Added, Delta, Replayer, added_docnos
 from sleuth.indexes.segments import MANIFEST, load_folder, save_folder
 from sleuth.indexes.space import SpaceEntry, space_index
 from sleuth.indexes.tokens import TokenIndex
 from sleuth.spaces import index_name
 from sleuth.store import AttributeTable, ReadWriteLock, Store, StoredItem
+from sleuth.store.bulk import BulkRows
 
 __all__ = ["Documents", "IndexSet"]
 
@@ -53,15 +54,21 @@ class Documents:
         self._tokens = tokens
         self._sets: dict[int, np.ndarray] = {}
 
-    def texts(self, items: list[StoredItem]) -> list[str]:
+    def texts(self, items: Added) -> list[str]:
+        if isinstance(items, BulkRows):
+            return items.texts(self.cache.text_fields)
         return [self.cache.text(s.item) for s in items]
 
-    def vectors(self, items: list[StoredItem]) -> np.ndarray:
+    def vectors(self, items: Added) -> np.ndarray:
+        if isinstance(items, BulkRows):
+            return items.vectors
         return self.cache.vectors(items)
 
-    def token_sets(self, items: list[StoredItem]) -> list[np.ndarray]:
+    def token_sets(self, items: Added) -> list[np.ndarray]:
         """Those the token index holds (e.g. only muvera.npz was lost), else those computed by
         the write or encoded again."""
+        if isinstance(items, BulkRows):
+            items = items.stored()
         held = self._tokens
         for s in items:
             if s.docno not in self._sets and held is not None:
@@ -100,7 +107,7 @@ class Derived:
         self,
         name: str,
         index: Index,
-        documents: Callable[[list[StoredItem], Documents], Any],
+        documents: Callable[[Added, Documents], Any],
     ) -> None:
         self.name = name
         self.index = index
@@ -115,7 +122,7 @@ class Derived:
 
     def prepare(self, delta: Delta, documents: Documents) -> Update:
         removed, added = delta.after(self.index.seq)
-        docnos = np.array([s.docno for s in added], np.int64)
+        docnos = added_docnos(added)
         mine = self.documents(added, documents)
         return self.index.prepare(docnos, mine, removed=removed, seq=delta.seq)
 
@@ -172,17 +179,21 @@ class Attributes:
                 numbers = [stored.docno for stored in batch]
                 table.add_many(numbers, [dict(s.item.attributes) for s in batch], types)
             return Update(removed, np.zeros(0, np.int64), table, delta.seq)
-        docnos = np.array([s.docno for s in added], np.int64)
-        return Update(removed, docnos, (types, [dict(s.item.attributes) for s in added]), delta.seq)
+        docnos = added_docnos(added)
+        if isinstance(added, BulkRows):
+            by_name = added.attribute_values()
+        else:
+            by_name = AttributeTable.by_name(docnos.tolist(), [s.item.attributes for s in added])
+        return Update(removed, docnos, (types, by_name), delta.seq)
 
     def apply(self, update: Update) -> None:
         if isinstance(update.rows, AttributeTable):  # rebuilt whole
             self.table = update.rows
         else:
-            types, attributes = update.rows
+            types, by_name = update.rows
             for docno in update.removed.tolist():
                 self.table.remove(docno)
-            self.table.add_many(update.docnos.tolist(), attributes, types)
+            self.table.add_columns(update.docnos, by_name, types)
         if update.seq is not None:
             self.seq = update.seq
 
@@ -269,7 +280,9 @@ class IndexSet:
         )
         return None
 
-    def catch_up(self, lock: ReadWriteLock | None, written: Sequence[StoredItem] = ()) -> None:
+    def catch_up(
+        self, lock: ReadWriteLock | None, written: Sequence[StoredItem] | BulkRows = ()
+    ) -> None:
         """Bring every entry up to the store. The slow parts (reading the store, tokenizing,
         fetching vectors) run first; ``lock`` (searches) is held only while they are applied.
         ``written``: the item versions a write of this process just added (not read again)."""
@@ -325,9 +338,9 @@ class IndexSet:
 
 def _specs(
     config: CollectionConfig, dim: int, late: LateInteraction | None
-) -> list[tuple[str, Callable[[], Index], Callable[[list[StoredItem], Documents], Any]]]:
+) -> list[tuple[str, Callable[[], Index], Callable[[Added, Documents], Any]]]:
     """Each derived index: its file name, an empty one, and its documents for stored items."""
-    specs: list[tuple[str, Callable[[], Index], Callable[[list[StoredItem], Documents], Any]]] = [
+    specs: list[tuple[str, Callable[[], Index], Callable[[Added, Documents], Any]]] = [
         ("bm25", lambda: BM25Index(config.bm25), lambda items, docs: docs.texts(items)),
         ("dense", lambda: DenseIndex(config.dense, dim), lambda items, docs: docs.vectors(items)),
     ]

@@ -15,7 +15,7 @@ from sleuth.config import CollectionConfig, DenseConfig
 from sleuth.errors import NotFound
 from sleuth.indexes.base import Update
 from sleuth.indexes.dense import DenseIndex
-from sleuth.indexes.replay import Delta
+from sleuth.indexes.replay import Delta, added_docnos
 from sleuth.spaces import DEFAULT_SPACE, SpaceConfig, index_name
 from sleuth.store import Store
 
@@ -52,7 +52,7 @@ class SpaceEntry:
     def prepare(self, delta: Delta, documents: Any) -> Update:
         removed, added = delta.after(self.index.seq)
         docnos, vectors = self.store.space_vectors(
-            self.space, [s.docno for s in added], self.metric.dim
+            self.space, added_docnos(added).tolist(), self.metric.dim
         )
         return self.index.prepare(docnos, vectors, removed=removed, seq=delta.seq)
 

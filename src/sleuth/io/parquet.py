@@ -21,7 +21,7 @@ from sleuth.io._files import existing
 from sleuth.types import Item, parse_item
 from sleuth.vectors import MAX_DIM, VECTOR_KEY, VECTORS_KEY
 
-__all__ = ["read_parquet"]
+__all__ = ["read_parquet", "read_parquet_table"]
 
 
 def read_parquet(
@@ -63,6 +63,33 @@ def read_parquet(
         named = {name: m[row] for name, (m, has) in spaces.items() if has[row]}
         items.append(replace(item, vectors=named) if named else item)
     return items, vectors
+
+
+def read_parquet_table(path: str | Path) -> tuple[Any, np.ndarray | None] | None:
+    """The file as one pyarrow Table (its ``vector`` column taken out as ``float32[n, dim]``,
+    integer ids as strings, as ``read_parquet`` reads them), for a bulk write that goes column
+    by column (``Collection.add(table, vectors=...)``); None when it holds named spaces'
+    vectors (``read_parquet`` reads those)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = existing(path)
+    try:
+        table = pq.read_table(path)
+    except (pa.ArrowException, OSError) as exc:
+        raise InvalidInput(f"{path}: not a readable Parquet file ({exc})", path=str(path)) from None
+    if any(c == VECTORS_KEY or c.startswith(f"{VECTORS_KEY}.") for c in table.column_names):
+        return None
+    vectors = None
+    if VECTOR_KEY in table.column_names:
+        if table.num_rows:
+            vectors = _vectors(table.column(VECTOR_KEY), path)
+        table = table.drop_columns([VECTOR_KEY])
+    if "id" in table.column_names and pa.types.is_integer(table.schema.field("id").type):
+        table = table.set_column(
+            table.schema.get_field_index("id"), "id", table.column("id").cast(pa.string())
+        )
+    return table, vectors
 
 
 def _space_columns(table: Any, path: Path) -> tuple[dict[str, tuple[np.ndarray, Any]], Any]:

@@ -13,6 +13,8 @@ reach a quarter of the live items.
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping, Sequence
+from itertools import chain
 from typing import Any
 
 import numpy as np
@@ -76,18 +78,22 @@ class Column:
         anything is recorded)."""
         codes = self.codes
         if self.kind == "list":
-            owners: list[int] = []
-            elements: list[int] = []
-            for docno, value in zip(docnos, values):
-                distinct = dict.fromkeys(value)  # each string once per list
-                elements.extend(codes.setdefault(e, len(codes)) for e in distinct)
-                owners.extend([docno] * len(distinct))
-            self._new_owners.extend(owners)
-            self._new_values.extend(elements)
+            lists = list(map(dict.fromkeys, values))  # each string once per list
+            flat = list(chain.from_iterable(lists))
+            for element in dict.fromkeys(flat):  # new strings coded in order of first use
+                codes.setdefault(element, len(codes))
+            self._new_owners.extend(np.repeat(docnos, list(map(len, lists))).tolist())
+            self._new_values.extend(map(codes.__getitem__, flat))
         elif self.kind == "str":
-            self._new_values.extend([codes.setdefault(str(v), len(codes)) for v in values])
-        elif self.kind == "datetime":
-            self._new_values.extend([to_timestamp(v) for v in values])
+            texts = list(map(str, values))
+            for text in dict.fromkeys(texts):
+                codes.setdefault(text, len(codes))
+            self._new_values.extend(map(codes.__getitem__, texts))
+        elif self.kind == "datetime":  # a bulk load repeats its dates: each parsed once
+            seen: dict[Any, float] = {}
+            self._new_values.extend(
+                [seen[v] if v in seen else seen.setdefault(v, to_timestamp(v)) for v in values]
+            )
         elif self.kind == "number":
             self._new_values.extend([float(v) for v in values])
         else:
@@ -319,18 +325,34 @@ class AttributeTable:
     ) -> None:
         """Add items: ``attributes[i]`` of ``docnos[i]`` (types of new names from ``types``),
         gathered per attribute so each column takes its values in one call."""
-        if not docnos:
-            return
-        self._ensure(max(docnos))
-        at = np.asarray(docnos, np.int64)
-        self._live_count += int(np.unique(at[~self.live[at]]).size)
-        self.live[at] = True
+        self.add_columns(np.asarray(docnos, np.int64), self.by_name(docnos, attributes), types)
+
+    @staticmethod
+    def by_name(
+        docnos: list[int], attributes: Sequence[Mapping[str, Any]]
+    ) -> dict[str, tuple[list[int], list[Any]]]:
+        """Items' attributes gathered per name: (docnos, values) of the items that have it."""
         by_name: dict[str, tuple[list[int], list[Any]]] = {}
         for docno, values in zip(docnos, attributes):
             for name, value in values.items():
                 owners, found = by_name.setdefault(name, ([], []))
                 owners.append(docno)
                 found.append(value)
+        return by_name
+
+    def add_columns(
+        self,
+        docnos: np.ndarray,
+        by_name: dict[str, tuple[list[int], list[Any]]],
+        types: dict[str, str],
+    ) -> None:
+        """Add items ``docnos: int64[m]`` whose attributes are ``by_name`` (per name, the
+        docnos that have it and their values; types of new names from ``types``)."""
+        if not docnos.size:
+            return
+        self._ensure(int(docnos.max()))
+        self._live_count += int(np.unique(docnos[~self.live[docnos]]).size)
+        self.live[docnos] = True
         for name, (owners, found) in by_name.items():
             column = self.columns.get(name)
             if column is None:

@@ -22,6 +22,8 @@ import numpy as np
 
 from sleuth.errors import Closed, Conflict, InvalidInput
 from sleuth.store.backfill import BackfillTables
+from sleuth.store.bulk import BulkWritten, write_columns
+from sleuth.store.columns import ItemColumns
 from sleuth.store.events import EventTables
 from sleuth.store.rows import DamagedRow, StoredItem, parse_row
 from sleuth.store.schema import FILENAME, FORMAT_VERSION, SCHEMA
@@ -348,6 +350,16 @@ class Store(EventTables, BackfillTables):
             return write_batch(
                 con, upserts, deletes, must_be_new=must_be_new, spaces=spaces, place=place
             )
+
+    def write_columns(
+        self, columns: ItemColumns, keys: list[str], matrix: np.ndarray, *, must_be_new: bool
+    ) -> BulkWritten:
+        """A bulk write of checked columns whose items all bring their vector (``matrix``,
+        ``float32[n, dim]`` unit rows, ``keys`` theirs) in one transaction, as ``write``
+        would write them (``sleuth.store.bulk``)."""
+        with self._transaction() as con:
+            place = functools.partial(self.vector_log.place, con, keys, matrix)
+            return write_columns(con, columns, keys, matrix, must_be_new=must_be_new, place=place)
 
     @property
     def vector_log(self) -> VectorLog:
