@@ -32,6 +32,7 @@ from sleuth.limits import (
     no_filter,
     parse_write,
 )
+from sleuth.rank.cross_saved import load_reranker
 from sleuth.rank.learned import load_ranker
 from sleuth.recommend.service import RecommendService
 from sleuth.retrieve import compile_filter, retrievers_for
@@ -86,6 +87,7 @@ class Collection(CollectionRecs, CollectionLearning, CollectionMigrate):
         self._calibration = calib.Calibration.load(folder / "models")
         self._trust = FusionTrust.load(folder / "models")
         self._ranker = load_ranker(folder, store.get_meta("collection_id"))
+        self._reranker = load_reranker(folder, store.get_meta("collection_id"))
         self._refresh()
         self._open_migration()  # a backfill resumes in its thread
 
@@ -321,6 +323,7 @@ class Collection(CollectionRecs, CollectionLearning, CollectionMigrate):
         cutoff: str | None = None,
         diversity: float = 0.0,
         max_per: dict[str, int] | None = None,
+        rerank: Any = None,
     ) -> Hits:
         """The ``k`` best items for ``query``, as ``Hits`` (a list of ``Hit``, best first, with
         the request's ``trace``: mode, ``k``, candidates per retriever and stage timings).
@@ -339,6 +342,9 @@ class Collection(CollectionRecs, CollectionLearning, CollectionMigrate):
         Final list (``sleuth.search.final``): once ``calibrate``d, each hit's ``probability``;
         ``min_relevance`` keeps hits at least that probable; ``cutoff`` "auto" (best expected
         F1) or "autocut" (Weaviate's); ``diversity`` MMR; ``max_per`` caps per attribute value.
+        ``rerank``: "trained" (``train_reranker``) or "cross-encoder:PATH" (a CrossEncoder
+        folder), or a ``sleuth.rank.cross.RerankConfig``: the mode's top candidates rescored by
+        the cross-encoder, after the mode's rankers (``ranked`` too).
 
         >>> col = sleuth.open(tmp, encoder="hashing")  # doctest: +SKIP
         >>> col.search("sorting lists", k=3, where={"kind": "function"})  # doctest: +SKIP
@@ -357,6 +363,7 @@ class Collection(CollectionRecs, CollectionLearning, CollectionMigrate):
             cutoff=cutoff,
             diversity=diversity,
             max_per=max_per,
+            rerank=rerank,
         )[0]
 
     def search_batch(
@@ -374,6 +381,7 @@ class Collection(CollectionRecs, CollectionLearning, CollectionMigrate):
         cutoff: str | None = None,
         diversity: float = 0.0,
         max_per: dict[str, int] | None = None,
+        rerank: Any = None,
     ) -> list[Hits]:
         """``search`` for many queries at once (each retriever runs once for the batch); the
         ``Hits`` of every query share the request's one ``trace``. ``vectors``: the queries'
@@ -394,6 +402,7 @@ class Collection(CollectionRecs, CollectionLearning, CollectionMigrate):
             cutoff=cutoff,
             diversity=diversity,
             max_per=max_per,
+            rerank=rerank,
         )
         needed = request.final.needs_probability
         calibrator = calib.calibrator_for(self._calibration, mode, needed)
@@ -431,6 +440,7 @@ class Collection(CollectionRecs, CollectionLearning, CollectionMigrate):
             ranker=self._ranker,
             fetch=self.store.items,
             trust=self._trust,
+            reranker=self._reranker,
         )
 
     def _hits(
