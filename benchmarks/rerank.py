@@ -34,7 +34,7 @@ from sleuth.io.readers import read_beir
 K = 100
 MINUTES = float(os.environ.get("RERANK_MINUTES", "20"))  # training budget per model
 SCRATCH = Path(os.environ.get("SLEUTH_SCRATCH", CACHE_DIR))
-LATENCY_QUERIES = 60
+LATENCY_QUERIES = 30
 
 
 def private_copy(path: Path, name: str) -> sleuth.Collection:

@@ -139,7 +139,7 @@ class CrossModel:
                     [pairs[i][1] for i in rows],
                     padding=True,
                     truncation="longest_first",
-                    max_length=self.model.max_length,
+                    max_length=self.model.max_seq_length,
                     return_tensors="pt",
                 )
                 logits = net(**encoded).logits

@@ -63,7 +63,7 @@ class CrossTraining:
     max_length: int = 128
     warmup: float = 0.1
     held_out: float = 0.2
-    depths: tuple[int, ...] = (10, 20, 30)
+    depths: tuple[int, ...] = (10, 20)
     weights: tuple[float, ...] = (0.25, 0.5, 0.75, 1.0)
 
     def __post_init__(self) -> None:
