@@ -28,7 +28,7 @@ SETTINGS: dict[str, Any] = {
     "max_length": 48,
     "depths": (5, 10),
     "weights": (0.5, 1.0),
-    "minutes": 5,
+    "minutes": 60,  # a budget no run here reaches (a loaded machine is slow)
 }
 PAIRS = [("orbit note", "Astronomy note 1 telescope orbit"), ("flour", "Cooking note 2 flour")]
 
@@ -135,9 +135,11 @@ def test_a_reranker_of_another_collection_is_refused(
     with _collection(tmp_path / "other") as other:
         other.search("x", k=1)
     shutil.copytree(path / "models", tmp_path / "other" / "models")
-    with sleuth.open(tmp_path / "other") as other:
-        with pytest.raises(InvalidInput, match="another collection"):
-            other.search("orbit", k=3, rerank="trained")
+    with (
+        sleuth.open(tmp_path / "other") as other,
+        pytest.raises(InvalidInput, match="another collection"),
+    ):
+        other.search("orbit", k=3, rerank="trained")
 
 
 def test_an_interrupted_run_resumes_to_the_same_weights(
@@ -165,4 +167,6 @@ def test_an_interrupted_run_resumes_to_the_same_weights(
     a = load_cross(Path(trained[1]["path"])).score(PAIRS)
     b = load_cross(Path(resumed["path"])).score(PAIRS)
     assert np.allclose(a, b, atol=1e-4)
-    assert resumed["training"]["history"] == trained[1]["training"]["history"]
+    again, whole = resumed["training"]["history"], trained[1]["training"]["history"]
+    assert [e["steps"] for e in again] == [e["steps"] for e in whole]
+    assert [e["loss"] for e in again] == pytest.approx([e["loss"] for e in whole], abs=1e-3)

@@ -51,7 +51,7 @@ def test_folders_that_are_not_cross_encoders(col: sleuth.Collection, tmp_path: P
     with pytest.raises(InvalidInput, match="not a CrossEncoder"):  # an embedding model
         col.search("orbit", k=3, rerank=f"cross-encoder:{bundled_minilm()}")
     (tmp_path / "empty").mkdir()
-    with pytest.raises(InvalidInput, match="no readable config.json"):
+    with pytest.raises(InvalidInput, match=r"no readable config\.json"):
         col.search("orbit", k=3, rerank=f"cross-encoder:{tmp_path / 'empty'}")
     with pytest.raises(InvalidInput, match="reads the query text"):
         col.search(vector=[0.1] * col.dim, k=3, mode="dense", rerank="trained")

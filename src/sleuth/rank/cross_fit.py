@@ -6,7 +6,6 @@ the input checks out; the checkpoints are removed once the model is in place."""
 from __future__ import annotations
 
 import math
-import shutil
 import time
 from typing import Any
 
@@ -92,5 +91,5 @@ def train_reranker(
         use_reranker(models, folder)
         col._reranker = RerankerState(TrainedReranker(folder, manifest))
     if not keep_checkpoints:
-        shutil.rmtree(run["checkpoints"], ignore_errors=True)
+        run["checkpoints"].remove()
     return {**manifest, "path": str(folder)}

@@ -229,7 +229,7 @@ def train_cross(
     return model, {
         "history": history,
         "stopped": stopped,
-        "checkpoints": saved.folder,
+        "checkpoints": saved,
         "steps_per_epoch": steps_per_epoch,
     }
 
