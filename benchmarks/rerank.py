@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 from _common import CACHE_DIR, open_cached, print_table, require_data, summary_row, write_result
-from ranx import Qrels, Run, evaluate
+from ranker import ndcg  # the learned ranker's benchmark: one nDCG for both
 
 import sleuth
 from sleuth.io.readers import read_beir
@@ -45,15 +45,12 @@ def private_copy(path: Path, name: str) -> sleuth.Collection:
     return sleuth.open(dest)
 
 
-def run_of(col: sleuth.Collection, queries: dict[str, str], mode: str,
-           rerank: Any = None) -> dict[str, dict[str, float]]:
+def run_of(
+    col: sleuth.Collection, queries: dict[str, str], mode: str, rerank: Any = None
+) -> dict[str, dict[str, float]]:
     qids = list(queries)
     batch = col.search_batch([queries[q] for q in qids], k=K, mode=mode, rerank=rerank)
     return {q: {h.id: float(h.score) for h in hits} for q, hits in zip(qids, batch)}
-
-
-def ndcg(qrels: dict[str, dict[str, int]], run: dict[str, dict[str, float]]) -> float:
-    return round(float(evaluate(Qrels(qrels), Run(run), "ndcg@10", make_comparable=True)), 4)
 
 
 def latency(col: sleuth.Collection, texts: list[str]) -> dict[str, dict[str, float]]:
@@ -65,12 +62,18 @@ def latency(col: sleuth.Collection, texts: list[str]) -> dict[str, dict[str, flo
             start = time.perf_counter()
             col.search(text, k=10, mode="hybrid", rerank=runs[name])
             times[name].append((time.perf_counter() - start) * 1000)
-    return {m: {"p50_ms": round(float(np.percentile(t, 50)), 2),
-                "p95_ms": round(float(np.percentile(t, 95)), 2)} for m, t in times.items()}
+    return {
+        m: {
+            "p50_ms": round(float(np.percentile(t, 50)), 2),
+            "p95_ms": round(float(np.percentile(t, 95)), 2),
+        }
+        for m, t in times.items()
+    }
 
 
-def scifact(summary: list[dict[str, Any]], rows: list[list[Any]], out: dict[str, Any],
-            save: Any) -> None:
+def scifact(
+    summary: list[dict[str, Any]], rows: list[list[Any]], out: dict[str, Any], save: Any
+) -> None:
     path = require_data("beir", "scifact")
     train, test = read_beir(path, split="train"), read_beir(path, split="test")
     open_cached(None, test.corpus).close()  # the shared MiniLM SciFact collection
@@ -84,14 +87,15 @@ def scifact(summary: list[dict[str, Any]], rows: list[list[Any]], out: dict[str,
         save()
         print(f"  hybrid {res['hybrid']}, ranked {res['ranked']}", flush=True)
         start = time.perf_counter()
-        manifest = col.train_reranker(train.qrels, train.queries, minutes=MINUTES,
-                                      progress=True)
+        manifest = col.train_reranker(train.qrels, train.queries, minutes=MINUTES, progress=True)
         res["reranker_train_seconds"] = round(time.perf_counter() - start, 1)
-        res["reranker"] = {k: manifest[k] for k in ("params", "trained_from", "training",
-                                                     "serve")}
+        res["reranker"] = {k: manifest[k] for k in ("params", "trained_from", "training", "serve")}
         save()
-        print(f"  reranker trained in {res['reranker_train_seconds']} s; serve "
-              f"{manifest['serve']['depth']} / {manifest['serve']['weight']}", flush=True)
+        print(
+            f"  reranker trained in {res['reranker_train_seconds']} s; serve "
+            f"{manifest['serve']['depth']} / {manifest['serve']['weight']}",
+            flush=True,
+        )
         res["reranked"] = ndcg(test.qrels, run_of(col, test.queries, "hybrid", "trained"))
         save()
         print(f"  reranked {res['reranked']}", flush=True)
@@ -102,23 +106,54 @@ def scifact(summary: list[dict[str, Any]], rows: list[list[Any]], out: dict[str,
         res["latency"] = latency(col, texts)
         save()
     lat = res["latency"]
-    rows += [["scifact", name, res[name]]
-             for name in ("hybrid", "ranked", "reranked", "ranked+reranked")]
-    summary.append(summary_row("SciFact test nDCG@10, reranked vs hybrid", res["reranked"],
-                               res["hybrid"], higher_is_better=True, target=1.0))
-    summary.append(summary_row("SciFact test nDCG@10, ranked+reranked vs ranked",
-                               res["ranked+reranked"], res["ranked"], higher_is_better=True,
-                               target=1.0))
-    summary.append(summary_row("SciFact added latency p50 ms, reranked vs hybrid",
-                               lat["reranked"]["p50_ms"], lat["hybrid"]["p50_ms"],
-                               higher_is_better=False, unit="ms"))
-    summary.append(summary_row("SciFact added latency p95 ms, reranked vs hybrid",
-                               lat["reranked"]["p95_ms"], lat["hybrid"]["p95_ms"],
-                               higher_is_better=False, unit="ms"))
+    rows += [
+        ["scifact", name, res[name]] for name in ("hybrid", "ranked", "reranked", "ranked+reranked")
+    ]
+    summary.append(
+        summary_row(
+            "SciFact test nDCG@10, reranked vs hybrid",
+            res["reranked"],
+            res["hybrid"],
+            higher_is_better=True,
+            target=1.0,
+        )
+    )
+    summary.append(
+        summary_row(
+            "SciFact test nDCG@10, ranked+reranked vs ranked",
+            res["ranked+reranked"],
+            res["ranked"],
+            higher_is_better=True,
+            target=1.0,
+        )
+    )
+    summary.append(
+        summary_row(
+            "SciFact added latency p50 ms, reranked vs hybrid",
+            lat["reranked"]["p50_ms"],
+            lat["hybrid"]["p50_ms"],
+            higher_is_better=False,
+            unit="ms",
+        )
+    )
+    summary.append(
+        summary_row(
+            "SciFact added latency p95 ms, reranked vs hybrid",
+            lat["reranked"]["p95_ms"],
+            lat["hybrid"]["p95_ms"],
+            higher_is_better=False,
+            unit="ms",
+        )
+    )
 
 
-def cranfield(summary: list[dict[str, Any]], rows: list[list[Any]], out: dict[str, Any],
-              save: Any, folds: int = 3) -> None:
+def cranfield(
+    summary: list[dict[str, Any]],
+    rows: list[list[Any]],
+    out: dict[str, Any],
+    save: Any,
+    folds: int = 3,
+) -> None:
     from sleuth.evaluate.beir import evaluate_beir
 
     path = require_data("beir", "cranfield")
@@ -140,13 +175,23 @@ def cranfield(summary: list[dict[str, Any]], rows: list[list[Any]], out: dict[st
             runs["hybrid"].update(run_of(col, part, "hybrid"))
             runs["reranked"].update(run_of(col, part, "hybrid", "trained"))
         res = {name: ndcg(data.qrels, run) for name, run in runs.items()}
-        out["cranfield"] = {**res, "folds": folds, "minutes_per_fold": budget,
-                            "train_seconds_per_fold": seconds}
+        out["cranfield"] = {
+            **res,
+            "folds": folds,
+            "minutes_per_fold": budget,
+            "train_seconds_per_fold": seconds,
+        }
         save()
     rows += [["cranfield", f"{name} ({folds}-fold CV)", value] for name, value in res.items()]
-    summary.append(summary_row(f"Cranfield nDCG@10 ({folds}-fold CV), reranked vs hybrid",
-                               res["reranked"], res["hybrid"], higher_is_better=True,
-                               target=1.0))
+    summary.append(
+        summary_row(
+            f"Cranfield nDCG@10 ({folds}-fold CV), reranked vs hybrid",
+            res["reranked"],
+            res["hybrid"],
+            higher_is_better=True,
+            target=1.0,
+        )
+    )
 
 
 def main() -> None:
@@ -159,12 +204,18 @@ def main() -> None:
     name = "rerank" if len(only) == 2 else f"rerank-{only[0]}"  # a partial run: its own file
 
     def save() -> None:
-        write_result(name, peer="sleuth's own hybrid and learned ranker in the same run",
-                     parameters={"k": K, "encoder": "minilm", "minutes": MINUTES,
-                                 "torch_threads": 1},
-                     results=results, summary=summary, started=started,
-                     notes=["the reranker's depth and blend are chosen on train queries it "
-                            "held out of training; test queries are never seen in training"])
+        write_result(
+            name,
+            peer="sleuth's own hybrid and learned ranker in the same run",
+            parameters={"k": K, "encoder": "minilm", "minutes": MINUTES, "torch_threads": 1},
+            results=results,
+            summary=summary,
+            started=started,
+            notes=[
+                "the reranker's depth and blend are chosen on train queries it "
+                "held out of training; test queries are never seen in training"
+            ],
+        )
 
     if "scifact" in only:
         scifact(summary, rows, results, save)

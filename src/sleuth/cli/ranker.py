@@ -11,17 +11,19 @@ import typer
 
 from sleuth.cli.shell import Collection, open_collection, train_app
 
+Qrels = Annotated[
+    Path | None, typer.Option(help="BEIR qrels (query-id, corpus-id, score; tab separated).")
+]
+Queries = Annotated[
+    Path | None, typer.Option(help="BEIR queries.jsonl (_id, text) of the judged queries.")
+]
+
 
 @train_app.command("ranker")
 def train_ranker(
     collection: Collection,
-    qrels: Annotated[
-        Path | None,
-        typer.Option(help="BEIR qrels (query-id, corpus-id, score; tab separated)."),
-    ] = None,
-    queries: Annotated[
-        Path | None, typer.Option(help="BEIR queries.jsonl (_id, text) of the judged queries.")
-    ] = None,
+    qrels: Qrels = None,
+    queries: Queries = None,
     attribute: Annotated[
         list[str] | None, typer.Option(help="A numeric attribute to use as a feature (repeat).")
     ] = None,
@@ -43,13 +45,8 @@ def train_ranker(
 @train_app.command("reranker")
 def train_reranker(
     collection: Collection,
-    qrels: Annotated[
-        Path | None,
-        typer.Option(help="BEIR qrels (query-id, corpus-id, score; tab separated)."),
-    ] = None,
-    queries: Annotated[
-        Path | None, typer.Option(help="BEIR queries.jsonl (_id, text) of the judged queries.")
-    ] = None,
+    qrels: Qrels = None,
+    queries: Queries = None,
     minutes: Annotated[float, typer.Option(help="Time budget for training, in minutes.")] = 30.0,
     epochs: Annotated[int, typer.Option(help="Passes over the training groups.")] = 1,
     seed: Annotated[int, typer.Option(help="Random seed (training is deterministic).")] = 0,
