@@ -64,7 +64,7 @@ class CrossTraining:
     warmup: float = 0.1
     held_out: float = 0.2
     depths: tuple[int, ...] = (10, 20)
-    weights: tuple[float, ...] = (0.25, 0.5, 0.75, 1.0)
+    weights: tuple[float, ...] = (0.1, 0.25, 0.5, 0.75, 1.0)
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch", "negatives", "pool", "max_length"):
