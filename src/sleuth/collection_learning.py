@@ -10,6 +10,7 @@ from dataclasses import replace
 from typing import Any
 
 from sleuth.collection_state import CollectionState
+from sleuth.rank.cross_fit import train_reranker
 from sleuth.rank.learned import RankerState, load_ranker
 from sleuth.rank.trainer import collection_id, fit_model, training_data
 from sleuth.retrieve import LexicalRetriever
@@ -32,7 +33,8 @@ def _words_read(max_tokens: int | None) -> int | None:
 
 
 class CollectionLearning(CollectionState):
-    """``fit_fusion``, ``calibrate``, ``train_ranker``, ``train`` and ``tune`` of ``Collection``."""
+    """``fit_fusion``, ``calibrate``, ``train_ranker``, ``train_reranker``, ``train`` and
+    ``tune`` of ``Collection``."""
 
     def _load_models(self) -> None:
         """Load what was fitted on this collection's scores (the calibration, the fusion
@@ -151,6 +153,35 @@ class CollectionLearning(CollectionState):
             model.save(self.path)
             self._ranker = RankerState(model)
         return model.manifest()
+
+    def train_reranker(
+        self,
+        qrels: Any = None,
+        queries: Any = None,
+        *,
+        minutes: float = 30.0,
+        seed: int = 0,
+        keep_checkpoints: bool = False,
+        progress: bool | None = None,
+        **options: Any,
+    ) -> dict[str, Any]:
+        """Fine-tune a cross-encoder from the bundled MiniLM on ``qrels`` and ``queries`` (as
+        ``train_ranker`` reads them) or, with neither, the recorded search clicks, with hard
+        negatives from the hybrid's own lists (``sleuth.rank.cross_train``), and save it in
+        ``models/reranker-<id>/``: ``search(..., rerank="trained")`` then uses it, with the
+        depth and blend its held-out queries chose. ``minutes``: the time budget;
+        ``options``: ``CrossTraining`` settings. Seeded; an interrupted run resumes from its
+        last epoch; bad input writes nothing. Returns the manifest (and its ``path``)."""
+        return train_reranker(
+            self,
+            qrels,
+            queries,
+            minutes=minutes,
+            seed=seed,
+            keep_checkpoints=keep_checkpoints,
+            progress=progress,
+            **options,
+        )
 
     def train(self, *, progress: bool | None = None, **options: Any) -> dict[str, Any]:
         """Train the sequential source (SASRec) on every recorded event, warm-starting from the

@@ -15,6 +15,7 @@ from sleuth.config import CollectionConfig, FusionConfig
 from sleuth.encoders import Encoder
 from sleuth.encoders.late import LateInteraction
 from sleuth.indexes.set import IndexSet
+from sleuth.rank.cross_saved import RerankerState
 from sleuth.rank.learned import RankerState
 from sleuth.recommend.service import RecommendService
 from sleuth.search import Context
@@ -44,6 +45,7 @@ class CollectionState:
     _calibration: calib.Calibration | None
     _trust: FusionTrust | None
     _ranker: RankerState
+    _reranker: RerankerState
 
     if TYPE_CHECKING:  # defined in ``sleuth.engine``; the signatures are checked there
 

@@ -33,6 +33,7 @@ from sleuth.limits import (
     no_filter,
     parse_write,
 )
+from sleuth.rank.cross_saved import load_reranker
 from sleuth.recommend.service import RecommendService
 from sleuth.retrieve import compile_filter, retrievers_for
 from sleuth.search import Context, Hits, Trace, build_hits
@@ -85,6 +86,7 @@ class Collection(CollectionRecs, CollectionLearning, CollectionMigrate, Collecti
         self._cache = EmbeddingCache(store, encoder, dim, config.text_fields, self.late)
         self._ix = self._index_set()
         self._load_models()
+        self._reranker = load_reranker(folder, store.get_meta("collection_id"))
         self._refresh()
         self._open_migration()  # a backfill resumes in its thread
 
@@ -325,6 +327,7 @@ class Collection(CollectionRecs, CollectionLearning, CollectionMigrate, Collecti
         cutoff: str | None = None,
         diversity: float = 0.0,
         max_per: dict[str, int] | None = None,
+        rerank: Any = None,
     ) -> Hits:
         """The ``k`` best items for ``query``, as ``Hits`` (a list of ``Hit``, best first, with
         the request's ``trace``: mode, ``k``, candidates per retriever and stage timings).
@@ -343,6 +346,9 @@ class Collection(CollectionRecs, CollectionLearning, CollectionMigrate, Collecti
         Final list (``sleuth.search.final``): once ``calibrate``d, each hit's ``probability``;
         ``min_relevance`` keeps hits at least that probable; ``cutoff`` "auto" (best expected
         F1) or "autocut" (Weaviate's); ``diversity`` MMR; ``max_per`` caps per attribute value.
+        ``rerank``: "trained" (``train_reranker``) or "cross-encoder:PATH" (a CrossEncoder
+        folder), or a ``sleuth.rank.cross.RerankConfig``: the mode's top candidates rescored by
+        the cross-encoder, after the mode's rankers (``ranked`` too).
 
         >>> col = sleuth.open(tmp, encoder="hashing")  # doctest: +SKIP
         >>> col.search("sorting lists", k=3, where={"kind": "function"})  # doctest: +SKIP
@@ -361,6 +367,7 @@ class Collection(CollectionRecs, CollectionLearning, CollectionMigrate, Collecti
             cutoff=cutoff,
             diversity=diversity,
             max_per=max_per,
+            rerank=rerank,
         )[0]
 
     def search_batch(
@@ -378,6 +385,7 @@ class Collection(CollectionRecs, CollectionLearning, CollectionMigrate, Collecti
         cutoff: str | None = None,
         diversity: float = 0.0,
         max_per: dict[str, int] | None = None,
+        rerank: Any = None,
     ) -> list[Hits]:
         """``search`` for many queries at once (each retriever runs once for the batch); the
         ``Hits`` of every query share the request's one ``trace``. ``vectors``: the queries'
@@ -398,6 +406,7 @@ class Collection(CollectionRecs, CollectionLearning, CollectionMigrate, Collecti
             cutoff=cutoff,
             diversity=diversity,
             max_per=max_per,
+            rerank=rerank,
         )
         needed = request.final.needs_probability
         calibrator = calib.calibrator_for(self._calibration, mode, needed)
@@ -435,6 +444,7 @@ class Collection(CollectionRecs, CollectionLearning, CollectionMigrate, Collecti
             ranker=self._ranker,
             fetch=self.store.items,
             trust=self._trust,
+            reranker=self._reranker,
         )
 
     def _hits(

@@ -232,6 +232,20 @@ def search(
         list[str] | None,
         typer.Option(help="At most N hits per value of an attribute, e.g. brand=2 (repeatable)."),
     ] = None,
+    rerank: Annotated[
+        str | None,
+        typer.Option(
+            help="Rescore the top candidates with a cross-encoder: trained (sleuth train "
+            "reranker) or cross-encoder:PATH (a CrossEncoder folder)."
+        ),
+    ] = None,
+    rerank_depth: Annotated[
+        int | None, typer.Option(help="Candidates the cross-encoder reads per query.")
+    ] = None,
+    rerank_weight: Annotated[
+        float | None,
+        typer.Option(help="The cross-encoder's share of the blend (0 to 1; 1: its score only)."),
+    ] = None,
 ) -> None:
     """Search a collection by text, by vector, or both."""
     given = None
@@ -253,6 +267,9 @@ def search(
             cutoff=cutoff,
             diversity=diversity,
             max_per=_caps(max_per),
+            rerank=None
+            if rerank is None
+            else {"model": rerank, "depth": rerank_depth, "weight": rerank_weight},
         )
     print_hits(hits, as_json or explain)
     if explain:

@@ -12,10 +12,11 @@ if TYPE_CHECKING:  # the token index imports this package: no runtime import of 
     import numpy as np
 
     from sleuth.encoders.late import LateInteraction
+    from sleuth.rank.cross_saved import RerankerState
     from sleuth.rank.learned import RankerState
     from sleuth.retrieve.base import QueryBatch, Ranked
 
-__all__ = ["Ranker", "Ranking", "Sources"]
+__all__ = ["Ranker", "Ranking", "Sources", "Stage"]
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,10 @@ class Sources(Protocol):
         """The collection's trained ranker (or why there is none)."""
 
     @property
+    def reranker(self) -> RerankerState:
+        """The collection's trained cross-encoder (or why there is none)."""
+
+    @property
     def fetch(self) -> Callable[[list[int]], Mapping[int, Any]]:
         """Docnos -> the stored items (their fields and attributes)."""
 
@@ -77,3 +82,10 @@ class Ranker(ABC):
     ) -> Ranking:
         """The top ``k`` of each query's ``candidates`` (best first) in the ranker's order;
         ``lists``: every earlier stage's list per query, by stage name."""
+
+
+class Stage(Protocol):
+    """What a plan's ``rankers`` hold: a ``Ranker`` class, or a stage a request configured
+    (``sleuth.rank.cross.CrossStage``); either builds the ranker for each request."""
+
+    def build(self, sources: Sources) -> Ranker: ...

@@ -23,7 +23,7 @@ from sleuth.rank.training import (
     training_set,
 )
 
-__all__ = ["collection_id", "fit_model", "judgment_grades", "training_data"]
+__all__ = ["collection_id", "fit_model", "judgment_grades", "labels", "training_data"]
 
 
 def _loaded(value: Any, read: Any) -> Any:
@@ -52,23 +52,30 @@ def training_data(
     """What ``Collection.train_ranker`` learns from, read under its read lock (``ctx``: a
     ``sleuth.search.Context``)."""
     _check_attributes(attributes, store.attribute_types())
-    if qrels is None and queries is None:
-        from sleuth.rank.clicks import click_training
-
-        texts, grades, source, by_docno = click_training(store)
-    elif qrels is None or queries is None:
-        raise InvalidInput("give both qrels and queries (judgments), or neither (clicks)")
-    else:
-        texts, by_docno = check_judgments(
-            _loaded(qrels, read_qrels), _loaded(queries, read_queries), store.docnos_of
-        )
-        grades = judgment_grades(by_docno)
-        source = {"source": "judgments", "judgments": sum(len(j) for j in by_docno.values())}
+    texts, grades, source, by_docno = labels(store, qrels, queries)
     data = training_set(
         ctx, texts, grades, fields=fields, attributes=attributes, source=source, qrels=by_docno
     )
     data.source["seq"] = store.last_seq()
     return data
+
+
+def labels(store: Any, qrels: Any, queries: Any) -> tuple[dict[str, str], Any, Any, Any]:
+    """What a model trained on this collection learns from: judgments (``qrels`` and
+    ``queries``, mappings or BEIR files, checked) or, with neither, the search clicks
+    recorded: the query texts by id, ``grades(qid, docnos)``, the manifest's ``source`` and
+    the grades by docno."""
+    if qrels is None and queries is None:
+        from sleuth.rank.clicks import click_training
+
+        return click_training(store)
+    if qrels is None or queries is None:
+        raise InvalidInput("give both qrels and queries (judgments), or neither (clicks)")
+    texts, by_docno = check_judgments(
+        _loaded(qrels, read_qrels), _loaded(queries, read_queries), store.docnos_of
+    )
+    source = {"source": "judgments", "judgments": sum(len(j) for j in by_docno.values())}
+    return texts, judgment_grades(by_docno), source, by_docno
 
 
 def fit_model(

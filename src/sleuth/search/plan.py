@@ -18,7 +18,8 @@ import numpy as np
 from sleuth.config import FusionConfig
 from sleuth.encoders import Encoder
 from sleuth.encoders.late import LateInteraction
-from sleuth.rank.base import Ranker
+from sleuth.rank.base import Stage
+from sleuth.rank.cross_saved import RerankerState
 from sleuth.rank.learned import RankerState
 from sleuth.retrieve.base import QueryBatch, Ranked, Retriever
 from sleuth.search.hits import Trace
@@ -34,7 +35,8 @@ class Context:
     ``retrievers`` by name, ``index(file name)`` for a derived index (None if absent), the
     encoder, the token recipe (None without late interaction), the fusion to use, the trained
     ranker (mode ``ranked``), ``fetch`` (docnos -> stored items, which it reads) and the
-    collection's learned trust in its retrievers (None: not fitted; ``fit_fusion``)."""
+    collection's learned trust in its retrievers (None: not fitted; ``fit_fusion``) and its
+    trained cross-encoder (``train_reranker``)."""
 
     retrievers: Mapping[str, Retriever]
     index: Callable[[str], Any]
@@ -44,6 +46,7 @@ class Context:
     ranker: RankerState
     fetch: Callable[[list[int]], Mapping[int, Any]]
     trust: FusionTrust | None = None
+    reranker: RerankerState = field(default_factory=RerankerState)
 
 
 class Fusion(Protocol):
@@ -86,7 +89,7 @@ class Plan:
 
     retrievers: tuple[str, ...]
     fusion: Fusion | None = None
-    rankers: tuple[type[Ranker], ...] = ()
+    rankers: tuple[Stage, ...] = ()
     late: bool = False
     trained: bool = False
 

@@ -6,14 +6,16 @@ indexes, or the retrievers gathering every shard's lists (``sleuth.shards.gather
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
 from sleuth.config import FusionConfig
+from sleuth.errors import InvalidInput
 from sleuth.limits import MAX_K, SearchArgs, check_final, check_search
 from sleuth.rank.calibrate import Calibrator
+from sleuth.rank.cross import CrossStage, check_rerank
 from sleuth.search.final import Final, Served, finish
 from sleuth.search.hits import Hits, Trace, build_hits
 from sleuth.search.plan import Context, Outcome, Plan
@@ -84,12 +86,19 @@ def check_request(
     cutoff: str | None = None,
     diversity: float = 0.0,
     max_per: dict[str, int] | None = None,
+    rerank: Any = None,
 ) -> Request:
     """``search_batch``'s arguments checked (``spaces``, ``default``: the collection's named
     spaces, and its default space's dimension and encoder id; ``late``: it has late
-    interaction), with the plan of ``mode``."""
+    interaction), with the plan of ``mode`` (and ``rerank``'s cross-encoder after its rankers:
+    ``sleuth.rank.cross``)."""
     args = check_search(queries, vectors, k, space, fusion, spaces, default)
     plan = plan_for(mode, late=late)
+    cross = check_rerank(rerank)
+    if cross is not None:
+        if args.texts is None:
+            raise InvalidInput("rerank reads the query text: give queries, not only vectors")
+        plan = replace(plan, rankers=(*plan.rankers, CrossStage(cross)))
     final = check_final(min_relevance, cutoff, diversity, max_per, args.space and args.space[0])
     trace = Trace(mode=mode, k=k, queries=args.n)
     return Request(args, mode, plan, k, final, explain, trace)

@@ -52,6 +52,7 @@ from sleuth.server.schemas import (
     Name,
     RecommendRequest,
     RecordResultOut,
+    RerankIn,
     SearchRequest,
     SearchResponse,
     WriteResultOut,
@@ -281,6 +282,9 @@ def create_app(
                 cutoff=body.cutoff,
                 diversity=body.diversity,
                 max_per=body.max_per,
+                rerank=encoders.rerank(
+                    vars(body.rerank) if isinstance(body.rerank, RerankIn) else body.rerank
+                ),
             )
         return _hits_out(hits, start, body.explain)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 from sleuth.errors import InvalidInput
 
@@ -48,6 +49,26 @@ class EncoderAllowList:
             if folder is not None:
                 return str(folder)
         raise InvalidInput(f"encoder {name[:200]!r} is not allowed; {self.allowed()}")
+
+    def rerank(self, value: str | dict[str, Any] | None) -> str | dict[str, Any] | None:
+        """A search's ``rerank`` with its "cross-encoder:NAME" turned into the folder NAME in
+        the models directory (a client names no other path)."""
+        model = value.get("model") if isinstance(value, dict) else value
+        if not isinstance(model, str) or not model.startswith("cross-encoder:"):
+            return value
+        name = model.removeprefix("cross-encoder:")
+        folder = None
+        if self.models is not None and re.match(MODEL_PATTERN, name):
+            folder = _inside(self.models, name)
+        if folder is None:
+            raise InvalidInput(
+                f"rerank cross-encoder {name[:200]!r} is not allowed: over HTTP a "
+                "cross-encoder is a model folder in the server's models directory "
+                '(`sleuth serve --models DIR`), or "trained"',
+                field="rerank",
+            )
+        given = f"cross-encoder:{folder}"
+        return {**value, "model": given} if isinstance(value, dict) else given
 
     def allowed(self) -> str:
         if self.models is None:

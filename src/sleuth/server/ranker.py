@@ -1,5 +1,6 @@
-"""The learned ranker over HTTP: ``POST /collections/{name}/ranker`` trains it (from the
-judgments in the body, or from the search events recorded), as ``Collection.train_ranker``."""
+"""The learned ranker and the cross-encoder over HTTP: ``POST /collections/{name}/ranker``
+and ``POST /collections/{name}/reranker`` train them (from the judgments in the body, or from
+the search events recorded), as ``Collection.train_ranker`` and ``train_reranker``."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from sleuth.catalog import Engine
 from sleuth.server.config_schema import Int
 from sleuth.server.schemas import Name, _Strict
 
-__all__ = ["RankerTrain", "add_ranker_routes"]
+__all__ = ["RankerTrain", "RerankerTrain", "add_ranker_routes"]
 
 MAX_TRAIN_QUERIES = 100_000
 
@@ -46,6 +47,25 @@ class RankerTrain(_Strict):
     seed: Int = Field(0, ge=0, le=2**31 - 1)
 
 
+class RerankerTrain(_Strict):
+    """Judgments as for the ranker, or neither (the search clicks recorded)."""
+
+    qrels: dict[str, dict[str, Int]] | None = Field(None, max_length=MAX_TRAIN_QUERIES)
+    queries: dict[str, str] | None = Field(None, max_length=MAX_TRAIN_QUERIES)
+    minutes: float = Field(30.0, gt=0.0, le=24 * 60, description="The training time budget.")
+    epochs: Int = Field(1, ge=1, le=100)
+    seed: Int = Field(0, ge=0, le=2**31 - 1)
+
+
+class RerankerOut(BaseModel):
+    """The trained cross-encoder's manifest (its serving depth and blend under ``serve``)."""
+
+    model_config = {"extra": "allow"}
+    kind: str
+    serve: dict[str, Any]
+    trained_from: dict[str, Any]
+
+
 class RankerOut(BaseModel):
     """The trained model's manifest (feature list, training source and figures)."""
 
@@ -70,4 +90,19 @@ def add_ranker_routes(api: APIRouter, engine: Engine) -> None:
                 params=None if body.params is None else body.params.model_dump(),
                 tune=body.tune,
                 seed=body.seed,
+            )
+
+    @api.post("/collections/{name}/reranker", response_model=RerankerOut, tags=["search"])
+    def train_reranker(name: Name, body: RerankerTrain) -> Any:
+        """Fine-tune the collection's cross-encoder (``rerank: "trained"``) and save it; it
+        replaces the previous one. Bad judgments are a 422 and change nothing. The request
+        lasts as long as the training (``minutes``)."""
+        with engine.using(name) as col:
+            return col.train_reranker(
+                body.qrels,
+                body.queries,
+                minutes=body.minutes,
+                epochs=body.epochs,
+                seed=body.seed,
+                progress=False,
             )

@@ -11,6 +11,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validat
 from sleuth.catalog import NAME_PATTERN
 from sleuth.config import DEFAULT_EVENT_WEIGHTS
 from sleuth.limits import MAX_K, MAX_QUERY_CHARS
+from sleuth.rank.cross import MAX_RERANK_DEPTH
 from sleuth.server.config_schema import ConfigIn, Dim, Int, Spaces
 from sleuth.server.encoders import BUILT_IN_PATTERN
 from sleuth.spaces import DEFAULT_SPACE
@@ -35,6 +36,8 @@ EventTime = Annotated[
     Field(strict=False, json_schema_extra={"pattern": _YEARS}),  # from a JSON string
 ]
 
+RERANK_PATTERN = r"^(trained|cross-encoder:.*\S.*)$"
+
 __all__ = [
     "CollectionCreate",
     "CollectionInfo",
@@ -46,6 +49,7 @@ __all__ = [
     "ItemsWrite",
     "RecommendRequest",
     "RecordResultOut",
+    "RerankIn",
     "SearchEventIn",
     "SearchRequest",
     "SearchResponse",
@@ -195,6 +199,24 @@ class WriteResultOut(BaseModel):
     seq: int = Field(description="The change-log sequence number after this write.")
 
 
+class RerankIn(_Strict):
+    """The cross-encoder stage of a search (``sleuth.rank.cross``)."""
+
+    model: str = Field(
+        min_length=1,
+        max_length=4096,
+        pattern=RERANK_PATTERN,
+        description='"trained" (the collection\'s reranker: POST .../reranker or `sleuth train '
+        'reranker`) or "cross-encoder:PATH" (a CrossEncoder folder on the server).',
+    )
+    depth: Int | None = Field(
+        None, ge=1, le=MAX_RERANK_DEPTH, description="Candidates read per query."
+    )
+    weight: float | None = Field(
+        None, ge=0.0, le=1.0, description="The cross-encoder's share of the blend; 1: its only."
+    )
+
+
 class SearchRequest(_Strict):
     """A search: ``query`` (text), ``vector`` (the query's own), or both. Without text only
     mode dense can run (BM25 and token vectors read the text)."""
@@ -255,6 +277,13 @@ class SearchRequest(_Strict):
     diversity: float = Field(0.0, ge=0.0, le=1.0, description="MMR: 0 relevance, 1 variety.")
     max_per: dict[str, Annotated[Int, Field(ge=1)]] | None = Field(
         None, description='At most N hits per value of each attribute, e.g. {"brand": 2}.'
+    )
+    rerank: Annotated[str, Field(max_length=4096, pattern=RERANK_PATTERN)] | RerankIn | None = (
+        Field(
+            None,
+            description='Rescore the top candidates with a cross-encoder: "trained", '
+            '"cross-encoder:PATH", or {model, depth, weight}; after the mode\'s rankers.',
+        )
     )
 
     @model_validator(mode="after")

@@ -106,7 +106,9 @@ function stageBar(timings) {
 }
 
 function explainView(explain) {
-  const stages = (explain.retrievers || {}).learned ? [...RETRIEVERS, "learned"] : RETRIEVERS;
+  // the rankers that ran: the learned ranker (mode ranked), the cross-encoder (rerank)
+  const found = explain.retrievers || {};
+  const stages = [...RETRIEVERS, ...["learned", "cross"].filter((name) => name in found)];
   const rows = stages.map((name) => {
     const r = (explain.retrievers || {})[name];
     return h(
@@ -117,7 +119,8 @@ function explainView(explain) {
       h("td", { testid: "score" }, r ? fmtScore(r.score) : "—"),
     );
   });
-  // mode ranked: the learned ranker's features of this hit, as the model read them
+  // the rankers' features of this hit as they read them (the cross-encoder: its score and
+  // its share of the blend)
   const features = Object.entries(explain.features || {});
   const featureTable = features.length
     ? h(

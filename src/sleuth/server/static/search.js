@@ -11,6 +11,7 @@ export function createSearch() {
   const form = $("#search-form");
   const query = $("#query");
   const mode = $("#mode");
+  const rerank = $("#rerank");
   const k = $("#k");
   const minRelevance = $("#min-relevance");
   const explain = $("#explain");
@@ -39,6 +40,7 @@ export function createSearch() {
       throw new InputError(`k must be a whole number of 1 or more, got "${k.value}"`);
     }
     const body = { query: text, k: size, mode: mode.value, where: filters.where(), explain: explain.checked };
+    if (rerank.value) body.rerank = rerank.value;
     if (minRelevance.value.trim()) {
       const p = Number(minRelevance.value);
       if (!(p >= 0 && p <= 1)) {
@@ -86,7 +88,7 @@ export function createSearch() {
     run();
   });
   // Settings that change the answer run the last search again.
-  for (const control of [mode, explain]) {
+  for (const control of [mode, rerank, explain]) {
     control.addEventListener("change", () => searched && query.value.trim() && run());
   }
   document.addEventListener("keydown", (event) => {
