@@ -18,8 +18,7 @@ from pydantic import BaseModel, Field
 
 from sleuth.catalog import Engine
 from sleuth.errors import InvalidInput
-from sleuth.server.config_schema import Int
-from sleuth.server.ranker import MAX_TRAIN_QUERIES
+from sleuth.server.ranker import Qrels, Queries
 from sleuth.server.schemas import Name, _Strict
 
 __all__ = ["CalibrateRequest", "add_calibrate_routes"]
@@ -31,14 +30,8 @@ class CalibrateRequest(_Strict):
     """Judgments (``qrels`` and ``queries``, BEIR's content as JSON), or neither: the
     collection's own items as pseudo-queries (label-free)."""
 
-    qrels: dict[str, dict[str, Int]] | None = Field(
-        None,
-        max_length=MAX_TRAIN_QUERIES,
-        description="Query id -> {item id: graded relevance}; 0 or less: not relevant.",
-    )
-    queries: dict[str, str] | None = Field(
-        None, max_length=MAX_TRAIN_QUERIES, description="Query id -> query text."
-    )
+    qrels: Qrels = None
+    queries: Queries = None
     modes: list[str] | None = Field(
         None,
         min_length=1,

@@ -3,7 +3,7 @@ judgments in the body, or from the search events recorded), as ``Collection.trai
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
@@ -12,9 +12,21 @@ from sleuth.catalog import Engine
 from sleuth.server.config_schema import Int
 from sleuth.server.schemas import Name, _Strict
 
-__all__ = ["RankerTrain", "add_ranker_routes"]
+__all__ = ["Qrels", "Queries", "RankerTrain", "add_ranker_routes"]
 
 MAX_TRAIN_QUERIES = 100_000
+# judgments in a body, BEIR's content as JSON (training the ranker, calibrating)
+Qrels = Annotated[
+    dict[str, dict[str, Int]] | None,
+    Field(
+        max_length=MAX_TRAIN_QUERIES,
+        description="Query id -> {item id: graded relevance}; 0 or less: not relevant.",
+    ),
+]
+Queries = Annotated[
+    dict[str, str] | None,
+    Field(max_length=MAX_TRAIN_QUERIES, description="Query id -> query text."),
+]
 
 
 class RankerParams(_Strict):
@@ -28,14 +40,8 @@ class RankerTrain(_Strict):
     """Judgments (``qrels`` and ``queries``, BEIR's content as JSON), or neither: the search
     events recorded (``POST .../events`` with ``kind: "search"``)."""
 
-    qrels: dict[str, dict[str, Int]] | None = Field(
-        None,
-        max_length=MAX_TRAIN_QUERIES,
-        description="Query id -> {item id: graded relevance}; 0 or less: not relevant.",
-    )
-    queries: dict[str, str] | None = Field(
-        None, max_length=MAX_TRAIN_QUERIES, description="Query id -> query text."
-    )
+    qrels: Qrels = None
+    queries: Queries = None
     attributes: list[str] = Field(
         default_factory=list,
         max_length=64,
