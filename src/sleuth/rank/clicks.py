@@ -52,7 +52,6 @@ __all__ = ["GRADES", "RELEVANT", "click_training", "fit_pbm", "fit_relevance"]
 
 GRADES = 1  # the top grade: relevant
 RELEVANT = 0.5  # the posterior probability of relevance from which a pair is relevant
-_LEVEL_ITERATIONS = 50  # of the two-level fit (it settles in about 20 on SciFact's logs)
 _ITERATIONS = 200
 _TOLERANCE = 1e-7
 
@@ -96,14 +95,17 @@ def fit_relevance(
     c = clicks.astype(np.float64)
     hi, lo, pi = 0.7, 0.05, 0.2  # any start with hi > lo: the labels name the high level
     post = np.zeros(n_pairs)
-    for _ in range(_LEVEL_ITERATIONS):
+    for _ in range(_ITERATIONS):
         a = np.log(pi) + _log_likelihood(t, c, pairs, n_pairs, hi)
         b = np.log1p(-pi) + _log_likelihood(t, c, pairs, n_pairs, lo)
         post = 1.0 / (1.0 + np.exp(np.clip(b - a, -50.0, 50.0)))
-        pi = float(np.clip(post.mean(), 1e-4, 1.0 - 1e-4))
         weight = post[pairs]
+        before = (hi, lo, pi)
+        pi = float(np.clip(post.mean(), 1e-4, 1.0 - 1e-4))
         hi = _attractiveness(t, c, weight, hi)
         lo = _attractiveness(t, c, 1.0 - weight, lo)
+        if max(abs(x - y) for x, y in zip(before, (hi, lo, pi))) < _TOLERANCE:
+            break
     return post, (hi, lo, pi)
 
 
