@@ -117,10 +117,11 @@ def map_path_parameters(ctx: Any, parameters: Any) -> Any:
     return parameters
 
 
-# Training judgments name items and queries, and a search log must hold clicks: whether a
-# schema-valid training request is right depends on the collection (a 422 otherwise, which
-# tests/integration/test_server_ranker.py checks).
-JUDGED = "/ranker"
+# Training judgments name items and queries, a search log must hold clicks, and calibration names
+# modes the collection can run: whether a schema-valid training request is right depends on the
+# collection (a 422 otherwise, which tests/integration/test_server_ranker.py and
+# test_server_calibrate.py check).
+JUDGED = ("/ranker", "/calibrate")
 # A migration's requests are right only in some phases (a 409 otherwise) and name an encoder the
 # engine must know (a 422 otherwise); tests/integration/test_migrate_http.py checks which.
 PHASED = "/migration"

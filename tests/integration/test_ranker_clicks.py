@@ -1,5 +1,6 @@
 """The ranker learned from search clicks: the search log, the position-based click model fitted
-by EM, inverse-propensity-weighted labels, and a simulated user over known judgments."""
+by EM, the two-level relevance fit that labels each shown pair, and a simulated user over known
+judgments."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import pytest
 from test_ranker import SMALL, topic_judgments
 
 import sleuth
-from sleuth.rank.clicks import GRADES, fit_pbm, ipw_grades
+from sleuth.rank.clicks import RELEVANT, fit_pbm, fit_relevance
 from sleuth.rank.simulate import simulate_sessions
 from sleuth.store.clicks import SearchLog
 from support import CATALOG, item_id
@@ -40,17 +41,46 @@ def test_em_recovers_the_propensities_of_a_position_based_user() -> None:
     assert np.corrcoef(relevance, gamma)[0, 1] > 0.9
 
 
-def test_ipw_labels_weigh_a_low_click_up_by_its_propensity() -> None:
-    theta = np.array([1.0, 0.25])
-    # both pairs shown 8 times and clicked twice: pair 0 at position 1, pair 1 at position 0
-    positions = np.array([1] * 8 + [0] * 8)
-    pairs = np.array([0] * 8 + [1] * 8)
-    clicks = np.array([1.0, 1.0] + [0.0] * 6 + [1.0, 1.0] + [0.0] * 6)
-    grades = ipw_grades(positions, pairs, clicks, 2, theta)
-    # pair 0: (2 + 0.5) / (8 * 0.25 + 2.5) = 0.56, relevant; pair 1: 2.5 / 10.5 = 0.24
-    assert grades.tolist() == [GRADES, 0]
-    once = ipw_grades(np.array([1, 1, 1]), np.zeros(3, np.int64), np.array([1.0, 0, 0]), 1, theta)
-    assert once.tolist() == [0]  # one click in three low impressions: not yet evidence
+def simulated_log(seed: int = 0) -> tuple[np.ndarray, ...]:
+    """A position-based user over 600 (query, item) pairs, a fifth of them relevant (clicked
+    when examined with probability 0.9, the others 0.1), each shown about 25 times at random
+    positions; and the truth."""
+    rng = np.random.default_rng(seed)
+    theta = 1.0 / np.arange(1, 11)
+    n_pairs, n = 600, 15_000
+    relevant = rng.random(n_pairs) < 0.2
+    pairs = rng.integers(0, n_pairs, n)
+    positions = rng.integers(0, 10, n)
+    attraction = np.where(relevant[pairs], 0.9, 0.1)
+    clicks = (rng.random(n) < theta[positions] * attraction).astype(np.float64)
+    return positions, pairs, clicks, relevant
+
+
+def test_the_two_level_fit_recovers_the_users_click_probabilities() -> None:
+    positions, pairs, clicks, relevant = simulated_log()
+    theta, _, _ = fit_pbm(positions, pairs, clicks, relevant.size)
+    posterior, (hi, lo, share) = fit_relevance(positions, pairs, clicks, relevant.size, theta)
+    assert hi == pytest.approx(0.9, abs=0.06) and lo == pytest.approx(0.1, abs=0.03)
+    assert share == pytest.approx(relevant.mean(), abs=0.04)
+    labels = posterior >= RELEVANT
+    assert (labels == relevant).mean() > 0.95
+    # a naive click rate (clicks / impressions) is biased towards the top: about 0.3 here
+    naive = np.bincount(pairs, clicks)[relevant].sum() / np.bincount(pairs)[relevant].sum()
+    assert naive < 0.5 * hi
+
+
+def test_a_click_low_down_counts_for_more_than_the_same_click_on_top() -> None:
+    positions, pairs, clicks, relevant = simulated_log(1)
+    # two more pairs, each shown 8 times and clicked twice: one always at position 3, one at 0
+    low, top = relevant.size, relevant.size + 1
+    positions = np.concatenate([positions, [3] * 8, [0] * 8])
+    pairs = np.concatenate([pairs, [low] * 8, [top] * 8])
+    clicks = np.concatenate([clicks, [1.0, 1.0] + [0.0] * 6, [1.0, 1.0] + [0.0] * 6])
+    theta, _, _ = fit_pbm(positions, pairs, clicks, relevant.size + 2)
+    posterior, _ = fit_relevance(positions, pairs, clicks, relevant.size + 2, theta)
+    # two clicks in 8 looks at position 3 (examined ~1 in 4) is what a relevant item does;
+    # two in 8 at the top, where every impression is examined, is noise
+    assert posterior[low] > RELEVANT > posterior[top]
 
 
 def search_event(**fields: Any) -> dict[str, Any]:
@@ -77,6 +107,7 @@ def test_search_events_are_recorded_once(col: sleuth.Collection) -> None:
         (search_event(shown=[item_id(0), item_id(0)]), "shown"),
         (search_event(query=" "), "query"),
         (search_event(item=item_id(1)), "item"),
+        (search_event(shown=[item_id(0), "not-an-item"]), "shown"),
     ],
 )
 def test_a_bad_search_event_is_refused_and_the_batch_not_written(

@@ -6,6 +6,12 @@ a live system has, and that the click model needs). The user follows the positio
 examines position ``k`` (0-based) with probability ``(1 / (k + 1)) ** eta`` and clicks an
 examined item with probability ``click_relevant`` if judged relevant, ``click_other`` if not.
 
+The defaults are the usual PBM setting of the unbiased learning-to-rank literature (Joachims,
+Swaminathan and Schnabel, WSDM 2017: examination ``1 / rank``, a tenth of the irrelevant items
+examined clicked): ten results a page, as a search page shows. It is the fair test of a
+click-trained ranker, and a hard one: a log of top-10 pages never says anything about the
+relevant items a ranking puts below them, which judgments do (``sleuth.rank.clicks``).
+
 >>> events = simulate_sessions({"q": "x"}, {"q": ["a", "b"]}, {"q": {"a": 1}}, 3)  # doctest: +SKIP
 """
 

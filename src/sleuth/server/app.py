@@ -34,6 +34,7 @@ from sleuth.errors import InvalidInput, NotFound, Unavailable
 from sleuth.limits import MAX_K, MAX_QUERY_CHARS
 from sleuth.retrieve.filters import MAX_DEPTH
 from sleuth.search import Hits
+from sleuth.server.calibrate import add_calibrate_routes
 from sleuth.server.encoders import EncoderAllowList
 from sleuth.server.errors import ERROR_RESPONSES, ApiError, install_error_handlers, redacted
 from sleuth.server.guards import AllowedHosts, BodyLimit, HostCheck, KeyCheck
@@ -352,6 +353,7 @@ def create_app(
         return json.loads(path.read_text())
 
     add_ranker_routes(api, engine)
+    add_calibrate_routes(api, engine)
     add_migration_routes(api, engine, encoders, redact)
     app.include_router(api)
 

@@ -4,7 +4,7 @@ the search events recorded), as ``Collection.train_ranker`` and ``train_reranker
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
@@ -13,9 +13,21 @@ from sleuth.catalog import Engine
 from sleuth.server.config_schema import Int
 from sleuth.server.schemas import Name, _Strict
 
-__all__ = ["RankerTrain", "RerankerTrain", "add_ranker_routes"]
+__all__ = ["Qrels", "Queries", "RankerTrain", "RerankerTrain", "add_ranker_routes"]
 
 MAX_TRAIN_QUERIES = 100_000
+# judgments in a body, BEIR's content as JSON (training the ranker, calibrating)
+Qrels = Annotated[
+    dict[str, dict[str, Int]] | None,
+    Field(
+        max_length=MAX_TRAIN_QUERIES,
+        description="Query id -> {item id: graded relevance}; 0 or less: not relevant.",
+    ),
+]
+Queries = Annotated[
+    dict[str, str] | None,
+    Field(max_length=MAX_TRAIN_QUERIES, description="Query id -> query text."),
+]
 
 
 class RankerParams(_Strict):
@@ -29,14 +41,8 @@ class RankerTrain(_Strict):
     """Judgments (``qrels`` and ``queries``, BEIR's content as JSON), or neither: the search
     events recorded (``POST .../events`` with ``kind: "search"``)."""
 
-    qrels: dict[str, dict[str, Int]] | None = Field(
-        None,
-        max_length=MAX_TRAIN_QUERIES,
-        description="Query id -> {item id: graded relevance}; 0 or less: not relevant.",
-    )
-    queries: dict[str, str] | None = Field(
-        None, max_length=MAX_TRAIN_QUERIES, description="Query id -> query text."
-    )
+    qrels: Qrels = None
+    queries: Queries = None
     attributes: list[str] = Field(
         default_factory=list,
         max_length=64,

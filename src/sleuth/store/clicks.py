@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +27,7 @@ from sleuth.types import MAX_USER_LENGTH
 __all__ = ["MAX_SHOWN", "SearchEvent", "SearchLog", "is_search", "parse_searches"]
 
 MAX_SHOWN = 1000
+_CHUNK = 500  # ids per lookup (SQLite binds at most 999 values)
 _KEYS = ("kind", "query", "shown", "clicked", "user", "ts", "event_id")
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS searches (seq INTEGER PRIMARY KEY AUTOINCREMENT, "
@@ -104,15 +105,40 @@ def _parse(raw: Any, i: int, now: float) -> SearchEvent:
     return SearchEvent(query, tuple(shown), tuple(sorted(set(clicked))), user, float(ts), event_id)
 
 
+def _check_shown(con: Any, events: Sequence[SearchEvent]) -> None:
+    shown = sorted({item for e in events for item in e.shown})
+    known: set[str] = set()
+    for start in range(0, len(shown), _CHUNK):
+        chunk = shown[start : start + _CHUNK]
+        marks = ",".join("?" * len(chunk))
+        known.update(
+            r[0] for r in con.execute(f"SELECT id FROM items WHERE id IN ({marks})", chunk)
+        )
+    if len(known) == len(shown):
+        return
+    for i, event in enumerate(events):
+        missing = [item for item in event.shown if item not in known]
+        if missing:
+            raise InvalidInput(
+                f"search event {i}: shown holds {missing[0]!r} ({len(missing)} such), which is "
+                "not in the collection; shown lists the ids this collection returned",
+                index=i,
+                field="shown",
+                id=missing[0],
+            )
+
+
 class SearchLog:
     """The ``searches`` table of a collection's store."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
 
-    def record(self, events: Iterable[SearchEvent]) -> tuple[int, int]:
+    def record(self, events: Sequence[SearchEvent]) -> tuple[int, int]:
         """Append in one transaction; an ``event_id`` already stored is a retry and is
-        skipped. Returns (recorded, duplicates)."""
+        skipped. An id shown that is not in the collection is an ``InvalidInput`` naming the
+        event and the id (what was shown came from this collection), and nothing is written.
+        Returns (recorded, duplicates)."""
         rows = [
             (
                 e.event_id,
@@ -125,6 +151,7 @@ class SearchLog:
             for e in events
         ]
         with self.store._transaction() as con:  # the store's one writer: same package
+            _check_shown(con, events)
             con.execute(_SCHEMA)
             before = con.total_changes
             con.executemany(
