@@ -38,9 +38,9 @@ class TuneConfig:
     seed: int = 0
     compatible: bool = False
     sources: tuple[str, ...] = SOURCES
-    max_pairs: int = 4000
+    max_pairs: int = 320
     batch_size: int = 32
-    learning_rate: float = 3e-5
+    learning_rate: float = 1e-5
     warmup: float = 0.1
     scale: float = 20.0
     compat_weight: float = 1.0
@@ -48,7 +48,7 @@ class TuneConfig:
     max_doc_tokens: int = 128
     holdout: int = 150
     patience: int = 1
-    anchor: float = 0.0
+    anchor: float = 1.0
     documents: bool = True
 
     def __post_init__(self) -> None:
