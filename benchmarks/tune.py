@@ -42,14 +42,15 @@ TARGETS = {
     "cranfield": {"dense": 0.382, "hybrid": 0.416},
 }
 RESUME = "--resume" in sys.argv
-SETTINGS: dict[str, Any] = {"minutes": 40.0, "epochs": 2, "seed": 0, "max_pairs": 2000}
+BUILDS = "--builds" in sys.argv  # also re-encode the corpus for every epoch / ablation model
+SETTINGS: dict[str, Any] = {"minutes": 40.0, "seed": 0}
 
 
 def ndcg(col: sleuth.Collection, data: Any, mode: str, vectors: Any = None) -> float:
     """nDCG@10 of the test queries through ``search_batch`` (one batch: the queries are
     encoded together, which on this shared machine is minutes faster than one by one)."""
     qids = list(data.queries)
-    texts = None if vectors is not None else [data.queries[q] for q in qids]
+    texts = None if vectors is not None and mode == "dense" else [data.queries[q] for q in qids]
     hits = col.search_batch(texts, 100, vectors=vectors, mode=mode)
     run = {q: {h.id: float(h.score) for h in found} for q, found in zip(qids, hits)}
     return round(float(evaluate(Qrels(data.qrels), Run(run), "ndcg@10", make_comparable=True)), 4)
@@ -102,6 +103,15 @@ def tuned_eval(data: Any, model: str, name: str) -> dict[str, float]:
     return found
 
 
+def old_vectors_eval(base: dict[str, Any], model: str) -> dict[str, float]:
+    """nDCG@10 of ``model``'s queries on the base collection's stored (old) vectors: dense, and
+    hybrid (the same BM25 list fused with that dense list); no document is re-encoded."""
+    data = base["data"]
+    vectors = get_encoder(model).encode_queries(list(data.queries.values()))
+    with sleuth.open(base["collection"]) as col:
+        return {m: ndcg(col, data, m, vectors=vectors) for m in MODES}
+
+
 def tune(copy: Path, **options: Any) -> tuple[dict[str, Any], float]:
     start = time.perf_counter()
     with sleuth.open(copy) as col:
@@ -115,17 +125,31 @@ def main_part(
     copy = private_copy(base["collection"], f"{dataset}-main")
     manifest, seconds = tune(copy, keep_checkpoints=True)
     before, per_epoch = base["scores"], []
+    best = manifest["best_epoch"]
     for entry in manifest["validation"]["per_epoch"]:
         epoch = entry["epoch"]
+        found: dict[str, Any] = {"old_d": dict(before)}
         if epoch == 0:
-            found = before
+            found.update(before)
         else:
             ckpt = next((copy / "models" / "checkpoints").glob("tune-*")) / f"epoch-{epoch}"
-            found = tuned_eval(base["data"], str(ckpt), f"{dataset}-epoch-{epoch}")
+            found["old_d"] = old_vectors_eval(base, str(ckpt))
+            if epoch == best or BUILDS:
+                found.update(tuned_eval(base["data"], str(ckpt), f"{dataset}-epoch-{epoch}"))
         per_epoch.append({"epoch": epoch, "signal": entry["signal"], **found})
-        rows.append([dataset, f"epoch {epoch}", entry["signal"], found["dense"], found["hybrid"]])
+        rows.append(
+            [
+                dataset,
+                f"epoch {epoch}",
+                entry["signal"],
+                found.get("dense", "-"),
+                found.get("hybrid", "-"),
+                found["old_d"]["dense"],
+                found["old_d"]["hybrid"],
+            ]
+        )
         print(f"  epoch {epoch}: signal {entry['signal']}, {found}", flush=True)
-    after = next(e for e in per_epoch if e["epoch"] == manifest["best_epoch"])
+    after = next(e for e in per_epoch if e["epoch"] == best)
     for mode in MODES:
         summary.append(
             summary_row(
@@ -209,11 +233,14 @@ def ablation_part(
     dataset: str, base: dict[str, Any], summary: list[Any], rows: list[Any]
 ) -> dict[str, Any]:
     out: dict[str, Any] = {"base": base["scores"]}
-    rows.append([dataset, "base", base["scores"]["dense"], base["scores"]["hybrid"]])
+    b = base["scores"]
+    rows.append([dataset, "base", b["dense"], b["hybrid"], b["dense"], b["hybrid"]])
     for source in ("disagreement", "titles", "crops"):
         copy = private_copy(base["collection"], f"{dataset}-{source}")
         manifest, seconds = tune(copy, sources=[source])
-        found = tuned_eval(base["data"], manifest["path"], f"{dataset}-{source}")
+        found: dict[str, Any] = {"old_d": old_vectors_eval(base, manifest["path"])}
+        if BUILDS:
+            found.update(tuned_eval(base["data"], manifest["path"], f"{dataset}-{source}"))
         out[source] = {
             **found,
             "pairs": manifest["data"]["pairs"],
@@ -221,22 +248,31 @@ def ablation_part(
             "best_epoch": manifest["best_epoch"],
             "signal": manifest["validation"]["per_epoch"],
         }
-        rows.append([dataset, f"{source} only", found["dense"], found["hybrid"]])
+        rows.append(
+            [
+                dataset,
+                f"{source} only",
+                found.get("dense", "-"),
+                found.get("hybrid", "-"),
+                found["old_d"]["dense"],
+                found["old_d"]["hybrid"],
+            ]
+        )
         print(f"  {source}: {found}", flush=True)
     return out
 
 
 PARTS = {"main": main_part, "compatible": compatible_part, "ablation": ablation_part}
 COLUMNS = {
-    "main": ["dataset", "checkpoint", "signal", "dense nDCG@10", "hybrid nDCG@10"],
+    "main": ["dataset", "checkpoint", "signal", "dense", "hybrid", "dense old-d", "hybrid old-d"],
     "compatible": ["dataset", "queries / documents", "dense nDCG@10"],
-    "ablation": ["dataset", "pairs", "dense nDCG@10", "hybrid nDCG@10"],
+    "ablation": ["dataset", "pairs", "dense", "hybrid", "dense old-d", "hybrid old-d"],
 }
 
 
 def main() -> None:
     started = time.perf_counter()
-    args = [a for a in sys.argv[1:] if a != "--resume"]
+    args = [a for a in sys.argv[1:] if a not in ("--resume", "--builds")]
     if "--minutes" in args:  # a smaller budget when the shared machine is busy
         at = args.index("--minutes")
         SETTINGS["minutes"] = float(args[at + 1])

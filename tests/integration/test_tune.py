@@ -136,3 +136,33 @@ def test_bad_input_writes_nothing(tmp_path: Path) -> None:
         with pytest.raises(InvalidInput, match="sentence-transformers"):
             col.tune()
         assert _models(col) == []
+
+
+def test_a_budget_stopped_epoch_goes_on_from_its_next_step(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, whole: dict[str, Any]
+) -> None:
+    import time
+    import types
+
+    import sleuth.tune.train as train
+
+    clock = types.SimpleNamespace(perf_counter=time.perf_counter, monotonic=lambda: float("inf"))
+    with _collection(tmp_path / "budget") as col:
+        monkeypatch.setattr(train, "time", clock)  # the budget runs out after epoch 1's step 1
+        stopped = col.tune(**SETTINGS)
+        assert stopped["stopped"] == "time budget" and stopped["resumable"]
+        assert [(e["epoch"], e["complete"]) for e in stopped["validation"]["per_epoch"]] == [
+            (0, True),
+            (1, False),
+        ]
+        assert "epoch-1" in _models(col)  # kept to go on from
+        monkeypatch.setattr(train, "time", time)
+        resumed = col.tune(**{**SETTINGS, "minutes": 31.0})
+        assert not resumed["resumable"]
+        assert not any(n.startswith("checkpoints") for n in _models(col))
+    texts = ["a comet near the sun", "simmer the garlic sauce", "bond interest rates"]
+    a = get_encoder(whole["path"]).encode(texts).vectors
+    b = get_encoder(resumed["path"]).encode(texts).vectors
+    assert np.allclose(a, b, atol=1e-5)
+    history = resumed["validation"]["per_epoch"]
+    assert [e["steps"] for e in history[1:]] == [2, 2]

@@ -25,6 +25,8 @@ from sleuth.types import Item
         ({"sources": "titles"}, "sources"),
         ({"sources": ("titles", "titles")}, "sources"),
         ({"batch_size": 1}, "batch_size"),
+        ({"anchor": -0.5}, "anchor"),
+        ({"documents": "no"}, "documents"),
     ],
 )
 def test_bad_settings_name_the_field(options: dict[str, object], field: str) -> None:

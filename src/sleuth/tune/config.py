@@ -27,16 +27,20 @@ class TuneConfig:
     ``max_doc_tokens``: documents are cut to this many word pieces while training (128 costs a
     quarter of 256 here; serving keeps the model's own length). ``holdout``: items set aside
     for the validation signal (at most a tenth of the items). ``patience``: epochs without a
-    better signal before stopping."""
+    better signal before stopping. ``anchor``: weight of the term keeping the documents'
+    embeddings near the collection's stored vectors (mean ``1 - cos``; it stops the drift
+    that makes a tuned model worse than its base). ``documents``: False trains the query side
+    only, against the stored vectors (no document is encoded while training, several times
+    cheaper a step; the model's queries search the stored vectors, as ``compatible``)."""
 
     minutes: float = 30.0
     epochs: int = 2
     seed: int = 0
     compatible: bool = False
     sources: tuple[str, ...] = SOURCES
-    max_pairs: int = 4000
+    max_pairs: int = 320
     batch_size: int = 32
-    learning_rate: float = 3e-5
+    learning_rate: float = 1e-5
     warmup: float = 0.1
     scale: float = 20.0
     compat_weight: float = 1.0
@@ -44,6 +48,8 @@ class TuneConfig:
     max_doc_tokens: int = 128
     holdout: int = 150
     patience: int = 1
+    anchor: float = 1.0
+    documents: bool = True
 
     def __post_init__(self) -> None:
         check_float(self.minutes, "minutes", 0.0, 24 * 60.0, lo_open=True)
@@ -76,6 +82,8 @@ class TuneConfig:
         check_int(self.max_doc_tokens, "max_doc_tokens", 16, 512)
         check_int(self.holdout, "holdout", 5, 10_000)
         check_int(self.patience, "patience", 1, 100)
+        check_float(self.anchor, "anchor", 0.0, 100.0)
+        check_bool(self.documents, "documents")
 
     @classmethod
     def of(cls, **options: Any) -> TuneConfig:

@@ -165,7 +165,9 @@ def tune_collection(
             "total": round(time.monotonic() - started, 1),
         },
     }
+    # a budget-stopped run keeps its checkpoints: a run with a larger budget goes on from them
+    manifest["resumable"] = outcome.stopped == "time budget"
     _output(col, final, checkpoints.epoch_dir(best), manifest)
-    if not keep_checkpoints:
+    if not keep_checkpoints and not manifest["resumable"]:
         checkpoints.remove()
     return {**manifest, "path": str(final)}

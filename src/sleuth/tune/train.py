@@ -4,7 +4,8 @@ Epoch e shuffles the pairs with ``(seed, e)`` and seeds torch (dropout) with ``s
 run resumed from the checkpoint of epoch e - 1 continues exactly as an uninterrupted one would.
 After each epoch the validation signal (``sleuth.tune.validate``) is measured; training stops
 after ``patience`` epochs without a better one, or when the deadline passes (the epoch under
-way then ends early, is validated and checkpointed like the others).
+way then ends early, is validated and checkpointed like the others, with its step and dropout
+state: a later run with a larger budget goes on from the next step, as if never stopped).
 """
 
 from __future__ import annotations
@@ -49,8 +50,11 @@ class Outcome:
         return max(trained, key=lambda h: (h["signal"], -h["epoch"]))["epoch"]
 
 
-def _batch(model: Any, data: Prepared, rows: np.ndarray, config: TuneConfig) -> tuple[Any, Any]:
-    """The loss of one batch of pairs, and the compatibility term (None without it)."""
+def _batch(
+    model: Any, data: Prepared, rows: np.ndarray, config: TuneConfig
+) -> tuple[Any, Any, Any]:
+    """The loss of one batch of pairs, the compatibility term and the anchor term (each None
+    when its weight is 0)."""
     import torch
 
     pairs = [data.pairs[i] for i in rows]
@@ -68,15 +72,17 @@ def _batch(model: Any, data: Prepared, rows: np.ndarray, config: TuneConfig) -> 
     mask = torch.from_numpy(batch_mask(data.guide[rows], old, items, own))
     preprocess = getattr(model, "preprocess", None) or model.tokenize
     model.max_seq_length = config.max_query_tokens
-    q_features = preprocess([p.query for p in pairs])
-    model.max_seq_length = config.max_doc_tokens
-    d_features = preprocess(docs)
     norm = torch.nn.functional.normalize
-    q = norm(model(q_features)["sentence_embedding"], dim=1)
-    d = norm(model(d_features)["sentence_embedding"], dim=1)
+    q = norm(model(preprocess([p.query for p in pairs]))["sentence_embedding"], dim=1)
+    stored = torch.from_numpy(old)
+    if not config.documents:  # query-side tuning: the stored vectors are the documents
+        return mnrl(q, stored, mask, config.scale), None, None
+    model.max_seq_length = config.max_doc_tokens
+    d = norm(model(preprocess(docs))["sentence_embedding"], dim=1)
     loss = mnrl(q, d, mask, config.scale)
-    compat = mnrl(q, torch.from_numpy(old), mask, config.scale) if config.compatible else None
-    return loss, compat
+    compat = mnrl(q, stored, mask, config.scale) if config.compatible else None
+    anchor = (1.0 - (d * stored).sum(dim=1)).mean() if config.anchor > 0 else None
+    return loss, compat, anchor
 
 
 def _stalled(history: list[dict[str, Any]], patience: int) -> bool:
@@ -120,29 +126,40 @@ def fit(
     )
     outcome = Outcome()
     start = checkpoints.latest()
+    skip: dict[str, Any] = {}  # the unfinished epoch a budget stopped: its steps and losses
     if start:
         state, outcome.history = checkpoints.state(start)
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         if not outcome.history[-1]["complete"]:
-            outcome.stopped = "time budget"  # resumed after the budget ran out: done
-            return outcome
-        if _stalled(outcome.history, config.patience):
+            # a budget stopped this epoch: go on from its next step with its dropout state
+            skip = {**state["partial"], "rng": state["rng"]}
+            outcome.history.pop()
+            start -= 1
+        elif _stalled(outcome.history, config.patience):
             outcome.stopped = "no improvement"  # killed after it stopped, before the output
             return outcome
     else:
         model.max_seq_length = serve_tokens
         outcome.history.append({"epoch": 0, "complete": True, **validate(model)})
     model.train()
-    with progress_bar("tuning", steps * (config.epochs - start), show) as advance:
+    left = steps * (config.epochs - start) - len(skip.get("losses", []))
+    with progress_bar("tuning", left, show) as advance:
         for epoch in range(start + 1, config.epochs + 1):
             torch.manual_seed(config.seed + epoch)
             order = np.random.default_rng((config.seed, epoch)).permutation(n)
-            losses, compat_losses, done, t0 = [], [], 0, time.perf_counter()
-            for s in range(steps):
+            losses: list[float] = list(skip.get("losses", []))
+            compat_losses: list[float] = list(skip.get("compat_losses", []))
+            done, t0 = len(losses), time.perf_counter()
+            if skip:
+                torch.set_rng_state(skip["rng"])
+                skip = {}
+            for s in range(done, steps):
                 rows = order[s * config.batch_size : (s + 1) * config.batch_size]
-                loss, compat = _batch(model, data, rows, config)
+                loss, compat, anchor = _batch(model, data, rows, config)
                 total = loss if compat is None else loss + config.compat_weight * compat
+                if anchor is not None:
+                    total = total + config.anchor * anchor
                 total.backward()
                 optimizer.step()
                 scheduler.step()
@@ -154,6 +171,7 @@ def fit(
                 advance(1)
                 if time.monotonic() > deadline:
                     break
+            rng = torch.get_rng_state()  # before validation, for a resumed epoch
             model.max_seq_length = serve_tokens
             entry: dict[str, Any] = {
                 "epoch": epoch,
@@ -166,7 +184,12 @@ def fit(
                 entry["compat_loss"] = round(float(np.mean(compat_losses)), 4)
             entry.update(validate(model))
             outcome.history.append(entry)
-            state = {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()}
+            state = {
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "rng": rng,
+                "partial": {"losses": losses, "compat_losses": compat_losses},
+            }
             checkpoints.save_epoch(epoch, model, state, outcome.history)
             if not entry["complete"]:
                 outcome.stopped = "time budget"
