@@ -59,7 +59,7 @@ def scratch(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 # -- items ---------------------------------------------------------------------------------
 
 
-@fuzz(60)
+@fuzz(40)
 @given(batch=valid_batches(), upsert=st.booleans())
 def test_valid_items_read_back_as_written(scratch: Path, batch: list[Any], upsert: bool) -> None:
     with sleuth.open(scratch) as col:
@@ -73,7 +73,7 @@ def test_valid_items_read_back_as_written(scratch: Path, batch: list[Any], upser
     assert_whole(scratch)
 
 
-@fuzz(80)
+@fuzz(40)
 @given(batch=st.lists(hostile_items(), min_size=1, max_size=3))
 def test_hostile_items_are_written_whole_or_not_at_all(scratch: Path, batch: list[Any]) -> None:
     with sleuth.open(scratch) as col:
@@ -146,7 +146,7 @@ def test_unstorable_values_are_refused_before_commit(item: dict[str, Any]) -> No
 _batches = itertools.count()
 
 
-@fuzz(40)
+@fuzz(25)
 @given(
     events=st.lists(valid_events(), min_size=1, max_size=5),
     broken=st.one_of(

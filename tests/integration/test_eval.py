@@ -4,6 +4,7 @@ bundled model's quality. Skipped with a message when ../shared/data is absent.""
 from __future__ import annotations
 
 import json
+import random
 import subprocess
 import sys
 from pathlib import Path
@@ -22,6 +23,31 @@ def beir(name: str) -> Path:
     if not (path / "corpus.jsonl").exists():
         pytest.skip(f"{path} is absent: the evaluation data lives in ../shared/data")
     return path
+
+
+def beir_subset(name: str, folder: Path, queries: int, others: int) -> Path:
+    """A BEIR folder with the first ``queries`` judged test queries of ``name``, every document
+    they judge and a seeded ``others`` more: an evaluation in test size (the whole collection is
+    what ``benchmarks/`` measure)."""
+    source = beir(name)
+    lines = (source / "qrels" / "test.tsv").read_text().splitlines()
+    header, rows = lines[0], [line.split("\t") for line in lines[1:]]
+    kept = list(dict.fromkeys(q for q, _, _ in rows))[:queries]
+    judged = {d for q, d, _ in rows if q in kept}
+    corpus = [json.loads(line) for line in (source / "corpus.jsonl").read_text().splitlines()]
+    rest = sorted(doc["_id"] for doc in corpus if doc["_id"] not in judged)
+    picked = judged | set(random.Random(0).sample(rest, min(others, len(rest))))
+    (folder / "qrels").mkdir(parents=True)
+    (folder / "qrels" / "test.tsv").write_text(
+        "\n".join([header, *("\t".join(r) for r in rows if r[0] in kept)]) + "\n"
+    )
+    with (folder / "corpus.jsonl").open("w") as out:
+        out.writelines(json.dumps(doc) + "\n" for doc in corpus if doc["_id"] in picked)
+    with (folder / "queries.jsonl").open("w") as out:
+        for line in (source / "queries.jsonl").read_text().splitlines():
+            if json.loads(line)["_id"] in kept:
+                out.write(line + "\n")
+    return folder
 
 
 def test_parse_modes_lists_known_modes_on_error() -> None:
@@ -90,7 +116,8 @@ def test_minilm_hybrid_beats_both_parts_on_cranfield(tmp_path: Path) -> None:
 @pytest.mark.model
 def test_muvera_keeps_the_quality_of_exact_maxsim_on_cranfield(tmp_path: Path) -> None:
     modes = ["hybrid", "hybrid+maxsim", "muvera", "maxsim-exact"]
-    report = evaluate_beir(beir("cranfield"), modes, encoder="minilm", cache_dir=tmp_path)
+    data = beir_subset("cranfield", tmp_path / "cranfield", queries=80, others=150)
+    report = evaluate_beir(data, modes, encoder="minilm", cache_dir=tmp_path / "cache")
     runs = report["runs"]
     assert runs["muvera"]["ndcg@10"] >= 0.95 * runs["maxsim-exact"]["ndcg@10"]
     assert runs["maxsim-exact"]["ndcg@10"] >= 0.3  # MiniLM token states do match terms
