@@ -59,7 +59,9 @@ def test_auto_maps_queries_only_when_the_map_measures_at_least_as_good_as_the_ol
     model's own queries with the new model's mapped ones, keeps the comparison in the map's
     report, and takes the better (ties to the map); too few items for a map: the old model."""
     col = built(tmp_path / "col", "hashing:64", CATALOG)
-    status = col.migrate(GatedEncoder(), batch=16, sample=40)
+    gated = GatedEncoder()
+    gated.gate.set()  # nothing here waits on the backfill
+    status = col.migrate(gated, batch=16, sample=40)
     found = status["map"]["queries"]
     assert set(found) == {"old", "mapped"} and all(0 < v <= 1 for v in found.values())
     assert status["query"] == ("mapped" if found["mapped"] >= found["old"] else "old")
