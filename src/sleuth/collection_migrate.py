@@ -242,11 +242,15 @@ class CollectionMigrate(CollectionState):
         old = self._cache.vectors(stored)
         new_cache = EmbeddingCache(self.store, target, target.dim, self.config.text_fields, None)
         new = new_cache.vectors(stored)  # cached: the backfill will not encode them again
-        queries = None
-        if measure:
-            texts = [" ".join(self._cache.text(s.item).split()[:QUERY_WORDS]) for s in stored]
-            queries = (target.encode_queries(texts), self.encoder.encode_queries(texts))
-        qmap = fit_map(new, old, kind, queries=queries)
+
+        def queries(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            texts = [
+                " ".join(self._cache.text(stored[r].item).split()[:QUERY_WORDS])
+                for r in rows.tolist()
+            ]
+            return target.encode_queries(texts), self.encoder.encode_queries(texts)
+
+        qmap = fit_map(new, old, kind, queries=queries if measure else None)
         (self.path / "models").mkdir(exist_ok=True)
         qmap.save(self.path / "models" / MAP_FILE)
         return {**qmap.report, "file": f"models/{MAP_FILE}"}
