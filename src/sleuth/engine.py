@@ -36,8 +36,9 @@ from sleuth.limits import (
 from sleuth.rank.cross_saved import load_reranker
 from sleuth.recommend.service import RecommendService
 from sleuth.retrieve import compile_filter, retrievers_for
-from sleuth.search import Context, Hits, Trace, build_hits
+from sleuth.search import Context, Hits
 from sleuth.search import calibration as calib
+from sleuth.search.hits import recommended_hits
 from sleuth.search.request import check_request
 from sleuth.store import ReadWriteLock, Store, StoredItem, WriterLock
 from sleuth.store.bulk import BulkRows
@@ -455,8 +456,7 @@ class Collection(CollectionRecs, CollectionLearning, CollectionMigrate, Collecti
         t0: float,
     ) -> list[list[Hit]]:
         """The hits of ``similar`` and ``recommend``: ``Hits`` (see ``sleuth.search.hits``)."""
-        trace = Trace(mode=None, k=None, queries=len(results), timings_ms=timings, start=t0)
-        return [*build_hits(self.store.items, results, trace, per_source)]
+        return recommended_hits(self.store.items, results, per_source, timings, t0)
 
     @staticmethod
     def _mask(ix: IndexSet, where: dict[str, Any] | None) -> np.ndarray:

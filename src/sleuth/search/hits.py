@@ -22,7 +22,7 @@ from sleuth.store import StoredItem
 from sleuth.timing import ms_since as _ms
 from sleuth.types import Hit
 
-__all__ = ["Hits", "Trace", "build_hits"]
+__all__ = ["Hits", "Trace", "build_hits", "recommended_hits"]
 
 
 @dataclass
@@ -166,3 +166,16 @@ def _features(
                 for name, v in zip(names, values[rows[0]].tolist())
             )
     return out
+
+
+def recommended_hits(
+    fetch: Callable[[list[int]], Mapping[int, StoredItem]],
+    results: Sequence[Ranked],
+    per_source: Mapping[str, Sequence[Ranked]] | None,
+    timings: dict[str, float],
+    t0: float,
+) -> list[list[Hit]]:
+    """The hits of ``similar`` and ``recommend`` (no mode, no k): ``build_hits`` with a trace
+    of their ``timings`` since ``t0``."""
+    trace = Trace(mode=None, k=None, queries=len(results), timings_ms=timings, start=t0)
+    return [*build_hits(fetch, results, trace, per_source)]

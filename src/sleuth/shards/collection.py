@@ -20,8 +20,9 @@ from sleuth.encoders import Encoder, get_encoder
 from sleuth.errors import InvalidInput, NotFound
 from sleuth.indexes.tokenize import Analyzer
 from sleuth.limits import check_k, check_recommend, check_sources, check_vector_ids
-from sleuth.search import Hits, Trace, build_hits
+from sleuth.search import Hits
 from sleuth.search import calibration as calib
+from sleuth.search.hits import recommended_hits
 from sleuth.search.request import check_request
 from sleuth.shards.gather import Gather, fetch_items
 from sleuth.shards.group import ShardGroup
@@ -344,8 +345,7 @@ class ShardedCollection:
         timings: dict[str, float],
         t0: float,
     ) -> list[list[Hit]]:
-        trace = Trace(mode=None, k=None, queries=len(results), timings_ms=timings, start=t0)
-        return [*build_hits(self._fetch, results, trace, per_source)]
+        return recommended_hits(self._fetch, results, per_source, timings, t0)
 
     # -- the ranking stage (``sleuth.shards.learning``) ----------------------------------------
 
